@@ -1,0 +1,21 @@
+//! /api/v1/activity: steps, heart rate and other activity records.
+
+use actix_web::web;
+
+use super::resource::{self, Resource};
+use crate::store::upsert::Merge;
+use crate::store::Collection;
+
+pub const RESOURCE: Resource = Resource {
+    coll: Collection::Activity,
+    perm: "api:activity",
+    default_count: 10,
+    count_with_find: 10,
+    last_modified: false,
+    window: true,
+    merge: Merge::Replace,
+};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    resource::routes(cfg, "/activity", RESOURCE, true);
+}

@@ -1,0 +1,130 @@
+//! /api/v1/entries: glucose readings (sgv), meter values (mbg), calibrations (cal).
+
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::format::{self, split_ext};
+use super::v1::{self, ListOptions, State};
+use crate::auth::Access;
+use crate::error::Result;
+use crate::store::query::{self, SqlFilter};
+use crate::store::upsert::Merge;
+use crate::store::Collection;
+
+const COLL: Collection = Collection::Entries;
+const DEFAULT_COUNT: usize = 10;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["/entries", "/entries.{ext}"])
+            .route(web::get().to(list))
+            .route(web::post().to(create))
+            .route(web::delete().to(delete_many)),
+    )
+    .service(web::resource(["/entries/current", "/entries/current.{ext}"]).route(web::get().to(current)))
+    .service(web::resource(["/entries/preview", "/entries/preview.{ext}"]).route(web::post().to(preview)))
+    .service(
+        web::resource("/entries/{spec}")
+            .route(web::get().to(by_spec))
+            .route(web::delete().to(delete_spec)),
+    );
+}
+
+fn type_filter(t: &str) -> Result<SqlFilter> {
+    query::compile_find(COLL, &json!({ "type": t }))
+}
+
+async fn respond_list(
+    req: &HttpRequest,
+    ext: Option<&str>,
+    docs: Vec<crate::store::StoredDoc>,
+) -> Result<HttpResponse> {
+    let fmt = format::entries_format(ext, req)?;
+    let newest = docs.iter().map(|d| d.doc.get("date").and_then(crate::dates::ms_from_number)).max().flatten();
+    match format::conditional(req, newest) {
+        Ok(builder) => Ok(format::respond(builder, fmt, v1::v1_docs(&docs))),
+        Err(not_modified) => Ok(not_modified),
+    }
+}
+
+async fn list(state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
+    access.require("api:entries:read")?;
+    let ext = format::ext_of(&req);
+    let tree = v1::query_tree(&req)?;
+    let opts = ListOptions { default_count: DEFAULT_COUNT, window: true, extra: None };
+    let docs = v1::list(&state, COLL, &tree, opts).await?;
+    respond_list(&req, ext.as_deref(), docs).await
+}
+
+/// The newest entry of any type (within Nightscout's window).
+async fn current(state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
+    access.require("api:entries:read")?;
+    let ext = format::ext_of(&req);
+    let opts = ListOptions { default_count: 1, window: true, extra: None };
+    let docs = v1::list(&state, COLL, &serde_json::Value::Null, opts).await?;
+    respond_list(&req, ext.as_deref(), docs).await
+}
+
+/// `/entries/<_id>` for one entry, `/entries/<type>` for a type (`sgv`, `mbg`, `cal`, ...).
+async fn by_spec(state: State, access: Access, req: HttpRequest, spec: web::Path<String>) -> Result<HttpResponse> {
+    access.require("api:entries:read")?;
+    let (spec, ext) = split_ext(&spec);
+    if crate::ids::is_object_id(spec) {
+        let docs = v1::get_one(&state, COLL, spec.to_string()).await?.into_iter().collect();
+        return respond_list(&req, ext, docs).await;
+    }
+    let tree = v1::query_tree(&req)?;
+    // The route's type replaces any find[type], as Nightscout's prepReqModel does.
+    let mut tree = tree;
+    if let Some(find) = tree.get_mut("find").and_then(|f| f.as_object_mut()) {
+        find.remove("type");
+    }
+    let opts = ListOptions { default_count: DEFAULT_COUNT, window: true, extra: Some(type_filter(spec)?) };
+    let docs = v1::list(&state, COLL, &tree, opts).await?;
+    respond_list(&req, ext, docs).await
+}
+
+async fn create(
+    state: State,
+    access: Access,
+    body: std::result::Result<Bytes, actix_web::Error>,
+) -> Result<HttpResponse> {
+    access.require("api:entries:create")?;
+    let body = v1::read_json(body, state.config.max_body_bytes)?;
+    let docs = v1::prepare_all(COLL, v1::as_list(body), crate::dates::now_ms())?;
+    let written = v1::write(&state, COLL, docs, Merge::Shallow).await?;
+    Ok(v1::batch_reply(&written))
+}
+
+/// Shows what a POST would store, storing nothing.
+async fn preview(
+    state: State,
+    access: Access,
+    body: std::result::Result<Bytes, actix_web::Error>,
+) -> Result<HttpResponse> {
+    access.require("api:entries:create")?;
+    let body = v1::read_json(body, state.config.max_body_bytes)?;
+    let docs = v1::prepare_all(COLL, v1::as_list(body), crate::dates::now_ms())?;
+    let out: Vec<_> = docs.into_iter().map(|d| serde_json::Value::Object(d.doc)).collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn delete_many(state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
+    access.require("api:entries:delete")?;
+    let filter = v1::delete_filter(COLL, &v1::query_tree(&req)?, None)?;
+    Ok(v1::delete_reply(v1::delete(&state, COLL, filter).await?))
+}
+
+/// DELETE `/entries/<_id>`, or `/entries/<type>` with find (`*` for every type).
+async fn delete_spec(state: State, access: Access, req: HttpRequest, spec: web::Path<String>) -> Result<HttpResponse> {
+    access.require("api:entries:delete")?;
+    let (spec, _) = split_ext(&spec);
+    let filter = if crate::ids::is_object_id(spec) {
+        v1::id_filter(COLL, spec)?
+    } else {
+        let extra = if spec == "*" { None } else { Some(type_filter(spec)?) };
+        v1::delete_filter(COLL, &v1::query_tree(&req)?, extra)?
+    };
+    Ok(v1::delete_reply(v1::delete(&state, COLL, filter).await?))
+}

@@ -1,0 +1,57 @@
+//! /api/v1/food: the food database and quick picks of the careportal.
+
+use actix_web::web::{self, Bytes};
+use actix_web::HttpResponse;
+use serde_json::{json, Value};
+
+use super::resource::{self, Resource};
+use super::v1::{self, ListOptions, State};
+use crate::auth::Access;
+use crate::error::Result;
+use crate::store::query;
+use crate::store::upsert::Merge;
+use crate::store::{Collection, MAX_LIST};
+
+const RESOURCE: Resource = Resource {
+    coll: Collection::Food,
+    perm: "api:food",
+    default_count: MAX_LIST,
+    count_with_find: MAX_LIST,
+    last_modified: false,
+    window: false,
+    merge: Merge::Replace,
+};
+
+type Body = std::result::Result<Bytes, actix_web::Error>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let r = RESOURCE;
+    cfg.service(
+        web::resource(["/food", "/food.json"])
+            .route(web::get().to(|s: State, a: Access| filtered(s, a, Value::Null, Value::Null)))
+            .route(web::post().to(move |s: State, a: Access, b: Body| resource::create(r, s, a, b)))
+            .route(web::put().to(move |s: State, a: Access, b: Body| resource::update(r, s, a, b))),
+    )
+    .service(web::resource(["/food/quickpicks", "/food/quickpicks.json"]).route(web::get().to(
+        |s: State, a: Access| {
+            filtered(s, a, json!({"type": "quickpick", "hidden": "false"}), json!({"position": "1"}))
+        },
+    )))
+    .service(
+        web::resource(["/food/regular", "/food/regular.json"])
+            .route(web::get().to(|s: State, a: Access| filtered(s, a, json!({"type": "food"}), Value::Null))),
+    )
+    .service(web::resource("/food/{id}").route(web::delete().to(
+        move |s: State, a: Access, id: web::Path<String>| resource::delete_one(r, s, a, id),
+    )));
+}
+
+/// Every food document matching `find` (Nightscout returns them all, unlimited).
+async fn filtered(state: State, access: Access, find: Value, sort: Value) -> Result<HttpResponse> {
+    access.require("api:food:read")?;
+    let extra = query::compile_find(Collection::Food, &find)?;
+    let tree = json!({ "sort": sort });
+    let opts = ListOptions { default_count: MAX_LIST, window: false, extra: Some(extra) };
+    let docs = v1::list(&state, Collection::Food, &tree, opts).await?;
+    Ok(HttpResponse::Ok().json(v1::v1_docs(&docs)))
+}

@@ -1,0 +1,71 @@
+//! HTTP: one file per resource. Handlers parse, check permission, call store/ and shape the
+//! response; shared v1 plumbing (bodies, lists, batch replies) lives in `v1`.
+
+pub mod activity;
+pub mod devicestatus;
+pub mod entries;
+pub mod food;
+pub mod format;
+pub mod profile;
+pub mod qs;
+pub mod resource;
+pub mod status;
+pub mod treatments;
+pub mod v1;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+
+use crate::error::Error;
+
+/// Registers every route. API v1 is also served under /api/v2, as Nightscout does.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/versions", web::get().to(status::versions))
+        .service(web::scope("/api/v1").configure(v1_routes))
+        .service(web::scope("/api/v2").configure(v1_routes))
+        .route("/", web::get().to(index))
+        .default_service(web::to(not_found));
+}
+
+fn v1_routes(cfg: &mut web::ServiceConfig) {
+    status::routes(cfg);
+    entries::routes(cfg);
+    treatments::routes(cfg);
+    devicestatus::routes(cfg);
+    profile::routes(cfg);
+    food::routes(cfg);
+    activity::routes(cfg);
+}
+
+async fn index() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-cache"))
+        .body(include_str!("../../web/index.html"))
+}
+
+async fn not_found() -> Result<HttpResponse, Error> {
+    Err(Error::NotFound("Not found".into()))
+}
+
+/// One line per request at debug level: method, path (never the query, which may hold a
+/// secret), status and time.
+pub async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let start = std::time::Instant::now();
+    let res = next.call(req).await?;
+    tracing::debug!(
+        %method,
+        %path,
+        status = res.status().as_u16(),
+        micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    Ok(res)
+}

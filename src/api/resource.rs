@@ -1,0 +1,130 @@
+//! The route set most v1 collections share (Nightscout's devicestatus, treatments, activity,
+//! food and profile routers differ only in these parameters).
+
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::format;
+use super::v1::{self, ListOptions, State};
+use crate::auth::Access;
+use crate::error::{Error, Result};
+use crate::store::upsert::Merge;
+use crate::store::Collection;
+
+#[derive(Clone, Copy)]
+pub struct Resource {
+    pub coll: Collection,
+    /// Nightscout's permission prefix, e.g. `api:treatments`.
+    pub perm: &'static str,
+    pub default_count: usize,
+    /// Treatments default to more when a find is given (Nightscout: 1000, else 100).
+    pub count_with_find: usize,
+    /// Whether lists set Last-Modified from the newest created_at and honour
+    /// If-Modified-Since (Nightscout does it for treatments).
+    pub last_modified: bool,
+    /// Whether lists without a time filter see only the last 4 days.
+    pub window: bool,
+    /// How a POST that matches a stored document changes it.
+    pub merge: Merge,
+}
+
+impl Resource {
+    pub fn require(&self, access: &Access, action: &str) -> Result<()> {
+        access.require(&format!("{}:{action}", self.perm))
+    }
+}
+
+type Body = std::result::Result<Bytes, actix_web::Error>;
+
+/// `GET path[.json]` (list), `POST` (create), `DELETE` (by find), and `DELETE path/{id}`;
+/// `PUT` when `put` is set.
+pub fn routes(cfg: &mut web::ServiceConfig, path: &str, r: Resource, put: bool) {
+    let mut main = web::resource([path.to_string(), format!("{path}.{{ext}}")])
+        .route(web::get().to(move |s: State, a: Access, q: HttpRequest| list(r, s, a, q)))
+        .route(web::post().to(move |s: State, a: Access, b: Body| create(r, s, a, b)))
+        .route(web::delete().to(move |s: State, a: Access, q: HttpRequest| delete_many(r, s, a, q)));
+    if put {
+        main = main.route(web::put().to(move |s: State, a: Access, b: Body| update(r, s, a, b)));
+    }
+    cfg.service(main).service(
+        web::resource(format!("{path}/{{id}}"))
+            .route(web::delete().to(move |s: State, a: Access, id: web::Path<String>| {
+                delete_one(r, s, a, id)
+            })),
+    );
+}
+
+fn json_only(req: &HttpRequest) -> Result<()> {
+    match format::ext_of(req).as_deref() {
+        None | Some("json") => Ok(()),
+        Some(other) => Err(Error::NotAcceptable(format!(
+            "format '.{other}' is not supported here; use .json"
+        ))),
+    }
+}
+
+pub async fn list(r: Resource, state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
+    r.require(&access, "read")?;
+    json_only(&req)?;
+    let tree = v1::query_tree(&req)?;
+    let default_count = if tree.get("find").is_some() { r.count_with_find } else { r.default_count };
+    let opts = ListOptions { default_count, window: r.window, extra: None };
+    let docs = v1::list(&state, r.coll, &tree, opts).await?;
+    let newest = if r.last_modified { v1::newest_ms(&docs, "created_at") } else { None };
+    match format::conditional(&req, newest) {
+        Ok(mut ok) => Ok(ok.json(v1::v1_docs(&docs))),
+        Err(not_modified) => Ok(not_modified),
+    }
+}
+
+pub async fn create(r: Resource, state: State, access: Access, body: Body) -> Result<HttpResponse> {
+    r.require(&access, "create")?;
+    let body = v1::read_json(body, state.config.max_body_bytes)?;
+    let docs = v1::prepare_all(r.coll, v1::as_list(body), crate::dates::now_ms())?;
+    let written = v1::write(&state, r.coll, docs, r.merge).await?;
+    Ok(v1::batch_reply(&written))
+}
+
+/// PUT replaces the document the body names (identifier, `_id` or dedup key), creating it if
+/// there is none; replies with the stored document.
+pub async fn update(r: Resource, state: State, access: Access, body: Body) -> Result<HttpResponse> {
+    r.require(&access, "update")?;
+    let body = v1::read_json(body, state.config.max_body_bytes)?;
+    let single = !body.is_array();
+    let docs = v1::prepare_all(r.coll, v1::as_list(body), crate::dates::now_ms())?;
+    let written = v1::write(&state, r.coll, docs, Merge::Replace).await?;
+    if single {
+        if let Some(w) = written.first() {
+            return Ok(HttpResponse::Ok().json(v1::written_v1(w)));
+        }
+    }
+    Ok(v1::batch_reply(&written))
+}
+
+pub async fn delete_many(r: Resource, state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
+    r.require(&access, "delete")?;
+    let filter = v1::delete_filter(r.coll, &v1::query_tree(&req)?, None)?;
+    Ok(v1::delete_reply(v1::delete(&state, r.coll, filter).await?))
+}
+
+pub async fn delete_one(r: Resource, state: State, access: Access, id: web::Path<String>) -> Result<HttpResponse> {
+    r.require(&access, "delete")?;
+    let filter = v1::id_filter(r.coll, &id)?;
+    Ok(v1::delete_reply(v1::delete(&state, r.coll, filter).await?))
+}
+
+/// A body's first document must carry a valid ObjectId `_id` (profile and food PUT).
+pub fn require_object_id(body: &Value) -> Result<()> {
+    let first = match body {
+        Value::Array(a) => a.first(),
+        other => Some(other),
+    };
+    match first.and_then(|d| d.get("_id")).and_then(Value::as_str) {
+        Some(id) if crate::ids::is_object_id(id) => Ok(()),
+        other => Err(Error::bad_request(format!(
+            "Invalid _id format: must be a 24-character hex string, got {}",
+            other.unwrap_or("nothing")
+        ))),
+    }
+}

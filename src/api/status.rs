@@ -1,0 +1,145 @@
+//! /api/v1/status, /api/versions, /api/v1/verifyauth, /api/v1/adminnotifies.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::v1::State;
+use crate::auth::Access;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::{dates, NIGHTLITE_VERSION, NIGHTSCOUT_VERSION};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(["/status", "/status.{ext}"]).route(web::get().to(status)))
+        .route("/verifyauth", web::get().to(verifyauth))
+        .route("/adminnotifies", web::get().to(adminnotifies));
+}
+
+pub async fn versions() -> HttpResponse {
+    HttpResponse::Ok().json(json!([
+        { "version": "1.0.0", "url": "/api/v1" },
+        { "version": "2.0.0", "url": "/api/v2" },
+        { "version": "3.0.4", "url": "/api/v3" }
+    ]))
+}
+
+/// The client-visible settings, as Nightscout's filteredSettings (never a secret).
+pub fn settings_json(c: &Config) -> Value {
+    let t = &c.thresholds;
+    json!({
+        "units": c.units.as_str(),
+        "timeFormat": c.time_format,
+        "dayStart": 7.0,
+        "dayEnd": 21.0,
+        "nightMode": false,
+        "editMode": true,
+        "showRawbg": "never",
+        "customTitle": c.custom_title,
+        "theme": c.theme,
+        "alarmUrgentHigh": true,
+        "alarmUrgentHighMins": [30, 60, 90, 120],
+        "alarmHigh": true,
+        "alarmHighMins": [30, 60, 90, 120],
+        "alarmLow": true,
+        "alarmLowMins": [15, 30, 45, 60],
+        "alarmUrgentLow": true,
+        "alarmUrgentLowMins": [15, 30, 45],
+        "alarmUrgentMins": [30, 60, 90, 120],
+        "alarmWarnMins": [30, 60, 90, 120],
+        "alarmTimeagoWarn": true,
+        "alarmTimeagoWarnMins": 15,
+        "alarmTimeagoUrgent": true,
+        "alarmTimeagoUrgentMins": 30,
+        "language": c.language,
+        "scaleY": "log",
+        "showPlugins": "dbsize",
+        "showForecast": "ar2",
+        "focusHours": 3,
+        "heartbeat": 60,
+        "baseURL": "",
+        "authDefaultRoles": c.auth_default_roles.join(" "),
+        "thresholds": {
+            "bgHigh": t.bg_high,
+            "bgTargetTop": t.bg_target_top,
+            "bgTargetBottom": t.bg_target_bottom,
+            "bgLow": t.bg_low
+        },
+        "insecureUseHttp": c.insecure_use_http,
+        "secureHstsHeader": true,
+        "deNormalizeDates": false,
+        "enable": c.enable.iter().filter(|f| !c.disable.contains(f)).collect::<Vec<_>>(),
+        "DEFAULT_FEATURES": ["bgnow", "delta", "direction", "timeago", "devicestatus", "upbat", "errorcodes", "profile", "bolus", "dbsize", "runtimestate", "basal", "careportal"]
+    })
+}
+
+async fn status(state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
+    access.require("api:status:read")?;
+    let now = dates::now_ms();
+    let c = &state.config;
+    let info = json!({
+        "status": "ok",
+        "name": "nightlite",
+        "version": NIGHTSCOUT_VERSION,
+        "nightliteVersion": NIGHTLITE_VERSION,
+        "serverTime": dates::to_iso(now),
+        "serverTimeEpoch": now,
+        "apiEnabled": true,
+        "careportalEnabled": c.enabled("careportal"),
+        "boluscalcEnabled": c.enabled("boluscalc"),
+        "settings": settings_json(c),
+        "extendedSettings": { "devicestatus": { "advanced": true } },
+        "authorized": Value::Null,
+        "runtimeState": "loaded"
+    });
+    let ext = super::format::ext_of(&req);
+    let wants = |mime: &str| {
+        req.headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains(mime))
+    };
+    // Express' res.format order for a suffix-less request: html, js, text, json.
+    let kind = match ext.as_deref() {
+        Some(k) => k.to_string(),
+        None if wants("text/html") => "html".into(),
+        None if wants("application/json") => "json".into(),
+        None if wants("text/plain") => "txt".into(),
+        None => "html".into(),
+    };
+    Ok(match kind.as_str() {
+        "json" => HttpResponse::Ok().json(info),
+        "html" => HttpResponse::Ok().content_type("text/html; charset=utf-8").body("<h1>STATUS OK</h1>"),
+        "txt" => HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("STATUS OK"),
+        "js" => HttpResponse::Ok()
+            .content_type("application/javascript; charset=utf-8")
+            .body(format!("this.serverSettings = {info} ;")),
+        other => {
+            return Err(Error::NotAcceptable(format!(
+                "format '.{other}' is not supported; use .json, .txt, .html or .js"
+            )))
+        }
+    })
+}
+
+/// Nightscout's sendJSONStatus shape: `{status, message: <payload>}`.
+fn json_status(message: Value) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": 200, "message": message }))
+}
+
+async fn verifyauth(access: Access) -> HttpResponse {
+    let can_read = access.can("*:*:read");
+    let authorized = can_read && !access.defaults;
+    json_status(json!({
+        "canRead": can_read,
+        "canWrite": access.can("*:*:write"),
+        "isAdmin": access.can("*:*:admin"),
+        "message": if authorized { "OK" } else { "UNAUTHORIZED" },
+        "rolefound": "NOTFOUND",
+        "permissions": if access.defaults { "DEFAULT" } else { "ROLE" }
+    }))
+}
+
+async fn adminnotifies(_access: Access) -> HttpResponse {
+    json_status(json!({ "notifies": [], "notifyCount": 0 }))
+}

@@ -1,0 +1,21 @@
+//! /api/v1/treatments: boluses, carbs, temp basals, notes, site changes ...
+
+use actix_web::web;
+
+use super::resource::{self, Resource};
+use crate::store::upsert::Merge;
+use crate::store::Collection;
+
+pub const RESOURCE: Resource = Resource {
+    coll: Collection::Treatments,
+    perm: "api:treatments",
+    default_count: 100,
+    count_with_find: 1000,
+    last_modified: true,
+    window: true,
+    merge: Merge::Replace,
+};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    resource::routes(cfg, "/treatments", RESOURCE, true);
+}

@@ -1,0 +1,417 @@
+//! Every setting nightlite reads, under Nightscout's own environment names so a user can move
+//! over with the same settings. Values come from an optional TOML file and the environment; the
+//! environment wins. Each bad value stops start-up with one line naming the setting.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Nightscout refuses an API_SECRET shorter than this (MIN_PASSPHRASE_LENGTH).
+pub const MIN_SECRET_LENGTH: usize = 12;
+const SECRET_FILE: &str = "api_secret";
+/// mg/dl per mmol/l, Nightscout's constant.
+pub const MMOL_TO_MGDL: f64 = 18.01559;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}: {message}")]
+    Invalid { name: &'static str, message: String },
+    #[error("config file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn invalid(name: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Units {
+    MgDl,
+    Mmol,
+}
+
+impl Units {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Units::MgDl => "mg/dl",
+            Units::Mmol => "mmol",
+        }
+    }
+}
+
+/// Glucose thresholds, always held in mg/dl.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub bg_high: f64,
+    pub bg_target_top: f64,
+    pub bg_target_bottom: f64,
+    pub bg_low: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Plain API secret; `None` until [`Config::ensure_secret`] has run.
+    pub api_secret: Option<String>,
+    pub port: u16,
+    /// Address to bind; Nightscout's HOSTNAME (all interfaces when unset).
+    pub hostname: String,
+    pub data_dir: PathBuf,
+    pub units: Units,
+    pub thresholds: Thresholds,
+    pub auth_default_roles: Vec<String>,
+    pub enable: Vec<String>,
+    pub disable: Vec<String>,
+    pub custom_title: String,
+    pub time_format: u8,
+    pub theme: String,
+    pub language: String,
+    pub insecure_use_http: bool,
+    /// Largest accepted request body, after gzip decoding.
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// Loads the optional TOML file, then the process environment over it.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut values = match file {
+            Some(path) => read_toml(path)?,
+            None => HashMap::new(),
+        };
+        for name in KNOWN_NAMES {
+            if let Ok(v) = std::env::var(name) {
+                values.insert((*name).to_string(), v);
+            }
+        }
+        Config::from_map(&values)
+    }
+
+    /// Builds a config from `NAME -> value` pairs (tests use this directly).
+    pub fn from_map(values: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| {
+            values
+                .get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+
+        let api_secret = get("API_SECRET");
+        if let Some(s) = &api_secret {
+            if s.chars().count() < MIN_SECRET_LENGTH {
+                return Err(invalid(
+                    "API_SECRET",
+                    format!("must be at least {MIN_SECRET_LENGTH} characters long"),
+                ));
+            }
+        }
+        let port = match get("PORT") {
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| invalid("PORT", format!("'{p}' is not a port number (0-65535)")))?,
+            None => 1337,
+        };
+        let units = match get("DISPLAY_UNITS").as_deref().map(str::to_ascii_lowercase) {
+            None => Units::MgDl,
+            Some(u) if u == "mg/dl" || u == "mgdl" || u == "mg" => Units::MgDl,
+            Some(u) if u == "mmol" || u == "mmol/l" => Units::Mmol,
+            Some(u) => {
+                return Err(invalid(
+                    "DISPLAY_UNITS",
+                    format!("'{u}' is neither mg/dl nor mmol"),
+                ))
+            }
+        };
+        let thresholds = Thresholds {
+            bg_high: threshold(&get, "BG_HIGH", 260.0, units)?,
+            bg_target_top: threshold(&get, "BG_TARGET_TOP", 180.0, units)?,
+            bg_target_bottom: threshold(&get, "BG_TARGET_BOTTOM", 80.0, units)?,
+            bg_low: threshold(&get, "BG_LOW", 55.0, units)?,
+        };
+        let t = thresholds;
+        if !(t.bg_low < t.bg_target_bottom
+            && t.bg_target_bottom < t.bg_target_top
+            && t.bg_target_top < t.bg_high)
+        {
+            return Err(invalid(
+                "BG_LOW",
+                "thresholds must rise: BG_LOW < BG_TARGET_BOTTOM < BG_TARGET_TOP < BG_HIGH",
+            ));
+        }
+        let auth_default_roles = get("AUTH_DEFAULT_ROLES")
+            .map(|v| split_list(&v))
+            .unwrap_or_else(|| vec!["readable".to_string()]);
+        let time_format = match get("TIME_FORMAT").as_deref() {
+            None => 12,
+            Some("12") => 12,
+            Some("24") => 24,
+            Some(other) => return Err(invalid("TIME_FORMAT", format!("'{other}' is not 12 or 24"))),
+        };
+        let insecure_use_http = match get("INSECURE_USE_HTTP") {
+            None => false,
+            Some(v) => parse_bool(&v).ok_or_else(|| {
+                invalid("INSECURE_USE_HTTP", format!("'{v}' is not true or false"))
+            })?,
+        };
+        let max_body_bytes = match get("NIGHTLITE_MAX_BODY_MB") {
+            None => 20 * 1024 * 1024,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|mb| (1..=1024).contains(mb))
+                .map(|mb| mb * 1024 * 1024)
+                .ok_or_else(|| {
+                    invalid("NIGHTLITE_MAX_BODY_MB", format!("'{v}' is not 1..1024"))
+                })?,
+        };
+
+        Ok(Config {
+            api_secret,
+            port,
+            hostname: get("HOSTNAME").unwrap_or_else(|| "0.0.0.0".to_string()),
+            data_dir: PathBuf::from(
+                get("NIGHTLITE_DATA_DIR").unwrap_or_else(|| "./nightlite-data".to_string()),
+            ),
+            units,
+            thresholds,
+            auth_default_roles,
+            enable: get("ENABLE").map(|v| split_list(&v)).unwrap_or_default(),
+            disable: get("DISABLE").map(|v| split_list(&v)).unwrap_or_default(),
+            custom_title: get("CUSTOM_TITLE").unwrap_or_else(|| "Nightscout".to_string()),
+            time_format,
+            theme: get("THEME").unwrap_or_else(|| "default".to_string()),
+            language: get("LANGUAGE").unwrap_or_else(|| "en".to_string()),
+            insecure_use_http,
+            max_body_bytes,
+        })
+    }
+
+    /// Makes sure an API secret exists: the configured one, else the one stored in the data
+    /// directory, else a new one written there (mode 0600). Returns the secret when it was
+    /// generated just now, so the caller can show it once.
+    pub fn ensure_secret(&mut self) -> Result<Option<String>, ConfigError> {
+        if self.api_secret.is_some() {
+            return Ok(None);
+        }
+        let dir_err = |source| ConfigError::DataDir {
+            path: self.data_dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&self.data_dir).map_err(dir_err)?;
+        let path = self.secret_file();
+        if let Ok(stored) = std::fs::read_to_string(&path) {
+            let stored = stored.trim().to_string();
+            if stored.chars().count() >= MIN_SECRET_LENGTH {
+                self.api_secret = Some(stored);
+                return Ok(None);
+            }
+        }
+        let secret = crate::ids::random_secret();
+        write_private(&path, &secret).map_err(|source| ConfigError::DataDir {
+            path: path.display().to_string(),
+            source,
+        })?;
+        self.api_secret = Some(secret.clone());
+        Ok(Some(secret))
+    }
+
+    pub fn secret_file(&self) -> PathBuf {
+        self.data_dir.join(SECRET_FILE)
+    }
+
+    pub fn enabled(&self, feature: &str) -> bool {
+        self.enable.iter().any(|f| f == feature) && !self.disable.iter().any(|f| f == feature)
+    }
+}
+
+/// Every name read from the environment (also accepted as keys of the TOML file).
+pub const KNOWN_NAMES: &[&str] = &[
+    "API_SECRET",
+    "PORT",
+    "HOSTNAME",
+    "NIGHTLITE_DATA_DIR",
+    "DISPLAY_UNITS",
+    "BG_HIGH",
+    "BG_TARGET_TOP",
+    "BG_TARGET_BOTTOM",
+    "BG_LOW",
+    "AUTH_DEFAULT_ROLES",
+    "ENABLE",
+    "DISABLE",
+    "CUSTOM_TITLE",
+    "TIME_FORMAT",
+    "THEME",
+    "LANGUAGE",
+    "INSECURE_USE_HTTP",
+    "NIGHTLITE_MAX_BODY_MB",
+];
+
+fn read_toml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+    let file_err = |message: String| ConfigError::File {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| file_err(e.to_string()))?;
+    let mut out = HashMap::new();
+    for (key, value) in table {
+        let name = key.to_ascii_uppercase();
+        if !KNOWN_NAMES.contains(&name.as_str()) {
+            return Err(file_err(format!("unknown setting '{key}'")));
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| format!("{v:?}")))
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => return Err(file_err(format!("{key}: unsupported value {other:?}"))),
+        };
+        out.insert(name, text);
+    }
+    Ok(out)
+}
+
+fn threshold(
+    get: &dyn Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: f64,
+    units: Units,
+) -> Result<f64, ConfigError> {
+    let Some(raw) = get(name) else {
+        return Ok(default);
+    };
+    let v: f64 = raw
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| invalid(name, format!("'{raw}' is not a positive number")))?;
+    // Nightscout accepts thresholds in mmol/l when the display unit is mmol.
+    if units == Units::Mmol && v < 50.0 {
+        Ok((v * MMOL_TO_MGDL).round())
+    } else {
+        Ok(v)
+    }
+}
+
+/// Nightscout splits role and feature lists on spaces, commas and colons.
+fn split_list(v: &str) -> Vec<String> {
+    v.split([' ', ',', ':', '\t'])
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn write_private(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(secret.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_nightscout() {
+        let c = Config::from_map(&HashMap::new()).unwrap();
+        assert_eq!(c.port, 1337);
+        assert_eq!(c.units, Units::MgDl);
+        assert_eq!(c.thresholds.bg_high, 260.0);
+        assert_eq!(c.auth_default_roles, vec!["readable"]);
+    }
+
+    #[test]
+    fn short_secret_is_refused_with_its_name() {
+        let e = Config::from_map(&map(&[("API_SECRET", "short")])).unwrap_err();
+        assert!(e.to_string().starts_with("API_SECRET:"), "{e}");
+    }
+
+    #[test]
+    fn bad_port_names_the_setting() {
+        let e = Config::from_map(&map(&[("PORT", "http")])).unwrap_err();
+        assert!(e.to_string().starts_with("PORT:"), "{e}");
+    }
+
+    #[test]
+    fn mmol_thresholds_are_converted() {
+        let c = Config::from_map(&map(&[("DISPLAY_UNITS", "mmol"), ("BG_HIGH", "14")])).unwrap();
+        assert_eq!(c.thresholds.bg_high, 252.0);
+    }
+
+    #[test]
+    fn roles_split_on_space_comma_colon() {
+        let c = Config::from_map(&map(&[("AUTH_DEFAULT_ROLES", "readable, careportal:x y")]))
+            .unwrap();
+        assert_eq!(c.auth_default_roles, vec!["readable", "careportal", "x", "y"]);
+    }
+
+    #[test]
+    fn generated_secret_is_stored_privately_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config::from_map(&map(&[(
+            "NIGHTLITE_DATA_DIR",
+            dir.path().to_str().unwrap(),
+        )]))
+        .unwrap();
+        let s = c.ensure_secret().unwrap().unwrap();
+        assert!(s.len() >= MIN_SECRET_LENGTH);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(c.secret_file()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let mut again = Config::from_map(&map(&[(
+            "NIGHTLITE_DATA_DIR",
+            dir.path().to_str().unwrap(),
+        )]))
+        .unwrap();
+        assert_eq!(again.ensure_secret().unwrap(), None);
+        assert_eq!(again.api_secret.as_deref(), Some(s.as_str()));
+    }
+
+    #[test]
+    fn toml_file_is_read_and_unknown_keys_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("n.toml");
+        std::fs::write(&p, "port = 8080\nDISPLAY_UNITS = \"mmol\"\n").unwrap();
+        let m = read_toml(&p).unwrap();
+        assert_eq!(m.get("PORT").map(String::as_str), Some("8080"));
+        std::fs::write(&p, "prot = 8080\n").unwrap();
+        assert!(read_toml(&p).is_err());
+    }
+}

@@ -1,0 +1,114 @@
+//! The command line: `serve` (the default) and `healthcheck`.
+
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use nightlite::Config;
+
+#[derive(Parser)]
+#[command(name = "nightlite", version, about = "A Nightscout-compatible server on SQLite")]
+struct Cli {
+    /// Optional TOML file with settings (the environment wins over it).
+    #[arg(long, env = "NIGHTLITE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Exit 0 when a server answers on the configured port.
+    Healthcheck,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NIGHTLITE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("nightlite: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::Healthcheck => healthcheck(&config),
+    }
+}
+
+fn serve(mut config: Config) -> ExitCode {
+    let generated = match config.ensure_secret() {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("nightlite: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = format!("{}:{}", config.hostname, config.port);
+    let listener = match TcpListener::bind(&addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("nightlite: cannot listen on {addr}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let shown_host = if config.hostname == "0.0.0.0" { "127.0.0.1" } else { config.hostname.as_str() };
+    println!("nightlite {} serving at http://{shown_host}:{}/", nightlite::NIGHTLITE_VERSION, config.port);
+    println!("data directory: {}", config.data_dir.display());
+    match generated {
+        Some(secret) => {
+            println!("admin API secret (generated, shown once): {secret}");
+            println!("it is stored in {}", config.secret_file().display());
+        }
+        None if config.api_secret.is_some() && std::env::var("API_SECRET").is_err() => {
+            println!("admin API secret: see {}", config.secret_file().display());
+        }
+        None => println!("admin API secret: from API_SECRET"),
+    }
+    let result = actix_web::rt::System::new().block_on(nightlite::serve(config, listener, async {
+        let _ = actix_web::rt::signal::ctrl_c().await;
+    }));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nightlite: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn healthcheck(config: &Config) -> ExitCode {
+    let host = if config.hostname == "0.0.0.0" { "127.0.0.1" } else { config.hostname.as_str() };
+    let addr = match (host, config.port).to_socket_addrs().ok().and_then(|mut a| a.next()) {
+        Some(a) => a,
+        None => return ExitCode::from(1),
+    };
+    let ok = (|| -> std::io::Result<bool> {
+        use std::io::{Read, Write};
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+        s.set_read_timeout(Some(Duration::from_secs(3)))?;
+        write!(s, "GET /api/versions HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
+    })()
+    .unwrap_or(false);
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("nightlite: no healthy server at {addr}");
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,228 @@
+//! Storage: the only code that speaks SQL. One writer thread with group commit, a pool of
+//! read-only connections, the schema, identity and the find language.
+
+pub mod collection;
+pub mod migrate;
+pub mod prepare;
+pub mod query;
+mod sqlfn;
+pub mod upsert;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use serde_json::{Map, Value};
+
+pub use collection::Collection;
+use query::SqlFilter;
+
+use crate::error::{Error, Result};
+
+const DB_FILE: &str = "nightlite.sqlite3";
+const READERS: u32 = 4;
+/// A v1 list never returns more than this many documents (Mongo's limit(0) means "all").
+pub const MAX_LIST: usize = 1_000_000;
+
+/// A stored document with its server-owned fields.
+#[derive(Debug, Clone)]
+pub struct StoredDoc {
+    pub id: String,
+    pub doc: Map<String, Value>,
+    pub srv_created: i64,
+    pub srv_modified: i64,
+    pub is_valid: bool,
+}
+
+impl StoredDoc {
+    fn from_row(r: &Row) -> rusqlite::Result<(String, String, i64, i64, bool)> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    }
+
+    fn parse(row: (String, String, i64, i64, bool)) -> Result<StoredDoc> {
+        let (id, doc, srv_created, srv_modified, is_valid) = row;
+        Ok(StoredDoc {
+            id,
+            doc: serde_json::from_str(&doc)?,
+            srv_created,
+            srv_modified,
+            is_valid,
+        })
+    }
+
+    /// The document as API v1 returns it: `_id` first, then every stored field.
+    pub fn to_v1(&self) -> Value {
+        let mut out = Map::with_capacity(self.doc.len() + 1);
+        out.insert("_id".into(), Value::String(self.id.clone()));
+        for (k, v) in &self.doc {
+            out.insert(k.clone(), v.clone());
+        }
+        Value::Object(out)
+    }
+}
+
+const COLUMNS: &str = "id, doc, srv_created, srv_modified, is_valid";
+
+/// A v1 list query, already translated.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub filter: SqlFilter,
+    pub order: Option<SqlFilter>,
+    pub limit: usize,
+}
+
+struct ReadManager {
+    path: PathBuf,
+}
+
+impl r2d2::ManageConnection for ReadManager {
+    type Connection = Connection;
+    type Error = rusqlite::Error;
+
+    fn connect(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        sqlfn::register(&conn)?;
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> rusqlite::Result<()> {
+        conn.execute_batch("")
+    }
+
+    fn has_broken(&self, _conn: &mut Connection) -> bool {
+        false
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    writer: writer::Writer,
+    pool: r2d2::Pool<ReadManager>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `data_dir`, brings its schema up to date and
+    /// starts the writer.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn = Connection::open(&path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        // WAL: readers never block the writer; FULL: a write is on disk before it is answered.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        sqlfn::register(&conn)?;
+        migrate::migrate(&mut conn)?;
+        let pool = r2d2::Pool::builder()
+            .max_size(READERS)
+            .min_idle(Some(1))
+            .build(ReadManager { path: path.clone() })?;
+        Ok(Store {
+            writer: writer::Writer::start(conn)?,
+            pool,
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on a read-only connection on the blocking thread pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("blocking read failed: {e}")))?
+    }
+
+    /// Runs `f` in the writer's next group transaction; returns after the commit.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.writer.write(f).await
+    }
+}
+
+/// Live documents matching `q`, in its order (default: newest first by the time field).
+pub fn list(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Vec<StoredDoc>> {
+    let mut params: Vec<SqlValue> = q.filter.params.clone();
+    let order = match &q.order {
+        Some(o) => {
+            params.extend(o.params.iter().cloned());
+            format!("{}, seq DESC", o.sql)
+        }
+        None if coll.default_sort_desc() => "mills DESC, seq DESC".to_string(),
+        None => "seq ASC".to_string(),
+    };
+    params.push(SqlValue::Integer(
+        i64::try_from(q.limit.min(MAX_LIST)).unwrap_or(1),
+    ));
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {} WHERE is_valid = 1 AND ({}) ORDER BY {order} LIMIT ?",
+        coll.table(),
+        q.filter.sql
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params), StoredDoc::from_row)?;
+    rows.map(|r| StoredDoc::parse(r?)).collect()
+}
+
+/// A live document by `_id`, or by identifier when `key` is not an ObjectId.
+pub fn get(conn: &Connection, coll: Collection, key: &str) -> Result<Option<StoredDoc>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {} WHERE is_valid = 1 AND (id = ?1 OR identifier = ?1) LIMIT 1",
+        coll.table()
+    );
+    let key = if crate::ids::is_object_id(key) {
+        key.to_ascii_lowercase()
+    } else {
+        key.to_string()
+    };
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row([key], StoredDoc::from_row)
+        .optional()?;
+    row.map(StoredDoc::parse).transpose()
+}
+
+/// Soft-deletes the live documents matching `filter`: they disappear from every read but stay
+/// in sync history with isValid=false. Returns how many.
+pub fn soft_delete(conn: &Connection, coll: Collection, filter: &SqlFilter) -> Result<usize> {
+    let sql = format!(
+        "UPDATE {} SET is_valid = 0 WHERE is_valid = 1 AND ({})",
+        coll.table(),
+        filter.sql
+    );
+    Ok(conn.execute(&sql, rusqlite::params_from_iter(filter.params.iter()))?)
+}
+
+/// Upserts a batch in request order; one result per document.
+pub fn upsert_all(
+    conn: &Connection,
+    coll: Collection,
+    docs: Vec<prepare::NewDoc>,
+    merge: upsert::Merge,
+    now: i64,
+) -> Result<Vec<upsert::Written>> {
+    docs.into_iter()
+        .map(|d| upsert::upsert(conn, coll, d, merge, now))
+        .collect()
+}

@@ -1,0 +1,201 @@
+//! Identity: which stored document an incoming one is, and the insert or update that follows.
+//!
+//! Order of matching (soft-deleted rows included, so a re-upload revives rather than
+//! duplicates):
+//! 1. a client `identifier` (or a Loop/Trio UUID `_id`, moved there by prepare);
+//!    for entries, then the (date, type) key as well: one reading per time and type;
+//! 2. otherwise a client ObjectId `_id`, then the collection's dedup key
+//!    (treatments: created_at + eventType; devicestatus: created_at + device; profile: created_at).
+//!
+//! A new document gets the client's identifier or API v3's UUID v5 of device, date and
+//! eventType, so the same reading has the same identifier here and on Nightscout.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{Map, Value};
+
+use super::collection::Collection;
+use super::prepare::NewDoc;
+use crate::error::{Error, Result};
+use crate::ids;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// The stored document becomes the new one (Mongo replaceOne).
+    Replace,
+    /// New fields overwrite, others stay (Mongo `$set`, what v1 entries do).
+    Shallow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Inserted,
+    Updated,
+    /// Matched an identical live document: nothing written, srvModified unchanged.
+    Unchanged,
+}
+
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub id: String,
+    pub doc: Map<String, Value>,
+    pub outcome: Outcome,
+    pub srv_created: i64,
+    pub srv_modified: i64,
+}
+
+struct Existing {
+    seq: i64,
+    id: String,
+    doc: Map<String, Value>,
+    is_valid: bool,
+}
+
+fn json_to_sql(v: Option<&Value>) -> SqlValue {
+    match v {
+        None | Some(Value::Null) => SqlValue::Null,
+        Some(Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .map(SqlValue::Integer)
+            .or_else(|| n.as_f64().map(SqlValue::Real))
+            .unwrap_or(SqlValue::Null),
+        Some(Value::String(s)) => SqlValue::Text(s.clone()),
+        Some(other) => SqlValue::Text(other.to_string()),
+    }
+}
+
+fn find_one(conn: &Connection, coll: Collection, cond: &str, params: &[SqlValue]) -> Result<Option<Existing>> {
+    let sql = format!(
+        "SELECT seq, id, doc, is_valid FROM {} WHERE {cond} ORDER BY is_valid DESC, seq LIMIT 1",
+        coll.table()
+    );
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row(rusqlite::params_from_iter(params), |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
+        })
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((seq, id, doc, is_valid)) => Ok(Some(Existing {
+            seq,
+            id,
+            doc: serde_json::from_str(&doc)?,
+            is_valid,
+        })),
+    }
+}
+
+fn by_dedup_key(conn: &Connection, coll: Collection, doc: &Map<String, Value>) -> Result<Option<Existing>> {
+    let cols = coll.dedup_columns();
+    if cols.is_empty() {
+        return Ok(None);
+    }
+    // `IS` compares NULL-safely: a missing eventType matches a missing eventType, as in Mongo.
+    let cond = cols.iter().map(|c| format!("{c} IS ?")).collect::<Vec<_>>().join(" AND ");
+    let params: Vec<SqlValue> = cols.iter().map(|c| json_to_sql(doc.get(*c))).collect();
+    find_one(conn, coll, &cond, &params)
+}
+
+fn matching(conn: &Connection, coll: Collection, new: &NewDoc) -> Result<Option<Existing>> {
+    if new.has_client_identifier() {
+        let ident = json_to_sql(new.doc.get("identifier"));
+        if let Some(e) = find_one(conn, coll, "identifier = ?", &[ident])? {
+            return Ok(Some(e));
+        }
+        if coll == Collection::Entries {
+            return by_dedup_key(conn, coll, &new.doc);
+        }
+        return Ok(None);
+    }
+    if let Some(id) = &new.id {
+        if let Some(e) = find_one(conn, coll, "id = ?", &[SqlValue::Text(id.clone())])? {
+            return Ok(Some(e));
+        }
+    }
+    by_dedup_key(conn, coll, &new.doc)
+}
+
+/// `String(doc.device)` as JavaScript would write it into the identifier key.
+fn js_string(v: Option<&Value>) -> Option<String> {
+    match v {
+        None => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Null) => Some("null".into()),
+        Some(other) => Some(other.to_string()),
+    }
+}
+
+fn identifier_taken(conn: &Connection, coll: Collection, ident: &str) -> Result<bool> {
+    let sql = format!("SELECT 1 FROM {} WHERE identifier = ?", coll.table());
+    Ok(conn.prepare_cached(&sql)?.exists([ident])?)
+}
+
+/// API v3's identifier for a document without one; if another document already holds it (two
+/// documents sharing device and time but told apart by a dedup key), a numbered variant.
+fn derive_identifier(conn: &Connection, coll: Collection, new: &NewDoc) -> Result<String> {
+    let device = js_string(new.doc.get("device"));
+    let event = new.doc.get("eventType").and_then(Value::as_str);
+    let base = ids::v3_identifier(device.as_deref(), new.mills, event);
+    if !identifier_taken(conn, coll, &base)? {
+        return Ok(base);
+    }
+    for n in 1..1000 {
+        let tagged = format!("{}#{n}", event.unwrap_or(""));
+        let candidate = ids::v3_identifier(device.as_deref(), new.mills, Some(&tagged));
+        if !identifier_taken(conn, coll, &candidate)? {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Internal("no free identifier".into()))
+}
+
+fn server_fields(conn: &Connection, coll: Collection, seq: i64) -> Result<(i64, i64)> {
+    let sql = format!("SELECT srv_created, srv_modified FROM {} WHERE seq = ?", coll.table());
+    Ok(conn.prepare_cached(&sql)?.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))?)
+}
+
+/// Inserts the document or updates the one it is (see the module docs). Runs inside the
+/// writer's transaction.
+pub fn upsert(conn: &Connection, coll: Collection, mut new: NewDoc, merge: Merge, now: i64) -> Result<Written> {
+    let table = coll.table();
+    if let Some(existing) = matching(conn, coll, &new)? {
+        let mut doc = match merge {
+            Merge::Replace => new.doc,
+            Merge::Shallow => {
+                let mut d = existing.doc.clone();
+                d.extend(new.doc);
+                d
+            }
+        };
+        // The stored identity never changes.
+        if let Some(ident) = existing.doc.get("identifier") {
+            doc.insert("identifier".into(), ident.clone());
+        }
+        if existing.is_valid && doc == existing.doc {
+            let (c, m) = server_fields(conn, coll, existing.seq)?;
+            return Ok(Written { id: existing.id, doc, outcome: Outcome::Unchanged, srv_created: c, srv_modified: m });
+        }
+        let text = serde_json::to_string(&doc)?;
+        conn.prepare_cached(&format!("UPDATE {table} SET doc = ?, mills = ?, is_valid = 1 WHERE seq = ?"))?
+            .execute(params![text, new.mills, existing.seq])?;
+        let (c, m) = server_fields(conn, coll, existing.seq)?;
+        return Ok(Written { id: existing.id, doc, outcome: Outcome::Updated, srv_created: c, srv_modified: m });
+    }
+
+    if !new.has_client_identifier() {
+        let ident = derive_identifier(conn, coll, &new)?;
+        new.doc.insert("identifier".into(), Value::String(ident));
+    }
+    let id = match new.id.take() {
+        Some(id) if !conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?"))?.exists([&id])? => id,
+        _ => ids::object_id(),
+    };
+    let text = serde_json::to_string(&new.doc)?;
+    conn.prepare_cached(&format!("INSERT INTO {table} (id, doc, mills, srv_created) VALUES (?, ?, ?, ?)"))?
+        .execute(params![id, text, new.mills, now])?;
+    let seq = conn.last_insert_rowid();
+    let (c, m) = server_fields(conn, coll, seq)?;
+    Ok(Written { id, doc: new.doc, outcome: Outcome::Inserted, srv_created: c, srv_modified: m })
+}
