@@ -50,7 +50,7 @@ async fn not_found() -> Result<HttpResponse, Error> {
     Err(Error::NotFound("Not found".into()))
 }
 
-/// One line per request at debug level: method, path (never the query, which may hold a
+/// Capitalised header names, and one line per request at debug level: method, path (never the query, which may hold a
 /// secret), status and time.
 pub async fn log_request(
     req: ServiceRequest,
@@ -59,7 +59,10 @@ pub async fn log_request(
     let method = req.method().clone();
     let path = req.path().to_string();
     let start = std::time::Instant::now();
-    let res = next.call(req).await?;
+    let mut res = next.call(req).await?;
+    // Express writes header names as given (X-Sync-Inserted, Last-Modified); some clients
+    // look them up case-sensitively, so send them capitalised too.
+    res.response_mut().head_mut().set_camel_case_headers(true);
     tracing::debug!(
         %method,
         %path,
