@@ -150,7 +150,9 @@ impl Config {
             None => 12,
             Some("12") => 12,
             Some("24") => 24,
-            Some(other) => return Err(invalid("TIME_FORMAT", format!("'{other}' is not 12 or 24"))),
+            Some(other) => {
+                return Err(invalid("TIME_FORMAT", format!("'{other}' is not 12 or 24")))
+            }
         };
         let insecure_use_http = match get("INSECURE_USE_HTTP") {
             None => false,
@@ -165,9 +167,7 @@ impl Config {
                 .ok()
                 .filter(|mb| (1..=1024).contains(mb))
                 .map(|mb| mb * 1024 * 1024)
-                .ok_or_else(|| {
-                    invalid("NIGHTLITE_MAX_BODY_MB", format!("'{v}' is not 1..1024"))
-                })?,
+                .ok_or_else(|| invalid("NIGHTLITE_MAX_BODY_MB", format!("'{v}' is not 1..1024")))?,
         };
 
         Ok(Config {
@@ -257,7 +257,9 @@ fn read_toml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| file_err(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| file_err(e.to_string()))?;
     let mut out = HashMap::new();
     for (key, value) in table {
         let name = key.to_ascii_uppercase();
@@ -271,7 +273,11 @@ fn read_toml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
             toml::Value::Boolean(b) => b.to_string(),
             toml::Value::Array(items) => items
                 .iter()
-                .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| format!("{v:?}")))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| format!("{v:?}"))
+                })
                 .collect::<Vec<_>>()
                 .join(" "),
             other => return Err(file_err(format!("{key}: unsupported value {other:?}"))),
@@ -374,9 +380,12 @@ mod tests {
 
     #[test]
     fn roles_split_on_space_comma_colon() {
-        let c = Config::from_map(&map(&[("AUTH_DEFAULT_ROLES", "readable, careportal:x y")]))
-            .unwrap();
-        assert_eq!(c.auth_default_roles, vec!["readable", "careportal", "x", "y"]);
+        let c =
+            Config::from_map(&map(&[("AUTH_DEFAULT_ROLES", "readable, careportal:x y")])).unwrap();
+        assert_eq!(
+            c.auth_default_roles,
+            vec!["readable", "careportal", "x", "y"]
+        );
     }
 
     #[test]
@@ -392,7 +401,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(c.secret_file()).unwrap().permissions().mode();
+            let mode = std::fs::metadata(c.secret_file())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let mut again = Config::from_map(&map(&[(

@@ -257,9 +257,9 @@ pub fn ms_from_number(v: &serde_json::Value) -> Option<i64> {
 /// A date from a JSON value: a number is epoch ms, a string is ISO 8601 (or digits = epoch ms).
 pub fn parse_value(v: &serde_json::Value) -> Option<Instant> {
     match v {
-        serde_json::Value::String(s) => parse_iso(s).or_else(|| {
-            ms_from_number(v).map(|ms| Instant { ms, offset_min: 0 })
-        }),
+        serde_json::Value::String(s) => {
+            parse_iso(s).or_else(|| ms_from_number(v).map(|ms| Instant { ms, offset_min: 0 }))
+        }
         serde_json::Value::Number(_) => ms_from_number(v).map(|ms| Instant { ms, offset_min: 0 }),
         _ => None,
     }
@@ -276,10 +276,16 @@ mod tests {
         assert_eq!(parse_iso("2017-04-09T06:03:50Z").unwrap().ms, 1491717830000);
         let off = parse_iso("2017-04-09T08:03:50.000+02:00").unwrap();
         assert_eq!((off.ms, off.offset_min), (1491717830000, 120));
-        assert_eq!(parse_iso("2017-04-09T01:03:50-0500").unwrap().ms, 1491717830000);
+        assert_eq!(
+            parse_iso("2017-04-09T01:03:50-0500").unwrap().ms,
+            1491717830000
+        );
         assert_eq!(parse_iso("2017-04-09").unwrap().ms, 1491696000000);
         assert_eq!(parse_iso("2017-04-09 06:03").unwrap().ms, 1491717780000);
-        assert_eq!(parse_iso("2017-04-09T06:03:50.1234Z").unwrap().ms, 1491717830123);
+        assert_eq!(
+            parse_iso("2017-04-09T06:03:50.1234Z").unwrap().ms,
+            1491717830123
+        );
         assert!(parse_iso("2017-02-30").is_none());
         assert!(parse_iso("yesterday").is_none());
         assert!(parse_iso("2017-04-09T06:03:50Zjunk").is_none());
@@ -297,14 +303,23 @@ mod tests {
     #[test]
     fn http_dates() {
         assert_eq!(to_http_date(784111777000), "Sun, 06 Nov 1994 08:49:37 GMT");
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784111777000));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784111777000)
+        );
         assert_eq!(parse_http_date("garbage"), None);
     }
 
     #[test]
     fn numbers_as_dates() {
-        assert_eq!(ms_from_number(&serde_json::json!(1491717830000.7)), Some(1491717830000));
-        assert_eq!(ms_from_number(&serde_json::json!("1491717830000")), Some(1491717830000));
+        assert_eq!(
+            ms_from_number(&serde_json::json!(1491717830000.7)),
+            Some(1491717830000)
+        );
+        assert_eq!(
+            ms_from_number(&serde_json::json!("1491717830000")),
+            Some(1491717830000)
+        );
         assert_eq!(ms_from_number(&serde_json::json!(f64::MAX)), None);
     }
 }

@@ -56,9 +56,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = web::Data::new(
-        AppState::open(config).map_err(|e| std::io::Error::other(e.to_string()))?,
-    );
+    let state =
+        web::Data::new(AppState::open(config).map_err(|e| std::io::Error::other(e.to_string()))?);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use nightlite::Config;
 
 #[derive(Parser)]
-#[command(name = "nightlite", version, about = "A Nightscout-compatible server on SQLite")]
+#[command(
+    name = "nightlite",
+    version,
+    about = "A Nightscout-compatible server on SQLite"
+)]
 struct Cli {
     /// Optional TOML file with settings (the environment wins over it).
     #[arg(long, env = "NIGHTLITE_CONFIG", global = true)]
@@ -64,8 +68,16 @@ fn serve(mut config: Config) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let shown_host = if config.hostname == "0.0.0.0" { "127.0.0.1" } else { config.hostname.as_str() };
-    println!("nightlite {} serving at http://{shown_host}:{}/", nightlite::NIGHTLITE_VERSION, config.port);
+    let shown_host = if config.hostname == "0.0.0.0" {
+        "127.0.0.1"
+    } else {
+        config.hostname.as_str()
+    };
+    println!(
+        "nightlite {} serving at http://{shown_host}:{}/",
+        nightlite::NIGHTLITE_VERSION,
+        config.port
+    );
     println!("data directory: {}", config.data_dir.display());
     match generated {
         Some(secret) => {
@@ -90,8 +102,16 @@ fn serve(mut config: Config) -> ExitCode {
 }
 
 fn healthcheck(config: &Config) -> ExitCode {
-    let host = if config.hostname == "0.0.0.0" { "127.0.0.1" } else { config.hostname.as_str() };
-    let addr = match (host, config.port).to_socket_addrs().ok().and_then(|mut a| a.next()) {
+    let host = if config.hostname == "0.0.0.0" {
+        "127.0.0.1"
+    } else {
+        config.hostname.as_str()
+    };
+    let addr = match (host, config.port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+    {
         Some(a) => a,
         None => return ExitCode::from(1),
     };

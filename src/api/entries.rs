@@ -10,7 +10,7 @@ use crate::auth::Access;
 use crate::error::Result;
 use crate::store::query::{self, SqlFilter};
 use crate::store::upsert::Merge;
-use crate::store::Collection;
+use crate::store::{Collection, StoredDoc};
 
 const COLL: Collection = Collection::Entries;
 const DEFAULT_COUNT: usize = 10;
@@ -22,8 +22,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create))
             .route(web::delete().to(delete_many)),
     )
-    .service(web::resource(["/entries/current", "/entries/current.{ext}"]).route(web::get().to(current)))
-    .service(web::resource(["/entries/preview", "/entries/preview.{ext}"]).route(web::post().to(preview)))
+    .service(
+        web::resource(["/entries/current", "/entries/current.{ext}"]).route(web::get().to(current)),
+    )
+    .service(
+        web::resource(["/entries/preview", "/entries/preview.{ext}"])
+            .route(web::post().to(preview)),
+    )
     .service(
         web::resource("/entries/{spec}")
             .route(web::get().to(by_spec))
@@ -35,44 +40,63 @@ fn type_filter(t: &str) -> Result<SqlFilter> {
     query::compile_find(COLL, &json!({ "type": t }))
 }
 
-async fn respond_list(
+/// Writes a list in the negotiated format, with Last-Modified from the newest entry's date.
+fn respond_list(
     req: &HttpRequest,
     ext: Option<&str>,
-    docs: Vec<crate::store::StoredDoc>,
+    docs: Vec<StoredDoc>,
 ) -> Result<HttpResponse> {
     let fmt = format::entries_format(ext, req)?;
-    let newest = docs.iter().map(|d| d.doc.get("date").and_then(crate::dates::ms_from_number)).max().flatten();
-    match format::conditional(req, newest) {
-        Ok(builder) => Ok(format::respond(builder, fmt, v1::v1_docs(&docs))),
-        Err(not_modified) => Ok(not_modified),
-    }
+    let newest = docs
+        .iter()
+        .filter_map(|d| d.doc.get("date").and_then(crate::dates::ms_from_number))
+        .max();
+    Ok(format::conditional(req, newest, |b| {
+        format::respond(b, fmt, v1::v1_docs(&docs))
+    }))
 }
 
 async fn list(state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
     access.require("api:entries:read")?;
     let ext = format::ext_of(&req);
     let tree = v1::query_tree(&req)?;
-    let opts = ListOptions { default_count: DEFAULT_COUNT, window: true, extra: None };
+    let opts = ListOptions {
+        default_count: DEFAULT_COUNT,
+        window: true,
+        extra: None,
+    };
     let docs = v1::list(&state, COLL, &tree, opts).await?;
-    respond_list(&req, ext.as_deref(), docs).await
+    respond_list(&req, ext.as_deref(), docs)
 }
 
 /// The newest entry of any type (within Nightscout's window).
 async fn current(state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
     access.require("api:entries:read")?;
     let ext = format::ext_of(&req);
-    let opts = ListOptions { default_count: 1, window: true, extra: None };
+    let opts = ListOptions {
+        default_count: 1,
+        window: true,
+        extra: None,
+    };
     let docs = v1::list(&state, COLL, &serde_json::Value::Null, opts).await?;
-    respond_list(&req, ext.as_deref(), docs).await
+    respond_list(&req, ext.as_deref(), docs)
 }
 
 /// `/entries/<_id>` for one entry, `/entries/<type>` for a type (`sgv`, `mbg`, `cal`, ...).
-async fn by_spec(state: State, access: Access, req: HttpRequest, spec: web::Path<String>) -> Result<HttpResponse> {
+async fn by_spec(
+    state: State,
+    access: Access,
+    req: HttpRequest,
+    spec: web::Path<String>,
+) -> Result<HttpResponse> {
     access.require("api:entries:read")?;
     let (spec, ext) = split_ext(&spec);
     if crate::ids::is_object_id(spec) {
-        let docs = v1::get_one(&state, COLL, spec.to_string()).await?.into_iter().collect();
-        return respond_list(&req, ext, docs).await;
+        let docs = v1::get_one(&state, COLL, spec.to_string())
+            .await?
+            .into_iter()
+            .collect();
+        return respond_list(&req, ext, docs);
     }
     let tree = v1::query_tree(&req)?;
     // The route's type replaces any find[type], as Nightscout's prepReqModel does.
@@ -80,9 +104,13 @@ async fn by_spec(state: State, access: Access, req: HttpRequest, spec: web::Path
     if let Some(find) = tree.get_mut("find").and_then(|f| f.as_object_mut()) {
         find.remove("type");
     }
-    let opts = ListOptions { default_count: DEFAULT_COUNT, window: true, extra: Some(type_filter(spec)?) };
+    let opts = ListOptions {
+        default_count: DEFAULT_COUNT,
+        window: true,
+        extra: Some(type_filter(spec)?),
+    };
     let docs = v1::list(&state, COLL, &tree, opts).await?;
-    respond_list(&req, ext, docs).await
+    respond_list(&req, ext, docs)
 }
 
 async fn create(
@@ -106,7 +134,10 @@ async fn preview(
     access.require("api:entries:create")?;
     let body = v1::read_json(body, state.config.max_body_bytes)?;
     let docs = v1::prepare_all(COLL, v1::as_list(body), crate::dates::now_ms())?;
-    let out: Vec<_> = docs.into_iter().map(|d| serde_json::Value::Object(d.doc)).collect();
+    let out: Vec<_> = docs
+        .into_iter()
+        .map(|d| serde_json::Value::Object(d.doc))
+        .collect();
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -117,13 +148,22 @@ async fn delete_many(state: State, access: Access, req: HttpRequest) -> Result<H
 }
 
 /// DELETE `/entries/<_id>`, or `/entries/<type>` with find (`*` for every type).
-async fn delete_spec(state: State, access: Access, req: HttpRequest, spec: web::Path<String>) -> Result<HttpResponse> {
+async fn delete_spec(
+    state: State,
+    access: Access,
+    req: HttpRequest,
+    spec: web::Path<String>,
+) -> Result<HttpResponse> {
     access.require("api:entries:delete")?;
     let (spec, _) = split_ext(&spec);
     let filter = if crate::ids::is_object_id(spec) {
         v1::id_filter(COLL, spec)?
     } else {
-        let extra = if spec == "*" { None } else { Some(type_filter(spec)?) };
+        let extra = if spec == "*" {
+            None
+        } else {
+            Some(type_filter(spec)?)
+        };
         v1::delete_filter(COLL, &v1::query_tree(&req)?, extra)?
     };
     Ok(v1::delete_reply(v1::delete(&state, COLL, filter).await?))

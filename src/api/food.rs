@@ -32,18 +32,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(move |s: State, a: Access, b: Body| resource::create(r, s, a, b)))
             .route(web::put().to(move |s: State, a: Access, b: Body| resource::update(r, s, a, b))),
     )
-    .service(web::resource(["/food/quickpicks", "/food/quickpicks.json"]).route(web::get().to(
-        |s: State, a: Access| {
-            filtered(s, a, json!({"type": "quickpick", "hidden": "false"}), json!({"position": "1"}))
-        },
-    )))
     .service(
-        web::resource(["/food/regular", "/food/regular.json"])
-            .route(web::get().to(|s: State, a: Access| filtered(s, a, json!({"type": "food"}), Value::Null))),
+        web::resource(["/food/quickpicks", "/food/quickpicks.json"]).route(web::get().to(
+            |s: State, a: Access| {
+                filtered(
+                    s,
+                    a,
+                    json!({"type": "quickpick", "hidden": "false"}),
+                    json!({"position": "1"}),
+                )
+            },
+        )),
     )
-    .service(web::resource("/food/{id}").route(web::delete().to(
-        move |s: State, a: Access, id: web::Path<String>| resource::delete_one(r, s, a, id),
-    )));
+    .service(
+        web::resource(["/food/regular", "/food/regular.json"]).route(
+            web::get()
+                .to(|s: State, a: Access| filtered(s, a, json!({"type": "food"}), Value::Null)),
+        ),
+    )
+    .service(web::resource("/food/{id}").route(
+        web::delete().to(move |s: State, a: Access, id: web::Path<String>| {
+            resource::delete_one(r, s, a, id)
+        }),
+    ));
 }
 
 /// Every food document matching `find` (Nightscout returns them all, unlimited).
@@ -51,7 +62,11 @@ async fn filtered(state: State, access: Access, find: Value, sort: Value) -> Res
     access.require("api:food:read")?;
     let extra = query::compile_find(Collection::Food, &find)?;
     let tree = json!({ "sort": sort });
-    let opts = ListOptions { default_count: MAX_LIST, window: false, extra: Some(extra) };
+    let opts = ListOptions {
+        default_count: MAX_LIST,
+        window: false,
+        extra: Some(extra),
+    };
     let docs = v1::list(&state, Collection::Food, &tree, opts).await?;
     Ok(HttpResponse::Ok().json(v1::v1_docs(&docs)))
 }

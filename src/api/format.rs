@@ -19,7 +19,10 @@ pub enum Format {
 pub fn split_ext(s: &str) -> (&str, Option<&str>) {
     match s.rsplit_once('.') {
         Some((base, ext))
-            if matches!(ext, "json" | "csv" | "tsv" | "txt" | "html" | "svg" | "png" | "js") =>
+            if matches!(
+                ext,
+                "json" | "csv" | "tsv" | "txt" | "html" | "svg" | "png" | "js"
+            ) =>
         {
             (base, Some(ext))
         }
@@ -131,11 +134,16 @@ pub fn respond(mut builder: HttpResponseBuilder, format: Format, docs: Vec<Value
     }
 }
 
-/// Sets Last-Modified to `last_ms` and answers 304 when If-Modified-Since is not older.
-pub fn conditional(req: &HttpRequest, last_ms: Option<i64>) -> std::result::Result<HttpResponseBuilder, HttpResponse> {
+/// Answers 304 when If-Modified-Since is not older than `last_ms`; otherwise sets
+/// Last-Modified and lets `respond` write the body.
+pub fn conditional(
+    req: &HttpRequest,
+    last_ms: Option<i64>,
+    respond: impl FnOnce(HttpResponseBuilder) -> HttpResponse,
+) -> HttpResponse {
     let mut builder = HttpResponse::Ok();
     let Some(last) = last_ms else {
-        return Ok(builder);
+        return respond(builder);
     };
     let since = req
         .headers()
@@ -145,12 +153,12 @@ pub fn conditional(req: &HttpRequest, last_ms: Option<i64>) -> std::result::Resu
     // HTTP dates have whole seconds.
     let last_s = last.div_euclid(1000) * 1000;
     if since.is_some_and(|s| last_s <= s) {
-        return Err(HttpResponse::NotModified()
+        return HttpResponse::NotModified()
             .insert_header((header::LAST_MODIFIED, crate::dates::to_http_date(last)))
-            .finish());
+            .finish();
     }
     builder.insert_header((header::LAST_MODIFIED, crate::dates::to_http_date(last)));
-    Ok(builder)
+    respond(builder)
 }
 
 #[cfg(test)]
@@ -161,7 +169,10 @@ mod tests {
     #[test]
     fn suffixes() {
         assert_eq!(split_ext("sgv.json"), ("sgv", Some("json")));
-        assert_eq!(split_ext("5f1e2d3c4b5a697887766554"), ("5f1e2d3c4b5a697887766554", None));
+        assert_eq!(
+            split_ext("5f1e2d3c4b5a697887766554"),
+            ("5f1e2d3c4b5a697887766554", None)
+        );
         assert_eq!(split_ext("a.b"), ("a.b", None));
     }
 
@@ -182,7 +193,9 @@ mod tests {
 
     #[test]
     fn text_rows() {
-        let docs = vec![serde_json::json!({"dateString": "x", "date": 1, "sgv": 100, "direction": "Flat"})];
+        let docs = vec![
+            serde_json::json!({"dateString": "x", "date": 1, "sgv": 100, "direction": "Flat"}),
+        ];
         assert_eq!(separated(&docs, "\t"), "\"x\"\t1\t100\t\"Flat\"\t");
     }
 }

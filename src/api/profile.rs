@@ -32,11 +32,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(move |s: State, a: Access, b: Body| resource::create(r, s, a, b)))
             .route(web::put().to(update)),
     )
-    .service(web::resource(["/profile/current", "/profile/current.json"]).route(web::get().to(current)))
     .service(
-        web::resource(["/profiles", "/profiles.json"])
-            .route(web::get().to(move |s: State, a: Access, q: HttpRequest| resource::list(r, s, a, q))),
+        web::resource(["/profile/current", "/profile/current.json"]).route(web::get().to(current)),
     )
+    .service(web::resource(["/profiles", "/profiles.json"]).route(
+        web::get().to(move |s: State, a: Access, q: HttpRequest| resource::list(r, s, a, q)),
+    ))
     .service(web::resource("/profile/{id}").route(web::delete().to(delete)));
 }
 
@@ -44,8 +45,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 async fn list(state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
     access.require("api:profile:read")?;
     let tree = v1::query_tree(&req)?;
-    let count = super::qs::scalar(&tree, "count").map(|c| json!({ "count": c })).unwrap_or(Value::Null);
-    let opts = ListOptions { default_count: 10, window: false, extra: None };
+    let count = super::qs::scalar(&tree, "count")
+        .map(|c| json!({ "count": c }))
+        .unwrap_or(Value::Null);
+    let opts = ListOptions {
+        default_count: 10,
+        window: false,
+        extra: None,
+    };
     let docs = v1::list(&state, Collection::Profile, &count, opts).await?;
     Ok(HttpResponse::Ok().json(v1::v1_docs(&docs)))
 }
@@ -53,7 +60,11 @@ async fn list(state: State, access: Access, req: HttpRequest) -> Result<HttpResp
 /// The active profile: the newest by startDate, or null.
 async fn current(state: State, access: Access) -> Result<HttpResponse> {
     access.require("api:profile:read")?;
-    let opts = ListOptions { default_count: 1, window: false, extra: None };
+    let opts = ListOptions {
+        default_count: 1,
+        window: false,
+        extra: None,
+    };
     let docs = v1::list(&state, Collection::Profile, &Value::Null, opts).await?;
     Ok(HttpResponse::Ok().json(docs.first().map(|d| d.to_v1())))
 }
@@ -75,6 +86,11 @@ async fn delete(state: State, access: Access, id: web::Path<String>) -> Result<H
             "Invalid _id format: must be a 24-character hex string, got {id}"
         )));
     }
-    v1::delete(&state, Collection::Profile, v1::id_filter(Collection::Profile, &id)?).await?;
+    v1::delete(
+        &state,
+        Collection::Profile,
+        v1::id_filter(Collection::Profile, &id)?,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(json!({})))
 }

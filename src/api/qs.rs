@@ -92,9 +92,7 @@ fn insert(map: &mut Map<String, Value>, segs: &[String], value: String) {
         }
         return;
     }
-    let entry = map
-        .entry(key)
-        .or_insert_with(|| Value::Object(Map::new()));
+    let entry = map.entry(key).or_insert_with(|| Value::Object(Map::new()));
     if !entry.is_object() {
         // find[type]=sgv&find[type][$ne]=x: the later, structured form wins.
         *entry = Value::Object(Map::new());
@@ -132,7 +130,7 @@ pub fn first_value(query: &str, name: &str) -> Option<String> {
 pub fn scalar<'a>(tree: &'a Value, name: &str) -> Option<&'a str> {
     match tree.get(name)? {
         Value::String(s) => Some(s),
-        Value::Object(o) => o.values().last().and_then(Value::as_str),
+        Value::Object(o) => o.values().next_back().and_then(Value::as_str),
         _ => None,
     }
 }
@@ -174,6 +172,9 @@ mod tests {
         assert_eq!(decode("100%"), "100%");
         assert_eq!(decode("%zz"), "%zz");
         assert!(parse("a[1][2][3][4][5][6][7][8][9]=x").is_err());
-        assert_eq!(first_value("x=1&secret=abc%20d", "secret").as_deref(), Some("abc d"));
+        assert_eq!(
+            first_value("x=1&secret=abc%20d", "secret").as_deref(),
+            Some("abc d")
+        );
     }
 }

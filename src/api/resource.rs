@@ -43,16 +43,19 @@ pub fn routes(cfg: &mut web::ServiceConfig, path: &str, r: Resource, put: bool) 
     let mut main = web::resource([path.to_string(), format!("{path}.{{ext}}")])
         .route(web::get().to(move |s: State, a: Access, q: HttpRequest| list(r, s, a, q)))
         .route(web::post().to(move |s: State, a: Access, b: Body| create(r, s, a, b)))
-        .route(web::delete().to(move |s: State, a: Access, q: HttpRequest| delete_many(r, s, a, q)));
+        .route(
+            web::delete().to(move |s: State, a: Access, q: HttpRequest| delete_many(r, s, a, q)),
+        );
     if put {
         main = main.route(web::put().to(move |s: State, a: Access, b: Body| update(r, s, a, b)));
     }
-    cfg.service(main).service(
-        web::resource(format!("{path}/{{id}}"))
-            .route(web::delete().to(move |s: State, a: Access, id: web::Path<String>| {
-                delete_one(r, s, a, id)
-            })),
-    );
+    cfg.service(main)
+        .service(
+            web::resource(format!("{path}/{{id}}")).route(
+                web::delete()
+                    .to(move |s: State, a: Access, id: web::Path<String>| delete_one(r, s, a, id)),
+            ),
+        );
 }
 
 fn json_only(req: &HttpRequest) -> Result<()> {
@@ -64,18 +67,34 @@ fn json_only(req: &HttpRequest) -> Result<()> {
     }
 }
 
-pub async fn list(r: Resource, state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
+pub async fn list(
+    r: Resource,
+    state: State,
+    access: Access,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
     r.require(&access, "read")?;
     json_only(&req)?;
     let tree = v1::query_tree(&req)?;
-    let default_count = if tree.get("find").is_some() { r.count_with_find } else { r.default_count };
-    let opts = ListOptions { default_count, window: r.window, extra: None };
+    let default_count = if tree.get("find").is_some() {
+        r.count_with_find
+    } else {
+        r.default_count
+    };
+    let opts = ListOptions {
+        default_count,
+        window: r.window,
+        extra: None,
+    };
     let docs = v1::list(&state, r.coll, &tree, opts).await?;
-    let newest = if r.last_modified { v1::newest_ms(&docs, "created_at") } else { None };
-    match format::conditional(&req, newest) {
-        Ok(mut ok) => Ok(ok.json(v1::v1_docs(&docs))),
-        Err(not_modified) => Ok(not_modified),
-    }
+    let newest = if r.last_modified {
+        v1::newest_ms(&docs, "created_at")
+    } else {
+        None
+    };
+    Ok(format::conditional(&req, newest, |mut ok| {
+        ok.json(v1::v1_docs(&docs))
+    }))
 }
 
 pub async fn create(r: Resource, state: State, access: Access, body: Body) -> Result<HttpResponse> {
@@ -102,13 +121,23 @@ pub async fn update(r: Resource, state: State, access: Access, body: Body) -> Re
     Ok(v1::batch_reply(&written))
 }
 
-pub async fn delete_many(r: Resource, state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
+pub async fn delete_many(
+    r: Resource,
+    state: State,
+    access: Access,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
     r.require(&access, "delete")?;
     let filter = v1::delete_filter(r.coll, &v1::query_tree(&req)?, None)?;
     Ok(v1::delete_reply(v1::delete(&state, r.coll, filter).await?))
 }
 
-pub async fn delete_one(r: Resource, state: State, access: Access, id: web::Path<String>) -> Result<HttpResponse> {
+pub async fn delete_one(
+    r: Resource,
+    state: State,
+    access: Access,
+    id: web::Path<String>,
+) -> Result<HttpResponse> {
     r.require(&access, "delete")?;
     let filter = v1::id_filter(r.coll, &id)?;
     Ok(v1::delete_reply(v1::delete(&state, r.coll, filter).await?))

@@ -109,8 +109,12 @@ async fn status(state: State, access: Access, req: HttpRequest) -> Result<HttpRe
     };
     Ok(match kind.as_str() {
         "json" => HttpResponse::Ok().json(info),
-        "html" => HttpResponse::Ok().content_type("text/html; charset=utf-8").body("<h1>STATUS OK</h1>"),
-        "txt" => HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("STATUS OK"),
+        "html" => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body("<h1>STATUS OK</h1>"),
+        "txt" => HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body("STATUS OK"),
         "js" => HttpResponse::Ok()
             .content_type("application/javascript; charset=utf-8")
             .body(format!("this.serverSettings = {info} ;")),

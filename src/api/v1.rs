@@ -15,7 +15,10 @@ use crate::{dates, AppState};
 pub type State = web::Data<AppState>;
 
 /// The request body as JSON. Nothing is written unless this succeeds.
-pub fn read_json(body: std::result::Result<Bytes, actix_web::Error>, limit: usize) -> Result<Value> {
+pub fn read_json(
+    body: std::result::Result<Bytes, actix_web::Error>,
+    limit: usize,
+) -> Result<Value> {
     let bytes = body.map_err(|e| {
         if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
             Error::PayloadTooLarge(format!(
@@ -47,13 +50,23 @@ pub fn as_list(body: Value) -> Vec<Value> {
 pub fn prepare_all(coll: Collection, items: Vec<Value>, now: i64) -> Result<Vec<NewDoc>> {
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
-        out.extend(prepare::prepare(coll, item, &format!("{}[{i}]", coll.table()), now)?);
+        out.extend(prepare::prepare(
+            coll,
+            item,
+            &format!("{}[{i}]", coll.table()),
+            now,
+        )?);
     }
     Ok(out)
 }
 
 /// Upserts prepared documents in one transaction, in request order.
-pub async fn write(state: &State, coll: Collection, docs: Vec<NewDoc>, merge: Merge) -> Result<Vec<Written>> {
+pub async fn write(
+    state: &State,
+    coll: Collection,
+    docs: Vec<NewDoc>,
+    merge: Merge,
+) -> Result<Vec<Written>> {
     let now = dates::now_ms();
     state
         .store
@@ -72,7 +85,10 @@ pub fn written_v1(w: &Written) -> Value {
 
 /// 200 with one item per document in request order, and how many were inserted and updated.
 pub fn batch_reply(written: &[Written]) -> HttpResponse {
-    let inserted = written.iter().filter(|w| w.outcome == Outcome::Inserted).count();
+    let inserted = written
+        .iter()
+        .filter(|w| w.outcome == Outcome::Inserted)
+        .count();
     HttpResponse::Ok()
         .insert_header(("X-Sync-Inserted", inserted.to_string()))
         .insert_header(("X-Sync-Updated", (written.len() - inserted).to_string()))
@@ -92,7 +108,12 @@ pub struct ListOptions {
 }
 
 /// Lists documents as a v1 GET asks (find, sort, count, the 4-day window).
-pub async fn list(state: &State, coll: Collection, tree: &Value, opts: ListOptions) -> Result<Vec<StoredDoc>> {
+pub async fn list(
+    state: &State,
+    coll: Collection,
+    tree: &Value,
+    opts: ListOptions,
+) -> Result<Vec<StoredDoc>> {
     let null = Value::Null;
     let req = ListRequest {
         find: tree.get("find").unwrap_or(&null),
@@ -103,11 +124,17 @@ pub async fn list(state: &State, coll: Collection, tree: &Value, opts: ListOptio
         extra: opts.extra,
     };
     let q = query::build_list(coll, &req, dates::now_ms())?;
-    state.store.read(move |conn| store::list(conn, coll, &q)).await
+    state
+        .store
+        .read(move |conn| store::list(conn, coll, &q))
+        .await
 }
 
 pub async fn get_one(state: &State, coll: Collection, key: String) -> Result<Option<StoredDoc>> {
-    state.store.read(move |conn| store::get(conn, coll, &key)).await
+    state
+        .store
+        .read(move |conn| store::get(conn, coll, &key))
+        .await
 }
 
 /// Soft-deletes what `filter` matches; returns how many.
@@ -124,7 +151,11 @@ pub fn id_filter(coll: Collection, id: &str) -> Result<SqlFilter> {
 }
 
 /// The filter of a DELETE with find (and the window, as Nightscout's remove uses query_for).
-pub fn delete_filter(coll: Collection, tree: &Value, extra: Option<SqlFilter>) -> Result<SqlFilter> {
+pub fn delete_filter(
+    coll: Collection,
+    tree: &Value,
+    extra: Option<SqlFilter>,
+) -> Result<SqlFilter> {
     let null = Value::Null;
     let find = tree.get("find").unwrap_or(&null);
     let mut filter = query::compile_find(coll, find)?;

@@ -45,7 +45,11 @@ impl Access {
 
 /// Compares two strings in time that depends only on their lengths.
 fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 pub fn sha1_hex(s: &str) -> String {
@@ -127,9 +131,17 @@ mod tests {
     fn secret_hashes_in_any_case() {
         let a = Authority::new("0123456789abc", &["denied".to_string()]);
         let sha1 = sha1_hex("0123456789abc");
-        assert!(a.resolve(Some(&sha1.to_uppercase()), None).can("api:entries:create"));
-        assert!(a.resolve(Some(&sha512_hex("0123456789abc")), None).can("api:entries:create"));
-        assert!(!a.resolve(Some("0123456789abc"), None).can("api:entries:read"), "plain secret is not accepted");
+        assert!(a
+            .resolve(Some(&sha1.to_uppercase()), None)
+            .can("api:entries:create"));
+        assert!(a
+            .resolve(Some(&sha512_hex("0123456789abc")), None)
+            .can("api:entries:create"));
+        assert!(
+            !a.resolve(Some("0123456789abc"), None)
+                .can("api:entries:read"),
+            "plain secret is not accepted"
+        );
         let none = a.resolve(None, None);
         assert!(none.defaults && !none.can("api:entries:read"));
         let wrong = a.resolve(Some(&"0".repeat(40)), None);

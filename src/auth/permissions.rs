@@ -37,7 +37,10 @@ mod tests {
         assert!(implies("*", "api:entries:read"));
         assert!(implies("*:*:read", "api:entries:read"));
         assert!(!implies("*:*:read", "api:entries:create"));
-        assert!(implies("api:entries,treatments:read", "api:treatments:read"));
+        assert!(implies(
+            "api:entries,treatments:read",
+            "api:treatments:read"
+        ));
         assert!(!implies("api:entries,treatments:read", "api:food:read"));
         assert!(implies("api:entries", "api:entries:read"));
         assert!(!implies("api:entries:read", "api:entries"));

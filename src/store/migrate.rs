@@ -48,10 +48,15 @@ mod tests {
         migrate(&mut c).unwrap();
         assert_eq!(current_version(&c).unwrap(), latest_version());
         // A second start applies nothing and keeps the data.
-        c.execute("INSERT INTO entries (id, doc, mills, srv_created) VALUES ('a', '{}', 1, 1)", [])
-            .unwrap();
+        c.execute(
+            "INSERT INTO entries (id, doc, mills, srv_created) VALUES ('a', '{}', 1, 1)",
+            [],
+        )
+        .unwrap();
         migrate(&mut c).unwrap();
-        let n: i64 = c.query_row("SELECT count(*) FROM entries", [], |r| r.get(0)).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(n, 1);
     }
 
@@ -71,7 +76,8 @@ mod tests {
     #[test]
     fn newer_database_is_refused() {
         let mut c = Connection::open_in_memory().unwrap();
-        c.pragma_update(None, "user_version", latest_version() + 1).unwrap();
+        c.pragma_update(None, "user_version", latest_version() + 1)
+            .unwrap();
         assert!(migrate(&mut c).is_err());
     }
 
@@ -86,7 +92,11 @@ mod tests {
             )
             .unwrap();
         }
-        c.execute("UPDATE treatments SET doc = '{\"a\":1}' WHERE id = 'id0'", []).unwrap();
+        c.execute(
+            "UPDATE treatments SET doc = '{\"a\":1}' WHERE id = 'id0'",
+            [],
+        )
+        .unwrap();
         let mods: Vec<i64> = c
             .prepare("SELECT srv_modified FROM treatments ORDER BY srv_modified")
             .unwrap()
@@ -96,7 +106,11 @@ mod tests {
             .unwrap();
         assert!(mods.windows(2).all(|w| w[0] < w[1]), "{mods:?}");
         let last: String = c
-            .query_row("SELECT id FROM treatments ORDER BY srv_modified DESC LIMIT 1", [], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM treatments ORDER BY srv_modified DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(last, "id0", "the updated row is the newest");
     }

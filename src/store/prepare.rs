@@ -22,7 +22,10 @@ pub struct NewDoc {
 impl NewDoc {
     /// True when the client named the document's identity itself.
     pub fn has_client_identifier(&self) -> bool {
-        self.doc.get("identifier").and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+        self.doc
+            .get("identifier")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
     }
 }
 
@@ -30,7 +33,9 @@ impl NewDoc {
 /// (`treatments[2]`). Treatments with a preBolus split into two documents.
 pub fn prepare(coll: Collection, value: Value, label: &str, now: i64) -> Result<Vec<NewDoc>> {
     let Value::Object(mut doc) = value else {
-        return Err(Error::bad_request(format!("{label}: expected a JSON object")));
+        return Err(Error::bad_request(format!(
+            "{label}: expected a JSON object"
+        )));
     };
     let id = take_id(coll, &mut doc, label)?;
     match coll {
@@ -71,9 +76,7 @@ fn take_id(coll: Collection, doc: &mut Map<String, Value>, label: &str) -> Resul
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
         Some(Value::String(s)) if ids::is_object_id(&s) => Some(s.to_ascii_lowercase()),
-        Some(Value::String(s))
-            if matches!(coll, Collection::Entries | Collection::Treatments) =>
-        {
+        Some(Value::String(s)) if matches!(coll, Collection::Entries | Collection::Treatments) => {
             if !doc.contains_key("identifier") {
                 doc.insert("identifier".into(), Value::String(s));
             }
@@ -107,11 +110,7 @@ fn default_created_at(doc: &mut Map<String, Value>, now: i64) {
 
 /// created_at becomes UTC ISO with milliseconds (missing: now); utcOffset records the offset it
 /// was written in unless the client sent one. Returns (ms, offset).
-fn normalize_created_at(
-    doc: &mut Map<String, Value>,
-    label: &str,
-    now: i64,
-) -> Result<(i64, i32)> {
+fn normalize_created_at(doc: &mut Map<String, Value>, label: &str, now: i64) -> Result<(i64, i32)> {
     let instant = match doc.get("created_at") {
         None | Some(Value::Null) => dates::Instant {
             ms: now,
@@ -123,7 +122,10 @@ fn normalize_created_at(
             ))
         })?,
     };
-    doc.insert("created_at".into(), Value::String(dates::to_iso(instant.ms)));
+    doc.insert(
+        "created_at".into(),
+        Value::String(dates::to_iso(instant.ms)),
+    );
     if !doc.contains_key("utcOffset") {
         doc.insert("utcOffset".into(), Value::from(instant.offset_min));
     }
@@ -231,9 +233,8 @@ fn prepare_treatment(
     let num = |f: &str| numbers.get(f).and_then(Value::as_f64).unwrap_or(0.0);
 
     if let Some(t) = doc.get("eventTime").filter(|v| !v.is_null()) {
-        let i = dates::parse_value(t).ok_or_else(|| {
-            Error::bad_request(format!("{label}.eventTime: {t} is not a date"))
-        })?;
+        let i = dates::parse_value(t)
+            .ok_or_else(|| Error::bad_request(format!("{label}.eventTime: {t} is not a date")))?;
         ms = i.ms;
         doc.insert("created_at".into(), Value::String(dates::to_iso(ms)));
     }
@@ -318,7 +319,10 @@ mod tests {
         );
         assert_eq!(d.doc["created_at"], "2024-01-01T10:00:00.000Z");
         assert_eq!(d.doc["utcOffset"], -300);
-        let d = one(Collection::Treatments, json!({"eventType": "Note", "created_at": "2024-01-01T12:00:00+02:00"}));
+        let d = one(
+            Collection::Treatments,
+            json!({"eventType": "Note", "created_at": "2024-01-01T12:00:00+02:00"}),
+        );
         assert_eq!(d.doc["utcOffset"], 120);
         let d = one(Collection::Treatments, json!({"eventType": "Note"}));
         assert_eq!(d.mills, NOW);
@@ -341,7 +345,8 @@ mod tests {
 
     #[test]
     fn numbers_already_numbers_keep_their_text() {
-        let d = one(Collection::Treatments, json!({"insulin": 1.50, "eventType": "Bolus"}));
+        let v: Value = serde_json::from_str(r#"{"insulin": 1.50, "eventType": "Bolus"}"#).unwrap();
+        let d = one(Collection::Treatments, v);
         assert_eq!(serde_json::to_string(&d.doc["insulin"]).unwrap(), "1.50");
     }
 
@@ -384,12 +389,21 @@ mod tests {
 
     #[test]
     fn entry_date_forms() {
-        let d = one(Collection::Entries, json!({"type": "sgv", "date": "1700000000000"}));
+        let d = one(
+            Collection::Entries,
+            json!({"type": "sgv", "date": "1700000000000"}),
+        );
         assert_eq!(d.doc["date"], 1_700_000_000_000_i64);
-        let d = one(Collection::Entries, json!({"type": "sgv", "dateString": "2023-11-14T22:13:20.000+01:00"}));
+        let d = one(
+            Collection::Entries,
+            json!({"type": "sgv", "dateString": "2023-11-14T22:13:20.000+01:00"}),
+        );
         assert_eq!(d.mills, 1_699_996_400_000);
         assert_eq!(d.doc["utcOffset"], 60);
-        assert_eq!(d.doc["dateString"], "2023-11-14T22:13:20.000+01:00", "kept as sent");
+        assert_eq!(
+            d.doc["dateString"], "2023-11-14T22:13:20.000+01:00",
+            "kept as sent"
+        );
         assert!(prepare(Collection::Entries, json!({"date": true}), "x", NOW).is_err());
         assert!(prepare(Collection::Entries, json!([1]), "x", NOW).is_err());
     }

@@ -77,7 +77,11 @@ pub fn compile_find(coll: Collection, find: &Value) -> Result<SqlFilter> {
     match find {
         Value::Null => b.sql.push('1'),
         Value::Object(obj) => b.object(obj, "", 0)?,
-        _ => return Err(Error::bad_request("find must be an object: find[field]=value")),
+        _ => {
+            return Err(Error::bad_request(
+                "find must be an object: find[field]=value",
+            ))
+        }
     }
     Ok(SqlFilter {
         sql: b.sql,
@@ -119,11 +123,7 @@ pub fn compile_sort(coll: Collection, sort: &Value) -> Result<Option<SqlFilter>>
         let dir = match dir.as_str().map(str::trim) {
             Some("1") | Some("asc") => "ASC",
             Some("-1") | Some("desc") => "DESC",
-            _ => {
-                return Err(Error::bad_request(format!(
-                    "sort[{field}] must be 1 or -1"
-                )))
-            }
+            _ => return Err(Error::bad_request(format!("sort[{field}] must be 1 or -1"))),
         };
         let t = target(coll, field)?;
         parts.push(format!("{} {dir}", t.expr));
@@ -431,7 +431,11 @@ impl Builder {
             Typed::Text(s) => {
                 self.expr(t);
                 self.push(" = ?");
-                let s = if t.is_id { s.to_ascii_lowercase() } else { s.clone() };
+                let s = if t.is_id {
+                    s.to_ascii_lowercase()
+                } else {
+                    s.clone()
+                };
                 self.params.push(SqlValue::Text(s));
             }
             Typed::Regex(p) => self.regex(t, p),
@@ -498,7 +502,14 @@ impl Builder {
         });
     }
 
-    fn op(&mut self, t: &Target, field: &str, op: &str, operand: &Value, options: &str) -> Result<()> {
+    fn op(
+        &mut self,
+        t: &Target,
+        field: &str,
+        op: &str,
+        operand: &Value,
+        options: &str,
+    ) -> Result<()> {
         match op {
             "$eq" => {
                 let v = self.typed(t, field, leaf_text(field, operand)?)?;
@@ -549,10 +560,7 @@ impl Builder {
                 }
             }
             "$exists" => {
-                let want = !matches!(
-                    leaf_text(field, operand)?.trim(),
-                    "false" | "0" | "no"
-                );
+                let want = !matches!(leaf_text(field, operand)?.trim(), "false" | "0" | "no");
                 self.json_type(t);
                 self.push(if want { " IS NOT NULL" } else { " IS NULL" });
             }
@@ -594,7 +602,11 @@ pub fn parse_count(count: Option<&str>, default: usize) -> Result<usize> {
         Some(Typed::Int(i)) => i,
         #[allow(clippy::cast_possible_truncation)]
         Some(Typed::Real(f)) => f.trunc() as i64,
-        _ => return Err(Error::bad_request(format!("count: '{raw}' is not a number"))),
+        _ => {
+            return Err(Error::bad_request(format!(
+                "count: '{raw}' is not a number"
+            )))
+        }
     };
     Ok(match n.unsigned_abs() {
         0 => super::MAX_LIST,
@@ -639,7 +651,10 @@ mod tests {
         let f = sql(Collection::Entries, json!({"sgv": {"$gte": "120.0"}}));
         assert!(f.sql.contains("json_extract(doc, ?) >= ?"), "{}", f.sql);
         assert!(f.params.contains(&SqlValue::Integer(120)));
-        let f = sql(Collection::Entries, json!({"date": {"$gte": "1700000000000.0"}}));
+        let f = sql(
+            Collection::Entries,
+            json!({"date": {"$gte": "1700000000000.0"}}),
+        );
         assert!(f.sql.starts_with("(mills >= ?"), "{}", f.sql);
         assert!(f.params.contains(&SqlValue::Integer(1_700_000_000_000)));
     }
@@ -647,7 +662,11 @@ mod tests {
     #[test]
     fn bad_values_are_client_errors() {
         assert!(compile_find(Collection::Entries, &json!({"sgv": "abc"})).is_err());
-        assert!(compile_find(Collection::Treatments, &json!({"created_at": {"$gte": "soon"}})).is_err());
+        assert!(compile_find(
+            Collection::Treatments,
+            &json!({"created_at": {"$gte": "soon"}})
+        )
+        .is_err());
         assert!(compile_find(Collection::Treatments, &json!({"x": {"$where": "1"}})).is_err());
         assert!(compile_find(Collection::Treatments, &json!({"eventType": "/(/"})).is_err());
         assert!(compile_find(Collection::Treatments, &json!({"a\"b": "x"})).is_err());
@@ -659,12 +678,19 @@ mod tests {
             Collection::Treatments,
             json!({"created_at": {"$gte": "2024-01-01T02:00:00 02:00"}}),
         );
-        assert!(f.params.contains(&SqlValue::Integer(1_704_067_200_000)), "{:?}", f.params);
+        assert!(
+            f.params.contains(&SqlValue::Integer(1_704_067_200_000)),
+            "{:?}",
+            f.params
+        );
     }
 
     #[test]
     fn regex_literal_on_event_type() {
-        let f = sql(Collection::Treatments, json!({"eventType": "/Bolus|Carb/i"}));
+        let f = sql(
+            Collection::Treatments,
+            json!({"eventType": "/Bolus|Carb/i"}),
+        );
         assert!(f.sql.contains("REGEXP"), "{}", f.sql);
         assert!(f.params.contains(&SqlValue::Text("(?i)Bolus|Carb".into())));
     }
@@ -677,25 +703,42 @@ mod tests {
         );
         assert!(f.sql.contains(" OR "), "{}", f.sql);
         let f = sql(Collection::Entries, json!({"sgv": {"$in": ["60", "95"]}}));
-        assert_eq!(f.params, vec![
-            SqlValue::Text("$.\"sgv\"".into()),
-            SqlValue::Integer(60),
-            SqlValue::Text("$.\"sgv\"".into()),
-            SqlValue::Integer(95)
-        ]);
+        assert_eq!(
+            f.params,
+            vec![
+                SqlValue::Text("$.\"sgv\"".into()),
+                SqlValue::Integer(60),
+                SqlValue::Text("$.\"sgv\"".into()),
+                SqlValue::Integer(95)
+            ]
+        );
     }
 
     #[test]
     fn time_filter_detection() {
-        assert!(has_time_filter(Collection::Entries, &json!({"dateString": {"$gte": "2024"}})));
-        assert!(has_time_filter(Collection::Treatments, &json!({"created_at": "x"})));
-        assert!(!has_time_filter(Collection::Treatments, &json!({"date": "1"})));
+        assert!(has_time_filter(
+            Collection::Entries,
+            &json!({"dateString": {"$gte": "2024"}})
+        ));
+        assert!(has_time_filter(
+            Collection::Treatments,
+            &json!({"created_at": "x"})
+        ));
+        assert!(!has_time_filter(
+            Collection::Treatments,
+            &json!({"date": "1"})
+        ));
         assert!(has_id_filter(&json!({"_id": "x"})));
     }
 
     #[test]
     fn nested_paths() {
-        let f = sql(Collection::DeviceStatus, json!({"pump": {"battery": {"percent": "62"}}}));
-        assert!(f.params.contains(&SqlValue::Text("$.\"pump\".\"battery\".\"percent\"".into())));
+        let f = sql(
+            Collection::DeviceStatus,
+            json!({"pump": {"battery": {"percent": "62"}}}),
+        );
+        assert!(f
+            .params
+            .contains(&SqlValue::Text("$.\"pump\".\"battery\".\"percent\"".into())));
     }
 }

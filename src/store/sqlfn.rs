@@ -23,11 +23,16 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
             // The compiled pattern is cached per statement by SQLite's auxiliary data.
-            let re: Arc<Regex> = ctx.get_or_create_aux(0, |v| -> Result<Regex, Box<dyn std::error::Error + Send + Sync>> {
-                Ok(compile_regex(v.as_str()?)?)
-            })?;
+            let re: Arc<Regex> = ctx.get_or_create_aux(
+                0,
+                |v| -> Result<Regex, Box<dyn std::error::Error + Send + Sync>> {
+                    Ok(compile_regex(v.as_str()?)?)
+                },
+            )?;
             Ok(match ctx.get_raw(1) {
-                ValueRef::Text(t) => std::str::from_utf8(t).map(|s| re.is_match(s)).unwrap_or(false),
+                ValueRef::Text(t) => std::str::from_utf8(t)
+                    .map(|s| re.is_match(s))
+                    .unwrap_or(false),
                 _ => false,
             })
         },

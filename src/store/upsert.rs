@@ -65,7 +65,12 @@ fn json_to_sql(v: Option<&Value>) -> SqlValue {
     }
 }
 
-fn find_one(conn: &Connection, coll: Collection, cond: &str, params: &[SqlValue]) -> Result<Option<Existing>> {
+fn find_one(
+    conn: &Connection,
+    coll: Collection,
+    cond: &str,
+    params: &[SqlValue],
+) -> Result<Option<Existing>> {
     let sql = format!(
         "SELECT seq, id, doc, is_valid FROM {} WHERE {cond} ORDER BY is_valid DESC, seq LIMIT 1",
         coll.table()
@@ -73,7 +78,12 @@ fn find_one(conn: &Connection, coll: Collection, cond: &str, params: &[SqlValue]
     let row = conn
         .prepare_cached(&sql)?
         .query_row(rusqlite::params_from_iter(params), |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, bool>(3)?,
+            ))
         })
         .optional()?;
     match row {
@@ -87,13 +97,21 @@ fn find_one(conn: &Connection, coll: Collection, cond: &str, params: &[SqlValue]
     }
 }
 
-fn by_dedup_key(conn: &Connection, coll: Collection, doc: &Map<String, Value>) -> Result<Option<Existing>> {
+fn by_dedup_key(
+    conn: &Connection,
+    coll: Collection,
+    doc: &Map<String, Value>,
+) -> Result<Option<Existing>> {
     let cols = coll.dedup_columns();
     if cols.is_empty() {
         return Ok(None);
     }
     // `IS` compares NULL-safely: a missing eventType matches a missing eventType, as in Mongo.
-    let cond = cols.iter().map(|c| format!("{c} IS ?")).collect::<Vec<_>>().join(" AND ");
+    let cond = cols
+        .iter()
+        .map(|c| format!("{c} IS ?"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
     let params: Vec<SqlValue> = cols.iter().map(|c| json_to_sql(doc.get(*c))).collect();
     find_one(conn, coll, &cond, &params)
 }
@@ -152,13 +170,24 @@ fn derive_identifier(conn: &Connection, coll: Collection, new: &NewDoc) -> Resul
 }
 
 fn server_fields(conn: &Connection, coll: Collection, seq: i64) -> Result<(i64, i64)> {
-    let sql = format!("SELECT srv_created, srv_modified FROM {} WHERE seq = ?", coll.table());
-    Ok(conn.prepare_cached(&sql)?.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    let sql = format!(
+        "SELECT srv_created, srv_modified FROM {} WHERE seq = ?",
+        coll.table()
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 
 /// Inserts the document or updates the one it is (see the module docs). Runs inside the
 /// writer's transaction.
-pub fn upsert(conn: &Connection, coll: Collection, mut new: NewDoc, merge: Merge, now: i64) -> Result<Written> {
+pub fn upsert(
+    conn: &Connection,
+    coll: Collection,
+    mut new: NewDoc,
+    merge: Merge,
+    now: i64,
+) -> Result<Written> {
     let table = coll.table();
     if let Some(existing) = matching(conn, coll, &new)? {
         let mut doc = match merge {
@@ -175,13 +204,27 @@ pub fn upsert(conn: &Connection, coll: Collection, mut new: NewDoc, merge: Merge
         }
         if existing.is_valid && doc == existing.doc {
             let (c, m) = server_fields(conn, coll, existing.seq)?;
-            return Ok(Written { id: existing.id, doc, outcome: Outcome::Unchanged, srv_created: c, srv_modified: m });
+            return Ok(Written {
+                id: existing.id,
+                doc,
+                outcome: Outcome::Unchanged,
+                srv_created: c,
+                srv_modified: m,
+            });
         }
         let text = serde_json::to_string(&doc)?;
-        conn.prepare_cached(&format!("UPDATE {table} SET doc = ?, mills = ?, is_valid = 1 WHERE seq = ?"))?
-            .execute(params![text, new.mills, existing.seq])?;
+        conn.prepare_cached(&format!(
+            "UPDATE {table} SET doc = ?, mills = ?, is_valid = 1 WHERE seq = ?"
+        ))?
+        .execute(params![text, new.mills, existing.seq])?;
         let (c, m) = server_fields(conn, coll, existing.seq)?;
-        return Ok(Written { id: existing.id, doc, outcome: Outcome::Updated, srv_created: c, srv_modified: m });
+        return Ok(Written {
+            id: existing.id,
+            doc,
+            outcome: Outcome::Updated,
+            srv_created: c,
+            srv_modified: m,
+        });
     }
 
     if !new.has_client_identifier() {
@@ -189,13 +232,27 @@ pub fn upsert(conn: &Connection, coll: Collection, mut new: NewDoc, merge: Merge
         new.doc.insert("identifier".into(), Value::String(ident));
     }
     let id = match new.id.take() {
-        Some(id) if !conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?"))?.exists([&id])? => id,
+        Some(id)
+            if !conn
+                .prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?"))?
+                .exists([&id])? =>
+        {
+            id
+        }
         _ => ids::object_id(),
     };
     let text = serde_json::to_string(&new.doc)?;
-    conn.prepare_cached(&format!("INSERT INTO {table} (id, doc, mills, srv_created) VALUES (?, ?, ?, ?)"))?
-        .execute(params![id, text, new.mills, now])?;
+    conn.prepare_cached(&format!(
+        "INSERT INTO {table} (id, doc, mills, srv_created) VALUES (?, ?, ?, ?)"
+    ))?
+    .execute(params![id, text, new.mills, now])?;
     let seq = conn.last_insert_rowid();
     let (c, m) = server_fields(conn, coll, seq)?;
-    Ok(Written { id, doc: new.doc, outcome: Outcome::Inserted, srv_created: c, srv_modified: m })
+    Ok(Written {
+        id,
+        doc: new.doc,
+        outcome: Outcome::Inserted,
+        srv_created: c,
+        srv_modified: m,
+    })
 }

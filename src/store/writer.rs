@@ -58,7 +58,9 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
     conn.execute_batch("SAVEPOINT job")?;
     let result = match catch_unwind(AssertUnwindSafe(|| f(conn))) {
         Ok(r) => r,
-        Err(_) => Err(Error::Internal("a write panicked; it was rolled back".into())),
+        Err(_) => Err(Error::Internal(
+            "a write panicked; it was rolled back".into(),
+        )),
     };
     match result {
         Ok(v) => {
