@@ -256,3 +256,108 @@ pub fn upsert(
         srv_modified: m,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::prepare::prepare;
+    use serde_json::json;
+
+    fn db() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::store::migrate::migrate(&mut c).unwrap();
+        c
+    }
+
+    fn put(c: &Connection, coll: Collection, v: Value) -> Written {
+        let d = prepare(coll, v, "t", 1_700_000_000_000).unwrap().remove(0);
+        upsert(c, coll, d, Merge::Replace, 1).unwrap()
+    }
+
+    #[test]
+    fn retry_is_unchanged_and_keeps_id() {
+        let c = db();
+        let doc = json!({"type": "sgv", "sgv": 100, "date": 1_700_000_000_000_i64, "device": "d"});
+        let a = put(&c, Collection::Entries, doc.clone());
+        let b = put(&c, Collection::Entries, doc);
+        assert_eq!(a.outcome, Outcome::Inserted);
+        assert_eq!(b.outcome, Outcome::Unchanged);
+        assert_eq!(a.id, b.id);
+        assert_eq!(
+            a.srv_modified, b.srv_modified,
+            "an identical retry does not bump srvModified"
+        );
+    }
+
+    #[test]
+    fn entries_of_different_type_at_same_time_are_two_documents() {
+        let c = db();
+        let t = 1_700_000_000_000_i64;
+        let a = put(
+            &c,
+            Collection::Entries,
+            json!({"type": "sgv", "sgv": 100, "date": t, "device": "d"}),
+        );
+        let b = put(
+            &c,
+            Collection::Entries,
+            json!({"type": "mbg", "mbg": 101, "date": t, "device": "d"}),
+        );
+        assert_eq!(b.outcome, Outcome::Inserted);
+        assert_ne!(a.id, b.id);
+        assert_ne!(
+            a.doc["identifier"], b.doc["identifier"],
+            "identifier collision resolved"
+        );
+    }
+
+    #[test]
+    fn distinct_client_identifiers_are_never_merged() {
+        let c = db();
+        let base = json!({"eventType": "Note", "created_at": "2024-01-01T00:00:00Z"});
+        let mut x = base.clone();
+        x["identifier"] = json!("one");
+        let mut y = base;
+        y["identifier"] = json!("two");
+        let a = put(&c, Collection::Treatments, x);
+        let b = put(&c, Collection::Treatments, y);
+        assert_eq!(b.outcome, Outcome::Inserted);
+        assert_ne!(a.id, b.id);
+    }
+
+    #[test]
+    fn dedup_key_matches_without_identifier_and_revives_deleted() {
+        let c = db();
+        let doc = json!({"eventType": "Note", "created_at": "2024-01-01T00:00:00Z", "notes": "a"});
+        let a = put(&c, Collection::Treatments, doc.clone());
+        c.execute("UPDATE treatments SET is_valid = 0", []).unwrap();
+        let mut again = doc;
+        again["notes"] = json!("b");
+        let b = put(&c, Collection::Treatments, again);
+        assert_eq!(b.outcome, Outcome::Updated);
+        assert_eq!(a.id, b.id);
+        let valid: bool = c
+            .query_row("SELECT is_valid FROM treatments", [], |r| r.get(0))
+            .unwrap();
+        assert!(valid);
+        assert!(b.srv_modified > a.srv_modified);
+    }
+
+    #[test]
+    fn client_object_id_is_used_for_new_documents() {
+        let c = db();
+        let w = put(
+            &c,
+            Collection::Food,
+            json!({"_id": "5f1e2d3c4b5a697887766554", "name": "x"}),
+        );
+        assert_eq!(w.id, "5f1e2d3c4b5a697887766554");
+        let again = put(
+            &c,
+            Collection::Food,
+            json!({"_id": "5f1e2d3c4b5a697887766554", "name": "y"}),
+        );
+        assert_eq!(again.outcome, Outcome::Updated);
+        assert_eq!(again.doc["name"], "y");
+    }
+}
