@@ -28,7 +28,6 @@ pub struct AppState {
     pub config: Config,
     pub store: store::Store,
     pub auth: auth::Authority,
-    pub started_ms: i64,
 }
 
 impl AppState {
@@ -45,7 +44,6 @@ impl AppState {
             config,
             store,
             auth,
-            started_ms: dates::now_ms(),
         })
     }
 }

@@ -119,8 +119,7 @@ async fn create(
     body: std::result::Result<Bytes, actix_web::Error>,
 ) -> Result<HttpResponse> {
     access.require("api:entries:create")?;
-    let body = v1::read_json(body, state.config.max_body_bytes)?;
-    let docs = v1::prepare_all(COLL, v1::as_list(body), crate::dates::now_ms())?;
+    let (docs, _) = v1::prepare_body(&state, COLL, body)?;
     let written = v1::write(&state, COLL, docs, Merge::Shallow).await?;
     Ok(v1::batch_reply(&written))
 }
@@ -132,8 +131,7 @@ async fn preview(
     body: std::result::Result<Bytes, actix_web::Error>,
 ) -> Result<HttpResponse> {
     access.require("api:entries:create")?;
-    let body = v1::read_json(body, state.config.max_body_bytes)?;
-    let docs = v1::prepare_all(COLL, v1::as_list(body), crate::dates::now_ms())?;
+    let (docs, _) = v1::prepare_body(&state, COLL, body)?;
     let out: Vec<_> = docs
         .into_iter()
         .map(|d| serde_json::Value::Object(d.doc))

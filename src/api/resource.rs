@@ -99,8 +99,7 @@ pub async fn list(
 
 pub async fn create(r: Resource, state: State, access: Access, body: Body) -> Result<HttpResponse> {
     r.require(&access, "create")?;
-    let body = v1::read_json(body, state.config.max_body_bytes)?;
-    let docs = v1::prepare_all(r.coll, v1::as_list(body), crate::dates::now_ms())?;
+    let (docs, _) = v1::prepare_body(&state, r.coll, body)?;
     let written = v1::write(&state, r.coll, docs, r.merge).await?;
     Ok(v1::batch_reply(&written))
 }
@@ -109,9 +108,7 @@ pub async fn create(r: Resource, state: State, access: Access, body: Body) -> Re
 /// there is none; replies with the stored document.
 pub async fn update(r: Resource, state: State, access: Access, body: Body) -> Result<HttpResponse> {
     r.require(&access, "update")?;
-    let body = v1::read_json(body, state.config.max_body_bytes)?;
-    let single = !body.is_array();
-    let docs = v1::prepare_all(r.coll, v1::as_list(body), crate::dates::now_ms())?;
+    let (docs, single) = v1::prepare_body(&state, r.coll, body)?;
     let written = v1::write(&state, r.coll, docs, Merge::Replace).await?;
     if single {
         if let Some(w) = written.first() {

@@ -60,6 +60,18 @@ pub fn prepare_all(coll: Collection, items: Vec<Value>, now: i64) -> Result<Vec<
     Ok(out)
 }
 
+/// Reads a body of one document or an array and prepares every item; `true` when the body was
+/// a single object.
+pub fn prepare_body(
+    state: &State,
+    coll: Collection,
+    body: std::result::Result<Bytes, actix_web::Error>,
+) -> Result<(Vec<NewDoc>, bool)> {
+    let body = read_json(body, state.config.max_body_bytes)?;
+    let single = !body.is_array();
+    Ok((prepare_all(coll, as_list(body), dates::now_ms())?, single))
+}
+
 /// Upserts prepared documents in one transaction, in request order.
 pub async fn write(
     state: &State,
