@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,12 +35,17 @@ pub struct Resp {
     /// Lower-cased names, in the order received.
     pub headers: Vec<(String, String)>,
     pub text: String,
+    /// The status line and headers exactly as received ([`TestServer::raw`] only).
+    pub head: String,
 }
 
 impl Resp {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| {
-            panic!("status {}: body is not JSON ({e}): {:?}", self.status, self.text)
+            panic!(
+                "status {}: body is not JSON ({e}): {:?}",
+                self.status, self.text
+            )
         })
     }
 
@@ -69,7 +74,6 @@ impl Resp {
 pub struct TestServer {
     pub base: String,
     pub port: u16,
-    data_dir: PathBuf,
     _owned_dir: Option<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<std::io::Result<()>>>,
@@ -118,7 +122,6 @@ impl TestServer {
         let mut server = TestServer {
             base: format!("http://127.0.0.1:{port}"),
             port,
-            data_dir: dir.to_path_buf(),
             _owned_dir: None,
             shutdown: Some(tx),
             thread: Some(thread),
@@ -143,10 +146,6 @@ impl TestServer {
             assert!(Instant::now() < deadline, "server did not answer in time");
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -188,6 +187,7 @@ impl TestServer {
             status,
             headers,
             text,
+            head: String::new(),
         }
     }
 
@@ -305,6 +305,7 @@ fn parse_raw(buf: &[u8]) -> Resp {
         status,
         headers,
         text: String::from_utf8(body).unwrap(),
+        head,
     }
 }
 

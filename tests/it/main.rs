@@ -1,4 +1,12 @@
 //! Black-box tests: each starts a real nightlite on an ephemeral port and speaks HTTP to it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
+mod bad_input;
+mod entries;
+mod find;
 mod harness;
+mod other;
+mod persistence;
+mod status;
+mod treatments;

@@ -1,0 +1,232 @@
+//! Requests the server must refuse with a Nightscout-shaped 4xx, writing nothing.
+
+use std::io::Write;
+
+use serde_json::{json, Value};
+
+use crate::harness::{now_ms, sgv, Resp, TestServer};
+
+fn assert_status_body(r: &Resp, status: u16) {
+    assert_eq!(r.status, status, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["status"], status, "{v}");
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+}
+
+fn assert_no_entries(s: &TestServer) {
+    let since = now_ms() - 365 * 86_400_000;
+    assert!(s
+        .list(&format!(
+            "/api/v1/entries.json?count=0&find[date][$gte]={since}"
+        ))
+        .is_empty());
+}
+
+fn assert_no_treatments(s: &TestServer) {
+    assert!(s
+        .list("/api/v1/treatments.json?count=0&find[created_at][$gte]=2000-01-01")
+        .is_empty());
+}
+
+#[test]
+fn malformed_json_is_400() {
+    let s = TestServer::start();
+    let r = s.post_raw(
+        "/api/v1/entries",
+        br#"[{"type": "sgv", "sgv": 100, "date": 1"#,
+    );
+    assert_status_body(&r, 400);
+    assert_no_entries(&s);
+    let r = s.post_raw("/api/v1/treatments", b"{eventType: 'Note'}");
+    assert_status_body(&r, 400);
+    assert_no_treatments(&s);
+}
+
+#[test]
+fn non_object_array_item_is_400_and_nothing_is_stored() {
+    let s = TestServer::start();
+    let r = s.post_json("/api/v1/entries", &json!([sgv("mixed", now_ms(), 100), 5]));
+    assert_status_body(&r, 400);
+    assert_no_entries(&s);
+    let r = s.post_json(
+        "/api/v1/treatments",
+        &json!([{"eventType": "Note", "notes": "ok"}, "not an object"]),
+    );
+    assert_status_body(&r, 400);
+    assert_no_treatments(&s);
+}
+
+#[test]
+fn scalar_body_is_400() {
+    let s = TestServer::start();
+    assert_status_body(&s.post_raw("/api/v1/entries", b"42"), 400);
+    assert_status_body(&s.post_raw("/api/v1/devicestatus", b"\"text\""), 400);
+    assert_no_entries(&s);
+}
+
+#[test]
+fn boolean_entry_date_is_400() {
+    let s = TestServer::start();
+    let r = s.post_json(
+        "/api/v1/entries",
+        &json!([sgv("ok", now_ms(), 100), {"type": "sgv", "sgv": 100, "date": true}]),
+    );
+    assert_status_body(&r, 400);
+    assert_no_entries(&s);
+}
+
+#[test]
+fn non_numeric_insulin_is_400() {
+    let s = TestServer::start();
+    let r = s.post_json(
+        "/api/v1/treatments",
+        &json!([{"eventType": "Note", "notes": "fine"}, {"eventType": "Correction Bolus", "insulin": "lots"}]),
+    );
+    assert_status_body(&r, 400);
+    assert_no_treatments(&s);
+}
+
+#[test]
+fn unparseable_date_filter_is_400() {
+    let s = TestServer::start();
+    let r = s.get_auth("/api/v1/treatments.json?find[created_at][$gte]=soon");
+    assert_status_body(&r, 400);
+    let r = s.get_auth("/api/v1/entries.json?find[dateString][$gte]=yesterday");
+    assert_status_body(&r, 400);
+}
+
+#[test]
+fn non_numeric_sgv_filter_is_400() {
+    let s = TestServer::start();
+    assert_status_body(&s.get_auth("/api/v1/entries.json?find[sgv]=abc"), 400);
+    assert_status_body(
+        &s.get_auth("/api/v1/entries.json?find[sgv][$gte]=high"),
+        400,
+    );
+}
+
+#[test]
+fn unknown_operator_is_400() {
+    let s = TestServer::start();
+    assert_status_body(&s.get_auth("/api/v1/entries.json?find[sgv][$where]=1"), 400);
+    assert_status_body(&s.get_auth("/api/v1/treatments.json?find[$where]=1"), 400);
+}
+
+#[test]
+fn invalid_regular_expression_is_400() {
+    let s = TestServer::start();
+    assert_status_body(
+        &s.get_auth("/api/v1/treatments.json?find[eventType][$regex]=(unclosed"),
+        400,
+    );
+    assert_status_body(
+        &s.get_auth("/api/v1/treatments.json?find[notes]=/[a-/"),
+        400,
+    );
+}
+
+#[test]
+fn delete_with_a_bad_filter_is_400_and_deletes_nothing() {
+    let s = TestServer::start();
+    s.post_ok("/api/v1/entries", &sgv("keep", now_ms(), 100));
+    assert_status_body(&s.delete("/api/v1/entries?find[sgv][$where]=1"), 400);
+    assert_status_body(&s.delete("/api/v1/entries/sgv?find[sgv]=abc"), 400);
+    assert_eq!(s.list("/api/v1/entries.json").len(), 1);
+}
+
+fn big_batch(bytes: usize) -> Vec<u8> {
+    let t = now_ms();
+    let filler = "x".repeat(1000);
+    let mut items: Vec<Value> = vec![];
+    let mut i = 0;
+    while items.len() * 1100 < bytes {
+        let mut e = sgv("big", t - i * 1000, 100);
+        e["filler"] = json!(filler);
+        items.push(e);
+        i += 1;
+    }
+    serde_json::to_vec(&items).unwrap()
+}
+
+#[test]
+fn body_over_the_limit_is_413() {
+    let s = TestServer::with(&[("NIGHTLITE_MAX_BODY_MB", "1")]);
+    let body = big_batch(2 * 1024 * 1024);
+    assert!(body.len() > 2 * 1024 * 1024);
+    let r = s.post_raw("/api/v1/entries", &body);
+    assert_status_body(&r, 413);
+    assert_no_entries(&s);
+}
+
+#[test]
+fn gzip_body_over_the_limit_after_decoding_is_413() {
+    let s = TestServer::with(&[("NIGHTLITE_MAX_BODY_MB", "1")]);
+    let body = big_batch(2 * 1024 * 1024);
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&body).unwrap();
+    let gz = enc.finish().unwrap();
+    assert!(gz.len() < 1024 * 1024);
+    let r = s.request_auth(
+        "POST",
+        "/api/v1/entries",
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+        Some(&gz),
+    );
+    assert_status_body(&r, 413);
+    assert_no_entries(&s);
+}
+
+#[test]
+fn corrupt_gzip_body_is_400() {
+    let s = TestServer::start();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(br#"{"eventType": "Note", "notes": "cut short"}"#)
+        .unwrap();
+    let gz = enc.finish().unwrap();
+    for body in [&b"not gzip at all"[..], &gz[..gz.len() / 2]] {
+        let r = s.request_auth(
+            "POST",
+            "/api/v1/treatments",
+            &[
+                ("Content-Type", "application/json"),
+                ("Content-Encoding", "gzip"),
+            ],
+            Some(body),
+        );
+        assert_status_body(&r, 400);
+    }
+    assert_no_treatments(&s);
+}
+
+#[test]
+fn body_under_the_limit_is_accepted() {
+    let s = TestServer::with(&[("NIGHTLITE_MAX_BODY_MB", "1")]);
+    let body = big_batch(512 * 1024);
+    let r = s.post_raw("/api/v1/entries", &body);
+    assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(300)]);
+}
+
+#[test]
+fn empty_body_is_400() {
+    let s = TestServer::start();
+    assert_status_body(&s.post_raw("/api/v1/entries", b""), 400);
+    assert_status_body(&s.post_raw("/api/v1/treatments", b"  \n"), 400);
+    assert_status_body(&s.post_raw("/api/v1/devicestatus", b""), 400);
+    assert_no_entries(&s);
+    assert_no_treatments(&s);
+}
+
+#[test]
+fn bad_count_is_400() {
+    let s = TestServer::start();
+    assert_status_body(&s.get_auth("/api/v1/entries.json?count=ten"), 400);
+}
+
+#[test]
+fn bad_sort_direction_is_400() {
+    let s = TestServer::start();
+    assert_status_body(&s.get_auth("/api/v1/entries.json?sort[sgv]=up"), 400);
+}
