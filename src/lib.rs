@@ -62,7 +62,7 @@ pub async fn serve(
             .app_data(web::PayloadConfig::new(state.config.max_body_bytes))
             .wrap(Compress::default())
             .wrap(NormalizePath::new(TrailingSlash::Trim))
-            .wrap(actix_web::middleware::from_fn(api::log_request))
+            .wrap(actix_web::middleware::from_fn(api::http_conventions))
             .configure(api::configure)
     })
     .shutdown_timeout(5)

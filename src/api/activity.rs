@@ -11,9 +11,11 @@ pub const RESOURCE: Resource = Resource {
     perm: "api:activity",
     default_count: 10,
     count_with_find: 10,
-    last_modified: false,
+    last_modified: true,
     window: true,
     merge: Merge::Replace,
+    delete_by_identifier: false,
+    delete_replies_empty: true,
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -20,6 +20,8 @@ const RESOURCE: Resource = Resource {
     last_modified: false,
     window: false,
     merge: Merge::Replace,
+    delete_by_identifier: false,
+    delete_replies_empty: true,
 };
 
 type Body = std::result::Result<Bytes, actix_web::Error>;
@@ -50,11 +52,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .to(|s: State, a: Access| filtered(s, a, json!({"type": "food"}), Value::Null)),
         ),
     )
-    .service(web::resource("/food/{id}").route(
-        web::delete().to(move |s: State, a: Access, id: web::Path<String>| {
-            resource::delete_one(r, s, a, id)
-        }),
-    ));
+    .service(web::resource("/food/{id}").route(web::delete().to(
+        move |s: State, a: Access, q: actix_web::HttpRequest, id: web::Path<String>| {
+            resource::delete_one(r, s, a, q, id)
+        },
+    )));
 }
 
 /// Every food document matching `find` (Nightscout returns them all, unlimited).

@@ -35,35 +35,78 @@ pub fn ext_of(req: &HttpRequest) -> Option<String> {
     req.match_info().get("ext").map(str::to_string)
 }
 
-/// The q-value the Accept header gives `mime` (exact, type/*, or */*).
-fn quality(accept: &str, mime: &str) -> f32 {
-    let (ty, _) = mime.split_once('/').unwrap_or((mime, ""));
-    let mut best: Option<(u8, f32)> = None;
-    for item in accept.split(',') {
-        let mut parts = item.split(';');
-        let range = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        let specificity = if range == mime {
-            3
-        } else if range == format!("{ty}/*") {
-            2
-        } else if range == "*/*" {
-            1
-        } else {
-            continue;
-        };
-        if best.is_none_or(|(s, _)| specificity > s) {
-            best = Some((specificity, q));
-        }
-    }
-    best.map_or(0.0, |(_, q)| q)
+/// One media range of an Accept header.
+struct Range {
+    ty: String,
+    sub: String,
+    q: f32,
 }
 
-/// Entries' format: the suffix wins; otherwise Accept, choosing among Nightscout's types in
-/// its order (text/plain first, so a bare `curl` gets tab-separated lines, as on Nightscout).
+fn parse_accept(accept: &str) -> Vec<Range> {
+    accept
+        .split(',')
+        .filter_map(|item| {
+            let mut parts = item.split(';');
+            let range = parts.next()?.trim().to_ascii_lowercase();
+            let (ty, sub) = range.split_once('/')?;
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            Some(Range {
+                ty: ty.trim().to_string(),
+                sub: sub.trim().to_string(),
+                q,
+            })
+        })
+        .collect()
+}
+
+/// Picks one of `offered` (in the server's order of preference) as Express' `req.accepts`
+/// does (the negotiator package): highest q, then the most specific matching range, then the
+/// range listed first by the client, then the server's order. A missing Accept is `*/*`.
+pub fn negotiate<T: Copy>(req: &HttpRequest, offered: &[(&str, T)]) -> Option<T> {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or("*/*");
+    let ranges = parse_accept(accept);
+    // (q, specificity, client order, server order) per offered type that matches at all.
+    let mut best: Option<(f32, u8, usize, usize, T)> = None;
+    for (i, (mime, value)) in offered.iter().enumerate() {
+        let (ty, sub) = mime.split_once('/').unwrap_or((mime, ""));
+        let matched = ranges
+            .iter()
+            .enumerate()
+            .filter_map(|(o, r)| {
+                let s = match (r.ty.as_str(), r.sub.as_str()) {
+                    (t, s2) if t == ty && s2 == sub => 2,
+                    (t, "*") if t == ty => 1,
+                    ("*", "*") => 0,
+                    _ => return None,
+                };
+                Some((r.q, s, o))
+            })
+            // The most specific range decides the type's quality.
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)));
+        let Some((q, s, o)) = matched.filter(|m| m.0 > 0.0) else {
+            continue;
+        };
+        let better = match best {
+            None => true,
+            Some((bq, bs, bo, _, _)) => q > bq || (q == bq && (s > bs || (s == bs && o < bo))),
+        };
+        if better {
+            best = Some((q, s, o, i, *value));
+        }
+    }
+    best.map(|b| b.4)
+}
+
+/// Entries' format: the suffix wins; otherwise Accept, offering Nightscout's types in its
+/// order (text/plain first, so a bare `curl` gets tab-separated lines, as on Nightscout).
 pub fn entries_format(ext: Option<&str>, req: &HttpRequest) -> Result<Format> {
     match ext {
         Some("json") => return Ok(Format::Json),
@@ -78,26 +121,14 @@ pub fn entries_format(ext: Option<&str>, req: &HttpRequest) -> Result<Format> {
         }
         None => {}
     }
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .filter(|a| !a.trim().is_empty())
-        .unwrap_or("*/*");
-    let candidates = [
+    let offered = [
         ("text/plain", Format::Text),
         ("text/tab-separated-values", Format::Tsv),
         ("text/csv", Format::Csv),
         ("application/json", Format::Json),
     ];
-    let mut chosen = (0.0_f32, Format::Json);
-    for (mime, f) in candidates {
-        let q = quality(accept, mime);
-        if q > chosen.0 {
-            chosen = (q, f);
-        }
-    }
-    Ok(chosen.1)
+    // Express' res.format falls back to its 'default' handler (JSON) when nothing matches.
+    Ok(negotiate(req, &offered).unwrap_or(Format::Json))
 }
 
 /// Nightscout's text rows: dateString, date, sgv, direction, device, each JSON-encoded.
@@ -188,6 +219,22 @@ mod tests {
             .insert_header(("Accept", "text/csv, */*;q=0.1"))
             .to_http_request();
         assert_eq!(entries_format(None, &r).unwrap(), Format::Csv);
+        let r = TestRequest::default()
+            .insert_header(("Accept", "application/json, text/plain, */*"))
+            .to_http_request();
+        assert_eq!(
+            entries_format(None, &r).unwrap(),
+            Format::Json,
+            "client order breaks ties"
+        );
+        let r = TestRequest::default()
+            .insert_header(("Accept", "image/png"))
+            .to_http_request();
+        assert_eq!(
+            entries_format(None, &r).unwrap(),
+            Format::Json,
+            "default handler"
+        );
         assert!(entries_format(Some("xml"), &r).is_err());
     }
 

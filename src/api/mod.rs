@@ -13,8 +13,9 @@ pub mod status;
 pub mod treatments;
 pub mod v1;
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 
@@ -50,18 +51,24 @@ async fn not_found() -> Result<HttpResponse, Error> {
     Err(Error::NotFound("Not found".into()))
 }
 
-/// Capitalised header names, and one line per request at debug level: method, path (never the query, which may hold a
-/// secret), status and time.
-pub async fn log_request(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+/// HTTP conventions Express gives every Nightscout route: HEAD answered like GET without a
+/// body, header names capitalised (some clients look them up case-sensitively); plus one
+/// line per request at debug level (method, path, never the query, which may hold a secret).
+pub async fn http_conventions(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let method = req.method().clone();
+    let is_head = method == Method::HEAD;
+    if is_head {
+        req.head_mut().method = Method::GET;
+        // No body follows, so nothing to compress (an empty gzip stream would confuse clients).
+        req.headers_mut()
+            .remove(actix_web::http::header::ACCEPT_ENCODING);
+    }
     let path = req.path().to_string();
     let start = std::time::Instant::now();
     let mut res = next.call(req).await?;
-    // Express writes header names as given (X-Sync-Inserted, Last-Modified); some clients
-    // look them up case-sensitively, so send them capitalised too.
     res.response_mut().head_mut().set_camel_case_headers(true);
     tracing::debug!(
         %method,
@@ -70,5 +77,8 @@ pub async fn log_request(
         micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
         "request"
     );
-    Ok(res)
+    if is_head {
+        return Ok(res.map_body(|_, _| BoxBody::new(())));
+    }
+    Ok(res.map_into_boxed_body())
 }

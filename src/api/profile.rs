@@ -20,6 +20,8 @@ const RESOURCE: Resource = Resource {
     last_modified: false,
     window: true,
     merge: Merge::Replace,
+    delete_by_identifier: false,
+    delete_replies_empty: false,
 };
 
 type Body = std::result::Result<Bytes, actix_web::Error>;

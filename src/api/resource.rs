@@ -27,6 +27,10 @@ pub struct Resource {
     pub window: bool,
     /// How a POST that matches a stored document changes it.
     pub merge: Merge,
+    /// `DELETE path/{id}` accepts an identifier (Loop's UUIDs) besides a hex `_id`.
+    pub delete_by_identifier: bool,
+    /// `DELETE path/{id}` answers `{}` (food, activity) instead of the delete count.
+    pub delete_replies_empty: bool,
 }
 
 impl Resource {
@@ -49,13 +53,13 @@ pub fn routes(cfg: &mut web::ServiceConfig, path: &str, r: Resource, put: bool) 
     if put {
         main = main.route(web::put().to(move |s: State, a: Access, b: Body| update(r, s, a, b)));
     }
-    cfg.service(main)
-        .service(
-            web::resource(format!("{path}/{{id}}")).route(
-                web::delete()
-                    .to(move |s: State, a: Access, id: web::Path<String>| delete_one(r, s, a, id)),
-            ),
-        );
+    cfg.service(main).service(
+        web::resource(format!("{path}/{{id}}")).route(web::delete().to(
+            move |s: State, a: Access, q: HttpRequest, id: web::Path<String>| {
+                delete_one(r, s, a, q, id)
+            },
+        )),
+    );
 }
 
 fn json_only(req: &HttpRequest) -> Result<()> {
@@ -129,15 +133,30 @@ pub async fn delete_many(
     Ok(v1::delete_reply(v1::delete(&state, r.coll, filter).await?))
 }
 
+/// `DELETE path/<id>`; `*` stands for any id, so the find of the query string decides
+/// (Nightscout's admin tools clean collections this way).
 pub async fn delete_one(
     r: Resource,
     state: State,
     access: Access,
+    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     r.require(&access, "delete")?;
-    let filter = v1::id_filter(r.coll, &id)?;
-    Ok(v1::delete_reply(v1::delete(&state, r.coll, filter).await?))
+    let filter = if id.as_str() == "*" {
+        v1::delete_filter(r.coll, &v1::query_tree(&req)?, None)?
+    } else if crate::ids::is_object_id(&id) || r.delete_by_identifier {
+        v1::id_filter(r.coll, &id)?
+    } else {
+        return Err(Error::bad_request(format!(
+            "Invalid _id format: must be a 24-character hex string, got {id}"
+        )));
+    };
+    let n = v1::delete(&state, r.coll, filter).await?;
+    if r.delete_replies_empty {
+        return Ok(HttpResponse::Ok().json(serde_json::json!({})));
+    }
+    Ok(v1::delete_reply(n))
 }
 
 /// A body's first document must carry a valid ObjectId `_id` (profile and food PUT).

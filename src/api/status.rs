@@ -1,6 +1,5 @@
 //! /api/v1/status, /api/versions, /api/v1/verifyauth, /api/v1/adminnotifies.
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
@@ -93,19 +92,18 @@ async fn status(state: State, access: Access, req: HttpRequest) -> Result<HttpRe
         "runtimeState": "loaded"
     });
     let ext = super::format::ext_of(&req);
-    let wants = |mime: &str| {
-        req.headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains(mime))
-    };
     // Express' res.format order for a suffix-less request: html, js, text, json.
-    let kind = match ext.as_deref() {
-        Some(k) => k.to_string(),
-        None if wants("text/html") => "html".into(),
-        None if wants("application/json") => "json".into(),
-        None if wants("text/plain") => "txt".into(),
-        None => "html".into(),
+    let offered = [
+        ("text/html", "html"),
+        ("application/javascript", "js"),
+        ("text/plain", "txt"),
+        ("application/json", "json"),
+    ];
+    let kind = match ext {
+        Some(k) => k,
+        None => super::format::negotiate(&req, &offered)
+            .ok_or_else(|| Error::NotAcceptable("Not Acceptable".into()))?
+            .to_string(),
     };
     Ok(match kind.as_str() {
         "json" => HttpResponse::Ok().json(info),

@@ -14,6 +14,8 @@ pub const RESOURCE: Resource = Resource {
     last_modified: true,
     window: true,
     merge: Merge::Replace,
+    delete_by_identifier: true,
+    delete_replies_empty: false,
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -112,12 +112,13 @@ impl FromRequest for Access {
         let Some(state) = req.app_data::<web::Data<crate::AppState>>() else {
             return ready(Err(Error::Internal("application state missing".into())));
         };
-        let secret = req
-            .headers()
-            .get("api-secret")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| query_param(req, "secret"));
+        // Nightscout reads ?secret= before the api-secret header.
+        let secret = query_param(req, "secret").or_else(|| {
+            req.headers()
+                .get("api-secret")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        });
         let token = query_param(req, "token");
         ready(Ok(state.auth.resolve(secret.as_deref(), token.as_deref())))
     }

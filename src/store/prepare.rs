@@ -112,7 +112,12 @@ fn default_created_at(doc: &mut Map<String, Value>, now: i64) {
 /// was written in unless the client sent one. Returns (ms, offset).
 fn normalize_created_at(doc: &mut Map<String, Value>, label: &str, now: i64) -> Result<(i64, i32)> {
     let instant = match doc.get("created_at") {
-        None | Some(Value::Null) => dates::Instant {
+        // Nightscout: `if (!t.created_at) t.created_at = now`.
+        None | Some(Value::Null) | Some(Value::Bool(false)) => dates::Instant {
+            ms: now,
+            offset_min: 0,
+        },
+        Some(Value::String(s)) if s.is_empty() => dates::Instant {
             ms: now,
             offset_min: 0,
         },

@@ -371,7 +371,6 @@ fn delete_with_find() {
 }
 
 #[test]
-#[ignore = "BUG: DELETE /treatments/*?find[...] deletes nothing; Nightscout treats * as any id and applies the find"]
 fn wildcard_delete_with_find() {
     let s = TestServer::start();
     let t = now_ms();
@@ -392,7 +391,6 @@ fn wildcard_delete_with_find() {
 }
 
 #[test]
-#[ignore = "BUG: an empty created_at is refused with 400; Nightscout's API treats it as missing (now)"]
 fn empty_created_at_is_now() {
     let s = TestServer::start();
     let before = now_ms();
