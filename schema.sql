@@ -221,3 +221,18 @@ BEGIN
         (SELECT coalesce(max(srv_modified), 0) FROM settings) + 1)
     WHERE seq = NEW.seq;
 END;
+-- Authorization (Nightscout's auth_subjects / auth_roles collections). Access tokens are not
+-- stored: they are derived from the API secret and the subject id (see src/auth/tokens.rs).
+CREATE TABLE auth_subjects (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    doc TEXT NOT NULL CHECK (json_valid(doc))
+);
+CREATE INDEX auth_subjects_name ON auth_subjects (name);
+
+CREATE TABLE auth_roles (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    doc TEXT NOT NULL CHECK (json_valid(doc))
+);
+CREATE INDEX auth_roles_name ON auth_roles (name);

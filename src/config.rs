@@ -75,6 +75,10 @@ pub struct Config {
     pub insecure_use_http: bool,
     /// Largest accepted request body, after gzip decoding.
     pub max_body_bytes: usize,
+    /// Penalty each failed credential adds to its address (ms), Nightscout's AUTH_FAIL_DELAY.
+    pub auth_fail_delay_ms: i64,
+    /// Whether X-Forwarded-For names the client (behind a reverse proxy).
+    pub trust_proxy: bool,
 }
 
 impl Config {
@@ -170,6 +174,20 @@ impl Config {
                 .ok_or_else(|| invalid("NIGHTLITE_MAX_BODY_MB", format!("'{v}' is not 1..1024")))?,
         };
 
+        let auth_fail_delay_ms = match get("AUTH_FAIL_DELAY") {
+            None => 5000,
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|ms| (0..=600_000).contains(ms))
+                .ok_or_else(|| invalid("AUTH_FAIL_DELAY", format!("'{v}' is not 0..600000 ms")))?,
+        };
+        let trust_proxy = match get("TRUST_PROXY") {
+            None => false,
+            Some(v) => parse_bool(&v)
+                .ok_or_else(|| invalid("TRUST_PROXY", format!("'{v}' is not true or false")))?,
+        };
+
         Ok(Config {
             api_secret,
             port,
@@ -188,6 +206,8 @@ impl Config {
             language: get("LANGUAGE").unwrap_or_else(|| "en".to_string()),
             insecure_use_http,
             max_body_bytes,
+            auth_fail_delay_ms,
+            trust_proxy,
         })
     }
 
@@ -249,6 +269,8 @@ pub const KNOWN_NAMES: &[&str] = &[
     "LANGUAGE",
     "INSECURE_USE_HTTP",
     "NIGHTLITE_MAX_BODY_MB",
+    "AUTH_FAIL_DELAY",
+    "TRUST_PROXY",
 ];
 
 fn read_toml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
@@ -325,7 +347,7 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-fn write_private(path: &Path, secret: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, secret: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);

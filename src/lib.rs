@@ -33,13 +33,9 @@ pub struct AppState {
 impl AppState {
     /// Opens the database and builds the state. `config.api_secret` must be set
     /// (see [`Config::ensure_secret`]).
-    pub fn open(config: Config) -> Result<AppState> {
-        let secret = config
-            .api_secret
-            .clone()
-            .ok_or_else(|| Error::Internal("API_SECRET is not set".into()))?;
+    pub async fn open(config: Config) -> Result<AppState> {
         let store = store::Store::open(&config.data_dir)?;
-        let auth = auth::Authority::new(&secret, &config.auth_default_roles);
+        let auth = auth::Authority::load(&config, store.clone()).await?;
         Ok(AppState {
             config,
             store,
@@ -54,12 +50,16 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state =
-        web::Data::new(AppState::open(config).map_err(|e| std::io::Error::other(e.to_string()))?);
+    let state = web::Data::new(
+        AppState::open(config)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?,
+    );
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(state.config.max_body_bytes))
+            .wrap(actix_web::middleware::from_fn(api::guard::guard))
             .wrap(Compress::default())
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(actix_web::middleware::from_fn(api::http_conventions))

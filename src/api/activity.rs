@@ -8,7 +8,6 @@ use crate::store::Collection;
 
 pub const RESOURCE: Resource = Resource {
     coll: Collection::Activity,
-    perm: "api:activity",
     default_count: 10,
     count_with_find: 10,
     last_modified: true,

@@ -8,7 +8,6 @@ use crate::store::Collection;
 
 pub const RESOURCE: Resource = Resource {
     coll: Collection::DeviceStatus,
-    perm: "api:devicestatus",
     default_count: 10,
     count_with_find: 10,
     last_modified: false,

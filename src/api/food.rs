@@ -6,7 +6,6 @@ use serde_json::{json, Value};
 
 use super::resource::{self, Resource};
 use super::v1::{self, ListOptions, State};
-use crate::auth::Access;
 use crate::error::Result;
 use crate::store::query;
 use crate::store::upsert::Merge;
@@ -14,7 +13,6 @@ use crate::store::{Collection, MAX_LIST};
 
 const RESOURCE: Resource = Resource {
     coll: Collection::Food,
-    perm: "api:food",
     default_count: MAX_LIST,
     count_with_find: MAX_LIST,
     last_modified: false,
@@ -30,16 +28,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let r = RESOURCE;
     cfg.service(
         web::resource(["/food", "/food.json"])
-            .route(web::get().to(|s: State, a: Access| filtered(s, a, Value::Null, Value::Null)))
-            .route(web::post().to(move |s: State, a: Access, b: Body| resource::create(r, s, a, b)))
-            .route(web::put().to(move |s: State, a: Access, b: Body| resource::update(r, s, a, b))),
+            .route(web::get().to(|s: State| filtered(s, Value::Null, Value::Null)))
+            .route(web::post().to(move |s: State, b: Body| resource::create(r, s, b)))
+            .route(web::put().to(move |s: State, b: Body| resource::update(r, s, b))),
     )
     .service(
         web::resource(["/food/quickpicks", "/food/quickpicks.json"]).route(web::get().to(
-            |s: State, a: Access| {
+            |s: State| {
                 filtered(
                     s,
-                    a,
                     json!({"type": "quickpick", "hidden": "false"}),
                     json!({"position": "1"}),
                 )
@@ -47,21 +44,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )),
     )
     .service(
-        web::resource(["/food/regular", "/food/regular.json"]).route(
-            web::get()
-                .to(|s: State, a: Access| filtered(s, a, json!({"type": "food"}), Value::Null)),
-        ),
+        web::resource(["/food/regular", "/food/regular.json"])
+            .route(web::get().to(|s: State| filtered(s, json!({"type": "food"}), Value::Null))),
     )
     .service(web::resource("/food/{id}").route(web::delete().to(
-        move |s: State, a: Access, q: actix_web::HttpRequest, id: web::Path<String>| {
-            resource::delete_one(r, s, a, q, id)
+        move |s: State, q: actix_web::HttpRequest, id: web::Path<String>| {
+            resource::delete_one(r, s, q, id)
         },
     )));
 }
 
 /// Every food document matching `find` (Nightscout returns them all, unlimited).
-async fn filtered(state: State, access: Access, find: Value, sort: Value) -> Result<HttpResponse> {
-    access.require("api:food:read")?;
+async fn filtered(state: State, find: Value, sort: Value) -> Result<HttpResponse> {
     let extra = query::compile_find(Collection::Food, &find)?;
     let tree = json!({ "sort": sort });
     let opts = ListOptions {

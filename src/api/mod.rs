@@ -2,13 +2,16 @@
 //! response; shared v1 plumbing (bodies, lists, batch replies) lives in `v1`.
 
 pub mod activity;
+pub mod authorization;
 pub mod devicestatus;
 pub mod entries;
 pub mod food;
 pub mod format;
+pub mod guard;
 pub mod profile;
 pub mod qs;
 pub mod resource;
+pub mod routes;
 pub mod status;
 pub mod treatments;
 pub mod v1;
@@ -25,6 +28,7 @@ use crate::error::Error;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/versions", web::get().to(status::versions))
         .service(web::scope("/api/v1").configure(v1_routes))
+        .service(web::scope("/api/v2/authorization").configure(authorization::routes))
         .service(web::scope("/api/v2").configure(v1_routes))
         .route("/", web::get().to(index))
         .default_service(web::to(not_found));

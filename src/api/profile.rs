@@ -7,14 +7,12 @@ use serde_json::{json, Value};
 
 use super::resource::{self, Resource};
 use super::v1::{self, ListOptions, State};
-use crate::auth::Access;
 use crate::error::Result;
 use crate::store::upsert::Merge;
 use crate::store::Collection;
 
 const RESOURCE: Resource = Resource {
     coll: Collection::Profile,
-    perm: "api:profile",
     default_count: 10,
     count_with_find: 10,
     last_modified: false,
@@ -31,21 +29,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource(["/profile", "/profile.json"])
             .route(web::get().to(list))
-            .route(web::post().to(move |s: State, a: Access, b: Body| resource::create(r, s, a, b)))
+            .route(web::post().to(move |s: State, b: Body| resource::create(r, s, b)))
             .route(web::put().to(update)),
     )
     .service(
         web::resource(["/profile/current", "/profile/current.json"]).route(web::get().to(current)),
     )
-    .service(web::resource(["/profiles", "/profiles.json"]).route(
-        web::get().to(move |s: State, a: Access, q: HttpRequest| resource::list(r, s, a, q)),
-    ))
+    .service(
+        web::resource(["/profiles", "/profiles.json"])
+            .route(web::get().to(move |s: State, q: HttpRequest| resource::list(r, s, q))),
+    )
     .service(web::resource("/profile/{id}").route(web::delete().to(delete)));
 }
 
 /// The newest profiles by startDate (`count`, default 10); no find, as in Nightscout.
-async fn list(state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
-    access.require("api:profile:read")?;
+async fn list(state: State, req: HttpRequest) -> Result<HttpResponse> {
     let tree = v1::query_tree(&req)?;
     let count = super::qs::scalar(&tree, "count")
         .map(|c| json!({ "count": c }))
@@ -60,8 +58,7 @@ async fn list(state: State, access: Access, req: HttpRequest) -> Result<HttpResp
 }
 
 /// The active profile: the newest by startDate, or null.
-async fn current(state: State, access: Access) -> Result<HttpResponse> {
-    access.require("api:profile:read")?;
+async fn current(state: State) -> Result<HttpResponse> {
     let opts = ListOptions {
         default_count: 1,
         window: false,
@@ -71,18 +68,16 @@ async fn current(state: State, access: Access) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok().json(docs.first().map(|d| d.to_v1())))
 }
 
-async fn update(state: State, access: Access, body: Body) -> Result<HttpResponse> {
-    access.require("api:profile:update")?;
+async fn update(state: State, body: Body) -> Result<HttpResponse> {
     if let Ok(bytes) = &body {
         if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
             resource::require_object_id(&v)?;
         }
     }
-    resource::update(RESOURCE, state, access, body).await
+    resource::update(RESOURCE, state, body).await
 }
 
-async fn delete(state: State, access: Access, id: web::Path<String>) -> Result<HttpResponse> {
-    access.require("api:profile:delete")?;
+async fn delete(state: State, id: web::Path<String>) -> Result<HttpResponse> {
     if !crate::ids::is_object_id(&id) {
         return Err(crate::Error::bad_request(format!(
             "Invalid _id format: must be a 24-character hex string, got {id}"

@@ -7,7 +7,6 @@ use serde_json::Value;
 
 use super::format;
 use super::v1::{self, ListOptions, State};
-use crate::auth::Access;
 use crate::error::{Error, Result};
 use crate::store::upsert::Merge;
 use crate::store::Collection;
@@ -15,8 +14,6 @@ use crate::store::Collection;
 #[derive(Clone, Copy)]
 pub struct Resource {
     pub coll: Collection,
-    /// Nightscout's permission prefix, e.g. `api:treatments`.
-    pub perm: &'static str,
     pub default_count: usize,
     /// Treatments default to more when a find is given (Nightscout: 1000, else 100).
     pub count_with_find: usize,
@@ -33,32 +30,23 @@ pub struct Resource {
     pub delete_replies_empty: bool,
 }
 
-impl Resource {
-    pub fn require(&self, access: &Access, action: &str) -> Result<()> {
-        access.require(&format!("{}:{action}", self.perm))
-    }
-}
-
 type Body = std::result::Result<Bytes, actix_web::Error>;
 
 /// `GET path[.json]` (list), `POST` (create), `DELETE` (by find), and `DELETE path/{id}`;
 /// `PUT` when `put` is set.
 pub fn routes(cfg: &mut web::ServiceConfig, path: &str, r: Resource, put: bool) {
     let mut main = web::resource([path.to_string(), format!("{path}.{{ext}}")])
-        .route(web::get().to(move |s: State, a: Access, q: HttpRequest| list(r, s, a, q)))
-        .route(web::post().to(move |s: State, a: Access, b: Body| create(r, s, a, b)))
-        .route(
-            web::delete().to(move |s: State, a: Access, q: HttpRequest| delete_many(r, s, a, q)),
-        );
+        .route(web::get().to(move |s: State, q: HttpRequest| list(r, s, q)))
+        .route(web::post().to(move |s: State, b: Body| create(r, s, b)))
+        .route(web::delete().to(move |s: State, q: HttpRequest| delete_many(r, s, q)));
     if put {
-        main = main.route(web::put().to(move |s: State, a: Access, b: Body| update(r, s, a, b)));
+        main = main.route(web::put().to(move |s: State, b: Body| update(r, s, b)));
     }
     cfg.service(main).service(
-        web::resource(format!("{path}/{{id}}")).route(web::delete().to(
-            move |s: State, a: Access, q: HttpRequest, id: web::Path<String>| {
-                delete_one(r, s, a, q, id)
-            },
-        )),
+        web::resource(format!("{path}/{{id}}")).route(
+            web::delete()
+                .to(move |s: State, q: HttpRequest, id: web::Path<String>| delete_one(r, s, q, id)),
+        ),
     );
 }
 
@@ -71,13 +59,7 @@ fn json_only(req: &HttpRequest) -> Result<()> {
     }
 }
 
-pub async fn list(
-    r: Resource,
-    state: State,
-    access: Access,
-    req: HttpRequest,
-) -> Result<HttpResponse> {
-    r.require(&access, "read")?;
+pub async fn list(r: Resource, state: State, req: HttpRequest) -> Result<HttpResponse> {
     json_only(&req)?;
     let tree = v1::query_tree(&req)?;
     let default_count = if tree.get("find").is_some() {
@@ -101,8 +83,7 @@ pub async fn list(
     }))
 }
 
-pub async fn create(r: Resource, state: State, access: Access, body: Body) -> Result<HttpResponse> {
-    r.require(&access, "create")?;
+pub async fn create(r: Resource, state: State, body: Body) -> Result<HttpResponse> {
     let (docs, _) = v1::prepare_body(&state, r.coll, body)?;
     let written = v1::write(&state, r.coll, docs, r.merge).await?;
     Ok(v1::batch_reply(&written))
@@ -110,8 +91,7 @@ pub async fn create(r: Resource, state: State, access: Access, body: Body) -> Re
 
 /// PUT replaces the document the body names (identifier, `_id` or dedup key), creating it if
 /// there is none; replies with the stored document.
-pub async fn update(r: Resource, state: State, access: Access, body: Body) -> Result<HttpResponse> {
-    r.require(&access, "update")?;
+pub async fn update(r: Resource, state: State, body: Body) -> Result<HttpResponse> {
     let (docs, single) = v1::prepare_body(&state, r.coll, body)?;
     let written = v1::write(&state, r.coll, docs, Merge::Replace).await?;
     if single {
@@ -122,13 +102,7 @@ pub async fn update(r: Resource, state: State, access: Access, body: Body) -> Re
     Ok(v1::batch_reply(&written))
 }
 
-pub async fn delete_many(
-    r: Resource,
-    state: State,
-    access: Access,
-    req: HttpRequest,
-) -> Result<HttpResponse> {
-    r.require(&access, "delete")?;
+pub async fn delete_many(r: Resource, state: State, req: HttpRequest) -> Result<HttpResponse> {
     let filter = v1::delete_filter(r.coll, &v1::query_tree(&req)?, None)?;
     Ok(v1::delete_reply(v1::delete(&state, r.coll, filter).await?))
 }
@@ -138,11 +112,9 @@ pub async fn delete_many(
 pub async fn delete_one(
     r: Resource,
     state: State,
-    access: Access,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
-    r.require(&access, "delete")?;
     let filter = if id.as_str() == "*" {
         v1::delete_filter(r.coll, &v1::query_tree(&req)?, None)?
     } else if crate::ids::is_object_id(&id) || r.delete_by_identifier {

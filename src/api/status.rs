@@ -72,8 +72,15 @@ pub fn settings_json(c: &Config) -> Value {
     })
 }
 
-async fn status(state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
-    access.require("api:status:read")?;
+async fn status(state: State, req: HttpRequest) -> Result<HttpResponse> {
+    // LoopFollow reads `authorized` for the token it passed.
+    let q = req.query_string();
+    let presented =
+        super::qs::first_value(q, "token").or_else(|| super::qs::first_value(q, "secret"));
+    let authorized = match presented.filter(|t| !t.is_empty()) {
+        Some(t) => state.auth.authorize(&t).await.map(|a| a.to_json()),
+        None => None,
+    };
     let now = dates::now_ms();
     let c = &state.config;
     let info = json!({
@@ -88,7 +95,7 @@ async fn status(state: State, access: Access, req: HttpRequest) -> Result<HttpRe
         "boluscalcEnabled": c.enabled("boluscalc"),
         "settings": settings_json(c),
         "extendedSettings": { "devicestatus": { "advanced": true } },
-        "authorized": Value::Null,
+        "authorized": authorized,
         "runtimeState": "loaded"
     });
     let ext = super::format::ext_of(&req);
@@ -137,7 +144,7 @@ async fn verifyauth(access: Access) -> HttpResponse {
         "canWrite": access.can("*:*:write"),
         "isAdmin": access.can("*:*:admin"),
         "message": if authorized { "OK" } else { "UNAUTHORIZED" },
-        "rolefound": "NOTFOUND",
+        "rolefound": if access.subject.is_some() { "FOUND" } else { "NOTFOUND" },
         "permissions": if access.defaults { "DEFAULT" } else { "ROLE" }
     }))
 }

@@ -8,7 +8,6 @@ use crate::store::Collection;
 
 pub const RESOURCE: Resource = Resource {
     coll: Collection::Treatments,
-    perm: "api:treatments",
     default_count: 100,
     count_with_find: 1000,
     last_modified: true,

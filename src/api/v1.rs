@@ -34,8 +34,11 @@ pub fn read_json(
             "request body is empty; send a JSON object or an array of objects",
         ));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::bad_request(format!("request body is not valid JSON: {e}")))
+    let mut body: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::bad_request(format!("request body is not valid JSON: {e}")))?;
+    // Credentials may ride in the body (Nightscout reads them there); they are never stored.
+    super::guard::take_body_credentials(&mut body);
+    Ok(body)
 }
 
 /// A body that is one document or an array of them, as a list.

@@ -1,10 +1,20 @@
-//! Nightscout's built-in roles and the permissions each grants.
+//! Nightscout's built-in roles, which always exist (a stored role of the same name replaces
+//! one).
+
+pub const BUILTIN: &[&str] = &[
+    "admin",
+    "denied",
+    "status-only",
+    "readable",
+    "careportal",
+    "devicestatus-upload",
+    "activity",
+];
 
 /// The permissions of a built-in role; unknown names grant nothing.
 pub fn builtin_permissions(role: &str) -> &'static [&'static str] {
     match role {
         "admin" => &["*"],
-        "denied" => &[],
         "status-only" => &["api:status:read"],
         "readable" => &["*:*:read"],
         "careportal" => &["api:treatments:create"],
@@ -12,12 +22,4 @@ pub fn builtin_permissions(role: &str) -> &'static [&'static str] {
         "activity" => &["api:activity:create"],
         _ => &[],
     }
-}
-
-/// The permissions of a list of role names.
-pub fn permissions_of(roles: &[String]) -> Vec<String> {
-    roles
-        .iter()
-        .flat_map(|r| builtin_permissions(r).iter().map(|p| (*p).to_string()))
-        .collect()
 }

@@ -1,6 +1,7 @@
 //! Storage: the only code that speaks SQL. One writer thread with group commit, a pool of
 //! read-only connections, the schema, identity and the find language.
 
+pub mod auth;
 pub mod collection;
 pub mod migrate;
 pub mod prepare;

@@ -102,6 +102,8 @@ impl TestServer {
         );
         map.insert("API_SECRET".into(), SECRET.into());
         map.insert("AUTH_DEFAULT_ROLES".into(), "denied".into());
+        // Tests send wrong credentials on purpose; keep the brute-force delay short.
+        map.insert("AUTH_FAIL_DELAY".into(), "20".into());
         for (k, v) in vars {
             map.insert((*k).to_string(), (*v).to_string());
         }

@@ -1,0 +1,291 @@
+//! The permission rule of every route, in one table. The guard middleware refuses a request
+//! to a registered route that has no rule here, so a route cannot be added without deciding
+//! who may use it; the permission matrix test walks this table.
+//!
+//! Permissions are Nightscout's: each v1 router first demands `api:<collection>:read`, then
+//! each write route its own `create`/`update`/`delete` (lib/api/*/index.js).
+
+/// How a route authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// No credentials looked at (version info, the viewer's files).
+    Open,
+    /// API v1/v2: secret, token, Bearer JWT or the default roles.
+    Nightscout,
+    /// API v3: `Authorization: Bearer <JWT>` only; 401 without, 403 for a missing permission.
+    V3,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub method: &'static str,
+    /// The route's pattern as registered (the first pattern of a resource), under /api/v1 for
+    /// the v1 routes, which /api/v2 serves as well.
+    pub path: &'static str,
+    pub scheme: Scheme,
+    /// Every one of these is required.
+    pub perms: &'static [&'static str],
+}
+
+const fn open(method: &'static str, path: &'static str) -> Rule {
+    Rule {
+        method,
+        path,
+        scheme: Scheme::Open,
+        perms: &[],
+    }
+}
+
+const fn ns(method: &'static str, path: &'static str, perms: &'static [&'static str]) -> Rule {
+    Rule {
+        method,
+        path,
+        scheme: Scheme::Nightscout,
+        perms,
+    }
+}
+
+pub const RULES: &[Rule] = &[
+    open("GET", "/"),
+    open("GET", "/api/versions"),
+    // status and service routes
+    ns("GET", "/api/v1/status", &["api:status:read"]),
+    ns("GET", "/api/v1/verifyauth", &[]),
+    ns("GET", "/api/v1/adminnotifies", &[]),
+    // entries
+    ns("GET", "/api/v1/entries", &["api:entries:read"]),
+    ns(
+        "POST",
+        "/api/v1/entries",
+        &["api:entries:read", "api:entries:create"],
+    ),
+    ns(
+        "DELETE",
+        "/api/v1/entries",
+        &["api:entries:read", "api:entries:delete"],
+    ),
+    ns("GET", "/api/v1/entries/current", &["api:entries:read"]),
+    ns(
+        "POST",
+        "/api/v1/entries/preview",
+        &["api:entries:read", "api:entries:create"],
+    ),
+    ns("GET", "/api/v1/entries/{spec}", &["api:entries:read"]),
+    ns(
+        "DELETE",
+        "/api/v1/entries/{spec}",
+        &["api:entries:read", "api:entries:delete"],
+    ),
+    // treatments
+    ns("GET", "/api/v1/treatments", &["api:treatments:read"]),
+    ns(
+        "POST",
+        "/api/v1/treatments",
+        &["api:treatments:read", "api:treatments:create"],
+    ),
+    ns(
+        "PUT",
+        "/api/v1/treatments",
+        &["api:treatments:read", "api:treatments:update"],
+    ),
+    ns(
+        "DELETE",
+        "/api/v1/treatments",
+        &["api:treatments:read", "api:treatments:delete"],
+    ),
+    ns(
+        "DELETE",
+        "/api/v1/treatments/{id}",
+        &["api:treatments:read", "api:treatments:delete"],
+    ),
+    // devicestatus
+    ns("GET", "/api/v1/devicestatus", &["api:devicestatus:read"]),
+    ns(
+        "POST",
+        "/api/v1/devicestatus",
+        &["api:devicestatus:read", "api:devicestatus:create"],
+    ),
+    ns(
+        "DELETE",
+        "/api/v1/devicestatus",
+        &["api:devicestatus:read", "api:devicestatus:delete"],
+    ),
+    ns(
+        "DELETE",
+        "/api/v1/devicestatus/{id}",
+        &["api:devicestatus:read", "api:devicestatus:delete"],
+    ),
+    // profile
+    ns("GET", "/api/v1/profile", &["api:profile:read"]),
+    ns(
+        "POST",
+        "/api/v1/profile",
+        &["api:profile:read", "api:profile:create"],
+    ),
+    ns(
+        "PUT",
+        "/api/v1/profile",
+        &["api:profile:read", "api:profile:update"],
+    ),
+    ns("GET", "/api/v1/profile/current", &["api:profile:read"]),
+    ns("GET", "/api/v1/profiles", &["api:profile:read"]),
+    ns(
+        "DELETE",
+        "/api/v1/profile/{id}",
+        &["api:profile:read", "api:profile:delete"],
+    ),
+    // food
+    ns("GET", "/api/v1/food", &["api:food:read"]),
+    ns(
+        "POST",
+        "/api/v1/food",
+        &["api:food:read", "api:food:create"],
+    ),
+    ns("PUT", "/api/v1/food", &["api:food:read", "api:food:update"]),
+    ns("GET", "/api/v1/food/quickpicks", &["api:food:read"]),
+    ns("GET", "/api/v1/food/regular", &["api:food:read"]),
+    ns(
+        "DELETE",
+        "/api/v1/food/{id}",
+        &["api:food:read", "api:food:delete"],
+    ),
+    // activity
+    ns("GET", "/api/v1/activity", &["api:activity:read"]),
+    ns(
+        "POST",
+        "/api/v1/activity",
+        &["api:activity:read", "api:activity:create"],
+    ),
+    ns(
+        "PUT",
+        "/api/v1/activity",
+        &["api:activity:read", "api:activity:update"],
+    ),
+    ns(
+        "DELETE",
+        "/api/v1/activity",
+        &["api:activity:read", "api:activity:delete"],
+    ),
+    ns(
+        "DELETE",
+        "/api/v1/activity/{id}",
+        &["api:activity:read", "api:activity:delete"],
+    ),
+    // authorization (lib/authorization/endpoints.js)
+    open("GET", "/api/v2/authorization/request/{token}"),
+    ns(
+        "GET",
+        "/api/v2/authorization/permissions",
+        &["admin:api:permissions:read"],
+    ),
+    ns(
+        "GET",
+        "/api/v2/authorization/permissions/trie",
+        &["admin:api:permissions:read"],
+    ),
+    ns(
+        "GET",
+        "/api/v2/authorization/subjects",
+        &["admin:api:subjects:read"],
+    ),
+    ns(
+        "POST",
+        "/api/v2/authorization/subjects",
+        &["admin:api:subjects:create"],
+    ),
+    ns(
+        "PUT",
+        "/api/v2/authorization/subjects",
+        &["admin:api:subjects:update"],
+    ),
+    ns(
+        "DELETE",
+        "/api/v2/authorization/subjects/{id}",
+        &["admin:api:subjects:delete"],
+    ),
+    ns(
+        "GET",
+        "/api/v2/authorization/roles",
+        &["admin:api:roles:list"],
+    ),
+    ns(
+        "POST",
+        "/api/v2/authorization/roles",
+        &["admin:api:roles:create"],
+    ),
+    ns(
+        "PUT",
+        "/api/v2/authorization/roles",
+        &["admin:api:roles:update"],
+    ),
+    ns(
+        "DELETE",
+        "/api/v2/authorization/roles/{id}",
+        &["admin:api:roles:delete"],
+    ),
+    // The permission to check is the path's; the handler demands it.
+    ns("GET", "/api/v2/authorization/debug/check/{permission}", &[]),
+];
+
+/// The rule for a request's method and matched pattern. /api/v2 serves the v1 routes too.
+pub fn rule_for(method: &str, pattern: &str) -> Option<&'static Rule> {
+    let find = |p: &str| RULES.iter().find(|r| r.method == method && r.path == p);
+    find(pattern).or_else(|| {
+        pattern
+            .strip_prefix("/api/v2/")
+            .and_then(|rest| find(&format!("/api/v1/{rest}")))
+    })
+}
+
+/// Every permission string the routes use (`/api/v2/authorization/permissions`).
+pub fn all_permissions() -> Vec<&'static str> {
+    let mut all: Vec<&str> = RULES.iter().flat_map(|r| r.perms.iter().copied()).collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_and_v2_alias() {
+        assert_eq!(
+            rule_for("GET", "/api/v1/entries").map(|r| r.perms),
+            Some(&["api:entries:read"][..])
+        );
+        assert!(rule_for("GET", "/api/v2/entries/{spec}").is_some());
+        assert!(rule_for("PATCH", "/api/v1/entries").is_none());
+        assert!(rule_for("GET", "/api/v2/authorization/subjects").is_some());
+    }
+
+    #[test]
+    fn every_write_also_needs_read_as_in_nightscout() {
+        for r in RULES
+            .iter()
+            .filter(|r| r.path.starts_with("/api/v1/") && r.method != "GET")
+        {
+            assert!(
+                r.perms.iter().any(|p| p.ends_with(":read")),
+                "{} {}",
+                r.method,
+                r.path
+            );
+        }
+    }
+
+    #[test]
+    fn no_duplicate_rules() {
+        for (i, a) in RULES.iter().enumerate() {
+            for b in &RULES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.path == b.path),
+                    "{} {}",
+                    a.method,
+                    a.path
+                );
+            }
+        }
+    }
+}
