@@ -2,6 +2,7 @@
 //! everything else lives here so tests can run the real server on an ephemeral port.
 #![recursion_limit = "256"]
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod config;

@@ -28,6 +28,27 @@ enum Command {
     Serve,
     /// Exit 0 when a server answers on the configured port.
     Healthcheck,
+    /// Access tokens for followers and uploaders, managed offline on the data directory.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a subject and print its access token.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A role (repeatable): readable, careportal, devicestatus-upload, admin, ...
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// List subjects with their roles and access tokens.
+    List,
+    /// Delete every subject of this name; its token and JWTs stop working.
+    Revoke { name: String },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +70,42 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Healthcheck => healthcheck(&config),
+        Command::Token { action } => token(config, action),
+    }
+}
+
+fn token(config: Config, action: TokenAction) -> ExitCode {
+    let result = match action {
+        TokenAction::Create { name, roles } => {
+            nightlite::admin::token_create(config, &name, &roles).map(|t| {
+                println!("{}", t.access_token);
+                eprintln!("created '{}' with roles {}", t.name, t.roles.join(", "));
+            })
+        }
+        TokenAction::List => nightlite::admin::token_list(config).map(|lines| {
+            for t in lines {
+                println!("{}\t{}\t{}", t.name, t.roles.join(","), t.access_token);
+            }
+        }),
+        TokenAction::Revoke { name } => {
+            nightlite::admin::token_revoke(config, &name).and_then(|n| {
+                if n == 0 {
+                    Err(nightlite::Error::NotFound(format!(
+                        "no subject named '{name}'"
+                    )))
+                } else {
+                    eprintln!("revoked {n} subject(s) named '{name}'");
+                    Ok(())
+                }
+            })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nightlite: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

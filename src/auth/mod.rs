@@ -31,7 +31,10 @@ use crate::store::Store;
 
 const JWT_KEY_FILE: &str = "jwt_key";
 /// A token that is not in the cache triggers a reload at most this often.
-const RELOAD_ON_MISS_MS: i64 = 2_000;
+const RELOAD_ON_MISS_MS: i64 = 250;
+/// A token that is found is trusted from a cache at most this old, so that a subject revoked
+/// by the offline CLI stops working within this time.
+const MAX_CACHE_AGE_MS: i64 = 30_000;
 
 pub fn sha1_hex(s: &str) -> String {
     crate::ids::hex(&sha1::Sha1::digest(s.as_bytes()))
@@ -107,7 +110,7 @@ pub struct AuthData {
 }
 
 impl AuthData {
-    fn build(secret_sha1: &str, subjects: Vec<AuthDoc>, roles: Vec<AuthDoc>) -> AuthData {
+    pub fn build(secret_sha1: &str, subjects: Vec<AuthDoc>, roles: Vec<AuthDoc>) -> AuthData {
         let mut all_roles: Vec<Role> = roles
             .into_iter()
             .map(|d| Role {
@@ -339,15 +342,18 @@ impl Authority {
         self.snapshot().permissions_of(&self.default_roles)
     }
 
-    /// The subject of an access token, reloading the cache (rate-limited) on a miss so that
-    /// subjects made by the offline CLI are found.
+    /// The subject of an access token. The cache is reloaded (rate-limited) on a miss, so
+    /// subjects made by the offline CLI are found, and when older than MAX_CACHE_AGE_MS.
     async fn find_subject(&self, token: &str) -> Option<Subject> {
-        if let Some(s) = self.snapshot().find_subject(token) {
-            return Some(s.clone());
-        }
-        let last = self.last_reload_ms.load(Ordering::Relaxed);
-        if now_ms() - last < RELOAD_ON_MISS_MS {
-            return None;
+        let age = now_ms() - self.last_reload_ms.load(Ordering::Relaxed);
+        let cached = self.snapshot().find_subject(token).cloned();
+        let fresh_enough = if cached.is_some() {
+            MAX_CACHE_AGE_MS
+        } else {
+            RELOAD_ON_MISS_MS
+        };
+        if age < fresh_enough {
+            return cached;
         }
         if let Err(e) = self.reload().await {
             tracing::warn!(error = %e, "reloading subjects failed");
