@@ -17,6 +17,12 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    Gone(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
     NotAcceptable(String),
@@ -48,6 +54,9 @@ impl Error {
             | Error::Unauthorized(m)
             | Error::Forbidden(m)
             | Error::NotFound(m)
+            | Error::Gone(m)
+            | Error::PreconditionFailed(m)
+            | Error::Unprocessable(m)
             | Error::PayloadTooLarge(m)
             | Error::NotAcceptable(m) => m.clone(),
             Error::WriterGone => "the server is shutting down".to_string(),
@@ -63,6 +72,9 @@ impl ResponseError for Error {
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Gone(_) => StatusCode::GONE,
+            Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             Error::WriterGone => StatusCode::SERVICE_UNAVAILABLE,

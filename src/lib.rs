@@ -9,13 +9,8 @@ pub mod config;
 pub mod dates;
 pub mod error;
 pub mod ids;
+mod server;
 pub mod store;
-
-use std::future::Future;
-use std::net::TcpListener;
-
-use actix_web::middleware::{Compress, NormalizePath, TrailingSlash};
-use actix_web::{web, App, HttpServer};
 
 pub use config::Config;
 pub use error::{Error, Result};
@@ -45,34 +40,4 @@ impl AppState {
     }
 }
 
-/// Serves on `listener` until `shutdown` completes, then stops gracefully.
-pub async fn serve(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let state = web::Data::new(
-        AppState::open(config)
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?,
-    );
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(web::PayloadConfig::new(state.config.max_body_bytes))
-            .wrap(actix_web::middleware::from_fn(api::guard::guard))
-            .wrap(Compress::default())
-            .wrap(NormalizePath::new(TrailingSlash::Trim))
-            .wrap(actix_web::middleware::from_fn(api::http_conventions))
-            .configure(api::configure)
-    })
-    .shutdown_timeout(5)
-    .listen(listener)?
-    .run();
-    let handle = server.handle();
-    actix_web::rt::spawn(async move {
-        shutdown.await;
-        handle.stop(true).await;
-    });
-    server.await
-}
+pub use server::serve;

@@ -90,10 +90,12 @@ pub fn take_body_credentials(body: &mut Value) -> Credentials {
     }
 }
 
-fn denied(rule: &Rule, access: &Access) -> Option<Error> {
-    let missing = rule.perms.iter().find(|p| !access.can(p))?;
+fn denied(rule: &Rule, perms: &[String], access: &Access) -> Option<Error> {
+    if rule.scheme == Scheme::V3 && access.failed {
+        return Some(Error::Unauthorized("Bad access token or JWT".into()));
+    }
+    let missing = perms.iter().find(|p| !access.can(p))?;
     Some(match rule.scheme {
-        Scheme::V3 if access.failed => Error::Unauthorized("Bad access token or JWT".into()),
         Scheme::V3 => Error::Forbidden(format!("Missing permission {missing}")),
         _ => Error::Unauthorized("Unauthorized".into()),
     })
@@ -156,7 +158,8 @@ pub async fn guard(
     }
     let ip = client_ip(req.request(), state.auth.trust_proxy);
     let mut access = state.auth.resolve(&creds, ip).await;
-    let mut refusal = denied(rule, &access);
+    let perms = routes::perms_for(rule, req.path());
+    let mut refusal = denied(rule, &perms, &access);
     if refusal.is_some()
         && access.defaults
         && rule.scheme == Scheme::Nightscout
@@ -165,7 +168,7 @@ pub async fn guard(
         match body_credentials(&mut req).await {
             Ok(body_creds) if !body_creds.is_empty() => {
                 access = state.auth.resolve(&body_creds, ip).await;
-                refusal = denied(rule, &access);
+                refusal = denied(rule, &perms, &access);
             }
             Ok(_) => {}
             Err(e) => refusal = Some(e),

@@ -15,6 +15,7 @@ pub mod routes;
 pub mod status;
 pub mod treatments;
 pub mod v1;
+pub mod v3;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::scope("/api/v1").configure(v1_routes))
         .service(web::scope("/api/v2/authorization").configure(authorization::routes))
         .service(web::scope("/api/v2").configure(v1_routes))
+        .service(web::scope("/api/v3").configure(v3::routes))
         .route("/", web::get().to(index))
         .default_service(web::to(not_found));
 }

@@ -36,6 +36,15 @@ const fn open(method: &'static str, path: &'static str) -> Rule {
     }
 }
 
+const fn v3(method: &'static str, path: &'static str, perms: &'static [&'static str]) -> Rule {
+    Rule {
+        method,
+        path,
+        scheme: Scheme::V3,
+        perms,
+    }
+}
+
 const fn ns(method: &'static str, path: &'static str, perms: &'static [&'static str]) -> Rule {
     Rule {
         method,
@@ -225,7 +234,50 @@ pub const RULES: &[Rule] = &[
     ),
     // The permission to check is the path's; the handler demands it.
     ns("GET", "/api/v2/authorization/debug/check/{permission}", &[]),
+    // API v3 (lib/api3): `{collection}` in a permission is the collection of the path.
+    open("GET", "/api/v3/version"),
+    open("GET", "/api/v3/swagger.json"),
+    v3("GET", "/api/v3/status", &[]),
+    v3("GET", "/api/v3/lastModified", &[]),
+    v3("GET", "/api/v3/{collection}", &["api:{collection}:read"]),
+    v3("POST", "/api/v3/{collection}", &["api:{collection}:create"]),
+    v3(
+        "GET",
+        "/api/v3/{collection}/history",
+        &["api:{collection}:read"],
+    ),
+    v3(
+        "GET",
+        "/api/v3/{collection}/history/{lastModified}",
+        &["api:{collection}:read"],
+    ),
+    v3(
+        "GET",
+        "/api/v3/{collection}/{identifier}",
+        &["api:{collection}:read"],
+    ),
+    // Create or update is decided by whether the document exists; the handler demands it.
+    v3("PUT", "/api/v3/{collection}/{identifier}", &[]),
+    v3(
+        "PATCH",
+        "/api/v3/{collection}/{identifier}",
+        &["api:{collection}:update"],
+    ),
+    v3(
+        "DELETE",
+        "/api/v3/{collection}/{identifier}",
+        &["api:{collection}:delete"],
+    ),
 ];
+
+/// A rule's permissions for a concrete path (`{collection}` filled in from `/api/v3/<col>`).
+pub fn perms_for(rule: &Rule, path: &str) -> Vec<String> {
+    let collection = path.split('/').nth(3).unwrap_or("");
+    rule.perms
+        .iter()
+        .map(|p| p.replace("{collection}", collection))
+        .collect()
+}
 
 /// The rule for a request's method and matched pattern. /api/v2 serves the v1 routes too.
 pub fn rule_for(method: &str, pattern: &str) -> Option<&'static Rule> {

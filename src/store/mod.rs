@@ -6,8 +6,9 @@ pub mod collection;
 pub mod migrate;
 pub mod prepare;
 pub mod query;
-mod sqlfn;
+pub(crate) mod sqlfn;
 pub mod upsert;
+pub mod v3;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -30,26 +31,37 @@ pub const MAX_LIST: usize = 1_000_000;
 /// A stored document with its server-owned fields.
 #[derive(Debug, Clone)]
 pub struct StoredDoc {
+    pub seq: i64,
     pub id: String,
     pub doc: Map<String, Value>,
+    pub mills: i64,
     pub srv_created: i64,
     pub srv_modified: i64,
     pub is_valid: bool,
 }
 
 impl StoredDoc {
-    fn from_row(r: &Row) -> rusqlite::Result<(String, String, i64, i64, bool)> {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    pub(crate) fn from_row(r: &Row) -> rusqlite::Result<RawRow> {
+        Ok(RawRow {
+            seq: r.get(0)?,
+            id: r.get(1)?,
+            doc: r.get(2)?,
+            mills: r.get(3)?,
+            srv_created: r.get(4)?,
+            srv_modified: r.get(5)?,
+            is_valid: r.get(6)?,
+        })
     }
 
-    fn parse(row: (String, String, i64, i64, bool)) -> Result<StoredDoc> {
-        let (id, doc, srv_created, srv_modified, is_valid) = row;
+    pub(crate) fn parse(row: RawRow) -> Result<StoredDoc> {
         Ok(StoredDoc {
-            id,
-            doc: serde_json::from_str(&doc)?,
-            srv_created,
-            srv_modified,
-            is_valid,
+            seq: row.seq,
+            id: row.id,
+            doc: serde_json::from_str(&row.doc)?,
+            mills: row.mills,
+            srv_created: row.srv_created,
+            srv_modified: row.srv_modified,
+            is_valid: row.is_valid,
         })
     }
 
@@ -64,7 +76,18 @@ impl StoredDoc {
     }
 }
 
-const COLUMNS: &str = "id, doc, srv_created, srv_modified, is_valid";
+/// A row before its JSON is parsed (parsing happens outside rusqlite's row callback).
+pub(crate) struct RawRow {
+    seq: i64,
+    id: String,
+    doc: String,
+    mills: i64,
+    srv_created: i64,
+    srv_modified: i64,
+    is_valid: bool,
+}
+
+pub(crate) const COLUMNS: &str = "seq, id, doc, mills, srv_created, srv_modified, is_valid";
 
 /// A v1 list query, already translated.
 #[derive(Debug, Clone)]
@@ -72,6 +95,9 @@ pub struct ListQuery {
     pub filter: SqlFilter,
     pub order: Option<SqlFilter>,
     pub limit: usize,
+    pub skip: usize,
+    /// Soft-deleted documents too (sync history).
+    pub include_deleted: bool,
 }
 
 struct ReadManager {
@@ -176,8 +202,14 @@ pub fn list(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Vec<St
     params.push(SqlValue::Integer(
         i64::try_from(q.limit.min(MAX_LIST)).unwrap_or(1),
     ));
+    params.push(SqlValue::Integer(i64::try_from(q.skip).unwrap_or(0)));
+    let live = if q.include_deleted {
+        "1"
+    } else {
+        "is_valid = 1"
+    };
     let sql = format!(
-        "SELECT {COLUMNS} FROM {} WHERE is_valid = 1 AND ({}) ORDER BY {order} LIMIT ?",
+        "SELECT {COLUMNS} FROM {} WHERE {live} AND ({}) ORDER BY {order} LIMIT ? OFFSET ?",
         coll.table(),
         q.filter.sql
     );

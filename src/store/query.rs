@@ -627,6 +627,8 @@ pub fn build_list(coll: Collection, req: &ListRequest, now_ms: i64) -> Result<su
         filter,
         order: compile_sort(coll, req.sort)?,
         limit: parse_count(req.count, req.default_count)?,
+        skip: 0,
+        include_deleted: false,
     })
 }
 

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use super::collection::Collection;
 use super::prepare::NewDoc;
+use super::{StoredDoc, COLUMNS};
 use crate::error::{Error, Result};
 use crate::ids;
 
@@ -44,14 +45,7 @@ pub struct Written {
     pub srv_modified: i64,
 }
 
-struct Existing {
-    seq: i64,
-    id: String,
-    doc: Map<String, Value>,
-    is_valid: bool,
-}
-
-fn json_to_sql(v: Option<&Value>) -> SqlValue {
+pub(crate) fn json_to_sql(v: Option<&Value>) -> SqlValue {
     match v {
         None | Some(Value::Null) => SqlValue::Null,
         Some(Value::Bool(b)) => SqlValue::Integer(i64::from(*b)),
@@ -65,43 +59,29 @@ fn json_to_sql(v: Option<&Value>) -> SqlValue {
     }
 }
 
-fn find_one(
+/// The first document (live ones first) matching `cond`, deleted ones included.
+pub(crate) fn find_one(
     conn: &Connection,
     coll: Collection,
     cond: &str,
     params: &[SqlValue],
-) -> Result<Option<Existing>> {
+) -> Result<Option<StoredDoc>> {
     let sql = format!(
-        "SELECT seq, id, doc, is_valid FROM {} WHERE {cond} ORDER BY is_valid DESC, seq LIMIT 1",
+        "SELECT {COLUMNS} FROM {} WHERE {cond} ORDER BY is_valid DESC, seq LIMIT 1",
         coll.table()
     );
     let row = conn
         .prepare_cached(&sql)?
-        .query_row(rusqlite::params_from_iter(params), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, bool>(3)?,
-            ))
-        })
+        .query_row(rusqlite::params_from_iter(params), StoredDoc::from_row)
         .optional()?;
-    match row {
-        None => Ok(None),
-        Some((seq, id, doc, is_valid)) => Ok(Some(Existing {
-            seq,
-            id,
-            doc: serde_json::from_str(&doc)?,
-            is_valid,
-        })),
-    }
+    row.map(StoredDoc::parse).transpose()
 }
 
-fn by_dedup_key(
+pub(crate) fn by_dedup_key(
     conn: &Connection,
     coll: Collection,
     doc: &Map<String, Value>,
-) -> Result<Option<Existing>> {
+) -> Result<Option<StoredDoc>> {
     let cols = coll.dedup_columns();
     if cols.is_empty() {
         return Ok(None);
@@ -116,7 +96,7 @@ fn by_dedup_key(
     find_one(conn, coll, &cond, &params)
 }
 
-fn matching(conn: &Connection, coll: Collection, new: &NewDoc) -> Result<Option<Existing>> {
+fn matching(conn: &Connection, coll: Collection, new: &NewDoc) -> Result<Option<StoredDoc>> {
     if new.has_client_identifier() {
         let ident = json_to_sql(new.doc.get("identifier"));
         if let Some(e) = find_one(conn, coll, "identifier = ?", &[ident])? {
@@ -150,18 +130,47 @@ fn identifier_taken(conn: &Connection, coll: Collection, ident: &str) -> Result<
     Ok(conn.prepare_cached(&sql)?.exists([ident])?)
 }
 
+/// API v3's identifier of a document: device, time (`mills`) and eventType.
+pub(crate) fn v3_identifier_of(doc: &Map<String, Value>, mills: i64) -> String {
+    let device = js_string(doc.get("device"));
+    let event = doc.get("eventType").and_then(Value::as_str);
+    ids::v3_identifier(device.as_deref(), mills, event)
+}
+
+/// Whether a stored document's identifier is one nightlite derived (not a client's): API v3's
+/// fallback deduplication may only match such documents, as Nightscout's matches only
+/// documents without an identifier.
+pub(crate) fn has_derived_identifier(d: &StoredDoc) -> bool {
+    let Some(ident) = d.doc.get("identifier").and_then(Value::as_str) else {
+        return true;
+    };
+    if ident == v3_identifier_of(&d.doc, d.mills) {
+        return true;
+    }
+    let device = js_string(d.doc.get("device"));
+    let event = d.doc.get("eventType").and_then(Value::as_str).unwrap_or("");
+    (1..4).any(|n| {
+        ident == ids::v3_identifier(device.as_deref(), d.mills, Some(&format!("{event}#{n}")))
+    })
+}
+
 /// API v3's identifier for a document without one; if another document already holds it (two
 /// documents sharing device and time but told apart by a dedup key), a numbered variant.
-fn derive_identifier(conn: &Connection, coll: Collection, new: &NewDoc) -> Result<String> {
-    let device = js_string(new.doc.get("device"));
-    let event = new.doc.get("eventType").and_then(Value::as_str);
-    let base = ids::v3_identifier(device.as_deref(), new.mills, event);
+pub(crate) fn derive_identifier(
+    conn: &Connection,
+    coll: Collection,
+    doc: &Map<String, Value>,
+    mills: i64,
+) -> Result<String> {
+    let base = v3_identifier_of(doc, mills);
     if !identifier_taken(conn, coll, &base)? {
         return Ok(base);
     }
+    let device = js_string(doc.get("device"));
+    let event = doc.get("eventType").and_then(Value::as_str);
     for n in 1..1000 {
         let tagged = format!("{}#{n}", event.unwrap_or(""));
-        let candidate = ids::v3_identifier(device.as_deref(), new.mills, Some(&tagged));
+        let candidate = ids::v3_identifier(device.as_deref(), mills, Some(&tagged));
         if !identifier_taken(conn, coll, &candidate)? {
             return Ok(candidate);
         }
@@ -169,7 +178,7 @@ fn derive_identifier(conn: &Connection, coll: Collection, new: &NewDoc) -> Resul
     Err(Error::Internal("no free identifier".into()))
 }
 
-fn server_fields(conn: &Connection, coll: Collection, seq: i64) -> Result<(i64, i64)> {
+pub(crate) fn server_fields(conn: &Connection, coll: Collection, seq: i64) -> Result<(i64, i64)> {
     let sql = format!(
         "SELECT srv_created, srv_modified FROM {} WHERE seq = ?",
         coll.table()
@@ -188,7 +197,6 @@ pub fn upsert(
     merge: Merge,
     now: i64,
 ) -> Result<Written> {
-    let table = coll.table();
     if let Some(existing) = matching(conn, coll, &new)? {
         let mut doc = match merge {
             Merge::Replace => new.doc,
@@ -212,12 +220,7 @@ pub fn upsert(
                 srv_modified: m,
             });
         }
-        let text = serde_json::to_string(&doc)?;
-        conn.prepare_cached(&format!(
-            "UPDATE {table} SET doc = ?, mills = ?, is_valid = 1 WHERE seq = ?"
-        ))?
-        .execute(params![text, new.mills, existing.seq])?;
-        let (c, m) = server_fields(conn, coll, existing.seq)?;
+        let (c, m) = update_row(conn, coll, existing.seq, &doc, new.mills)?;
         return Ok(Written {
             id: existing.id,
             doc,
@@ -228,10 +231,48 @@ pub fn upsert(
     }
 
     if !new.has_client_identifier() {
-        let ident = derive_identifier(conn, coll, &new)?;
+        let ident = derive_identifier(conn, coll, &new.doc, new.mills)?;
         new.doc.insert("identifier".into(), Value::String(ident));
     }
-    let id = match new.id.take() {
+    let (id, c, m) = insert_row(conn, coll, new.id.take(), &new.doc, new.mills, now)?;
+    Ok(Written {
+        id,
+        doc: new.doc,
+        outcome: Outcome::Inserted,
+        srv_created: c,
+        srv_modified: m,
+    })
+}
+
+/// Replaces a row's document (reviving it if deleted); returns (srvCreated, srvModified).
+pub(crate) fn update_row(
+    conn: &Connection,
+    coll: Collection,
+    seq: i64,
+    doc: &Map<String, Value>,
+    mills: i64,
+) -> Result<(i64, i64)> {
+    let sql = format!(
+        "UPDATE {} SET doc = ?, mills = ?, is_valid = 1 WHERE seq = ?",
+        coll.table()
+    );
+    conn.prepare_cached(&sql)?
+        .execute(params![serde_json::to_string(doc)?, mills, seq])?;
+    server_fields(conn, coll, seq)
+}
+
+/// Inserts a row under `id` (when given and free) or a new ObjectId; returns
+/// (id, srvCreated, srvModified).
+pub(crate) fn insert_row(
+    conn: &Connection,
+    coll: Collection,
+    id: Option<String>,
+    doc: &Map<String, Value>,
+    mills: i64,
+    now: i64,
+) -> Result<(String, i64, i64)> {
+    let table = coll.table();
+    let id = match id {
         Some(id)
             if !conn
                 .prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?"))?
@@ -241,20 +282,12 @@ pub fn upsert(
         }
         _ => ids::object_id(),
     };
-    let text = serde_json::to_string(&new.doc)?;
     conn.prepare_cached(&format!(
         "INSERT INTO {table} (id, doc, mills, srv_created) VALUES (?, ?, ?, ?)"
     ))?
-    .execute(params![id, text, new.mills, now])?;
-    let seq = conn.last_insert_rowid();
-    let (c, m) = server_fields(conn, coll, seq)?;
-    Ok(Written {
-        id,
-        doc: new.doc,
-        outcome: Outcome::Inserted,
-        srv_created: c,
-        srv_modified: m,
-    })
+    .execute(params![id, serde_json::to_string(doc)?, mills, now])?;
+    let (c, m) = server_fields(conn, coll, conn.last_insert_rowid())?;
+    Ok((id, c, m))
 }
 
 #[cfg(test)]

@@ -1,0 +1,502 @@
+//! API v3's operations on every collection (lib/api3/generic): search, create (one document,
+//! or a batch answered 207), read, update, patch, delete, history. The rules live in
+//! store::v3; these handlers parse, check the conditional permissions and shape replies.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::render;
+use crate::api::qs;
+use crate::api::v1::{self, State};
+use crate::auth::Access;
+use crate::dates;
+use crate::error::{Error, Result};
+use crate::store::v3::{self as rules, Filter, Written};
+use crate::store::{Collection, StoredDoc};
+
+type Body = std::result::Result<Bytes, actix_web::Error>;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/{collection}/history", web::get().to(history_since_header))
+        .route(
+            "/{collection}/history/{lastModified}",
+            web::get().to(history_since_param),
+        )
+        .service(
+            web::resource("/{collection}")
+                .route(web::get().to(search))
+                .route(web::post().to(create)),
+        )
+        .service(
+            web::resource("/{collection}/{identifier}")
+                .route(web::get().to(read))
+                .route(web::put().to(update))
+                .route(web::patch().to(patch))
+                .route(web::delete().to(delete)),
+        );
+}
+
+fn collection(name: &str) -> Result<Collection> {
+    super::COLLECTIONS
+        .into_iter()
+        .find(|c| c.table() == name)
+        .ok_or_else(|| Error::NotFound("Bad operation or collection".into()))
+}
+
+/// v3 refuses a missing permission with 403 naming it.
+fn demand(access: &Access, permission: &str) -> Result<()> {
+    if access.can(permission) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!("Missing permission {permission}")))
+    }
+}
+
+/// Settings are listed only to admins (search/operation.js, history/operation.js).
+fn demand_list(access: &Access, coll: Collection) -> Result<()> {
+    if coll == Collection::Settings {
+        demand(access, "api:settings:admin")
+    } else {
+        demand(access, &format!("api:{}:read", coll.table()))
+    }
+}
+
+fn http_date_header(req: &HttpRequest, name: header::HeaderName) -> Option<i64> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(dates::parse_http_date)
+}
+
+/// The `fields` parameter: `_all`, or a list (plus identifier, srvCreated, created_at, date).
+fn project(doc: Map<String, Value>, fields: Option<&str>) -> Value {
+    let Some(list) = fields.filter(|f| !f.is_empty() && *f != "_all") else {
+        return Value::Object(doc);
+    };
+    let wanted: Vec<&str> = list.split(',').map(str::trim).collect();
+    Value::Object(
+        doc.into_iter()
+            .filter(|(k, _)| wanted.contains(&k.as_str()))
+            .collect(),
+    )
+}
+
+fn views(coll: Collection, docs: &[StoredDoc], fields: Option<&str>) -> Value {
+    Value::Array(
+        docs.iter()
+            .map(|d| project(rules::view(coll, d), fields))
+            .collect(),
+    )
+}
+
+fn parse_limit(raw: Option<&str>) -> Result<usize> {
+    let Some(raw) = raw else {
+        return Ok(rules::MAX_LIMIT);
+    };
+    raw.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|l| *l > 0.0 && *l <= rules::MAX_LIMIT as f64)
+        // Whole numbers below 1000: the cast is exact.
+        .map(|l| l.trunc() as usize)
+        .ok_or_else(|| Error::bad_request("Parameter limit out of tolerance"))
+}
+
+/// `field$op=value` pairs of the query string (the reserved names excepted).
+fn filters(req: &HttpRequest) -> Result<Vec<Filter>> {
+    const RESERVED: [&str; 7] = [
+        "token",
+        "sort",
+        "sort$desc",
+        "limit",
+        "skip",
+        "fields",
+        "now",
+    ];
+    let mut out = vec![];
+    for pair in req.query_string().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = qs::decode(k);
+        if RESERVED.contains(&key.as_str()) {
+            continue;
+        }
+        let (field, op) = match key.rsplit_once('$') {
+            Some((f, op)) if !op.is_empty() && op.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                (f.to_string(), op.to_string())
+            }
+            _ => (key.clone(), "eq".to_string()),
+        };
+        out.push(Filter {
+            field,
+            op,
+            value: qs::decode(v),
+        });
+    }
+    Ok(out)
+}
+
+async fn search(
+    state: State,
+    access: Access,
+    req: HttpRequest,
+    col: web::Path<String>,
+) -> Result<HttpResponse> {
+    let coll = collection(&col)?;
+    demand_list(&access, coll)?;
+    let q = req.query_string();
+    let sort = qs::first_value(q, "sort");
+    let sort_desc = qs::first_value(q, "sort$desc");
+    if sort.is_some() && sort_desc.is_some() {
+        return Err(Error::bad_request(
+            "Parameters sort and sort_desc cannot be combined",
+        ));
+    }
+    let limit = parse_limit(qs::first_value(q, "limit").as_deref())?;
+    let skip = match qs::first_value(q, "skip") {
+        None => 0,
+        Some(s) => s
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| Error::bad_request("Parameter skip out of tolerance"))?,
+    };
+    let filter = rules::compile_filters(coll, &filters(&req)?)?;
+    let order = rules::compile_sort(
+        coll,
+        sort_desc.as_deref().or(sort.as_deref()),
+        sort_desc.is_some(),
+    )?;
+    let docs = state
+        .store
+        .read(move |conn| rules::search(conn, coll, filter, order, limit, skip))
+        .await?;
+    let fields = qs::first_value(q, "fields");
+    render::render(
+        &req,
+        HttpResponse::Ok(),
+        views(coll, &docs, fields.as_deref()),
+    )
+}
+
+/// A client document made ready for the rules: server fields dropped, dates normalised,
+/// common fields validated.
+fn prepared(value: Value) -> Result<Map<String, Value>> {
+    let Value::Object(mut doc) = value else {
+        return Err(Error::bad_request("Bad or missing request body"));
+    };
+    if doc.is_empty() {
+        return Err(Error::bad_request("Bad or missing request body"));
+    }
+    rules::strip_server_fields(&mut doc);
+    rules::normalize_dates(&mut doc);
+    rules::validate_common(&doc, false)?;
+    Ok(doc)
+}
+
+/// The reply fields of one create.
+fn created_fields(w: &Written) -> (StatusCode, Map<String, Value>) {
+    let mut f = Map::new();
+    match w {
+        Written::Created {
+            identifier,
+            srv_modified,
+        } => {
+            f.insert("identifier".into(), identifier.clone().into());
+            f.insert("lastModified".into(), (*srv_modified).into());
+            (StatusCode::CREATED, f)
+        }
+        Written::Replaced {
+            identifier,
+            previous,
+            srv_modified,
+        } => {
+            f.insert("identifier".into(), identifier.clone().into());
+            f.insert("lastModified".into(), (*srv_modified).into());
+            f.insert("isDeduplication".into(), true.into());
+            if let Some(p) = previous {
+                f.insert("deduplicatedIdentifier".into(), p.clone().into());
+            }
+            (StatusCode::OK, f)
+        }
+    }
+}
+
+fn location(col: &str, identifier: &str) -> String {
+    format!("/api/v3/{col}/{identifier}")
+}
+
+async fn create(
+    state: State,
+    access: Access,
+    col: web::Path<String>,
+    body: Body,
+) -> Result<HttpResponse> {
+    let coll = collection(&col)?;
+    let body = v1::read_json(body, state.config.max_body_bytes)?;
+    let subject = access.subject_name().map(str::to_string);
+    let can_update = access.can(&format!("api:{}:update", coll.table()));
+    let now = dates::now_ms();
+    match body {
+        Value::Array(items) => {
+            // One result per item, in request order; valid items are stored even when others
+            // fail (each in its own savepoint).
+            let prepared: Vec<Result<Map<String, Value>>> =
+                items.into_iter().map(prepared).collect();
+            let results = state
+                .store
+                .write(move |conn| {
+                    Ok(prepared
+                        .into_iter()
+                        .map(|p| {
+                            let doc = p?;
+                            conn.execute_batch("SAVEPOINT item")?;
+                            let r =
+                                rules::create(conn, coll, doc, subject.as_deref(), can_update, now);
+                            conn.execute_batch(if r.is_ok() {
+                                "RELEASE item"
+                            } else {
+                                "ROLLBACK TO item; RELEASE item"
+                            })?;
+                            r
+                        })
+                        .collect::<Vec<Result<Written>>>())
+                })
+                .await?;
+            let items: Vec<Value> = results
+                .into_iter()
+                .map(|r| match r {
+                    Ok(w) => {
+                        let (status, mut f) = created_fields(&w);
+                        f.insert("status".into(), status.as_u16().into());
+                        Value::Object(f)
+                    }
+                    Err(e) => {
+                        let status = actix_web::ResponseError::status_code(&e).as_u16();
+                        json!({ "status": status, "message": e.client_message() })
+                    }
+                })
+                .collect();
+            Ok(HttpResponse::build(StatusCode::MULTI_STATUS)
+                .json(json!({ "status": 207, "result": items })))
+        }
+        value => {
+            let doc = prepared(value)?;
+            let w = state
+                .store
+                .write(move |conn| {
+                    rules::create(conn, coll, doc, subject.as_deref(), can_update, now)
+                })
+                .await?;
+            let (status, mut fields) = created_fields(&w);
+            let (Written::Created {
+                identifier,
+                srv_modified,
+            }
+            | Written::Replaced {
+                identifier,
+                srv_modified,
+                ..
+            }) = &w;
+            fields.insert("status".into(), status.as_u16().into());
+            Ok(HttpResponse::build(status)
+                .insert_header((header::LOCATION, location(&col, identifier)))
+                .insert_header((header::LAST_MODIFIED, dates::to_http_date(*srv_modified)))
+                .json(Value::Object(fields)))
+        }
+    }
+}
+
+async fn read(
+    state: State,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (col, identifier) = path.into_inner();
+    let coll = collection(&col)?;
+    let doc = state
+        .store
+        .read(move |conn| rules::find(conn, coll, &identifier))
+        .await?
+        .ok_or_else(|| Error::NotFound("Not found".into()))?;
+    if !doc.is_valid {
+        return Err(Error::Gone("Gone".into()));
+    }
+    let modified = doc.srv_modified;
+    if http_date_header(&req, header::IF_MODIFIED_SINCE)
+        .is_some_and(|s| modified.div_euclid(1000) <= s.div_euclid(1000))
+    {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::LAST_MODIFIED, dates::to_http_date(modified)))
+            .finish());
+    }
+    let fields = qs::first_value(req.query_string(), "fields");
+    let mut builder = HttpResponse::Ok();
+    builder.insert_header((header::LAST_MODIFIED, dates::to_http_date(modified)));
+    render::render(
+        &req,
+        builder,
+        project(rules::view(coll, &doc), fields.as_deref()),
+    )
+}
+
+async fn update(
+    state: State,
+    access: Access,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: Body,
+) -> Result<HttpResponse> {
+    let (col, identifier) = path.into_inner();
+    let coll = collection(&col)?;
+    let mut doc = prepared(v1::read_json(body, state.config.max_body_bytes)?)?;
+    // The path names the document, whatever the body says.
+    doc.insert("identifier".into(), identifier.clone().into());
+    let subject = access.subject_name().map(str::to_string);
+    let since = http_date_header(&req, header::IF_UNMODIFIED_SINCE);
+    let table = coll.table();
+    let can_update = access.can(&format!("api:{table}:update"));
+    let can_create = access.can(&format!("api:{table}:create"));
+    let now = dates::now_ms();
+    let ident = identifier.clone();
+    let outcome = state
+        .store
+        .write(move |conn| {
+            if rules::find(conn, coll, &ident)?.is_some() {
+                if !can_update {
+                    return Err(Error::Forbidden(format!(
+                        "Missing permission api:{table}:update"
+                    )));
+                }
+                let m = rules::update(conn, coll, &ident, doc, subject.as_deref(), since)?;
+                Ok((false, m.unwrap_or(now)))
+            } else {
+                if !can_create {
+                    return Err(Error::Forbidden(format!(
+                        "Missing permission api:{table}:create"
+                    )));
+                }
+                match rules::insert(conn, coll, doc, subject.as_deref(), now)? {
+                    Written::Created { srv_modified, .. }
+                    | Written::Replaced { srv_modified, .. } => Ok((true, srv_modified)),
+                }
+            }
+        })
+        .await?;
+    let (created, srv_modified) = outcome;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header((header::LAST_MODIFIED, dates::to_http_date(srv_modified)));
+    let mut body = json!({ "status": status.as_u16(), "lastModified": srv_modified });
+    if created {
+        builder.insert_header((header::LOCATION, location(&col, &identifier)));
+        body["identifier"] = identifier.into();
+    }
+    Ok(builder.json(body))
+}
+
+async fn patch(
+    state: State,
+    access: Access,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: Body,
+) -> Result<HttpResponse> {
+    let (col, identifier) = path.into_inner();
+    let coll = collection(&col)?;
+    let Value::Object(fields) = v1::read_json(body, state.config.max_body_bytes)? else {
+        return Err(Error::bad_request("Bad or missing request body"));
+    };
+    if fields.is_empty() {
+        return Err(Error::bad_request("Bad or missing request body"));
+    }
+    let subject = access.subject_name().map(str::to_string);
+    let since = http_date_header(&req, header::IF_UNMODIFIED_SINCE);
+    let m = state
+        .store
+        .write(move |conn| rules::patch(conn, coll, &identifier, fields, subject.as_deref(), since))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::LAST_MODIFIED, dates::to_http_date(m)))
+        .json(json!({ "status": 200 })))
+}
+
+async fn delete(
+    state: State,
+    access: Access,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (col, identifier) = path.into_inner();
+    let coll = collection(&col)?;
+    let permanent = qs::first_value(req.query_string(), "permanent").as_deref() == Some("true");
+    let subject = access.subject_name().map(str::to_string);
+    state
+        .store
+        .write(move |conn| rules::delete(conn, coll, &identifier, permanent, subject.as_deref()))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": 200 })))
+}
+
+async fn history(
+    state: State,
+    access: Access,
+    req: HttpRequest,
+    col: String,
+    since: i64,
+    inclusive: bool,
+) -> Result<HttpResponse> {
+    let coll = collection(&col)?;
+    demand_list(&access, coll)?;
+    let q = req.query_string();
+    let limit = parse_limit(qs::first_value(q, "limit").as_deref())?;
+    let docs = state
+        .store
+        .read(move |conn| rules::history(conn, coll, since, inclusive, limit))
+        .await?;
+    let mut builder = HttpResponse::Ok();
+    if let Some(max) = docs.iter().map(|d| d.srv_modified).max() {
+        builder.insert_header((header::LAST_MODIFIED, dates::to_http_date(max)));
+        // AAPS pages with this value; without it, it asks for the same page forever.
+        builder.insert_header((header::ETAG, format!("W/\"{max}\"")));
+    }
+    let fields = qs::first_value(q, "fields");
+    render::render(&req, builder, views(coll, &docs, fields.as_deref()))
+}
+
+/// `/history/{lastModified}`: changes after that instant (epoch ms or ISO).
+async fn history_since_param(
+    state: State,
+    access: Access,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse> {
+    let (col, mark) = path.into_inner();
+    let since = rules::parse_date(&Value::String(mark))
+        .ok_or_else(|| Error::bad_request("Bad or missing Last-Modified header/parameter"))?;
+    history(state, access, req, col, since.ms, false).await
+}
+
+/// `/history` with a Last-Modified header: changes at or after that second.
+async fn history_since_header(
+    state: State,
+    access: Access,
+    req: HttpRequest,
+    col: web::Path<String>,
+) -> Result<HttpResponse> {
+    let since = http_date_header(&req, header::LAST_MODIFIED)
+        .ok_or_else(|| Error::bad_request("Bad or missing Last-Modified header/parameter"))?;
+    history(
+        state,
+        access,
+        req,
+        col.into_inner(),
+        since.div_euclid(1000) * 1000,
+        true,
+    )
+    .await
+}

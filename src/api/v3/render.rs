@@ -1,0 +1,191 @@
+//! API v3 output: `{status: 200, result}` as JSON, or the result as CSV (a header row, one row
+//! per document) or XML, chosen by suffix or Accept (json, csv, xml, else 406).
+
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, HttpResponseBuilder};
+use serde_json::{json, Map, Value};
+
+use crate::api::format::negotiate;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+    Xml,
+}
+
+impl Format {
+    /// The format of a path suffix; `None` for any other (a 406).
+    pub fn from_ext(ext: &str) -> Option<Format> {
+        match ext {
+            "json" => Some(Format::Json),
+            "csv" => Some(Format::Csv),
+            "xml" => Some(Format::Xml),
+            _ => None,
+        }
+    }
+}
+
+/// The suffix's format, else Accept's choice among json, csv, xml.
+pub fn format_of(req: &HttpRequest) -> Result<Format> {
+    if let Some(super::Suffix(f)) = req.extensions().get::<super::Suffix>() {
+        return Ok(*f);
+    }
+    let offered = [
+        ("application/json", Format::Json),
+        ("text/csv", Format::Csv),
+        ("application/xml", Format::Xml),
+        ("text/xml", Format::Xml),
+    ];
+    negotiate(req, &offered)
+        .ok_or_else(|| Error::NotAcceptable("Unsupported output format requested".into()))
+}
+
+/// `{status: 200, result}` as JSON, for routes without format negotiation.
+pub fn ok_json(result: Value) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": 200, "result": result }))
+}
+
+/// Renders `data` (a document or a list) in the request's format.
+pub fn render(
+    req: &HttpRequest,
+    mut builder: HttpResponseBuilder,
+    data: Value,
+) -> Result<HttpResponse> {
+    Ok(match format_of(req)? {
+        Format::Json => builder.json(json!({ "status": 200, "result": data })),
+        Format::Csv => builder
+            .content_type("text/csv; charset=utf-8")
+            .body(csv(&data)),
+        Format::Xml => builder
+            .content_type("application/xml; charset=utf-8")
+            .body(xml(&data)),
+    })
+}
+
+fn csv_cell(v: &Value) -> String {
+    let text = match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => {
+            if *b {
+                "1".into()
+            } else {
+                String::new()
+            }
+        }
+        Value::Number(n) => n.to_string(),
+        other => other.to_string(),
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// Columns are every field in order of first appearance.
+fn csv(data: &Value) -> String {
+    let rows: Vec<&Map<String, Value>> = match data {
+        Value::Array(items) => items.iter().filter_map(Value::as_object).collect(),
+        Value::Object(o) => vec![o],
+        _ => vec![],
+    };
+    let mut columns: Vec<&str> = vec![];
+    for r in &rows {
+        for k in r.keys() {
+            if !columns.contains(&k.as_str()) {
+                columns.push(k);
+            }
+        }
+    }
+    let mut out = columns.join(",");
+    out.push('\n');
+    for r in rows {
+        let line: Vec<String> = columns
+            .iter()
+            .map(|c| r.get(*c).map(csv_cell).unwrap_or_default())
+            .collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// An element name from a JSON key (XML names cannot start with a digit or hold spaces).
+fn xml_name(key: &str) -> String {
+    let mut name: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        name.insert(0, '_');
+    }
+    name
+}
+
+fn xml_value(out: &mut String, name: &str, v: &Value) {
+    match v {
+        Value::Array(items) => {
+            for item in items {
+                xml_value(out, name, item);
+            }
+        }
+        Value::Object(o) => {
+            out.push_str(&format!("<{name}>"));
+            for (k, v) in o {
+                xml_value(out, &xml_name(k), v);
+            }
+            out.push_str(&format!("</{name}>"));
+        }
+        Value::Null => out.push_str(&format!("<{name}/>")),
+        Value::String(s) => out.push_str(&format!("<{name}>{}</{name}>", xml_escape(s))),
+        other => out.push_str(&format!("<{name}>{other}</{name}>")),
+    }
+}
+
+/// A root `<item>` holding the document, or one `<item>` per document under `<items>`.
+fn xml(data: &Value) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    match data {
+        Value::Array(_) => {
+            out.push_str("<items>");
+            xml_value(&mut out, "item", data);
+            out.push_str("</items>");
+        }
+        other => xml_value(&mut out, "item", other),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_columns() {
+        let data = json!([{"a": 1, "b": "x,y"}, {"a": 2, "c": true}]);
+        assert_eq!(csv(&data), "a,b,c\n1,\"x,y\",\n2,,1\n");
+    }
+
+    #[test]
+    fn xml_escapes() {
+        let out = xml(&json!({"notes": "<b>&", "1x": [1, 2]}));
+        assert!(out.contains("<notes>&lt;b&gt;&amp;</notes>"), "{out}");
+        assert!(out.contains("<_1x>1</_1x><_1x>2</_1x>"), "{out}");
+    }
+}

@@ -1,0 +1,209 @@
+//! The HTTP server: actix-web's app on actix-server's listener, assembled here as HttpServer
+//! assembles it internally, so that each connection's stream can be wrapped. The wrapper writes
+//! response header names the way Express does (`ETag`, `X-Sync-Inserted`), because some
+//! Nightscout clients look headers up case-sensitively.
+
+use std::future::Future;
+use std::io;
+use std::net::TcpListener;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_http::{error::DispatchError, HttpService, KeepAlive, Protocol};
+use actix_rt::net::TcpStream;
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::AppConfig;
+use actix_web::middleware::{Compress, NormalizePath, TrailingSlash};
+use actix_web::{web, App};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::{api, AppState};
+
+/// Header names whose canonical spelling is not plain Camel-Case, as actix would write them,
+/// and as Express writes them. Same length, so bytes can be replaced in place.
+const RESPELL: &[(&[u8], &[u8])] = &[(b"\r\nEtag:", b"\r\nETag:")];
+
+/// A connection whose response heads get Express' header spelling.
+struct ExpressHeaders<T> {
+    inner: T,
+    /// Inside a response head (between its status line and the blank line).
+    in_head: bool,
+    scratch: Vec<u8>,
+}
+
+impl<T> ExpressHeaders<T> {
+    fn new(inner: T) -> Self {
+        ExpressHeaders {
+            inner,
+            in_head: false,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The bytes to write for `buf`: heads respelled, bodies untouched.
+    #[cfg(test)]
+    fn respell<'a>(&'a mut self, buf: &'a [u8]) -> &'a [u8] {
+        if respell_into(&mut self.in_head, &mut self.scratch, buf) {
+            &self.scratch
+        } else {
+            buf
+        }
+    }
+}
+
+/// Tracks whether `buf` continues a response head and, when the head holds a name to respell,
+/// writes the respelled bytes into `scratch` and returns true.
+fn respell_into(in_head: &mut bool, scratch: &mut Vec<u8>, buf: &[u8]) -> bool {
+    if !*in_head && !buf.starts_with(b"HTTP/1.") {
+        return false;
+    }
+    *in_head = true;
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+    let head_len = head_end.unwrap_or(buf.len());
+    if head_end.is_some() {
+        *in_head = false;
+    }
+    let head = &buf[..head_len];
+    if !RESPELL
+        .iter()
+        .any(|(from, _)| head.windows(from.len()).any(|w| w == *from))
+    {
+        return false;
+    }
+    scratch.clear();
+    scratch.extend_from_slice(buf);
+    for (from, to) in RESPELL {
+        let mut i = 0;
+        while i + from.len() <= head_len {
+            if &scratch[i..i + from.len()] == *from {
+                scratch[i..i + from.len()].copy_from_slice(to);
+                i += from.len();
+            } else {
+                i += 1;
+            }
+        }
+    }
+    true
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for ExpressHeaders<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for ExpressHeaders<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let was_in_head = this.in_head;
+        let res = if respell_into(&mut this.in_head, &mut this.scratch, buf) {
+            Pin::new(&mut this.inner).poll_write(cx, &this.scratch)
+        } else {
+            Pin::new(&mut this.inner).poll_write(cx, buf)
+        };
+        if res.is_pending() {
+            // Nothing was written: look at this buffer afresh when it comes again.
+            this.in_head = was_in_head;
+        }
+        res
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Serves on `listener` until `shutdown` completes, then stops gracefully.
+pub async fn serve(
+    config: crate::Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let state = web::Data::new(
+        AppState::open(config)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?,
+    );
+    listener.set_nonblocking(true)?;
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let server = actix_server::Server::build()
+        .workers(workers)
+        .shutdown_timeout(5)
+        .listen("nightlite-http", listener, move || {
+            let state = state.clone();
+            let app = App::new()
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(state.config.max_body_bytes))
+                .wrap(actix_web::middleware::from_fn(api::guard::guard))
+                .wrap(Compress::default())
+                .wrap(actix_web::middleware::from_fn(api::v3::extension_to_accept))
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(actix_web::middleware::from_fn(api::http_conventions))
+                .configure(api::configure);
+            let http = HttpService::build()
+                .keep_alive(KeepAlive::Timeout(Duration::from_secs(5)))
+                .client_request_timeout(Duration::from_secs(5))
+                .finish(map_config(
+                    app.into_factory()
+                        .map_err(|err: actix_web::Error| err.error_response()),
+                    |_| AppConfig::default(),
+                ));
+            fn_service(|io: TcpStream| async move {
+                let _ = io.set_nodelay(true);
+                let peer = io.peer_addr().ok();
+                Ok::<_, DispatchError>((ExpressHeaders::new(io), Protocol::Http1, peer))
+            })
+            .and_then(http)
+        })?
+        .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        shutdown.await;
+        handle.stop(true).await;
+    });
+    server.await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_is_respelled_only_in_heads() {
+        let mut w = ExpressHeaders::new(());
+        let head = b"HTTP/1.1 200 OK\r\nEtag: W/\"1\"\r\n\r\nbody\r\nEtag: x";
+        let out = w.respell(head).to_vec();
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nETag: W/\"1\"\r\n\r\nbody\r\nEtag: x".to_vec()
+        );
+        assert!(!w.in_head);
+        let body = b"\r\nEtag: in a body";
+        assert_eq!(w.respell(body), body);
+    }
+
+    #[test]
+    fn a_head_split_over_writes_is_followed() {
+        let mut w = ExpressHeaders::new(());
+        assert_eq!(
+            w.respell(b"HTTP/1.1 200 OK\r\nX-A: 1"),
+            b"HTTP/1.1 200 OK\r\nX-A: 1"
+        );
+        assert!(w.in_head);
+        assert_eq!(w.respell(b"\r\nEtag: 1\r\n\r\n"), b"\r\nETag: 1\r\n\r\n");
+        assert!(!w.in_head);
+    }
+}
