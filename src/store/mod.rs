@@ -2,6 +2,7 @@
 //! read-only connections, the schema, identity and the find language.
 
 pub mod auth;
+pub mod changes;
 pub mod collection;
 pub mod migrate;
 pub mod prepare;
@@ -130,6 +131,7 @@ impl r2d2::ManageConnection for ReadManager {
 #[derive(Clone)]
 pub struct Store {
     writer: writer::Writer,
+    bus: changes::Bus,
     pool: r2d2::Pool<ReadManager>,
     path: PathBuf,
 }
@@ -152,8 +154,10 @@ impl Store {
             .max_size(READERS)
             .min_idle(Some(1))
             .build(ReadManager { path: path.clone() })?;
+        let bus = changes::new_bus();
         Ok(Store {
-            writer: writer::Writer::start(conn)?,
+            writer: writer::Writer::start(conn, bus.clone())?,
+            bus,
             pool,
             path,
         })
@@ -161,6 +165,13 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Every commit's changes from now on (see [`changes`]).
+    pub fn subscribe(
+        &self,
+    ) -> tokio::sync::broadcast::Receiver<std::sync::Arc<changes::ChangeSet>> {
+        self.bus.subscribe()
     }
 
     /// Runs `f` on a read-only connection on the blocking thread pool.

@@ -8,6 +8,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use std::sync::Arc;
+
+use super::changes::{self, Bus};
 use crate::error::{Error, Result};
 
 /// Called once the group's commit is known (Ok) or has failed (Err with its message).
@@ -24,11 +27,12 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection) -> Result<Writer> {
+    pub fn start(conn: Connection, bus: Bus) -> Result<Writer> {
+        changes::install(&conn)?;
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         std::thread::Builder::new()
             .name("nightlite-writer".into())
-            .spawn(move || run(conn, rx))?;
+            .spawn(move || run(conn, rx, bus))?;
         Ok(Writer { tx })
     }
 
@@ -76,7 +80,7 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, bus: Bus) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -96,9 +100,31 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
             tracing::error!(error = %msg, "group commit failed; rolled back");
             let _ = conn.execute_batch("ROLLBACK");
         }
+        if commit.is_ok() {
+            publish(&conn, &bus);
+        }
         for reply in replies {
             reply(commit.clone());
         }
     }
     tracing::debug!("writer stopped");
+}
+
+/// Hands what the commit changed to the live layer (before the writers hear back, so a client
+/// that reads right after its write sees the delta already sent). Nobody listening: forget it.
+fn publish(conn: &Connection, bus: &Bus) {
+    let result = if bus.receiver_count() == 0 {
+        changes::clear(conn)
+    } else {
+        changes::drain(conn).map(|set| {
+            if !set.changes.is_empty() {
+                // A send fails only when every receiver is gone.
+                let _ = bus.send(Arc::new(set));
+            }
+        })
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e, "reading the changes of a commit failed");
+        let _ = changes::clear(conn);
+    }
 }

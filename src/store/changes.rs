@@ -1,0 +1,184 @@
+//! What each commit changed, for the live layer. Temporary triggers on the writer's connection
+//! note every inserted, updated and deleted row in a temporary table; a rolled back write rolls
+//! its notes back with it. After each commit the writer reads the notes with the rows' final
+//! state and publishes them as one [`ChangeSet`] on a broadcast channel, which never blocks it:
+//! a subscriber that falls behind loses messages and is told so by the channel (Lagged).
+
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use tokio::sync::broadcast;
+
+use super::collection::Collection;
+use super::StoredDoc;
+use crate::error::Result;
+
+/// How many change sets a subscriber may lag before it must resync.
+pub const BUS_CAPACITY: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Insert,
+    Update,
+    /// Soft (the document is kept with isValid=false) or permanent (`doc` is None).
+    Delete,
+}
+
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub collection: Collection,
+    pub op: Op,
+    /// `_id` of the row.
+    pub id: String,
+    pub identifier: Option<String>,
+    /// The row as committed; None once permanently deleted.
+    pub doc: Option<StoredDoc>,
+}
+
+/// Everything one group commit changed.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeSet {
+    pub changes: Vec<Change>,
+}
+
+pub type Bus = broadcast::Sender<Arc<ChangeSet>>;
+
+pub fn new_bus() -> Bus {
+    broadcast::channel(BUS_CAPACITY).0
+}
+
+/// Creates the notes table and the triggers on the writer connection.
+pub fn install(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS changes (
+             tbl TEXT NOT NULL, seq INTEGER NOT NULL, op TEXT NOT NULL,
+             id TEXT NOT NULL, identifier TEXT,
+             PRIMARY KEY (tbl, seq))",
+    )?;
+    for c in Collection::ALL {
+        let t = c.table();
+        // The srv_modified trigger updates only srv_modified, so it does not note twice; an
+        // insert stays an insert when the same transaction updates the row again.
+        conn.execute_batch(&format!(
+            "CREATE TEMP TRIGGER IF NOT EXISTS {t}_note_insert AFTER INSERT ON main.{t} BEGIN
+                 INSERT OR IGNORE INTO changes VALUES ('{t}', NEW.seq, 'insert', NEW.id, NEW.identifier);
+             END;
+             CREATE TEMP TRIGGER IF NOT EXISTS {t}_note_update AFTER UPDATE OF doc, is_valid ON main.{t} BEGIN
+                 INSERT OR IGNORE INTO changes VALUES ('{t}', NEW.seq, 'update', NEW.id, NEW.identifier);
+             END;
+             CREATE TEMP TRIGGER IF NOT EXISTS {t}_note_delete AFTER DELETE ON main.{t} BEGIN
+                 INSERT OR REPLACE INTO changes VALUES ('{t}', OLD.seq, 'delete', OLD.id, OLD.identifier);
+             END;"
+        ))?;
+    }
+    Ok(())
+}
+
+/// Forgets the notes (nobody listens).
+pub fn clear(conn: &Connection) -> Result<()> {
+    conn.execute_batch("DELETE FROM temp.changes")?;
+    Ok(())
+}
+
+/// The committed changes, in write order per collection, and forgets the notes.
+pub fn drain(conn: &Connection) -> Result<ChangeSet> {
+    let mut out = ChangeSet::default();
+    for c in Collection::ALL {
+        let t = c.table();
+        let sql = format!(
+            "SELECT n.op, n.id, n.identifier, {cols}
+             FROM temp.changes n LEFT JOIN main.{t} d ON d.seq = n.seq
+             WHERE n.tbl = '{t}' ORDER BY n.seq",
+            cols = super::COLUMNS
+                .split(", ")
+                .map(|col| format!("d.{col}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([], |r| {
+            let op: String = r.get(0)?;
+            let id: String = r.get(1)?;
+            let identifier: Option<String> = r.get(2)?;
+            let seq: Option<i64> = r.get(3)?;
+            let raw = match seq {
+                Some(_) => Some(super::RawRow {
+                    seq: r.get(3)?,
+                    id: r.get(4)?,
+                    doc: r.get(5)?,
+                    mills: r.get(6)?,
+                    srv_created: r.get(7)?,
+                    srv_modified: r.get(8)?,
+                    is_valid: r.get(9)?,
+                }),
+                None => None,
+            };
+            Ok((op, id, identifier, raw))
+        })?;
+        for row in rows {
+            let (op, id, identifier, raw) = row?;
+            let doc = raw.map(StoredDoc::parse).transpose()?;
+            let op = match (op.as_str(), &doc) {
+                ("delete", _) | (_, None) => Op::Delete,
+                (_, Some(d)) if !d.is_valid => Op::Delete,
+                ("insert", _) => Op::Insert,
+                _ => Op::Update,
+            };
+            out.changes.push(Change {
+                collection: c,
+                op,
+                id,
+                identifier,
+                doc,
+            });
+        }
+    }
+    clear(conn)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_follow_commits_and_rollbacks() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::store::migrate::migrate(&mut c).unwrap();
+        install(&c).unwrap();
+        c.execute_batch(
+            "BEGIN;
+             INSERT INTO entries (id, doc, mills, srv_created) VALUES ('a', '{\"sgv\":1}', 1, 1);
+             INSERT INTO entries (id, doc, mills, srv_created) VALUES ('b', '{}', 2, 1);
+             UPDATE entries SET doc = '{\"sgv\":2}' WHERE id = 'a';
+             COMMIT;",
+        )
+        .unwrap();
+        c.execute_batch(
+            "BEGIN; SAVEPOINT s;
+             INSERT INTO treatments (id, doc, mills, srv_created) VALUES ('t', '{}', 1, 1);
+             ROLLBACK TO s; RELEASE s; COMMIT;",
+        )
+        .unwrap();
+        let set = drain(&c).unwrap();
+        assert_eq!(set.changes.len(), 2, "{set:?}");
+        assert_eq!(set.changes[0].op, Op::Insert);
+        assert_eq!(
+            set.changes[0].doc.as_ref().unwrap().doc["sgv"],
+            2,
+            "final state"
+        );
+        assert!(set.changes[0].doc.as_ref().unwrap().srv_modified > 0);
+        c.execute_batch(
+            "UPDATE entries SET is_valid = 0 WHERE id = 'a'; DELETE FROM entries WHERE id = 'b';",
+        )
+        .unwrap();
+        let set = drain(&c).unwrap();
+        assert_eq!(
+            set.changes.iter().map(|c| c.op).collect::<Vec<_>>(),
+            vec![Op::Delete, Op::Delete]
+        );
+        assert!(set.changes[1].doc.is_none());
+        assert!(drain(&c).unwrap().changes.is_empty());
+    }
+}
