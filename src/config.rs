@@ -55,6 +55,19 @@ pub struct Thresholds {
     pub bg_low: f64,
 }
 
+/// Which alarms sound (Nightscout's ALARM_* settings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmSettings {
+    pub urgent_high: bool,
+    pub high: bool,
+    pub low: bool,
+    pub urgent_low: bool,
+    pub timeago_warn: bool,
+    pub timeago_warn_mins: f64,
+    pub timeago_urgent: bool,
+    pub timeago_urgent_mins: f64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Plain API secret; `None` until [`Config::ensure_secret`] has run.
@@ -79,6 +92,7 @@ pub struct Config {
     pub auth_fail_delay_ms: i64,
     /// Whether X-Forwarded-For names the client (behind a reverse proxy).
     pub trust_proxy: bool,
+    pub alarms: AlarmSettings,
 }
 
 impl Config {
@@ -188,6 +202,36 @@ impl Config {
                 .ok_or_else(|| invalid("TRUST_PROXY", format!("'{v}' is not true or false")))?,
         };
 
+        let flag = |name: &'static str, default: bool| -> Result<bool, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => parse_bool(&v)
+                    .ok_or_else(|| invalid(name, format!("'{v}' is not on/off or true/false"))),
+            }
+        };
+        let minutes = |name: &'static str, default: f64| -> Result<f64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|m| m.is_finite() && *m > 0.0)
+                    .ok_or_else(|| {
+                        invalid(name, format!("'{v}' is not a positive number of minutes"))
+                    }),
+            }
+        };
+        let alarms = AlarmSettings {
+            urgent_high: flag("ALARM_URGENT_HIGH", true)?,
+            high: flag("ALARM_HIGH", true)?,
+            low: flag("ALARM_LOW", true)?,
+            urgent_low: flag("ALARM_URGENT_LOW", true)?,
+            timeago_warn: flag("ALARM_TIMEAGO_WARN", true)?,
+            timeago_warn_mins: minutes("ALARM_TIMEAGO_WARN_MINS", 15.0)?,
+            timeago_urgent: flag("ALARM_TIMEAGO_URGENT", true)?,
+            timeago_urgent_mins: minutes("ALARM_TIMEAGO_URGENT_MINS", 30.0)?,
+        };
+
         Ok(Config {
             api_secret,
             port,
@@ -208,6 +252,7 @@ impl Config {
             max_body_bytes,
             auth_fail_delay_ms,
             trust_proxy,
+            alarms,
         })
     }
 
@@ -271,6 +316,14 @@ pub const KNOWN_NAMES: &[&str] = &[
     "NIGHTLITE_MAX_BODY_MB",
     "AUTH_FAIL_DELAY",
     "TRUST_PROXY",
+    "ALARM_URGENT_HIGH",
+    "ALARM_HIGH",
+    "ALARM_LOW",
+    "ALARM_URGENT_LOW",
+    "ALARM_TIMEAGO_WARN",
+    "ALARM_TIMEAGO_WARN_MINS",
+    "ALARM_TIMEAGO_URGENT",
+    "ALARM_TIMEAGO_URGENT_MINS",
 ];
 
 fn read_toml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {

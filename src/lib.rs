@@ -9,6 +9,7 @@ pub mod config;
 pub mod dates;
 pub mod error;
 pub mod ids;
+pub mod live;
 mod server;
 pub mod store;
 
@@ -24,6 +25,7 @@ pub struct AppState {
     pub config: Config,
     pub store: store::Store,
     pub auth: auth::Authority,
+    pub live: std::sync::Arc<live::Live>,
 }
 
 impl AppState {
@@ -32,10 +34,12 @@ impl AppState {
     pub async fn open(config: Config) -> Result<AppState> {
         let store = store::Store::open(&config.data_dir)?;
         let auth = auth::Authority::load(&config, store.clone()).await?;
+        let live = std::sync::Arc::new(live::Live::new(&config));
         Ok(AppState {
             config,
             store,
             auth,
+            live,
         })
     }
 }

@@ -22,7 +22,14 @@ use crate::{api, AppState};
 
 /// Header names whose canonical spelling is not plain Camel-Case, as actix would write them,
 /// and as Express writes them. Same length, so bytes can be replaced in place.
-const RESPELL: &[(&[u8], &[u8])] = &[(b"\r\nEtag:", b"\r\nETag:")];
+const RESPELL: &[(&[u8], &[u8])] = &[
+    (b"\r\nEtag:", b"\r\nETag:"),
+    (b"\r\nSec-Websocket-Accept:", b"\r\nSec-WebSocket-Accept:"),
+    (
+        b"\r\nSec-Websocket-Extensions:",
+        b"\r\nSec-WebSocket-Extensions:",
+    ),
+];
 
 /// A connection whose response heads get Express' header spelling.
 struct ExpressHeaders<T> {
@@ -136,6 +143,12 @@ pub async fn serve(
         AppState::open(config)
             .await
             .map_err(|e| io::Error::other(e.to_string()))?,
+    );
+    actix_web::rt::spawn(
+        state
+            .live
+            .clone()
+            .run(state.store.clone(), state.config.clone()),
     );
     listener.set_nonblocking(true)?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -32,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::scope("/api/v2/authorization").configure(authorization::routes))
         .service(web::scope("/api/v2").configure(v1_routes))
         .service(web::scope("/api/v3").configure(v3::routes))
+        .configure(crate::live::ws::routes)
         .route("/", web::get().to(index))
         .default_service(web::to(not_found));
 }

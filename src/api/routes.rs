@@ -57,6 +57,9 @@ const fn ns(method: &'static str, path: &'static str, perms: &'static [&'static 
 pub const RULES: &[Rule] = &[
     open("GET", "/"),
     open("GET", "/api/versions"),
+    // The WebSocket authorizes inside its protocol (docs/websocket.md).
+    open("GET", "/ws"),
+    ns("GET", "/api/v1/notifications/ack", &["notifications:*:ack"]),
     // status and service routes
     ns("GET", "/api/v1/status", &["api:status:read"]),
     ns("GET", "/api/v1/verifyauth", &[]),

@@ -12,7 +12,8 @@ use crate::{dates, NIGHTLITE_VERSION, NIGHTSCOUT_VERSION};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(["/status", "/status.{ext}"]).route(web::get().to(status)))
         .route("/verifyauth", web::get().to(verifyauth))
-        .route("/adminnotifies", web::get().to(adminnotifies));
+        .route("/adminnotifies", web::get().to(adminnotifies))
+        .route("/notifications/ack", web::get().to(ack));
 }
 
 pub async fn versions() -> HttpResponse {
@@ -36,20 +37,20 @@ pub fn settings_json(c: &Config) -> Value {
         "showRawbg": "never",
         "customTitle": c.custom_title,
         "theme": c.theme,
-        "alarmUrgentHigh": true,
+        "alarmUrgentHigh": c.alarms.urgent_high,
         "alarmUrgentHighMins": [30, 60, 90, 120],
-        "alarmHigh": true,
+        "alarmHigh": c.alarms.high,
         "alarmHighMins": [30, 60, 90, 120],
-        "alarmLow": true,
+        "alarmLow": c.alarms.low,
         "alarmLowMins": [15, 30, 45, 60],
-        "alarmUrgentLow": true,
+        "alarmUrgentLow": c.alarms.urgent_low,
         "alarmUrgentLowMins": [15, 30, 45],
         "alarmUrgentMins": [30, 60, 90, 120],
         "alarmWarnMins": [30, 60, 90, 120],
-        "alarmTimeagoWarn": true,
-        "alarmTimeagoWarnMins": 15,
-        "alarmTimeagoUrgent": true,
-        "alarmTimeagoUrgentMins": 30,
+        "alarmTimeagoWarn": c.alarms.timeago_warn,
+        "alarmTimeagoWarnMins": c.alarms.timeago_warn_mins,
+        "alarmTimeagoUrgent": c.alarms.timeago_urgent,
+        "alarmTimeagoUrgentMins": c.alarms.timeago_urgent_mins,
         "language": c.language,
         "scaleY": "log",
         "showPlugins": "dbsize",
@@ -151,4 +152,18 @@ async fn verifyauth(access: Access) -> HttpResponse {
 
 async fn adminnotifies(_access: Access) -> HttpResponse {
     json_status(json!({ "notifies": [], "notifyCount": 0 }))
+}
+
+/// `GET /notifications/ack?level=2&group=default&time=<ms>`: silences an alarm (Nightscout's
+/// notifications-api).
+async fn ack(state: State, req: HttpRequest) -> HttpResponse {
+    let q = req.query_string();
+    let level = super::qs::first_value(q, "level")
+        .and_then(|l| l.trim().parse::<u8>().ok())
+        .unwrap_or(1)
+        .min(2);
+    let group = super::qs::first_value(q, "group").unwrap_or_else(|| "default".into());
+    let time = super::qs::first_value(q, "time").and_then(|t| t.trim().parse::<i64>().ok());
+    state.live.ack(level, &group, time);
+    HttpResponse::Ok().content_type("text/plain").body("OK")
 }

@@ -16,8 +16,22 @@ pub struct Claims {
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const B64_STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding (WebSocket accept keys).
+pub fn b64_std(data: &[u8]) -> String {
+    let mut out = encode_with(B64_STD, data);
+    while out.len() % 4 != 0 {
+        out.push('=');
+    }
+    out
+}
 
 pub fn b64url_encode(data: &[u8]) -> String {
+    encode_with(B64, data)
+}
+
+fn encode_with(alphabet: &[u8; 64], data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
         let b = [
@@ -28,7 +42,7 @@ pub fn b64url_encode(data: &[u8]) -> String {
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let chars = chunk.len() + 1;
         for i in 0..chars {
-            out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            out.push(alphabet[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
     }
     out

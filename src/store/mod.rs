@@ -229,6 +229,43 @@ pub fn list(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Vec<St
     rows.map(|r| StoredDoc::parse(r?)).collect()
 }
 
+/// Live documents whose time is at or after `since_ms`, newest first, at most `limit`.
+pub fn since(
+    conn: &Connection,
+    coll: Collection,
+    since_ms: i64,
+    limit: usize,
+) -> Result<Vec<StoredDoc>> {
+    list(
+        conn,
+        coll,
+        &ListQuery {
+            filter: SqlFilter {
+                sql: "mills >= ?".into(),
+                params: vec![SqlValue::Integer(since_ms)],
+            },
+            order: None,
+            limit,
+            skip: 0,
+            include_deleted: false,
+        },
+    )
+}
+
+/// The newest live sgv reading: (mg/dl, mills).
+pub fn latest_sgv(conn: &Connection) -> Result<Option<(f64, i64)>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT json_extract(doc, '$.sgv'), mills FROM entries
+             WHERE is_valid = 1 AND type = 'sgv' ORDER BY mills DESC LIMIT 1",
+        )?
+        .query_row([], |r| {
+            Ok((r.get::<_, Option<f64>>(0)?, r.get::<_, i64>(1)?))
+        })
+        .optional()?;
+    Ok(row.and_then(|(sgv, mills)| sgv.map(|s| (s, mills))))
+}
+
 /// A live document by `_id`, or by identifier when `key` is not an ObjectId.
 pub fn get(conn: &Connection, coll: Collection, key: &str) -> Result<Option<StoredDoc>> {
     let sql = format!(

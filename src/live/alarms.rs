@@ -1,0 +1,332 @@
+//! Server-side alarms as Nightscout's simplealarms, timeago and notifications decide them:
+//! the newest reading against the BG thresholds (urgent high/high/low/urgent low, each
+//! switchable), data older than the warn/urgent minutes, announcements, and snoozing by
+//! acknowledgement per level and group. Evaluated on every committed reading and on a timer
+//! (so stale data alarms without new data); events go to the live event channel.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use crate::config::{AlarmSettings, Config, Units};
+
+pub const WARN: u8 = 1;
+pub const URGENT: u8 = 2;
+const DEFAULT_SILENCE_MS: i64 = 30 * 60 * 1000;
+/// Readings older than this do not raise BG alarms (simplealarms: 10 minutes).
+const BG_ALARM_MAX_AGE_MS: i64 = 10 * 60 * 1000;
+
+/// What the engine tells clients (WebSocket `alarm`, `urgent_alarm`, `clear_alarm`,
+/// `announcement`, `notification`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notify {
+    pub event: &'static str,
+    pub payload: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    pub mgdl: f64,
+    pub mills: i64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct AlarmState {
+    last_ack: i64,
+    silence_ms: i64,
+    emitted: bool,
+}
+
+/// The alarm state of one server.
+pub struct Engine {
+    settings: AlarmSettings,
+    units: Units,
+    thresholds: crate::config::Thresholds,
+    /// (level, group) → ack state.
+    alarms: HashMap<(u8, String), AlarmState>,
+}
+
+fn level_name(level: u8) -> &'static str {
+    match level {
+        URGENT => "Urgent",
+        WARN => "Warning",
+        _ => "Info",
+    }
+}
+
+impl Engine {
+    pub fn new(config: &Config) -> Engine {
+        Engine {
+            settings: config.alarms.clone(),
+            units: config.units,
+            thresholds: config.thresholds,
+            alarms: HashMap::new(),
+        }
+    }
+
+    fn scaled(&self, mgdl: f64) -> String {
+        match self.units {
+            Units::MgDl => format!("{}", mgdl.round()),
+            Units::Mmol => format!("{:.1}", mgdl / crate::config::MMOL_TO_MGDL),
+        }
+    }
+
+    /// The highest alarm the data calls for now, as (level, title, message, eventName).
+    fn highest(
+        &self,
+        latest: Option<Reading>,
+        now: i64,
+    ) -> Option<(u8, String, String, &'static str)> {
+        let s = &self.settings;
+        let t = &self.thresholds;
+        let mut found: Option<(u8, String, String, &'static str)> = None;
+        if let Some(r) = latest.filter(|r| r.mgdl > 39.0 && now - r.mills < BG_ALARM_MAX_AGE_MS) {
+            let message = format!("BG Now: {} {}", self.scaled(r.mgdl), self.units.as_str());
+            let bg = if s.urgent_high && r.mgdl > t.bg_high {
+                Some((URGENT, "HIGH", "high"))
+            } else if s.urgent_low && r.mgdl < t.bg_low {
+                Some((URGENT, "LOW", "low"))
+            } else if s.high && r.mgdl > t.bg_target_top {
+                Some((WARN, "HIGH", "high"))
+            } else if s.low && r.mgdl < t.bg_target_bottom {
+                Some((WARN, "LOW", "low"))
+            } else {
+                None
+            };
+            if let Some((level, what, event)) = bg {
+                found = Some((
+                    level,
+                    format!("{} {what}", level_name(level)),
+                    message,
+                    event,
+                ));
+            }
+        }
+        if let Some(r) = latest {
+            let mins = (now - r.mills) as f64 / 60_000.0;
+            let stale = if s.timeago_urgent && mins >= s.timeago_urgent_mins {
+                Some(URGENT)
+            } else if s.timeago_warn && mins >= s.timeago_warn_mins {
+                Some(WARN)
+            } else {
+                None
+            };
+            if let Some(level) = stale {
+                if found.as_ref().is_none_or(|f| f.0 < level) {
+                    let message = format!("Last received: {} mins ago", mins.floor());
+                    found = Some((
+                        level,
+                        "Stale data, check rig?".to_string(),
+                        message,
+                        "stale",
+                    ));
+                }
+            }
+        }
+        found
+    }
+
+    /// Evaluates the newest reading; returns what to tell clients.
+    pub fn evaluate(&mut self, latest: Option<Reading>, now: i64) -> Vec<Notify> {
+        let group = "default".to_string();
+        let Some((level, title, message, event_name)) = self.highest(latest, now) else {
+            return self.auto_ack(&group, now);
+        };
+        let alarm = self.alarms.entry((level, group.clone())).or_default();
+        if now <= alarm.last_ack + alarm.silence_ms {
+            return vec![];
+        }
+        alarm.emitted = true;
+        let event = if level == URGENT {
+            "urgent_alarm"
+        } else {
+            "alarm"
+        };
+        vec![Notify {
+            event,
+            payload: json!({
+                "level": level,
+                "title": title,
+                "message": message,
+                "eventName": event_name,
+                "group": group,
+                "plugin": if event_name == "stale" { "timeago" } else { "simplealarms" },
+                "timestamp": now,
+            }),
+        }]
+    }
+
+    /// Back in range: alarms that were sounding are cleared (and may sound again at once).
+    fn auto_ack(&mut self, group: &str, now: i64) -> Vec<Notify> {
+        let mut was_on = false;
+        for level in [WARN, URGENT] {
+            if let Some(a) = self.alarms.get_mut(&(level, group.to_string())) {
+                if a.emitted {
+                    was_on = true;
+                    *a = AlarmState {
+                        last_ack: now,
+                        silence_ms: 1,
+                        emitted: false,
+                    };
+                }
+            }
+        }
+        if !was_on {
+            return vec![];
+        }
+        vec![clear(group, "Auto ack'd alarm(s)", now)]
+    }
+
+    /// A user's acknowledgement: silences `level` (and, for urgent, warn too) of `group`.
+    pub fn ack(
+        &mut self,
+        level: u8,
+        group: &str,
+        silence_ms: Option<i64>,
+        now: i64,
+    ) -> Vec<Notify> {
+        let silence = silence_ms.filter(|t| *t > 0).unwrap_or(DEFAULT_SILENCE_MS);
+        let levels: &[u8] = if level >= URGENT {
+            &[URGENT, WARN]
+        } else {
+            &[WARN]
+        };
+        for l in levels {
+            let a = self.alarms.entry((*l, group.to_string())).or_default();
+            a.last_ack = now;
+            a.silence_ms = silence;
+            a.emitted = false;
+        }
+        vec![clear(
+            group,
+            &format!("{group} - {} was ack'd", level_name(level)),
+            now,
+        )]
+    }
+}
+
+fn clear(group: &str, message: &str, now: i64) -> Notify {
+    Notify {
+        event: "clear_alarm",
+        payload: json!({
+            "clear": true,
+            "title": "All Clear",
+            "message": message,
+            "group": group,
+            "timestamp": now,
+        }),
+    }
+}
+
+/// An Announcement treatment as Nightscout broadcasts it.
+pub fn announcement(doc: &serde_json::Map<String, Value>, now: i64) -> Notify {
+    let by = doc.get("enteredBy").and_then(Value::as_str).unwrap_or("");
+    let notes = doc.get("notes").and_then(Value::as_str).unwrap_or("");
+    Notify {
+        event: "announcement",
+        payload: json!({
+            "level": 0,
+            "title": if by.is_empty() { "Announcement".to_string() } else { format!("Announcement from {by}") },
+            "message": notes,
+            "group": "announcement",
+            "plugin": "treatmentnotify",
+            "isAnnouncement": true,
+            "timestamp": now,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap as Map;
+
+    fn engine(vars: &[(&str, &str)]) -> Engine {
+        let m: Map<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Engine::new(&Config::from_map(&m).unwrap())
+    }
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn at(mgdl: f64, ago_ms: i64) -> Option<Reading> {
+        Some(Reading {
+            mgdl,
+            mills: NOW - ago_ms,
+        })
+    }
+
+    #[test]
+    fn thresholds_pick_the_level() {
+        let mut e = engine(&[]);
+        assert_eq!(e.evaluate(at(300.0, 0), NOW)[0].event, "urgent_alarm");
+        assert_eq!(e.evaluate(at(200.0, 0), NOW)[0].event, "alarm");
+        assert_eq!(
+            e.evaluate(at(70.0, 0), NOW)[0].payload["title"],
+            "Warning LOW"
+        );
+        assert_eq!(
+            e.evaluate(at(50.0, 0), NOW)[0].payload["title"],
+            "Urgent LOW"
+        );
+        let cleared = e.evaluate(at(120.0, 0), NOW);
+        assert_eq!(cleared[0].event, "clear_alarm");
+        assert!(e.evaluate(at(120.0, 0), NOW).is_empty(), "cleared once");
+    }
+
+    #[test]
+    fn switches_turn_alarms_off() {
+        let mut e = engine(&[("ALARM_URGENT_HIGH", "off"), ("ALARM_HIGH", "off")]);
+        assert!(e.evaluate(at(300.0, 0), NOW).is_empty());
+    }
+
+    #[test]
+    fn ack_silences_until_the_time_is_up() {
+        let mut e = engine(&[]);
+        assert_eq!(e.evaluate(at(300.0, 0), NOW).len(), 1);
+        assert_eq!(
+            e.ack(URGENT, "default", Some(60_000), NOW)[0].event,
+            "clear_alarm"
+        );
+        assert!(e.evaluate(at(300.0, 0), NOW + 30_000).is_empty(), "snoozed");
+        assert!(
+            e.evaluate(at(200.0, 0), NOW + 30_000).is_empty(),
+            "urgent ack silences warn"
+        );
+        assert_eq!(
+            e.evaluate(at(300.0, 0), NOW + 61_000).len(),
+            1,
+            "sounds again"
+        );
+    }
+
+    #[test]
+    fn stale_data() {
+        let mut e = engine(&[]);
+        assert_eq!(e.evaluate(at(120.0, 16 * 60_000), NOW)[0].event, "alarm");
+        assert_eq!(
+            e.evaluate(at(120.0, 31 * 60_000), NOW)[0].event,
+            "urgent_alarm"
+        );
+        let old_high = e.evaluate(at(300.0, 20 * 60_000), NOW);
+        assert_eq!(
+            old_high[0].payload["eventName"], "stale",
+            "old readings raise no BG alarm"
+        );
+        assert!(
+            engine(&[]).evaluate(None, NOW).is_empty(),
+            "no data, no alarm"
+        );
+    }
+
+    #[test]
+    fn mmol_message() {
+        let mut e = engine(&[("DISPLAY_UNITS", "mmol")]);
+        assert_eq!(
+            e.evaluate(at(300.0, 0), NOW)[0].payload["message"],
+            "BG Now: 16.7 mmol"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! Nightscout's client data shapes (lib/data/ddata.js, dataloader): what a follower receives in
+//! a full `dataUpdate` and in its deltas. Shared by the plain WebSocket and Socket.IO.
+
+use serde_json::{json, Map, Value};
+
+use crate::store::changes::{ChangeSet, Op};
+use crate::store::{Collection, StoredDoc};
+
+/// The ddata list a document of a collection goes to, by entry type for entries.
+pub fn list_name(coll: Collection, doc: &Map<String, Value>) -> Option<&'static str> {
+    Some(match coll {
+        Collection::Entries => match doc.get("type").and_then(Value::as_str) {
+            Some("mbg") => "mbgs",
+            Some("cal") => "cals",
+            Some("sgv") | None => "sgvs",
+            Some(_) => return None,
+        },
+        Collection::Treatments => "treatments",
+        Collection::DeviceStatus => "devicestatus",
+        Collection::Profile => "profiles",
+        Collection::Food => "food",
+        Collection::Activity => "activity",
+        Collection::Settings => return None,
+    })
+}
+
+fn copy(out: &mut Map<String, Value>, doc: &Map<String, Value>, fields: &[&str]) {
+    for f in fields {
+        if let Some(v) = doc.get(*f) {
+            out.insert((*f).to_string(), v.clone());
+        }
+    }
+}
+
+/// One document in its ddata shape: entries reduced to the fields followers use (`mgdl`,
+/// `mills`, ...), other collections whole with `_id` and `mills`.
+pub fn item(coll: Collection, d: &StoredDoc) -> Value {
+    let mut out = Map::new();
+    out.insert("_id".into(), Value::String(d.id.clone()));
+    match (coll, list_name(coll, &d.doc)) {
+        (Collection::Entries, Some("sgvs")) => {
+            if let Some(v) = d.doc.get("sgv") {
+                out.insert("mgdl".into(), v.clone());
+            }
+            out.insert("mills".into(), d.mills.into());
+            copy(
+                &mut out,
+                &d.doc,
+                &[
+                    "device",
+                    "direction",
+                    "filtered",
+                    "unfiltered",
+                    "noise",
+                    "rssi",
+                    "type",
+                ],
+            );
+        }
+        (Collection::Entries, Some("mbgs")) => {
+            if let Some(v) = d.doc.get("mbg") {
+                out.insert("mgdl".into(), v.clone());
+            }
+            out.insert("mills".into(), d.mills.into());
+            copy(&mut out, &d.doc, &["device", "type"]);
+        }
+        (Collection::Entries, _) => {
+            out.insert("mills".into(), d.mills.into());
+            copy(
+                &mut out,
+                &d.doc,
+                &["scale", "intercept", "slope", "device", "type"],
+            );
+        }
+        _ => {
+            for (k, v) in &d.doc {
+                out.insert(k.clone(), v.clone());
+            }
+            if coll != Collection::Profile {
+                out.insert("mills".into(), d.mills.into());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// A `dataUpdate` delta for the collections `can_read` allows: changed documents in their
+/// lists, deleted ones as `{_id, mills, action: "remove"}`. None when nothing is visible.
+pub fn delta(set: &ChangeSet, can_read: impl Fn(Collection) -> bool, now: i64) -> Option<Value> {
+    let mut lists: Map<String, Value> = Map::new();
+    for c in &set.changes {
+        if !can_read(c.collection) {
+            continue;
+        }
+        let (name, value) = match (&c.doc, c.op) {
+            (Some(d), Op::Insert | Op::Update) => match list_name(c.collection, &d.doc) {
+                Some(n) => (n, item(c.collection, d)),
+                None => continue,
+            },
+            (Some(d), Op::Delete) => match list_name(c.collection, &d.doc) {
+                Some(n) => (
+                    n,
+                    json!({ "_id": c.id, "mills": d.mills, "action": "remove" }),
+                ),
+                None => continue,
+            },
+            (None, _) => match list_name(c.collection, &Map::new()) {
+                Some(n) => (n, json!({ "_id": c.id, "action": "remove" })),
+                None => continue,
+            },
+        };
+        if let Value::Array(items) = lists.entry(name).or_insert_with(|| Value::Array(vec![])) {
+            items.push(value);
+        }
+    }
+    if lists.is_empty() {
+        return None;
+    }
+    let mut out = Map::new();
+    out.insert("delta".into(), true.into());
+    out.insert("lastUpdated".into(), now.into());
+    out.extend(lists);
+    Some(Value::Object(out))
+}

@@ -1,0 +1,141 @@
+//! The live layer: the change bus (published by the store's writer), alarms, and the plain
+//! WebSocket protocol that followers and the viewer use.
+
+pub mod alarms;
+pub mod ddata;
+pub mod ws;
+pub mod wsproto;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::dates::now_ms;
+use crate::store::changes::{ChangeSet, Op};
+use crate::store::{Collection, Store};
+use alarms::{Engine, Notify, Reading};
+
+/// Events beyond data changes (alarms, announcements) for every connected client.
+pub type Events = broadcast::Sender<Arc<Notify>>;
+
+pub struct Live {
+    pub events: Events,
+    engine: Mutex<Engine>,
+    latest: Mutex<Option<Reading>>,
+}
+
+impl Live {
+    pub fn new(config: &crate::Config) -> Live {
+        Live {
+            events: broadcast::channel(64).0,
+            engine: Mutex::new(Engine::new(config)),
+            latest: Mutex::new(None),
+        }
+    }
+
+    fn emit(&self, notes: Vec<Notify>) {
+        for n in notes {
+            tracing::info!(event = n.event, title = %n.payload["title"], "alarm");
+            let _ = self.events.send(Arc::new(n));
+        }
+    }
+
+    fn evaluate(&self) {
+        let latest = *self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        let notes = self
+            .engine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .evaluate(latest, now_ms());
+        self.emit(notes);
+    }
+
+    /// A user's acknowledgement (HTTP or WebSocket).
+    pub fn ack(&self, level: u8, group: &str, silence_ms: Option<i64>) {
+        let notes = self.engine.lock().unwrap_or_else(|p| p.into_inner()).ack(
+            level,
+            group,
+            silence_ms,
+            now_ms(),
+        );
+        self.emit(notes);
+    }
+
+    /// Follows a commit: the newest reading for the alarms, announcements as they come.
+    fn follow(&self, set: &ChangeSet) -> bool {
+        let mut reload = false;
+        let mut announcements = vec![];
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        for c in &set.changes {
+            let Some(d) = &c.doc else {
+                reload |= c.collection == Collection::Entries;
+                continue;
+            };
+            match c.collection {
+                Collection::Entries if c.op == Op::Delete => reload = true,
+                Collection::Entries if d.doc.get("type").and_then(Value::as_str) == Some("sgv") => {
+                    if let Some(mgdl) = d.doc.get("sgv").and_then(Value::as_f64) {
+                        if latest.is_none_or(|l| d.mills >= l.mills) {
+                            *latest = Some(Reading {
+                                mgdl,
+                                mills: d.mills,
+                            });
+                        }
+                    }
+                }
+                Collection::Treatments
+                    if c.op == Op::Insert
+                        && d.doc.get("eventType").and_then(Value::as_str)
+                            == Some("Announcement") =>
+                {
+                    announcements.push(alarms::announcement(&d.doc, now_ms()));
+                }
+                _ => {}
+            }
+        }
+        drop(latest);
+        self.emit(announcements);
+        reload
+    }
+
+    async fn reload_latest(&self, store: &Store) {
+        match store.read(crate::store::latest_sgv).await {
+            Ok(r) => {
+                *self.latest.lock().unwrap_or_else(|p| p.into_inner()) =
+                    r.map(|(mgdl, mills)| Reading { mgdl, mills });
+            }
+            Err(e) => tracing::warn!(error = %e, "reading the latest sgv failed"),
+        }
+    }
+
+    /// Runs the alarm evaluation for the life of the server: on every commit and on a timer
+    /// (so data going stale alarms without new data).
+    pub async fn run(self: Arc<Self>, store: Store, config: crate::Config) {
+        let mut bus = store.subscribe();
+        self.reload_latest(&store).await;
+        self.evaluate();
+        let warn_ms = (config.alarms.timeago_warn_mins * 60_000.0) as u64;
+        let tick = Duration::from_millis((warn_ms / 4).clamp(200, 30_000));
+        let mut timer = actix_web::rt::time::interval(tick);
+        loop {
+            tokio::select! {
+                msg = bus.recv() => match msg {
+                    Ok(set) => {
+                        if self.follow(&set) {
+                            self.reload_latest(&store).await;
+                        }
+                        self.evaluate();
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.reload_latest(&store).await;
+                        self.evaluate();
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = timer.tick() => self.evaluate(),
+            }
+        }
+    }
+}
