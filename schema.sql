@@ -7,10 +7,13 @@
 --                 (_id, srvCreated, srvModified, isValid), which live in columns
 --   mills         the document's own time in epoch ms (entries: date; treatments, devicestatus,
 --                 food, activity, settings: created_at; profile: startDate), for ranges and sorting
---   srv_created   when the server first stored it (epoch ms)
+--   srv_created   when the server first stored it: the first srv_modified (epoch ms)
 --   srv_modified  set by the triggers below: strictly increasing within the table, so a history
 --                 reader paging with srvModified > last can never skip a document
 --   is_valid      0 once deleted (soft delete: the row stays for sync history)
+--   derived_id    1 when nightlite derived the identifier of a v1 upload that had none: API v3's
+--                 fallback deduplication may match only such documents (Nightscout's matches
+--                 documents without an identifier)
 -- Generated columns expose the identity and query keys of the JSON for indexing.
 
 CREATE TABLE entries (
@@ -21,6 +24,7 @@ CREATE TABLE entries (
     srv_created INTEGER NOT NULL,
     srv_modified INTEGER NOT NULL DEFAULT 0,
     is_valid INTEGER NOT NULL DEFAULT 1,
+    derived_id INTEGER NOT NULL DEFAULT 0,
     identifier TEXT GENERATED ALWAYS AS (json_extract(doc, '$.identifier')) VIRTUAL,
     date INTEGER GENERATED ALWAYS AS (json_extract(doc, '$.date')) VIRTUAL,
     type TEXT GENERATED ALWAYS AS (json_extract(doc, '$.type')) VIRTUAL,
@@ -37,6 +41,7 @@ BEGIN
     UPDATE entries SET srv_modified = max(CAST(unixepoch('subsec') * 1000 AS INTEGER),
         (SELECT coalesce(max(srv_modified), 0) FROM entries) + 1)
     WHERE seq = NEW.seq;
+    UPDATE entries SET srv_created = srv_modified WHERE seq = NEW.seq;
 END;
 CREATE TRIGGER entries_srv_modified_update AFTER UPDATE OF doc, is_valid ON entries
 BEGIN
@@ -53,6 +58,7 @@ CREATE TABLE treatments (
     srv_created INTEGER NOT NULL,
     srv_modified INTEGER NOT NULL DEFAULT 0,
     is_valid INTEGER NOT NULL DEFAULT 1,
+    derived_id INTEGER NOT NULL DEFAULT 0,
     identifier TEXT GENERATED ALWAYS AS (json_extract(doc, '$.identifier')) VIRTUAL,
     created_at TEXT GENERATED ALWAYS AS (json_extract(doc, '$.created_at')) VIRTUAL,
     eventType TEXT GENERATED ALWAYS AS (json_extract(doc, '$.eventType')) VIRTUAL,
@@ -70,6 +76,7 @@ BEGIN
     UPDATE treatments SET srv_modified = max(CAST(unixepoch('subsec') * 1000 AS INTEGER),
         (SELECT coalesce(max(srv_modified), 0) FROM treatments) + 1)
     WHERE seq = NEW.seq;
+    UPDATE treatments SET srv_created = srv_modified WHERE seq = NEW.seq;
 END;
 CREATE TRIGGER treatments_srv_modified_update AFTER UPDATE OF doc, is_valid ON treatments
 BEGIN
@@ -86,6 +93,7 @@ CREATE TABLE devicestatus (
     srv_created INTEGER NOT NULL,
     srv_modified INTEGER NOT NULL DEFAULT 0,
     is_valid INTEGER NOT NULL DEFAULT 1,
+    derived_id INTEGER NOT NULL DEFAULT 0,
     identifier TEXT GENERATED ALWAYS AS (json_extract(doc, '$.identifier')) VIRTUAL,
     created_at TEXT GENERATED ALWAYS AS (json_extract(doc, '$.created_at')) VIRTUAL,
     device TEXT GENERATED ALWAYS AS (json_extract(doc, '$.device')) VIRTUAL
@@ -99,6 +107,7 @@ BEGIN
     UPDATE devicestatus SET srv_modified = max(CAST(unixepoch('subsec') * 1000 AS INTEGER),
         (SELECT coalesce(max(srv_modified), 0) FROM devicestatus) + 1)
     WHERE seq = NEW.seq;
+    UPDATE devicestatus SET srv_created = srv_modified WHERE seq = NEW.seq;
 END;
 CREATE TRIGGER devicestatus_srv_modified_update AFTER UPDATE OF doc, is_valid ON devicestatus
 BEGIN
@@ -115,6 +124,7 @@ CREATE TABLE profile (
     srv_created INTEGER NOT NULL,
     srv_modified INTEGER NOT NULL DEFAULT 0,
     is_valid INTEGER NOT NULL DEFAULT 1,
+    derived_id INTEGER NOT NULL DEFAULT 0,
     identifier TEXT GENERATED ALWAYS AS (json_extract(doc, '$.identifier')) VIRTUAL,
     created_at TEXT GENERATED ALWAYS AS (json_extract(doc, '$.created_at')) VIRTUAL,
     startDate TEXT GENERATED ALWAYS AS (json_extract(doc, '$.startDate')) VIRTUAL
@@ -128,6 +138,7 @@ BEGIN
     UPDATE profile SET srv_modified = max(CAST(unixepoch('subsec') * 1000 AS INTEGER),
         (SELECT coalesce(max(srv_modified), 0) FROM profile) + 1)
     WHERE seq = NEW.seq;
+    UPDATE profile SET srv_created = srv_modified WHERE seq = NEW.seq;
 END;
 CREATE TRIGGER profile_srv_modified_update AFTER UPDATE OF doc, is_valid ON profile
 BEGIN
@@ -144,6 +155,7 @@ CREATE TABLE food (
     srv_created INTEGER NOT NULL,
     srv_modified INTEGER NOT NULL DEFAULT 0,
     is_valid INTEGER NOT NULL DEFAULT 1,
+    derived_id INTEGER NOT NULL DEFAULT 0,
     identifier TEXT GENERATED ALWAYS AS (json_extract(doc, '$.identifier')) VIRTUAL,
     created_at TEXT GENERATED ALWAYS AS (json_extract(doc, '$.created_at')) VIRTUAL,
     type TEXT GENERATED ALWAYS AS (json_extract(doc, '$.type')) VIRTUAL
@@ -158,6 +170,7 @@ BEGIN
     UPDATE food SET srv_modified = max(CAST(unixepoch('subsec') * 1000 AS INTEGER),
         (SELECT coalesce(max(srv_modified), 0) FROM food) + 1)
     WHERE seq = NEW.seq;
+    UPDATE food SET srv_created = srv_modified WHERE seq = NEW.seq;
 END;
 CREATE TRIGGER food_srv_modified_update AFTER UPDATE OF doc, is_valid ON food
 BEGIN
@@ -174,6 +187,7 @@ CREATE TABLE activity (
     srv_created INTEGER NOT NULL,
     srv_modified INTEGER NOT NULL DEFAULT 0,
     is_valid INTEGER NOT NULL DEFAULT 1,
+    derived_id INTEGER NOT NULL DEFAULT 0,
     identifier TEXT GENERATED ALWAYS AS (json_extract(doc, '$.identifier')) VIRTUAL,
     created_at TEXT GENERATED ALWAYS AS (json_extract(doc, '$.created_at')) VIRTUAL
 );
@@ -186,6 +200,7 @@ BEGIN
     UPDATE activity SET srv_modified = max(CAST(unixepoch('subsec') * 1000 AS INTEGER),
         (SELECT coalesce(max(srv_modified), 0) FROM activity) + 1)
     WHERE seq = NEW.seq;
+    UPDATE activity SET srv_created = srv_modified WHERE seq = NEW.seq;
 END;
 CREATE TRIGGER activity_srv_modified_update AFTER UPDATE OF doc, is_valid ON activity
 BEGIN
@@ -202,6 +217,7 @@ CREATE TABLE settings (
     srv_created INTEGER NOT NULL,
     srv_modified INTEGER NOT NULL DEFAULT 0,
     is_valid INTEGER NOT NULL DEFAULT 1,
+    derived_id INTEGER NOT NULL DEFAULT 0,
     identifier TEXT GENERATED ALWAYS AS (json_extract(doc, '$.identifier')) VIRTUAL,
     created_at TEXT GENERATED ALWAYS AS (json_extract(doc, '$.created_at')) VIRTUAL
 );
@@ -214,6 +230,7 @@ BEGIN
     UPDATE settings SET srv_modified = max(CAST(unixepoch('subsec') * 1000 AS INTEGER),
         (SELECT coalesce(max(srv_modified), 0) FROM settings) + 1)
     WHERE seq = NEW.seq;
+    UPDATE settings SET srv_created = srv_modified WHERE seq = NEW.seq;
 END;
 CREATE TRIGGER settings_srv_modified_update AFTER UPDATE OF doc, is_valid ON settings
 BEGIN

@@ -224,12 +224,17 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     let m = MONTHS
         .iter()
         .position(|n| parts[1].eq_ignore_ascii_case(n))?;
-    let y: i64 = parts[2].parse().ok()?;
+    let y: i64 = parts[2].parse().ok().filter(|y| (0..=9999).contains(y))?;
     let hms: Vec<i64> = parts[3]
         .split(':')
         .map(|p| p.parse().ok())
         .collect::<Option<_>>()?;
-    if hms.len() != 3 {
+    // Ranges checked so hostile header values cannot overflow the arithmetic below.
+    if hms.len() != 3
+        || !(0..24).contains(&hms[0])
+        || !(0..60).contains(&hms[1])
+        || !(0..61).contains(&hms[2])
+    {
         return None;
     }
     let m = i64::try_from(m).ok()? + 1;
@@ -308,6 +313,14 @@ mod tests {
             Some(784111777000)
         );
         assert_eq!(parse_http_date("garbage"), None);
+        assert_eq!(
+            parse_http_date("Mon, 01 Jan 2024 99999999999999:00:00 GMT"),
+            None
+        );
+        assert_eq!(
+            parse_http_date("Mon, 01 Jan 99999999999999999 00:00:00 GMT"),
+            None
+        );
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
     Gone(String),
     #[error("{0}")]
     PreconditionFailed(String),
@@ -54,6 +56,7 @@ impl Error {
             | Error::Unauthorized(m)
             | Error::Forbidden(m)
             | Error::NotFound(m)
+            | Error::MethodNotAllowed(m)
             | Error::Gone(m)
             | Error::PreconditionFailed(m)
             | Error::Unprocessable(m)
@@ -72,6 +75,7 @@ impl ResponseError for Error {
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Gone(_) => StatusCode::GONE,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,

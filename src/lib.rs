@@ -12,6 +12,7 @@ pub mod ids;
 pub mod live;
 mod server;
 pub mod store;
+pub mod web;
 
 pub use config::Config;
 pub use error::{Error, Result};
@@ -26,6 +27,7 @@ pub struct AppState {
     pub store: store::Store,
     pub auth: auth::Authority,
     pub live: std::sync::Arc<live::Live>,
+    pub socketio: live::socketio::Engine,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
             store,
             auth,
             live,
+            socketio: live::socketio::Engine::default(),
         })
     }
 }

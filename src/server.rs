@@ -150,6 +150,7 @@ pub async fn serve(
             .clone()
             .run(state.store.clone(), state.config.clone()),
     );
+    let stopping_live = state.live.clone();
     listener.set_nonblocking(true)?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let server = actix_server::Server::build()
@@ -159,7 +160,12 @@ pub async fn serve(
             let state = state.clone();
             let app = App::new()
                 .app_data(state.clone())
-                .app_data(web::PayloadConfig::new(state.config.max_body_bytes))
+                // Read somewhat past the limit, so a too-large body is answered 413 after it was
+                // received instead of cutting the client off mid-upload; v1::read_json applies
+                // the real limit.
+                .app_data(web::PayloadConfig::new(
+                    state.config.max_body_bytes * 2 + 4 * 1024 * 1024,
+                ))
                 .wrap(actix_web::middleware::from_fn(api::guard::guard))
                 .wrap(Compress::default())
                 .wrap(actix_web::middleware::from_fn(api::v3::extension_to_accept))
@@ -183,8 +189,11 @@ pub async fn serve(
         })?
         .run();
     let handle = server.handle();
+    let live = stopping_live;
     actix_web::rt::spawn(async move {
         shutdown.await;
+        // Sockets first: their open responses would otherwise hold the graceful stop.
+        live.stop();
         handle.stop(true).await;
     });
     server.await

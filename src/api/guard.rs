@@ -103,15 +103,17 @@ fn denied(rule: &Rule, perms: &[String], access: &Access) -> Option<Error> {
 
 /// A write without credentials in its query or headers may carry them in its body: read it
 /// (decoded, within the size limit), take them out, and pass the rest on unchanged.
-async fn body_credentials(req: &mut ServiceRequest) -> Result<Credentials, Error> {
+async fn body_credentials(req: &mut ServiceRequest, limit: usize) -> Result<Credentials, Error> {
     let bytes = match req.extract::<Bytes>().await {
         Ok(b) => b,
-        Err(e) => {
-            return Err(Error::bad_request(format!(
-                "could not read the request body: {e}"
-            )))
-        }
+        Err(e) => return Err(super::v1::payload_error(&e, limit)),
     };
+    if bytes.len() > limit {
+        return Err(super::v1::payload_error(
+            &actix_web::error::PayloadError::Overflow.into(),
+            limit,
+        ));
+    }
     let Ok(mut body) = serde_json::from_slice::<Value>(&bytes) else {
         // Not JSON: the handler reports it; without credentials the request stays refused.
         req.set_payload(Payload::from(bytes));
@@ -135,8 +137,8 @@ pub async fn guard(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let Some(rule) = routes::rule_for(req.method().as_str(), &pattern) else {
-        let e = if req.method() == actix_web::http::Method::OPTIONS {
-            Error::NotFound("Not found".into())
+        let e = if routes::any_rule_for(&pattern) {
+            Error::MethodNotAllowed(format!("{} is not supported here", req.method()))
         } else {
             tracing::error!(method = %req.method(), %pattern, "route without a permission rule");
             Error::Forbidden("this route has no permission rule".into())
@@ -160,12 +162,11 @@ pub async fn guard(
     let mut access = state.auth.resolve(&creds, ip).await;
     let perms = routes::perms_for(rule, req.path());
     let mut refusal = denied(rule, &perms, &access);
-    if refusal.is_some()
-        && access.defaults
-        && rule.scheme == Scheme::Nightscout
-        && matches!(rule.method, "POST" | "PUT")
+    // Without credentials in the query or headers, a write may carry them in its body;
+    // Nightscout resolves those (and refuses wrong ones) even when the defaults would allow.
+    if access.defaults && rule.scheme == Scheme::Nightscout && matches!(rule.method, "POST" | "PUT")
     {
-        match body_credentials(&mut req).await {
+        match body_credentials(&mut req, state.config.max_body_bytes).await {
             Ok(body_creds) if !body_creds.is_empty() => {
                 access = state.auth.resolve(&body_creds, ip).await;
                 refusal = denied(rule, &perms, &access);

@@ -8,10 +8,13 @@ pub mod entries;
 pub mod food;
 pub mod format;
 pub mod guard;
+pub mod pebble;
 pub mod profile;
+pub mod properties;
 pub mod qs;
 pub mod resource;
 pub mod routes;
+pub mod stats;
 pub mod status;
 pub mod treatments;
 pub mod v1;
@@ -30,10 +33,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/versions", web::get().to(status::versions))
         .service(web::scope("/api/v1").configure(v1_routes))
         .service(web::scope("/api/v2/authorization").configure(authorization::routes))
-        .service(web::scope("/api/v2").configure(v1_routes))
+        // Before the /api/v2 scope, which would otherwise claim the path.
+        .configure(stats::routes)
+        .service(
+            web::scope("/api/v2")
+                .configure(properties::routes)
+                .configure(v1_routes),
+        )
         .service(web::scope("/api/v3").configure(v3::routes))
+        .configure(pebble::routes)
         .configure(crate::live::ws::routes)
-        .route("/", web::get().to(index))
+        .configure(crate::live::socketio::routes)
+        .configure(crate::web::routes)
         .default_service(web::to(not_found));
 }
 
@@ -45,13 +56,6 @@ fn v1_routes(cfg: &mut web::ServiceConfig) {
     profile::routes(cfg);
     food::routes(cfg);
     activity::routes(cfg);
-}
-
-async fn index() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-cache"))
-        .body(include_str!("../../web/index.html"))
 }
 
 async fn not_found() -> Result<HttpResponse, Error> {
@@ -73,7 +77,7 @@ pub async fn http_conventions(
         req.headers_mut()
             .remove(actix_web::http::header::ACCEPT_ENCODING);
     }
-    let path = req.path().to_string();
+    let path = loggable_path(req.path());
     let start = std::time::Instant::now();
     let mut res = next.call(req).await?;
     res.response_mut().head_mut().set_camel_case_headers(true);
@@ -88,4 +92,12 @@ pub async fn http_conventions(
         return Ok(res.map_body(|_, _| BoxBody::new(())));
     }
     Ok(res.map_into_boxed_body())
+}
+
+/// The path as it may be logged: an access token or JWT in it is replaced.
+fn loggable_path(path: &str) -> String {
+    match path.find("/authorization/request/") {
+        Some(i) => format!("{}/authorization/request/<redacted>", &path[..i]),
+        None => path.to_string(),
+    }
 }

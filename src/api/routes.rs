@@ -55,15 +55,22 @@ const fn ns(method: &'static str, path: &'static str, perms: &'static [&'static 
 }
 
 pub const RULES: &[Rule] = &[
+    // The viewer (src/web.rs): its page and its files.
     open("GET", "/"),
+    open("GET", "/static/{asset:.*}"),
     open("GET", "/api/versions"),
     // The WebSocket authorizes inside its protocol (docs/websocket.md).
     open("GET", "/ws"),
+    // Socket.IO authorizes inside its protocol, per namespace (docs/websocket.md).
+    open("GET", "/socket.io"),
+    open("POST", "/socket.io"),
     ns("GET", "/api/v1/notifications/ack", &["notifications:*:ack"]),
     // status and service routes
     ns("GET", "/api/v1/status", &["api:status:read"]),
     ns("GET", "/api/v1/verifyauth", &[]),
     ns("GET", "/api/v1/adminnotifies", &[]),
+    // report numbers (docs/api-stats.md)
+    ns("GET", "/api/v2/stats", &["api:entries:read"]),
     // entries
     ns("GET", "/api/v1/entries", &["api:entries:read"]),
     ns(
@@ -183,6 +190,14 @@ pub const RULES: &[Rule] = &[
         "/api/v1/activity/{id}",
         &["api:activity:read", "api:activity:delete"],
     ),
+    // current state (lib/api2/properties.js, lib/server/pebble.js: `api:pebble,entries:read`
+    // demands both)
+    ns(
+        "GET",
+        "/api/v2/properties",
+        &["api:entries:read", "api:treatments:read"],
+    ),
+    ns("GET", "/pebble", &["api:pebble:read", "api:entries:read"]),
     // authorization (lib/authorization/endpoints.js)
     open("GET", "/api/v2/authorization/request/{token}"),
     ns(
@@ -290,6 +305,16 @@ pub fn rule_for(method: &str, pattern: &str) -> Option<&'static Rule> {
             .strip_prefix("/api/v2/")
             .and_then(|rest| find(&format!("/api/v1/{rest}")))
     })
+}
+
+/// Whether any method of this pattern has a rule (then another method is just not allowed).
+pub fn any_rule_for(pattern: &str) -> bool {
+    let v1 = pattern
+        .strip_prefix("/api/v2/")
+        .map(|rest| format!("/api/v1/{rest}"));
+    RULES
+        .iter()
+        .any(|r| r.path == pattern || v1.as_deref() == Some(r.path))
 }
 
 /// Every permission string the routes use (`/api/v2/authorization/permissions`).

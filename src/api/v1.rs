@@ -19,16 +19,10 @@ pub fn read_json(
     body: std::result::Result<Bytes, actix_web::Error>,
     limit: usize,
 ) -> Result<Value> {
-    let bytes = body.map_err(|e| {
-        if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
-            Error::PayloadTooLarge(format!(
-                "request body is larger than the limit of {} MB",
-                limit / (1024 * 1024)
-            ))
-        } else {
-            Error::bad_request(format!("could not read the request body: {e}"))
-        }
-    })?;
+    let bytes = body.map_err(|e| payload_error(&e, limit))?;
+    if bytes.len() > limit {
+        return Err(too_large(limit));
+    }
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Error::bad_request(
             "request body is empty; send a JSON object or an array of objects",
@@ -39,6 +33,22 @@ pub fn read_json(
     // Credentials may ride in the body (Nightscout reads them there); they are never stored.
     super::guard::take_body_credentials(&mut body);
     Ok(body)
+}
+
+fn too_large(limit: usize) -> Error {
+    Error::PayloadTooLarge(format!(
+        "request body is larger than the limit of {} MB",
+        limit / (1024 * 1024)
+    ))
+}
+
+/// A body that could not be read: too large (413) or broken (400).
+pub fn payload_error(e: &actix_web::Error, limit: usize) -> Error {
+    if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
+        too_large(limit)
+    } else {
+        Error::bad_request(format!("could not read the request body: {e}"))
+    }
 }
 
 /// A body that is one document or an array of them, as a list.

@@ -3,8 +3,9 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::error::Result;
 use crate::store::changes::{ChangeSet, Op};
-use crate::store::{Collection, StoredDoc};
+use crate::store::{self, Collection, Store, StoredDoc};
 
 /// The ddata list a document of a collection goes to, by entry type for entries.
 pub fn list_name(coll: Collection, doc: &Map<String, Value>) -> Option<&'static str> {
@@ -12,7 +13,11 @@ pub fn list_name(coll: Collection, doc: &Map<String, Value>) -> Option<&'static 
         Collection::Entries => match doc.get("type").and_then(Value::as_str) {
             Some("mbg") => "mbgs",
             Some("cal") => "cals",
-            Some("sgv") | None => "sgvs",
+            Some("sgv") => "sgvs",
+            // Nightscout's loader goes by the field: an untyped entry with an sgv is a reading.
+            None if doc.contains_key("sgv") => "sgvs",
+            None if doc.contains_key("mbg") => "mbgs",
+            None => "sgvs",
             Some(_) => return None,
         },
         Collection::Treatments => "treatments",
@@ -22,6 +27,29 @@ pub fn list_name(coll: Collection, doc: &Map<String, Value>) -> Option<&'static 
         Collection::Activity => "activity",
         Collection::Settings => return None,
     })
+}
+
+/// JavaScript's Number() of a reading: numbers, and numeric strings as uploaders send them.
+pub fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A reading as a JSON number (a numeric string becomes the number it spells).
+fn reading(v: &Value) -> Value {
+    match (v, number(v)) {
+        (Value::String(_), Some(n)) => serde_json::Number::from_f64(n).map_or(v.clone(), |num| {
+            if n.fract() == 0.0 && n.abs() < 9.0e15 {
+                Value::from(n as i64)
+            } else {
+                Value::Number(num)
+            }
+        }),
+        _ => v.clone(),
+    }
 }
 
 fn copy(out: &mut Map<String, Value>, doc: &Map<String, Value>, fields: &[&str]) {
@@ -40,7 +68,7 @@ pub fn item(coll: Collection, d: &StoredDoc) -> Value {
     match (coll, list_name(coll, &d.doc)) {
         (Collection::Entries, Some("sgvs")) => {
             if let Some(v) = d.doc.get("sgv") {
-                out.insert("mgdl".into(), v.clone());
+                out.insert("mgdl".into(), reading(v));
             }
             out.insert("mills".into(), d.mills.into());
             copy(
@@ -59,7 +87,7 @@ pub fn item(coll: Collection, d: &StoredDoc) -> Value {
         }
         (Collection::Entries, Some("mbgs")) => {
             if let Some(v) = d.doc.get("mbg") {
-                out.insert("mgdl".into(), v.clone());
+                out.insert("mgdl".into(), reading(v));
             }
             out.insert("mills".into(), d.mills.into());
             copy(&mut out, &d.doc, &["device", "type"]);
@@ -121,4 +149,69 @@ pub fn delta(set: &ChangeSet, can_read: impl Fn(Collection) -> bool, now: i64) -
     out.insert("lastUpdated".into(), now.into());
     out.extend(lists);
     Some(Value::Object(out))
+}
+
+/// The full `dataUpdate` for the last `hours`, of the collections `readable` lists: entries and
+/// treatments of the window, device status of the last 3 hours (it is large: predictions), the
+/// 10 newest profiles. Lists are oldest first, as Nightscout's.
+pub async fn snapshot(
+    store: &Store,
+    readable: Vec<Collection>,
+    hours: f64,
+) -> Result<Map<String, Value>> {
+    let now = crate::dates::now_ms();
+    let since = now - (hours * 3_600_000.0) as i64;
+    let loaded = store
+        .read(move |conn| {
+            readable
+                .into_iter()
+                .map(|c| {
+                    let docs = match c {
+                        Collection::DeviceStatus => {
+                            store::since(conn, c, now - 3 * 3_600_000, 100)?
+                        }
+                        Collection::Profile => store::since(conn, c, 0, 10)?,
+                        _ => store::since(conn, c, since, 20_000)?,
+                    };
+                    Ok((c, docs))
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .await?;
+    let mut msg = Map::new();
+    msg.insert("delta".into(), false.into());
+    msg.insert("lastUpdated".into(), now.into());
+    for name in [
+        "sgvs",
+        "mbgs",
+        "cals",
+        "treatments",
+        "devicestatus",
+        "profiles",
+    ] {
+        msg.insert(name.into(), Value::Array(vec![]));
+    }
+    for (c, docs) in loaded {
+        for d in docs.iter().rev() {
+            if let Some(name) = list_name(c, &d.doc) {
+                if let Some(Value::Array(items)) = msg.get_mut(name) {
+                    items.push(item(c, d));
+                }
+            }
+        }
+    }
+    Ok(msg)
+}
+
+/// The collections of a snapshot a client may read.
+pub fn readable(can_read: impl Fn(Collection) -> bool) -> Vec<Collection> {
+    [
+        Collection::Entries,
+        Collection::Treatments,
+        Collection::DeviceStatus,
+        Collection::Profile,
+    ]
+    .into_iter()
+    .filter(|c| can_read(*c))
+    .collect()
 }

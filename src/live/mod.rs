@@ -3,6 +3,8 @@
 
 pub mod alarms;
 pub mod ddata;
+pub mod properties;
+pub mod socketio;
 pub mod ws;
 pub mod wsproto;
 
@@ -22,6 +24,8 @@ pub type Events = broadcast::Sender<Arc<Notify>>;
 
 pub struct Live {
     pub events: Events,
+    /// Becomes true when the server stops, so sockets close (1001) instead of hanging on.
+    stopping: tokio::sync::watch::Sender<bool>,
     engine: Mutex<Engine>,
     latest: Mutex<Option<Reading>>,
 }
@@ -30,9 +34,19 @@ impl Live {
     pub fn new(config: &crate::Config) -> Live {
         Live {
             events: broadcast::channel(64).0,
+            stopping: tokio::sync::watch::channel(false).0,
             engine: Mutex::new(Engine::new(config)),
             latest: Mutex::new(None),
         }
+    }
+
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
+    /// Tells every socket the server is stopping.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
     }
 
     fn emit(&self, notes: Vec<Notify>) {
@@ -75,8 +89,8 @@ impl Live {
             };
             match c.collection {
                 Collection::Entries if c.op == Op::Delete => reload = true,
-                Collection::Entries if d.doc.get("type").and_then(Value::as_str) == Some("sgv") => {
-                    if let Some(mgdl) = d.doc.get("sgv").and_then(Value::as_f64) {
+                Collection::Entries if ddata::list_name(c.collection, &d.doc) == Some("sgvs") => {
+                    if let Some(mgdl) = d.doc.get("sgv").and_then(ddata::number) {
                         if latest.is_none_or(|l| d.mills >= l.mills) {
                             *latest = Some(Reading {
                                 mgdl,

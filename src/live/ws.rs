@@ -100,6 +100,15 @@ async fn upgrade(req: HttpRequest, payload: web::Payload, state: State) -> Resul
     Ok(res.streaming(Outgoing(rx)))
 }
 
+/// The close code for a protocol error: too large (1009) or malformed (1002).
+fn close_code(e: &wsproto::ProtoError) -> u16 {
+    if *e == wsproto::ProtoError::TooLarge {
+        1009
+    } else {
+        1002
+    }
+}
+
 struct Session {
     state: State,
     out: mpsc::Sender<Bytes>,
@@ -136,6 +145,7 @@ impl Session {
         // first delta is missed (a client may see a document twice; items carry `_id`).
         let mut bus = self.state.store.subscribe();
         let mut events = self.state.live.events.subscribe();
+        let mut stopping = self.state.live.stopping();
         let mut decoder = Decoder::new(self.deflate);
         let mut heartbeat = actix_web::rt::time::interval(HEARTBEAT);
         let mut last_seen = Instant::now();
@@ -144,8 +154,8 @@ impl Session {
                 chunk = payload.next() => {
                     let Some(Ok(bytes)) = chunk else { break End::Gone };
                     last_seen = Instant::now();
-                    if decoder.push(&bytes).is_err() {
-                        break End::Close(1009);
+                    if let Err(e) = decoder.push(&bytes) {
+                        break End::Close(close_code(&e));
                     }
                     match self.drain(&mut decoder).await {
                         Ok(()) => {}
@@ -170,6 +180,7 @@ impl Session {
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => break End::Close(1001),
                 },
+                _ = stopping.changed() => break End::Close(1001),
                 _ = heartbeat.tick() => {
                     if last_seen.elapsed() > CLIENT_TIMEOUT {
                         break End::Gone;
@@ -189,7 +200,7 @@ impl Session {
             let msg = match decoder.next_message() {
                 Ok(Some(m)) => m,
                 Ok(None) => return Ok(()),
-                Err(_) => return Err(End::Close(1002)),
+                Err(e) => return Err(End::Close(close_code(&e))),
             };
             match msg {
                 Message::Text(t) => self.command(&t).await?,
@@ -280,71 +291,19 @@ impl Session {
 
     /// The full `dataUpdate` for the last `hours`.
     async fn snapshot(&self, hours: f64) -> std::result::Result<(), End> {
-        let now = now_ms();
-        let since = now - (hours * 3_600_000.0) as i64;
-        let readable: Vec<Collection> = [
-            Collection::Entries,
-            Collection::Treatments,
-            Collection::DeviceStatus,
-            Collection::Profile,
-        ]
-        .into_iter()
-        .filter(|c| self.can_read(*c))
-        .collect();
-        let loaded = self
-            .state
-            .store
-            .read(move |conn| {
-                readable
-                    .into_iter()
-                    .map(|c| {
-                        let docs = match c {
-                            // Device status is large (predictions); the recent ones suffice.
-                            Collection::DeviceStatus => {
-                                store::since(conn, c, now - 3 * 3_600_000, 100)?
-                            }
-                            Collection::Profile => store::since(conn, c, 0, 10)?,
-                            _ => store::since(conn, c, since, 20_000)?,
-                        };
-                        Ok((c, docs))
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })
-            .await;
-        let loaded = match loaded {
-            Ok(l) => l,
+        let readable = ddata::readable(|c| self.can_read(c));
+        match ddata::snapshot(&self.state.store, readable, hours).await {
+            Ok(mut msg) => {
+                msg.insert("type".into(), "dataUpdate".into());
+                self.send(&Value::Object(msg))
+            }
             Err(e) => {
                 tracing::error!(error = %e, "snapshot for a WebSocket client failed");
-                return self.send(
+                self.send(
                     &json!({ "type": "error", "status": 500, "message": "could not load data" }),
-                );
-            }
-        };
-        let mut msg = Map::new();
-        msg.insert("type".into(), "dataUpdate".into());
-        msg.insert("delta".into(), false.into());
-        msg.insert("lastUpdated".into(), now.into());
-        for name in [
-            "sgvs",
-            "mbgs",
-            "cals",
-            "treatments",
-            "devicestatus",
-            "profiles",
-        ] {
-            msg.insert(name.into(), Value::Array(vec![]));
-        }
-        for (c, docs) in loaded {
-            // Oldest first, as Nightscout's ddata lists are.
-            for d in docs.iter().rev() {
-                if let Some(name) = ddata::list_name(c, &d.doc) {
-                    if let Some(Value::Array(items)) = msg.get_mut(name) {
-                        items.push(ddata::item(c, d));
-                    }
-                }
+                )
             }
         }
-        self.send(&Value::Object(msg))
     }
 
     /// A commit's changes: a dataUpdate delta, and storage events for subscribed collections.

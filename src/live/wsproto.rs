@@ -18,12 +18,32 @@ pub fn accept_key(key: &str) -> String {
     crate::auth::jwt::b64_std(&digest)
 }
 
-/// The Sec-WebSocket-Extensions answer when the client offered permessage-deflate.
+/// The Sec-WebSocket-Extensions answer when the client offered permessage-deflate with
+/// parameters this server can honour (RFC 7692): its window is always 15 bits, so an offer
+/// limiting the server's window, or with a parameter it does not know, is declined.
 pub fn negotiate_deflate(offer: Option<&str>) -> Option<&'static str> {
-    let offered = offer?
+    let acceptable = |ext: &str| {
+        let mut parts = ext.split(';').map(str::trim);
+        if parts.next() != Some("permessage-deflate") {
+            return false;
+        }
+        parts.all(|p| {
+            let (name, value) = p.split_once('=').map_or((p, None), |(n, v)| {
+                (n.trim(), Some(v.trim().trim_matches('"')))
+            });
+            match name {
+                "server_no_context_takeover"
+                | "client_no_context_takeover"
+                | "client_max_window_bits" => true,
+                "server_max_window_bits" => value == Some("15"),
+                _ => false,
+            }
+        })
+    };
+    offer?
         .split(',')
-        .any(|ext| ext.split(';').next().map(str::trim) == Some("permessage-deflate"));
-    offered.then_some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+        .any(acceptable)
+        .then_some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,6 +393,9 @@ mod tests {
     fn negotiation() {
         assert!(negotiate_deflate(Some("permessage-deflate; client_max_window_bits")).is_some());
         assert!(negotiate_deflate(Some("x-webkit-deflate-frame")).is_none());
+        assert!(negotiate_deflate(Some("permessage-deflate; server_max_window_bits=10")).is_none());
+        assert!(negotiate_deflate(Some("permessage-deflate; foo=1")).is_none());
+        assert!(negotiate_deflate(Some("permessage-deflate; foo=1, permessage-deflate")).is_some());
         assert!(negotiate_deflate(None).is_none());
     }
 }

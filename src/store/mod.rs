@@ -7,7 +7,9 @@ pub mod collection;
 pub mod migrate;
 pub mod prepare;
 pub mod query;
+pub mod recent;
 pub(crate) mod sqlfn;
+pub mod stats;
 pub mod upsert;
 pub mod v3;
 mod writer;
@@ -293,6 +295,42 @@ pub fn soft_delete(conn: &Connection, coll: Collection, filter: &SqlFilter) -> R
         filter.sql
     );
     Ok(conn.execute(&sql, rusqlite::params_from_iter(filter.params.iter()))?)
+}
+
+/// Sets (`set`) and removes (`unset`) top-level fields of the live document with this `_id`
+/// (Socket.IO's dbUpdate / dbUpdateUnset); false when there is none. Server fields and `_id`
+/// cannot be set this way.
+pub fn merge_fields(
+    conn: &Connection,
+    coll: Collection,
+    id: &str,
+    set: &Map<String, Value>,
+    unset: &[String],
+) -> Result<bool> {
+    let Some(stored) = upsert::find_one(
+        conn,
+        coll,
+        "id = ? AND is_valid = 1",
+        &[SqlValue::Text(id.to_ascii_lowercase())],
+    )?
+    else {
+        return Ok(false);
+    };
+    let mut doc = stored.doc.clone();
+    for (k, v) in set {
+        if !matches!(k.as_str(), "_id" | "srvCreated" | "srvModified" | "isValid") {
+            doc.insert(k.clone(), v.clone());
+        }
+    }
+    for k in unset {
+        if k != "identifier" {
+            doc.remove(k);
+        }
+    }
+    if doc != stored.doc {
+        upsert::update_row(conn, coll, stored.seq, &doc, stored.mills)?;
+    }
+    Ok(true)
 }
 
 /// Upserts a batch in request order; one result per document.

@@ -246,6 +246,12 @@ fn prepare_treatment(
     doc.remove("eventTime");
 
     let pre_bolus = num("preBolus");
+    // Minutes between the bolus and the meal; a day either way is already absurd.
+    if pre_bolus.abs() > 1440.0 {
+        return Err(Error::bad_request(format!(
+            "{label}.preBolus: {pre_bolus} minutes is out of range (-1440..1440)"
+        )));
+    }
     let mut pre_bolus_carbs = None;
     if pre_bolus != 0.0 && num("carbs") != 0.0 {
         pre_bolus_carbs = doc.remove("carbs");

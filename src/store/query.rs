@@ -65,6 +65,8 @@ struct Builder {
     coll: Collection,
     sql: String,
     params: Vec<SqlValue>,
+    /// Values of untyped fields are text only (API v3's 'quoted' values).
+    force_text: bool,
 }
 
 /// Compiles a `find` tree (object of fields and `$or`/`$and`) to SQL.
@@ -73,6 +75,7 @@ pub fn compile_find(coll: Collection, find: &Value) -> Result<SqlFilter> {
         coll,
         sql: String::new(),
         params: vec![],
+        force_text: false,
     };
     match find {
         Value::Null => b.sql.push('1'),
@@ -82,6 +85,24 @@ pub fn compile_find(coll: Collection, find: &Value) -> Result<SqlFilter> {
                 "find must be an object: find[field]=value",
             ))
         }
+    }
+    Ok(SqlFilter {
+        sql: b.sql,
+        params: b.params,
+    })
+}
+
+/// Like [`compile_find`], but values of untyped fields match text only.
+pub fn compile_find_text(coll: Collection, find: &Value) -> Result<SqlFilter> {
+    let mut b = Builder {
+        coll,
+        sql: String::new(),
+        params: vec![],
+        force_text: true,
+    };
+    match find {
+        Value::Object(obj) => b.object(obj, "", 0)?,
+        _ => b.sql.push('1'),
     }
     Ok(SqlFilter {
         sql: b.sql,
@@ -390,6 +411,7 @@ impl Builder {
                 }
                 None => Ok(Typed::Text(raw.to_string())),
             },
+            FieldKind::Auto if self.force_text => Ok(Typed::Text(raw.to_string())),
             FieldKind::Auto => Ok(Typed::Auto(raw.to_string())),
         }
     }

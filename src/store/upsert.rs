@@ -77,10 +77,13 @@ pub(crate) fn find_one(
     row.map(StoredDoc::parse).transpose()
 }
 
+/// The document with the same dedup-key values; with `only_derived`, only one whose identifier
+/// nightlite derived (API v3's fallback).
 pub(crate) fn by_dedup_key(
     conn: &Connection,
     coll: Collection,
     doc: &Map<String, Value>,
+    only_derived: bool,
 ) -> Result<Option<StoredDoc>> {
     let cols = coll.dedup_columns();
     if cols.is_empty() {
@@ -93,6 +96,11 @@ pub(crate) fn by_dedup_key(
         .collect::<Vec<_>>()
         .join(" AND ");
     let params: Vec<SqlValue> = cols.iter().map(|c| json_to_sql(doc.get(*c))).collect();
+    let cond = if only_derived {
+        format!("{cond} AND derived_id = 1")
+    } else {
+        cond
+    };
     find_one(conn, coll, &cond, &params)
 }
 
@@ -103,7 +111,7 @@ fn matching(conn: &Connection, coll: Collection, new: &NewDoc) -> Result<Option<
             return Ok(Some(e));
         }
         if coll == Collection::Entries {
-            return by_dedup_key(conn, coll, &new.doc);
+            return by_dedup_key(conn, coll, &new.doc, false);
         }
         return Ok(None);
     }
@@ -112,7 +120,7 @@ fn matching(conn: &Connection, coll: Collection, new: &NewDoc) -> Result<Option<
             return Ok(Some(e));
         }
     }
-    by_dedup_key(conn, coll, &new.doc)
+    by_dedup_key(conn, coll, &new.doc, false)
 }
 
 /// `String(doc.device)` as JavaScript would write it into the identifier key.
@@ -135,23 +143,6 @@ pub(crate) fn v3_identifier_of(doc: &Map<String, Value>, mills: i64) -> String {
     let device = js_string(doc.get("device"));
     let event = doc.get("eventType").and_then(Value::as_str);
     ids::v3_identifier(device.as_deref(), mills, event)
-}
-
-/// Whether a stored document's identifier is one nightlite derived (not a client's): API v3's
-/// fallback deduplication may only match such documents, as Nightscout's matches only
-/// documents without an identifier.
-pub(crate) fn has_derived_identifier(d: &StoredDoc) -> bool {
-    let Some(ident) = d.doc.get("identifier").and_then(Value::as_str) else {
-        return true;
-    };
-    if ident == v3_identifier_of(&d.doc, d.mills) {
-        return true;
-    }
-    let device = js_string(d.doc.get("device"));
-    let event = d.doc.get("eventType").and_then(Value::as_str).unwrap_or("");
-    (1..4).any(|n| {
-        ident == ids::v3_identifier(device.as_deref(), d.mills, Some(&format!("{event}#{n}")))
-    })
 }
 
 /// API v3's identifier for a document without one; if another document already holds it (two
@@ -230,11 +221,12 @@ pub fn upsert(
         });
     }
 
-    if !new.has_client_identifier() {
+    let derived = !new.has_client_identifier();
+    if derived {
         let ident = derive_identifier(conn, coll, &new.doc, new.mills)?;
         new.doc.insert("identifier".into(), Value::String(ident));
     }
-    let (id, c, m) = insert_row(conn, coll, new.id.take(), &new.doc, new.mills, now)?;
+    let (id, c, m) = insert_row(conn, coll, new.id.take(), &new.doc, new.mills, now, derived)?;
     Ok(Written {
         id,
         doc: new.doc,
@@ -261,8 +253,8 @@ pub(crate) fn update_row(
     server_fields(conn, coll, seq)
 }
 
-/// Inserts a row under `id` (when given and free) or a new ObjectId; returns
-/// (id, srvCreated, srvModified).
+/// Inserts a row under `id` (when given and free) or a new ObjectId; `derived` marks an
+/// identifier nightlite made up. Returns (id, srvCreated, srvModified).
 pub(crate) fn insert_row(
     conn: &Connection,
     coll: Collection,
@@ -270,6 +262,7 @@ pub(crate) fn insert_row(
     doc: &Map<String, Value>,
     mills: i64,
     now: i64,
+    derived: bool,
 ) -> Result<(String, i64, i64)> {
     let table = coll.table();
     let id = match id {
@@ -283,9 +276,15 @@ pub(crate) fn insert_row(
         _ => ids::object_id(),
     };
     conn.prepare_cached(&format!(
-        "INSERT INTO {table} (id, doc, mills, srv_created) VALUES (?, ?, ?, ?)"
+        "INSERT INTO {table} (id, doc, mills, srv_created, derived_id) VALUES (?, ?, ?, ?, ?)"
     ))?
-    .execute(params![id, serde_json::to_string(doc)?, mills, now])?;
+    .execute(params![
+        id,
+        serde_json::to_string(doc)?,
+        mills,
+        now,
+        derived
+    ])?;
     let (c, m) = server_fields(conn, coll, conn.last_insert_rowid())?;
     Ok((id, c, m))
 }

@@ -55,7 +55,12 @@ pub fn parse_date(v: &Value) -> Option<Instant> {
         }
         _ => None,
     }?;
+    // Below 2000-01-01 in ms: seconds, if the number is plausible as seconds (below 1e11 s);
+    // a millisecond date before 2000 is simply refused.
     let ms = if numeric < MIN_TIMESTAMP {
+        if numeric.abs() >= 100_000_000_000 {
+            return None;
+        }
         numeric.checked_mul(1000)?
     } else {
         numeric
@@ -194,7 +199,15 @@ fn check_immutable(
         if field == "identifier" && skip_identifier {
             continue;
         }
-        if let (Some(a), Some(b)) = (new.get(field), current.get(field)) {
+        let Some(a) = new.get(field) else { continue };
+        // A client field the stored document lacks may be added (a v1 document completed
+        // through v3); a server field must equal the stored one, as Nightscout checks.
+        let b = match current.get(field) {
+            Some(b) => b,
+            None if SERVER_FIELDS.contains(&field) => &Value::Null,
+            None => continue,
+        };
+        {
             let same = a == b || (a.as_f64().is_some() && a.as_f64() == b.as_f64());
             if !same {
                 return Err(Error::bad_request(format!(
@@ -241,8 +254,9 @@ pub enum Written {
     },
 }
 
-/// POST: insert, or replace the document it duplicates. `doc` has been dated, identified and
-/// validated; `can_update` says whether replacing is permitted (403 otherwise).
+/// POST: insert, or replace the document it duplicates. `doc` has been dated and validated;
+/// server fields in it are dropped on insert and must match on a deduplication (as Nightscout
+/// validates a replace). `can_update` says whether replacing is permitted (403 otherwise).
 pub fn create(
     conn: &Connection,
     coll: Collection,
@@ -257,7 +271,7 @@ pub fn create(
         // Fallback keys only match documents whose identifier nightlite derived, as
         // Nightscout's match only documents without one: two client identifiers are two
         // documents.
-        None => upsert::by_dedup_key(conn, coll, &doc)?.filter(upsert::has_derived_identifier),
+        None => upsert::by_dedup_key(conn, coll, &doc, true)?,
     };
     let Some(stored) = existing else {
         return insert(conn, coll, doc, subject, now);
@@ -275,6 +289,14 @@ pub fn create(
         .filter(|p| *p != identifier)
         .map(str::to_string);
     let srv_modified = replace(conn, coll, &stored, doc, subject)?;
+    if previous.is_some() {
+        // The document now carries the client's (v3) identity.
+        conn.prepare_cached(&format!(
+            "UPDATE {} SET derived_id = 0 WHERE seq = ?",
+            coll.table()
+        ))?
+        .execute([stored.seq])?;
+    }
     Ok(Written::Replaced {
         identifier,
         previous,
@@ -291,11 +313,13 @@ pub fn insert(
     now: i64,
 ) -> Result<Written> {
     let identifier = resolve_identifier(&mut doc)?;
+    // A new document takes no server field from the client.
+    strip_server_fields(&mut doc);
     if let Some(s) = subject {
         doc.insert("subject".into(), Value::String(s.to_string()));
     }
     let mills = mills_of(coll, &doc);
-    let (_, _, srv_modified) = upsert::insert_row(conn, coll, None, &doc, mills, now)?;
+    let (_, _, srv_modified) = upsert::insert_row(conn, coll, None, &doc, mills, now, false)?;
     Ok(Written::Created {
         identifier,
         srv_modified,
@@ -426,24 +450,26 @@ pub struct Filter {
 /// (and created_at) compare instants, other fields match the value as text or as the number or
 /// boolean it spells; `'quoted'` values are text only.
 pub fn compile_filters(coll: Collection, filters: &[Filter]) -> Result<SqlFilter> {
-    let mut find = Map::new();
+    let mut typed = Map::new();
+    let mut quoted = Map::new();
     for f in filters {
         let field = v3_field(coll, &f.field);
-        let unquoted = |v: &str| {
+        let unquote = |v: &str| {
             v.strip_prefix('\'')
                 .and_then(|s| s.strip_suffix('\''))
                 .map(str::to_string)
-                .unwrap_or_else(|| v.to_string())
         };
+        let is_quoted = f.op != "re" && unquote(&f.value).is_some();
+        let plain = |v: &str| unquote(v).unwrap_or_else(|| v.to_string());
         let operand = match f.op.as_str() {
             "in" | "nin" => Value::Array(
                 f.value
                     .split('|')
-                    .map(|v| Value::String(unquoted(v)))
+                    .map(|v| Value::String(plain(v)))
                     .collect(),
             ),
             "re" => Value::String(f.value.clone()),
-            _ => Value::String(unquoted(&f.value)),
+            _ => Value::String(plain(&f.value)),
         };
         let op = match f.op.as_str() {
             "eq" | "ne" | "gt" | "gte" | "lt" | "lte" | "in" | "nin" => format!("${}", f.op),
@@ -454,14 +480,19 @@ pub fn compile_filters(coll: Collection, filters: &[Filter]) -> Result<SqlFilter
                 )))
             }
         };
-        let entry = find
+        let target = if is_quoted { &mut quoted } else { &mut typed };
+        let entry = target
             .entry(field)
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(ops) = entry {
             ops.insert(op, operand);
         }
     }
-    query::compile_find(coll, &Value::Object(find))
+    let filter = query::compile_find(coll, &Value::Object(typed))?;
+    if quoted.is_empty() {
+        return Ok(filter);
+    }
+    Ok(filter.and(query::compile_find_text(coll, &Value::Object(quoted))?))
 }
 
 /// v3 `date` is every collection's document time; for collections other than entries it is
@@ -583,6 +614,10 @@ mod tests {
             1491717830000
         );
         assert!(parse_date(&json!(1)).is_none());
+        assert!(
+            parse_date(&json!(915148800000_i64)).is_none(),
+            "1999 in ms is refused"
+        );
         assert!(parse_date(&json!("1999-12-31T00:00:00Z")).is_none());
     }
 

@@ -263,6 +263,31 @@ impl TestServer {
         r.list()
     }
 
+    /// Creates a subject with `roles` through `POST /api/v2/authorization/subjects` (admin
+    /// secret) and reads its access token back from the listing; returns `(_id, accessToken)`.
+    pub fn create_subject(&self, name: &str, roles: &[&str]) -> (String, String) {
+        let r = self.post_json(
+            "/api/v2/authorization/subjects",
+            &serde_json::json!({ "name": name, "roles": roles }),
+        );
+        assert_eq!(r.status, 200, "creating subject {name}: {}", r.text);
+        let id = r.json()["_id"].as_str().expect("_id").to_string();
+        let listed = self.list("/api/v2/authorization/subjects");
+        let subject = listed
+            .iter()
+            .find(|s| s["_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("subject {id} not listed: {listed:?}"));
+        let token = subject["accessToken"].as_str().expect("accessToken");
+        (id, token.to_string())
+    }
+
+    /// A JWT for an access token from `GET /api/v2/authorization/request/<token>`.
+    pub fn jwt_for(&self, access_token: &str) -> String {
+        let r = self.get(&format!("/api/v2/authorization/request/{access_token}"));
+        assert_eq!(r.status, 200, "request/{access_token}: {}", r.text);
+        r.json()["token"].as_str().expect("token").to_string()
+    }
+
     /// One HTTP/1.1 exchange written by hand, for requests a client library would change
     /// (no Accept header at all). The connection is closed after the response.
     pub fn raw(&self, head: &str, body: &[u8]) -> Resp {

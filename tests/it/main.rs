@@ -2,11 +2,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod authz;
 mod bad_input;
 mod entries;
 mod find;
 mod harness;
+mod matrix;
 mod other;
 mod persistence;
+mod properties;
+mod stats;
 mod status;
 mod treatments;
+mod v3;

@@ -179,8 +179,18 @@ async fn search(
     )
 }
 
-/// A client document made ready for the rules: server fields dropped, dates normalised,
-/// common fields validated.
+/// The request body as JSON, with Nightscout's message for an empty one.
+fn body_json(state: &State, body: Body) -> Result<Value> {
+    match body {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => {
+            Err(Error::bad_request("Bad or missing request body"))
+        }
+        other => v1::read_json(other, state.config.max_body_bytes),
+    }
+}
+
+/// A client document made ready for the rules: dates normalised, common fields validated.
+/// Server fields stay: the rules refuse changed ones on an update and drop them on insert.
 fn prepared(value: Value) -> Result<Map<String, Value>> {
     let Value::Object(mut doc) = value else {
         return Err(Error::bad_request("Bad or missing request body"));
@@ -188,7 +198,6 @@ fn prepared(value: Value) -> Result<Map<String, Value>> {
     if doc.is_empty() {
         return Err(Error::bad_request("Bad or missing request body"));
     }
-    rules::strip_server_fields(&mut doc);
     rules::normalize_dates(&mut doc);
     rules::validate_common(&doc, false)?;
     Ok(doc)
@@ -233,7 +242,7 @@ async fn create(
     body: Body,
 ) -> Result<HttpResponse> {
     let coll = collection(&col)?;
-    let body = v1::read_json(body, state.config.max_body_bytes)?;
+    let body = body_json(&state, body)?;
     let subject = access.subject_name().map(str::to_string);
     let can_update = access.can(&format!("api:{}:update", coll.table()));
     let now = dates::now_ms();
@@ -241,6 +250,15 @@ async fn create(
         Value::Array(items) => {
             // One result per item, in request order; valid items are stored even when others
             // fail (each in its own savepoint).
+            // A refused item still names its identifier when it had one.
+            let idents: Vec<Option<String>> = items
+                .iter()
+                .map(|i| {
+                    i.get("identifier")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .collect();
             let prepared: Vec<Result<Map<String, Value>>> =
                 items.into_iter().map(prepared).collect();
             let results = state
@@ -265,7 +283,8 @@ async fn create(
                 .await?;
             let items: Vec<Value> = results
                 .into_iter()
-                .map(|r| match r {
+                .zip(idents)
+                .map(|(r, ident)| match r {
                     Ok(w) => {
                         let (status, mut f) = created_fields(&w);
                         f.insert("status".into(), status.as_u16().into());
@@ -273,7 +292,11 @@ async fn create(
                     }
                     Err(e) => {
                         let status = actix_web::ResponseError::status_code(&e).as_u16();
-                        json!({ "status": status, "message": e.client_message() })
+                        let mut item = json!({ "status": status, "message": e.client_message() });
+                        if let Some(i) = ident {
+                            item["identifier"] = i.into();
+                        }
+                        item
                     }
                 })
                 .collect();
@@ -349,7 +372,7 @@ async fn update(
 ) -> Result<HttpResponse> {
     let (col, identifier) = path.into_inner();
     let coll = collection(&col)?;
-    let mut doc = prepared(v1::read_json(body, state.config.max_body_bytes)?)?;
+    let mut doc = prepared(body_json(&state, body)?)?;
     // The path names the document, whatever the body says.
     doc.insert("identifier".into(), identifier.clone().into());
     let subject = access.subject_name().map(str::to_string);
@@ -408,7 +431,7 @@ async fn patch(
 ) -> Result<HttpResponse> {
     let (col, identifier) = path.into_inner();
     let coll = collection(&col)?;
-    let Value::Object(fields) = v1::read_json(body, state.config.max_body_bytes)? else {
+    let Value::Object(fields) = body_json(&state, body)? else {
         return Err(Error::bad_request("Bad or missing request body"));
     };
     if fields.is_empty() {

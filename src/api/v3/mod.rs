@@ -48,7 +48,11 @@ pub async fn extension_to_accept(
     next: Next<impl MessageBody + 'static>,
 ) -> std::result::Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let path = req.path().to_string();
-    if let Some(rest) = path.strip_prefix("/api/v3/") {
+    // swagger.json is a file name, not a suffix.
+    if let Some(rest) = path
+        .strip_prefix("/api/v3/")
+        .filter(|r| *r != "swagger.json")
+    {
         let last = rest.rsplit('/').next().unwrap_or("");
         if let Some((base, ext)) = last.split_once('.') {
             let Some(format) = render::Format::from_ext(ext) else {

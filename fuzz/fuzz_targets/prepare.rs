@@ -1,0 +1,60 @@
+//! Document preparation: any JSON body, for every collection, through prepare() and, when
+//! accepted, into the table with upsert (rolled back): a document prepare accepts must be
+//! storable (valid JSON for the CHECK, no SQL error), or the client would get a 500.
+#![no_main]
+
+use std::cell::RefCell;
+
+use libfuzzer_sys::fuzz_target;
+use nightlite::store::upsert::{self, Merge};
+use nightlite::store::{self, prepare, Collection};
+use rusqlite::Connection;
+use serde_json::Value;
+
+const NOW: i64 = 1_700_000_000_000;
+
+thread_local! {
+    static DB: RefCell<Connection> = RefCell::new({
+        let mut c = Connection::open_in_memory().expect("in-memory database");
+        store::migrate::migrate(&mut c).expect("schema");
+        c
+    });
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(body) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let items = match body {
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    for coll in Collection::ALL {
+        let mut docs = vec![];
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            match prepare::prepare(coll, item.clone(), &format!("x[{i}]"), NOW) {
+                Ok(d) => docs.extend(d),
+                Err(_) => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if !ok {
+            continue;
+        }
+        DB.with(|c| {
+            let c = c.borrow();
+            c.execute_batch("SAVEPOINT fuzz").expect("savepoint");
+            for d in docs {
+                let doc = d.doc.clone();
+                if let Err(e) = upsert::upsert(&c, coll, d, Merge::Replace, NOW) {
+                    panic!("prepared {coll:?} document cannot be stored: {e}\n{doc:?}");
+                }
+            }
+            c.execute_batch("ROLLBACK TO fuzz; RELEASE fuzz")
+                .expect("rollback");
+        });
+    }
+});

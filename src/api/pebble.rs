@@ -1,0 +1,285 @@
+//! `GET /pebble[?count=N&units=mmol]`: the compact current-readings format of Nightscout's
+//! lib/server/pebble.js, which watch faces and many small clients still read.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::properties::runtime_doc;
+use super::v1::State;
+use crate::config::Units;
+use crate::error::Result;
+use crate::live::properties::{self as props, Doc, Sgv};
+use crate::store::recent::{self, EntryKind};
+use crate::store::StoredDoc;
+use crate::{dates, Config};
+
+/// Nightscout's in-memory window of entries.
+const ENTRIES_WINDOW_MS: i64 = 2 * 86_400_000;
+/// The most readings one request returns (two days of 5-minute readings from several
+/// uploaders fit).
+const MAX_COUNT: usize = 2_000;
+/// Readings read beyond `count`, for the delta (bgnow skips future-dated readings).
+const EXTRA_READINGS: usize = 100;
+/// Nightscout's in-memory window of device statuses, where the battery is looked up.
+const DEVICESTATUS_WINDOW_MS: i64 = 86_400_000;
+/// IOB and COB come from statuses of the last 30 minutes.
+const RECENT_STATUS_MS: i64 = 30 * 60_000;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/pebble", web::get().to(get));
+}
+
+/// The request as Nightscout's pebble middleware reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request {
+    pub mmol: bool,
+    /// `parseInt(count) || 1`: may be negative, which JavaScript's slice counts from the end.
+    pub count: i64,
+    pub rawbg: bool,
+    pub iob: bool,
+    pub cob: bool,
+}
+
+/// What /pebble is computed from, newest first.
+pub struct Data {
+    pub entries: Vec<Doc>,
+    pub cals: Vec<Doc>,
+    pub devicestatus: Vec<Doc>,
+    pub uploader_status: Option<Doc>,
+}
+
+/// JavaScript's `parseInt`: leading whitespace, a sign, digits; anything else ends it.
+fn parse_int(s: &str) -> Option<i64> {
+    let t = s.trim_start();
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let end = digits
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let n: i64 = digits[..end].parse().ok()?;
+    Some(if neg { -n } else { n })
+}
+
+/// `array.slice(0, count)`.
+fn js_slice<T>(items: Vec<T>, count: i64) -> Vec<T> {
+    let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
+    let end = if count < 0 {
+        (len + count).max(0)
+    } else {
+        count.min(len)
+    };
+    items
+        .into_iter()
+        .take(usize::try_from(end).unwrap_or(0))
+        .collect()
+}
+
+/// pebble.js directionToTrend.
+fn trend(direction: Option<&Value>) -> i64 {
+    match direction.and_then(Value::as_str) {
+        Some("NONE") => 0,
+        Some("DoubleUp") => 1,
+        Some("SingleUp") => 2,
+        Some("FortyFiveUp") => 3,
+        Some("Flat") => 4,
+        Some("FortyFiveDown") => 5,
+        Some("SingleDown") => 6,
+        Some("DoubleDown") => 7,
+        Some("RATE OUT OF RANGE") => 9,
+        _ => 8,
+    }
+}
+
+/// The /pebble body. Pure, so it is tested without a server.
+pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
+    let units = if req.mmol { Units::Mmol } else { config.units };
+    let mut sgvs: Vec<Sgv> = props::sgvs(&data.entries);
+    let bg = props::bgnow(now, units, &mut sgvs);
+    let cals: Vec<(Doc, i64)> = data
+        .cals
+        .iter()
+        .rev()
+        .filter_map(|c| {
+            let m = c.get("date").and_then(dates::ms_from_number)?;
+            Some((c.clone(), m))
+        })
+        .collect();
+    let cal = cals.iter().rev().find(|(_, m)| *m <= now);
+
+    let newest_first: Vec<&Sgv> = sgvs.iter().rev().collect();
+    let mut bgs: Vec<Map<String, Value>> = js_slice(newest_first, req.count)
+        .into_iter()
+        .map(|s| {
+            let mut b = Map::new();
+            let sgv = match (req.mmol, s.mgdl) {
+                (true, Some(m)) => props::mgdl_to_mmol(m),
+                (true, None) => "NaN".to_string(),
+                (false, m) => props::js_str(m.unwrap_or(f64::NAN)),
+            };
+            b.insert("sgv".into(), sgv.into());
+            b.insert("trend".into(), trend(s.doc.get("direction")).into());
+            if let Some(d) = s.doc.get("direction") {
+                b.insert("direction".into(), d.clone());
+            }
+            b.insert("datetime".into(), s.mills.into());
+            if req.rawbg && cal.is_some() {
+                for k in ["filtered", "unfiltered", "noise"] {
+                    if let Some(v) = s.doc.get(k) {
+                        b.insert(k.into(), v.clone());
+                    }
+                }
+            }
+            b
+        })
+        .collect();
+
+    if let Some(first) = bgs.first_mut() {
+        // Nightscout sends 0 when there is no delta, "for legacy reasons".
+        let scaled = bg
+            .delta
+            .as_ref()
+            .and_then(|d| d.get("scaled"))
+            .and_then(Value::as_f64)
+            .filter(|s| *s != 0.0)
+            .unwrap_or(0.0);
+        let bgdelta = if req.mmol {
+            Value::String(props::to_fixed(scaled, 1))
+        } else {
+            props::num(scaled)
+        };
+        first.insert("bgdelta".into(), bgdelta);
+
+        let ds = props::devicestatus(&data.uploader_status.iter().cloned().collect::<Vec<_>>());
+        let battery = ds
+            .last()
+            .and_then(|(d, _)| d.get("uploader"))
+            .and_then(|u| u.get("battery"))
+            .filter(|b| {
+                props::truthy(Some(b)) && props::js_number(Some(b)).is_some_and(|x| x >= 0.0)
+            });
+        if let Some(b) = battery {
+            let text = match b {
+                Value::String(s) => s.clone(),
+                other => props::js_str(props::js_number(Some(other)).unwrap_or(f64::NAN)),
+            };
+            first.insert("battery".into(), text.into());
+        }
+
+        let statuses = props::devicestatus(&data.devicestatus);
+        if req.iob {
+            let iob = props::iob(now, &statuses);
+            let display = iob
+                .get("display")
+                .cloned()
+                .filter(|d| props::truthy(Some(d)));
+            first.insert("iob".into(), display.unwrap_or_else(|| 0.into()));
+        }
+        if req.cob {
+            let cob = props::cob(now, &statuses);
+            let display = cob
+                .get("display")
+                .cloned()
+                .filter(|d| props::truthy(Some(d)));
+            first.insert("cob".into(), display.unwrap_or_else(|| 0.into()));
+        }
+    }
+
+    let cals_out: Vec<Value> = if req.rawbg {
+        let newest_first: Vec<&(Doc, i64)> = cals.iter().rev().collect();
+        js_slice(newest_first, req.count)
+            .into_iter()
+            .map(|(c, _)| {
+                let mut o = Map::new();
+                for k in ["slope", "intercept", "scale"] {
+                    if let Some(v) = c.get(k) {
+                        o.insert(k.into(), v.clone());
+                    }
+                }
+                Value::Object(o)
+            })
+            .collect()
+    } else {
+        vec![]
+    };
+
+    json!({
+        "status": [{ "now": now }],
+        "bgs": bgs,
+        "cals": cals_out,
+    })
+}
+
+async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
+    let q = req.query_string();
+    let config = &state.config;
+    let units = super::qs::first_value(q, "units").filter(|u| !u.is_empty());
+    let on = |plugin: &str| !config.disable.iter().any(|d| d == plugin);
+    let request = Request {
+        mmol: units.as_deref().unwrap_or(config.units.as_str()) == "mmol",
+        count: super::qs::first_value(q, "count")
+            .and_then(|c| parse_int(&c))
+            .filter(|c| *c != 0)
+            .unwrap_or(1),
+        rawbg: config.enabled("rawbg"),
+        iob: on("iob"),
+        cob: on("cob"),
+    };
+    let now = dates::now_ms();
+    let limit = match usize::try_from(request.count) {
+        Ok(n) => n.min(MAX_COUNT),
+        Err(_) => MAX_COUNT,
+    } + EXTRA_READINGS;
+    let rawbg = request.rawbg;
+    let data = state
+        .store
+        .read(move |conn| {
+            let docs = |v: Vec<StoredDoc>| -> Vec<Doc> { v.into_iter().map(runtime_doc).collect() };
+            let from = now - ENTRIES_WINDOW_MS;
+            Ok(Data {
+                entries: docs(recent::entries(conn, EntryKind::Sgv, from, limit)?),
+                cals: if rawbg {
+                    docs(recent::entries(conn, EntryKind::Cal, from, limit)?)
+                } else {
+                    vec![]
+                },
+                devicestatus: docs(recent::devicestatus(conn, now - RECENT_STATUS_MS, 1_000)?),
+                uploader_status: recent::latest_uploader_status(
+                    conn,
+                    now - DEVICESTATUS_WINDOW_MS,
+                )?
+                .map(runtime_doc),
+            })
+        })
+        .await?;
+    let body = build(config, request, &data, now);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_int_and_slice_as_javascript() {
+        assert_eq!(parse_int("5"), Some(5));
+        assert_eq!(parse_int(" 12abc"), Some(12));
+        assert_eq!(parse_int("-2"), Some(-2));
+        assert_eq!(parse_int("abc"), None);
+        assert_eq!(js_slice(vec![1, 2, 3, 4], 2), vec![1, 2]);
+        assert_eq!(js_slice(vec![1, 2, 3, 4], 9), vec![1, 2, 3, 4]);
+        assert_eq!(js_slice(vec![1, 2, 3, 4], -1), vec![1, 2, 3]);
+        assert_eq!(js_slice(vec![1, 2], -5), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn trends() {
+        assert_eq!(trend(Some(&json!("Flat"))), 4);
+        assert_eq!(trend(Some(&json!("DoubleDown"))), 7);
+        assert_eq!(trend(Some(&json!("NOT COMPUTABLE"))), 8);
+        assert_eq!(trend(None), 8);
+    }
+}

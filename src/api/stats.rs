@@ -1,0 +1,174 @@
+//! `GET /api/v2/stats`: report numbers for the viewer (docs/api-stats.md). The SQL lives in
+//! `store::stats`; this file reads the query string and shapes the reply.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::v1::State;
+use crate::error::{Error, Result};
+use crate::store::stats::{self, Bands, StatsQuery, PERCENTILES};
+
+pub const MAX_DAYS: i64 = 365;
+/// Consensus limits (Battelino et al. 2019) for level 2 hypo- and hyperglycaemia, mg/dl.
+const VERY_LOW: f64 = 54.0;
+const VERY_HIGH: f64 = 250.0;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v2/stats", web::get().to(get_stats));
+}
+
+/// Two decimals: enough for any display, and stable numbers for clients to compare.
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn parse_int(q: &str, name: &str, min: i64, max: i64) -> Result<Option<i64>> {
+    let Some(raw) = super::qs::first_value(q, name) else {
+        return Ok(None);
+    };
+    let raw = raw.trim();
+    // Accept `14` and `14.0` alike; anything else names the parameter.
+    let value = raw
+        .parse::<i64>()
+        .ok()
+        .or_else(|| {
+            raw.parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15)
+                .map(|f| f as i64)
+        })
+        .filter(|v| (min..=max).contains(v))
+        .ok_or_else(|| {
+            Error::bad_request(format!("{name} must be a whole number from {min} to {max}"))
+        })?;
+    Ok(Some(value))
+}
+
+fn parse_mgdl(q: &str, name: &str) -> Result<Option<f64>> {
+    let Some(raw) = super::qs::first_value(q, name) else {
+        return Ok(None);
+    };
+    raw.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| (VERY_LOW..=VERY_HIGH).contains(v))
+        .map(Some)
+        .ok_or_else(|| {
+            Error::bad_request(format!(
+                "{name} must be a glucose value in mg/dl from {VERY_LOW} to {VERY_HIGH}"
+            ))
+        })
+}
+
+async fn get_stats(state: State, req: HttpRequest) -> Result<HttpResponse> {
+    let q = req.query_string();
+    let days = parse_int(q, "days", 1, MAX_DAYS)?.unwrap_or(14);
+    let now = crate::dates::now_ms();
+    let to = parse_int(q, "end", 0, 253_402_300_799_999)?.unwrap_or(now);
+    // Minutes east of UTC, as Nightscout's utcOffset; real zones span -12:00 to +14:00.
+    let tz = parse_int(q, "tz", -900, 900)?.unwrap_or(0);
+    let t = state.config.thresholds;
+    // The target range is the configured one, kept inside the consensus very low/high limits
+    // so the five ranges never overlap.
+    let low = parse_mgdl(q, "low")?.unwrap_or(t.bg_target_bottom.clamp(VERY_LOW, VERY_HIGH));
+    let high = parse_mgdl(q, "high")?.unwrap_or(t.bg_target_top.clamp(VERY_LOW, VERY_HIGH));
+    if low >= high {
+        return Err(Error::bad_request("low must be below high"));
+    }
+    let (from, to) = stats::window(days, to);
+    let query = StatsQuery {
+        from,
+        to,
+        tz_minutes: tz,
+        bands: Bands {
+            very_low: VERY_LOW,
+            low,
+            high,
+            very_high: VERY_HIGH,
+        },
+    };
+    let s = state
+        .store
+        .read(move |conn| stats::stats(conn, &query))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-cache"))
+        .json(render(days, tz, &query, &s, state.config.units.as_str())))
+}
+
+fn render(days: i64, tz: i64, q: &StatsQuery, s: &stats::Stats, units: &str) -> Value {
+    let percent = |c: i64| {
+        if s.count == 0 {
+            Value::Null
+        } else {
+            json!(round2(c as f64 * 100.0 / s.count as f64))
+        }
+    };
+    let range =
+        |k: usize| json!({ "count": s.range_counts[k], "percent": percent(s.range_counts[k]) });
+    let cv = match (s.mean, s.sd) {
+        (Some(m), Some(sd)) if m > 0.0 => Some(sd / m * 100.0),
+        _ => None,
+    };
+    // Glucose management indicator (Bergenstal et al. 2018), percent.
+    let gmi = s.mean.map(|m| 3.31 + 0.02392 * m);
+    let agp: Vec<Value> = s
+        .agp
+        .iter()
+        .map(|b| {
+            let mut o = serde_json::Map::new();
+            o.insert("minute".into(), b.minute.into());
+            o.insert("count".into(), b.count.into());
+            for (p, v) in PERCENTILES.iter().zip(b.percentiles) {
+                o.insert(format!("p{}", (p * 100.0).round()), json!(round2(v)));
+            }
+            Value::Object(o)
+        })
+        .collect();
+    json!({
+        "days": days,
+        "from": q.from,
+        "to": q.to,
+        "tz": tz,
+        "units": units,
+        "bands": {
+            "veryLow": q.bands.very_low,
+            "low": q.bands.low,
+            "high": q.bands.high,
+            "veryHigh": q.bands.very_high,
+        },
+        "count": s.count,
+        "first": s.first,
+        "last": s.last,
+        "mean": s.mean.map(round2),
+        "sd": s.sd.map(round2),
+        "cv": cv.map(round2),
+        "gmi": gmi.map(round2),
+        "ranges": {
+            "veryLow": range(0),
+            "low": range(1),
+            "inRange": range(2),
+            "high": range(3),
+            "veryHigh": range(4),
+        },
+        "bucketMinutes": stats::BUCKET_MINUTES,
+        "agp": agp,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn ints_are_checked() {
+        assert_eq!(parse_int("days=7", "days", 1, 90).unwrap(), Some(7));
+        assert_eq!(parse_int("days=7.0", "days", 1, 90).unwrap(), Some(7));
+        assert_eq!(parse_int("x=1", "days", 1, 90).unwrap(), None);
+        assert!(parse_int("days=0", "days", 1, 90).is_err());
+        assert!(parse_int("days=abc", "days", 1, 90).is_err());
+        assert!(parse_int("days=1.5", "days", 1, 90).is_err());
+        assert_eq!(parse_int("tz=-120", "tz", -900, 900).unwrap(), Some(-120));
+    }
+}

@@ -1,0 +1,353 @@
+//! Storage ceilings measured in the same run as the server:
+//! - `raw`: rusqlite inserting the very rows the server would store (same schema, indexes and
+//!   triggers, WAL, synchronous=FULL), N documents per transaction; only the SQLite work is
+//!   timed. This is the storage limit.
+//! - `library`: nightlite's own store code without HTTP: the same request body parsed, every
+//!   document prepared and upserted (`store::upsert_all`) in one transaction per request. The
+//!   gap between `raw` and `library` is the store's per-document work (identity look-ups,
+//!   reading back server fields); the gap between `library` and the server is HTTP, routing,
+//!   auth, the reply and the writer hand-off.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use nightlite::store::upsert::Merge;
+use nightlite::store::Collection;
+use rusqlite::{params, Connection};
+
+use super::docs;
+use super::stats::Phase;
+use super::Res;
+
+fn open(dir: &Path, synchronous: &str) -> Res<Connection> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut conn = Connection::open(dir.join(super::seed::DB_FILE))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    nightlite::store::migrate::migrate(&mut conn)?;
+    Ok(conn)
+}
+
+/// A variant of the raw ceiling. The default is the server's own setting; the others are
+/// diagnostics that show what each part of the schema and durability setting costs.
+#[derive(Clone, Copy)]
+pub struct RawOpts {
+    pub per_txn: usize,
+    pub synchronous: &'static str,
+    /// Keep the srv_modified triggers (else srv_modified is written by the INSERT).
+    pub triggers: bool,
+    /// Keep the non-unique secondary indexes of entries.
+    pub secondary_indexes: bool,
+    /// Keep the unique index on the (random, UUID v5) identifier.
+    pub identifier_index: bool,
+    /// Put the database on /dev/shm (memory): what is left is CPU, not the disk.
+    pub tmpfs: bool,
+}
+
+impl RawOpts {
+    pub fn server(per_txn: usize) -> RawOpts {
+        RawOpts {
+            per_txn,
+            synchronous: "FULL",
+            triggers: true,
+            secondary_indexes: true,
+            identifier_index: true,
+            tmpfs: false,
+        }
+    }
+
+    fn name(&self) -> String {
+        let mut n = format!("raw rusqlite, {} per transaction", self.per_txn);
+        if self.synchronous != "FULL" {
+            n.push_str(&format!(", synchronous={}", self.synchronous));
+        }
+        if !self.triggers {
+            n.push_str(", no srv_modified triggers");
+        }
+        if !self.secondary_indexes {
+            n.push_str(", no secondary indexes");
+        }
+        if !self.identifier_index {
+            n.push_str(", no identifier index");
+        }
+        if self.tmpfs {
+            n.push_str(", on tmpfs");
+        }
+        n
+    }
+}
+
+/// Raw inserts of `opts.per_txn` entries per transaction for `secs`.
+pub fn raw(dir: &Path, secs: f64, opts: RawOpts, dates: &AtomicU64, base_ms: i64) -> Res<Phase> {
+    let per_txn = opts.per_txn;
+    let shm = Path::new("/dev/shm").join(format!("nightlite-bench-{}", std::process::id()));
+    let dir = if opts.tmpfs { shm.as_path() } else { dir };
+    let conn = open(dir, opts.synchronous)?;
+    if !opts.triggers {
+        conn.execute_batch(
+            "DROP TRIGGER entries_srv_modified_insert; DROP TRIGGER entries_srv_modified_update;",
+        )?;
+    }
+    if !opts.secondary_indexes {
+        conn.execute_batch(
+            "DROP INDEX entries_srv_modified; DROP INDEX entries_mills; \
+             DROP INDEX entries_date_type; DROP INDEX entries_type_mills; \
+             DROP INDEX entries_device_mills;",
+        )?;
+    }
+    if !opts.identifier_index {
+        conn.execute_batch("DROP INDEX entries_identifier;")?;
+    }
+    let mut stmt = conn.prepare(
+        "INSERT INTO entries (id, doc, mills, srv_created, srv_modified) VALUES (?, ?, ?, ?, ?)",
+    )?;
+    let mut srv_modified = 0i64;
+    let cpu0 = super::server::cpu_ticks(std::process::id());
+    let mut lat = Vec::new();
+    let mut timed = Duration::ZERO;
+    let wall = Instant::now();
+    let mut client = String::new();
+    while timed.as_secs_f64() < secs && wall.elapsed().as_secs_f64() < secs * 4.0 {
+        let mut rows = Vec::with_capacity(per_txn);
+        let now = nightlite::dates::now_ms();
+        for _ in 0..per_txn {
+            let n = dates.fetch_add(1, Ordering::Relaxed);
+            client.clear();
+            docs::entry_json(&mut client, base_ms + (n as i64) * 1000, n);
+            rows.extend(docs::stored(Collection::Entries, &client, now)?);
+        }
+        let ids: Vec<String> = rows.iter().map(|_| nightlite::ids::object_id()).collect();
+        let t0 = Instant::now();
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        for (row, id) in rows.iter().zip(&ids) {
+            // Overwritten by the trigger when it is there, as in the server.
+            srv_modified = now.max(srv_modified + 1);
+            stmt.execute(params![id, row.doc, row.mills, now, srv_modified])?;
+        }
+        conn.execute_batch("COMMIT")?;
+        let dt = t0.elapsed();
+        timed += dt;
+        lat.push(u32::try_from(dt.as_micros()).unwrap_or(u32::MAX));
+    }
+    let mut p = Phase::from_latencies(&opts.name(), 1, timed.as_secs_f64(), lat);
+    p.docs = p.requests * per_txn as u64;
+    p.docs_per_sec = super::stats::round(p.docs as f64 / timed.as_secs_f64().max(1e-9), 1);
+    p.note = Some("latency is per transaction; only the SQLite calls are timed".into());
+    p.client_cpu = cpu_per_sec(cpu0, wall);
+    drop(stmt);
+    drop(conn);
+    if opts.tmpfs {
+        std::fs::remove_dir_all(&shm)?;
+    }
+    Ok(p)
+}
+
+/// nightlite's store without HTTP: parse the same body, prepare, upsert in a savepoint inside
+/// the transaction (as the writer runs each job), commit, serialise the reply.
+/// `temp_store_memory` is a diagnostic: the savepoint's sub-journal kept in memory instead of
+/// a temporary file.
+pub fn library(
+    dir: &Path,
+    secs: f64,
+    per_txn: usize,
+    temp_store_memory: bool,
+    dates: &AtomicU64,
+    base_ms: i64,
+) -> Res<Phase> {
+    let conn = open(dir, "FULL")?;
+    if temp_store_memory {
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+    }
+    let cpu0 = super::server::cpu_ticks(std::process::id());
+    let wall = Instant::now();
+    let mut lat = Vec::new();
+    let mut timed = Duration::ZERO;
+    let mut body = String::new();
+    while timed.as_secs_f64() < secs {
+        body.clear();
+        body.push('[');
+        for k in 0..per_txn {
+            if k > 0 {
+                body.push(',');
+            }
+            let n = dates.fetch_add(1, Ordering::Relaxed);
+            docs::entry_json(&mut body, base_ms + (n as i64) * 1000, n);
+        }
+        body.push(']');
+        let t0 = Instant::now();
+        let now = nightlite::dates::now_ms();
+        let value: serde_json::Value = serde_json::from_str(&body)?;
+        let mut prepared = Vec::with_capacity(per_txn);
+        if let serde_json::Value::Array(items) = value {
+            for (i, item) in items.into_iter().enumerate() {
+                prepared.extend(nightlite::store::prepare::prepare(
+                    Collection::Entries,
+                    item,
+                    &format!("entries[{i}]"),
+                    now,
+                )?);
+            }
+        }
+        conn.execute_batch("BEGIN IMMEDIATE; SAVEPOINT job")?;
+        let written = nightlite::store::upsert_all(
+            &conn,
+            Collection::Entries,
+            prepared,
+            Merge::Shallow,
+            now,
+        )?;
+        conn.execute_batch("RELEASE job; COMMIT")?;
+        // The reply the server would build from the written documents.
+        let reply: Vec<serde_json::Value> = written
+            .iter()
+            .map(|w| {
+                let mut m = serde_json::Map::new();
+                m.insert("_id".into(), serde_json::Value::String(w.id.clone()));
+                m.extend(w.doc.clone());
+                serde_json::Value::Object(m)
+            })
+            .collect();
+        let _ = serde_json::to_vec(&reply)?;
+        let dt = t0.elapsed();
+        timed += dt;
+        lat.push(u32::try_from(dt.as_micros()).unwrap_or(u32::MAX));
+    }
+    let mut p = Phase::from_latencies(
+        &format!(
+            "nightlite store without HTTP, {per_txn} per transaction{}",
+            if temp_store_memory {
+                ", temp_store=MEMORY"
+            } else {
+                ""
+            }
+        ),
+        1,
+        timed.as_secs_f64(),
+        lat,
+    );
+    p.docs = p.requests * per_txn as u64;
+    p.docs_per_sec = super::stats::round(p.docs as f64 / timed.as_secs_f64().max(1e-9), 1);
+    p.note = Some(
+        "parse + prepare + upsert_all + commit + reply serialisation, one thread; latency per \
+         transaction"
+            .into(),
+    );
+    p.client_cpu = cpu_per_sec(cpu0, wall);
+    Ok(p)
+}
+
+/// CPU seconds this process used per wall second since `cpu0` and `wall` (generation of the
+/// documents included): near 1.0 means the single inserting thread was CPU-bound.
+fn cpu_per_sec(cpu0: Option<u64>, wall: Instant) -> Option<f64> {
+    let used = super::server::cpu_ticks(std::process::id())?.saturating_sub(cpu0?);
+    Some(super::stats::round(
+        used as f64 / super::server::TICKS_PER_SEC / wall.elapsed().as_secs_f64().max(1e-9),
+        2,
+    ))
+}
+
+/// How a read's reply is produced, in-process on one thread (no HTTP), for a read diagnostic.
+#[derive(Clone, Copy)]
+pub enum ReadPath {
+    /// What the server does: `store::list` (each stored document parsed into a map), v1 shape
+    /// (`_id` first, every field cloned), serialised.
+    Server,
+    /// The stored JSON text spliced as is: `{"_id":"…",` + the document without its `{`.
+    Splice,
+}
+
+/// Runs one endpoint's list query on a seeded database for `secs` and times each reply.
+pub fn read_path(
+    db: &Path,
+    label: &str,
+    coll: Collection,
+    query: &str,
+    path: ReadPath,
+    secs: f64,
+) -> Res<Phase> {
+    use nightlite::store::query::{self, ListRequest};
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let tree = nightlite::api::qs::parse(query)?;
+    let null = serde_json::Value::Null;
+    let req = ListRequest {
+        find: tree.get("find").unwrap_or(&null),
+        sort: tree.get("sort").unwrap_or(&null),
+        count: nightlite::api::qs::scalar(&tree, "count"),
+        default_count: 10,
+        window: true,
+        extra: None,
+    };
+    let q = query::build_list(coll, &req, nightlite::dates::now_ms())?;
+    // The same SQL store::list runs, for the splice variant.
+    let sql = format!(
+        "SELECT id, doc FROM {} WHERE is_valid = 1 AND ({}) ORDER BY mills DESC, seq DESC LIMIT ?",
+        coll.table(),
+        q.filter.sql
+    );
+    let mut params = q.filter.params.clone();
+    params.push(rusqlite::types::Value::Integer(
+        i64::try_from(q.limit).unwrap_or(1),
+    ));
+    let reply = |path: ReadPath| -> Res<Vec<u8>> {
+        Ok(match path {
+            ReadPath::Server => {
+                let docs = nightlite::store::list(&conn, coll, &q)?;
+                let v: Vec<serde_json::Value> = docs.iter().map(|d| d.to_v1()).collect();
+                serde_json::to_vec(&v)?
+            }
+            ReadPath::Splice => {
+                let mut out = Vec::with_capacity(128 * 1024);
+                out.push(b'[');
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+                let mut first = true;
+                while let Some(row) = rows.next()? {
+                    let id = row.get_ref(0)?.as_str()?;
+                    let doc = row.get_ref(1)?.as_str()?;
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    out.extend_from_slice(b"{\"_id\":\"");
+                    out.extend_from_slice(id.as_bytes());
+                    out.push(b'"');
+                    if doc.len() > 2 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(&doc.as_bytes()[1..]);
+                }
+                out.push(b']');
+                out
+            }
+        })
+    };
+    // The splice must give the very bytes the server's path gives, or it proves nothing.
+    let identical = reply(ReadPath::Server)? == reply(ReadPath::Splice)?;
+    let mut lat = vec![];
+    let t0 = Instant::now();
+    let mut bytes = 0usize;
+    while t0.elapsed().as_secs_f64() < secs {
+        let t = Instant::now();
+        bytes = reply(path)?.len();
+        lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+    }
+    let how = match path {
+        ReadPath::Server => "store::list + v1 JSON (the server's path)",
+        ReadPath::Splice => "stored JSON text spliced (no parse)",
+    };
+    let mut p = Phase::from_latencies(
+        &format!("{label}: {how}"),
+        1,
+        t0.elapsed().as_secs_f64(),
+        lat,
+    );
+    p.note = Some(format!(
+        "{query}: {bytes} bytes per reply, one thread; splice output identical to the \
+         server path's: {identical}"
+    ));
+    Ok(p)
+}

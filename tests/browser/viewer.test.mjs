@@ -1,0 +1,606 @@
+// Browser tests of the viewer: the real nightlite binary with fixture data, Debian's chromium
+// driven by playwright-core. Run through run.sh, which installs both and builds the binary.
+// Each test leaves a screenshot in $NIGHTLITE_ARTIFACTS (target/browser/).
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BIN = process.env.NIGHTLITE_BIN;
+const OUT = process.env.NIGHTLITE_ARTIFACTS || 'target/browser';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SECRET = 'browser-test-secret-0123';
+const SECRET_SHA1 = createHash('sha1').update(SECRET).digest('hex');
+const MIN = 60000;
+const MMOL = 18.01559;
+mkdirSync(OUT, { recursive: true });
+if (!BIN) throw new Error('set NIGHTLITE_BIN to the nightlite binary (run.sh does)');
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const servers = [];
+
+/** A nightlite on a free port with its own data directory and settings. */
+async function startServer(env = {}, { port, dir } = {}) {
+  port = port || (await freePort());
+  dir = dir || mkdtempSync(join(tmpdir(), 'nightlite-browser-'));
+  const child = spawn(BIN, ['serve'], {
+    env: {
+      ...process.env,
+      API_SECRET: SECRET,
+      PORT: String(port),
+      HOSTNAME: '127.0.0.1',
+      NIGHTLITE_DATA_DIR: dir,
+      NIGHTLITE_LOG: 'warn',
+      AUTH_FAIL_DELAY: '50',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const base = `http://127.0.0.1:${port}`;
+  const srv = {
+    base,
+    port,
+    dir,
+    child,
+    async stop() {
+      if (child.exitCode == null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+    async request(method, path, body, headers = {}) {
+      const res = await fetch(base + path, {
+        method,
+        headers: { 'api-secret': SECRET_SHA1, 'Content-Type': 'application/json', Accept: 'application/json', ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let json = null;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        // not JSON
+      }
+      return { status: res.status, headers: res.headers, text, json };
+    },
+    async post(path, body) {
+      const r = await srv.request('POST', path, body);
+      assert.equal(r.status, 200, `POST ${path}: ${r.text}`);
+      return r.json;
+    },
+  };
+  servers.push(srv);
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    if (child.exitCode != null) throw new Error(`nightlite exited: ${stderr}`);
+    try {
+      const r = await fetch(`${base}/api/versions`);
+      if (r.ok) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`nightlite did not start: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return srv;
+}
+
+after(async () => {
+  for (const s of servers) {
+    await s.stop();
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+const iso = (ms) => new Date(ms).toISOString();
+const sgv = (mills, value, direction = 'Flat') => ({
+  type: 'sgv', sgv: value, date: mills, dateString: iso(mills), device: 'browser-test', direction,
+});
+
+/** 24 hours of 1-minute readings ending 30 s ago, the newest 123 and five minutes earlier 118. */
+function day(now) {
+  const out = [];
+  for (let i = 0; i < 1440; i++) {
+    const mills = now - 30000 - i * MIN;
+    let v = Math.round(150 + 70 * Math.sin(i / 120) + ((i * 7) % 11));
+    if (i === 0) v = 123;
+    if (i === 5) v = 118;
+    out.push(sgv(mills, v));
+  }
+  return out;
+}
+
+async function seedDay(srv, now) {
+  const readings = day(now);
+  // Newest first in the fixture; the server orders them by date.
+  // Two batches: well under the body limit, and exercising batch replies.
+  await srv.post('/api/v1/entries', readings.slice(0, 720));
+  await srv.post('/api/v1/entries', readings.slice(720));
+  await srv.post('/api/v1/treatments', [
+    { eventType: 'Meal Bolus', carbs: 45, insulin: 4.5, created_at: iso(now - 90 * MIN), enteredBy: 'fixture' },
+    { eventType: 'Note', notes: 'walked the dog', created_at: iso(now - 60 * MIN) },
+    { eventType: 'Temp Basal', absolute: 1.2, duration: 30, created_at: iso(now - 45 * MIN) },
+    { eventType: 'Temporary Target', targetTop: 140, targetBottom: 120, duration: 60, units: 'mg/dl', created_at: iso(now - 30 * MIN) },
+    { eventType: 'Site Change', created_at: iso(now - 50 * 60 * MIN) },
+  ]);
+  const predicted = Array.from({ length: 24 }, (_, k) => 123 + k * 2);
+  await srv.post('/api/v1/devicestatus', {
+    device: 'loop://iPhone',
+    created_at: iso(now - 2 * MIN),
+    loop: {
+      timestamp: iso(now - 2 * MIN),
+      iob: { iob: 1.25, timestamp: iso(now - 2 * MIN) },
+      cob: { cob: 20.4, timestamp: iso(now - 2 * MIN) },
+      predicted: { startDate: iso(now - 30000), values: predicted },
+      enacted: { rate: 0.8, duration: 30, timestamp: iso(now - 2 * MIN), received: true },
+    },
+    pump: { reservoir: 85.5, battery: { percent: 60 }, clock: iso(now - 2 * MIN) },
+    uploader: { battery: 15, name: 'iPhone' },
+  });
+  return readings;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser
+
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** A fresh browser profile (own user-data-dir: nothing remembered between tests). */
+async function openBrowser(srv, { width = 412, height = 915 } = {}) {
+  const profile = mkdtempSync(join(tmpdir(), 'nightlite-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: FLAGS,
+    viewport: { width, height },
+    deviceScaleFactor: 2,
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  const problems = [];
+  const foreign = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(String(e)));
+  page.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(srv.base) && !u.startsWith(srv.base.replace('http', 'ws')) && !u.startsWith('data:')) foreign.push(u);
+  });
+  return {
+    context,
+    page,
+    problems,
+    foreign,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+}
+
+/** When the page first drew the chart with data, and what it downloaded to get there. */
+async function timings(page) {
+  return page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    const res = performance.getEntriesByType('resource');
+    return {
+      firstRenderMs: Number(document.documentElement.dataset.firstRender),
+      domContentLoadedMs: Math.round(nav.domContentLoadedEventEnd),
+      transferBytes: res.reduce((n, r) => n + (r.transferSize || 0), nav.transferSize || 0),
+    };
+  });
+}
+
+const text = async (page, sel) => (await page.locator(sel).textContent()).replace(/\s+/g, ' ').trim();
+
+/** No script errors (CSP refusals included) and nothing fetched from another origin. */
+function clean(b, allow = []) {
+  const problems = b.problems.filter((p) => !allow.some((a) => p.includes(a)));
+  assert.deepEqual(problems, [], 'console errors');
+  assert.deepEqual(b.foreign, [], 'requests to another origin');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+describe('a day of 1-minute data (AUTH_DEFAULT_ROLES=readable, mg/dl)', () => {
+  let srv;
+  let now;
+  let readings;
+  before(async () => {
+    srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable', CUSTOM_TITLE: 'Browser Test Site' });
+    now = Date.now();
+    readings = await seedDay(srv, now);
+  });
+
+  /**
+   * Waits until the chart has drawn every fixture reading inside its window. The window slides:
+   * the fixture's 1,440 readings span 1,439.5 minutes, so the oldest leaves a 24-hour chart 30 s
+   * after seeding; the count is checked against the window the chart reports.
+   */
+  async function wholeDay(page) {
+    await page.waitForFunction(() => Number(document.querySelector('#chart').dataset.points) >= 1400, null, { timeout: 10000 });
+    const { from, points } = await page.evaluate(() => ({ ...document.querySelector('#chart').dataset }));
+    const expected = readings.filter((r) => r.date >= Number(from)).length;
+    assert.equal(Number(points), expected);
+    assert.ok(expected >= 1438, `only ${expected} readings in the window`);
+    return Number(points);
+  }
+
+  test('shows the value, trend, delta, pills and every point; measures the first render', async () => {
+    const b = await openBrowser(srv);
+    const { page } = b;
+    try {
+      // The 24-hour chart from the first load on, as for a user who chose it before.
+      await b.context.addInitScript(() => {
+        if (!localStorage.getItem('nl.hours')) localStorage.setItem('nl.hours', '24');
+      });
+      await page.goto(`${srv.base}/`);
+      await wholeDay(page);
+      const perf = { cold: await timings(page) };
+      assert.equal(await text(page, '#bg-value'), '123');
+      assert.equal(await text(page, '#bg-arrow'), '\u2192');
+      assert.equal(await page.getAttribute('#bg-arrow', 'aria-label'), 'steady');
+      assert.equal(await text(page, '#bg-delta'), '+5');
+      assert.equal(await text(page, '#bg-units'), 'mg/dL');
+      assert.match(await text(page, '#bg-ago'), /just now|1 min ago/);
+      assert.equal(await text(page, '#title'), 'Browser Test Site');
+      assert.match(await page.title(), /^123 \u2192 \+5 \u2013 Browser Test Site$/);
+      assert.ok((await page.getAttribute('.now', 'class')).includes('in-range'));
+      const pill = (k) => text(page, `[data-pill="${k}"] .v`);
+      assert.equal(await pill('iob'), '1.25U');
+      assert.equal(await pill('cob'), '20g');
+      assert.equal(await pill('reservoir'), '85.5U');
+      assert.equal(await pill('pumpbattery'), '60%');
+      assert.equal(await pill('uploader'), '15%');
+      assert.equal(await page.getAttribute('[data-pill="uploader"]', 'class'), 'urgent');
+      assert.match(await pill('loop'), /^\u2713 [23]m$/);
+      assert.equal(await pill('cage'), '2d 2h');
+      // Four treatments in the day (the site change is older), each a marker; the list names
+      // them for screen readers.
+      assert.equal(await text(page, '#treatments-count'), '4');
+      assert.equal(await page.getAttribute('#chart', 'data-markers'), '4');
+      await shot(page, 'now-24h');
+
+      // Again with the immutable files from the browser's cache.
+      await page.reload();
+      await wholeDay(page);
+      assert.equal(await page.getAttribute('[data-hours="24"]', 'aria-pressed'), 'true');
+      perf.warm = await timings(page);
+      // One full redraw of the 1,440-point chart, as each new reading causes.
+      perf.drawMs = await page.evaluate(() => {
+        const chart = document.querySelector('#chart').glucoseChart;
+        const t0 = performance.now();
+        for (let i = 0; i < 50; i++) chart.draw();
+        return Math.round(((performance.now() - t0) / 50) * 100) / 100;
+      });
+      perf.points = Number(await page.getAttribute('#chart', 'data-points'));
+      perf.viewport = '412x915 CSS px at 2x';
+      writeFileSync(join(OUT, 'perf.json'), `${JSON.stringify(perf, null, 2)}\n`);
+      console.log(`# viewer with 24 h of 1-minute data: ${JSON.stringify(perf)}`);
+      assert.ok(perf.cold.firstRenderMs < 5000, `first render took ${perf.cold.firstRenderMs} ms`);
+
+      await page.click('[data-hours="3"]');
+      const points3h = Number(await page.getAttribute('#chart', 'data-points'));
+      assert.ok(points3h >= 179 && points3h <= 181, `3 h shows ${points3h} points`);
+      await shot(page, 'now-3h');
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('a v1 POST appears within 2 s without reload', async () => {
+    const b = await openBrowser(srv);
+    const { page } = b;
+    try {
+      await page.goto(`${srv.base}/`);
+      await page.waitForSelector('#conn.live');
+      await page.waitForFunction(() => document.querySelector('#bg-value').textContent === '123');
+      const before = Number(await page.getAttribute('#chart', 'data-points'));
+      const t0 = Date.now();
+      await srv.post('/api/v1/entries', [sgv(Date.now(), 141, 'FortyFiveUp')]);
+      await page.waitForFunction(() => document.querySelector('#bg-value').textContent === '141', null, { timeout: 2000 });
+      const took = Date.now() - t0;
+      console.log(`# new reading shown ${took} ms after the POST`);
+      assert.equal(await text(page, '#bg-arrow'), '\u2197');
+      // One more dot (give or take one that slid out of the 3-hour window meanwhile), once the
+      // chart has drawn the frame after the update.
+      await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      const after = Number(await page.getAttribute('#chart', 'data-points'));
+      assert.ok(after === before + 1 || after === before, `${before} points, then ${after}`);
+      await shot(page, 'live-update');
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('treatment details on tap', async () => {
+    const b = await openBrowser(srv, { width: 900, height: 700 });
+    const { page } = b;
+    try {
+      await page.goto(`${srv.base}/`);
+      await page.click('[data-hours="3"]');
+      await page.waitForSelector('#chart[data-markers="4"]');
+      const box = await page.locator('#chart').boundingBox();
+      const hit = await page.evaluate(() => document.querySelector('#chart').glucoseChart.hits
+        .filter((h) => h.item.t.eventType === 'Meal Bolus').map(({ x, y }) => ({ x, y }))[0]);
+      assert.ok(hit, 'the meal bolus has a marker');
+      await page.mouse.click(box.x + hit.x, box.y + hit.y);
+      await page.waitForSelector('#tip:not([hidden])');
+      const found = await text(page, '#tip');
+      assert.ok(found, 'no marker answered a tap');
+      assert.match(found, /4\.5 U insulin, 45 g carbs/);
+      await shot(page, 'tap-details');
+      await page.keyboard.press('Escape');
+      assert.ok(await page.locator('#tip').isHidden());
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('units', () => {
+  test('DISPLAY_UNITS=mmol shows mmol/L; the settings switch to mg/dL and back', async () => {
+    const srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable', DISPLAY_UNITS: 'mmol' });
+    const now = Date.now();
+    await srv.post('/api/v1/entries', [sgv(now - 5 * MIN - 30000, 110), sgv(now - 30000, 123, 'SingleDown')]);
+    const b = await openBrowser(srv);
+    const { page } = b;
+    try {
+      await page.goto(`${srv.base}/`);
+      await page.waitForFunction(() => document.querySelector('#bg-value').textContent !== '---');
+      assert.equal(await text(page, '#bg-value'), (123 / MMOL).toFixed(1)); // 6.8
+      assert.equal(await text(page, '#bg-units'), 'mmol/L');
+      assert.equal(await text(page, '#bg-delta'), '+0.7'); // 13 mg/dl in 5 min
+      assert.equal(await text(page, '#bg-arrow'), '\u2193');
+      await shot(page, 'units-mmol');
+      await page.click('#btn-menu');
+      await page.selectOption('#set-units', 'mg/dl');
+      await page.click('#settings button[type=submit]');
+      assert.equal(await text(page, '#bg-value'), '123');
+      assert.equal(await text(page, '#bg-units'), 'mg/dL');
+      await page.reload();
+      await page.waitForFunction(() => document.querySelector('#bg-value').textContent === '123');
+      await page.click('#btn-menu');
+      await page.selectOption('#set-units', '');
+      await page.click('#settings button[type=submit]');
+      assert.equal(await text(page, '#bg-value'), '6.8');
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('AUTH_DEFAULT_ROLES=denied', () => {
+  let srv;
+  before(async () => {
+    srv = await startServer({ AUTH_DEFAULT_ROLES: 'denied' });
+    await srv.post('/api/v1/entries', [sgv(Date.now() - 30000, 97)]);
+  });
+
+  test('asks for credentials, then signs in with ?token=', async () => {
+    const b = await openBrowser(srv);
+    const { page } = b;
+    try {
+      await page.goto(`${srv.base}/`);
+      await page.waitForSelector('#view-signin:not([hidden])');
+      assert.ok(await page.locator('#view-now').isHidden());
+      await shot(page, 'signin-asked');
+      const created = await srv.post('/api/v2/authorization/subjects', { name: 'Browser follower', roles: ['readable'] });
+      const subjects = (await srv.request('GET', '/api/v2/authorization/subjects')).json;
+      const token = subjects.find((s) => s._id === created._id).accessToken;
+      await page.goto(`${srv.base}/?token=${token}`);
+      await page.waitForFunction(() => document.querySelector('#bg-value').textContent === '97');
+      assert.ok(!page.url().includes('token='), 'the token stays out of the address bar');
+      // A readable token may not add treatments.
+      assert.ok(await page.locator('#btn-add').isHidden());
+      // Remembered: a plain reload stays signed in.
+      await page.goto(`${srv.base}/`);
+      await page.waitForFunction(() => document.querySelector('#bg-value').textContent === '97');
+      await shot(page, 'signin-token');
+      // 401s of the first, unauthenticated load are expected; nothing else.
+      clean(b, ['401']);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('the API secret typed once; careportal round trip', async () => {
+    const b = await openBrowser(srv);
+    const { page } = b;
+    try {
+      await page.goto(`${srv.base}/`);
+      await page.waitForSelector('#view-signin:not([hidden])');
+      await page.fill('#signin-input', SECRET);
+      await page.press('#signin-input', 'Enter');
+      await page.waitForFunction(() => document.querySelector('#bg-value').textContent === '97');
+      const stored = await page.evaluate(() => localStorage.getItem('nl.secretHash'));
+      assert.equal(stored, SECRET_SHA1, 'the SHA-1 is kept, never the secret');
+      await page.waitForSelector('#btn-add:not([hidden])');
+
+      await page.click('#btn-add');
+      await page.selectOption('#cp-event', 'Carb Correction');
+      assert.ok(await page.locator('#cp-insulin').isHidden());
+      await page.fill('#cp-carbs', '25');
+      await page.fill('#cp-notes', 'browser round trip');
+      await page.fill('#cp-by', 'Playwright');
+      await shot(page, 'careportal-form');
+      await page.click('#careportal button[type=submit]');
+      await page.waitForSelector('#toast:not([hidden])');
+      assert.equal(await text(page, '#toast'), 'Carb Correction saved');
+      // Back through the live connection, onto the chart and its list.
+      await page.waitForFunction(() => /Carb Correction/.test(document.querySelector('#treatments').textContent), null, { timeout: 2000 });
+      assert.match(await text(page, '#treatments'), /Carb Correction \u2013 25 g carbs, \u201cbrowser round trip\u201d, by Playwright/);
+      const stored2 = (await srv.request('GET', '/api/v1/treatments.json?find[eventType]=Carb%20Correction')).json;
+      assert.equal(stored2.length, 1);
+      assert.equal(stored2[0].carbs, 25);
+      assert.equal(stored2[0].notes, 'browser round trip');
+      assert.equal(stored2[0].enteredBy, 'Playwright');
+      assert.ok(Math.abs(Date.parse(stored2[0].created_at) - Date.now()) < 60000);
+
+      // A form error is shown, not posted.
+      await page.click('#btn-add');
+      await page.selectOption('#cp-event', 'Correction Bolus');
+      await page.click('#careportal button[type=submit]');
+      assert.equal(await text(page, '#careportal .form-error'), 'Correction Bolus needs insulin');
+      await page.click('#careportal [data-close]');
+      await shot(page, 'careportal-saved');
+      clean(b, ['401']);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('a wrong secret is refused and asked again', async () => {
+    const b = await openBrowser(srv);
+    const { page } = b;
+    try {
+      await page.goto(`${srv.base}/`);
+      await page.waitForSelector('#view-signin:not([hidden])');
+      await page.fill('#signin-input', 'not-the-secret-at-all');
+      await page.press('#signin-input', 'Enter');
+      await page.waitForFunction(() => /not accepted/.test(document.querySelector('#signin-error').textContent), null, { timeout: 10000 });
+      assert.equal(await page.evaluate(() => localStorage.getItem('nl.secretHash')), null);
+      await shot(page, 'signin-refused');
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('reports', () => {
+  test('numbers match a hand computation', async () => {
+    const srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable' });
+    const now = Date.now();
+    // 50, 60, 100, 150, 200, 300 mg/dl over the last hours; BG_TARGET 80-180 (defaults).
+    await srv.post('/api/v1/entries', [50, 60, 100, 150, 200, 300].map((v, k) => sgv(now - (k + 1) * 40 * MIN, v)));
+    const b = await openBrowser(srv, { width: 1024, height: 900 });
+    const { page } = b;
+    try {
+      await page.goto(`${srv.base}/#reports`);
+      await page.click('[data-days="1"]');
+      await page.waitForFunction(() => document.querySelector('#r-count').textContent === '6');
+      // very low 50, low 60, in range 100 and 150, high 200, very high 300: 1/6 and 2/6
+      assert.equal(await text(page, '#r-veryhigh'), '16.7 %');
+      assert.equal(await text(page, '#r-high'), '16.7 %');
+      assert.equal(await text(page, '#r-inrange'), '33.3 %');
+      assert.equal(await text(page, '#r-low'), '16.7 %');
+      assert.equal(await text(page, '#r-verylow'), '16.7 %');
+      // mean 860/6 = 143.3; GMI 3.31 + 0.02392 × 143.33 = 6.74; SD (population) 86.92; CV 60.64
+      assert.equal(await text(page, '#r-mean'), '143 mg/dL');
+      assert.equal(await text(page, '#r-gmi'), '6.7 %');
+      assert.equal(await text(page, '#r-sd'), '86.9 mg/dL');
+      assert.equal(await text(page, '#r-cv'), '60.6 %');
+      assert.equal(await text(page, '#r-inrange-limits'), '80\u2013180 mg/dL');
+      // Six readings 40 minutes apart: at most six 15-minute buckets on the AGP.
+      const buckets = Number(await page.getAttribute('#agp', 'data-buckets'));
+      assert.ok(buckets >= 5 && buckets <= 6, `${buckets} AGP buckets`);
+      assert.equal(await page.getAttribute('[data-days="1"]', 'aria-pressed'), 'true');
+      await shot(page, 'reports');
+      // Light theme, chosen in the settings.
+      await page.click('#btn-menu');
+      await page.selectOption('#set-theme', 'light');
+      await page.click('#settings button[type=submit]');
+      assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'light');
+      await shot(page, 'reports-light');
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('alarms, offline and reconnect', () => {
+  test('an urgent low alarm shows and is snoozed; offline shows; reconnects', async () => {
+    const srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable' });
+    await srv.post('/api/v1/entries', [sgv(Date.now() - 60000, 100)]);
+    const b = await openBrowser(srv);
+    const { page } = b;
+    try {
+      await page.goto(`${srv.base}/`);
+      await page.waitForSelector('#conn.live');
+      await page.mouse.click(5, 5); // a user gesture, so sound may play
+      await srv.post('/api/v1/entries', [sgv(Date.now(), 45, 'DoubleDown')]);
+      await page.waitForSelector('#alarm.urgent:not([hidden])', { timeout: 5000 });
+      assert.match(await text(page, '#alarm'), /Urgent LOW.*BG Now: 45/);
+      assert.ok((await page.getAttribute('.now', 'class')).includes('urgent-low'));
+      await shot(page, 'alarm');
+      await page.click('#alarm-ack');
+      assert.ok(await page.locator('#alarm').isHidden());
+
+      // The server goes away: the page says so, keeps the last data, and comes back.
+      await srv.stop();
+      await page.waitForSelector('#conn.offline', { timeout: 5000 });
+      assert.match(await text(page, '#conn'), /^Offline/);
+      assert.equal(await text(page, '#bg-value'), '45');
+      await shot(page, 'offline');
+      await startServer({ AUTH_DEFAULT_ROLES: 'readable' }, { port: srv.port, dir: srv.dir });
+      await page.waitForSelector('#conn.live', { timeout: 20000 });
+      clean(b, ['ERR_CONNECTION_REFUSED', 'WebSocket']);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('http', () => {
+  test('page and assets: CSP, caching, gzip', async () => {
+    const srv = await startServer({ AUTH_DEFAULT_ROLES: 'denied' });
+    const page = await fetch(`${srv.base}/`, { headers: { 'Accept-Encoding': 'gzip' } });
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get('cache-control'), 'no-cache');
+    const csp = page.headers.get('content-security-policy');
+    assert.match(csp, /default-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline|https?:/);
+    const html = await page.text();
+    const asset = html.match(/\/static\/[0-9a-f]+\/app\.js/)[0];
+    const js = await fetch(srv.base + asset, { headers: { 'Accept-Encoding': 'gzip' } });
+    assert.equal(js.status, 200);
+    assert.equal(js.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.match(js.headers.get('content-type'), /^text\/javascript/);
+    const etag = page.headers.get('etag');
+    const again = await fetch(`${srv.base}/`, { headers: { 'If-None-Match': etag } });
+    assert.equal(again.status, 304);
+  });
+});

@@ -1,0 +1,490 @@
+//! Secrets and tokens never reach the logs: the real binary runs at NIGHTLITE_LOG=trace, is
+//! sent every credential form, and its whole stdout and stderr must hold none of them. Also
+//! the offline `nightlite token` commands against a running server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sha1::{Digest, Sha1};
+use sha2::Sha512;
+
+const SECRET: &str = "redaction-secret-8642";
+const WRONG: &str = "redaction-wrong-1357";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sha1hex(s: &str) -> String {
+    hex(&Sha1::digest(s.as_bytes()))
+}
+
+fn sha512hex(s: &str) -> String {
+    hex(&Sha512::digest(s.as_bytes()))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The binary with only the given environment (nothing inherited).
+fn nightlite(data_dir: &Path, vars: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nightlite"));
+    c.env_clear()
+        .env("API_SECRET", SECRET)
+        .env("NIGHTLITE_DATA_DIR", data_dir)
+        .env("NO_COLOR", "1");
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c
+}
+
+/// A nightlite child process; killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+    out: PathBuf,
+    err: PathBuf,
+    agent: ureq::Agent,
+    _logs: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        let logs = tempfile::tempdir().unwrap();
+        let out = logs.path().join("stdout.log");
+        let err = logs.path().join("stderr.log");
+        let port = free_port().to_string();
+        let child = nightlite(
+            data_dir,
+            &[
+                ("NIGHTLITE_LOG", "trace"),
+                ("PORT", &port),
+                ("HOSTNAME", "127.0.0.1"),
+                ("AUTH_DEFAULT_ROLES", "denied"),
+                ("AUTH_FAIL_DELAY", "0"),
+            ],
+        )
+        .stdout(Stdio::from(File::create(&out).unwrap()))
+        .stderr(Stdio::from(File::create(&err).unwrap()))
+        .spawn()
+        .expect("start nightlite");
+        let mut s = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            out,
+            err,
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .build(),
+            _logs: logs,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = s.child.try_wait() {
+                panic!("nightlite exited ({status}):\n{}", s.logs());
+            }
+            if let Ok(r) = s.agent.get(&format!("{}/api/versions", s.base)).call() {
+                if r.status() == 200 {
+                    return s;
+                }
+            }
+            assert!(Instant::now() < deadline, "no answer:\n{}", s.logs());
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    fn logs(&self) -> String {
+        let out = std::fs::read_to_string(&self.out).unwrap_or_default();
+        let err = std::fs::read_to_string(&self.err).unwrap_or_default();
+        format!("{out}{err}")
+    }
+
+    /// Kills the process and returns everything it wrote.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.logs()
+    }
+
+    /// Any request; returns (status, body).
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> (u16, String) {
+        let mut req = self.agent.request(method, &format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let result = match body {
+            Some(b) => req.send_json(b.clone()),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        (resp.status(), resp.into_string().unwrap())
+    }
+
+    fn expect(
+        &self,
+        status: u16,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> String {
+        let (got, text) = self.call(method, path, headers, body);
+        assert_eq!(got, status, "{method} {path}: {text}");
+        text
+    }
+
+    /// Creates a subject with the admin secret; returns its access token from the listing.
+    fn subject(&self, name: &str, roles: &[&str]) -> String {
+        let admin = sha1hex(SECRET);
+        let h = [("api-secret", admin.as_str())];
+        let body = json!({ "name": name, "roles": roles });
+        let created: Value = serde_json::from_str(&self.expect(
+            200,
+            "POST",
+            "/api/v2/authorization/subjects",
+            &h,
+            Some(&body),
+        ))
+        .unwrap();
+        let listed: Value = serde_json::from_str(&self.expect(
+            200,
+            "GET",
+            "/api/v2/authorization/subjects",
+            &h,
+            None,
+        ))
+        .unwrap();
+        let s = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["_id"] == created["_id"])
+            .expect("listed");
+        s["accessToken"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The log without ANSI escapes, lower-cased for a case-insensitive search.
+fn normalized(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ ... final byte in @..~
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if ('@'..='~').contains(&d) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+#[track_caller]
+fn assert_absent(log: &str, needles: &[(&str, String)]) {
+    let log = normalized(log);
+    let leaks: Vec<String> = needles
+        .iter()
+        .filter(|(_, n)| log.contains(&n.to_lowercase()))
+        .map(|(what, n)| {
+            let at = log.find(&n.to_lowercase()).unwrap();
+            let from = log[..at].rfind('\n').map_or(0, |i| i + 1);
+            let to = log[at..].find('\n').map_or(log.len(), |i| at + i);
+            format!("{what} ({n}) in: {}", &log[from..to])
+        })
+        .collect();
+    assert!(
+        leaks.is_empty(),
+        "leaked into the log:\n{}",
+        leaks.join("\n")
+    );
+}
+
+#[test]
+fn no_secret_or_token_reaches_the_log_at_trace_level() {
+    let data = tempfile::tempdir().unwrap();
+    let s = Server::start(data.path());
+    let sha1 = sha1hex(SECRET);
+    let sha512 = sha512hex(SECRET);
+    let wrong = sha1hex(WRONG);
+    let entries = "/api/v1/entries.json";
+    let note = |text: &str| json!({ "eventType": "Note", "notes": text });
+
+    // The API secret: header (both digests, any case), query, body (object and array).
+    s.expect(200, "GET", entries, &[("api-secret", &sha1)], None);
+    s.expect(
+        200,
+        "GET",
+        entries,
+        &[("api-secret", &sha1.to_uppercase())],
+        None,
+    );
+    s.expect(200, "GET", entries, &[("api-secret", &sha512)], None);
+    s.expect(200, "GET", &format!("{entries}?secret={sha1}"), &[], None);
+    let mut body = note("body secret");
+    body["secret"] = json!(sha1);
+    s.expect(200, "POST", "/api/v1/treatments", &[], Some(&body));
+    let mut first = note("array body secret");
+    first["secret"] = json!(sha1);
+    s.expect(
+        200,
+        "POST",
+        "/api/v1/treatments",
+        &[],
+        Some(&json!([first])),
+    );
+    // Not JSON, with the secret in the query: a 400.
+    let (status, _) = s.call(
+        "POST",
+        &format!("/api/v1/entries?secret={sha1}"),
+        &[("Content-Type", "application/json")],
+        None,
+    );
+    assert!((400..500).contains(&status), "{status}");
+
+    // Wrong credentials are logged as failures, without the credential.
+    s.expect(401, "GET", entries, &[("api-secret", &wrong)], None);
+    s.expect(401, "GET", &format!("{entries}?secret={wrong}"), &[], None);
+
+    // An access token: query, body, api-secret with its SHA-1, and a JWT for it.
+    let token = s.subject("Log Watcher", &["readable", "careportal"]);
+    let token_sha1 = sha1hex(&token);
+    s.expect(200, "GET", &format!("{entries}?token={token}"), &[], None);
+    let mut body = note("body token");
+    body["token"] = json!(token);
+    s.expect(200, "POST", "/api/v1/treatments", &[], Some(&body));
+    s.expect(200, "GET", entries, &[("api-secret", &token_sha1)], None);
+    let status: Value = serde_json::from_str(&s.expect(
+        200,
+        "GET",
+        &format!("/api/v1/status.json?token={token}"),
+        &[],
+        None,
+    ))
+    .unwrap();
+    let jwt = status["authorized"]["token"]
+        .as_str()
+        .expect("authorized.token")
+        .to_string();
+    let bearer = format!("Bearer {jwt}");
+    s.expect(200, "GET", entries, &[("Authorization", &bearer)], None);
+    s.expect(200, "GET", &format!("{entries}?token={jwt}"), &[], None);
+    s.expect(
+        200,
+        "GET",
+        "/api/v1/verifyauth",
+        &[("Authorization", &bearer)],
+        None,
+    );
+    let bad_jwt = format!("{jwt}x");
+    s.expect(
+        401,
+        "GET",
+        entries,
+        &[("Authorization", &format!("Bearer {bad_jwt}"))],
+        None,
+    );
+
+    // tconnectsync: the plain secret in ?api_secret=, next to the real credential.
+    s.expect(
+        200,
+        "GET",
+        &format!("/api/v1/treatments.json?api_secret={SECRET}"),
+        &[("api-secret", &sha1)],
+        None,
+    );
+    s.expect(
+        200,
+        "POST",
+        &format!("/api/v1/treatments?api_secret={SECRET}"),
+        &[("api-secret", &sha1)],
+        Some(&note("tconnectsync")),
+    );
+    s.expect(
+        401,
+        "GET",
+        &format!("{entries}?api_secret={SECRET}"),
+        &[],
+        None,
+    );
+
+    let log = s.stop();
+    // The log is not empty: trace logging was on and requests were logged.
+    assert!(
+        log.contains("/api/v1/entries.json") && log.contains("TRACE"),
+        "trace logging was not on:\n{log}"
+    );
+    assert_absent(
+        &log,
+        &[
+            ("plain API secret", SECRET.to_string()),
+            ("SHA-1 of the secret", sha1),
+            ("SHA-512 of the secret", sha512),
+            ("wrong secret's SHA-1", wrong),
+            ("access token", token),
+            ("SHA-1 of the access token", token_sha1),
+            ("JWT", jwt),
+        ],
+    );
+}
+
+/// AndroidAPS and others fetch a JWT with `GET /api/v2/authorization/request/<accessToken>`:
+/// the token is in the path, which the debug request line logs.
+#[test]
+fn access_token_in_the_request_path_is_not_logged() {
+    let data = tempfile::tempdir().unwrap();
+    let s = Server::start(data.path());
+    let token = s.subject("Path Token", &["readable"]);
+    let text = s.expect(
+        200,
+        "GET",
+        &format!("/api/v2/authorization/request/{token}"),
+        &[],
+        None,
+    );
+    let jwt = serde_json::from_str::<Value>(&text).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A JWT is exchanged the same way.
+    s.expect(
+        200,
+        "GET",
+        &format!("/api/v2/authorization/request/{jwt}"),
+        &[],
+        None,
+    );
+    let log = s.stop();
+    assert!(log.contains("TRACE"), "trace logging was not on:\n{log}");
+    assert_absent(&log, &[("access token", token), ("JWT", jwt)]);
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run nightlite")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `nightlite token create/list/revoke` work offline on the data dir, and a running server
+/// picks up a token created meanwhile.
+#[test]
+fn token_cli_creates_lists_and_revokes() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let create = |name: &str, role: &str| {
+        let o = run(nightlite(dir, &[]).args(["token", "create", "--name", name, "--role", role]));
+        assert!(o.status.success(), "{o:?}");
+        stdout(&o).trim().to_string()
+    };
+    let follower = create("Follower Phone", "readable");
+    let (abbrev, digest) = follower.rsplit_once('-').expect("name-digest");
+    assert_eq!(abbrev, "followerph", "{follower}");
+    assert!(
+        digest.len() == 16 && digest.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{follower}"
+    );
+    let gone = create("Old Phone", "readable");
+
+    let o =
+        run(nightlite(dir, &[]).args(["token", "create", "--name", "X", "--role", "nosuchrole"]));
+    assert!(!o.status.success(), "unknown role accepted: {o:?}");
+
+    let o = run(nightlite(dir, &[]).args(["token", "revoke", "Old Phone"]));
+    assert!(o.status.success(), "{o:?}");
+    let o = run(nightlite(dir, &[]).args(["token", "revoke", "Nobody"]));
+    assert!(!o.status.success(), "revoking nobody succeeded: {o:?}");
+
+    let o = run(nightlite(dir, &[]).args(["token", "list"]));
+    assert!(o.status.success(), "{o:?}");
+    let listed = stdout(&o);
+    assert!(
+        listed.contains(&format!("Follower Phone\treadable\t{follower}")),
+        "{listed}"
+    );
+    assert!(!listed.contains(&gone), "{listed}");
+
+    // The token format is Nightscout's, from the _id the server lists.
+    let s = Server::start(dir);
+    let admin = sha1hex(SECRET);
+    let subjects: Value = serde_json::from_str(&s.expect(
+        200,
+        "GET",
+        "/api/v2/authorization/subjects",
+        &[("api-secret", &admin)],
+        None,
+    ))
+    .unwrap();
+    let subject = subjects
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "Follower Phone")
+        .expect("listed");
+    let id = subject["_id"].as_str().unwrap();
+    assert_eq!(
+        follower,
+        format!("followerph-{}", &sha1hex(&format!("{admin}{id}"))[..16])
+    );
+
+    let entries = "/api/v1/entries.json";
+    s.expect(
+        200,
+        "GET",
+        &format!("{entries}?token={follower}"),
+        &[],
+        None,
+    );
+    s.expect(401, "GET", &format!("{entries}?token={gone}"), &[], None);
+
+    // Created while the server runs: found on first use (the cache reloads on a miss).
+    let late = create("Late Phone", "readable");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (status, text) = s.call("GET", &format!("{entries}?token={late}"), &[], None);
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "late token refused: {status} {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.stop();
+}

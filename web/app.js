@@ -1,0 +1,472 @@
+// The viewer's entry point: settings from /api/v1/status.json, live data from /ws, and the
+// Now, Reports, sign-in and careportal views wired together. No framework and no build step:
+// the browser loads these modules as they are in web/.
+
+import { Alarms } from './alarm.js';
+import { api, authorizeMessage, credentials, forget, remember, signedIn, store, takeTokenFromUrl } from './auth.js';
+import { Careportal } from './careportal.js';
+import { GlucoseChart } from './chart.js';
+import { ago, arrow, clock, delta, fmt, fmtDelta, MIN_VALID, rangeOf, RANGE_WORDS, treatmentMgdl, unitLabel } from './glucose.js';
+import { Live } from './live.js';
+import { AGE_EVENTS, ageKey, pills, predictions } from './pills.js';
+import { Reports } from './reports.js';
+
+const $ = (id) => document.getElementById(id);
+const H = 3600000;
+/** The live snapshot asks for a day of data: the longest chart. */
+const HISTORY_HOURS = 24;
+const KEEP_MS = 25 * H;
+
+const state = {
+  settings: null,
+  auth: null,
+  conn: 'connecting',
+  hours: [3, 6, 12, 24].includes(Number(store.get('nl.hours'))) ? Number(store.get('nl.hours')) : 3,
+  lists: { sgvs: new Map(), mbgs: new Map(), treatments: new Map(), devicestatus: new Map() },
+  sorted: { sgvs: [], mbgs: [], treatments: [], devicestatus: [] },
+  ages: {},
+  lastAnnounced: null,
+  firstRender: null,
+};
+
+const settings = {
+  units: () => store.get('nl.units') || (state.settings && state.settings.units) || 'mg/dl',
+  timeFormat: () => Number(state.settings && state.settings.timeFormat) || 12,
+  thresholds: () => {
+    const t = (state.settings && state.settings.thresholds) || {};
+    return { bgHigh: t.bgHigh ?? 260, bgTargetTop: t.bgTargetTop ?? 180, bgTargetBottom: t.bgTargetBottom ?? 80, bgLow: t.bgLow ?? 55 };
+  },
+  staleMins: () => Number(state.settings && state.settings.alarmTimeagoWarnMins) || 15,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+function showView(name) {
+  for (const v of ['signin', 'now', 'reports']) $(`view-${v}`).hidden = v !== name;
+  for (const tab of ['now', 'reports']) {
+    if (tab === name) $(`tab-${tab}`).setAttribute('aria-current', 'page');
+    else $(`tab-${tab}`).removeAttribute('aria-current');
+  }
+  if (name === 'reports') reports.load();
+  if (name === 'now') chart.schedule();
+}
+
+function route() {
+  if (!$('view-signin').hidden && needSignin) return;
+  showView(location.hash === '#reports' ? 'reports' : 'now');
+}
+
+let needSignin = false;
+function showSignin(message, cancellable = false) {
+  needSignin = !cancellable;
+  if (needSignin) setConn('denied');
+  $('signin-error').textContent = message || '';
+  $('signin-cancel').hidden = !cancellable;
+  showView('signin');
+  $('signin-input').value = '';
+  $('signin-input').focus();
+}
+
+function toast(text) {
+  const t = $('toast');
+  t.textContent = text;
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => (t.hidden = true), 4000);
+}
+
+function setConn(s, retryIn) {
+  state.conn = s;
+  const el = $('conn');
+  el.className = `conn ${s}`;
+  el.textContent = {
+    live: 'Live',
+    connecting: 'Connecting\u2026',
+    offline: `Offline${retryIn ? ` \u2013 retrying in ${Math.ceil(retryIn / 1000)} s` : ''}`,
+    denied: 'Not signed in',
+  }[s];
+  renderNow();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+
+function applyData(msg) {
+  const L = state.lists;
+  if (!msg.delta) for (const m of Object.values(L)) m.clear();
+  let treatmentsChanged = false;
+  for (const name of Object.keys(L)) {
+    const items = msg[name];
+    if (!Array.isArray(items)) continue;
+    if (name === 'treatments') treatmentsChanged = true;
+    for (const it of items) {
+      if (!it || !it._id) continue;
+      if (it.action === 'remove') L[name].delete(it._id);
+      else L[name].set(it._id, it);
+    }
+  }
+  const cutoff = Date.now() - KEEP_MS;
+  for (const [name, m] of Object.entries(L)) {
+    for (const [id, it] of m) if (!(it.mills >= cutoff)) m.delete(id);
+    let arr = [...m.values()];
+    if (name === 'sgvs' || name === 'mbgs') {
+      arr = arr
+        .map((s) => ({ ...s, mgdl: Number(s.mgdl) }))
+        .filter((s) => Number.isFinite(s.mgdl) && s.mgdl >= MIN_VALID);
+    }
+    arr.sort((a, b) => a.mills - b.mills);
+    state.sorted[name] = arr;
+  }
+  if (treatmentsChanged) {
+    for (const t of state.sorted.treatments) {
+      const k = ageKey(t.eventType);
+      if (k && !(state.ages[k] >= t.mills)) state.ages[k] = t.mills;
+    }
+  }
+  render();
+}
+
+/** The newest device-change treatments (weeks old, older than the live window) for the ages. */
+async function loadAges() {
+  const since = new Date(Date.now() - 40 * 24 * H).toISOString();
+  await Promise.all(Object.entries(AGE_EVENTS).map(async ([key, events]) => {
+    const q = events.map((e) => `find[eventType][$in][]=${encodeURIComponent(e)}`).join('&');
+    try {
+      const list = await api(`/api/v1/treatments.json?${q}&find[created_at][$gte]=${encodeURIComponent(since)}&count=1`);
+      const t = Array.isArray(list) && list[0];
+      const at = t && Date.parse(t.created_at);
+      if (Number.isFinite(at) && !(state.ages[key] >= at)) state.ages[key] = at;
+    } catch {
+      // No treatments permission or offline: the pill is simply not shown.
+    }
+  }));
+  renderNow();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+function describe(t) {
+  const units = settings.units();
+  const parts = [];
+  if (Number(t.insulin) > 0) parts.push(`${Number(t.insulin)} U insulin`);
+  if (Number(t.carbs) > 0) parts.push(`${Number(t.carbs)} g carbs`);
+  const g = treatmentMgdl(t);
+  if (g != null) parts.push(`BG ${fmt(g, units)} ${unitLabel(units)}${t.glucoseType ? ` (${t.glucoseType})` : ''}`);
+  if (t.eventType === 'Temporary Target' && t.targetTop) {
+    const mmol = String(t.units || '').startsWith('mmol');
+    const conv = (v) => fmt(Number(v) * (mmol ? 18.01559 : 1), units);
+    parts.push(`target ${conv(t.targetBottom)}\u2013${conv(t.targetTop)} ${unitLabel(units)}`);
+  }
+  if (t.eventType === 'Temp Basal') {
+    if (t.absolute != null || t.rate != null) parts.push(`${Number(t.absolute ?? t.rate)} U/h`);
+    else if (t.percent != null) parts.push(`${t.percent > 0 ? '+' : ''}${t.percent} %`);
+  }
+  if (Number(t.duration) > 0) parts.push(`${Number(t.duration)} min`);
+  if (t.reason) parts.push(String(t.reason));
+  if (t.notes) parts.push(`\u201c${t.notes}\u201d`);
+  if (t.enteredBy) parts.push(`by ${t.enteredBy}`);
+  return parts.join(', ');
+}
+
+function render() {
+  // Nothing is drawn before the settings say which units and thresholds to draw with.
+  if (!state.settings) return;
+  renderNow();
+  renderChart();
+}
+
+function renderNow() {
+  if (!state.settings) return;
+  const now = Date.now();
+  const units = settings.units();
+  const th = settings.thresholds();
+  const sgvs = state.sorted.sgvs;
+  const latest = sgvs[sgvs.length - 1];
+  const box = document.querySelector('.now');
+  const classes = ['now'];
+  $('bg-units').textContent = unitLabel(units);
+  if (latest) {
+    const stale = now - latest.mills > settings.staleMins() * 60000;
+    const [sym, words] = arrow(latest.direction);
+    $('bg-value').textContent = fmt(latest.mgdl, units);
+    $('bg-arrow').textContent = sym;
+    $('bg-arrow').setAttribute('aria-label', words);
+    const d = delta(sgvs);
+    $('bg-delta').textContent = d ? fmtDelta(d.mgdl, units) : '';
+    $('bg-ago').textContent = stale ? `${ago(latest.mills, now)} \u2013 no recent data` : ago(latest.mills, now);
+    classes.push(stale ? 'stale' : rangeOf(latest.mgdl, th));
+    const title = state.settings ? state.settings.customTitle || 'Nightscout' : 'Nightscout';
+    document.title = `${fmt(latest.mgdl, units)} ${sym} ${d ? fmtDelta(d.mgdl, units) : ''} \u2013 ${title}`;
+    if (state.lastAnnounced !== latest._id) {
+      state.lastAnnounced = latest._id;
+      $('bg-summary').textContent = `${fmt(latest.mgdl, units)} ${unitLabel(units)}, ${words || 'no trend'}, ${RANGE_WORDS[rangeOf(latest.mgdl, th)]}`;
+    }
+  } else {
+    $('bg-value').textContent = '---';
+    $('bg-arrow').textContent = '';
+    $('bg-delta').textContent = '';
+    $('bg-ago').textContent = state.conn === 'live' ? 'no readings in the last day' : '';
+  }
+  if (state.conn !== 'live') classes.push('offline');
+  box.className = classes.join(' ');
+
+  const list = pills({ devicestatus: state.sorted.devicestatus, now, units, ages: state.ages });
+  const ul = $('pills');
+  ul.replaceChildren(...list.map((p) => {
+    const li = document.createElement('li');
+    li.className = p.level;
+    li.dataset.pill = p.key;
+    li.title = p.detail;
+    const k = document.createElement('span');
+    k.className = 'k';
+    k.textContent = p.label;
+    const v = document.createElement('span');
+    v.className = 'v';
+    v.textContent = p.value;
+    const sr = document.createElement('span');
+    sr.className = 'sr-only';
+    sr.textContent = ` (${p.detail}${p.level ? `, ${p.level}` : ''})`;
+    li.append(k, v, sr);
+    return li;
+  }));
+}
+
+function renderChart() {
+  if (!state.settings) return;
+  const now = Date.now();
+  const from = now - state.hours * H;
+  const treatments = state.sorted.treatments.filter((t) => t.mills >= from - 12 * H);
+  chart.set({
+    sgvs: state.sorted.sgvs,
+    mbgs: state.sorted.mbgs,
+    treatments,
+    predictions: predictions(state.sorted.devicestatus, now),
+    now,
+    hours: state.hours,
+    th: settings.thresholds(),
+    units: settings.units(),
+    timeFormat: settings.timeFormat(),
+  });
+  const shown = treatments.filter((t) => t.mills >= from).reverse();
+  $('treatments-count').textContent = String(shown.length);
+  $('treatments').replaceChildren(...shown.map((t) => {
+    const li = document.createElement('li');
+    li.dataset.id = t._id;
+    const time = document.createElement('time');
+    time.dateTime = new Date(t.mills).toISOString();
+    time.textContent = clock(t.mills, settings.timeFormat());
+    const what = document.createElement('strong');
+    what.textContent = t.eventType || 'Treatment';
+    const rest = describe(t);
+    li.append(time, what, document.createTextNode(rest ? ` \u2013 ${rest}` : ''));
+    return li;
+  }));
+  const latest = state.sorted.sgvs[state.sorted.sgvs.length - 1];
+  $('chart').setAttribute('aria-label', `Glucose chart, last ${state.hours} hours${latest ? `, latest ${fmt(latest.mgdl, settings.units())} ${unitLabel(settings.units())}` : ''}. Treatments are listed below.`);
+}
+
+function showTip(item, x, y) {
+  const tip = $('tip');
+  if (!item) {
+    tip.hidden = true;
+    return;
+  }
+  const units = settings.units();
+  const tf = settings.timeFormat();
+  const head = document.createElement('strong');
+  const body = document.createElement('span');
+  if (item.kind === 'sgv') {
+    head.textContent = `${fmt(item.s.mgdl, units)} ${unitLabel(units)} ${arrow(item.s.direction)[0]}`;
+    body.textContent = clock(item.s.mills, tf);
+  } else {
+    const t = item.t;
+    head.textContent = t.eventType || 'Treatment';
+    body.textContent = `${clock(t.mills, tf)}${describe(t) ? ` \u2013 ${describe(t)}` : ''}`;
+  }
+  tip.replaceChildren(head, body);
+  tip.hidden = false;
+  const wrap = tip.parentElement.getBoundingClientRect();
+  const left = Math.min(Math.max(0, x - tip.offsetWidth / 2), wrap.width - tip.offsetWidth);
+  tip.style.left = `${left}px`;
+  tip.style.top = `${Math.max(0, y - tip.offsetHeight - 14)}px`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Set-up
+
+const chart = new GlucoseChart($('chart'), {
+  onPick: showTip,
+  onDraw: (points) => {
+    if (state.firstRender == null && points > 0) {
+      state.firstRender = performance.now();
+      performance.mark('nl:first-render');
+      document.documentElement.dataset.firstRender = String(Math.round(state.firstRender));
+    }
+  },
+});
+const reports = new Reports($('view-reports'), { settings, store });
+const live = new Live(() => authorizeMessage(HISTORY_HOURS));
+const alarms = new Alarms({
+  banner: $('alarm'),
+  title: $('alarm-title'),
+  text: $('alarm-text'),
+  ack: $('alarm-ack'),
+  sound: $('alarm-sound'),
+  send: (m) => live.send(m),
+});
+const careportal = new Careportal($('careportal'), {
+  units: settings.units(),
+  store,
+  onSaved: (t) => toast(`${t.eventType} saved`),
+});
+
+live.addEventListener('state', (e) => setConn(e.detail.state, e.detail.retryIn));
+live.addEventListener('data', (e) => applyData(e.detail));
+live.addEventListener('alarm', (e) => alarms.handle(e.detail));
+live.addEventListener('auth', (e) => {
+  const a = e.detail;
+  state.auth = a.ok ? a : null;
+  $('btn-add').hidden = !(a.ok && a.write_treatment);
+  if (a.ok && needSignin) {
+    needSignin = false;
+    route();
+  }
+});
+live.addEventListener('denied', refused);
+
+$('chart').addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') showTip(null);
+});
+document.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') showTip(null);
+});
+document.addEventListener('click', (e) => {
+  if (!e.target.closest('#chart, #tip')) showTip(null);
+});
+
+for (const b of document.querySelectorAll('[data-hours]')) {
+  b.setAttribute('aria-pressed', String(Number(b.dataset.hours) === state.hours));
+  b.addEventListener('click', () => {
+    state.hours = Number(b.dataset.hours);
+    store.set('nl.hours', String(state.hours));
+    for (const o of document.querySelectorAll('[data-hours]')) o.setAttribute('aria-pressed', String(o === b));
+    showTip(null);
+    renderChart();
+  });
+}
+
+$('btn-add').addEventListener('click', () => careportal.open());
+$('btn-menu').addEventListener('click', () => {
+  $('set-theme').value = store.get('nl.theme') || 'auto';
+  $('set-units').value = store.get('nl.units') || '';
+  const c = credentials();
+  $('set-who').textContent = c.secret
+    ? 'Signed in with the API secret.'
+    : c.token ? 'Signed in with an access token.' : 'Not signed in: you see what the site shows everyone.';
+  $('set-signout').hidden = !signedIn();
+  $('settings').showModal();
+});
+$('set-theme').addEventListener('change', (e) => {
+  store.set('nl.theme', e.target.value === 'auto' ? null : e.target.value);
+  applyTheme();
+});
+$('set-units').addEventListener('change', (e) => {
+  store.set('nl.units', e.target.value || null);
+  careportal.setUnits(settings.units());
+  state.lastAnnounced = null;
+  render();
+  if (!$('view-reports').hidden && reports.stats) reports.render();
+});
+$('set-sound').addEventListener('click', () => {
+  alarms.unlock();
+  alarms.beep(true);
+});
+$('set-signin').addEventListener('click', () => {
+  $('settings').close();
+  showSignin('', true);
+});
+$('set-signout').addEventListener('click', () => {
+  forget();
+  $('settings').close();
+  restart();
+});
+$('signin-cancel').addEventListener('click', () => route());
+$('signin-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const v = $('signin-input').value;
+  if (!v.trim()) return;
+  await remember(v);
+  refusal = '';
+  $('signin-error').textContent = '';
+  needSignin = false;
+  route();
+  restart();
+});
+window.addEventListener('hashchange', route);
+
+function applyTheme() {
+  const t = store.get('nl.theme');
+  if (t) document.documentElement.dataset.theme = t;
+  else delete document.documentElement.dataset.theme;
+  chart.schedule();
+  reports.drawAgp();
+}
+
+let statusTimer = null;
+let refusal = '';
+/** Stored credentials that the server refused are dropped, and the user asked again. */
+function refused() {
+  if (signedIn()) {
+    forget();
+    refusal = 'That secret or token was not accepted.';
+  }
+  live.stop();
+  showSignin(refusal);
+}
+
+/**
+ * Settings (units, thresholds, title) and the live connection, requested together so the
+ * first chart waits for one round trip less; data that arrives first is drawn once the
+ * settings are known.
+ */
+async function restart() {
+  live.stop();
+  clearTimeout(statusTimer);
+  state.settings = null;
+  const status = api('/api/v1/status.json');
+  live.start();
+  try {
+    state.settings = (await status).settings || {};
+  } catch (e) {
+    if (e.status === 401) {
+      refused();
+      return;
+    }
+    live.stop();
+    setConn('offline', 5000);
+    statusTimer = setTimeout(restart, 5000);
+    return;
+  }
+  const s = state.settings;
+  const title = s.customTitle || 'Nightscout';
+  $('title').textContent = title;
+  document.title = title;
+  $('set-units-default').textContent = `The site's (${unitLabel(s.units)})`;
+  careportal.setUnits(settings.units());
+  route();
+  render();
+  loadAges();
+}
+
+setInterval(() => {
+  renderNow();
+}, 15000);
+setInterval(() => {
+  if (document.visibilityState === 'visible') renderChart();
+}, 60000);
+
+takeTokenFromUrl();
+applyTheme();
+restart();
