@@ -101,16 +101,9 @@ pub fn drain(conn: &Connection) -> Result<ChangeSet> {
             let id: String = r.get(1)?;
             let identifier: Option<String> = r.get(2)?;
             let seq: Option<i64> = r.get(3)?;
+            // No row joined: it was deleted for good.
             let raw = match seq {
-                Some(_) => Some(super::RawRow {
-                    seq: r.get(3)?,
-                    id: r.get(4)?,
-                    doc: r.get(5)?,
-                    mills: r.get(6)?,
-                    srv_created: r.get(7)?,
-                    srv_modified: r.get(8)?,
-                    is_valid: r.get(9)?,
-                }),
+                Some(_) => Some(StoredDoc::from_row_at(r, 3)?),
                 None => None,
             };
             Ok((op, id, identifier, raw))

@@ -45,14 +45,19 @@ pub struct StoredDoc {
 
 impl StoredDoc {
     pub(crate) fn from_row(r: &Row) -> rusqlite::Result<RawRow> {
+        Self::from_row_at(r, 0)
+    }
+
+    /// The [`COLUMNS`] of a row, starting at column `at`.
+    pub(crate) fn from_row_at(r: &Row, at: usize) -> rusqlite::Result<RawRow> {
         Ok(RawRow {
-            seq: r.get(0)?,
-            id: r.get(1)?,
-            doc: r.get(2)?,
-            mills: r.get(3)?,
-            srv_created: r.get(4)?,
-            srv_modified: r.get(5)?,
-            is_valid: r.get(6)?,
+            seq: r.get(at)?,
+            id: r.get(at + 1)?,
+            doc: r.get(at + 2)?,
+            mills: r.get(at + 3)?,
+            srv_created: r.get(at + 4)?,
+            srv_modified: r.get(at + 5)?,
+            is_valid: r.get(at + 6)?,
         })
     }
 
