@@ -14,7 +14,8 @@ cargo fuzz build || exit 1
 status=0
 for t in "${targets[@]}"; do
   scratch=$(mktemp -d)
-  log="$scratch/log"
+  # Outside the scratch corpus: libFuzzer reads every file in it as an input.
+  log=$(mktemp)
   echo "== $t, ${secs} s"
   if cargo fuzz run "$t" "$scratch" "corpus/$t" -- -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
     grep -E "^stat::number_of_executed_units|^Done [0-9]+ runs" "$log" || tail -n 2 "$log"
@@ -23,6 +24,6 @@ for t in "${targets[@]}"; do
     grep -E -A 12 "panicked|ERROR: AddressSanitizer|ERROR: libFuzzer|==[0-9]+== ?ERROR" "$log" | head -n 40
     status=1
   fi
-  rm -rf "$scratch"
+  rm -rf "$scratch" "$log"
 done
 exit $status

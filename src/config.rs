@@ -68,6 +68,22 @@ pub struct AlarmSettings {
     pub timeago_urgent_mins: f64,
 }
 
+/// TLS_CERT and TLS_KEY: PEM files for serving HTTPS directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Days each collection keeps its documents (`*_RETENTION_DAYS`); 0 keeps them forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionDays {
+    pub entries: u32,
+    pub treatments: u32,
+    pub devicestatus: u32,
+    pub activity: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Plain API secret; `None` until [`Config::ensure_secret`] has run.
@@ -93,6 +109,19 @@ pub struct Config {
     /// Whether X-Forwarded-For names the client (behind a reverse proxy).
     pub trust_proxy: bool,
     pub alarms: AlarmSettings,
+    /// Serve HTTPS with these files; plain HTTP when None.
+    pub tls: Option<TlsFiles>,
+    /// Nightscout's SECURE_HSTS_HEADER: Strict-Transport-Security on HTTPS responses.
+    pub secure_hsts_header: bool,
+    /// Path prefix the server answers under ("" or like "/nightscout"), for a proxy's sub-path.
+    pub base_path: String,
+    /// Hours between scheduled backups; 0 for none.
+    pub backup_interval_hours: u32,
+    /// Backups the server keeps in `<data dir>/backups` (older ones are removed).
+    pub backup_keep: usize,
+    pub retention: RetentionDays,
+    /// Debug builds only (tests): report this many free bytes on the data directory's disk.
+    pub test_disk_free_bytes: Option<u64>,
 }
 
 impl Config {
@@ -202,6 +231,43 @@ impl Config {
                 .ok_or_else(|| invalid("TRUST_PROXY", format!("'{v}' is not true or false")))?,
         };
 
+        let tls = match (get("TLS_CERT"), get("TLS_KEY")) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: PathBuf::from(cert),
+                key: PathBuf::from(key),
+            }),
+            (Some(_), None) => return Err(invalid("TLS_KEY", "must be set with TLS_CERT")),
+            (None, Some(_)) => return Err(invalid("TLS_CERT", "must be set with TLS_KEY")),
+        };
+        let base_path = base_path(get("BASE_PATH").as_deref())?;
+        let number =
+            |name: &'static str, default: u32, max: u32| -> Result<u32, ConfigError> {
+                match get(name) {
+                    None => Ok(default),
+                    Some(v) => v.parse::<u32>().ok().filter(|n| *n <= max).ok_or_else(|| {
+                        invalid(name, format!("'{v}' is not a whole number 0..{max}"))
+                    }),
+                }
+            };
+        let backup_interval_hours = number("BACKUP_INTERVAL_HOURS", 0, 24 * 366)?;
+        let backup_keep = match number("BACKUP_KEEP", 7, 10_000)? {
+            0 => return Err(invalid("BACKUP_KEEP", "must be at least 1")),
+            n => n as usize,
+        };
+        let retention = RetentionDays {
+            entries: number("ENTRIES_RETENTION_DAYS", 0, 36_500)?,
+            treatments: number("TREATMENTS_RETENTION_DAYS", 0, 36_500)?,
+            devicestatus: number("DEVICESTATUS_RETENTION_DAYS", 60, 36_500)?,
+            activity: number("ACTIVITY_RETENTION_DAYS", 0, 36_500)?,
+        };
+        // Only a test build may pretend the disk is full; a release build ignores the name.
+        let test_disk_free_bytes = if cfg!(debug_assertions) {
+            get("NIGHTLITE_TEST_DISK_FREE_BYTES").and_then(|v| v.parse::<u64>().ok())
+        } else {
+            None
+        };
+
         let flag = |name: &'static str, default: bool| -> Result<bool, ConfigError> {
             match get(name) {
                 None => Ok(default),
@@ -231,6 +297,7 @@ impl Config {
             timeago_urgent: flag("ALARM_TIMEAGO_URGENT", true)?,
             timeago_urgent_mins: minutes("ALARM_TIMEAGO_URGENT_MINS", 30.0)?,
         };
+        let secure_hsts_header = flag("SECURE_HSTS_HEADER", true)?;
 
         Ok(Config {
             api_secret,
@@ -253,6 +320,13 @@ impl Config {
             auth_fail_delay_ms,
             trust_proxy,
             alarms,
+            tls,
+            secure_hsts_header,
+            base_path,
+            backup_interval_hours,
+            backup_keep,
+            retention,
+            test_disk_free_bytes,
         })
     }
 
@@ -324,6 +398,17 @@ pub const KNOWN_NAMES: &[&str] = &[
     "ALARM_TIMEAGO_WARN_MINS",
     "ALARM_TIMEAGO_URGENT",
     "ALARM_TIMEAGO_URGENT_MINS",
+    "TLS_CERT",
+    "TLS_KEY",
+    "SECURE_HSTS_HEADER",
+    "BASE_PATH",
+    "BACKUP_INTERVAL_HOURS",
+    "BACKUP_KEEP",
+    "ENTRIES_RETENTION_DAYS",
+    "TREATMENTS_RETENTION_DAYS",
+    "DEVICESTATUS_RETENTION_DAYS",
+    "ACTIVITY_RETENTION_DAYS",
+    "NIGHTLITE_TEST_DISK_FREE_BYTES",
 ];
 
 fn read_toml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
@@ -382,6 +467,32 @@ fn threshold(
     } else {
         Ok(v)
     }
+}
+
+/// BASE_PATH as a prefix to match: "" for none, else "/a/b" (leading slash, none trailing).
+fn base_path(raw: Option<&str>) -> Result<String, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(String::new());
+    };
+    let trimmed = raw.trim_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    let ok = trimmed.split('/').all(|seg| {
+        !seg.is_empty()
+            && seg != "."
+            && seg != ".."
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    });
+    if !ok {
+        return Err(invalid(
+            "BASE_PATH",
+            format!("'{raw}' is not a plain path like /nightscout (letters, digits, - . _ ~)"),
+        ));
+    }
+    Ok(format!("/{trimmed}"))
 }
 
 /// Nightscout splits role and feature lists on spaces, commas and colons.
@@ -489,6 +600,38 @@ mod tests {
         .unwrap();
         assert_eq!(again.ensure_secret().unwrap(), None);
         assert_eq!(again.api_secret.as_deref(), Some(s.as_str()));
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_base_path_is_normalised() {
+        let e = Config::from_map(&map(&[("TLS_CERT", "/c.pem")])).unwrap_err();
+        assert!(e.to_string().starts_with("TLS_KEY:"), "{e}");
+        let c = Config::from_map(&map(&[("TLS_CERT", "/c.pem"), ("TLS_KEY", "/k.pem")])).unwrap();
+        assert_eq!(c.tls.unwrap().key, PathBuf::from("/k.pem"));
+        let c = Config::from_map(&map(&[("BASE_PATH", "nightscout/")])).unwrap();
+        assert_eq!(c.base_path, "/nightscout");
+        assert_eq!(
+            Config::from_map(&map(&[("BASE_PATH", "/")]))
+                .unwrap()
+                .base_path,
+            ""
+        );
+        for bad in ["/a/../b", "/a b", "/a//b"] {
+            let e = Config::from_map(&map(&[("BASE_PATH", bad)])).unwrap_err();
+            assert!(e.to_string().starts_with("BASE_PATH:"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn data_care_defaults_and_bounds() {
+        let c = Config::from_map(&HashMap::new()).unwrap();
+        assert_eq!(c.retention.devicestatus, 60);
+        assert_eq!(c.retention.entries, 0);
+        assert_eq!((c.backup_interval_hours, c.backup_keep), (0, 7));
+        let e = Config::from_map(&map(&[("BACKUP_KEEP", "0")])).unwrap_err();
+        assert!(e.to_string().starts_with("BACKUP_KEEP:"), "{e}");
+        let e = Config::from_map(&map(&[("ENTRIES_RETENTION_DAYS", "-1")])).unwrap_err();
+        assert!(e.to_string().starts_with("ENTRIES_RETENTION_DAYS:"), "{e}");
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub enum Error {
     PayloadTooLarge(String),
     #[error("{0}")]
     NotAcceptable(String),
+    /// The data directory's disk is (nearly) full: new data is refused, reads still work.
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error("storage: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("connection pool: {0}")]
@@ -61,11 +64,20 @@ impl Error {
             | Error::PreconditionFailed(m)
             | Error::Unprocessable(m)
             | Error::PayloadTooLarge(m)
-            | Error::NotAcceptable(m) => m.clone(),
+            | Error::NotAcceptable(m)
+            | Error::InsufficientStorage(m) => m.clone(),
             Error::WriterGone => "the server is shutting down".to_string(),
+            Error::Sqlite(e) if is_disk_full(e) => {
+                "the disk holding the database is full; nothing was written".to_string()
+            }
             _ => "internal storage error; nothing was changed".to_string(),
         }
     }
+}
+
+/// SQLite ran out of disk space (the reserve check in store::disk was passed, yet the disk filled).
+fn is_disk_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
 impl ResponseError for Error {
@@ -81,6 +93,8 @@ impl ResponseError for Error {
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Error::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            Error::Sqlite(e) if is_disk_full(e) => StatusCode::INSUFFICIENT_STORAGE,
             Error::WriterGone => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -5,13 +5,16 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod care;
 pub mod config;
 pub mod dates;
 pub mod error;
+pub mod https;
 pub mod ids;
 pub mod live;
 mod server;
 pub mod store;
+pub mod tls;
 pub mod web;
 
 pub use config::Config;
@@ -34,7 +37,8 @@ impl AppState {
     /// Opens the database and builds the state. `config.api_secret` must be set
     /// (see [`Config::ensure_secret`]).
     pub async fn open(config: Config) -> Result<AppState> {
-        let store = store::Store::open(&config.data_dir)?;
+        let store =
+            store::Store::open(&config.data_dir)?.with_fake_disk_free(config.test_disk_free_bytes);
         let auth = auth::Authority::load(&config, store.clone()).await?;
         let live = std::sync::Arc::new(live::Live::new(&config));
         Ok(AppState {

@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default) and `healthcheck`.
+//! The command line: `serve` (the default), `healthcheck`, `token`, `backup` and `restore`.
 
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -32,6 +32,17 @@ enum Command {
     Token {
         #[command(subcommand)]
         action: TokenAction,
+    },
+    /// Copy the database to a file; safe while the server runs.
+    Backup {
+        /// Where to write the copy (default: <data dir>/backups/nightlite-<UTC time>.sqlite3).
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+    /// Replace the database with a backup, after checking it; the server must be stopped.
+    Restore {
+        /// A backup made by `nightlite backup` (or any nightlite database file).
+        file: PathBuf,
     },
 }
 
@@ -73,6 +84,46 @@ fn main() -> ExitCode {
         Command::Serve => serve(config),
         Command::Healthcheck => healthcheck(&config),
         Command::Token { action } => token(config, action),
+        Command::Backup { to } => backup(&config, to.as_deref()),
+        Command::Restore { file } => restore(&config, &file),
+    }
+}
+
+fn backup(config: &Config, to: Option<&std::path::Path>) -> ExitCode {
+    match nightlite::care::backup_now(config, to) {
+        Ok((path, bytes)) => {
+            println!("{}", path.display());
+            eprintln!("backup written: {} ({bytes} bytes)", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nightlite: backup failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn restore(config: &Config, file: &std::path::Path) -> ExitCode {
+    match nightlite::store::backup::restore(&config.data_dir, file) {
+        Ok(r) => {
+            let c = &r.checked;
+            eprintln!(
+                "restored {} into {} ({} entries, {} treatments, {} device statuses)",
+                file.display(),
+                r.database.display(),
+                c.entries,
+                c.treatments,
+                c.devicestatus
+            );
+            if let Some(prev) = r.previous {
+                eprintln!("the previous database is kept as {}", prev.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nightlite: restore refused: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -133,9 +184,15 @@ fn serve(mut config: Config) -> ExitCode {
         config.hostname.as_str()
     };
     println!(
-        "nightlite {} serving at http://{shown_host}:{}/",
+        "nightlite {} serving at {}://{shown_host}:{}{}/",
         nightlite::NIGHTLITE_VERSION,
-        config.port
+        if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+        config.port,
+        config.base_path
     );
     println!("data directory: {}", config.data_dir.display());
     match generated {
@@ -148,14 +205,32 @@ fn serve(mut config: Config) -> ExitCode {
         }
         None => println!("admin API secret: from API_SECRET"),
     }
-    let result = actix_web::rt::System::new().block_on(nightlite::serve(config, listener, async {
-        let _ = actix_web::rt::signal::ctrl_c().await;
-    }));
+    let result =
+        actix_web::rt::System::new().block_on(nightlite::serve(config, listener, stop_signal()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nightlite: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+trait ReadWrite: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
+
+/// Ctrl-C, or SIGTERM (what `systemctl stop` and container runtimes send): a graceful stop.
+async fn stop_signal() {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = actix_web::rt::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = actix_web::rt::signal::ctrl_c().await;
         }
     }
 }
@@ -176,9 +251,20 @@ fn healthcheck(config: &Config) -> ExitCode {
     };
     let ok = (|| -> std::io::Result<bool> {
         use std::io::{Read, Write};
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
-        s.set_read_timeout(Some(Duration::from_secs(3)))?;
-        write!(s, "GET /api/versions HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+        let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(3)))?;
+        tcp.set_write_timeout(Some(Duration::from_secs(3)))?;
+        let mut s: Box<dyn ReadWrite> = if config.tls.is_some() {
+            Box::new(nightlite::tls::probe_stream(tcp)?)
+        } else {
+            Box::new(tcp)
+        };
+        let base = &config.base_path;
+        write!(
+            s,
+            "GET {base}/api/versions HTTP/1.0\r\nHost: {host}\r\n\r\n"
+        )?;
+        s.flush()?;
         let mut head = [0u8; 12];
         s.read_exact(&mut head)?;
         Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")

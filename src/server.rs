@@ -1,7 +1,8 @@
 //! The HTTP server: actix-web's app on actix-server's listener, assembled here as HttpServer
-//! assembles it internally, so that each connection's stream can be wrapped. The wrapper writes
-//! response header names the way Express does (`ETag`, `X-Sync-Inserted`), because some
-//! Nightscout clients look headers up case-sensitively.
+//! assembles it internally, so that each connection's stream can be wrapped: in TLS when
+//! TLS_CERT is set (`crate::tls`), then in a wrapper that writes response header names the way
+//! Express does (`ETag`, `X-Sync-Inserted`), because some Nightscout clients look headers up
+//! case-sensitively.
 
 use std::future::Future;
 use std::io;
@@ -18,7 +19,8 @@ use actix_web::middleware::{Compress, NormalizePath, TrailingSlash};
 use actix_web::{web, App};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::{api, AppState};
+use crate::store::lock::DataDirLock;
+use crate::{api, care, https, tls, AppState};
 
 /// Header names whose canonical spelling is not plain Camel-Case, as actix would write them,
 /// and as Express writes them. Same length, so bytes can be replaced in place.
@@ -139,6 +141,23 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    // Held until this function returns: `nightlite restore` and a second server look for it.
+    let lock = DataDirLock::try_acquire(&config.data_dir)?.ok_or_else(|| {
+        io::Error::other(format!(
+            "another nightlite server is using the data directory {}",
+            config.data_dir.display()
+        ))
+    })?;
+    let certs = match &config.tls {
+        Some(files) => {
+            Some(tls::Certificates::load(&files.cert, &files.key).map_err(io::Error::other)?)
+        }
+        None => None,
+    };
+    let acceptor = match &certs {
+        Some(c) => Some(c.acceptor().map_err(io::Error::other)?),
+        None => None,
+    };
     let state = web::Data::new(
         AppState::open(config)
             .await
@@ -151,6 +170,10 @@ pub async fn serve(
             .run(state.store.clone(), state.config.clone()),
     );
     let stopping_live = state.live.clone();
+    let mut tasks = care::spawn(state.clone());
+    if let Some(c) = certs {
+        tasks.push(actix_web::rt::spawn(tls::watch(c)));
+    }
     listener.set_nonblocking(true)?;
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let server = actix_server::Server::build()
@@ -170,6 +193,7 @@ pub async fn serve(
                 .wrap(Compress::default())
                 .wrap(actix_web::middleware::from_fn(api::v3::extension_to_accept))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(actix_web::middleware::from_fn(https::enforce))
                 .wrap(actix_web::middleware::from_fn(api::http_conventions))
                 .configure(api::configure);
             let http = HttpService::build()
@@ -180,10 +204,22 @@ pub async fn serve(
                         .map_err(|err: actix_web::Error| err.error_response()),
                     |_| AppConfig::default(),
                 ));
-            fn_service(|io: TcpStream| async move {
-                let _ = io.set_nodelay(true);
-                let peer = io.peer_addr().ok();
-                Ok::<_, DispatchError>((ExpressHeaders::new(io), Protocol::Http1, peer))
+            let acceptor = acceptor.clone();
+            fn_service(move |io: TcpStream| {
+                let acceptor = acceptor.clone();
+                async move {
+                    let _ = io.set_nodelay(true);
+                    let peer = io.peer_addr().ok();
+                    let conn = match acceptor {
+                        Some(a) => tls::accept(&a, io).await.map_err(|e| {
+                            // Scanners and plain-HTTP clients do this all day: not an error.
+                            tracing::debug!(error = %e, ?peer, "TLS handshake failed");
+                            DispatchError::Io(e)
+                        })?,
+                        None => tls::Conn::Plain(io),
+                    };
+                    Ok::<_, DispatchError>((ExpressHeaders::new(conn), Protocol::Http1, peer))
+                }
             })
             .and_then(http)
         })?
@@ -196,7 +232,12 @@ pub async fn serve(
         live.stop();
         handle.stop(true).await;
     });
-    server.await
+    let result = server.await;
+    for t in tasks {
+        t.abort();
+    }
+    drop(lock);
+    result
 }
 
 #[cfg(test)]

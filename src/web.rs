@@ -1,5 +1,6 @@
-//! The viewer's files: `web/` compiled into the binary (rust-embed), gzip-compressed once, and
-//! served so a phone on a slow link loads them once:
+//! The viewer's files: `web/` compiled into the binary (rust-embed; debug builds read the
+//! folder at the first request instead), gzip-compressed once, and served so a phone on a slow
+//! link loads them once:
 //!
 //! - `/` is `web/index.html` with `{{static}}` replaced by `/static/<hash>`, where `<hash>` is
 //!   a digest of every file. It is `no-cache` (revalidated by ETag), so a new binary's page is
@@ -201,8 +202,8 @@ fn respond(req: &HttpRequest, a: &Asset, cache: &'static str, is_page: bool) -> 
     }
     res.content_type(a.content_type);
     match &a.gzip {
-        // Compressed once at start-up; the Content-Encoding header keeps the Compress
-        // middleware from compressing it again.
+        // Compressed once, at the first request; the Content-Encoding header keeps the
+        // Compress middleware from compressing it again.
         Some(gz) if accepts_gzip(req) => res
             .insert_header((header::CONTENT_ENCODING, "gzip"))
             .body(gz.clone()),

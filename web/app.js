@@ -323,7 +323,10 @@ const careportal = new Careportal($('careportal'), {
 });
 
 live.addEventListener('state', (e) => setConn(e.detail.state, e.detail.retryIn));
-live.addEventListener('data', (e) => applyData(e.detail));
+live.addEventListener('data', (e) => {
+  if (!e.detail.delta && !performance.getEntriesByName('nl:snapshot').length) performance.mark('nl:snapshot');
+  applyData(e.detail);
+});
 live.addEventListener('alarm', (e) => alarms.handle(e.detail));
 live.addEventListener('auth', (e) => {
   const a = e.detail;
@@ -405,6 +408,8 @@ $('signin-form').addEventListener('submit', async (e) => {
   restart();
 });
 window.addEventListener('hashchange', route);
+// Canvas colours are read when drawing: redraw when the device switches between light and dark.
+window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', applyTheme);
 
 function applyTheme() {
   const t = store.get('nl.theme');
@@ -439,6 +444,7 @@ async function restart() {
   live.start();
   try {
     state.settings = (await status).settings || {};
+    if (!performance.getEntriesByName('nl:settings').length) performance.mark('nl:settings');
   } catch (e) {
     if (e.status === 401) {
       refused();

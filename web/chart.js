@@ -223,7 +223,7 @@ export class GlucoseChart {
     // Glucose dots, one path per colour.
     // Dots about as wide as the time between readings: a dense day reads as a line, a few
     // hours as separate readings.
-    const r = Math.max(1.5, Math.min(3.5, (pw / Math.max(visible.length, 1)) * 0.45));
+    const r = Math.max(2, Math.min(3.5, (pw / Math.max(visible.length, 1)) * 0.45));
     const paths = {};
     this.dots = [];
     for (const s of visible) {

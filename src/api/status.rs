@@ -66,7 +66,7 @@ pub fn settings_json(c: &Config) -> Value {
             "bgLow": t.bg_low
         },
         "insecureUseHttp": c.insecure_use_http,
-        "secureHstsHeader": true,
+        "secureHstsHeader": c.secure_hsts_header,
         "deNormalizeDates": false,
         "enable": c.enable.iter().filter(|f| !c.disable.contains(f)).collect::<Vec<_>>(),
         "DEFAULT_FEATURES": ["bgnow", "delta", "direction", "timeago", "devicestatus", "upbat", "errorcodes", "profile", "bolus", "dbsize", "runtimestate", "basal", "careportal"]
@@ -84,6 +84,9 @@ async fn status(state: State, req: HttpRequest) -> Result<HttpResponse> {
     };
     let now = dates::now_ms();
     let c = &state.config;
+    // nightlite's own fields: bytes of database + WAL, and bytes free on its disk.
+    let dbsize = super::properties::db_size(state.store.path());
+    let disk_free = state.store.disk().space().ok().map(|s| s.free);
     let info = json!({
         "status": "ok",
         "name": "nightlite",
@@ -97,7 +100,9 @@ async fn status(state: State, req: HttpRequest) -> Result<HttpResponse> {
         "settings": settings_json(c),
         "extendedSettings": { "devicestatus": { "advanced": true } },
         "authorized": authorized,
-        "runtimeState": "loaded"
+        "runtimeState": "loaded",
+        "dbsize": dbsize,
+        "diskFree": disk_free
     });
     let ext = super::format::ext_of(&req);
     // Express' res.format order for a suffix-less request: html, js, text, json.

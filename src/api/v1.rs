@@ -166,7 +166,7 @@ pub async fn get_one(state: &State, coll: Collection, key: String) -> Result<Opt
 pub async fn delete(state: &State, coll: Collection, filter: SqlFilter) -> Result<usize> {
     state
         .store
-        .write(move |conn| store::soft_delete(conn, coll, &filter))
+        .write_freeing(move |conn| store::soft_delete(conn, coll, &filter))
         .await
 }
 

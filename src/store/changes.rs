@@ -80,6 +80,16 @@ pub fn clear(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Forgets the notes of rows `seqs` (a JSON array) of `table`: for housekeeping deletes
+/// (retention) that live clients need not be sent one by one.
+pub fn forget(conn: &Connection, table: &str, seqs: &str) -> Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM temp.changes WHERE tbl = ?1 AND seq IN (SELECT value FROM json_each(?2))",
+    )?
+    .execute([table, seqs])?;
+    Ok(())
+}
+
 /// The committed changes, in write order per collection, and forgets the notes.
 pub fn drain(conn: &Connection) -> Result<ChangeSet> {
     let mut out = ChangeSet::default();

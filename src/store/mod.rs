@@ -2,12 +2,16 @@
 //! read-only connections, the schema, identity and the find language.
 
 pub mod auth;
+pub mod backup;
 pub mod changes;
 pub mod collection;
+pub mod disk;
+pub mod lock;
 pub mod migrate;
 pub mod prepare;
 pub mod query;
 pub mod recent;
+pub mod retention;
 pub(crate) mod sqlfn;
 pub mod stats;
 pub mod upsert;
@@ -26,7 +30,7 @@ use query::SqlFilter;
 
 use crate::error::{Error, Result};
 
-const DB_FILE: &str = "nightlite.sqlite3";
+pub(crate) const DB_FILE: &str = "nightlite.sqlite3";
 const READERS: u32 = 4;
 /// A v1 list never returns more than this many documents (Mongo's limit(0) means "all").
 pub const MAX_LIST: usize = 1_000_000;
@@ -141,6 +145,7 @@ pub struct Store {
     bus: changes::Bus,
     pool: r2d2::Pool<ReadManager>,
     path: PathBuf,
+    disk: std::sync::Arc<disk::DiskGuard>,
 }
 
 impl Store {
@@ -167,7 +172,23 @@ impl Store {
             bus,
             pool,
             path,
+            disk: std::sync::Arc::new(disk::DiskGuard::new(data_dir, None)),
         })
+    }
+
+    /// Debug builds' tests: pretend the disk has `free` bytes free (see [`disk`]).
+    pub fn with_fake_disk_free(mut self, free: Option<u64>) -> Store {
+        if free.is_some() {
+            if let Some(dir) = self.path.parent() {
+                self.disk = std::sync::Arc::new(disk::DiskGuard::new(dir, free));
+            }
+        }
+        self
+    }
+
+    /// Free space where the database lives.
+    pub fn disk(&self) -> &disk::DiskGuard {
+        &self.disk
     }
 
     pub fn path(&self) -> &Path {
@@ -196,8 +217,20 @@ impl Store {
         .map_err(|e| Error::Internal(format!("blocking read failed: {e}")))?
     }
 
-    /// Runs `f` in the writer's next group transaction; returns after the commit.
+    /// Runs `f` in the writer's next group transaction; returns after the commit. Refused
+    /// (507) while the disk is nearly full.
     pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.disk.check_writable()?;
+        self.writer.write(f).await
+    }
+
+    /// As [`Store::write`], also on a nearly full disk: for deletes and retention, which free
+    /// space rather than take it.
+    pub async fn write_freeing<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,

@@ -220,8 +220,14 @@ async function timings(page) {
   return page.evaluate(() => {
     const nav = performance.getEntriesByType('navigation')[0];
     const res = performance.getEntriesByType('resource');
+    const mark = (name) => {
+      const m = performance.getEntriesByName(name)[0];
+      return m ? Math.round(m.startTime) : null;
+    };
     return {
       firstRenderMs: Number(document.documentElement.dataset.firstRender),
+      settingsMs: mark('nl:settings'),
+      snapshotMs: mark('nl:snapshot'),
       domContentLoadedMs: Math.round(nav.domContentLoadedEventEnd),
       transferBytes: res.reduce((n, r) => n + (r.transferSize || 0), nav.transferSize || 0),
     };
@@ -321,6 +327,10 @@ describe('a day of 1-minute data (AUTH_DEFAULT_ROLES=readable, mg/dl)', () => {
       const points3h = Number(await page.getAttribute('#chart', 'data-points'));
       assert.ok(points3h >= 179 && points3h <= 181, `3 h shows ${points3h} points`);
       await shot(page, 'now-3h');
+      // The dark theme, as a phone set to dark mode gets it.
+      await page.emulateMedia({ colorScheme: 'dark' });
+      assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(16, 19, 23)');
+      await shot(page, 'now-dark');
       clean(b);
     } finally {
       await b.close();

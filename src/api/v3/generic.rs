@@ -460,7 +460,9 @@ async fn delete(
     let subject = access.subject_name().map(str::to_string);
     state
         .store
-        .write(move |conn| rules::delete(conn, coll, &identifier, permanent, subject.as_deref()))
+        .write_freeing(move |conn| {
+            rules::delete(conn, coll, &identifier, permanent, subject.as_deref())
+        })
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "status": 200 })))
 }

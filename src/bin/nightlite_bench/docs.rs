@@ -117,10 +117,10 @@ fn js_device(v: Option<&Value>) -> Option<String> {
 pub fn stored(coll: Collection, client: &str, now: i64) -> Res<Vec<StoredRow>> {
     let value: Value = serde_json::from_str(client)?;
     let docs = prepare::prepare(coll, value, coll.table(), now)?;
-    docs.into_iter().map(|d| finish(coll, d)).collect()
+    docs.into_iter().map(finish).collect()
 }
 
-fn finish(_coll: Collection, mut d: NewDoc) -> Res<StoredRow> {
+fn finish(mut d: NewDoc) -> Res<StoredRow> {
     if !d.has_client_identifier() {
         let device = js_device(d.doc.get("device"));
         let event = d

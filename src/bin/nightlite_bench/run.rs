@@ -39,11 +39,11 @@ impl Dates {
 /// Runs a load while sampling the server's RSS and CPU; returns the phase and the largest RSS.
 pub fn measured(
     name: &str,
-    server: Option<&Server>,
+    server: &Server,
     spec: LoadSpec,
     build: &client::Builder<'_>,
 ) -> Res<(Phase, Option<u64>)> {
-    let addr = server.map(|s| s.addr).ok_or("no server")?;
+    let addr = server.addr;
     let stop = AtomicBool::new(false);
     let self_pid = std::process::id();
     let (result, max_rss, cpu) = std::thread::scope(|s| -> Res<(LoadResult, Option<u64>, _)> {
@@ -52,10 +52,10 @@ pub fn measured(
             // CPU is counted over the measured window only (after the warm-up).
             std::thread::sleep(Duration::from_secs_f64(spec.warmup_secs));
             let t0 = Instant::now();
-            let server_t0 = server.and_then(Server::cpu_ticks);
+            let server_t0 = server.cpu_ticks();
             let self_t0 = server::cpu_ticks(self_pid);
             while !stop.load(Ordering::Relaxed) {
-                if let Some(kb) = server.and_then(Server::rss_kb) {
+                if let Some(kb) = server.rss_kb() {
                     max = Some(max.map_or(kb, |m: u64| m.max(kb)));
                 }
                 std::thread::sleep(Duration::from_millis(100));
@@ -69,7 +69,7 @@ pub fn measured(
                     )
                 })
             };
-            let server_cpu = per_sec(server_t0, server.and_then(Server::cpu_ticks));
+            let server_cpu = per_sec(server_t0, server.cpu_ticks());
             let client_cpu = per_sec(self_t0, server::cpu_ticks(self_pid));
             (max, (server_cpu, client_cpu))
         });
@@ -167,9 +167,9 @@ pub fn ingest(
         secs: opts.secs,
         warmup_secs: WARMUP_SECS,
     };
-    let (p, rss1) = measured("batch of 100, POST", Some(&srv), spec(4), &batch_build)?;
+    let (p, rss1) = measured("batch of 100, POST", &srv, spec(4), &batch_build)?;
     out.phases.push(p);
-    let (p, rss2) = measured("single, POST", Some(&srv), spec(8), &single_build)?;
+    let (p, rss2) = measured("single, POST", &srv, spec(8), &single_build)?;
     out.phases.push(p);
     out.memory.rss_under_load_max_kb = rss1.max(rss2);
     std::thread::sleep(Duration::from_secs(2));
@@ -262,16 +262,11 @@ pub fn ingest(
             client::post_into(buf, &hhost, "/", &secret, body.as_bytes());
             1
         };
-        let (p, _) = measured(
-            "hello POST echo, batch body",
-            Some(&hello),
-            hspec(4),
-            &echo_batch,
-        )?;
+        let (p, _) = measured("hello POST echo, batch body", &hello, hspec(4), &echo_batch)?;
         ceilings.push(p);
         let (p, _) = measured(
             "hello POST echo, single body",
-            Some(&hello),
+            &hello,
             hspec(8),
             &echo_single,
         )?;
@@ -296,7 +291,7 @@ pub fn hello_get(secs: f64) -> Res<Phase> {
         secs,
         warmup_secs: WARMUP_SECS,
     };
-    let (p, _) = measured("hello GET", Some(&hello), spec, &build)?;
+    let (p, _) = measured("hello GET", &hello, spec, &build)?;
     hello.stop()?;
     Ok(p)
 }
@@ -438,7 +433,7 @@ pub fn read_dir(
             secs,
             warmup_secs: WARMUP_SECS,
         };
-        let (p, rss) = measured(name, Some(&srv), spec, &build)?;
+        let (p, rss) = measured(name, &srv, spec, &build)?;
         memory.rss_under_load_max_kb = memory.rss_under_load_max_kb.max(rss);
         phases.push(p);
     }
@@ -460,7 +455,7 @@ pub fn read_dir(
                 warmup_secs: WARMUP_SECS,
             };
             let label = format!("hello GET, {n} bytes (as {name}) [{i}]");
-            let (p, _) = measured(&label, Some(&hello), spec, &build)?;
+            let (p, _) = measured(&label, &hello, spec, &build)?;
             same_bytes_ceiling.push(p);
         }
         hello.stop()?;

@@ -587,7 +587,7 @@ impl Task {
                     Err(e) => return json!({ "result": e.client_message() }),
                 };
                 match store
-                    .write(move |c| store::soft_delete(c, coll, &filter))
+                    .write_freeing(move |c| store::soft_delete(c, coll, &filter))
                     .await
                 {
                     Ok(_) => json!({ "result": "success" }),
