@@ -126,8 +126,9 @@ fn main() {
                 ready.wait().await;
                 while let Some(Ok(msg)) = ws.next().await {
                     if let Message::Text(t) = msg {
-                        if let Some(i) = t.find("\"device\":\"fanout-") {
-                            let rest = &t[i + 18..];
+                        const MARK: &str = "\"device\":\"fanout-";
+                        if let Some(i) = t.find(MARK) {
+                            let rest = &t[i + MARK.len()..];
                             let round: usize = rest
                                 .split('"')
                                 .next()

@@ -21,7 +21,7 @@ const B64_STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxy
 /// Standard base64 with padding (WebSocket accept keys).
 pub fn b64_std(data: &[u8]) -> String {
     let mut out = encode_with(B64_STD, data);
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push('=');
     }
     out
