@@ -232,6 +232,7 @@ ok "healthcheck with the packaged config: exit $status ($(head -c 120 "$work/hc.
 printf 'PORT = 1337\nNOT_A_SETTING = 1\n' >"$work/bad.toml"
 status=0
 run_bin --config "$work/bad.toml" healthcheck >"$work/bad.out" 2>&1 || status=$?
+# shellcheck disable=SC2015 # fail when any of them is false
 [ "$status" = 2 ] && grep -q "bad.toml" "$work/bad.out" && grep -q NOT_A_SETTING "$work/bad.out" ||
   fail "a bad config was not refused cleanly (exit $status): $(cat "$work/bad.out")"
 ok "a bad config file stops it: $(cat "$work/bad.out")"
@@ -253,6 +254,7 @@ done
 NIGHTLITE_DATA_DIR=$work/data PORT=$port HOSTNAME=127.0.0.1 run_bin --config "$toml" healthcheck ||
   fail "no healthy server with the packaged config"
 stop_server
+# shellcheck disable=SC2015 # fail when any of them is false
 [ -s "$work/data/api_secret" ] && [ -s "$work/data/nightlite.sqlite3" ] ||
   fail "no api_secret or database in the data directory"
 ok "served with the packaged config; made its database and secret"
@@ -368,6 +370,7 @@ in_root dpkg -i /tmp/nightlite.deb >"$work/install.out" 2>&1 || {
   fail "dpkg -i failed"
 }
 sed 's/^/  | /' "$work/install.out"
+# shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
 in_root dpkg-query -W -f='${Status}\n' nightlite | grep -q 'install ok installed' ||
   fail "nightlite is not 'install ok installed'"
 ok "dpkg -i: installed"
