@@ -47,7 +47,7 @@ for t in $TARGETS; do
 done
 if [ ${#missing_pkgs[@]} -gt 0 ]; then
   command -v apt-get >/dev/null ||
-    die "missing cross compilers; install the equivalents of Debian's ${missing_pkgs[*]}, or use cross (Cross.toml)"
+    die "missing cross compilers; install the equivalents of Debian's ${missing_pkgs[*]}, or use cross (cross.toml)"
   say "installing ${missing_pkgs[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing_pkgs[@]}" ||
     { as_root apt-get update -q && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing_pkgs[@]}"; }
