@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{StatusCode, Uri};
+use actix_web::http::{Method, StatusCode, Uri};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 
@@ -140,6 +140,20 @@ pub async fn enforce(
     }
 
     let base = c.base_path.clone();
+    // The viewer's page uses addresses relative to itself, so it must be loaded as `{base}/`:
+    // `{base}` alone would make them resolve one level up, outside the base path.
+    if !base.is_empty() && req.path() == base && matches!(*req.method(), Method::GET | Method::HEAD)
+    {
+        let location = match req.uri().query() {
+            Some(q) => format!("{base}/?{q}"),
+            None => format!("{base}/"),
+        };
+        let res = HttpResponse::build(StatusCode::PERMANENT_REDIRECT)
+            .insert_header((header::LOCATION, location.clone()))
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("Permanent Redirect. Redirecting to {location}"));
+        return Ok(req.into_response(res));
+    }
     if !base.is_empty() {
         let Some(inner) = strip_base(&base, req.path()).map(str::to_string) else {
             let e = Error::NotFound(format!("Not found: this server answers under {base}/"));

@@ -111,7 +111,7 @@ fn build() -> Site {
     for (name, data) in raw {
         if name == "index.html" {
             let text = String::from_utf8_lossy(&data)
-                .replace("{{static}}", &format!("{STATIC_PREFIX}{hash}"));
+                .replace("{{static}}", &format!("{}{hash}", &STATIC_PREFIX[1..]));
             index = asset(&name, text.into_bytes());
         } else {
             let a = asset(&name, data);
@@ -261,7 +261,8 @@ mod tests {
         let s = site();
         let page = String::from_utf8_lossy(&s.index.body).into_owned();
         assert!(!page.contains("{{static}}"));
-        assert!(page.contains(&format!("/static/{}/app.js", s.hash)));
+        // Relative, so that the page works under BASE_PATH as well as at `/`.
+        assert!(page.contains(&format!("\"static/{}/app.js\"", s.hash)));
         // No inline script or style: the CSP forbids them.
         assert!(!page.contains("<style"), "inline style in index.html");
         assert!(

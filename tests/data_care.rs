@@ -448,6 +448,30 @@ fn base_path_serves_under_the_prefix_only() {
     );
 }
 
+#[test]
+fn the_viewer_works_under_base_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[("BASE_PATH", "/nightscout")]);
+    // The bare prefix sends the browser to the folder, so relative addresses stay inside it.
+    let r = s.get("/nightscout?token=abc");
+    assert_eq!(r.status, 308, "{}", r.body);
+    assert_eq!(r.headers["location"], "/nightscout/?token=abc");
+    let page = s.get("/nightscout/");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let start = page.body.find("src=\"static/").expect("a relative script address");
+    let script = &page.body[start + 5..];
+    let script = &script[..script.find('"').unwrap()];
+    // Resolved against /nightscout/, as the browser does.
+    let js = s.get(&format!("/nightscout/{script}"));
+    assert_eq!(js.status, 200, "{script}: {}", js.body);
+    assert!(js.body.contains("import"), "{}", js.body);
+    assert!(
+        !page.body.contains("=\"/static/"),
+        "no address from the host's root"
+    );
+    assert_eq!(s.get("/static/x/app.js").status, 404);
+}
+
 // ------------------------------------------------------------------------------------------
 // Backup and restore.
 

@@ -78,11 +78,19 @@ export class HttpError extends Error {
   }
 }
 
+/**
+ * An address on this server, relative to the page: the page is served at the server's base
+ * path (BASE_PATH, or `/`), so `/api/...` must not resolve to the host's root.
+ */
+export function serverUrl(path) {
+  return new URL(path.replace(/^\//, ''), document.baseURI);
+}
+
 /** fetch against the API with the stored credentials; JSON in and out. */
 export async function api(path, { method = 'GET', body } = {}) {
   const c = credentials();
   const headers = { Accept: 'application/json' };
-  let url = path;
+  let url = serverUrl(path).href;
   if (c.secret) headers['api-secret'] = c.secret;
   else if (c.token) url += `${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(c.token)}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';

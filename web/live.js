@@ -2,6 +2,8 @@
 // the snapshot and deltas, and reconnects with backoff. A phone that sleeps, changes network or
 // loses the server shows "offline" and catches up by itself when the server is back.
 
+import { serverUrl } from './auth.js';
+
 const BACKOFF_S = [1, 2, 4, 8, 15, 30];
 /** Browsers hide WebSocket pings from scripts, so the page pings at the protocol level. */
 const PING_MS = 30000;
@@ -67,7 +69,9 @@ export class Live extends EventTarget {
   connect() {
     clearTimeout(this.timer);
     this.setState('connecting');
-    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    const address = serverUrl('ws');
+    address.protocol = address.protocol === 'https:' ? 'wss:' : 'ws:';
+    const url = address.href;
     let ws;
     try {
       ws = new WebSocket(url);

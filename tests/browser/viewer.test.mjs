@@ -96,7 +96,7 @@ async function startServer(env = {}, { port, dir } = {}) {
   for (;;) {
     if (child.exitCode != null) throw new Error(`nightlite exited: ${stderr}`);
     try {
-      const r = await fetch(`${base}/api/versions`);
+      const r = await fetch(`${base}${env.BASE_PATH || ''}/api/versions`);
       if (r.ok) break;
     } catch {
       // not up yet
@@ -422,6 +422,34 @@ describe('units', () => {
   });
 });
 
+describe('BASE_PATH', () => {
+  test('the viewer, its API calls and its WebSocket stay under the sub-path', async () => {
+    const srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable', BASE_PATH: '/ns' });
+    const now = Date.now();
+    await srv.post('/ns/api/v1/entries', [sgv(now - 5 * MIN - 30000, 110), sgv(now - 30000, 115)]);
+    const b = await openBrowser(srv);
+    const { page } = b;
+    const outside = [];
+    page.on('request', (r) => {
+      const path = new URL(r.url()).pathname;
+      if (!path.startsWith('/ns/')) outside.push(r.url());
+    });
+    try {
+      await page.goto(`${srv.base}/ns`);
+      assert.equal(new URL(page.url()).pathname, '/ns/');
+      await page.waitForFunction(() => document.querySelector('#bg-value').textContent === '115');
+      // Live over the WebSocket at /ns/ws.
+      await srv.post('/ns/api/v1/entries', [sgv(Date.now(), 131)]);
+      await page.waitForFunction(() => document.querySelector('#bg-value').textContent === '131', null, { timeout: 5000 });
+      assert.deepEqual(outside.filter((u) => !u.endsWith('/ns')), [], 'requests outside /ns/');
+      await shot(page, 'base-path');
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
 describe('AUTH_DEFAULT_ROLES=denied', () => {
   let srv;
   before(async () => {
@@ -604,8 +632,8 @@ describe('http', () => {
     assert.match(csp, /default-src 'self'/);
     assert.doesNotMatch(csp, /unsafe-inline|https?:/);
     const html = await page.text();
-    const asset = html.match(/\/static\/[0-9a-f]+\/app\.js/)[0];
-    const js = await fetch(srv.base + asset, { headers: { 'Accept-Encoding': 'gzip' } });
+    const asset = html.match(/"(static\/[0-9a-f]+\/app\.js)"/)[1];
+    const js = await fetch(`${srv.base}/${asset}`, { headers: { 'Accept-Encoding': 'gzip' } });
     assert.equal(js.status, 200);
     assert.equal(js.headers.get('cache-control'), 'public, max-age=31536000, immutable');
     assert.match(js.headers.get('content-type'), /^text\/javascript/);
