@@ -458,7 +458,10 @@ fn the_viewer_works_under_base_path() {
     assert_eq!(r.headers["location"], "/nightscout/?token=abc");
     let page = s.get("/nightscout/");
     assert_eq!(page.status, 200, "{}", page.body);
-    let start = page.body.find("src=\"static/").expect("a relative script address");
+    let start = page
+        .body
+        .find("src=\"static/")
+        .expect("a relative script address");
     let script = &page.body[start + 5..];
     let script = &script[..script.find('"').unwrap()];
     // Resolved against /nightscout/, as the browser does.

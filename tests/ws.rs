@@ -291,6 +291,9 @@ enum Ev {
     End(String),
 }
 
+/// A named test on a received message.
+type Pred = dyn Fn(&Value) -> bool;
+
 struct Ws {
     ws: WebSocketStream<TcpStream>,
 }
@@ -375,11 +378,7 @@ impl Ws {
 
     /// Messages matching each of `preds`, in whatever order they arrive (a delta and the
     /// alarm it raises come from different tasks, so either may be first).
-    async fn until_each(
-        &mut self,
-        within: Duration,
-        preds: &[(&str, &dyn Fn(&Value) -> bool)],
-    ) -> Vec<Value> {
+    async fn until_each(&mut self, within: Duration, preds: &[(&str, &Pred)]) -> Vec<Value> {
         let deadline = Instant::now() + within;
         let mut found: Vec<Option<Value>> = vec![None; preds.len()];
         let mut seen = vec![];
