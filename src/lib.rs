@@ -51,4 +51,4 @@ impl AppState {
     }
 }
 
-pub use server::serve;
+pub use server::{serve, serve_announced};

@@ -141,6 +141,18 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_announced(config, listener, shutdown, || {}).await
+}
+
+/// As [`serve`], calling `ready` once the data directory, database and certificates are open
+/// and before the first request is accepted: the command line prints its banner there, so a
+/// locked data directory or an unreadable certificate is the only thing a user sees.
+pub async fn serve_announced(
+    config: crate::Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(),
+) -> io::Result<()> {
     // Held until this function returns: `nightlite restore` and a second server look for it.
     let lock = DataDirLock::try_acquire(&config.data_dir)?.ok_or_else(|| {
         io::Error::other(format!(
@@ -175,6 +187,7 @@ pub async fn serve(
         tasks.push(actix_web::rt::spawn(tls::watch(c)));
     }
     listener.set_nonblocking(true)?;
+    ready();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let server = actix_server::Server::build()
         .workers(workers)

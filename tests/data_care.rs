@@ -475,6 +475,34 @@ fn the_viewer_works_under_base_path() {
     assert_eq!(s.get("/static/x/app.js").status, 404);
 }
 
+#[test]
+fn a_second_server_on_the_same_data_stops_before_announcing_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Server::start(dir.path(), &[]);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(env!("CARGO_BIN_EXE_nightlite"))
+        .arg("serve")
+        .env("NIGHTLITE_DATA_DIR", dir.path())
+        .env("API_SECRET", SECRET)
+        .env("PORT", port.to_string())
+        .env("HOSTNAME", "127.0.0.1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("another nightlite server is using the data directory"),
+        "{stderr}"
+    );
+    // The banner would tell the user it is serving, and where, when it is not.
+    assert!(!stdout.contains("serving at"), "{stdout}");
+}
+
 // ------------------------------------------------------------------------------------------
 // Backup and restore.
 
