@@ -17,6 +17,9 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+/// A named test on a message, for `Client::until_each`.
+type NamedPred<'a> = (&'a str, &'a dyn Fn(&Value) -> bool);
+
 const SECRET: &str = "test-secret-0123";
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
@@ -375,11 +378,7 @@ impl Ws {
 
     /// Messages matching each of `preds`, in whatever order they arrive (a delta and the
     /// alarm it raises come from different tasks, so either may be first).
-    async fn until_each(
-        &mut self,
-        within: Duration,
-        preds: &[(&str, &dyn Fn(&Value) -> bool)],
-    ) -> Vec<Value> {
+    async fn until_each(&mut self, within: Duration, preds: &[NamedPred<'_>]) -> Vec<Value> {
         let deadline = Instant::now() + within;
         let mut found: Vec<Option<Value>> = vec![None; preds.len()];
         let mut seen = vec![];
