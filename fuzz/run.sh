@@ -9,7 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 secs=${1:-30}
 export RUSTC_BOOTSTRAP=1
-targets=(find_query dates prepare)
+targets=(find_query dates prepare v3_filter)
 cargo fuzz build || exit 1
 status=0
 for t in "${targets[@]}"; do

@@ -7,6 +7,7 @@
 //!     cargo run --release --bin nightlite-bench -- ingest --secs 30
 //!     cargo run --release --bin nightlite-bench -- scale --sizes 10000,1000000,5000000
 //!     cargo run --release --bin nightlite-bench -- seed --entries 5000000 --dir /tmp/db
+//!     cargo run --release --bin nightlite-bench -- soak --minutes 10
 
 #[path = "nightlite_bench/ceiling.rs"]
 mod ceiling;
@@ -22,8 +23,12 @@ mod run;
 mod seed;
 #[path = "nightlite_bench/server.rs"]
 mod server;
+#[path = "nightlite_bench/soak.rs"]
+mod soak;
 #[path = "nightlite_bench/stats.rs"]
 mod stats;
+#[path = "nightlite_bench/ws.rs"]
+mod ws;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -60,11 +65,17 @@ enum Cmd {
         #[arg(long)]
         dir: PathBuf,
     },
-    /// Ingest (batches of 100 by 4 clients, singles by 8) with the raw-rusqlite, store and
-    /// hello-world ceilings.
+    /// Ingest (v1 batches of 100 by 4 clients, v1 singles by 8, v3 singles by 8, batches again
+    /// with WebSocket clients) with the raw-rusqlite, store and hello-world ceilings.
     Ingest {
         #[arg(long, default_value_t = 30.0)]
         secs: f64,
+        /// Duration of the v3 POST phase and of the phase with WebSocket clients.
+        #[arg(long, default_value_t = 10.0)]
+        phase_secs: f64,
+        /// WebSocket clients during the second batch phase (0: skip it).
+        #[arg(long, default_value_t = 200)]
+        ws_clients: usize,
         /// Duration of the shorter ceiling phases.
         #[arg(long, default_value_t = 10.0)]
         hello_secs: f64,
@@ -103,6 +114,12 @@ enum Cmd {
     All {
         #[arg(long, default_value_t = 30.0)]
         secs: f64,
+        /// See `ingest --phase-secs`.
+        #[arg(long, default_value_t = 10.0)]
+        phase_secs: f64,
+        /// See `ingest --ws-clients`.
+        #[arg(long, default_value_t = 200)]
+        ws_clients: usize,
         #[arg(long, default_value_t = 10.0)]
         read_secs: f64,
         #[arg(long, value_delimiter = ',', default_value = "10000,1000000,5000000")]
@@ -112,6 +129,23 @@ enum Cmd {
         /// See `ingest --diagnose`.
         #[arg(long)]
         diagnose: bool,
+    },
+    /// Load soak: N minutes of mixed uploads and reads with WebSocket clients reading deltas;
+    /// fails (exit 1) unless RSS at the end is within the tolerance of RSS after the warm-up.
+    Soak {
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        /// The reference RSS is taken at the end of the warm-up.
+        #[arg(long, default_value_t = 1.0)]
+        warmup_minutes: f64,
+        #[arg(long, default_value_t = 100)]
+        ws_clients: usize,
+        /// Entries seeded (ending now) before the soak, so reads have recent data.
+        #[arg(long, default_value_t = 10_000)]
+        seed_entries: u64,
+        /// Allowed change of RSS from the end of the warm-up to the end, percent.
+        #[arg(long, default_value_t = 10.0)]
+        tolerance_pct: f64,
     },
     /// The hello-world ceiling server (started by the benchmark itself).
     #[command(hide = true)]
@@ -186,6 +220,8 @@ fn real_main(cli: Cli) -> Res<()> {
         }
         Cmd::Ingest {
             secs,
+            phase_secs,
+            ws_clients,
             hello_secs,
             no_ceilings,
             diagnose,
@@ -196,10 +232,46 @@ fn real_main(cli: Cli) -> Res<()> {
                 secs,
                 hello_secs,
                 ceilings: !no_ceilings,
+                phase_secs,
+                ws_clients,
                 diagnose,
             };
             report.ingest = Some(run::ingest(&bin, &cli.work, &opts, &mut report.ceilings)?);
             finish(report, &cli.out)
+        }
+        Cmd::Soak {
+            minutes,
+            warmup_minutes,
+            ws_clients,
+            seed_entries,
+            tolerance_pct,
+        } => {
+            if warmup_minutes >= minutes {
+                return Err("--warmup-minutes must be shorter than --minutes".into());
+            }
+            let bin = server::nightlite_binary(cli.server)?;
+            let mut report = new_report(&bin);
+            let opts = soak::SoakOptions {
+                minutes,
+                warmup_minutes,
+                ws_clients,
+                seed_entries,
+                tolerance_pct,
+            };
+            let run = soak::soak(&bin, &cli.work, &opts)?;
+            let passed = run.passed;
+            let growth = run.growth_pct;
+            report.soak = Some(run);
+            finish(report, &cli.out)?;
+            if passed {
+                Ok(())
+            } else {
+                Err(format!(
+                    "soak failed: RSS changed {growth:+.1}% from the end of the warm-up to the end \
+                     (allowed ±{tolerance_pct}%)"
+                )
+                .into())
+            }
         }
         Cmd::Read {
             dir,
@@ -245,6 +317,8 @@ fn real_main(cli: Cli) -> Res<()> {
         }
         Cmd::All {
             secs,
+            phase_secs,
+            ws_clients,
             read_secs,
             sizes,
             reseed,
@@ -266,6 +340,8 @@ fn real_main(cli: Cli) -> Res<()> {
                 secs,
                 hello_secs: read_secs,
                 ceilings: true,
+                phase_secs,
+                ws_clients,
                 diagnose,
             };
             report.ingest = Some(run::ingest(&bin, &cli.work, &opts, &mut report.ceilings)?);

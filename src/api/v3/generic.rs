@@ -104,8 +104,9 @@ fn parse_limit(raw: Option<&str>) -> Result<usize> {
         .ok_or_else(|| Error::bad_request("Parameter limit out of tolerance"))
 }
 
-/// `field$op=value` pairs of the query string (the reserved names excepted).
-fn filters(req: &HttpRequest) -> Result<Vec<Filter>> {
+/// `field$op=value` pairs of a search's query string (the reserved names excepted). Public for
+/// the fuzz target `v3_filter`.
+pub fn filters(query_string: &str) -> Result<Vec<Filter>> {
     const RESERVED: [&str; 7] = [
         "token",
         "sort",
@@ -116,7 +117,7 @@ fn filters(req: &HttpRequest) -> Result<Vec<Filter>> {
         "now",
     ];
     let mut out = vec![];
-    for pair in req.query_string().split('&').filter(|p| !p.is_empty()) {
+    for pair in query_string.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let key = qs::decode(k);
         if RESERVED.contains(&key.as_str()) {
@@ -161,7 +162,7 @@ async fn search(
             .parse::<usize>()
             .map_err(|_| Error::bad_request("Parameter skip out of tolerance"))?,
     };
-    let filter = rules::compile_filters(coll, &filters(&req)?)?;
+    let filter = rules::compile_filters(coll, &filters(q)?)?;
     let order = rules::compile_sort(
         coll,
         sort_desc.as_deref().or(sort.as_deref()),

@@ -202,6 +202,52 @@ pub fn post_into(out: &mut Vec<u8>, host: &str, path: &str, secret_hash: &str, b
     out.extend_from_slice(body);
 }
 
+/// Any request, framed into `out`: extra headers as given, a body with its Content-Length.
+pub fn request_into(
+    out: &mut Vec<u8>,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) {
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nAccept: application/json\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    head.push_str("\r\n");
+    out.extend_from_slice(head.as_bytes());
+    if let Some(b) = body {
+        out.extend_from_slice(b);
+    }
+}
+
+/// One request on a new connection, for set-up steps: the status and the body parsed as JSON
+/// (Null when it is not JSON).
+pub fn call_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Res<(u16, serde_json::Value)> {
+    let mut req = vec![];
+    request_into(&mut req, method, &addr.to_string(), path, headers, body);
+    let mut c = Conn::connect(addr)?;
+    let r = c
+        .exchange(&req, true)
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+    let v = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
+    Ok((r.status, v))
+}
+
 /// How a load is run: `conns` threads, each with one keep-alive connection, for `secs` after a
 /// `warmup_secs` whose requests are not counted.
 #[derive(Clone, Copy)]

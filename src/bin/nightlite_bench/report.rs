@@ -73,6 +73,23 @@ pub struct Ingest {
     pub start_ms_empty_db: f64,
     pub memory: Memory,
     pub phases: Vec<Phase>,
+    /// The batch phase again, on a freshly started server, with WebSocket clients reading.
+    pub websocket: Option<WsRun>,
+}
+
+/// Batch ingest with WebSocket clients connected (each reading every delta).
+#[derive(Debug, Serialize)]
+pub struct WsRun {
+    pub clients: usize,
+    pub rss_idle_kb: Option<u64>,
+    pub rss_with_clients_kb: Option<u64>,
+    pub rss_under_load_max_kb: Option<u64>,
+    pub rss_after_load_kb: Option<u64>,
+    pub rss_peak_kb: Option<u64>,
+    /// Clients still connected when the phase ended.
+    pub connected_at_end: u64,
+    pub phase: Phase,
+    pub ws: super::ws::Summary,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,8 +130,17 @@ pub struct Report {
     pub reads: Vec<ReadRun>,
     /// In-process measurements that locate a limit (with --diagnose).
     pub diagnostics: Vec<Phase>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soak: Option<super::soak::SoakRun>,
     pub targets: Vec<Target>,
 }
+
+/// The read phases with a hello-world target (≥ 30%).
+const HELLO_TARGETS: [&str; 3] = [
+    "entries.json?count=288",
+    "entries/sgv.json?count=1",
+    "treatments, created_at range of 1 day",
+];
 
 pub fn mb(kb: Option<u64>) -> String {
     kb.map_or("-".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))
@@ -142,6 +168,68 @@ fn phase_table(out: &mut String, phases: &[Phase]) {
             cpu(p.client_cpu),
             p.errors + p.bad_status
         );
+    }
+}
+
+fn soak_markdown(out: &mut String, s: &super::soak::SoakRun) {
+    let _ = writeln!(
+        out,
+        "\n## Soak: {} minutes of mixed load, {} WebSocket clients\n",
+        s.minutes, s.websocket.clients
+    );
+    let _ = writeln!(
+        out,
+        "**{}**: RSS {} after the {}-minute warm-up, {} at the end ({:+.1}%, allowed ±{}%). \
+         Idle {}, with the clients {}, lowest after warm-up {}, highest {}, peak (VmHWM) {}.\n",
+        if s.passed { "passed" } else { "FAILED" },
+        mb(Some(s.rss_after_warmup_kb)),
+        s.warmup_minutes,
+        mb(Some(s.rss_end_kb)),
+        s.growth_pct,
+        s.tolerance_pct,
+        mb(s.rss_idle_kb),
+        mb(s.rss_with_clients_kb),
+        mb(Some(s.rss_min_after_warmup_kb)),
+        mb(Some(s.rss_max_kb)),
+        mb(s.rss_peak_kb)
+    );
+    phase_table(out, &s.phases);
+    let w = &s.websocket;
+    let _ = writeln!(
+        out,
+        "\nSeeded {} entries ending now first; {} documents written during the soak, database \
+         {:.0} MB at the end. WebSocket clients received {} deltas ({:.1} MB) in {} messages; \
+         {} resyncs, {} drops, {} reconnects{}.\n",
+        s.seed_entries,
+        s.documents_written,
+        s.db_bytes_end as f64 / 1_048_576.0,
+        w.deltas,
+        w.bytes as f64 / 1_048_576.0,
+        w.messages,
+        w.resyncs,
+        w.drops,
+        w.reconnects,
+        w.first_problem
+            .as_deref()
+            .map(|p| format!(" (first problem: {p})"))
+            .unwrap_or_default()
+    );
+    out.push_str(
+        "| minute | RSS | server CPU | WebSocket clients connected |\n|---:|---:|---:|---:|\n",
+    );
+    let mut minute = 0.0;
+    for x in &s.samples {
+        if x.t_secs + 5.0 >= minute * 60.0 {
+            let _ = writeln!(
+                out,
+                "| {:.0} | {} | {:.2} | {} |",
+                x.t_secs / 60.0,
+                mb(Some(x.rss_kb)),
+                x.server_cpu,
+                x.ws_connected
+            );
+            minute += 1.0;
+        }
     }
 }
 
@@ -192,6 +280,31 @@ impl Report {
                 mb(i.memory.rss_after_load_kb),
                 mb(i.memory.rss_peak_kb)
             );
+            if let Some(w) = &i.websocket {
+                let _ = writeln!(
+                    out,
+                    "\nWith {} WebSocket clients (last table row; fresh server on a database of 10k \
+                     entries ending now, each client's first dataUpdate holds 24 hours): \
+                     RSS idle {}, with the clients connected {}, under batch ingest (max) {}, \
+                     after {}, peak {}. The clients received {} deltas ({:.1} MB); {} resyncs, \
+                     {} drops, {} of {} connected at the end.",
+                    w.clients,
+                    mb(w.rss_idle_kb),
+                    mb(w.rss_with_clients_kb),
+                    mb(w.rss_under_load_max_kb),
+                    mb(w.rss_after_load_kb),
+                    mb(w.rss_peak_kb),
+                    w.ws.deltas,
+                    w.ws.bytes as f64 / 1_048_576.0,
+                    w.ws.resyncs,
+                    w.ws.drops,
+                    w.connected_at_end,
+                    w.clients
+                );
+            }
+        }
+        if let Some(s) = &self.soak {
+            soak_markdown(&mut out, s);
         }
         if !self.ceilings.is_empty() {
             out.push_str("\n## Ceilings (same run, same client)\n\n");
@@ -297,6 +410,11 @@ impl Report {
         if let Some(hello) = find(&self.ceilings, "hello GET") {
             for r in &self.reads {
                 for (i, p) in r.phases.iter().enumerate() {
+                    // The targets of the issue; later phases (properties, v3 history) are
+                    // reported without one.
+                    if !HELLO_TARGETS.contains(&p.name.as_str()) {
+                        continue;
+                    }
                     let ratio = p.requests_per_sec / hello.requests_per_sec.max(1e-9);
                     // Against a hello-world answering as many bytes (measured on one size).
                     let sized = same_bytes
@@ -323,6 +441,35 @@ impl Report {
                     });
                 }
             }
+        }
+        if let Some(w) = ingest.and_then(|i| i.websocket.as_ref()) {
+            if let Some(kb) = w.rss_under_load_max_kb {
+                t.push(Target {
+                    what: format!(
+                        "RSS under batch ingest with {} WebSocket clients (max)",
+                        w.clients
+                    ),
+                    target: "≤ 60 MB".into(),
+                    measured: format!("{} ({} deltas delivered)", mb(Some(kb)), w.ws.deltas),
+                    met: kb <= 60 * 1024,
+                });
+            }
+        }
+        if let Some(s) = &self.soak {
+            t.push(Target {
+                what: format!(
+                    "soak {} min: RSS at the end vs after {} min warm-up",
+                    s.minutes, s.warmup_minutes
+                ),
+                target: format!("within {}%", s.tolerance_pct),
+                measured: format!(
+                    "{:+.1}% ({} → {})",
+                    s.growth_pct,
+                    mb(Some(s.rss_after_warmup_kb)),
+                    mb(Some(s.rss_end_kb))
+                ),
+                met: s.passed,
+            });
         }
         let idle = ingest
             .and_then(|i| i.memory.rss_idle_kb)

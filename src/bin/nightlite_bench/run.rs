@@ -6,13 +6,15 @@ use std::time::{Duration, Instant};
 
 use super::ceiling::{RawOpts, ReadPath};
 use super::client::{self, LoadResult, LoadSpec};
-use super::report::{Ingest, Memory, ReadRun};
+use super::report::{Ingest, Memory, ReadRun, WsRun};
 use super::seed::{self, SeedInfo};
 use super::server::{self, Server};
 use super::stats::{round, Phase};
 use super::{docs, Res};
 
 pub const BATCH: usize = 100;
+/// Entries (ending now) under the WebSocket clients of the ingest phase.
+pub const WS_SEED: u64 = 10_000;
 const WARMUP_SECS: f64 = 1.0;
 
 /// Entry dates for ingest: unique across every phase of a run (one second apart, from five
@@ -97,7 +99,7 @@ pub fn measured(
     Ok((phase, max_rss))
 }
 
-fn batch_body(dates: &Dates, n: usize) -> String {
+pub fn batch_body(dates: &Dates, n: usize) -> String {
     let mut body = String::with_capacity(n * 300);
     body.push('[');
     for k in 0..n {
@@ -111,10 +113,21 @@ fn batch_body(dates: &Dates, n: usize) -> String {
     body
 }
 
-fn single_body(dates: &Dates) -> String {
+pub fn single_body(dates: &Dates) -> String {
     let mut body = String::with_capacity(300);
     let (ms, i) = dates.take();
     docs::entry_json(&mut body, ms, i);
+    body
+}
+
+/// One entry for API v3, which requires `app` (the uploading application) on create.
+pub fn v3_single_body(dates: &Dates) -> String {
+    let mut body = String::with_capacity(320);
+    body.push_str(r#"{"app":"nightlite-bench","#);
+    let (ms, i) = dates.take();
+    docs::entry_json(&mut body, ms, i);
+    // entry_json writes a whole object: drop its opening brace after ours.
+    body.replace_range(25..26, "");
     body
 }
 
@@ -122,6 +135,10 @@ pub struct IngestOptions {
     pub secs: f64,
     pub hello_secs: f64,
     pub ceilings: bool,
+    /// Duration of the API v3 POST phase and of the phase with WebSocket clients.
+    pub phase_secs: f64,
+    /// WebSocket clients connected during the second batch phase.
+    pub ws_clients: usize,
     /// Also the raw variants that show what triggers, indexes, fsync and transaction size cost.
     pub diagnose: bool,
 }
@@ -151,6 +168,7 @@ pub fn ingest(
             ..Memory::default()
         },
         phases: vec![],
+        websocket: None,
     };
     let batch_build = |_t: usize, _s: u64, buf: &mut Vec<u8>| -> u64 {
         let body = batch_body(&dates, BATCH);
@@ -171,11 +189,91 @@ pub fn ingest(
     out.phases.push(p);
     let (p, rss2) = measured("single, POST", &srv, spec(8), &single_build)?;
     out.phases.push(p);
-    out.memory.rss_under_load_max_kb = rss1.max(rss2);
+    // API v3: one document per POST, Authorization: Bearer <JWT> of an admin subject.
+    let bearer = format!("Bearer {}", server::admin_jwt(&srv)?);
+    let v3_build = |_t: usize, _s: u64, buf: &mut Vec<u8>| -> u64 {
+        let body = v3_single_body(&dates);
+        client::request_into(
+            buf,
+            "POST",
+            &host,
+            "/api/v3/entries",
+            &[("Authorization", &bearer)],
+            Some(body.as_bytes()),
+        );
+        1
+    };
+    let short = |conns| LoadSpec {
+        conns,
+        secs: opts.phase_secs,
+        warmup_secs: WARMUP_SECS,
+    };
+    let (p, rss3) = measured("v3 single, POST /api/v3/entries", &srv, short(8), &v3_build)?;
+    out.phases.push(p);
+    out.memory.rss_under_load_max_kb = rss1.max(rss2).max(rss3);
     std::thread::sleep(Duration::from_secs(2));
     out.memory.rss_after_load_kb = srv.rss_kb();
     out.memory.rss_peak_kb = srv.hwm_kb();
     srv.stop()?;
+
+    if opts.ws_clients > 0 {
+        // A fresh server, so its RSS is that of the clients and this ingest, not what the
+        // phases above left in the allocator; on a database holding the last week (10k
+        // one-minute entries ending now, seed.rs), so every client's first dataUpdate carries
+        // a day of data as a follower's does. (On the ingest database, whose entries are years
+        // old, the snapshots would be empty.)
+        let n = opts.ws_clients;
+        let ws_dir = work.join("ingest-ws");
+        eprintln!(
+            "ingest with {n} WebSocket clients: seeding {WS_SEED} entries ending now into {}",
+            ws_dir.display()
+        );
+        seed::seed(&ws_dir, WS_SEED)?;
+        let srv = server::start_nightlite(bin, &ws_dir, &work.join("server-ingest-ws.log"))?;
+        std::thread::sleep(Duration::from_secs(1));
+        let rss_idle_kb = srv.rss_kb();
+        let fleet = super::ws::Fleet::start(srv.addr, n, &secret, 24)?;
+        std::thread::sleep(Duration::from_secs(1));
+        let rss_with_clients_kb = srv.rss_kb();
+        let host = srv.host();
+        let batch_build = |_t: usize, _s: u64, buf: &mut Vec<u8>| -> u64 {
+            let body = batch_body(&dates, BATCH);
+            client::post_into(buf, &host, "/api/v1/entries", &secret, body.as_bytes());
+            BATCH as u64
+        };
+        let name = format!("batch of 100, POST, {n} WebSocket clients");
+        let (p, rss) = measured(&name, &srv, short(4), &batch_build)?;
+        let connected_at_end = fleet.connected();
+        let rss_after_kb = srv.rss_kb();
+        let rss_peak_kb = srv.hwm_kb();
+        let ws = fleet.stop();
+        srv.stop()?;
+        eprintln!(
+            "  RSS idle {}, {n} clients {}, under ingest max {}, peak {}; {} deltas ({:.1} MB), \
+             {} resyncs, {} drops",
+            super::report::mb(rss_idle_kb),
+            super::report::mb(rss_with_clients_kb),
+            super::report::mb(rss),
+            super::report::mb(rss_peak_kb),
+            ws.deltas,
+            ws.bytes as f64 / 1_048_576.0,
+            ws.resyncs,
+            ws.drops
+        );
+        let _ = std::fs::remove_dir_all(&ws_dir);
+        out.phases.push(p.clone());
+        out.websocket = Some(WsRun {
+            clients: n,
+            rss_idle_kb,
+            rss_with_clients_kb,
+            rss_under_load_max_kb: rss,
+            rss_after_load_kb: rss_after_kb,
+            rss_peak_kb,
+            connected_at_end,
+            phase: p,
+            ws,
+        });
+    }
 
     if opts.ceilings {
         eprintln!("ceilings: raw rusqlite");
@@ -296,26 +394,93 @@ pub fn hello_get(secs: f64) -> Res<Phase> {
     Ok(p)
 }
 
+/// How a read endpoint authenticates.
+#[derive(Clone, Copy, PartialEq)]
+enum Auth {
+    /// `api-secret` header (API v1, v2).
+    Secret,
+    /// `Authorization: Bearer <JWT>` (API v3).
+    Bearer,
+}
+
+/// One read endpoint: its paths (requests cycle through them) and documents per reply.
+struct Endpoint {
+    name: &'static str,
+    paths: Vec<String>,
+    auth: Auth,
+    docs: u64,
+}
+
+/// Name of the v3 history phase (it has no hello-world target: a 1000-document page).
+pub const HISTORY: &str = "v3 history, pages of 1000";
+
 /// The read endpoints, relative to the seeded data's newest time.
-fn endpoints(newest_ms: i64) -> Vec<(&'static str, String)> {
+fn endpoints(info: &SeedInfo) -> Vec<Endpoint> {
+    let newest_ms = info.newest_ms;
     let from = nightlite::dates::to_iso(newest_ms - 86_400_000);
     let to = nightlite::dates::to_iso(newest_ms);
+    let one = |name, path: String| Endpoint {
+        name,
+        paths: vec![path],
+        auth: Auth::Secret,
+        docs: 1,
+    };
+    // v3 history from marks spread over the seeded entries, each the srvModified of an entry
+    // at least 1000 before the newest, so every page is full: seeded entry k (oldest first)
+    // has srvModified = its date + 3 s, dates one minute apart (seed.rs).
+    let n = info.entries;
+    let page = n.saturating_sub(1).min(1000);
+    let oldest_mod = newest_ms - (n.saturating_sub(1) as i64) * 60_000 + 3_000;
+    let span = n.saturating_sub(page).max(1);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let history: Vec<String> = (0..256)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let k = (x % span) as i64;
+            format!(
+                "/api/v3/entries/history/{}?limit=1000",
+                oldest_mod + k * 60_000
+            )
+        })
+        .collect();
     vec![
-        (
+        one(
             "entries.json?count=288",
             "/api/v1/entries.json?count=288".into(),
         ),
-        (
+        one(
             "entries/sgv.json?count=1",
             "/api/v1/entries/sgv.json?count=1".into(),
         ),
-        (
+        one(
             "treatments, created_at range of 1 day",
             format!(
                 "/api/v1/treatments.json?find[created_at][$gte]={from}&find[created_at][$lte]={to}"
             ),
         ),
+        one("/api/v2/properties", "/api/v2/properties".into()),
+        Endpoint {
+            name: HISTORY,
+            paths: history,
+            auth: Auth::Bearer,
+            docs: page.max(1),
+        },
     ]
+}
+
+/// Documents in a reply: an array's length, a v3 envelope's `result` length, or an object's
+/// keys (properties).
+fn items_in(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::Array(a) => a.len(),
+        serde_json::Value::Object(o) => match o.get("result") {
+            Some(serde_json::Value::Array(a)) => a.len(),
+            _ => o.len(),
+        },
+        _ => 0,
+    }
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -406,34 +571,56 @@ pub fn read_dir(
     };
     let host = srv.host();
     let secret = server::secret_hash();
+    let bearer = format!("Bearer {}", server::admin_jwt(&srv)?);
     let mut items = vec![];
     let mut bytes = vec![];
     let mut phases = vec![];
-    for (name, path) in endpoints(info.newest_ms) {
-        let req = client::get(&host, &path, &secret);
+    for ep in endpoints(&info) {
+        let reqs: Vec<Vec<u8>> = ep
+            .paths
+            .iter()
+            .map(|path| match ep.auth {
+                Auth::Secret => client::get(&host, path, &secret),
+                Auth::Bearer => {
+                    let mut r = vec![];
+                    client::request_into(
+                        &mut r,
+                        "GET",
+                        &host,
+                        path,
+                        &[("Authorization", &bearer)],
+                        None,
+                    );
+                    r
+                }
+            })
+            .collect();
         let mut c = client::Conn::connect(srv.addr)?;
-        let r = c.exchange(&req, true)?;
+        let r = c.exchange(&reqs[0], true)?;
         if r.status != 200 {
             return Err(format!(
-                "GET {path}: status {}: {}",
+                "GET {}: status {}: {}",
+                ep.paths[0],
                 r.status,
                 String::from_utf8_lossy(&r.body)
             )
             .into());
         }
         let v: serde_json::Value = serde_json::from_slice(&r.body)?;
-        items.push((name.to_string(), v.as_array().map_or(0, Vec::len)));
-        bytes.push((name.to_string(), r.body.len()));
-        let build = |_t: usize, _s: u64, buf: &mut Vec<u8>| -> u64 {
-            buf.extend_from_slice(&req);
-            1
+        items.push((ep.name.to_string(), items_in(&v)));
+        bytes.push((ep.name.to_string(), r.body.len()));
+        let docs = ep.docs;
+        let build = |t: usize, seq: u64, buf: &mut Vec<u8>| -> u64 {
+            let i = (t as u64).wrapping_mul(7919).wrapping_add(seq) as usize % reqs.len();
+            buf.extend_from_slice(&reqs[i]);
+            docs
         };
         let spec = LoadSpec {
             conns: 16,
             secs,
             warmup_secs: WARMUP_SECS,
         };
-        let (p, rss) = measured(name, &srv, spec, &build)?;
+        let (p, rss) = measured(ep.name, &srv, spec, &build)?;
         memory.rss_under_load_max_kb = memory.rss_under_load_max_kb.max(rss);
         phases.push(p);
     }

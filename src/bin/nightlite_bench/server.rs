@@ -170,6 +170,69 @@ impl Drop for Server {
     }
 }
 
+/// The subject the benchmark uses for API v3 (role admin).
+const BENCH_SUBJECT: &str = "nightlitebench";
+
+/// A JWT for API v3, the way a client gets one (docs/auth.md): the admin secret creates a
+/// subject with the admin role through `POST /api/v2/authorization/subjects` (or finds the one
+/// a previous run left in a reused database), the listing gives its access token, and
+/// `GET /api/v2/authorization/request/<token>` exchanges that for a JWT (valid 8 hours).
+pub fn admin_jwt(server: &Server) -> Res<String> {
+    use super::client::call_json;
+    let secret = secret_hash();
+    let auth = [("api-secret", secret.as_str())];
+    let find_token = || -> Res<Option<String>> {
+        let (status, list) = call_json(
+            server.addr,
+            "GET",
+            "/api/v2/authorization/subjects",
+            &auth,
+            None,
+        )?;
+        if status != 200 {
+            return Err(format!("listing subjects: status {status}: {list}").into());
+        }
+        Ok(list.as_array().and_then(|subjects| {
+            subjects
+                .iter()
+                .find(|s| s["name"] == BENCH_SUBJECT)
+                .and_then(|s| s["accessToken"].as_str())
+                .map(str::to_string)
+        }))
+    };
+    let token = match find_token()? {
+        Some(t) => t,
+        None => {
+            let body = format!(r#"{{"name":"{BENCH_SUBJECT}","roles":["admin"]}}"#);
+            let (status, reply) = call_json(
+                server.addr,
+                "POST",
+                "/api/v2/authorization/subjects",
+                &auth,
+                Some(body.as_bytes()),
+            )?;
+            if status != 200 {
+                return Err(format!("creating the bench subject: status {status}: {reply}").into());
+            }
+            find_token()?.ok_or("the bench subject was created but is not listed")?
+        }
+    };
+    let (status, reply) = call_json(
+        server.addr,
+        "GET",
+        &format!("/api/v2/authorization/request/{token}"),
+        &[],
+        None,
+    )?;
+    reply["token"]
+        .as_str()
+        .filter(|_| status == 200)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            format!("exchanging the access token for a JWT: status {status}: {reply}").into()
+        })
+}
+
 /// The nightlite binary next to this one (both are built into target/release). Under
 /// `cargo run` it is (re)built first, so a clean checkout needs one command.
 pub fn nightlite_binary(explicit: Option<PathBuf>) -> Res<PathBuf> {
