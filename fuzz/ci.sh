@@ -42,8 +42,8 @@ if ! command -v c++ >/dev/null && ! command -v clang++ >/dev/null && ! command -
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
-  say "installing cargo-fuzz (cargo install cargo-fuzz --locked)"
-  timeout --kill-after=30 "$install_timeout" cargo install cargo-fuzz --locked
+  say "installing cargo-fuzz 0.13.2 (cargo install cargo-fuzz --version 0.13.2 --locked)"
+  timeout --kill-after=30 "$install_timeout" cargo install cargo-fuzz --version 0.13.2 --locked
   rc=$?
   if [ $rc -ne 0 ]; then
     say "installing cargo-fuzz failed (exit $rc; 124: took over ${install_timeout} s)"

@@ -14,8 +14,8 @@ TARGETS=${NIGHTLITE_DEB_TARGETS:-"x86_64-unknown-linux-gnu:amd64 aarch64-unknown
 OUT=target/debian
 
 if ! command -v cargo-deb >/dev/null; then
-  echo "== cargo install cargo-deb --locked"
-  cargo install cargo-deb --locked
+  echo "== cargo install cargo-deb --version 3.8.0 --locked"
+  cargo install cargo-deb --version 3.8.0 --locked # the version the checks were written against
 fi
 
 # For a foreign architecture, cargo-deb's "$auto" asks dpkg-shlibdeps about Debian's cross libc
