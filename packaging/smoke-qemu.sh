@@ -52,7 +52,10 @@ for b in "${bins[@]}"; do
 done
 if $need_qemu; then
   if [ "$(id -u)" = 0 ]; then sudo=(); else sudo=(sudo); fi
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-user
+  # A fresh machine may have no package lists yet: update once if the first try fails.
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-user ||
+    { "${sudo[@]}" apt-get update -q &&
+      "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-user; }
 fi
 
 free_port() {

@@ -355,7 +355,8 @@ mkdir -p "$CACHE"
 base=$CACHE/$SUITE-minbase.tar
 if [ ! -s "$base" ]; then
   command -v debootstrap >/dev/null ||
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap ||
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap; }
   echo "debootstrap $SUITE (once; cached in $base)"
   rm -rf "$CACHE/base.tmp"
   debootstrap --variant=minbase "$SUITE" "$CACHE/base.tmp" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 ||
