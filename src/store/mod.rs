@@ -31,7 +31,8 @@ use query::SqlFilter;
 use crate::error::{Error, Result};
 
 pub(crate) const DB_FILE: &str = "nightlite.sqlite3";
-const READERS: u32 = 4;
+/// Read-only connections in the pool; also bounds the blocking threads (src/server.rs).
+pub const READERS: u32 = 4;
 /// A v1 list never returns more than this many documents (Mongo's limit(0) means "all").
 pub const MAX_LIST: usize = 1_000_000;
 
