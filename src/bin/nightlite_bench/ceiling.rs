@@ -253,10 +253,14 @@ fn cpu_per_sec(cpu0: Option<u64>, wall: Instant) -> Option<f64> {
 /// How a read's reply is produced, in-process on one thread (no HTTP), for a read diagnostic.
 #[derive(Clone, Copy)]
 pub enum ReadPath {
-    /// What the server does: `store::list` (each stored document parsed into a map), v1 shape
-    /// (`_id` first, every field cloned), serialised.
+    /// The server's path before the splice: `store::list` (each stored document parsed into a
+    /// map), v1 shape (`_id` first, every field cloned), serialised.
+    Parse,
+    /// What the server does: `store::list_raw` + `store::v1json::list` (each stored text
+    /// checked, then spliced).
     Server,
-    /// The stored JSON text spliced as is: `{"_id":"…",` + the document without its `{`.
+    /// The stored JSON text spliced as is, unchecked: `{"_id":"…",` + the document without
+    /// its `{`. The lower bound of the server's path.
     Splice,
 }
 
@@ -294,10 +298,16 @@ pub fn read_path(
     ));
     let reply = |path: ReadPath| -> Res<Vec<u8>> {
         Ok(match path {
-            ReadPath::Server => {
+            ReadPath::Parse => {
                 let docs = nightlite::store::list(&conn, coll, &q)?;
                 let v: Vec<serde_json::Value> = docs.iter().map(|d| d.to_v1()).collect();
                 serde_json::to_vec(&v)?
+            }
+            ReadPath::Server => {
+                let docs = nightlite::store::list_raw(&conn, coll, &q)?;
+                nightlite::store::v1json::list(docs, None)?
+                    .body
+                    .into_bytes()
             }
             ReadPath::Splice => {
                 let mut out = Vec::with_capacity(128 * 1024);
@@ -325,8 +335,8 @@ pub fn read_path(
             }
         })
     };
-    // The splice must give the very bytes the server's path gives, or it proves nothing.
-    let identical = reply(ReadPath::Server)? == reply(ReadPath::Splice)?;
+    // Each path must give the very bytes of the parse path, or it proves nothing.
+    let identical = reply(ReadPath::Parse)? == reply(path)?;
     let mut lat = vec![];
     let t0 = Instant::now();
     let mut bytes = 0usize;
@@ -336,8 +346,9 @@ pub fn read_path(
         lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
     }
     let how = match path {
-        ReadPath::Server => "store::list + v1 JSON (the server's path)",
-        ReadPath::Splice => "stored JSON text spliced (no parse)",
+        ReadPath::Parse => "store::list + to_v1 + serialise (the earlier path)",
+        ReadPath::Server => "store::list_raw + v1json::list (the server's path)",
+        ReadPath::Splice => "stored JSON text spliced unchecked (no parse)",
     };
     let mut p = Phase::from_latencies(
         &format!("{label}: {how}"),
@@ -346,8 +357,8 @@ pub fn read_path(
         lat,
     );
     p.note = Some(format!(
-        "{query}: {bytes} bytes per reply, one thread; splice output identical to the \
-         server path's: {identical}"
+        "{query}: {bytes} bytes per reply, one thread; output identical to the \
+         parse path's: {identical}"
     ));
     Ok(p)
 }

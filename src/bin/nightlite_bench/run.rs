@@ -365,7 +365,7 @@ pub fn read_diagnose(dir: &Path, info: &SeedInfo, secs: f64) -> Res<Vec<Phase>> 
     ];
     let mut out = vec![];
     for (label, coll, q) in cases {
-        for path in [ReadPath::Server, ReadPath::Splice] {
+        for path in [ReadPath::Parse, ReadPath::Server, ReadPath::Splice] {
             let p = super::ceiling::read_path(&db, label, coll, &q, path, secs)?;
             eprintln!(
                 "  {}: {:.0} replies/s, p50 {:.3} ms",
