@@ -349,10 +349,18 @@ pub fn get_raw(conn: &Connection, coll: Collection, key: &str) -> Result<Option<
 /// Soft-deletes the live documents matching `filter`: they disappear from every read but stay
 /// in sync history with isValid=false. Returns how many.
 pub fn soft_delete(conn: &Connection, coll: Collection, filter: &SqlFilter) -> Result<usize> {
+    // One statement for many rows: the matching rows and their new srv_modified (the next
+    // value, then one more per row in seq order) are computed before any row changes, so each
+    // deleted document gets its own strictly increasing srvModified, as history needs.
+    let t = coll.table();
     let sql = format!(
-        "UPDATE {} SET is_valid = 0 WHERE is_valid = 1 AND ({})",
-        coll.table(),
-        filter.sql
+        "UPDATE {t} SET is_valid = 0, srv_modified = hit.m FROM (
+             SELECT seq, {next} + row_number() OVER (ORDER BY seq) - 1 AS m
+             FROM {t} WHERE is_valid = 1 AND ({filter})
+         ) AS hit
+         WHERE {t}.seq = hit.seq",
+        next = upsert::next_modified(t),
+        filter = filter.sql
     );
     Ok(conn.execute(&sql, rusqlite::params_from_iter(filter.params.iter()))?)
 }
