@@ -9,7 +9,8 @@ use super::v1::{self, ListOptions, State};
 use crate::error::Result;
 use crate::store::query::{self, SqlFilter};
 use crate::store::upsert::Merge;
-use crate::store::{Collection, StoredDoc};
+use crate::store::v1json::TimeField;
+use crate::store::{Collection, RawDoc};
 
 const COLL: Collection = Collection::Entries;
 const DEFAULT_COUNT: usize = 10;
@@ -40,12 +41,16 @@ fn type_filter(t: &str) -> Result<SqlFilter> {
 }
 
 /// Writes a list in the negotiated format, with Last-Modified from the newest entry's date.
-fn respond_list(
-    req: &HttpRequest,
-    ext: Option<&str>,
-    docs: Vec<StoredDoc>,
-) -> Result<HttpResponse> {
+fn respond_list(req: &HttpRequest, ext: Option<&str>, docs: Vec<RawDoc>) -> Result<HttpResponse> {
     let fmt = format::entries_format(ext, req)?;
+    if fmt == format::Format::Json {
+        let time = TimeField {
+            name: "date",
+            ms: crate::dates::ms_from_number,
+        };
+        return v1::json_list(req, docs, Some(time));
+    }
+    let docs = v1::parse_all(docs)?;
     let newest = docs
         .iter()
         .filter_map(|d| d.doc.get("date").and_then(crate::dates::ms_from_number))

@@ -64,5 +64,6 @@ async fn filtered(state: State, find: Value, sort: Value) -> Result<HttpResponse
         extra: Some(extra),
     };
     let docs = v1::list(&state, Collection::Food, &tree, opts).await?;
-    Ok(HttpResponse::Ok().json(v1::v1_docs(&docs)))
+    let list = crate::store::v1json::list(docs, None)?;
+    Ok(super::format::json_body(HttpResponse::Ok(), list.body))
 }

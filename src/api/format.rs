@@ -165,6 +165,13 @@ pub fn respond(mut builder: HttpResponseBuilder, format: Format, docs: Vec<Value
     }
 }
 
+/// A JSON body already serialised, with the Content-Type `HttpResponseBuilder::json` sets.
+pub fn json_body(mut builder: HttpResponseBuilder, body: String) -> HttpResponse {
+    builder
+        .insert_header(header::ContentType::json())
+        .body(body)
+}
+
 /// Answers 304 when If-Modified-Since is not older than `last_ms`; otherwise sets
 /// Last-Modified and lets `respond` write the body.
 pub fn conditional(

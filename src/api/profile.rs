@@ -54,7 +54,8 @@ async fn list(state: State, req: HttpRequest) -> Result<HttpResponse> {
         extra: None,
     };
     let docs = v1::list(&state, Collection::Profile, &count, opts).await?;
-    Ok(HttpResponse::Ok().json(v1::v1_docs(&docs)))
+    let list = crate::store::v1json::list(docs, None)?;
+    Ok(super::format::json_body(HttpResponse::Ok(), list.body))
 }
 
 /// The active profile: the newest by startDate, or null.
@@ -65,7 +66,8 @@ async fn current(state: State) -> Result<HttpResponse> {
         extra: None,
     };
     let docs = v1::list(&state, Collection::Profile, &Value::Null, opts).await?;
-    Ok(HttpResponse::Ok().json(docs.first().map(|d| d.to_v1())))
+    let body = crate::store::v1json::one(docs.into_iter().next())?;
+    Ok(super::format::json_body(HttpResponse::Ok(), body))
 }
 
 async fn update(state: State, body: Body) -> Result<HttpResponse> {

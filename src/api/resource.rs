@@ -73,14 +73,8 @@ pub async fn list(r: Resource, state: State, req: HttpRequest) -> Result<HttpRes
         extra: None,
     };
     let docs = v1::list(&state, r.coll, &tree, opts).await?;
-    let newest = if r.last_modified {
-        v1::newest_ms(&docs, "created_at")
-    } else {
-        None
-    };
-    Ok(format::conditional(&req, newest, |mut ok| {
-        ok.json(v1::v1_docs(&docs))
-    }))
+    let time = r.last_modified.then(|| v1::date_field("created_at"));
+    v1::json_list(&req, docs, time)
 }
 
 pub async fn create(r: Resource, state: State, body: Body) -> Result<HttpResponse> {

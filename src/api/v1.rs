@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::store::prepare::{self, NewDoc};
 use crate::store::query::{self, ListRequest, SqlFilter};
 use crate::store::upsert::{Merge, Outcome, Written};
-use crate::store::{self, Collection, StoredDoc};
+use crate::store::v1json::TimeField;
+use crate::store::{self, Collection, RawDoc, StoredDoc};
 use crate::{dates, AppState};
 
 pub type State = web::Data<AppState>;
@@ -132,13 +133,14 @@ pub struct ListOptions {
     pub extra: Option<SqlFilter>,
 }
 
-/// Lists documents as a v1 GET asks (find, sort, count, the 4-day window).
+/// Lists documents as a v1 GET asks (find, sort, count, the 4-day window), as stored text:
+/// JSON replies splice it ([`store::v1json`]), other uses parse it ([`parse_all`]).
 pub async fn list(
     state: &State,
     coll: Collection,
     tree: &Value,
     opts: ListOptions,
-) -> Result<Vec<StoredDoc>> {
+) -> Result<Vec<RawDoc>> {
     let null = Value::Null;
     let req = ListRequest {
         find: tree.get("find").unwrap_or(&null),
@@ -151,14 +153,14 @@ pub async fn list(
     let q = query::build_list(coll, &req, dates::now_ms())?;
     state
         .store
-        .read(move |conn| store::list(conn, coll, &q))
+        .read(move |conn| store::list_raw(conn, coll, &q))
         .await
 }
 
-pub async fn get_one(state: &State, coll: Collection, key: String) -> Result<Option<StoredDoc>> {
+pub async fn get_one(state: &State, coll: Collection, key: String) -> Result<Option<RawDoc>> {
     state
         .store
-        .read(move |conn| store::get(conn, coll, &key))
+        .read(move |conn| store::get_raw(conn, coll, &key))
         .await
 }
 
@@ -202,9 +204,31 @@ pub fn v1_docs(docs: &[StoredDoc]) -> Vec<Value> {
     docs.iter().map(StoredDoc::to_v1).collect()
 }
 
-/// The newest time among the documents' time fields, for Last-Modified.
-pub fn newest_ms(docs: &[StoredDoc], field: &str) -> Option<i64> {
-    docs.iter()
-        .filter_map(|d| d.doc.get(field).and_then(dates::parse_value).map(|i| i.ms))
-        .max()
+/// Parses stored documents, for replies that look inside them (CSV, text).
+pub fn parse_all(docs: Vec<RawDoc>) -> Result<Vec<StoredDoc>> {
+    docs.into_iter().map(StoredDoc::parse).collect()
+}
+
+/// A JSON list reply built from the stored text, with Last-Modified from `time` when given
+/// (and a 304 when If-Modified-Since is not older).
+pub fn json_list(
+    req: &HttpRequest,
+    docs: Vec<RawDoc>,
+    time: Option<TimeField>,
+) -> Result<HttpResponse> {
+    let list = store::v1json::list(docs, time)?;
+    if time.is_none() {
+        return Ok(super::format::json_body(HttpResponse::Ok(), list.body));
+    }
+    Ok(super::format::conditional(req, list.newest, |b| {
+        super::format::json_body(b, list.body)
+    }))
+}
+
+/// Nightscout's Last-Modified of treatments and activity: the newest `field` read as a date.
+pub fn date_field(name: &'static str) -> TimeField {
+    TimeField {
+        name,
+        ms: |v| dates::parse_value(v).map(|i| i.ms),
+    }
 }

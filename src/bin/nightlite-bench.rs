@@ -82,7 +82,7 @@ enum Cmd {
         /// Skip the ceilings.
         #[arg(long)]
         no_ceilings: bool,
-        /// Also measure raw variants (no triggers, no secondary indexes, synchronous=NORMAL,
+        /// Also measure raw variants (schema v1's triggers, no secondary indexes, synchronous=NORMAL,
         /// 400 per transaction) to show what limits ingest.
         #[arg(long)]
         diagnose: bool,

@@ -57,8 +57,7 @@ pub fn install(conn: &Connection) -> Result<()> {
     )?;
     for c in Collection::ALL {
         let t = c.table();
-        // The srv_modified trigger updates only srv_modified, so it does not note twice; an
-        // insert stays an insert when the same transaction updates the row again.
+        // An insert stays an insert when the same transaction updates the row again.
         conn.execute_batch(&format!(
             "CREATE TEMP TRIGGER IF NOT EXISTS {t}_note_insert AFTER INSERT ON main.{t} BEGIN
                  INSERT OR IGNORE INTO changes VALUES ('{t}', NEW.seq, 'insert', NEW.id, NEW.identifier);
@@ -151,8 +150,10 @@ mod tests {
         install(&c).unwrap();
         c.execute_batch(
             "BEGIN;
-             INSERT INTO entries (id, doc, mills, srv_created) VALUES ('a', '{\"sgv\":1}', 1, 1);
-             INSERT INTO entries (id, doc, mills, srv_created) VALUES ('b', '{}', 2, 1);
+             INSERT INTO entries (id, doc, mills, srv_created, srv_modified)
+                 VALUES ('a', '{\"sgv\":1}', 1, 1, 1);
+             INSERT INTO entries (id, doc, mills, srv_created, srv_modified)
+                 VALUES ('b', '{}', 2, 1, 2);
              UPDATE entries SET doc = '{\"sgv\":2}' WHERE id = 'a';
              COMMIT;",
         )

@@ -6,7 +6,10 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// Each step takes the database from version `index` to `index + 1`.
-const STEPS: &[&str] = &[include_str!("../../schema.sql")];
+const STEPS: &[&str] = &[
+    include_str!("../../schema.sql"),
+    include_str!("../../migrations/002-srv-modified-in-writes.sql"),
+];
 
 pub fn latest_version() -> u32 {
     u32::try_from(STEPS.len()).unwrap_or(u32::MAX)
@@ -68,8 +71,24 @@ mod tests {
                 c.execute_batch(step).unwrap();
                 c.pragma_update(None, "user_version", i + 1).unwrap();
             }
+            if start >= 1 {
+                c.execute(
+                    "INSERT INTO entries (id, doc, mills, srv_created) VALUES ('a', '{}', 1, 1)",
+                    [],
+                )
+                .unwrap();
+            }
             migrate(&mut c).unwrap();
             assert_eq!(current_version(&c).unwrap(), latest_version());
+            let n: i64 = c
+                .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(
+                n,
+                i64::from(start >= 1),
+                "rows survive from version {start}"
+            );
+            assert!(triggers(&c).is_empty(), "from version {start}");
         }
     }
 
@@ -81,37 +100,106 @@ mod tests {
         assert!(migrate(&mut c).is_err());
     }
 
-    #[test]
-    fn srv_modified_strictly_increases_on_insert_and_update() {
-        let mut c = Connection::open_in_memory().unwrap();
-        migrate(&mut c).unwrap();
-        for i in 0..5 {
-            c.execute(
-                "INSERT INTO treatments (id, doc, mills, srv_created) VALUES (?1, '{}', 1, 1)",
-                [format!("id{i}")],
-            )
-            .unwrap();
-        }
-        c.execute(
-            "UPDATE treatments SET doc = '{\"a\":1}' WHERE id = 'id0'",
-            [],
-        )
-        .unwrap();
-        let mods: Vec<i64> = c
-            .prepare("SELECT srv_modified FROM treatments ORDER BY srv_modified")
+    fn triggers(c: &Connection) -> Vec<String> {
+        c.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
             .collect::<Result<_, _>>()
-            .unwrap();
-        assert!(mods.windows(2).all(|w| w[0] < w[1]), "{mods:?}");
-        let last: String = c
-            .query_row(
-                "SELECT id FROM treatments ORDER BY srv_modified DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(last, "id0", "the updated row is the newest");
+            .unwrap()
+    }
+
+    fn srv_modified(c: &Connection, table: &str) -> Vec<(String, i64, i64)> {
+        c.prepare(&format!(
+            "SELECT id, srv_created, srv_modified FROM {table} ORDER BY srv_modified"
+        ))
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    /// Every write path sets srv_modified itself (schema version 2 has no triggers): strictly
+    /// increasing in write order, srv_created the first one, many rows deleted at once each
+    /// getting their own.
+    #[test]
+    fn srv_modified_strictly_increases_on_insert_update_and_delete() {
+        use crate::store::{self, query::SqlFilter, upsert, Collection};
+        use serde_json::{json, Map, Value};
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate(&mut c).unwrap();
+        assert!(triggers(&c).is_empty(), "{:?}", triggers(&c));
+        let coll = Collection::Treatments;
+        let doc = |n: i64| -> Map<String, Value> {
+            let Value::Object(m) = json!({ "n": n }) else {
+                unreachable!()
+            };
+            m
+        };
+        let mut ids = vec![];
+        for i in 0..5 {
+            let (id, created, modified) =
+                upsert::insert_row(&c, coll, None, &doc(i), 1, 0, false).unwrap();
+            assert_eq!(created, modified, "srv_created is the first srv_modified");
+            ids.push(id);
+        }
+        let (_, m) = upsert::update_row(&c, coll, 1, &doc(9), 1).unwrap();
+        let rows = srv_modified(&c, "treatments");
+        assert!(rows.windows(2).all(|w| w[0].2 < w[1].2), "{rows:?}");
+        let last = rows.last().unwrap();
+        assert_eq!(
+            (&last.0, last.2),
+            (&ids[0], m),
+            "the updated row is the newest"
+        );
+        assert!(last.1 < last.2, "srv_created stays: {rows:?}");
+        assert!(rows.iter().all(|r| r.1 > 1_600_000_000_000), "{rows:?}");
+        // Socket.IO's dbUpdate goes through update_row as well.
+        assert!(store::merge_fields(&c, coll, &ids[1], &doc(7), &[]).unwrap());
+        assert_eq!(srv_modified(&c, "treatments").last().unwrap().0, ids[1]);
+        // One statement deleting four rows: four new, distinct, increasing values after the
+        // previous newest.
+        let before = srv_modified(&c, "treatments").last().unwrap().2;
+        let all = SqlFilter {
+            sql: "seq > 1".into(),
+            params: vec![],
+        };
+        assert_eq!(store::soft_delete(&c, coll, &all).unwrap(), 4);
+        let rows = srv_modified(&c, "treatments");
+        assert!(rows.windows(2).all(|w| w[0].2 < w[1].2), "{rows:?}");
+        let deleted: Vec<i64> = rows.iter().filter(|r| r.2 > before).map(|r| r.2).collect();
+        assert_eq!(deleted.len(), 4, "{rows:?}");
+        // Deleting nothing bumps nothing.
+        assert_eq!(store::soft_delete(&c, coll, &all).unwrap(), 0);
+        assert_eq!(srv_modified(&c, "treatments"), rows);
+    }
+
+    /// A version 1 database (triggers set srv_modified) keeps its rows and their srv_modified
+    /// when upgraded, loses the triggers, and later writes continue after its newest value.
+    #[test]
+    fn version_1_data_upgrades_and_history_continues() {
+        use crate::store::{upsert, Collection};
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(STEPS[0]).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        // Far in the future, so the next write must continue from it rather than the clock.
+        let future = 4_000_000_000_000_i64;
+        c.execute_batch(&format!(
+            "INSERT INTO entries (id, doc, mills, srv_created) VALUES ('a', '{{}}', 1, 1);
+             UPDATE entries SET srv_modified = {future} WHERE id = 'a';"
+        ))
+        .unwrap();
+        assert_eq!(triggers(&c).len(), 14);
+        let v1_rows = srv_modified(&c, "entries");
+        // Version 1's update trigger fires on doc and is_valid only, so this value stands.
+        assert_eq!(v1_rows[0].2, future);
+        migrate(&mut c).unwrap();
+        assert!(triggers(&c).is_empty());
+        assert_eq!(srv_modified(&c, "entries"), v1_rows);
+        let doc = serde_json::Map::new();
+        let (_, created, m) =
+            upsert::insert_row(&c, Collection::Entries, None, &doc, 2, 0, false).unwrap();
+        assert_eq!((created, m), (future + 1, future + 1));
     }
 }

@@ -15,6 +15,7 @@ pub mod retention;
 pub(crate) mod sqlfn;
 pub mod stats;
 pub mod upsert;
+pub mod v1json;
 pub mod v3;
 mod writer;
 
@@ -31,7 +32,8 @@ use query::SqlFilter;
 use crate::error::{Error, Result};
 
 pub(crate) const DB_FILE: &str = "nightlite.sqlite3";
-const READERS: u32 = 4;
+/// Read-only connections in the pool; also bounds the blocking threads (src/server.rs).
+pub const READERS: u32 = 4;
 /// A v1 list never returns more than this many documents (Mongo's limit(0) means "all").
 pub const MAX_LIST: usize = 1_000_000;
 
@@ -48,13 +50,13 @@ pub struct StoredDoc {
 }
 
 impl StoredDoc {
-    pub(crate) fn from_row(r: &Row) -> rusqlite::Result<RawRow> {
+    pub(crate) fn from_row(r: &Row) -> rusqlite::Result<RawDoc> {
         Self::from_row_at(r, 0)
     }
 
     /// The [`COLUMNS`] of a row, starting at column `at`.
-    pub(crate) fn from_row_at(r: &Row, at: usize) -> rusqlite::Result<RawRow> {
-        Ok(RawRow {
+    pub(crate) fn from_row_at(r: &Row, at: usize) -> rusqlite::Result<RawDoc> {
+        Ok(RawDoc {
             seq: r.get(at)?,
             id: r.get(at + 1)?,
             doc: r.get(at + 2)?,
@@ -65,7 +67,7 @@ impl StoredDoc {
         })
     }
 
-    pub(crate) fn parse(row: RawRow) -> Result<StoredDoc> {
+    pub(crate) fn parse(row: RawDoc) -> Result<StoredDoc> {
         Ok(StoredDoc {
             seq: row.seq,
             id: row.id,
@@ -88,15 +90,17 @@ impl StoredDoc {
     }
 }
 
-/// A row before its JSON is parsed (parsing happens outside rusqlite's row callback).
-pub(crate) struct RawRow {
-    seq: i64,
-    id: String,
-    doc: String,
-    mills: i64,
-    srv_created: i64,
-    srv_modified: i64,
-    is_valid: bool,
+/// A row before its JSON is parsed (parsing happens outside rusqlite's row callback; v1 JSON
+/// lists splice the text without parsing it, see [`v1json`]).
+#[derive(Debug, Clone)]
+pub struct RawDoc {
+    pub seq: i64,
+    pub id: String,
+    pub doc: String,
+    pub mills: i64,
+    pub srv_created: i64,
+    pub srv_modified: i64,
+    pub is_valid: bool,
 }
 
 pub(crate) const COLUMNS: &str = "seq, id, doc, mills, srv_created, srv_modified, is_valid";
@@ -159,6 +163,12 @@ impl Store {
         // WAL: readers never block the writer; FULL: a write is on disk before it is answered.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // The per-job SAVEPOINT's statement sub-journal and the change bus' TEMP table and
+        // triggers go to memory, not a temporary file: a pwrite per page first touched halved
+        // the writer's speed (docs/PERFORMANCE.md). Set before the writer creates its TEMP
+        // objects, since changing it drops them. Durability is untouched: the sub-journal only
+        // serves rolling back a failed job inside the open transaction.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         sqlfn::register(&conn)?;
         migrate::migrate(&mut conn)?;
@@ -241,6 +251,14 @@ impl Store {
 
 /// Live documents matching `q`, in its order (default: newest first by the time field).
 pub fn list(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Vec<StoredDoc>> {
+    list_raw(conn, coll, q)?
+        .into_iter()
+        .map(StoredDoc::parse)
+        .collect()
+}
+
+/// As [`list`], the documents still JSON text.
+pub fn list_raw(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Vec<RawDoc>> {
     let mut params: Vec<SqlValue> = q.filter.params.clone();
     let order = match &q.order {
         Some(o) => {
@@ -266,7 +284,7 @@ pub fn list(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Vec<St
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(params), StoredDoc::from_row)?;
-    rows.map(|r| StoredDoc::parse(r?)).collect()
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Live documents whose time is at or after `since_ms`, newest first, at most `limit`.
@@ -308,6 +326,11 @@ pub fn latest_sgv(conn: &Connection) -> Result<Option<(f64, i64)>> {
 
 /// A live document by `_id`, or by identifier when `key` is not an ObjectId.
 pub fn get(conn: &Connection, coll: Collection, key: &str) -> Result<Option<StoredDoc>> {
+    get_raw(conn, coll, key)?.map(StoredDoc::parse).transpose()
+}
+
+/// As [`get`], the document still JSON text.
+pub fn get_raw(conn: &Connection, coll: Collection, key: &str) -> Result<Option<RawDoc>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM {} WHERE is_valid = 1 AND (id = ?1 OR identifier = ?1) LIMIT 1",
         coll.table()
@@ -317,20 +340,27 @@ pub fn get(conn: &Connection, coll: Collection, key: &str) -> Result<Option<Stor
     } else {
         key.to_string()
     };
-    let row = conn
+    Ok(conn
         .prepare_cached(&sql)?
         .query_row([key], StoredDoc::from_row)
-        .optional()?;
-    row.map(StoredDoc::parse).transpose()
+        .optional()?)
 }
 
 /// Soft-deletes the live documents matching `filter`: they disappear from every read but stay
 /// in sync history with isValid=false. Returns how many.
 pub fn soft_delete(conn: &Connection, coll: Collection, filter: &SqlFilter) -> Result<usize> {
+    // One statement for many rows: the matching rows and their new srv_modified (the next
+    // value, then one more per row in seq order) are computed before any row changes, so each
+    // deleted document gets its own strictly increasing srvModified, as history needs.
+    let t = coll.table();
     let sql = format!(
-        "UPDATE {} SET is_valid = 0 WHERE is_valid = 1 AND ({})",
-        coll.table(),
-        filter.sql
+        "UPDATE {t} SET is_valid = 0, srv_modified = hit.m FROM (
+             SELECT seq, {next} + row_number() OVER (ORDER BY seq) - 1 AS m
+             FROM {t} WHERE is_valid = 1 AND ({filter})
+         ) AS hit
+         WHERE {t}.seq = hit.seq",
+        next = upsert::next_modified(t),
+        filter = filter.sql
     );
     Ok(conn.execute(&sql, rusqlite::params_from_iter(filter.params.iter()))?)
 }

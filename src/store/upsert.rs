@@ -169,6 +169,19 @@ pub(crate) fn derive_identifier(
     Err(Error::Internal("no free identifier".into()))
 }
 
+/// SQL for the srv_modified of the next write to `table`: now in ms, or one past the table's
+/// newest when the clock has not moved on (or went back). Every write runs on the one writer
+/// connection, so values strictly increase in commit order and a history reader paging with
+/// `srvModified > last` never skips a document. The max() is one descent of the
+/// `{table}_srv_modified` index. (Schema version 1 did this in triggers; see
+/// migrations/002-srv-modified-in-writes.sql.)
+pub fn next_modified(table: &str) -> String {
+    format!(
+        "max(CAST(unixepoch('subsec') * 1000 AS INTEGER), \
+         (SELECT coalesce(max(srv_modified), 0) FROM {table}) + 1)"
+    )
+}
+
 pub(crate) fn server_fields(conn: &Connection, coll: Collection, seq: i64) -> Result<(i64, i64)> {
     let sql = format!(
         "SELECT srv_created, srv_modified FROM {} WHERE seq = ?",
@@ -244,24 +257,30 @@ pub(crate) fn update_row(
     doc: &Map<String, Value>,
     mills: i64,
 ) -> Result<(i64, i64)> {
+    let table = coll.table();
     let sql = format!(
-        "UPDATE {} SET doc = ?, mills = ?, is_valid = 1 WHERE seq = ?",
-        coll.table()
+        "UPDATE {table} SET doc = ?, mills = ?, is_valid = 1, srv_modified = {} WHERE seq = ? \
+         RETURNING srv_created, srv_modified",
+        next_modified(table)
     );
-    conn.prepare_cached(&sql)?
-        .execute(params![serde_json::to_string(doc)?, mills, seq])?;
-    server_fields(conn, coll, seq)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![serde_json::to_string(doc)?, mills, seq], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?)
 }
 
 /// Inserts a row under `id` (when given and free) or a new ObjectId; `derived` marks an
-/// identifier nightlite made up. Returns (id, srvCreated, srvModified).
+/// identifier nightlite made up. Returns (id, srvCreated, srvModified). srvCreated is the
+/// first srvModified, from the database's clock as [`next_modified`] reads it, not `_now`
+/// (which the caller took before the write waited for its group).
 pub(crate) fn insert_row(
     conn: &Connection,
     coll: Collection,
     id: Option<String>,
     doc: &Map<String, Value>,
     mills: i64,
-    now: i64,
+    _now: i64,
     derived: bool,
 ) -> Result<(String, i64, i64)> {
     let table = coll.table();
@@ -275,17 +294,18 @@ pub(crate) fn insert_row(
         }
         _ => ids::object_id(),
     };
-    conn.prepare_cached(&format!(
-        "INSERT INTO {table} (id, doc, mills, srv_created, derived_id) VALUES (?, ?, ?, ?, ?)"
-    ))?
-    .execute(params![
-        id,
-        serde_json::to_string(doc)?,
-        mills,
-        now,
-        derived
-    ])?;
-    let (c, m) = server_fields(conn, coll, conn.last_insert_rowid())?;
+    // Both columns read the table before the row exists, within one statement (one clock
+    // reading), so they are equal.
+    let next = next_modified(table);
+    let (c, m) = conn
+        .prepare_cached(&format!(
+            "INSERT INTO {table} (id, doc, mills, srv_created, srv_modified, derived_id) \
+             VALUES (?, ?, ?, {next}, {next}, ?) RETURNING srv_created, srv_modified"
+        ))?
+        .query_row(
+            params![id, serde_json::to_string(doc)?, mills, derived],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
     Ok((id, c, m))
 }
 

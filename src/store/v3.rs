@@ -429,10 +429,11 @@ pub fn delete(
     if let Some(s) = subject {
         doc.insert("modifiedBy".into(), Value::String(s.to_string()));
     }
-    // The trigger bumps srvModified on every UPDATE naming is_valid, even of a document
-    // deleted before, so sync clients always see the delete.
+    // srvModified moves on even for a document deleted before, so sync clients always see
+    // the delete.
     conn.prepare_cached(&format!(
-        "UPDATE {table} SET doc = ?, is_valid = 0 WHERE seq = ?"
+        "UPDATE {table} SET doc = ?, is_valid = 0, srv_modified = {} WHERE seq = ?",
+        upsert::next_modified(table)
     ))?
     .execute(rusqlite::params![serde_json::to_string(&doc)?, stored.seq])?;
     Ok(())

@@ -14,4 +14,5 @@ mod properties;
 mod stats;
 mod status;
 mod treatments;
+mod v1_json;
 mod v3;

@@ -1,7 +1,7 @@
 //! Storage ceilings measured in the same run as the server:
-//! - `raw`: rusqlite inserting the very rows the server would store (same schema, indexes and
-//!   triggers, WAL, synchronous=FULL), N documents per transaction; only the SQLite work is
-//!   timed. This is the storage limit.
+//! - `raw`: rusqlite inserting the very rows the server would store (same schema and indexes,
+//!   the server's own INSERT for srv_modified, WAL, synchronous=FULL), N documents per
+//!   transaction; only the SQLite work is timed. This is the storage limit.
 //! - `library`: nightlite's own store code without HTTP: the same request body parsed, every
 //!   document prepared and upserted (`store::upsert_all`) in one transaction per request. The
 //!   gap between `raw` and `library` is the store's per-document work (identity look-ups,
@@ -38,9 +38,11 @@ fn open(dir: &Path, synchronous: &str) -> Res<Connection> {
 pub struct RawOpts {
     pub per_txn: usize,
     pub synchronous: &'static str,
-    /// Keep the srv_modified triggers (else srv_modified is written by the INSERT).
-    pub triggers: bool,
-    /// Keep the non-unique secondary indexes of entries.
+    /// Recreate schema version 1's srv_modified triggers (what setting srv_modified cost before
+    /// the INSERT wrote it itself).
+    pub v1_triggers: bool,
+    /// Keep the non-unique secondary indexes of entries (all but srv_modified's, which the
+    /// INSERT itself needs).
     pub secondary_indexes: bool,
     /// Keep the unique index on the (random, UUID v5) identifier.
     pub identifier_index: bool,
@@ -53,7 +55,7 @@ impl RawOpts {
         RawOpts {
             per_txn,
             synchronous: "FULL",
-            triggers: true,
+            v1_triggers: false,
             secondary_indexes: true,
             identifier_index: true,
             tmpfs: false,
@@ -65,11 +67,11 @@ impl RawOpts {
         if self.synchronous != "FULL" {
             n.push_str(&format!(", synchronous={}", self.synchronous));
         }
-        if !self.triggers {
-            n.push_str(", no srv_modified triggers");
+        if self.v1_triggers {
+            n.push_str(", schema v1's srv_modified triggers");
         }
         if !self.secondary_indexes {
-            n.push_str(", no secondary indexes");
+            n.push_str(", no secondary indexes but srv_modified's");
         }
         if !self.identifier_index {
             n.push_str(", no identifier index");
@@ -87,14 +89,28 @@ pub fn raw(dir: &Path, secs: f64, opts: RawOpts, dates: &AtomicU64, base_ms: i64
     let shm = Path::new("/dev/shm").join(format!("nightlite-bench-{}", std::process::id()));
     let dir = if opts.tmpfs { shm.as_path() } else { dir };
     let conn = open(dir, opts.synchronous)?;
-    if !opts.triggers {
+    if opts.v1_triggers {
+        // As schema.sql (version 1) had them.
         conn.execute_batch(
-            "DROP TRIGGER entries_srv_modified_insert; DROP TRIGGER entries_srv_modified_update;",
+            "CREATE TRIGGER entries_srv_modified_insert AFTER INSERT ON entries
+             BEGIN
+                 UPDATE entries SET srv_modified = max(CAST(unixepoch('subsec') * 1000 AS INTEGER),
+                     (SELECT coalesce(max(srv_modified), 0) FROM entries) + 1)
+                 WHERE seq = NEW.seq;
+                 UPDATE entries SET srv_created = srv_modified WHERE seq = NEW.seq;
+             END;
+             CREATE TRIGGER entries_srv_modified_update AFTER UPDATE OF doc, is_valid ON entries
+             BEGIN
+                 UPDATE entries SET srv_modified = max(CAST(unixepoch('subsec') * 1000 AS INTEGER),
+                     (SELECT coalesce(max(srv_modified), 0) FROM entries) + 1)
+                 WHERE seq = NEW.seq;
+             END;",
         )?;
     }
     if !opts.secondary_indexes {
         conn.execute_batch(
-            "DROP INDEX entries_srv_modified; DROP INDEX entries_mills; \
+            // entries_srv_modified stays: every INSERT reads max(srv_modified) through it.
+            "DROP INDEX entries_mills; \
              DROP INDEX entries_date_type; DROP INDEX entries_type_mills; \
              DROP INDEX entries_device_mills;",
         )?;
@@ -102,10 +118,12 @@ pub fn raw(dir: &Path, secs: f64, opts: RawOpts, dates: &AtomicU64, base_ms: i64
     if !opts.identifier_index {
         conn.execute_batch("DROP INDEX entries_identifier;")?;
     }
-    let mut stmt = conn.prepare(
-        "INSERT INTO entries (id, doc, mills, srv_created, srv_modified) VALUES (?, ?, ?, ?, ?)",
-    )?;
-    let mut srv_modified = 0i64;
+    // The server's statement (src/store/upsert.rs insert_row), without RETURNING.
+    let next = nightlite::store::upsert::next_modified("entries");
+    let mut stmt = conn.prepare(&format!(
+        "INSERT INTO entries (id, doc, mills, srv_created, srv_modified) \
+         VALUES (?, ?, ?, {next}, {next})"
+    ))?;
     let cpu0 = super::server::cpu_ticks(std::process::id());
     let mut lat = Vec::new();
     let mut timed = Duration::ZERO;
@@ -124,9 +142,7 @@ pub fn raw(dir: &Path, secs: f64, opts: RawOpts, dates: &AtomicU64, base_ms: i64
         let t0 = Instant::now();
         conn.execute_batch("BEGIN IMMEDIATE")?;
         for (row, id) in rows.iter().zip(&ids) {
-            // Overwritten by the trigger when it is there, as in the server.
-            srv_modified = now.max(srv_modified + 1);
-            stmt.execute(params![id, row.doc, row.mills, now, srv_modified])?;
+            stmt.execute(params![id, row.doc, row.mills])?;
         }
         conn.execute_batch("COMMIT")?;
         let dt = t0.elapsed();
@@ -147,19 +163,19 @@ pub fn raw(dir: &Path, secs: f64, opts: RawOpts, dates: &AtomicU64, base_ms: i64
 }
 
 /// nightlite's store without HTTP: parse the same body, prepare, upsert in a savepoint inside
-/// the transaction (as the writer runs each job), commit, serialise the reply.
-/// `temp_store_memory` is a diagnostic: the savepoint's sub-journal kept in memory instead of
-/// a temporary file.
+/// the transaction (as the writer runs each job), commit, serialise the reply. The writer's
+/// temp_store=MEMORY; `temp_store_file` is a diagnostic: the savepoint's sub-journal in a
+/// temporary file, as before the writer set it.
 pub fn library(
     dir: &Path,
     secs: f64,
     per_txn: usize,
-    temp_store_memory: bool,
+    temp_store_file: bool,
     dates: &AtomicU64,
     base_ms: i64,
 ) -> Res<Phase> {
     let conn = open(dir, "FULL")?;
-    if temp_store_memory {
+    if !temp_store_file {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
     }
     let cpu0 = super::server::cpu_ticks(std::process::id());
@@ -219,8 +235,8 @@ pub fn library(
     let mut p = Phase::from_latencies(
         &format!(
             "nightlite store without HTTP, {per_txn} per transaction{}",
-            if temp_store_memory {
-                ", temp_store=MEMORY"
+            if temp_store_file {
+                ", temp_store=DEFAULT (a file)"
             } else {
                 ""
             }
@@ -253,10 +269,14 @@ fn cpu_per_sec(cpu0: Option<u64>, wall: Instant) -> Option<f64> {
 /// How a read's reply is produced, in-process on one thread (no HTTP), for a read diagnostic.
 #[derive(Clone, Copy)]
 pub enum ReadPath {
-    /// What the server does: `store::list` (each stored document parsed into a map), v1 shape
-    /// (`_id` first, every field cloned), serialised.
+    /// The server's path before the splice: `store::list` (each stored document parsed into a
+    /// map), v1 shape (`_id` first, every field cloned), serialised.
+    Parse,
+    /// What the server does: `store::list_raw` + `store::v1json::list` (each stored text
+    /// checked, then spliced).
     Server,
-    /// The stored JSON text spliced as is: `{"_id":"…",` + the document without its `{`.
+    /// The stored JSON text spliced as is, unchecked: `{"_id":"…",` + the document without
+    /// its `{`. The lower bound of the server's path.
     Splice,
 }
 
@@ -294,10 +314,16 @@ pub fn read_path(
     ));
     let reply = |path: ReadPath| -> Res<Vec<u8>> {
         Ok(match path {
-            ReadPath::Server => {
+            ReadPath::Parse => {
                 let docs = nightlite::store::list(&conn, coll, &q)?;
                 let v: Vec<serde_json::Value> = docs.iter().map(|d| d.to_v1()).collect();
                 serde_json::to_vec(&v)?
+            }
+            ReadPath::Server => {
+                let docs = nightlite::store::list_raw(&conn, coll, &q)?;
+                nightlite::store::v1json::list(docs, None)?
+                    .body
+                    .into_bytes()
             }
             ReadPath::Splice => {
                 let mut out = Vec::with_capacity(128 * 1024);
@@ -325,8 +351,8 @@ pub fn read_path(
             }
         })
     };
-    // The splice must give the very bytes the server's path gives, or it proves nothing.
-    let identical = reply(ReadPath::Server)? == reply(ReadPath::Splice)?;
+    // Each path must give the very bytes of the parse path, or it proves nothing.
+    let identical = reply(ReadPath::Parse)? == reply(path)?;
     let mut lat = vec![];
     let t0 = Instant::now();
     let mut bytes = 0usize;
@@ -336,8 +362,9 @@ pub fn read_path(
         lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
     }
     let how = match path {
-        ReadPath::Server => "store::list + v1 JSON (the server's path)",
-        ReadPath::Splice => "stored JSON text spliced (no parse)",
+        ReadPath::Parse => "store::list + to_v1 + serialise (the earlier path)",
+        ReadPath::Server => "store::list_raw + v1json::list (the server's path)",
+        ReadPath::Splice => "stored JSON text spliced unchecked (no parse)",
     };
     let mut p = Phase::from_latencies(
         &format!("{label}: {how}"),
@@ -346,8 +373,8 @@ pub fn read_path(
         lat,
     );
     p.note = Some(format!(
-        "{query}: {bytes} bytes per reply, one thread; splice output identical to the \
-         server path's: {identical}"
+        "{query}: {bytes} bytes per reply, one thread; output identical to the \
+         parse path's: {identical}"
     ));
     Ok(p)
 }

@@ -139,7 +139,8 @@ pub struct IngestOptions {
     pub phase_secs: f64,
     /// WebSocket clients connected during the second batch phase.
     pub ws_clients: usize,
-    /// Also the raw variants that show what triggers, indexes, fsync and transaction size cost.
+    /// Also the raw variants that show what the old triggers, indexes, fsync and transaction
+    /// size cost.
     pub diagnose: bool,
 }
 
@@ -304,14 +305,23 @@ pub fn ingest(
             variants.push((
                 short,
                 RawOpts {
-                    triggers: false,
+                    v1_triggers: true,
+                    ..RawOpts::server(BATCH)
+                },
+            ));
+            // The same pair without the disk, whose fsync time swamps the difference on a
+            // shared machine.
+            variants.push((
+                short,
+                RawOpts {
+                    v1_triggers: true,
+                    tmpfs: true,
                     ..RawOpts::server(BATCH)
                 },
             ));
             variants.push((
                 short,
                 RawOpts {
-                    triggers: false,
                     secondary_indexes: false,
                     ..RawOpts::server(BATCH)
                 },
@@ -334,9 +344,15 @@ pub fn ingest(
         if opts.diagnose {
             library.push((short, true));
         }
-        for (secs, memory) in library {
-            let p =
-                super::ceiling::library(&raw_dir, secs, BATCH, memory, &dates.next, dates.base_ms)?;
+        for (secs, temp_file) in library {
+            let p = super::ceiling::library(
+                &raw_dir,
+                secs,
+                BATCH,
+                temp_file,
+                &dates.next,
+                dates.base_ms,
+            )?;
             eprintln!("  {}: {:.0} docs/s", p.name, p.docs_per_sec);
             ceilings.push(p);
         }
@@ -530,7 +546,7 @@ pub fn read_diagnose(dir: &Path, info: &SeedInfo, secs: f64) -> Res<Vec<Phase>> 
     ];
     let mut out = vec![];
     for (label, coll, q) in cases {
-        for path in [ReadPath::Server, ReadPath::Splice] {
+        for path in [ReadPath::Parse, ReadPath::Server, ReadPath::Splice] {
             let p = super::ceiling::read_path(&db, label, coll, &q, path, secs)?;
             eprintln!(
                 "  {}: {:.0} replies/s, p50 {:.3} ms",

@@ -2,10 +2,10 @@
 //! and one devicestatus per 5 (a Loop user's rhythm), written directly with rusqlite through
 //! nightlite's own schema and migration. Rows are what the server would store (see docs.rs).
 //!
-//! Fast because it skips what only matters for concurrent writers: indexes and the
-//! srv_modified triggers are dropped during the load and recreated from their own SQL
-//! afterwards (index builds sort once instead of updating a B-tree per row), srv_modified is
-//! written directly with the same strictly increasing rule the triggers apply, synchronous is
+//! Fast because it skips what only matters for concurrent writers: indexes (and triggers, if a
+//! schema has any) are dropped during the load and recreated from their own SQL afterwards
+//! (index builds sort once instead of updating a B-tree per row), srv_modified is written
+//! directly with the same strictly increasing rule the server's writes apply, synchronous is
 //! OFF during the load, and documents are prepared on a second thread.
 
 use std::path::Path;
@@ -143,7 +143,7 @@ pub fn seed(dir: &Path, entries: u64) -> Res<SeedInfo> {
             && produce(Collection::DeviceStatus, n_ds, 5, newest, now, &tx)
     });
 
-    // srv_modified as the triggers set it: max(now-ish, previous + 1), strictly increasing.
+    // srv_modified as the server sets it: max(now-ish, previous + 1), strictly increasing.
     let mut last_mod = [0i64; 3];
     let mut written = 0u64;
     for chunk in rx {
