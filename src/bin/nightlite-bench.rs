@@ -93,7 +93,8 @@ enum Cmd {
         dir: PathBuf,
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
-        /// Also time the read path in-process: the server's against splicing stored JSON.
+        /// Also time the read path in-process: the earlier parse path, the server's (checked
+        /// splice) and the unchecked splice of the stored JSON.
         #[arg(long)]
         diagnose: bool,
     },
