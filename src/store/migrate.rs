@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 const STEPS: &[&str] = &[
     include_str!("../../schema.sql"),
     include_str!("../../migrations/002-srv-modified-in-writes.sql"),
+    include_str!("../../migrations/003-entries-sgv.sql"),
 ];
 
 pub fn latest_version() -> u32 {

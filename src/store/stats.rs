@@ -2,8 +2,8 @@
 //! ambulatory glucose profile (percentiles by time of day), computed in SQLite in one query.
 //!
 //! Readings go into 96 buckets of 15 minutes of local time of day. The query reads each sgv
-//! once (its JSON is parsed once: `readings` is MATERIALIZED, because a flattened subquery would
-//! make SQLite re-parse the document at every use of `v` and sort whole documents), folds them
+//! once from the `entries_sgv` index alone (the `sgv` column of schema version 3; no document
+//! is parsed), as a MATERIALIZED set (so it is read once whatever uses `v`), folds them
 //! into a histogram of (bucket, value) counts, and finds each percentile's neighbouring ranks
 //! with running sums over that histogram. A histogram has a few thousand rows where the readings
 //! are 129,600 for 90 days of 1-minute data, so the only full pass is the read itself; ranking
@@ -69,10 +69,10 @@ pub struct Stats {
 
 const SQL: &str = "
 WITH readings AS MATERIALIZED (
-    SELECT CAST(json_extract(doc, '$.sgv') AS REAL) AS v, mills,
+    SELECT sgv AS v, mills,
            ((mills + ?3) % 86400000 + 86400000) % 86400000 / ?4 AS bucket
     FROM entries
-    WHERE type = 'sgv' AND mills >= ?1 AND mills < ?2 AND is_valid = 1
+    WHERE sgv IS NOT NULL AND mills >= ?1 AND mills < ?2 AND is_valid = 1
 ),
 hist AS (
     SELECT bucket, v, count(*) AS c, min(mills) AS first, max(mills) AS last
@@ -196,21 +196,76 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// The real schema, written through the server's own insert (which keeps `sgv`).
     fn db(values: &[(i64, f64)]) -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE entries (doc TEXT, mills INTEGER, is_valid INTEGER DEFAULT 1,
-             type TEXT GENERATED ALWAYS AS (json_extract(doc, '$.type')) VIRTUAL)",
-        )
-        .unwrap();
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate::migrate(&mut conn).unwrap();
         for (mills, v) in values {
-            conn.execute(
-                "INSERT INTO entries (doc, mills) VALUES (?1, ?2)",
-                params![format!(r#"{{"type":"sgv","sgv":{v}}}"#), mills],
-            )
-            .unwrap();
+            insert(&conn, &format!(r#"{{"type":"sgv","sgv":{v}}}"#), *mills);
         }
         conn
+    }
+
+    fn insert(conn: &Connection, doc: &str, mills: i64) {
+        let serde_json::Value::Object(doc) = serde_json::from_str(doc).unwrap() else {
+            panic!("not an object: {doc}")
+        };
+        crate::store::upsert::insert_row(
+            conn,
+            crate::store::Collection::Entries,
+            None,
+            &doc,
+            mills,
+            0,
+            false,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn only_sgv_entries_count_and_strings_are_numbers() {
+        let conn = db(&[(1000, 100.0)]);
+        insert(&conn, r#"{"type":"sgv","sgv":"150"}"#, 2000);
+        insert(&conn, r#"{"type":"mbg","mbg":300,"sgv":300}"#, 3000);
+        insert(&conn, r#"{"type":"sgv","sgv":null}"#, 4000);
+        insert(&conn, r#"{"type":"cal","slope":1}"#, 5000);
+        let s = stats(&conn, &query(0)).unwrap();
+        assert_eq!(s.count, 2, "{s:?}");
+        assert_eq!(s.mean, Some(125.0));
+        // A replaced document keeps the column in step with it.
+        conn.execute("UPDATE entries SET is_valid = 0 WHERE mills = 2000", [])
+            .unwrap();
+        assert_eq!(stats(&conn, &query(0)).unwrap().count, 1);
+        let seq: i64 = conn
+            .query_row("SELECT seq FROM entries WHERE mills = 1000", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let serde_json::Value::Object(doc) = serde_json::json!({"type": "sgv", "sgv": 180}) else {
+            unreachable!()
+        };
+        crate::store::upsert::update_row(&conn, crate::store::Collection::Entries, seq, &doc, 1000)
+            .unwrap();
+        assert_eq!(stats(&conn, &query(0)).unwrap().mean, Some(180.0));
+    }
+
+    #[test]
+    fn the_query_reads_the_index_alone() {
+        let conn = db(&[]);
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {SQL}"))
+            .unwrap()
+            .query_map(params![0, 1, 0, BUCKET_MS, 39.0, 1.0, 2.0, 3.0, 4.0], |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("USING COVERING INDEX entries_sgv")),
+            "{plan:#?}"
+        );
     }
 
     const BANDS: Bands = Bands {

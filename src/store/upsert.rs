@@ -182,6 +182,21 @@ pub fn next_modified(table: &str) -> String {
     )
 }
 
+/// The value of the `sgv` column of entries (schema version 3) for the document bound as
+/// `doc_param`: the reading of an sgv entry as a number, as SQLite's CAST reads a number or a
+/// numeric string, NULL for other entries. Every statement that writes an entry's `doc` sets it.
+pub fn entry_sgv(doc_param: &str) -> String {
+    format!(
+        "CASE WHEN json_extract({doc_param}, '$.type') = 'sgv' \
+         THEN CAST(json_extract({doc_param}, '$.sgv') AS REAL) END"
+    )
+}
+
+/// `, sgv = ...` / `, sgv` and its value for the statements writing `doc` as `?1`.
+fn sgv_column(coll: Collection) -> Option<String> {
+    (coll == Collection::Entries).then(|| entry_sgv("?1"))
+}
+
 pub(crate) fn server_fields(conn: &Connection, coll: Collection, seq: i64) -> Result<(i64, i64)> {
     let sql = format!(
         "SELECT srv_created, srv_modified FROM {} WHERE seq = ?",
@@ -258,9 +273,10 @@ pub(crate) fn update_row(
     mills: i64,
 ) -> Result<(i64, i64)> {
     let table = coll.table();
+    let sgv = sgv_column(coll).map_or(String::new(), |v| format!(", sgv = {v}"));
     let sql = format!(
-        "UPDATE {table} SET doc = ?, mills = ?, is_valid = 1, srv_modified = {} WHERE seq = ? \
-         RETURNING srv_created, srv_modified",
+        "UPDATE {table} SET doc = ?1, mills = ?2, is_valid = 1, srv_modified = {}{sgv} \
+         WHERE seq = ?3 RETURNING srv_created, srv_modified",
         next_modified(table)
     );
     Ok(conn
@@ -297,13 +313,17 @@ pub(crate) fn insert_row(
     // Both columns read the table before the row exists, within one statement (one clock
     // reading), so they are equal.
     let next = next_modified(table);
+    let (sgv_col, sgv_val) = match sgv_column(coll) {
+        Some(v) => (", sgv", format!(", {v}")),
+        None => ("", String::new()),
+    };
     let (c, m) = conn
         .prepare_cached(&format!(
-            "INSERT INTO {table} (id, doc, mills, srv_created, srv_modified, derived_id) \
-             VALUES (?, ?, ?, {next}, {next}, ?) RETURNING srv_created, srv_modified"
+            "INSERT INTO {table} (doc, id, mills, srv_created, srv_modified, derived_id{sgv_col}) \
+             VALUES (?1, ?2, ?3, {next}, {next}, ?4{sgv_val}) RETURNING srv_created, srv_modified"
         ))?
         .query_row(
-            params![id, serde_json::to_string(doc)?, mills, derived],
+            params![serde_json::to_string(doc)?, id, mills, derived],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
     Ok((id, c, m))

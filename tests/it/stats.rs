@@ -222,9 +222,12 @@ fn ninety_days_of_one_minute_data_is_fast() {
         let tx = conn.transaction().unwrap();
         {
             let mut ins = tx
-                .prepare(
-                    "INSERT INTO entries (id, doc, mills, srv_created) VALUES (?1, ?2, ?3, ?3)",
-                )
+                .prepare(&format!(
+                    "INSERT INTO entries (id, doc, mills, srv_created, sgv) \
+                         VALUES (?1, ?2, ?3, ?3, {})",
+                    // The server's own value for the sgv column (schema version 3).
+                    nightlite::store::upsert::entry_sgv("?2")
+                ))
                 .unwrap();
             for i in 0..rows {
                 let mills = now - 1000 - i * MIN;

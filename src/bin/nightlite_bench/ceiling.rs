@@ -112,7 +112,7 @@ pub fn raw(dir: &Path, secs: f64, opts: RawOpts, dates: &AtomicU64, base_ms: i64
             // entries_srv_modified stays: every INSERT reads max(srv_modified) through it.
             "DROP INDEX entries_mills; \
              DROP INDEX entries_date_type; DROP INDEX entries_type_mills; \
-             DROP INDEX entries_device_mills;",
+             DROP INDEX entries_device_mills; DROP INDEX entries_sgv;",
         )?;
     }
     if !opts.identifier_index {
@@ -120,9 +120,10 @@ pub fn raw(dir: &Path, secs: f64, opts: RawOpts, dates: &AtomicU64, base_ms: i64
     }
     // The server's statement (src/store/upsert.rs insert_row), without RETURNING.
     let next = nightlite::store::upsert::next_modified("entries");
+    let sgv = nightlite::store::upsert::entry_sgv("?2");
     let mut stmt = conn.prepare(&format!(
-        "INSERT INTO entries (id, doc, mills, srv_created, srv_modified) \
-         VALUES (?, ?, ?, {next}, {next})"
+        "INSERT INTO entries (id, doc, mills, srv_created, srv_modified, sgv) \
+         VALUES (?1, ?2, ?3, {next}, {next}, {sgv})"
     ))?;
     let cpu0 = super::server::cpu_ticks(std::process::id());
     let mut lat = Vec::new();

@@ -152,9 +152,18 @@ pub fn seed(dir: &Path, entries: u64) -> Res<SeedInfo> {
         {
             let mut stmts = Vec::new();
             for t in tables {
+                // entries also get the server's `sgv` column (schema version 3).
+                let (col, val) = if t == "entries" {
+                    (
+                        ", sgv",
+                        format!(", {}", nightlite::store::upsert::entry_sgv("?2")),
+                    )
+                } else {
+                    ("", String::new())
+                };
                 stmts.push(txn.prepare(&format!(
-                    "INSERT INTO {t} (id, doc, mills, srv_created, srv_modified) \
-                     VALUES (?, ?, ?, ?, ?)"
+                    "INSERT INTO {t} (id, doc, mills, srv_created, srv_modified{col}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5{val})"
                 ))?);
             }
             for row in chunk {
