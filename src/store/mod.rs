@@ -396,7 +396,12 @@ pub fn merge_fields(
         }
     }
     if doc != stored.doc {
-        upsert::update_row(conn, coll, stored.seq, &doc, stored.mills)?;
+        // A new time moves the document in time-ordered reads too (`mills` files it).
+        let mills = match set.get(coll.time_field()) {
+            Some(t) => crate::dates::parse_value(t).map_or(stored.mills, |i| i.ms),
+            None => stored.mills,
+        };
+        upsert::update_row(conn, coll, stored.seq, &doc, mills)?;
     }
     Ok(true)
 }
@@ -412,4 +417,40 @@ pub fn upsert_all(
     docs.into_iter()
         .map(|d| upsert::upsert(conn, coll, d, merge, now))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn object(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    #[test]
+    fn merge_fields_refiles_a_document_whose_time_changes() {
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate::migrate(&mut c).unwrap();
+        let coll = Collection::Treatments;
+        let doc = object(json!({ "eventType": "Note", "created_at": "2024-01-01T00:00:00.000Z" }));
+        let (id, _, _) =
+            upsert::insert_row(&c, coll, None, &doc, 1_704_067_200_000, 0, false).unwrap();
+        let mills = |c: &Connection| -> i64 {
+            c.query_row("SELECT mills FROM treatments WHERE id = ?", [&id], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        let notes = object(json!({ "notes": "x" }));
+        assert!(merge_fields(&c, coll, &id, &notes, &[]).unwrap());
+        assert_eq!(mills(&c), 1_704_067_200_000, "other fields leave the time");
+        let moved = object(json!({ "created_at": "2024-01-02T00:00:00.000Z" }));
+        assert!(merge_fields(&c, coll, &id, &moved, &[]).unwrap());
+        assert_eq!(mills(&c), 1_704_153_600_000);
+    }
 }
