@@ -2051,3 +2051,56 @@ async fn shared_snapshots_hold_only_what_each_client_may_read() {
     let full2 = full2.unwrap();
     assert_eq!(items(&full2, "treatments").len(), 1, "{full2}");
 }
+
+#[tokio::test]
+async fn shared_deltas_follow_each_clients_permissions() {
+    let s = Server::start().await;
+    s.create_role("entries-only", &["api:entries:read"]).await;
+    let token = s.create_subject("Watch", &["entries-only"]).await;
+    // Readers of entries only and full readers, interleaved, so whichever session builds a
+    // commit's shared delta first, the others must not get a frame for other permissions.
+    let mut watchers = vec![];
+    let mut admins = vec![];
+    for _ in 0..2 {
+        let mut w = s.connect().await;
+        let (auth, _) = w.authorize(json!({ "token": token })).await;
+        assert_eq!(auth["ok"], true, "{auth}");
+        watchers.push(w);
+        let mut a = s.connect().await;
+        a.authorize(json!({ "secret": secret_sha1() })).await;
+        admins.push(a);
+    }
+    s.post(
+        "/api/v1/treatments",
+        &json!([{ "eventType": "Note", "notes": "for admins", "created_at": iso(now_ms()) }]),
+    )
+    .await;
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), 140)]))
+        .await;
+    for a in &mut admins {
+        a.until(SOON, "the treatment delta", |v| {
+            is_delta_with(v, "treatments", |i| i["notes"] == "for admins")
+        })
+        .await;
+        a.until(SOON, "the sgv delta", |v| {
+            is_delta_with(v, "sgvs", |i| i["mgdl"] == 140)
+        })
+        .await;
+    }
+    for w in &mut watchers {
+        // The treatment was committed first: a leaked delta would come before the sgv's.
+        let mut got = vec![
+            w.until(SOON, "the sgv delta (or a leak)", |v| {
+                is_delta_with(v, "sgvs", |i| i["mgdl"] == 140)
+                    || v.get("treatments").is_some()
+                    || v.to_string().contains("for admins")
+            })
+            .await,
+        ];
+        got.extend(w.collect(Duration::from_millis(300)).await);
+        for msg in &got {
+            assert!(msg.get("treatments").is_none(), "{msg}");
+            assert!(!msg.to_string().contains("for admins"), "{msg}");
+        }
+    }
+}

@@ -31,6 +31,8 @@ pub struct Live {
     latest: Mutex<Option<Reading>>,
     /// First `dataUpdate` snapshots shared between clients (see [`snapshots`]).
     pub snapshots: snapshots::Snapshots,
+    /// Delta frames shared between WebSocket clients (see [`snapshots::SharedDeltas`]).
+    pub deltas: snapshots::SharedDeltas,
 }
 
 impl Live {
@@ -41,6 +43,7 @@ impl Live {
             engine: Mutex::new(Engine::new(config)),
             latest: Mutex::new(None),
             snapshots: snapshots::Snapshots::default(),
+            deltas: snapshots::SharedDeltas::default(),
         }
     }
 

@@ -275,6 +275,63 @@ impl Snapshots {
     }
 }
 
+/// The `dataUpdate` delta frames of the last few commits, shared like snapshots: every session
+/// that may read the same collections sends the same delta, so it is serialised (and
+/// compressed) once per commit instead of once per client. A delta depends only on the change
+/// set and the readable collections, so sharing it cannot show a client anything another
+/// permission set would; its `lastUpdated` is when the first session built it.
+#[derive(Default)]
+pub struct SharedDeltas {
+    /// The most recent change sets (kept alive here so pointer identity is unambiguous) with
+    /// their frames by (readable collections, deflate); None when nothing is visible.
+    recent: Mutex<Vec<DeltaFrames>>,
+}
+
+type DeltaFrames = (Arc<ChangeSet>, HashMap<(u8, bool), Option<Bytes>>);
+
+/// Change sets remembered (sessions a little behind the others still find theirs).
+const RECENT_SETS: usize = 4;
+
+impl SharedDeltas {
+    /// The frame for `set` as seen by a session whose readable collections are `readable`
+    /// (a bit set over [`Collection::ALL`]), built by `build` the first time it is asked for.
+    pub fn frame(
+        &self,
+        set: &Arc<ChangeSet>,
+        readable: u8,
+        deflate: bool,
+        build: impl FnOnce() -> Option<Bytes>,
+    ) -> Option<Bytes> {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let at = match recent.iter().position(|(s, _)| Arc::ptr_eq(s, set)) {
+            Some(at) => at,
+            None => {
+                if recent.len() >= RECENT_SETS {
+                    recent.remove(0);
+                }
+                recent.push((set.clone(), HashMap::new()));
+                recent.len() - 1
+            }
+        };
+        // Built under the lock: the others asking for the same frame wait for it rather than
+        // build their own copy.
+        recent[at]
+            .1
+            .entry((readable, deflate))
+            .or_insert_with(build)
+            .clone()
+    }
+}
+
+/// `readable` as a bit set over [`Collection::ALL`] (for [`SharedDeltas::frame`]).
+pub fn readable_bits(can_read: impl Fn(Collection) -> bool) -> u8 {
+    Collection::ALL
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| can_read(**c))
+        .fold(0, |bits, (i, _)| bits | (1 << i))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,5 +375,39 @@ mod tests {
             key(&[Collection::Treatments, Collection::Entries], 3.0),
             key(&[Collection::Entries, Collection::Treatments], 3.0)
         );
+    }
+
+    #[test]
+    fn a_delta_frame_is_built_once_per_commit_and_readable_set() {
+        let shared = SharedDeltas::default();
+        let set = Arc::new(ChangeSet::default());
+        let built = std::cell::Cell::new(0);
+        let build = |text: &'static str| {
+            built.set(built.get() + 1);
+            Some(Bytes::from_static(text.as_bytes()))
+        };
+        let everything = readable_bits(|_| true);
+        let entries = readable_bits(|c| c == Collection::Entries);
+        assert_ne!(everything, entries);
+        let a = shared.frame(&set, everything, false, || build("all"));
+        let b = shared.frame(&set, everything, false, || build("again"));
+        assert_eq!(
+            (a.as_deref(), b.as_deref()),
+            (Some(&b"all"[..]), Some(&b"all"[..]))
+        );
+        let c = shared.frame(&set, entries, false, || build("entries"));
+        assert_eq!(c.as_deref(), Some(&b"entries"[..]));
+        let d = shared.frame(&set, everything, true, || build("deflated"));
+        assert_eq!(d.as_deref(), Some(&b"deflated"[..]));
+        // Another commit is another frame.
+        let other = Arc::new(ChangeSet::default());
+        let e = shared.frame(&other, everything, false, || build("other"));
+        assert_eq!(e.as_deref(), Some(&b"other"[..]));
+        assert_eq!(built.get(), 4);
+        // Nothing visible is remembered too.
+        assert!(shared.frame(&other, entries, false, || None).is_none());
+        assert!(shared
+            .frame(&other, entries, false, || build("not asked"))
+            .is_none());
     }
 }

@@ -343,12 +343,24 @@ impl Session {
         if self.access.is_none() {
             return Ok(());
         }
-        let now = now_ms();
-        if let Some(mut delta) = ddata::delta(set, |c| self.can_read(c), now) {
-            if let Some(obj) = delta.as_object_mut() {
-                obj.insert("type".into(), "dataUpdate".into());
-            }
-            self.send(&delta)?;
+        // Sessions that may read the same collections send the same frame: built once.
+        let readable = super::snapshots::readable_bits(|c| self.can_read(c));
+        let frame = self
+            .state
+            .live
+            .deltas
+            .frame(set, readable, self.deflate, || {
+                let mut delta = ddata::delta(set, |c| self.can_read(c), now_ms())?;
+                if let Some(obj) = delta.as_object_mut() {
+                    obj.insert("type".into(), "dataUpdate".into());
+                }
+                Some(Bytes::from(wsproto::text_frame(
+                    &delta.to_string(),
+                    self.deflate,
+                )))
+            });
+        if let Some(frame) = frame {
+            self.frame_bytes(frame)?;
         }
         for c in set
             .changes
