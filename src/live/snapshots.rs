@@ -66,7 +66,7 @@ pub const MAX_AGE: Duration = Duration::from_secs(30);
 /// One built snapshot, shared by every client that gets it.
 pub struct Snapshot {
     /// `{"delta":false,"lastUpdated":...,"sgvs":[...],...}` as JSON text.
-    json: Bytes,
+    json: String,
     /// The plain-WebSocket `dataUpdate` frame, uncompressed and compressed, built on first use.
     ws_frames: [OnceLock<Bytes>; 2],
 }
@@ -74,15 +74,14 @@ pub struct Snapshot {
 impl Snapshot {
     fn new(msg: serde_json::Map<String, Value>) -> Snapshot {
         Snapshot {
-            json: Bytes::from(Value::Object(msg).to_string()),
+            json: Value::Object(msg).to_string(),
             ws_frames: [OnceLock::new(), OnceLock::new()],
         }
     }
 
     /// The snapshot object as JSON text (for Socket.IO's `dataUpdate` event).
     pub fn json(&self) -> &str {
-        // Built from a String in `new`; never fails.
-        std::str::from_utf8(&self.json).unwrap_or("{}")
+        &self.json
     }
 
     /// The whole `{"type":"dataUpdate",...}` WebSocket frame, compressed when `deflate`.
