@@ -4,6 +4,7 @@
 pub mod alarms;
 pub mod ddata;
 pub mod properties;
+pub mod snapshots;
 pub mod socketio;
 pub mod ws;
 pub mod wsproto;
@@ -28,6 +29,10 @@ pub struct Live {
     stopping: tokio::sync::watch::Sender<bool>,
     engine: Mutex<Engine>,
     latest: Mutex<Option<Reading>>,
+    /// First `dataUpdate` snapshots shared between clients (see [`snapshots`]).
+    pub snapshots: snapshots::Snapshots,
+    /// Delta frames shared between WebSocket clients (see [`snapshots::SharedDeltas`]).
+    pub deltas: snapshots::SharedDeltas,
 }
 
 impl Live {
@@ -37,6 +42,8 @@ impl Live {
             stopping: tokio::sync::watch::channel(false).0,
             engine: Mutex::new(Engine::new(config)),
             latest: Mutex::new(None),
+            snapshots: snapshots::Snapshots::default(),
+            deltas: snapshots::SharedDeltas::default(),
         }
     }
 

@@ -41,14 +41,32 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(upgrade));
 }
 
+/// Frames are handed to actix in pieces of at most this many bytes: actix copies body chunks
+/// into the connection's write buffer, and a large frame (a 24-hour snapshot is hundreds of KB)
+/// given whole would grow every connection's buffer to its size at once.
+const BODY_CHUNK: usize = 16 * 1024;
+
 /// The outgoing half: frames for the HTTP response body.
-struct Outgoing(mpsc::Receiver<Bytes>);
+struct Outgoing {
+    frames: mpsc::Receiver<Bytes>,
+    /// The rest of a frame larger than [`BODY_CHUNK`].
+    rest: Bytes,
+}
 
 impl futures_util::Stream for Outgoing {
     type Item = std::result::Result<Bytes, actix_web::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|frame| frame.map(Ok))
+        if self.rest.is_empty() {
+            match self.frames.poll_recv(cx) {
+                Poll::Ready(Some(frame)) => self.rest = frame,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let n = self.rest.len().min(BODY_CHUNK);
+        // Slices of a shared frame are reference counts, not copies.
+        Poll::Ready(Some(Ok(self.rest.split_to(n))))
     }
 }
 
@@ -89,6 +107,7 @@ async fn upgrade(req: HttpRequest, payload: web::Payload, state: State) -> Resul
         access: None,
         subscribed: HashSet::new(),
         ip,
+        ticket: 0,
     };
     actix_web::rt::spawn(session.run(payload));
     let mut res = HttpResponse::build(StatusCode::SWITCHING_PROTOCOLS);
@@ -97,7 +116,10 @@ async fn upgrade(req: HttpRequest, payload: web::Payload, state: State) -> Resul
     if let Some(ext) = deflate {
         res.insert_header((header::SEC_WEBSOCKET_EXTENSIONS, ext));
     }
-    Ok(res.streaming(Outgoing(rx)))
+    Ok(res.streaming(Outgoing {
+        frames: rx,
+        rest: Bytes::new(),
+    }))
 }
 
 /// The close code for a protocol error: too large (1009) or malformed (1002).
@@ -116,6 +138,8 @@ struct Session {
     access: Option<Access>,
     subscribed: HashSet<Collection>,
     ip: Option<std::net::IpAddr>,
+    /// Taken right after subscribing to the bus, for shared snapshots (`live::snapshots`).
+    ticket: u64,
 }
 
 /// Why a session ends.
@@ -127,7 +151,11 @@ enum End {
 impl Session {
     /// Queues a frame; a full queue means the client does not keep up.
     fn frame(&self, bytes: Vec<u8>) -> std::result::Result<(), End> {
-        self.out.try_send(Bytes::from(bytes)).map_err(|_| End::Gone)
+        self.frame_bytes(Bytes::from(bytes))
+    }
+
+    fn frame_bytes(&self, bytes: Bytes) -> std::result::Result<(), End> {
+        self.out.try_send(bytes).map_err(|_| End::Gone)
     }
 
     fn send(&self, v: &Value) -> std::result::Result<(), End> {
@@ -144,6 +172,7 @@ impl Session {
         // Subscribe before anything is read, so no change between the snapshot and the
         // first delta is missed (a client may see a document twice; items carry `_id`).
         let mut bus = self.state.store.subscribe();
+        self.ticket = self.state.live.snapshots.ticket();
         let mut events = self.state.live.events.subscribe();
         let mut stopping = self.state.live.stopping();
         let mut decoder = Decoder::new(self.deflate);
@@ -289,14 +318,17 @@ impl Session {
         }
     }
 
-    /// The full `dataUpdate` for the last `hours`.
+    /// The full `dataUpdate` for the last `hours`, shared with the clients that ask for the
+    /// same at about the same time (see `live::snapshots`: `run` subscribed to the bus, then
+    /// took the ticket, before any command was read).
     async fn snapshot(&self, hours: f64) -> std::result::Result<(), End> {
         let readable = ddata::readable(|c| self.can_read(c));
-        match ddata::snapshot(&self.state.store, readable, hours).await {
-            Ok(mut msg) => {
-                msg.insert("type".into(), "dataUpdate".into());
-                self.send(&Value::Object(msg))
-            }
+        let shared = &self.state.live.snapshots;
+        match shared
+            .get(&self.state.store, readable, hours, self.ticket)
+            .await
+        {
+            Ok(snap) => self.frame_bytes(snap.ws_frame(self.deflate)),
             Err(e) => {
                 tracing::error!(error = %e, "snapshot for a WebSocket client failed");
                 self.send(
@@ -311,12 +343,24 @@ impl Session {
         if self.access.is_none() {
             return Ok(());
         }
-        let now = now_ms();
-        if let Some(mut delta) = ddata::delta(set, |c| self.can_read(c), now) {
-            if let Some(obj) = delta.as_object_mut() {
-                obj.insert("type".into(), "dataUpdate".into());
-            }
-            self.send(&delta)?;
+        // Sessions that may read the same collections send the same frame: built once.
+        let readable = super::snapshots::readable_bits(|c| self.can_read(c));
+        let frame = self
+            .state
+            .live
+            .deltas
+            .frame(set, readable, self.deflate, || {
+                let mut delta = ddata::delta(set, |c| self.can_read(c), now_ms())?;
+                if let Some(obj) = delta.as_object_mut() {
+                    obj.insert("type".into(), "dataUpdate".into());
+                }
+                Some(Bytes::from(wsproto::text_frame(
+                    &delta.to_string(),
+                    self.deflate,
+                )))
+            });
+        if let Some(frame) = frame {
+            self.frame_bytes(frame)?;
         }
         for c in set
             .changes

@@ -211,6 +211,8 @@ struct Task {
     ns: Namespaces,
     awaiting_pong: Option<Instant>,
     last_heard: Instant,
+    /// Taken right after subscribing to the bus, for shared snapshots (`live::snapshots`).
+    ticket: u64,
 }
 
 impl Task {
@@ -222,6 +224,7 @@ impl Task {
             ns: Namespaces::default(),
             awaiting_pong: None,
             last_heard: Instant::now(),
+            ticket: 0,
         }
     }
 
@@ -253,6 +256,7 @@ impl Task {
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Incoming>) {
         let mut bus = self.state.store.subscribe();
+        self.ticket = self.state.live.snapshots.ticket();
         let mut events = self.state.live.events.subscribe();
         let clients_tx = self.state.socketio.clients();
         let mut clients = clients_tx.subscribe();
@@ -467,9 +471,20 @@ impl Task {
                         .filter(|h| *h > 0.0)
                         .unwrap_or(48.0)
                         .min(48.0);
+                    // Shared with other clients asking for the same (live::snapshots: `run`
+                    // subscribed to the bus, then took the ticket, before reading any packet).
                     let readable = ddata::readable(|c| self.can_read(c));
-                    match ddata::snapshot(&self.state.store, readable, hours).await {
-                        Ok(data) => self.emit("/", "dataUpdate", vec![Value::Object(data)]),
+                    let shared = &self.state.live.snapshots;
+                    match shared
+                        .get(&self.state.store, readable, hours, self.ticket)
+                        .await
+                    {
+                        // An EVENT on "/": `42["dataUpdate",{...}]`.
+                        Ok(snap) => self.s.push(format!(
+                            "{}2[\"dataUpdate\",{}]",
+                            packet::MESSAGE,
+                            snap.json()
+                        )),
                         Err(e) => tracing::error!(error = %e, "Socket.IO snapshot failed"),
                     }
                 }
