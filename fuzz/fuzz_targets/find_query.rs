@@ -10,23 +10,12 @@ use libfuzzer_sys::fuzz_target;
 use nightlite::api::qs;
 use nightlite::store::query::{self, ListRequest};
 use nightlite::store::{self, Collection};
-use rusqlite::functions::FunctionFlags;
 use rusqlite::Connection;
 use serde_json::Value;
 
-fn db() -> Connection {
-    let mut c = Connection::open_in_memory().expect("in-memory database");
-    store::migrate::migrate(&mut c).expect("schema");
-    // The server registers its own REGEXP; the SQL only needs one to exist.
-    c.create_scalar_function("regexp", 2, FunctionFlags::SQLITE_DETERMINISTIC, |_| {
-        Ok(false)
-    })
-    .expect("regexp");
-    c
-}
-
 thread_local! {
-    static DB: RefCell<Connection> = RefCell::new(db());
+    static DB: RefCell<Connection> =
+        RefCell::new(store::open_in_memory().expect("in-memory database"));
 }
 
 fuzz_target!(|data: &[u8]| {

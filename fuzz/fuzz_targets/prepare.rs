@@ -16,11 +16,8 @@ use serde_json::Value;
 const NOW: i64 = 1_700_000_000_000;
 
 thread_local! {
-    static DB: RefCell<Connection> = RefCell::new({
-        let mut c = Connection::open_in_memory().expect("in-memory database");
-        store::migrate::migrate(&mut c).expect("schema");
-        c
-    });
+    static DB: RefCell<Connection> =
+        RefCell::new(store::open_in_memory().expect("in-memory database"));
 }
 
 fn check(items: &[Value]) {

@@ -250,6 +250,15 @@ impl Store {
 }
 
 /// Live documents matching `q`, in its order (default: newest first by the time field).
+/// A private in-memory database with nightlite's schema and SQL functions, as every server
+/// connection has them: for the fuzz targets and unit tests that run real statements.
+pub fn open_in_memory() -> Result<Connection> {
+    let mut conn = Connection::open_in_memory()?;
+    migrate::migrate(&mut conn)?;
+    sqlfn::register(&conn)?;
+    Ok(conn)
+}
+
 pub fn list(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Vec<StoredDoc>> {
     list_raw(conn, coll, q)?
         .into_iter()
@@ -434,8 +443,7 @@ mod tests {
 
     #[test]
     fn merge_fields_refiles_a_document_whose_time_changes() {
-        let mut c = Connection::open_in_memory().unwrap();
-        migrate::migrate(&mut c).unwrap();
+        let c = open_in_memory().unwrap();
         let coll = Collection::Treatments;
         let doc = object(json!({ "eventType": "Note", "created_at": "2024-01-01T00:00:00.000Z" }));
         let (id, _, _) =

@@ -198,8 +198,7 @@ mod tests {
 
     /// The real schema, written through the server's own insert (which keeps `sgv`).
     fn db(values: &[(i64, f64)]) -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::store::migrate::migrate(&mut conn).unwrap();
+        let conn = crate::store::open_in_memory().unwrap();
         for (mills, v) in values {
             insert(&conn, &format!(r#"{{"type":"sgv","sgv":{v}}}"#), *mills);
         }
