@@ -104,9 +104,8 @@ fn parse_limit(raw: Option<&str>) -> Result<usize> {
         .ok_or_else(|| Error::bad_request("Parameter limit out of tolerance"))
 }
 
-/// `field$op=value` pairs of a search's query string (the reserved names excepted). Public for
-/// the fuzz target `v3_filter`.
-pub fn filters(query_string: &str) -> Result<Vec<Filter>> {
+/// `field$op=value` pairs of a search's query string (the reserved names excepted).
+fn filters(query_string: &str) -> Result<Vec<Filter>> {
     const RESERVED: [&str; 7] = [
         "token",
         "sort",
@@ -138,15 +137,18 @@ pub fn filters(query_string: &str) -> Result<Vec<Filter>> {
     Ok(out)
 }
 
-async fn search(
-    state: State,
-    access: Access,
-    req: HttpRequest,
-    col: web::Path<String>,
-) -> Result<HttpResponse> {
-    let coll = collection(&col)?;
-    demand_list(&access, coll)?;
-    let q = req.query_string();
+/// What a search's query string asks for, checked as Nightscout checks it; the collection's
+/// rules compile it. Public for the fuzz target `v3_filter`.
+pub struct SearchParams {
+    pub filters: Vec<Filter>,
+    /// The field of `sort` or `sort$desc`.
+    pub sort: Option<String>,
+    pub descending: bool,
+    pub limit: usize,
+    pub skip: usize,
+}
+
+pub fn search_params(q: &str) -> Result<SearchParams> {
     let sort = qs::first_value(q, "sort");
     let sort_desc = qs::first_value(q, "sort$desc");
     if sort.is_some() && sort_desc.is_some() {
@@ -162,12 +164,28 @@ async fn search(
             .parse::<usize>()
             .map_err(|_| Error::bad_request("Parameter skip out of tolerance"))?,
     };
-    let filter = rules::compile_filters(coll, &filters(q)?)?;
-    let order = rules::compile_sort(
-        coll,
-        sort_desc.as_deref().or(sort.as_deref()),
-        sort_desc.is_some(),
-    )?;
+    Ok(SearchParams {
+        filters: filters(q)?,
+        descending: sort_desc.is_some(),
+        sort: sort_desc.or(sort),
+        limit,
+        skip,
+    })
+}
+
+async fn search(
+    state: State,
+    access: Access,
+    req: HttpRequest,
+    col: web::Path<String>,
+) -> Result<HttpResponse> {
+    let coll = collection(&col)?;
+    demand_list(&access, coll)?;
+    let q = req.query_string();
+    let search = search_params(q)?;
+    let (limit, skip) = (search.limit, search.skip);
+    let filter = rules::compile_filters(coll, &search.filters)?;
+    let order = rules::compile_sort(coll, search.sort.as_deref(), search.descending)?;
     let docs = state
         .store
         .read(move |conn| rules::search(conn, coll, filter, order, limit, skip))
