@@ -197,28 +197,38 @@ async fn backups(state: web::Data<AppState>, mut usr1: Option<tokio::signal::uni
 /// One backup by the server into the backups folder, then pruning to BACKUP_KEEP. Skipped
 /// when the copy would eat into the disk reserve that keeps uploads working.
 async fn server_backup(state: &web::Data<AppState>, why: &'static str) {
-    let db_bytes = crate::api::properties::db_size(state.store.path());
-    if let Ok(space) = state.store.disk().space() {
-        if space.free.saturating_sub(db_bytes) < space.reserve() {
-            tracing::warn!(
-                why,
-                free = space.free,
-                needed = db_bytes,
-                "backup skipped: not enough free disk space"
-            );
-            return;
-        }
-    }
     let config = state.config.clone();
+    let store = state.store.clone();
+    // The space check (stat calls) and the copy are file-system work: off the async workers.
+    // Err((free, needed)): skipped, the copy would eat into the disk reserve.
     let result = web::block(move || {
+        let needed = crate::api::properties::db_size(store.path());
+        if let Ok(space) = store.disk().space() {
+            if space.free.saturating_sub(needed) < space.reserve() {
+                return Err((space.free, needed));
+            }
+        }
         let made = backup_now(&config, None);
         let pruned = match &made {
             Ok(_) => prune(&backup_dir(&config), config.backup_keep),
             Err(_) => Ok(Vec::new()),
         };
-        (made, pruned)
+        Ok((made, pruned))
     })
     .await;
+    let result = match result {
+        Ok(Err((free, needed))) => {
+            tracing::warn!(
+                why,
+                free,
+                needed,
+                "backup skipped: not enough free disk space"
+            );
+            return;
+        }
+        Ok(Ok(done)) => Ok(done),
+        Err(e) => Err(e),
+    };
     match result {
         Ok((Ok((path, bytes)), pruned)) => {
             tracing::info!(why, file = %path.display(), bytes, "backup written");
