@@ -192,7 +192,8 @@ pub fn entry_sgv(doc_param: &str) -> String {
     )
 }
 
-/// `, sgv = ...` / `, sgv` and its value for the statements writing `doc` as `?1`.
+/// The `sgv` value for a statement that binds the document as `?1`; None for collections
+/// without the column.
 fn sgv_column(coll: Collection) -> Option<String> {
     (coll == Collection::Entries).then(|| entry_sgv("?1"))
 }
