@@ -220,6 +220,11 @@ pub async fn serve_announced(
             let http = HttpService::build()
                 .keep_alive(KeepAlive::Timeout(Duration::from_secs(5)))
                 .client_request_timeout(Duration::from_secs(5))
+                // A connection's write buffer takes body chunks until it holds this much, so
+                // it can reach this plus one chunk (live::ws hands out 16 KB) and keeps that
+                // capacity. actix's 32 KB let each WebSocket follower that once fell behind
+                // keep 64 KB; 16 KB halves that (docs/PERFORMANCE.md, "Load soak").
+                .h1_write_buffer_size(16 * 1024)
                 .finish(map_config(
                     app.into_factory()
                         .map_err(|err: actix_web::Error| err.error_response()),
