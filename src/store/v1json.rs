@@ -1,4 +1,5 @@
-//! API v1 JSON lists built from the stored document text without parsing it.
+//! API v1 JSON lists (and API v3 history pages, [`v3_result`]) built from the stored document
+//! text without parsing it.
 //!
 //! The old path parsed every document into a map, copied it behind `_id` ([`StoredDoc::to_v1`])
 //! and serialised it again: most of a large list's CPU went to malloc and key hashing
@@ -10,7 +11,8 @@
 
 use serde_json::Value;
 
-use super::{RawDoc, StoredDoc};
+use super::{Collection, RawDoc, StoredDoc};
+use crate::dates;
 use crate::error::Result;
 
 /// Objects nested deeper than this take the parse path (serde_json refuses 128 levels).
@@ -70,8 +72,12 @@ fn push_doc(
     time: Option<TimeField>,
     keys: &mut Vec<(usize, usize)>,
 ) -> Result<Option<i64>> {
-    let field = time.map(|t| t.name);
-    if let Some(value) = canonical(&d.doc, field, keys) {
+    let names: &[&str] = match &time {
+        Some(t) => std::slice::from_ref(&t.name),
+        None => &[],
+    };
+    let mut found = [None];
+    if canonical(&d.doc, names, &mut found, keys).is_some() {
         out.push_str("{\"_id\":");
         push_json_str(out, &d.id)?;
         if d.doc.len() > 2 {
@@ -79,7 +85,7 @@ fn push_doc(
         }
         // The text after the object's `{`: every field, then the closing `}`.
         out.push_str(&d.doc[1..]);
-        return Ok(match (time, value) {
+        return Ok(match (time, found[0]) {
             (Some(t), Some(v)) => (t.ms)(&serde_json::from_str::<Value>(v)?),
             _ => None,
         });
@@ -88,6 +94,91 @@ fn push_doc(
     let v1 = doc.to_v1();
     out.push_str(&serde_json::to_string(&v1)?);
     Ok(time.and_then(|t| doc.doc.get(t.name).and_then(t.ms)))
+}
+
+/// API v3's `{"status":200,"result":[...]}` for `docs` as [`super::v3::view`] shows them
+/// (no `fields` projection), byte for byte what serialising those views gives.
+///
+/// The view appends to the stored fields, in this order and only where the document lacks
+/// them: `identifier`; `date` (not for entries) from `created_at`, else the filing time;
+/// `srvCreated`, `srvModified`; `isValid: false` once deleted. A document that already holds
+/// `srvCreated`, `srvModified` or `isValid` (they would be replaced in place or removed) takes
+/// the parse path, as does any text [`canonical`] does not vouch for.
+pub fn v3_result(docs: Vec<RawDoc>, coll: Collection) -> Result<String> {
+    let size: usize = docs.iter().map(|d| d.doc.len() + d.id.len() + 100).sum();
+    let mut out = String::with_capacity(size + 32);
+    let mut keys = Vec::new();
+    out.push_str("{\"status\":200,\"result\":[");
+    for (i, d) in docs.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_v3_doc(&mut out, d, coll, &mut keys)?;
+    }
+    out.push_str("]}");
+    Ok(out)
+}
+
+/// Appends the v3 view of `d`; true when spliced from its text, false when parsed.
+fn push_v3_doc(
+    out: &mut String,
+    d: RawDoc,
+    coll: Collection,
+    keys: &mut Vec<(usize, usize)>,
+) -> Result<bool> {
+    const NAMES: [&str; 6] = [
+        "identifier",
+        "date",
+        "created_at",
+        "srvCreated",
+        "srvModified",
+        "isValid",
+    ];
+    let mut found = [None; 6];
+    let vouched = canonical(&d.doc, &NAMES, &mut found, keys).is_some();
+    let [identifier, date, created_at, srv_created, srv_modified, is_valid] = found;
+    if !vouched || srv_created.is_some() || srv_modified.is_some() || is_valid.is_some() {
+        let doc = StoredDoc::parse(d)?;
+        let view = Value::Object(super::v3::view(coll, &doc));
+        out.push_str(&serde_json::to_string(&view)?);
+        return Ok(false);
+    }
+    // Everything but the closing `}`, then the view's own fields.
+    out.push_str(&d.doc[..d.doc.len() - 1]);
+    let mut comma = d.doc.len() > 2;
+    let mut field = |out: &mut String, name: &str| {
+        if comma {
+            out.push(',');
+        }
+        comma = true;
+        out.push('"');
+        out.push_str(name);
+        out.push_str("\":");
+    };
+    if identifier.is_none() {
+        field(out, "identifier");
+        push_json_str(out, &d.id)?;
+    }
+    if date.is_none() && coll != Collection::Entries {
+        let ms = match created_at {
+            Some(text) => {
+                dates::parse_value(&serde_json::from_str::<Value>(text)?).map_or(d.mills, |i| i.ms)
+            }
+            None => d.mills,
+        };
+        field(out, "date");
+        out.push_str(&ms.to_string());
+    }
+    field(out, "srvCreated");
+    out.push_str(&d.srv_created.to_string());
+    field(out, "srvModified");
+    out.push_str(&d.srv_modified.to_string());
+    if !d.is_valid {
+        field(out, "isValid");
+        out.push_str("false");
+    }
+    out.push('}');
+    Ok(true)
 }
 
 fn push_json_str(out: &mut String, s: &str) -> Result<()> {
@@ -103,8 +194,8 @@ fn push_json_str(out: &mut String, s: &str) -> Result<()> {
 
 /// Whether `text` is a JSON object exactly as serde_json (compact, `preserve_order`,
 /// `arbitrary_precision`) writes it after parsing it, with no `_id` key at the top: then
-/// parse + serialise is the identity on it. Returns the text of the top-level `field`'s value
-/// (None when absent) inside the outer Some; the outer None means "not vouched for".
+/// parse + serialise is the identity on it. `found[i]` gets the text of the top-level field
+/// `names[i]`'s value (None when absent); the result None means "not vouched for".
 ///
 /// Canonical means: no whitespace outside strings; strings escape only `"`, `\` and control
 /// characters, these as `\"`, `\\`, `\b`, `\t`, `\n`, `\f`, `\r` or lowercase `\u00xx`;
@@ -113,18 +204,18 @@ fn push_json_str(out: &mut String, s: &str) -> Result<()> {
 /// `keys` is scratch space, kept between calls to save allocations.
 fn canonical<'a>(
     text: &'a str,
-    field: Option<&str>,
+    names: &[&str],
+    found: &mut [Option<&'a str>],
     keys: &mut Vec<(usize, usize)>,
-) -> Option<Option<&'a str>> {
+) -> Option<()> {
     let b = text.as_bytes();
     if b.first() != Some(&b'{') {
         return None;
     }
     keys.clear();
     let mut s = Scan { b, i: 0, keys };
-    let mut found = None;
-    s.object(0, field, &mut found)?;
-    (s.i == b.len()).then_some(found)
+    s.object(0, names, found)?;
+    (s.i == b.len()).then_some(())
 }
 
 struct Scan<'a, 'k> {
@@ -144,12 +235,12 @@ impl<'a> Scan<'a, '_> {
         (self.peek()? == c).then(|| self.i += 1)
     }
 
-    /// An object at `self.i`; at depth 0 it notes `field`'s value and refuses `_id`.
+    /// An object at `self.i`; at depth 0 it notes the values of `names` and refuses `_id`.
     fn object(
         &mut self,
         depth: usize,
-        field: Option<&str>,
-        found: &mut Option<&'a str>,
+        names: &[&str],
+        found: &mut [Option<&'a str>],
     ) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
@@ -174,9 +265,10 @@ impl<'a> Scan<'a, '_> {
                 if key == b"_id" {
                     return None;
                 }
-                if field.is_some_and(|f| f.as_bytes() == key) {
+                if let Some(n) = names.iter().position(|f| f.as_bytes() == key) {
                     // Canonical text is valid UTF-8 split at ASCII bytes.
-                    *found = Some(std::str::from_utf8(&self.b[start..self.i]).ok()?);
+                    let slot = found.get_mut(n)?;
+                    *slot = Some(std::str::from_utf8(&self.b[start..self.i]).ok()?);
                 }
             }
             match self.peek()? {
@@ -215,7 +307,7 @@ impl<'a> Scan<'a, '_> {
     /// A value inside a container at `depth`.
     fn value(&mut self, depth: usize) -> Option<()> {
         match self.peek()? {
-            b'{' => self.object(depth + 1, None, &mut None),
+            b'{' => self.object(depth + 1, &[], &mut []),
             b'[' => self.array(depth + 1),
             b'"' => self.string().map(|_| ()),
             b't' => self.literal(b"true"),
@@ -318,7 +410,10 @@ mod tests {
     use serde_json::Map;
 
     fn canonical<'a>(text: &'a str, field: Option<&str>) -> Option<Option<&'a str>> {
-        super::canonical(text, field, &mut Vec::new())
+        let names: Vec<&str> = field.into_iter().collect();
+        let mut found = [None];
+        super::canonical(text, &names, &mut found, &mut Vec::new())?;
+        Some(found[0])
     }
 
     fn raw(id: &str, doc: &str) -> RawDoc {
@@ -391,6 +486,82 @@ mod tests {
             list(vec![raw("a\"b", "{}")], None).unwrap().body,
             old(&[("a\"b", "{}")])
         );
+    }
+
+    /// What API v3's handler gave before [`v3_result`]: parse, view, serialise.
+    fn old_v3(docs: &[RawDoc], coll: Collection) -> String {
+        let views: Vec<Value> = docs
+            .iter()
+            .map(|d| {
+                let doc = StoredDoc::parse(d.clone()).unwrap();
+                Value::Object(crate::store::v3::view(coll, &doc))
+            })
+            .collect();
+        serde_json::to_string(&serde_json::json!({ "status": 200, "result": views })).unwrap()
+    }
+
+    #[test]
+    fn v3_result_is_the_old_reply_byte_for_byte() {
+        let v3_docs = [
+            r#"{"identifier":"abc","date":1700000000000,"sgv":100}"#,
+            r#"{"date":1700000000000,"sgv":100}"#,
+            r#"{"created_at":"2024-01-01T00:00:00.000Z","eventType":"Note"}"#,
+            r#"{"created_at":"2024-01-01T02:00:00+02:00","insulin":1.5}"#,
+            r#"{"created_at":"not a date","carbs":20}"#,
+            r#"{"created_at":1700000000000,"carbs":20}"#,
+            r#"{"created_at":null}"#,
+            r#"{"srvModified":1,"sgv":5}"#,
+            r#"{"sgv":5,"srvCreated":"x"}"#,
+            r#"{"isValid":true,"sgv":5}"#,
+            r#"{"isValid":false,"sgv":5,"identifier":"i"}"#,
+            r#"{"identifier":null,"date":null}"#,
+            r#"{"identifier":"x","date":"2024-01-01","created_at":"2023-01-01T00:00:00Z"}"#,
+            r#"{"nested":{"srvModified":1,"isValid":false,"date":3}}"#,
+        ];
+        let all: Vec<&str> = DOCS.iter().chain(v3_docs.iter()).copied().collect();
+        for coll in [
+            Collection::Entries,
+            Collection::Treatments,
+            Collection::DeviceStatus,
+            Collection::Profile,
+            Collection::Settings,
+        ] {
+            let mut docs = vec![];
+            for (i, d) in all.iter().enumerate() {
+                for valid in [true, false] {
+                    let mut r = raw(&format!("{i:024x}"), d);
+                    r.mills = 1_700_000_000_000 + i as i64;
+                    r.srv_created = 1_600_000_000_000 - i as i64;
+                    r.srv_modified = 1_800_000_000_000 + i as i64;
+                    r.is_valid = valid;
+                    let one = vec![r.clone()];
+                    assert_eq!(
+                        v3_result(one.clone(), coll).unwrap(),
+                        old_v3(&one, coll),
+                        "{coll:?} valid={valid} {d}"
+                    );
+                    docs.push(r);
+                }
+            }
+            assert_eq!(v3_result(docs.clone(), coll).unwrap(), old_v3(&docs, coll));
+        }
+        assert_eq!(
+            v3_result(vec![], Collection::Entries).unwrap(),
+            r#"{"status":200,"result":[]}"#
+        );
+        // The point of it: what the server stores is spliced, not parsed.
+        for (d, spliced) in [
+            (v3_docs[0], true),
+            (v3_docs[2], true),
+            (r#"{}"#, true),
+            (v3_docs[7], false),
+            (v3_docs[9], false),
+            (r#"{"a":1,"a":2}"#, false),
+        ] {
+            let mut out = String::new();
+            let took = push_v3_doc(&mut out, raw("x", d), Collection::Treatments, &mut vec![]);
+            assert_eq!(took.unwrap(), spliced, "{d}");
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::collection::Collection;
 use super::query::{self, SqlFilter};
 use super::upsert;
-use super::{ListQuery, StoredDoc};
+use super::{ListQuery, RawDoc, StoredDoc};
 use crate::dates::{self, Instant};
 use crate::error::{Error, Result};
 
@@ -551,16 +551,16 @@ pub fn search(
 }
 
 /// History: every document (deleted ones too) modified after `since` (or at/after, with
-/// `inclusive`), oldest change first.
+/// `inclusive`), oldest change first, as stored (see [`super::v1json::v3_result`]).
 pub fn history(
     conn: &Connection,
     coll: Collection,
     since: i64,
     inclusive: bool,
     limit: usize,
-) -> Result<Vec<StoredDoc>> {
+) -> Result<Vec<RawDoc>> {
     let op = if inclusive { ">=" } else { ">" };
-    super::list(
+    super::list_raw(
         conn,
         coll,
         &ListQuery {

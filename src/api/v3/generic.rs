@@ -498,18 +498,43 @@ async fn history(
     demand_list(&access, coll)?;
     let q = req.query_string();
     let limit = parse_limit(qs::first_value(q, "limit").as_deref())?;
-    let docs = state
+    let fields = qs::first_value(q, "fields").filter(|f| !f.is_empty() && f != "_all");
+    // Sync clients page through whole collections here: a JSON page without `fields` is built
+    // from the stored text (store::v1json::v3_result), not parsed, reshaped and serialised.
+    let spliced = fields.is_none() && render::format_of(&req)? == render::Format::Json;
+    let (newest, page) = state
         .store
-        .read(move |conn| rules::history(conn, coll, since, inclusive, limit))
+        .read(move |conn| {
+            let docs = rules::history(conn, coll, since, inclusive, limit)?;
+            let newest = docs.iter().map(|d| d.srv_modified).max();
+            let page = if spliced {
+                Page::Json(crate::store::v1json::v3_result(docs, coll)?)
+            } else {
+                Page::Docs(
+                    docs.into_iter()
+                        .map(StoredDoc::parse)
+                        .collect::<Result<Vec<_>>>()?,
+                )
+            };
+            Ok((newest, page))
+        })
         .await?;
     let mut builder = HttpResponse::Ok();
-    if let Some(max) = docs.iter().map(|d| d.srv_modified).max() {
+    if let Some(max) = newest {
         builder.insert_header((header::LAST_MODIFIED, dates::to_http_date(max)));
         // AAPS pages with this value; without it, it asks for the same page forever.
         builder.insert_header((header::ETAG, format!("W/\"{max}\"")));
     }
-    let fields = qs::first_value(q, "fields");
-    render::render(&req, builder, views(coll, &docs, fields.as_deref()))
+    match page {
+        Page::Json(body) => Ok(builder.content_type("application/json").body(body)),
+        Page::Docs(docs) => render::render(&req, builder, views(coll, &docs, fields.as_deref())),
+    }
+}
+
+/// A history page: the finished JSON reply, or documents for `fields` or another format.
+enum Page {
+    Json(String),
+    Docs(Vec<StoredDoc>),
 }
 
 /// `/history/{lastModified}`: changes after that instant (epoch ms or ISO).
