@@ -34,6 +34,15 @@ use crate::error::{Error, Result};
 pub(crate) const DB_FILE: &str = "nightlite.sqlite3";
 /// Read-only connections in the pool; also bounds the blocking threads (src/server.rs).
 pub const READERS: u32 = 4;
+
+/// SQLite page cache per connection, as `PRAGMA cache_size` takes it (negative: KiB). Each
+/// connection's cache fills up to its size as the database outgrows it and stays full, so
+/// these bound that part of RSS: 2 MB for the writer (SQLite's default; new rows touch the
+/// recent pages of every index) and 512 KB for each reader (reads of recent data; the rest
+/// comes from the OS cache). With the default 2 MB everywhere, RSS rose by up to 10 MB in the
+/// first minutes under load (docs/PERFORMANCE.md, "Load soak").
+const WRITER_CACHE_KIB: i64 = -2000;
+const READER_CACHE_KIB: i64 = -512;
 /// A v1 list never returns more than this many documents (Mongo's limit(0) means "all").
 pub const MAX_LIST: usize = 1_000_000;
 
@@ -130,6 +139,7 @@ impl r2d2::ManageConnection for ReadManager {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "cache_size", READER_CACHE_KIB)?;
         sqlfn::register(&conn)?;
         Ok(conn)
     }
@@ -170,6 +180,7 @@ impl Store {
         // serves rolling back a failed job inside the open transaction.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         sqlfn::register(&conn)?;
         migrate::migrate(&mut conn)?;
         let pool = r2d2::Pool::builder()
@@ -433,6 +444,22 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn reader_connections_have_the_small_page_cache() {
+        use r2d2::ManageConnection;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        let reader = ReadManager { path }.connect().unwrap();
+        let size: i64 = reader
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(size, READER_CACHE_KIB);
+    }
 
     fn object(v: Value) -> Map<String, Value> {
         match v {
