@@ -39,12 +39,24 @@ pub fn proportional(entries: u64) -> (u64, u64) {
 }
 
 /// The marker of a seeded directory, if it holds `entries` entries and is recent enough for
-/// Nightscout's 4-day default window to still see its newest data.
+/// Nightscout's 4-day default window to still see its newest data, and still holds every
+/// device status it was seeded with (a server with the default retention deletes old ones).
 pub fn existing(dir: &Path, entries: u64) -> Option<SeedInfo> {
     let text = std::fs::read_to_string(dir.join(MARKER)).ok()?;
     let info: SeedInfo = serde_json::from_str(&text).ok()?;
     let age = nightlite::dates::now_ms() - info.newest_ms;
-    (info.entries == entries && age < 2 * 86_400_000 && dir.join(DB_FILE).exists()).then_some(info)
+    if info.entries != entries || age >= 2 * 86_400_000 {
+        return None;
+    }
+    let db = rusqlite::Connection::open_with_flags(
+        dir.join(DB_FILE),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .ok()?;
+    let statuses: u64 = db
+        .query_row("SELECT count(*) FROM devicestatus", [], |r| r.get(0))
+        .ok()?;
+    (statuses == info.devicestatus).then_some(info)
 }
 
 struct Row {
