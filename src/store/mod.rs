@@ -260,7 +260,6 @@ impl Store {
     }
 }
 
-/// Live documents matching `q`, in its order (default: newest first by the time field).
 /// A private in-memory database with nightlite's schema and SQL functions, as every server
 /// connection has them: for the fuzz targets and unit tests that run real statements.
 pub fn open_in_memory() -> Result<Connection> {
@@ -270,6 +269,7 @@ pub fn open_in_memory() -> Result<Connection> {
     Ok(conn)
 }
 
+/// Live documents matching `q`, in its order (default: newest first by the time field).
 pub fn list(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Vec<StoredDoc>> {
     list_raw(conn, coll, q)?
         .into_iter()
