@@ -109,7 +109,7 @@ const MAX_ENTRIES: usize = 8;
 /// Shared builds tried before a client reads its own snapshot (see [`Snapshots::get`]).
 const ATTEMPTS: usize = 2;
 
-/// The readable collections (as a bit set) and the history window (its f64 bits).
+/// The readable collections (as [`readable_bits`]) and the history window (its f64 bits).
 type Key = (u8, u64);
 
 type Bus = broadcast::Receiver<Arc<ChangeSet>>;
@@ -143,21 +143,8 @@ pub struct Snapshots {
     tickets: AtomicU64,
 }
 
-const SNAPSHOT_COLLECTIONS: [Collection; 4] = [
-    Collection::Entries,
-    Collection::Treatments,
-    Collection::DeviceStatus,
-    Collection::Profile,
-];
-
 fn key(readable: &[Collection], hours: f64) -> Key {
-    let mut bits = 0u8;
-    for (i, c) in SNAPSHOT_COLLECTIONS.iter().enumerate() {
-        if readable.contains(c) {
-            bits |= 1 << i;
-        }
-    }
-    (bits, hours.to_bits())
+    (readable_bits(|c| readable.contains(&c)), hours.to_bits())
 }
 
 impl Snapshots {
@@ -367,9 +354,10 @@ mod tests {
 
     #[test]
     fn keys_tell_readable_sets_and_windows_apart() {
-        let all = key(&SNAPSHOT_COLLECTIONS, 24.0);
+        let readable = ddata::readable(|_| true);
+        let all = key(&readable, 24.0);
         assert_ne!(all, key(&[Collection::Entries], 24.0));
-        assert_ne!(all, key(&SNAPSHOT_COLLECTIONS, 48.0));
+        assert_ne!(all, key(&readable, 48.0));
         assert_eq!(
             key(&[Collection::Treatments, Collection::Entries], 3.0),
             key(&[Collection::Entries, Collection::Treatments], 3.0)
