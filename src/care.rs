@@ -216,21 +216,14 @@ async fn server_backup(state: &web::Data<AppState>, why: &'static str) {
         Ok((made, pruned))
     })
     .await;
-    let result = match result {
-        Ok(Err((free, needed))) => {
-            tracing::warn!(
-                why,
-                free,
-                needed,
-                "backup skipped: not enough free disk space"
-            );
-            return;
-        }
-        Ok(Ok(done)) => Ok(done),
-        Err(e) => Err(e),
-    };
     match result {
-        Ok((Ok((path, bytes)), pruned)) => {
+        Ok(Err((free, needed))) => tracing::warn!(
+            why,
+            free,
+            needed,
+            "backup skipped: not enough free disk space"
+        ),
+        Ok(Ok((Ok((path, bytes)), pruned))) => {
             tracing::info!(why, file = %path.display(), bytes, "backup written");
             match pruned {
                 Ok(old) if !old.is_empty() => {
@@ -240,7 +233,7 @@ async fn server_backup(state: &web::Data<AppState>, why: &'static str) {
                 Err(e) => tracing::warn!(error = %e, "could not remove old backups"),
             }
         }
-        Ok((Err(e), _)) => tracing::error!(why, error = %e, "backup failed"),
+        Ok(Ok((Err(e), _))) => tracing::error!(why, error = %e, "backup failed"),
         Err(e) => tracing::error!(why, error = %e, "backup task failed"),
     }
 }
