@@ -1,4 +1,4 @@
-//! API v1 JSON lists (and API v3 history pages, [`v3_result`]) built from the stored document
+//! API v1 JSON lists (and API v3 lists of views, [`v3_views`]) built from the stored document
 //! text without parsing it.
 //!
 //! The old path parsed every document into a map, copied it behind `_id` ([`StoredDoc::to_v1`])
@@ -96,26 +96,26 @@ fn push_doc(
     Ok(time.and_then(|t| doc.doc.get(t.name).and_then(t.ms)))
 }
 
-/// API v3's `{"status":200,"result":[...]}` for `docs` as [`super::v3::view`] shows them
-/// (no `fields` projection), byte for byte what serialising those views gives.
+/// `docs` as a JSON array of the documents [`super::v3::view`] shows (no `fields` projection),
+/// byte for byte what serialising those views gives; API v3 wraps it in its reply.
 ///
 /// The view appends to the stored fields, in this order and only where the document lacks
 /// them: `identifier`; `date` (not for entries) from `created_at`, else the filing time;
 /// `srvCreated`, `srvModified`; `isValid: false` once deleted. A document that already holds
 /// `srvCreated`, `srvModified` or `isValid` (they would be replaced in place or removed) takes
 /// the parse path, as does any text [`canonical`] does not vouch for.
-pub fn v3_result(docs: Vec<RawDoc>, coll: Collection) -> Result<String> {
+pub fn v3_views(docs: Vec<RawDoc>, coll: Collection) -> Result<String> {
     let size: usize = docs.iter().map(|d| d.doc.len() + d.id.len() + 100).sum();
     let mut out = String::with_capacity(size + 32);
     let mut keys = Vec::new();
-    out.push_str("{\"status\":200,\"result\":[");
+    out.push('[');
     for (i, d) in docs.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         push_v3_doc(&mut out, d, coll, &mut keys)?;
     }
-    out.push_str("]}");
+    out.push(']');
     Ok(out)
 }
 
@@ -488,7 +488,7 @@ mod tests {
         );
     }
 
-    /// What API v3's handler gave before [`v3_result`]: parse, view, serialise.
+    /// What API v3's handler gave before [`v3_views`]: parse, view, serialise.
     fn old_v3(docs: &[RawDoc], coll: Collection) -> String {
         let views: Vec<Value> = docs
             .iter()
@@ -497,11 +497,11 @@ mod tests {
                 Value::Object(crate::store::v3::view(coll, &doc))
             })
             .collect();
-        serde_json::to_string(&serde_json::json!({ "status": 200, "result": views })).unwrap()
+        serde_json::to_string(&views).unwrap()
     }
 
     #[test]
-    fn v3_result_is_the_old_reply_byte_for_byte() {
+    fn v3_views_are_the_old_reply_byte_for_byte() {
         let v3_docs = [
             r#"{"identifier":"abc","date":1700000000000,"sgv":100}"#,
             r#"{"date":1700000000000,"sgv":100}"#,
@@ -536,19 +536,16 @@ mod tests {
                     r.is_valid = valid;
                     let one = vec![r.clone()];
                     assert_eq!(
-                        v3_result(one.clone(), coll).unwrap(),
+                        v3_views(one.clone(), coll).unwrap(),
                         old_v3(&one, coll),
                         "{coll:?} valid={valid} {d}"
                     );
                     docs.push(r);
                 }
             }
-            assert_eq!(v3_result(docs.clone(), coll).unwrap(), old_v3(&docs, coll));
+            assert_eq!(v3_views(docs.clone(), coll).unwrap(), old_v3(&docs, coll));
         }
-        assert_eq!(
-            v3_result(vec![], Collection::Entries).unwrap(),
-            r#"{"status":200,"result":[]}"#
-        );
+        assert_eq!(v3_views(vec![], Collection::Entries).unwrap(), "[]");
         // The point of it: what the server stores is spliced, not parsed.
         for (d, spliced) in [
             (v3_docs[0], true),

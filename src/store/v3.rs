@@ -551,7 +551,7 @@ pub fn search(
 }
 
 /// History: every document (deleted ones too) modified after `since` (or at/after, with
-/// `inclusive`), oldest change first, as stored (see [`super::v1json::v3_result`]).
+/// `inclusive`), oldest change first, as stored (see [`super::v1json::v3_views`]).
 pub fn history(
     conn: &Connection,
     coll: Collection,

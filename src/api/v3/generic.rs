@@ -70,9 +70,14 @@ fn http_date_header(req: &HttpRequest, name: header::HeaderName) -> Option<i64> 
         .and_then(dates::parse_http_date)
 }
 
-/// The `fields` parameter: `_all`, or a list (plus identifier, srvCreated, created_at, date).
+/// The `fields` parameter as a projection: None for every field (absent, empty or `_all`).
+fn fields_param(query_string: &str) -> Option<String> {
+    qs::first_value(query_string, "fields").filter(|f| !f.is_empty() && f != "_all")
+}
+
+/// Keeps only the fields named in a [`fields_param`] list.
 fn project(doc: Map<String, Value>, fields: Option<&str>) -> Value {
-    let Some(list) = fields.filter(|f| !f.is_empty() && *f != "_all") else {
+    let Some(list) = fields else {
         return Value::Object(doc);
     };
     let wanted: Vec<&str> = list.split(',').map(str::trim).collect();
@@ -190,7 +195,7 @@ async fn search(
         .store
         .read(move |conn| rules::search(conn, coll, filter, order, limit, skip))
         .await?;
-    let fields = qs::first_value(q, "fields");
+    let fields = fields_param(q);
     render::render(
         &req,
         HttpResponse::Ok(),
@@ -372,7 +377,7 @@ async fn read(
             .insert_header((header::LAST_MODIFIED, dates::to_http_date(modified)))
             .finish());
     }
-    let fields = qs::first_value(req.query_string(), "fields");
+    let fields = fields_param(req.query_string());
     let mut builder = HttpResponse::Ok();
     builder.insert_header((header::LAST_MODIFIED, dates::to_http_date(modified)));
     render::render(
@@ -498,9 +503,9 @@ async fn history(
     demand_list(&access, coll)?;
     let q = req.query_string();
     let limit = parse_limit(qs::first_value(q, "limit").as_deref())?;
-    let fields = qs::first_value(q, "fields").filter(|f| !f.is_empty() && f != "_all");
+    let fields = fields_param(q);
     // Sync clients page through whole collections here: a JSON page without `fields` is built
-    // from the stored text (store::v1json::v3_result), not parsed, reshaped and serialised.
+    // from the stored text (store::v1json::v3_views), not parsed, reshaped and serialised.
     let spliced = fields.is_none() && render::format_of(&req)? == render::Format::Json;
     let (newest, page) = state
         .store
@@ -508,7 +513,7 @@ async fn history(
             let docs = rules::history(conn, coll, since, inclusive, limit)?;
             let newest = docs.iter().map(|d| d.srv_modified).max();
             let page = if spliced {
-                Page::Json(crate::store::v1json::v3_result(docs, coll)?)
+                Page::Json(crate::store::v1json::v3_views(docs, coll)?)
             } else {
                 Page::Docs(
                     docs.into_iter()
@@ -526,12 +531,13 @@ async fn history(
         builder.insert_header((header::ETAG, format!("W/\"{max}\"")));
     }
     match page {
-        Page::Json(body) => Ok(builder.content_type("application/json").body(body)),
+        Page::Json(result) => Ok(render::json_text(builder, &result)),
         Page::Docs(docs) => render::render(&req, builder, views(coll, &docs, fields.as_deref())),
     }
 }
 
-/// A history page: the finished JSON reply, or documents for `fields` or another format.
+/// A history page: its documents' views as JSON text, or the documents (for `fields` or
+/// another format).
 enum Page {
     Json(String),
     Docs(Vec<StoredDoc>),

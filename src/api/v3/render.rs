@@ -46,6 +46,17 @@ pub fn ok_json(result: Value) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": 200, "result": result }))
 }
 
+/// `{status: 200, result}` as JSON around `result`, JSON text already serialised (history
+/// pages built from the stored text, store::v1json::v3_views): the same bytes as [`render`]
+/// gives for the parsed value.
+pub fn json_text(mut builder: HttpResponseBuilder, result: &str) -> HttpResponse {
+    let mut body = String::with_capacity(result.len() + 24);
+    body.push_str(r#"{"status":200,"result":"#);
+    body.push_str(result);
+    body.push('}');
+    builder.content_type("application/json").body(body)
+}
+
 /// Renders `data` (a document or a list) in the request's format.
 pub fn render(
     req: &HttpRequest,
@@ -175,6 +186,20 @@ fn xml(data: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_text_writes_the_envelope_render_writes() {
+        let body = |resp: HttpResponse| {
+            actix_rt::System::new()
+                .block_on(actix_web::body::to_bytes(resp.into_body()))
+                .map_err(|e| e.to_string())
+        };
+        let data = json!([{ "a": 1, "b": "x" }, {}]);
+        let spliced = body(json_text(HttpResponse::Ok(), &data.to_string()));
+        let rendered = body(HttpResponse::Ok().json(json!({ "status": 200, "result": data })));
+        assert_eq!(spliced, rendered);
+        assert!(spliced.is_ok_and(|b| b.starts_with(br#"{"status":200,"result":[{"a":1"#)));
+    }
 
     #[test]
     fn csv_quotes_and_columns() {
