@@ -1016,9 +1016,9 @@ async fn a_subscribed_client_gets_storage_events() {
     );
 }
 
-#[tokio::test]
-async fn a_client_sees_only_the_collections_it_may_read() {
-    let s = Server::start().await;
+/// A subject "Watch" that may read entries only (its token), and, two minutes ago (`t`), an
+/// sgv of 130 and a Note treatment whose text is "private".
+async fn entries_only_watch_and_a_private_note(s: &Server) -> (String, i64) {
     s.create_role("entries-only", &["api:entries:read"]).await;
     let token = s.create_subject("Watch", &["entries-only"]).await;
     let t = now_ms() - 2 * MIN;
@@ -1028,6 +1028,13 @@ async fn a_client_sees_only_the_collections_it_may_read() {
         &json!([{ "eventType": "Note", "notes": "private", "created_at": iso(t) }]),
     )
     .await;
+    (token, t)
+}
+
+#[tokio::test]
+async fn a_client_sees_only_the_collections_it_may_read() {
+    let s = Server::start().await;
+    let (token, t) = entries_only_watch_and_a_private_note(&s).await;
     s.post(
         "/api/v1/devicestatus",
         &json!([{ "device": "rig", "created_at": iso(t), "uploaderBattery": 50 }]),
@@ -2021,15 +2028,7 @@ async fn a_shared_snapshot_is_renewed_by_a_new_post() {
 #[tokio::test]
 async fn shared_snapshots_hold_only_what_each_client_may_read() {
     let s = Server::start().await;
-    s.create_role("entries-only", &["api:entries:read"]).await;
-    let token = s.create_subject("Watch", &["entries-only"]).await;
-    let t = now_ms() - 2 * MIN;
-    s.post("/api/v1/entries", &json!([sgv(t, 130)])).await;
-    s.post(
-        "/api/v1/treatments",
-        &json!([{ "eventType": "Note", "notes": "private", "created_at": iso(t) }]),
-    )
-    .await;
+    let (token, _) = entries_only_watch_and_a_private_note(&s).await;
 
     // A full-access client first, then a reader of entries only, then full access again:
     // each gets the snapshot of what it may read, whatever was built before it.
