@@ -133,6 +133,18 @@ impl Packet {
         s
     }
 
+    /// [`Packet::encode`] of an EVENT `[name, arg]` whose one argument is JSON text already
+    /// serialised (a shared snapshot): the same text, without parsing `arg` again.
+    pub fn encode_event_text(nsp: &str, name: &str, arg_json: &str) -> String {
+        let mut s = Packet::new(Kind::Event, nsp, None, None).encode();
+        s.push('[');
+        s.push_str(&Value::String(name.to_string()).to_string());
+        s.push(',');
+        s.push_str(arg_json);
+        s.push(']');
+        s
+    }
+
     pub fn decode(text: &str) -> Result<Packet, &'static str> {
         let mut chars = text.char_indices();
         let kind = match chars.next().map(|(_, c)| c) {
@@ -190,6 +202,23 @@ impl Packet {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_event_from_json_text_is_the_encoded_event() {
+        let arg = json!({ "delta": false, "sgvs": [{ "mgdl": 100 }] });
+        for nsp in ["/", "/storage"] {
+            let parsed = Packet::new(
+                Kind::Event,
+                nsp,
+                None,
+                Some(json!(["dataUpdate", arg.clone()])),
+            );
+            assert_eq!(
+                Packet::encode_event_text(nsp, "dataUpdate", &arg.to_string()),
+                parsed.encode()
+            );
+        }
+    }
 
     #[test]
     fn v4_payloads() {

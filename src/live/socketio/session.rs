@@ -479,11 +479,10 @@ impl Task {
                         .get(&self.state.store, readable, hours, self.ticket)
                         .await
                     {
-                        // An EVENT on "/": `42["dataUpdate",{...}]`.
                         Ok(snap) => self.s.push(format!(
-                            "{}2[\"dataUpdate\",{}]",
+                            "{}{}",
                             packet::MESSAGE,
-                            snap.json()
+                            Packet::encode_event_text("/", "dataUpdate", snap.json())
                         )),
                         Err(e) => tracing::error!(error = %e, "Socket.IO snapshot failed"),
                     }
