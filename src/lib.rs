@@ -9,6 +9,7 @@ pub mod care;
 pub mod config;
 pub mod dates;
 pub mod error;
+pub mod heap_trim;
 pub mod https;
 pub mod ids;
 pub mod live;

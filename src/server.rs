@@ -186,6 +186,9 @@ pub async fn serve_announced(
     if let Some(c) = certs {
         tasks.push(actix_web::rt::spawn(tls::watch(c)));
     }
+    if crate::heap_trim::AVAILABLE {
+        tasks.push(actix_web::rt::spawn(crate::heap_trim::run()));
+    }
     listener.set_nonblocking(true)?;
     ready();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
