@@ -223,11 +223,10 @@ pub async fn serve_announced(
             let http = HttpService::build()
                 .keep_alive(KeepAlive::Timeout(Duration::from_secs(5)))
                 .client_request_timeout(Duration::from_secs(5))
-                // A connection's write buffer takes body chunks until it holds this much, so
-                // it can reach this plus one chunk (live::ws hands out 16 KB) and keeps that
-                // capacity. actix's 32 KB let each WebSocket follower that once fell behind
-                // keep 64 KB; 16 KB halves that (docs/PERFORMANCE.md, "Load soak").
-                .h1_write_buffer_size(16 * 1024)
+                // How full a connection's write buffer may get before actix stops taking body
+                // chunks: paired with the WebSocket bodies' slices, so a follower's buffer keeps
+                // at most 32 KB (actix's 32 KB let each keep 64 KB; live::body).
+                .h1_write_buffer_size(crate::live::body::WRITE_BUFFER)
                 .finish(map_config(
                     app.into_factory()
                         .map_err(|err: actix_web::Error| err.error_response()),

@@ -2,6 +2,7 @@
 //! WebSocket protocol that followers and the viewer use.
 
 pub mod alarms;
+pub mod body;
 pub mod ddata;
 pub mod properties;
 pub mod snapshots;

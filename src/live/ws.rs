@@ -5,9 +5,7 @@
 //! slows the writer or the others.
 
 use std::collections::HashSet;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use actix_web::http::{header, StatusCode};
@@ -39,35 +37,6 @@ const CLOSE_RESYNC: u16 = 4000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(upgrade));
-}
-
-/// Frames are handed to actix in pieces of at most this many bytes: actix copies body chunks
-/// into the connection's write buffer, and a large frame (a 24-hour snapshot is hundreds of KB)
-/// given whole would grow every connection's buffer to its size at once.
-const BODY_CHUNK: usize = 16 * 1024;
-
-/// The outgoing half: frames for the HTTP response body.
-struct Outgoing {
-    frames: mpsc::Receiver<Bytes>,
-    /// The rest of a frame larger than [`BODY_CHUNK`].
-    rest: Bytes,
-}
-
-impl futures_util::Stream for Outgoing {
-    type Item = std::result::Result<Bytes, actix_web::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.rest.is_empty() {
-            match self.frames.poll_recv(cx) {
-                Poll::Ready(Some(frame)) => self.rest = frame,
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        let n = self.rest.len().min(BODY_CHUNK);
-        // Slices of a shared frame are reference counts, not copies.
-        Poll::Ready(Some(Ok(self.rest.split_to(n))))
-    }
 }
 
 async fn upgrade(req: HttpRequest, payload: web::Payload, state: State) -> Result<HttpResponse> {
@@ -116,10 +85,7 @@ async fn upgrade(req: HttpRequest, payload: web::Payload, state: State) -> Resul
     if let Some(ext) = deflate {
         res.insert_header((header::SEC_WEBSOCKET_EXTENSIONS, ext));
     }
-    Ok(res.streaming(Outgoing {
-        frames: rx,
-        rest: Bytes::new(),
-    }))
+    Ok(res.streaming(super::body::FrameBody::new(rx)))
 }
 
 /// The close code for a protocol error: too large (1009) or malformed (1002).

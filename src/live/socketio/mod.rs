@@ -7,9 +7,7 @@ pub mod packet;
 mod session;
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
@@ -143,16 +141,6 @@ async fn post(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
     }
 }
 
-struct Outgoing(mpsc::Receiver<Bytes>);
-
-impl futures_util::Stream for Outgoing {
-    type Item = Result<Bytes, actix_web::Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|f| f.map(Ok))
-    }
-}
-
 fn websocket(
     req: HttpRequest,
     payload: web::Payload,
@@ -187,7 +175,7 @@ fn websocket(
     if let Some(ext) = deflate {
         res.insert_header((header::SEC_WEBSOCKET_EXTENSIONS, ext));
     }
-    res.streaming(Outgoing(rx))
+    res.streaming(crate::live::body::FrameBody::new(rx))
 }
 
 /// Moves engine packets between a WebSocket and its session. When the session started on
