@@ -33,8 +33,6 @@ pub enum Error {
     InsufficientStorage(String),
     #[error("storage: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("connection pool: {0}")]
-    Pool(#[from] r2d2::Error),
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
     #[error("io: {0}")]

@@ -194,13 +194,11 @@ pub async fn serve_announced(
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let server = actix_server::Server::build()
         .workers(workers)
-        // Blocking work on a worker's runtime is reads (`Store::read`), which cannot run more
-        // at once than the pool has connections, and gzip of large bodies (actix-http), which
-        // two cores do not run faster on more threads. Extra threads only waited on the pool,
-        // each with its own malloc arena keeping freed reply buffers (RSS grew from 9 to 40 MB
-        // under 16 readers). Per worker, because one worker may carry every connection. None
-        // of these waits on another, so a full pool queues work without deadlock; the writer is
-        // its own thread, answered over channels, and uses none of them.
+        // Blocking work on a worker's runtime is gzip of large bodies (actix-http); reads
+        // run on the store's own reader threads. Four per worker, as many as there are
+        // readers: two cores do not compress faster on more, and every extra thread is
+        // another malloc arena keeping freed reply buffers. Per worker, because one worker may
+        // carry every connection.
         .worker_max_blocking_threads(crate::store::READERS as usize)
         .shutdown_timeout(5)
         .listen("nightlite-http", listener, move || {

@@ -1,5 +1,5 @@
-//! Storage: the only code that speaks SQL. One writer thread with group commit, a pool of
-//! read-only connections, the schema, identity and the find language.
+//! Storage: the only code that speaks SQL. One writer thread with group commit, a fixed set of
+//! reader threads with a read-only connection each, the schema, identity and the find language.
 
 pub mod auth;
 pub mod backup;
@@ -10,6 +10,7 @@ pub mod lock;
 pub mod migrate;
 pub mod prepare;
 pub mod query;
+mod readers;
 pub mod recent;
 pub mod retention;
 pub(crate) mod sqlfn;
@@ -23,16 +24,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use rusqlite::{Connection, OptionalExtension, Row};
 use serde_json::{Map, Value};
 
 pub use collection::Collection;
 use query::SqlFilter;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub(crate) const DB_FILE: &str = "nightlite.sqlite3";
-/// Read-only connections in the pool; also bounds the blocking threads (src/server.rs).
+/// Reader threads, each with its own read-only connection ([`readers`]).
 pub const READERS: u32 = 4;
 
 /// SQLite page cache per connection, as `PRAGMA cache_size` takes it (negative: KiB). Each
@@ -125,39 +126,11 @@ pub struct ListQuery {
     pub include_deleted: bool,
 }
 
-struct ReadManager {
-    path: PathBuf,
-}
-
-impl r2d2::ManageConnection for ReadManager {
-    type Connection = Connection;
-    type Error = rusqlite::Error;
-
-    fn connect(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "cache_size", READER_CACHE_KIB)?;
-        sqlfn::register(&conn)?;
-        Ok(conn)
-    }
-
-    fn is_valid(&self, conn: &mut Connection) -> rusqlite::Result<()> {
-        conn.execute_batch("")
-    }
-
-    fn has_broken(&self, _conn: &mut Connection) -> bool {
-        false
-    }
-}
-
 #[derive(Clone)]
 pub struct Store {
     writer: writer::Writer,
     bus: changes::Bus,
-    pool: r2d2::Pool<ReadManager>,
+    readers: readers::Readers,
     path: PathBuf,
     disk: std::sync::Arc<disk::DiskGuard>,
 }
@@ -183,15 +156,12 @@ impl Store {
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         sqlfn::register(&conn)?;
         migrate::migrate(&mut conn)?;
-        let pool = r2d2::Pool::builder()
-            .max_size(READERS)
-            .min_idle(Some(1))
-            .build(ReadManager { path: path.clone() })?;
+        let readers = readers::Readers::start(&path)?;
         let bus = changes::new_bus();
         Ok(Store {
             writer: writer::Writer::start(conn, bus.clone())?,
             bus,
-            pool,
+            readers,
             path,
             disk: std::sync::Arc::new(disk::DiskGuard::new(data_dir, None)),
         })
@@ -223,19 +193,13 @@ impl Store {
         self.bus.subscribe()
     }
 
-    /// Runs `f` on a read-only connection on the blocking thread pool.
+    /// Runs `f` on the next free read-only connection, on its reader thread.
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        actix_web::web::block(move || {
-            let conn = pool.get()?;
-            f(&conn)
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("blocking read failed: {e}")))?
+        self.readers.read(f).await
     }
 
     /// Runs `f` in the writer's next group transaction; returns after the commit. Refused
@@ -444,22 +408,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn reader_connections_have_the_small_page_cache() {
-        use r2d2::ManageConnection;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(DB_FILE);
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch("CREATE TABLE t (x)")
-            .unwrap();
-        let reader = ReadManager { path }.connect().unwrap();
-        let size: i64 = reader
-            .query_row("PRAGMA cache_size", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(size, READER_CACHE_KIB);
-    }
 
     fn object(v: Value) -> Map<String, Value> {
         match v {

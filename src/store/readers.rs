@@ -1,0 +1,169 @@
+//! The read side: [`READERS`] threads started with the store, each owning one read-only
+//! connection for its whole life, taking jobs from one queue.
+//!
+//! Reads used to run on actix's blocking threads with connections from an r2d2 pool. Those
+//! threads come and go (tokio ends an idle one after 10 s) and grow in number with the busiest
+//! moment seen, up to four per HTTP worker; each new thread got its own malloc arena, and a
+//! reader connection's page cache ended up spread over whichever threads had used it. In the
+//! load soak a thread born after the first minute brought a new arena of 3.2 MB
+//! (docs/PERFORMANCE.md, "Load soak"). Fixed threads keep the set of arenas, and where each
+//! connection's memory lives, the same from start to end; they also save a thread hand-off
+//! per read.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::{sqlfn, READERS, READER_CACHE_KIB};
+use crate::error::{Error, Result};
+
+type Job = Box<dyn FnOnce(&Connection) + Send>;
+
+/// The queue into the reader threads; clones share them. The threads end when the last clone
+/// is dropped.
+#[derive(Clone)]
+pub(crate) struct Readers {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Readers {
+    /// Opens [`READERS`] connections, each on its own thread; fails if any cannot be opened.
+    pub fn start(path: &Path) -> Result<Readers> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        let (opened_tx, opened) = mpsc::channel::<Result<()>>();
+        for n in 0..READERS {
+            let queue = queue.clone();
+            let opened = opened_tx.clone();
+            let path = path.to_path_buf();
+            std::thread::Builder::new()
+                .name(format!("nightlite-read-{n}"))
+                // Opened on the thread itself, so the connection's memory is in its arena.
+                .spawn(move || match open(&path) {
+                    Ok(conn) => {
+                        let _ = opened.send(Ok(()));
+                        drop(opened);
+                        serve(&conn, &queue);
+                    }
+                    Err(e) => {
+                        let _ = opened.send(Err(e));
+                    }
+                })?;
+        }
+        drop(opened_tx);
+        for _ in 0..READERS {
+            opened
+                .recv()
+                .map_err(|_| Error::Internal("a reader thread ended while opening".into()))??;
+        }
+        Ok(Readers { jobs })
+    }
+
+    /// Runs `f` on the next free reader connection.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| Error::Internal("the reader threads have stopped".into()))?;
+        // The sender is dropped unanswered only when `f` panicked (caught in `serve`).
+        rx.await
+            .map_err(|_| Error::Internal("a read failed".into()))?
+    }
+}
+
+/// A read-only connection with nightlite's settings and SQL functions.
+pub(crate) fn open(path: &PathBuf) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "cache_size", READER_CACHE_KIB)?;
+    sqlfn::register(&conn)?;
+    Ok(conn)
+}
+
+/// Takes jobs until every sender is gone. Whoever holds the lock waits for the next job;
+/// the others wait for the lock, so each job goes to exactly one idle thread.
+fn serve(conn: &Connection, queue: &Mutex<mpsc::Receiver<Job>>) {
+    loop {
+        let next = match queue.lock() {
+            Ok(q) => q.recv(),
+            // A panic never happens while the lock is held (only `recv` runs under it).
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        let Ok(job) = next else { return };
+        // A panicking read answers its caller with an error (its channel is dropped) and
+        // leaves this thread serving, as tokio's blocking pool did.
+        if catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() {
+            tracing::error!("a read panicked");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn database() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(super::super::DB_FILE);
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1), (2), (3);")
+            .unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn reader_connections_have_the_small_page_cache() {
+        let (_dir, path) = database();
+        let size: i64 = open(&path)
+            .unwrap()
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(size, READER_CACHE_KIB);
+    }
+
+    #[tokio::test]
+    async fn reads_run_on_the_fixed_threads_and_survive_a_panicking_read() {
+        let (_dir, path) = database();
+        let readers = Readers::start(&path).unwrap();
+        let panicked = readers
+            .read(|_| -> Result<()> { panic!("a bug in a read") })
+            .await;
+        assert!(panicked.is_err());
+        // More reads than threads, at once: every one answered, all on reader threads.
+        let reads = (0..3 * READERS).map(|_| {
+            readers.read(|c| {
+                let sum: i64 = c.query_row("SELECT sum(x) FROM t", [], |r| r.get(0))?;
+                let thread = std::thread::current().name().unwrap_or("").to_string();
+                Ok((sum, thread))
+            })
+        });
+        for r in futures_util::future::join_all(reads).await {
+            let (sum, thread) = r.unwrap();
+            assert_eq!(sum, 6);
+            assert!(thread.starts_with("nightlite-read-"), "{thread}");
+        }
+    }
+
+    #[test]
+    fn a_database_that_cannot_be_opened_fails_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-dir").join("db.sqlite3");
+        assert!(Readers::start(&missing).is_err());
+    }
+}
