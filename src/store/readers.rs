@@ -7,11 +7,11 @@
 //! reader connection's page cache ended up spread over whichever threads had used it. In the
 //! load soak a thread born after the first minute brought a new arena of 3.2 MB
 //! (docs/PERFORMANCE.md, "Load soak"). Fixed threads keep the set of arenas, and where each
-//! connection's memory lives, the same from start to end; they also save a thread hand-off
-//! per read.
+//! connection's memory lives, the same from start to end, and no read waits for a thread to
+//! be started.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -83,7 +83,7 @@ impl Readers {
 }
 
 /// A read-only connection with nightlite's settings and SQL functions.
-pub(crate) fn open(path: &PathBuf) -> Result<Connection> {
+pub(crate) fn open(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -116,6 +116,7 @@ fn serve(conn: &Connection, queue: &Mutex<mpsc::Receiver<Job>>) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::path::PathBuf;
 
     fn database() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
