@@ -71,14 +71,15 @@ impl Readers {
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let _ = tx.send(f(conn));
+            // As the writer does: a panicking read answers its caller with an error and leaves
+            // the thread serving.
+            let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
+                .unwrap_or_else(|_| Err(Error::Internal("a read panicked".into())));
+            let _ = tx.send(result);
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| Error::Internal("the reader threads have stopped".into()))?;
-        // The sender is dropped unanswered only when `f` panicked (caught in `serve`).
-        rx.await
-            .map_err(|_| Error::Internal("a read failed".into()))?
+        let stopped = || Error::Internal("the reader threads have stopped".into());
+        self.jobs.send(job).map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
     }
 }
 
@@ -100,15 +101,12 @@ fn serve(conn: &Connection, queue: &Mutex<mpsc::Receiver<Job>>) {
     loop {
         let next = match queue.lock() {
             Ok(q) => q.recv(),
-            // A panic never happens while the lock is held (only `recv` runs under it).
+            // Jobs catch their own panics and run after the lock is released, so it is never
+            // poisoned; taking it back anyway costs nothing.
             Err(poisoned) => poisoned.into_inner().recv(),
         };
         let Ok(job) = next else { return };
-        // A panicking read answers its caller with an error (its channel is dropped) and
-        // leaves this thread serving, as tokio's blocking pool did.
-        if catch_unwind(AssertUnwindSafe(|| job(conn))).is_err() {
-            tracing::error!("a read panicked");
-        }
+        job(conn);
     }
 }
 
@@ -145,7 +143,10 @@ mod tests {
         let panicked = readers
             .read(|_| -> Result<()> { panic!("a bug in a read") })
             .await;
-        assert!(panicked.is_err());
+        assert!(
+            matches!(&panicked, Err(Error::Internal(m)) if m.contains("panicked")),
+            "{panicked:?}"
+        );
         // More reads than threads, at once: every one answered, all on reader threads.
         let reads = (0..3 * READERS).map(|_| {
             readers.read(|c| {
