@@ -144,6 +144,13 @@ pub async fn serve(
     serve_announced(config, listener, shutdown, || {}).await
 }
 
+/// Blocking threads per HTTP worker. Blocking work on a worker's runtime is gzip of large
+/// bodies (actix-http); reads run on the store's own reader threads. Two cores do not compress
+/// faster on more threads, and each extra thread is another malloc arena keeping freed reply
+/// buffers. Per worker, because one worker may carry every connection. (Four, as when reads
+/// used these threads with one per reader connection; not measured again since.)
+const BLOCKING_THREADS_PER_WORKER: usize = 4;
+
 /// As [`serve`], calling `ready` once the data directory, database and certificates are open
 /// and before the first request is accepted: the command line prints its banner there, so a
 /// locked data directory or an unreadable certificate is the only thing a user sees.
@@ -194,12 +201,7 @@ pub async fn serve_announced(
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let server = actix_server::Server::build()
         .workers(workers)
-        // Blocking work on a worker's runtime is gzip of large bodies (actix-http); reads
-        // run on the store's own reader threads. Four per worker, as many as there are
-        // readers: two cores do not compress faster on more, and every extra thread is
-        // another malloc arena keeping freed reply buffers. Per worker, because one worker may
-        // carry every connection.
-        .worker_max_blocking_threads(crate::store::READERS as usize)
+        .worker_max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
         .shutdown_timeout(5)
         .listen("nightlite-http", listener, move || {
             let state = state.clone();

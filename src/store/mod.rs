@@ -34,7 +34,7 @@ use crate::error::Result;
 
 pub(crate) const DB_FILE: &str = "nightlite.sqlite3";
 /// Reader threads, each with its own read-only connection ([`readers`]).
-pub const READERS: u32 = 4;
+pub const READERS: usize = 4;
 
 /// SQLite page cache per connection, as `PRAGMA cache_size` takes it (negative: KiB). Each
 /// connection's cache fills up to its size as the database outgrows it and stays full, so
