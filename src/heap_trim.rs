@@ -27,7 +27,11 @@ pub async fn run() {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match tokio::task::spawn_blocking(timed_trim).await {
+        let pass = tokio::task::spawn_blocking(|| {
+            let start = Instant::now();
+            (trim(), start.elapsed())
+        });
+        match pass.await {
             Ok((released, took)) => {
                 tracing::trace!(released, micros = took.as_micros() as u64, "heap trim")
             }
@@ -36,40 +40,25 @@ pub async fn run() {
     }
 }
 
-fn timed_trim() -> (bool, Duration) {
-    let start = Instant::now();
-    let released = trim();
-    (released, start.elapsed())
-}
-
-/// Releases free heap pages to the OS; true when glibc gave any back.
-pub fn trim() -> bool {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        glibc::malloc_trim_all()
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        false
-    }
-}
-
-/// The crate's only unsafe code (Cargo.toml denies it everywhere else): one call into glibc
-/// that no safe binding offers.
+/// Releases free heap pages to the OS; true when glibc gave any back. The crate's only unsafe
+/// code (Cargo.toml denies it everywhere else): one call into glibc that no safe binding offers.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-mod glibc {
+pub fn trim() -> bool {
     extern "C" {
         /// glibc ≥ 2.8: returns 1 if memory was released, 0 otherwise.
         fn malloc_trim(pad: usize) -> std::ffi::c_int;
     }
+    // SAFETY: malloc_trim has no preconditions and touches no caller memory: it takes each
+    // arena's own lock and madvises away only pages that lie wholly inside free chunks. `pad`
+    // 0 keeps no extra slack at the top of the main heap.
+    unsafe { malloc_trim(0) == 1 }
+}
 
-    pub fn malloc_trim_all() -> bool {
-        // SAFETY: malloc_trim has no preconditions and touches no caller memory: it takes each
-        // arena's own lock and madvises away only pages that lie wholly inside free chunks.
-        // `pad` 0 keeps no extra slack at the top of the main heap.
-        unsafe { malloc_trim(0) == 1 }
-    }
+/// Nothing to trim without glibc.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn trim() -> bool {
+    false
 }
 
 #[cfg(test)]
