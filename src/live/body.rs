@@ -6,9 +6,10 @@
 //! src/server.rs). The buffer keeps the capacity it grew to (up to 128 KB), so a frame given
 //! whole (a 24-hour snapshot is hundreds of KB) would grow every follower's buffer to its size;
 //! in 16 KB slices with a 16 KB limit a buffer that once fell behind keeps 32 KB. Smaller
-//! slices were measured and not taken: 4 KB slices with a 4 KB limit never grow the buffer
-//! past actix's first 8 KB (4 MB less RSS with 200 followers) but cost a fifth of the ingest
-//! rate with 200 followers, four times the writes per delta (docs/PERFORMANCE.md, "Load soak").
+//! slices were measured and not taken: 4 KB slices with a 4 KB limit (which, by actix's code,
+//! never grow the buffer past its first 8 KB) gave 4 MB less RSS with 200 followers but a
+//! fifth less ingest with them (docs/PERFORMANCE.md, "Load soak"); a 31 KB delta then goes out
+//! in eight slices instead of two, the likely cost, not measured on its own.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
