@@ -106,8 +106,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Penalty each failed credential adds to its address (ms), Nightscout's AUTH_FAIL_DELAY.
     pub auth_fail_delay_ms: i64,
-    /// Whether X-Forwarded-For names the client (behind a reverse proxy).
-    pub trust_proxy: bool,
+    /// Which X-Forwarded-For hop is the client (behind reverse proxies): TRUST_PROXY.
+    pub trust_proxy: crate::auth::proxy::ProxyTrust,
     pub alarms: AlarmSettings,
     /// Serve HTTPS with these files; plain HTTP when None.
     pub tls: Option<TlsFiles>,
@@ -226,9 +226,10 @@ impl Config {
                 .ok_or_else(|| invalid("AUTH_FAIL_DELAY", format!("'{v}' is not 0..600000 ms")))?,
         };
         let trust_proxy = match get("TRUST_PROXY") {
-            None => false,
-            Some(v) => parse_bool(&v)
-                .ok_or_else(|| invalid("TRUST_PROXY", format!("'{v}' is not true or false")))?,
+            None => crate::auth::proxy::ProxyTrust::Off,
+            Some(v) => {
+                crate::auth::proxy::ProxyTrust::parse(&v).map_err(|e| invalid("TRUST_PROXY", e))?
+            }
         };
 
         let tls = match (get("TLS_CERT"), get("TLS_KEY")) {

@@ -109,7 +109,7 @@ pub async fn enforce(
     let how = arrival(
         c.tls.is_some(),
         c.insecure_use_http,
-        c.trust_proxy,
+        c.trust_proxy.is_on(),
         proto.as_deref(),
         req.peer_addr().map(|a| a.ip()),
     );

@@ -41,8 +41,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// A JWT for an access token: `{token, sub, permissionGroups, iat, exp}`, or 401.
-async fn request(state: State, token: web::Path<String>) -> Result<HttpResponse> {
-    match state.auth.authorize(&token).await {
+async fn request(
+    state: State,
+    req: actix_web::HttpRequest,
+    token: web::Path<String>,
+) -> Result<HttpResponse> {
+    let ip = super::guard::client_ip(&req, &state.auth.trust_proxy);
+    match state.auth.authorize_from(&token, ip).await {
         Some(a) => Ok(HttpResponse::Ok().json(a.to_json())),
         None => Err(Error::Unauthorized("Unauthorized".into())),
     }

@@ -18,20 +18,15 @@ use crate::auth::{Access, Credentials};
 use crate::error::Error;
 use crate::AppState;
 
-/// The client's address: the peer, or with TRUST_PROXY the first X-Forwarded-For entry.
-pub fn client_ip(req: &HttpRequest, trust_proxy: bool) -> Option<IpAddr> {
-    if trust_proxy {
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|ip| ip.trim().parse().ok());
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    req.peer_addr().map(|a| a.ip())
+/// The client's address: the peer, or with TRUST_PROXY the hop of X-Forwarded-For it names
+/// (src/auth/proxy.rs).
+pub fn client_ip(req: &HttpRequest, trust: &crate::auth::proxy::ProxyTrust) -> Option<IpAddr> {
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    trust.client(req.peer_addr().map(|a| a.ip()), &forwarded)
 }
 
 /// Credentials from the query string and headers, as the scheme reads them.
@@ -158,7 +153,7 @@ pub async fn guard(
         let e = Error::Unauthorized("Missing or bad access token or JWT".into());
         return Ok(req.error_response(e).map_into_boxed_body());
     }
-    let ip = client_ip(req.request(), state.auth.trust_proxy);
+    let ip = client_ip(req.request(), &state.auth.trust_proxy);
     let mut access = state.auth.resolve(&creds, ip).await;
     let perms = routes::perms_for(rule, req.path());
     let mut refusal = denied(rule, &perms, &access);

@@ -94,10 +94,99 @@ pub async fn http_conventions(
     Ok(res.map_into_boxed_body())
 }
 
-/// The path as it may be logged: an access token or JWT in it is replaced.
+/// The path as it may be logged: whatever follows `/authorization/` is replaced unless it is
+/// one of the routes there that carry no credential. The path is judged as the router may
+/// read it (percent-decoded, repeated and `.` segments folded, any case), so
+/// `/authorization//request/<token>` or `…/reques%74/<token>` hide the token too.
 fn loggable_path(path: &str) -> String {
-    match path.find("/authorization/request/") {
-        Some(i) => format!("{}/authorization/request/<redacted>", &path[..i]),
-        None => path.to_string(),
+    let normal = normalized_path(path);
+    let lower = normal.to_ascii_lowercase();
+    let Some(i) = lower.find("/authorization/") else {
+        return normal;
+    };
+    let rest = &lower[i + "/authorization/".len()..];
+    let harmless = ["permissions", "subjects", "roles", "debug/check/"];
+    if rest.is_empty() || harmless.iter().any(|h| rest.starts_with(h)) {
+        return normal;
+    }
+    format!("{}/authorization/<redacted>", &normal[..i])
+}
+
+/// `path` percent-decoded (until nothing changes, at most three times), with empty and `.`
+/// segments dropped; bytes that are not UTF-8 shown as U+FFFD.
+fn normalized_path(path: &str) -> String {
+    let mut text = path.to_string();
+    for _ in 0..3 {
+        let decoded = percent_decode(&text);
+        if decoded == text {
+            break;
+        }
+        text = decoded;
+    }
+    let segments: Vec<&str> = text
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    format!("/{}", segments.join("/"))
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                let v = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(u8::try_from(v).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn tokens_in_authorization_paths_are_redacted_in_every_spelling() {
+        for p in [
+            "/api/v2/authorization/request/tok-123",
+            "/api/v2/authorization//request/tok-123",
+            "/api/v2/authorization/reques%74/tok-123",
+            "/api/v2/authorization/reques%2574/tok-123",
+            "/api/v2/authorization/./request/tok-123",
+            "/api/v2/AUTHORIZATION/Request/tok-123",
+            "/api/v2/authorization%2Frequest%2Ftok-123",
+            "/api/v2/authorization/tok-123",
+        ] {
+            let logged = loggable_path(p);
+            assert!(!logged.contains("tok-123"), "{p} logged as {logged}");
+            assert!(logged.ends_with("<redacted>"), "{p} logged as {logged}");
+        }
+    }
+
+    #[test]
+    fn other_paths_are_logged_as_they_read() {
+        assert_eq!(
+            loggable_path("/api/v1/entries.json"),
+            "/api/v1/entries.json"
+        );
+        assert_eq!(
+            loggable_path("/api/v2/authorization/subjects/abc"),
+            "/api/v2/authorization/subjects/abc"
+        );
+        assert_eq!(loggable_path("/api/v1/entries/%41"), "/api/v1/entries/A");
     }
 }

@@ -12,6 +12,7 @@
 pub mod delay;
 pub mod jwt;
 pub mod permissions;
+pub mod proxy;
 pub mod roles;
 pub mod tokens;
 
@@ -264,7 +265,7 @@ pub struct Authority {
     default_roles: Vec<String>,
     jwt_key: Vec<u8>,
     delay: delay::FailDelay,
-    pub trust_proxy: bool,
+    pub trust_proxy: proxy::ProxyTrust,
     data: RwLock<Arc<AuthData>>,
     last_reload_ms: AtomicI64,
     store: Store,
@@ -299,7 +300,7 @@ impl Authority {
             default_roles: config.auth_default_roles.clone(),
             jwt_key: load_or_create_key(&config.data_dir)?,
             delay: delay::FailDelay::new(config.auth_fail_delay_ms),
-            trust_proxy: config.trust_proxy,
+            trust_proxy: config.trust_proxy.clone(),
             data: RwLock::new(Arc::new(AuthData::default())),
             last_reload_ms: AtomicI64::new(0),
             store,
@@ -394,8 +395,8 @@ impl Authority {
         })
     }
 
-    /// Resolves credentials to permissions, waiting out `ip`'s brute-force penalty first.
-    pub async fn resolve(&self, creds: &Credentials, ip: Option<IpAddr>) -> Access {
+    /// Waits out `ip`'s brute-force penalty (an async sleep: no worker is held).
+    async fn wait_penalty(&self, ip: Option<IpAddr>) {
         if let Some(ip) = ip {
             let wait = self.delay.penalty_ms(ip, now_ms());
             if wait > 0 {
@@ -403,14 +404,35 @@ impl Authority {
                     .await;
             }
         }
+    }
+
+    /// Counts a credential's outcome for `ip`: a failure adds to its penalty, a success
+    /// clears it.
+    fn note_outcome(&self, ip: Option<IpAddr>, failed: bool) {
+        let Some(ip) = ip else { return };
+        if failed {
+            self.delay.failed(ip, now_ms());
+            tracing::warn!(%ip, "failed authentication");
+        } else {
+            self.delay.succeeded(ip);
+        }
+    }
+
+    /// [`Self::authorize`] for a client: the penalty is waited out first and a token that
+    /// names no subject counts as a failed credential, like any other.
+    pub async fn authorize_from(&self, token: &str, ip: Option<IpAddr>) -> Option<Authorized> {
+        self.wait_penalty(ip).await;
+        let authorized = self.authorize(token).await;
+        self.note_outcome(ip, authorized.is_none());
+        authorized
+    }
+
+    /// Resolves credentials to permissions, waiting out `ip`'s brute-force penalty first.
+    pub async fn resolve(&self, creds: &Credentials, ip: Option<IpAddr>) -> Access {
+        self.wait_penalty(ip).await;
         let access = self.resolve_now(creds).await;
-        if let Some(ip) = ip {
-            if access.failed {
-                self.delay.failed(ip, now_ms());
-                tracing::warn!(%ip, "failed authentication");
-            } else if !access.defaults {
-                self.delay.succeeded(ip);
-            }
+        if access.failed || !access.defaults {
+            self.note_outcome(ip, access.failed);
         }
         access
     }

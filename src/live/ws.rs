@@ -68,7 +68,7 @@ async fn upgrade(req: HttpRequest, payload: web::Payload, state: State) -> Resul
             .and_then(|v| v.to_str().ok()),
     );
     let (tx, rx) = mpsc::channel::<Bytes>(OUT_QUEUE);
-    let ip = crate::api::guard::client_ip(&req, state.auth.trust_proxy);
+    let ip = crate::api::guard::client_ip(&req, &state.auth.trust_proxy);
     let session = Session {
         state: state.clone(),
         out: tx,

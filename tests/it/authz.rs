@@ -874,6 +874,34 @@ fn the_penalty_is_per_client_address() {
     );
 }
 
+/// Behind nginx (`proxy_add_x_forwarded_for` appends), only the right-most entry was written
+/// by the proxy: a client that rotates the left part still pays its penalty.
+#[test]
+fn the_client_cannot_choose_its_address_behind_a_proxy() {
+    let s = TestServer::with(&[("AUTH_FAIL_DELAY", DELAY), ("TRUST_PROXY", "true")]);
+    assert_401(&from("1.1.1.1, 10.1.1.1", &wrong(), &s));
+    let failed_at = Instant::now();
+    assert_200(&from("9.9.9.9, 10.1.1.1", &secret_sha1(), &s));
+    let waited = failed_at.elapsed().as_millis();
+    assert!(waited >= DELAYED_MS, "escaped the penalty: {waited} ms");
+    // Nor can it take on a victim's address by naming it on the left.
+    let t = Instant::now();
+    assert_200(&from("10.1.1.1, 10.3.3.3", &secret_sha1(), &s));
+    let other = t.elapsed().as_millis();
+    assert!(other < FAST_MS, "another client was delayed: {other} ms");
+}
+
+/// A bad token at the JWT exchange is a failed credential like any other.
+#[test]
+fn a_bad_token_at_the_jwt_exchange_is_penalised() {
+    let s = TestServer::with(&[("AUTH_FAIL_DELAY", DELAY)]);
+    assert_401(&s.get("/api/v2/authorization/request/nobody-0123456789abcdef"));
+    let failed_at = Instant::now();
+    assert_200(&s.get_auth(ENTRIES));
+    let waited = failed_at.elapsed().as_millis();
+    assert!(waited >= DELAYED_MS, "not delayed: {waited} ms");
+}
+
 #[test]
 fn forwarded_for_is_ignored_without_trust_proxy() {
     let s = TestServer::with(&[("AUTH_FAIL_DELAY", DELAY)]);

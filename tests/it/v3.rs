@@ -410,6 +410,16 @@ fn missing_permission_is_403_naming_it() {
     assert_error(&r, 403, "Missing permission api:treatments:create");
     let r = reader.put(&format!("/treatments/{id}"), &treatment(now_ms(), "Note"));
     assert_eq!(r.status, 403, "{}", r.text);
+    // Permission is checked before the body: a reader learns nothing from validation.
+    for body in [&b"not json"[..], b"{}", b"{\"date\": \"never\"}"] {
+        for path in [
+            format!("/treatments/{id}"),
+            "/treatments/brand-new".to_string(),
+        ] {
+            let r = reader.send("PUT", &path, &[], Some(body));
+            assert_error(&r, 403, "Missing permission api:treatments:update");
+        }
+    }
 
     // PUT needs update for an existing document, create for a new one.
     let r = uploader.put(&format!("/treatments/{id}"), &treatment(now_ms(), "Note"));

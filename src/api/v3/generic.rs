@@ -396,14 +396,33 @@ async fn update(
 ) -> Result<HttpResponse> {
     let (col, identifier) = path.into_inner();
     let coll = collection(&col)?;
+    let table = coll.table();
+    let can_update = access.can(&format!("api:{table}:update"));
+    let can_create = access.can(&format!("api:{table}:create"));
+    // Permission before the body is looked at, so a caller who may not write learns nothing
+    // from validation. Which one is needed depends on whether the document exists; the write
+    // below checks again in its transaction.
+    if !can_update && !can_create {
+        return Err(Error::Forbidden(format!(
+            "Missing permission api:{table}:update"
+        )));
+    }
+    if can_update != can_create {
+        let ident = identifier.clone();
+        let exists = state
+            .store
+            .read(move |conn| Ok(rules::find(conn, coll, &ident)?.is_some()))
+            .await?;
+        demand(
+            &access,
+            &format!("api:{table}:{}", if exists { "update" } else { "create" }),
+        )?;
+    }
     let mut doc = prepared(body_json(&state, body)?)?;
     // The path names the document, whatever the body says.
     doc.insert("identifier".into(), identifier.clone().into());
     let subject = access.subject_name().map(str::to_string);
     let since = http_date_header(&req, header::IF_UNMODIFIED_SINCE);
-    let table = coll.table();
-    let can_update = access.can(&format!("api:{table}:update"));
-    let can_create = access.can(&format!("api:{table}:create"));
     let now = dates::now_ms();
     let ident = identifier.clone();
     let outcome = state
