@@ -265,6 +265,12 @@ fn with_flags(pattern: &str, flags: &str) -> String {
 }
 
 fn check_regex(field: &str, pattern: &str) -> Result<()> {
+    if pattern.len() > super::sqlfn::MAX_PATTERN_BYTES {
+        return Err(Error::bad_request(format!(
+            "find[{field}]: the regular expression is longer than {} bytes",
+            super::sqlfn::MAX_PATTERN_BYTES
+        )));
+    }
     super::sqlfn::compile_regex(pattern)
         .map(|_| ())
         .map_err(|e| Error::bad_request(format!("find[{field}]: invalid regular expression: {e}")))

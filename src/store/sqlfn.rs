@@ -8,7 +8,12 @@ use rusqlite::functions::FunctionFlags;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-/// Compiled size is bounded so a hostile pattern cannot eat the Pi's memory.
+/// Longest pattern the find language accepts (Nightscout's clients send a word or two).
+pub const MAX_PATTERN_BYTES: usize = 1024;
+
+/// Compiled size is bounded so a hostile pattern cannot eat the Pi's memory. The regex crate
+/// matches in time linear in the text (no backtracking), and the reader's time budget
+/// (store/readers.rs) bounds a query over many large documents.
 pub fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
     regex::RegexBuilder::new(pattern)
         .size_limit(1 << 20)

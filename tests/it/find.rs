@@ -301,6 +301,20 @@ fn regex_operator() {
 }
 
 #[test]
+fn overlong_regular_expressions_are_refused() {
+    let s = event_server();
+    let long = "a".repeat(1025);
+    let r = s.get_auth(&format!(
+        "/api/v1/treatments.json?find[notes][$regex]={long}"
+    ));
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("longer than 1024 bytes"), "{}", r.text);
+    let ok = "a".repeat(1024);
+    let r = s.get_auth(&format!("/api/v1/treatments.json?find[notes][$regex]={ok}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[test]
 fn regex_literals_on_text_fields() {
     let s = event_server();
     assert_eq!(
