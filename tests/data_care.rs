@@ -647,6 +647,85 @@ fn restore_refuses_damaged_files_and_a_running_server_then_replaces_the_database
     assert!(entries.as_array().unwrap().iter().all(|e| e["sgv"] == 110));
 }
 
+/// The binary run in `cwd` with only these variables.
+fn nightlite_in(cwd: &Path, vars: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nightlite"));
+    c.args(args)
+        .env_clear()
+        .env("NIGHTLITE_LOG", "warn")
+        .current_dir(cwd)
+        .stdin(Stdio::null());
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+/// A backup file of a database holding one entry.
+fn one_entry_backup(dir: &Path) -> PathBuf {
+    let data = dir.join("source-data");
+    let s = Server::start(&data, &[]);
+    assert_eq!(s.post("/api/v1/entries", &sgv(now_ms(), 123)).status, 200);
+    drop(s);
+    let file = dir.join("one.sqlite3");
+    let out = nightlite(&data, &["backup", "--to", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    file
+}
+
+#[test]
+fn offline_commands_refuse_a_data_directory_without_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = one_entry_backup(dir.path());
+    let cwd = dir.path().join("elsewhere");
+    std::fs::create_dir(&cwd).unwrap();
+    let named = dir.path().join("typo-data");
+    let named_str = named.display().to_string();
+    let file_str = file.display().to_string();
+    let commands: [&[&str]; 5] = [
+        &["token", "list"],
+        &["token", "create", "--name", "x", "--role", "readable"],
+        &["token", "revoke", "x"],
+        &["backup"],
+        &["restore", &file_str],
+    ];
+    for args in commands {
+        // In the wrong folder, with the default ./nightlite-data.
+        let out = nightlite_in(&cwd, &[("API_SECRET", SECRET)], args);
+        assert!(!out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("no nightlite database in ./nightlite-data"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0, "{args:?}");
+    }
+    // A named data directory without a database: the token commands and backup refuse it.
+    for args in &commands[..4] {
+        let vars = [
+            ("API_SECRET", SECRET),
+            ("NIGHTLITE_DATA_DIR", named_str.as_str()),
+        ];
+        let out = nightlite_in(&cwd, &vars, args);
+        assert!(!out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("no nightlite database"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!named.exists(), "{args:?} created {}", named.display());
+    }
+    // Restore may create one there: recovery onto a new machine.
+    let out = nightlite_in(
+        &cwd,
+        &[("NIGHTLITE_DATA_DIR", &named_str)],
+        &["restore", &file_str],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1 entries"), "{}", stderr(&out));
+    assert_eq!(entry_dates(&named.join("nightlite.sqlite3")).len(), 1);
+}
+
 #[test]
 fn sigusr1_makes_a_backup_of_the_running_server() {
     let dir = tempfile::tempdir().unwrap();
