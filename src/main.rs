@@ -63,6 +63,7 @@ enum TokenAction {
 }
 
 fn main() -> ExitCode {
+    private_files();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -87,6 +88,15 @@ fn main() -> ExitCode {
         Command::Backup { to } => backup(&config, to.as_deref()),
         Command::Restore { file } => restore(&config, &file),
     }
+}
+
+/// What nightlite creates (the data directory, database, WAL, backups) holds health data:
+/// readable by its owner only, whatever umask the shell had. The .deb's unit sets the same.
+fn private_files() {
+    use rustix::fs::Mode;
+    let private = Mode::RWXG | Mode::RWXO;
+    let old = rustix::process::umask(private);
+    rustix::process::umask(old | private);
 }
 
 fn backup(config: &Config, to: Option<&std::path::Path>) -> ExitCode {
