@@ -726,21 +726,8 @@ fn offline_commands_refuse_a_data_directory_without_a_database() {
     assert_eq!(entry_dates(&named.join("nightlite.sqlite3")).len(), 1);
 }
 
-fn mode(p: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .permissions()
-        .mode()
-        & 0o777
-}
-
-/// The data directory, database, WAL and backups are the owner's only, whatever the umask of
-/// the shell that started nightlite (0022 here, which made them 0644 / 0755).
-#[test]
-fn the_database_its_wal_and_backups_are_private_to_the_owner() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// The `nightlite` binary serving `data` on a free port; returns once it answers.
+fn spawn_server(data: &Path) -> (std::process::Child, String, ureq::Agent) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -767,6 +754,25 @@ fn the_database_its_wal_and_backups_are_private_to_the_owner() {
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
+    (child, url, agent)
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The data directory, database, WAL and backups are the owner's only, whatever the umask of
+/// the shell that started nightlite (0022 here, which made them 0644 / 0755).
+#[test]
+fn the_database_its_wal_and_backups_are_private_to_the_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, url, agent) = spawn_server(&data);
     let r = agent
         .post(&format!("{url}/api/v1/entries"))
         .set("api-secret", &secret_hash())
@@ -799,32 +805,7 @@ fn the_database_its_wal_and_backups_are_private_to_the_owner() {
 fn sigusr1_makes_a_backup_of_the_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nightlite"))
-        .env_clear()
-        .env("NIGHTLITE_DATA_DIR", &data)
-        .env("PORT", port.to_string())
-        .env("HOSTNAME", "127.0.0.1")
-        .env("API_SECRET", SECRET)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(5))
-        .build();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while agent.get(&format!("{url}/api/versions")).call().is_err() {
-        assert!(child.try_wait().unwrap().is_none(), "server exited");
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut child, url, agent) = spawn_server(&data);
     let date = now_ms();
     let r = agent
         .post(&format!("{url}/api/v1/entries"))
