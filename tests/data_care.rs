@@ -567,6 +567,19 @@ fn backup_during_writes_holds_every_acknowledged_document() {
         missing.is_empty(),
         "acknowledged but not in the backup: {missing:?}"
     );
+    // A missing folder (an unmounted drive) is refused, not created.
+    let unmounted = dir.path().join("usb");
+    let out = nightlite(
+        &data,
+        &[
+            "backup",
+            "--to",
+            unmounted.join("x.sqlite3").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no such folder"), "{}", stderr(&out));
+    assert!(!unmounted.exists());
     // An existing file is not overwritten.
     let out = nightlite(&data, &["backup", "--to", dest.to_str().unwrap()]);
     assert!(!out.status.success());
