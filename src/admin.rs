@@ -67,6 +67,30 @@ fn secret_sha1(config: &mut Config) -> Result<String> {
     Ok(crate::auth::sha1_hex(secret))
 }
 
+/// Refuses AUTH_DEFAULT_ROLES naming a role that is neither built in nor stored in the
+/// database (read only; a fresh data directory has none stored).
+pub fn check_default_roles(config: &Config) -> std::result::Result<(), crate::config::ConfigError> {
+    let builtin = crate::auth::roles::BUILTIN;
+    if config
+        .auth_default_roles
+        .iter()
+        .all(|r| builtin.contains(&r.as_str()))
+    {
+        return Ok(());
+    }
+    let db = config.data_dir.join(crate::store::DB_FILE);
+    let stored: Vec<String> = if db.is_file() {
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(Error::from)
+            .and_then(|c| auth_store::list(&c, AuthTable::Roles))
+            .map(|roles| roles.iter().map(|r| r.name().to_string()).collect())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    config.check_default_roles(&stored)
+}
+
 fn lines(data: &AuthData) -> Vec<TokenLine> {
     data.subjects
         .iter()

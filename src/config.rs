@@ -13,6 +13,8 @@ const SECRET_FILE: &str = "api_secret";
 const SECRET_RECORD: &str = "api_secret.in_use";
 /// mg/dl per mmol/l, Nightscout's constant.
 pub const MMOL_TO_MGDL: f64 = 18.01559;
+/// The lowest glucose threshold accepted in mg/dl (see [`threshold`]).
+const MIN_MGDL_THRESHOLD: f64 = 40.0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -469,6 +471,41 @@ impl Config {
         ))
     }
 
+    /// AUTH_DEFAULT_ROLES may name only roles that exist: a misspelt one grants nothing and
+    /// so locks every visitor out without a word. `stored` are the roles in the database,
+    /// which may add to the built-in ones as in Nightscout.
+    pub fn check_default_roles(&self, stored: &[String]) -> Result<(), ConfigError> {
+        let builtin = crate::auth::roles::BUILTIN;
+        let unknown: Vec<&str> = self
+            .auth_default_roles
+            .iter()
+            .map(String::as_str)
+            .filter(|r| !builtin.contains(r) && !stored.iter().any(|s| s == r))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let mut known: Vec<&str> = builtin.to_vec();
+        known.extend(
+            stored
+                .iter()
+                .map(String::as_str)
+                .filter(|s| !builtin.contains(s)),
+        );
+        Err(invalid(
+            "AUTH_DEFAULT_ROLES",
+            format!(
+                "no role named {}; roles: {}",
+                unknown
+                    .iter()
+                    .map(|r| format!("'{r}'"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                known.join(", ")
+            ),
+        ))
+    }
+
     pub fn secret_file(&self) -> PathBuf {
         self.data_dir.join(SECRET_FILE)
     }
@@ -573,10 +610,49 @@ fn threshold(
         .ok_or_else(|| invalid(name, format!("'{raw}' is not a positive number")))?;
     // Nightscout accepts thresholds in mmol/l when the display unit is mmol.
     if units == Units::Mmol && v < 50.0 {
-        Ok((v * MMOL_TO_MGDL).round())
-    } else {
-        Ok(v)
+        return Ok((v * MMOL_TO_MGDL).round());
     }
+    // Nightscout takes BG_HIGH=10 under mg/dl as 10 mg/dl, so every reading is urgent high.
+    // Sensors report nothing below 40 mg/dl, so a smaller value is an mmol/l one.
+    if units == Units::MgDl && v < MIN_MGDL_THRESHOLD {
+        return Err(invalid(
+            name,
+            format!(
+                "'{raw}' is below {MIN_MGDL_THRESHOLD} mg/dl, so it looks like mmol/l: \
+                 set DISPLAY_UNITS=mmol, or give the value in mg/dl"
+            ),
+        ));
+    }
+    Ok(v)
+}
+
+/// NIGHTLITE_LOG as a log filter, refused with its name when it would not do what it says:
+/// a word that is not a level (`verbose`) would otherwise be taken as a module name and
+/// silence every message. Accepts `warn`, `nightlite=debug,info` and the like.
+pub fn log_filter(raw: Option<&str>) -> Result<tracing_subscriber::EnvFilter, ConfigError> {
+    let raw = raw
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .unwrap_or("info");
+    const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+    let bad = |why: String| {
+        invalid(
+            "NIGHTLITE_LOG",
+            format!(
+                "'{raw}': {why} (levels: {}; or target=level)",
+                LEVELS.join(", ")
+            ),
+        )
+    };
+    for directive in raw.split(',').map(str::trim) {
+        if directive.is_empty() {
+            return Err(bad("an empty entry".into()));
+        }
+        if !directive.contains('=') && !LEVELS.contains(&directive.to_ascii_lowercase().as_str()) {
+            return Err(bad(format!("'{directive}' is not a level")));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(raw).map_err(|e| bad(e.to_string()))
 }
 
 /// BASE_PATH as a prefix to match: "" for none, else "/a/b" (leading slash, none trailing).
@@ -683,6 +759,44 @@ mod tests {
     fn mmol_thresholds_are_converted() {
         let c = Config::from_map(&map(&[("DISPLAY_UNITS", "mmol"), ("BG_HIGH", "14")])).unwrap();
         assert_eq!(c.thresholds.bg_high, 252.0);
+    }
+
+    #[test]
+    fn mmol_thresholds_under_mgdl_units_are_refused_with_their_name() {
+        for name in ["BG_HIGH", "BG_TARGET_TOP", "BG_TARGET_BOTTOM", "BG_LOW"] {
+            let e = Config::from_map(&map(&[(name, "10")])).unwrap_err();
+            assert!(e.to_string().starts_with(&format!("{name}:")), "{e}");
+            assert!(e.to_string().contains("DISPLAY_UNITS=mmol"), "{e}");
+        }
+        let c = Config::from_map(&map(&[("BG_LOW", "40")])).unwrap();
+        assert_eq!(c.thresholds.bg_low, 40.0);
+    }
+
+    #[test]
+    fn default_roles_must_exist_built_in_or_stored() {
+        let c = Config::from_map(&map(&[("AUTH_DEFAULT_ROLES", "readible")])).unwrap();
+        let e = c.check_default_roles(&[]).unwrap_err();
+        assert!(e.to_string().starts_with("AUTH_DEFAULT_ROLES:"), "{e}");
+        assert!(e.to_string().contains("'readible'"), "{e}");
+        assert!(c.check_default_roles(&["readible".into()]).is_ok());
+        let c = Config::from_map(&map(&[("AUTH_DEFAULT_ROLES", "denied careportal")])).unwrap();
+        assert!(c.check_default_roles(&[]).is_ok());
+    }
+
+    #[test]
+    fn log_filter_refuses_what_is_not_a_level() {
+        for good in [
+            None,
+            Some("warn"),
+            Some("nightlite=debug,info"),
+            Some(" TRACE "),
+        ] {
+            assert!(log_filter(good).is_ok(), "{good:?}");
+        }
+        for bad in ["verbose", "info,", "nightlite=loud"] {
+            let e = log_filter(Some(bad)).unwrap_err();
+            assert!(e.to_string().starts_with("NIGHTLITE_LOG:"), "{bad}: {e}");
+        }
     }
 
     #[test]

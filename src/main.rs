@@ -65,11 +65,16 @@ enum TokenAction {
 fn main() -> ExitCode {
     private_files();
     let cli = Cli::parse();
+    let filter = match nightlite::config::log_filter(std::env::var("NIGHTLITE_LOG").ok().as_deref())
+    {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("nightlite: {e}");
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("NIGHTLITE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal, not in journald or log files.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -188,6 +193,10 @@ fn token(config: Config, action: TokenAction) -> ExitCode {
 }
 
 fn serve(mut config: Config) -> ExitCode {
+    if let Err(e) = nightlite::admin::check_default_roles(&config) {
+        eprintln!("nightlite: {e}");
+        return ExitCode::from(2);
+    }
     let generated = match config.ensure_secret() {
         Ok(g) => g,
         Err(e) => {

@@ -739,6 +739,66 @@ fn offline_commands_refuse_a_data_directory_without_a_database() {
     assert_eq!(entry_dates(&named.join("nightlite.sqlite3")).len(), 1);
 }
 
+/// Settings that are accepted but wrong stop `serve` with exit status 2 and the setting's name,
+/// before it creates anything.
+#[test]
+fn values_accepted_but_wrong_stop_start_up_with_the_settings_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let data_str = data.display().to_string();
+    // mmol/l thresholds under the default mg/dl units rise in order, so only their size
+    // tells them apart (every reading would be urgent high).
+    let mmol = [
+        ("BG_HIGH", "14"),
+        ("BG_TARGET_TOP", "10"),
+        ("BG_TARGET_BOTTOM", "4"),
+        ("BG_LOW", "3"),
+    ];
+    let cases: [(&str, &[(&str, &str)]); 3] = [
+        ("AUTH_DEFAULT_ROLES", &[("AUTH_DEFAULT_ROLES", "readible")]),
+        ("BG_HIGH", &mmol),
+        ("NIGHTLITE_LOG", &[("NIGHTLITE_LOG", "verbose")]),
+    ];
+    for (name, vars) in cases {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nightlite"))
+            .arg("serve")
+            .env_clear()
+            .envs([
+                ("NIGHTLITE_DATA_DIR", data_str.as_str()),
+                ("API_SECRET", SECRET),
+                ("PORT", &port),
+                ("HOSTNAME", "127.0.0.1"),
+            ])
+            .envs(vars.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let running = child.try_wait().unwrap().is_none();
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        assert!(!running, "{vars:?}: the server started");
+        assert_eq!(out.status.code(), Some(2), "{vars:?}");
+        assert!(
+            stderr(&out).starts_with(&format!("nightlite: {name}:")),
+            "{vars:?}: {}",
+            stderr(&out)
+        );
+        assert!(!data.exists(), "{vars:?} created the data directory");
+    }
+}
+
 /// The `nightlite` binary serving `data` on a free port; returns once it answers.
 fn spawn_server(data: &Path) -> (std::process::Child, String, ureq::Agent) {
     let port = TcpListener::bind("127.0.0.1:0")
