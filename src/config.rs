@@ -149,11 +149,23 @@ pub struct Config {
 
 impl Config {
     /// Loads the optional TOML file, then the process environment over it.
+    /// Names that are not nightlite settings are warned about once each and ignored (see
+    /// [`ignored_names`]), so Nightscout settings move over unchanged.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut values = match file {
+        let (mut values, unknown_keys) = match file {
             Some(path) => read_toml(path)?,
-            None => HashMap::new(),
+            None => (HashMap::new(), Vec::new()),
         };
+        let env_names: Vec<String> = std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .collect();
+        for (name, place) in ignored_names(&unknown_keys, &env_names) {
+            let place = match (place, file) {
+                (Place::File, Some(path)) => format!("in {}", path.display()),
+                _ => "in the environment".to_string(),
+            };
+            tracing::warn!("{name} ({place}) is not a setting nightlite reads; ignored");
+        }
         let from_file = values.contains_key("API_SECRET");
         for name in KNOWN_NAMES {
             if let Ok(v) = std::env::var(name) {
@@ -558,7 +570,111 @@ pub const KNOWN_NAMES: &[&str] = &[
     "NIGHTLITE_TEST_DISK_FREE_BYTES",
 ];
 
-fn read_toml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
+/// Names read outside [`KNOWN_NAMES`]: by the command line (main.rs) and the log set-up.
+const OTHER_NAMES: &[&str] = &["NIGHTLITE_CONFIG", "NIGHTLITE_LOG"];
+
+/// Nightscout settings nightlite does not read (from cgm-remote-monitor's env.js and
+/// settings.js), reported when they come over from a Nightscout set-up.
+const NIGHTSCOUT_NAMES: &[&str] = &[
+    "ALARM_TYPES",
+    "BASE_URL",
+    "BOLUS_RENDER_FORMAT_LARGE",
+    "BOLUS_RENDER_FORMAT_SMALL",
+    "BOLUS_RENDER_OVER",
+    "CUSTOMCONNSTR_MONGO",
+    "DEBUG_MINIFY",
+    "EDIT_MODE",
+    "FOCUS_HOURS",
+    "HEARTBEAT",
+    "MAKER_KEY",
+    "MONGO",
+    "MONGODB_URI",
+    "MONGO_CONNECTION",
+    "NIGHT_MODE",
+    "SCALE_Y",
+    "SHOW_FORECAST",
+    "SHOW_PLUGINS",
+    "SHOW_RAWBG",
+    "SSL_CA",
+    "SSL_CERT",
+    "SSL_KEY",
+    "TREATMENTS_AUTH",
+];
+
+/// Prefixes of setting names: Nightscout's families (ALARM_*, BG_*, MONGO_*, ...) and its
+/// plugins' extended settings (`<PLUGIN>_<NAME>`), and nightlite's own NIGHTLITE_*.
+const SETTING_PREFIXES: &[&str] = &[
+    "ALARM_",
+    "AUTH_",
+    "BG_",
+    "MONGO_",
+    "SECURE_",
+    "FRAME_",
+    "BRIDGE_",
+    "MMCONNECT_",
+    "CONNECT_",
+    "PUMP_",
+    "OPENAPS_",
+    "LOOP_",
+    "CAGE_",
+    "SAGE_",
+    "IAGE_",
+    "BAGE_",
+    "UPBAT_",
+    "BASAL_",
+    "DEVICESTATUS_",
+    "BWP_",
+    "AR2_",
+    "COB_",
+    "IOB_",
+    "DBSIZE_",
+    "PUSHOVER_",
+    "SPEECH_",
+    "TIMEAGO_",
+    "CORS_",
+    "NIGHTLITE_",
+];
+
+/// Where an ignored name was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    File,
+    Environment,
+}
+
+/// The names to warn about, once each: every key of the TOML file that is not a setting, and
+/// the environment's names that look like settings (Nightscout's, or with a settings prefix)
+/// but are not nightlite's. Other environment names (PATH, HOME, ...) are not settings.
+fn ignored_names(file_keys: &[String], env: &[String]) -> Vec<(String, Place)> {
+    let known = |n: &str| KNOWN_NAMES.contains(&n) || OTHER_NAMES.contains(&n);
+    let mut out: Vec<(String, Place)> = Vec::new();
+    for k in file_keys {
+        if !known(k) && !out.iter().any(|(n, _)| n == k) {
+            out.push((k.clone(), Place::File));
+        }
+    }
+    let mut from_env: Vec<&String> = env
+        .iter()
+        .filter(|n| {
+            !known(n)
+                && (NIGHTSCOUT_NAMES.contains(&n.as_str())
+                    || SETTING_PREFIXES.iter().any(|p| n.starts_with(p)))
+        })
+        .collect();
+    from_env.sort();
+    for n in from_env {
+        if !out.iter().any(|(seen, _)| seen == n) {
+            out.push((n.clone(), Place::Environment));
+        }
+    }
+    out
+}
+
+/// The file's settings by upper-case name, and its keys that are not settings (ignored, so
+/// that a Nightscout set-up moves over unchanged).
+type TomlSettings = (HashMap<String, String>, Vec<String>);
+
+fn read_toml(path: &Path) -> Result<TomlSettings, ConfigError> {
     let file_err = |message: String| ConfigError::File {
         path: path.display().to_string(),
         message,
@@ -568,10 +684,12 @@ fn read_toml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
         .parse()
         .map_err(|e: toml::de::Error| file_err(e.to_string()))?;
     let mut out = HashMap::new();
+    let mut unknown = Vec::new();
     for (key, value) in table {
         let name = key.to_ascii_uppercase();
         if !KNOWN_NAMES.contains(&name.as_str()) {
-            return Err(file_err(format!("unknown setting '{key}'")));
+            unknown.push(name);
+            continue;
         }
         let text = match value {
             toml::Value::String(s) => s,
@@ -591,7 +709,7 @@ fn read_toml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
         };
         out.insert(name, text);
     }
-    Ok(out)
+    Ok((out, unknown))
 }
 
 fn threshold(
@@ -870,13 +988,61 @@ mod tests {
     }
 
     #[test]
-    fn toml_file_is_read_and_unknown_keys_refused() {
+    fn toml_file_is_read_and_unknown_keys_set_aside() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("n.toml");
         std::fs::write(&p, "port = 8080\nDISPLAY_UNITS = \"mmol\"\n").unwrap();
-        let m = read_toml(&p).unwrap();
+        let (m, unknown) = read_toml(&p).unwrap();
         assert_eq!(m.get("PORT").map(String::as_str), Some("8080"));
-        std::fs::write(&p, "prot = 8080\n").unwrap();
+        assert!(unknown.is_empty());
+        // A Nightscout setting nightlite does not read, even one with a table as its value.
+        std::fs::write(
+            &p,
+            "prot = 8080\nshow_plugins = \"careportal\"\n[x]\ny = 1\n",
+        )
+        .unwrap();
+        let (m, unknown) = read_toml(&p).unwrap();
+        assert!(m.is_empty());
+        assert_eq!(unknown, ["PROT", "SHOW_PLUGINS", "X"]);
+        std::fs::write(&p, "port = \n").unwrap();
         assert!(read_toml(&p).is_err());
+    }
+
+    #[test]
+    fn ignored_names_are_unknown_file_keys_and_settings_like_environment_names() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let file = s(&["SHOW_PLUGINS", "PORT", "PROT"]);
+        let env = s(&[
+            "PATH",
+            "HOME",
+            "TERM",
+            "MONGODB_URI",
+            "SHOW_PLUGINS",
+            "ALARM_URGENT_HIGH_MINS",
+            "BRIDGE_USER_NAME",
+            "NIGHTLITE_DATADIR",
+            "NIGHTLITE_LOG",
+            "NIGHTLITE_DATA_DIR",
+            "BG_HIGH",
+            "API_SECRET",
+        ]);
+        let got = ignored_names(&file, &env);
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "SHOW_PLUGINS",
+                "PROT",
+                "ALARM_URGENT_HIGH_MINS",
+                "BRIDGE_USER_NAME",
+                "MONGODB_URI",
+                "NIGHTLITE_DATADIR",
+            ]
+        );
+        assert_eq!(got[0].1, Place::File);
+        assert_eq!(got[4].1, Place::Environment);
+        // Every name nightlite reads is known, whoever added it to the table.
+        let all = s(KNOWN_NAMES);
+        assert!(ignored_names(&all, &all).is_empty());
     }
 }

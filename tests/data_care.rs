@@ -799,6 +799,50 @@ fn values_accepted_but_wrong_stop_start_up_with_the_settings_name() {
     }
 }
 
+/// Nightscout settings move over unchanged: a name nightlite does not read, in the TOML file
+/// or the environment, is named once in a warning and does not stop it.
+#[test]
+fn names_nightlite_does_not_read_are_warned_about_once_and_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("nightlite.toml");
+    std::fs::write(
+        &toml,
+        "PORT = 1\nSHOW_PLUGINS = \"careportal basal\"\nALARM_TYPES = \"simple\"\n",
+    )
+    .unwrap();
+    let data = dir.path().display().to_string();
+    let vars = [
+        ("NIGHTLITE_DATA_DIR", data.as_str()),
+        ("HOSTNAME", "127.0.0.1"),
+        ("MONGODB_URI", "mongodb://localhost/ns"),
+        ("SHOW_PLUGINS", "careportal"),
+        ("PATH", "/usr/bin:/bin"),
+        ("HOME", "/nonexistent"),
+    ];
+    let out = nightlite_in(
+        dir.path(),
+        &vars,
+        &["--config", toml.to_str().unwrap(), "healthcheck"],
+    );
+    let err = stderr(&out);
+    // 1: nobody answers on port 1; 2 would be a refused setting.
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for (name, place) in [
+        ("SHOW_PLUGINS", toml.display().to_string()),
+        ("ALARM_TYPES", toml.display().to_string()),
+        ("MONGODB_URI", "the environment".to_string()),
+    ] {
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains(name)).collect();
+        assert_eq!(lines.len(), 1, "{name}: {err}");
+        assert!(
+            lines[0].contains(&place) && lines[0].contains("ignored"),
+            "{err}"
+        );
+    }
+    assert!(!err.contains("PATH") && !err.contains("HOME"), "{err}");
+    assert!(!err.contains("mongodb://"), "values are not logged: {err}");
+}
+
 /// The `nightlite` binary serving `data` on a free port; returns once it answers.
 fn spawn_server(data: &Path) -> (std::process::Child, String, ureq::Agent) {
     let port = TcpListener::bind("127.0.0.1:0")
