@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use nightlite::config::SecretSource;
 use nightlite::Config;
 
 #[derive(Parser)]
@@ -272,11 +273,20 @@ fn banner(config: &Config, generated: Option<String>) -> String {
             "admin API secret (generated, shown once): {secret}\nit is stored in {}",
             file.display()
         ),
-        None if config.api_secret.is_some() && std::env::var("API_SECRET").is_err() => {
-            writeln!(out, "admin API secret: see {}", file.display())
-        }
-        None => writeln!(out, "admin API secret: from API_SECRET"),
+        None => writeln!(out, "admin API secret: from {}", config.secret_origin()),
     };
+    // A file left from before API_SECRET was set would otherwise look like the secret in force.
+    let from_file = matches!(
+        config.secret_source,
+        SecretSource::DataDirFile | SecretSource::Generated
+    );
+    if !from_file && file.exists() {
+        let _ = writeln!(
+            out,
+            "({} is not used while API_SECRET is set)",
+            file.display()
+        );
+    }
     out
 }
 

@@ -845,19 +845,35 @@ fn names_nightlite_does_not_read_are_warned_about_once_and_ignored() {
 
 /// The `nightlite` binary serving `data` on a free port; returns once it answers.
 fn spawn_server(data: &Path) -> (std::process::Child, String, ureq::Agent) {
+    let data = data.display().to_string();
+    spawn_with(
+        &[("NIGHTLITE_DATA_DIR", &data), ("API_SECRET", SECRET)],
+        &[],
+        Stdio::null(),
+    )
+}
+
+/// `nightlite <args> serve` on a free port of 127.0.0.1 (unless `vars` set HOSTNAME) with only
+/// these variables; returns once it answers, which is after its banner.
+fn spawn_with(
+    vars: &[(&str, &str)],
+    args: &[&str],
+    stdout: Stdio,
+) -> (std::process::Child, String, ureq::Agent) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_nightlite"))
+        .args(args)
+        .arg("serve")
         .env_clear()
-        .env("NIGHTLITE_DATA_DIR", &data)
         .env("PORT", port.to_string())
         .env("HOSTNAME", "127.0.0.1")
-        .env("API_SECRET", SECRET)
+        .envs(vars.iter().copied())
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -872,6 +888,67 @@ fn spawn_server(data: &Path) -> (std::process::Child, String, ureq::Agent) {
         std::thread::sleep(Duration::from_millis(20));
     }
     (child, url, agent)
+}
+
+/// What `serve` prints on stdout once it is ready (it is stopped afterwards).
+fn banner_of(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> String {
+    let file = dir.join("banner.txt");
+    let out = std::fs::File::create(&file).unwrap();
+    let (mut child, _, _) = spawn_with(vars, args, Stdio::from(out));
+    let _ = child.kill();
+    let _ = child.wait();
+    std::fs::read_to_string(&file).unwrap()
+}
+
+/// With API_SECRET in the TOML file, the banner says so, and not that the secret is in
+/// `<data dir>/api_secret` (which holds an old one here); neither secret is printed.
+#[test]
+fn the_banner_says_where_the_secret_in_force_comes_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let old = "an-old-unused-secret-7";
+    std::fs::write(data.join("api_secret"), format!("{old}\n")).unwrap();
+    let toml = dir.path().join("nightlite.toml");
+    std::fs::write(&toml, format!("API_SECRET = \"{SECRET}\"\n")).unwrap();
+    let data_str = data.display().to_string();
+    let banner = banner_of(
+        dir.path(),
+        &[("NIGHTLITE_DATA_DIR", &data_str)],
+        &["--config", toml.to_str().unwrap()],
+    );
+    let line = banner
+        .lines()
+        .find(|l| l.starts_with("admin API secret"))
+        .unwrap_or_else(|| panic!("{banner}"));
+    assert!(
+        line.contains(&format!("API_SECRET in {}", toml.display())),
+        "{banner}"
+    );
+    assert!(
+        banner.contains(&format!(
+            "{} is not used",
+            data.join("api_secret").display()
+        )),
+        "{banner}"
+    );
+    assert!(
+        !banner.contains(SECRET) && !banner.contains(old),
+        "{banner}"
+    );
+
+    // From the environment, it says that.
+    std::fs::remove_file(data.join("api_secret")).unwrap();
+    let banner = banner_of(
+        dir.path(),
+        &[("NIGHTLITE_DATA_DIR", &data_str), ("API_SECRET", SECRET)],
+        &[],
+    );
+    assert!(
+        banner.contains("admin API secret: from API_SECRET in the environment"),
+        "{banner}"
+    );
+    assert!(!banner.contains(SECRET), "{banner}");
 }
 
 fn mode(p: &Path) -> u32 {
