@@ -900,6 +900,64 @@ fn banner_of(dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> String {
     std::fs::read_to_string(&file).unwrap()
 }
 
+/// Listening on every interface, the banner gives the addresses phones can use, not only
+/// 127.0.0.1, and says that they are redirected to https unless INSECURE_USE_HTTP is on.
+#[test]
+fn the_banner_lists_lan_addresses_and_the_https_redirect() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let vars = [
+        ("NIGHTLITE_DATA_DIR", data.as_str()),
+        ("API_SECRET", SECRET),
+        ("HOSTNAME", "0.0.0.0"),
+    ];
+    let banner = banner_of(dir.path(), &vars, &[]);
+    let port = banner
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("{banner}"));
+    let lan: Vec<std::net::IpAddr> = banner
+        .lines()
+        .filter(|l| l.contains("from phones and other machines"))
+        .filter_map(|l| l.split("http://").nth(1)?.split(':').next()?.parse().ok())
+        .collect();
+    // The address this machine would reach the network from (no packet is sent).
+    let udp = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    if let Some(primary) = udp
+        .connect("192.0.2.1:9")
+        .ok()
+        .and_then(|()| udp.local_addr().ok())
+    {
+        assert_eq!(lan.first(), Some(&primary.ip()), "{banner}");
+    }
+    assert!(
+        banner.contains("from phones and other machines") && lan.iter().all(|ip| !ip.is_loopback()),
+        "{banner}"
+    );
+    assert!(
+        lan.is_empty() || banner.contains(&format!("http://{}:{port}/", lan[0])),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("redirected to https://") && banner.contains("INSECURE_USE_HTTP=true"),
+        "{banner}"
+    );
+
+    let insecure = [vars[0], vars[1], vars[2], ("INSECURE_USE_HTTP", "true")];
+    let banner = banner_of(dir.path(), &insecure, &[]);
+    assert!(
+        banner.contains("from phones and other machines"),
+        "{banner}"
+    );
+    assert!(!banner.contains("redirected"), "{banner}");
+
+    // On loopback only, nobody else can connect: no addresses, no redirect note.
+    let local = [vars[0], vars[1], ("HOSTNAME", "127.0.0.1")];
+    let banner = banner_of(dir.path(), &local, &[]);
+    assert!(!banner.contains("other machines"), "{banner}");
+}
+
 /// With API_SECRET in the TOML file, the banner says so, and not that the secret is in
 /// `<data dir>/api_secret` (which holds an old one here); neither secret is printed.
 #[test]
