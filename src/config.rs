@@ -164,7 +164,11 @@ impl Config {
                 (Place::File, Some(path)) => format!("in {}", path.display()),
                 _ => "in the environment".to_string(),
             };
-            tracing::warn!("{name} ({place}) is not a setting nightlite reads; ignored");
+            if OTHER_NAMES.contains(&name.as_str()) {
+                tracing::warn!("{name} ({place}) is read from the environment only; ignored");
+            } else {
+                tracing::warn!("{name} ({place}) is not a setting nightlite reads; ignored");
+            }
         }
         let from_file = values.contains_key("API_SECRET");
         for name in KNOWN_NAMES {
@@ -648,8 +652,9 @@ enum Place {
 fn ignored_names(file_keys: &[String], env: &[String]) -> Vec<(String, Place)> {
     let known = |n: &str| KNOWN_NAMES.contains(&n) || OTHER_NAMES.contains(&n);
     let mut out: Vec<(String, Place)> = Vec::new();
+    // OTHER_NAMES are read from the environment only, so in the file they are ignored too.
     for k in file_keys {
-        if !known(k) && !out.iter().any(|(n, _)| n == k) {
+        if !KNOWN_NAMES.contains(&k.as_str()) && !out.iter().any(|(n, _)| n == k) {
             out.push((k.clone(), Place::File));
         }
     }
@@ -1011,7 +1016,7 @@ mod tests {
     #[test]
     fn ignored_names_are_unknown_file_keys_and_settings_like_environment_names() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let file = s(&["SHOW_PLUGINS", "PORT", "PROT"]);
+        let file = s(&["SHOW_PLUGINS", "PORT", "PROT", "NIGHTLITE_LOG"]);
         let env = s(&[
             "PATH",
             "HOME",
@@ -1033,6 +1038,7 @@ mod tests {
             [
                 "SHOW_PLUGINS",
                 "PROT",
+                "NIGHTLITE_LOG",
                 "ALARM_URGENT_HIGH_MINS",
                 "BRIDGE_USER_NAME",
                 "MONGODB_URI",
@@ -1040,7 +1046,7 @@ mod tests {
             ]
         );
         assert_eq!(got[0].1, Place::File);
-        assert_eq!(got[4].1, Place::Environment);
+        assert_eq!(got[5].1, Place::Environment);
         // Every name nightlite reads is known, whoever added it to the table.
         let all = s(KNOWN_NAMES);
         assert!(ignored_names(&all, &all).is_empty());
