@@ -1013,6 +1013,41 @@ mod tests {
         assert!(read_toml(&p).is_err());
     }
 
+    /// The README's settings table and the packaged config list every name read here, and
+    /// the README links every page in docs/.
+    #[test]
+    fn every_setting_and_page_is_in_the_readme_and_every_setting_in_the_packaged_config() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let packaged =
+            std::fs::read_to_string(root.join("packaging/debian/nightlite.toml")).unwrap();
+        for name in KNOWN_NAMES.iter().chain(OTHER_NAMES) {
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "README.md lacks {name}"
+            );
+        }
+        // Release builds ignore the test knob; the environment-only names cannot be there.
+        for name in KNOWN_NAMES
+            .iter()
+            .filter(|n| **n != "NIGHTLITE_TEST_DISK_FREE_BYTES")
+        {
+            assert!(
+                packaged.contains(&format!("{name} =")),
+                "packaging/debian/nightlite.toml lacks {name}"
+            );
+        }
+        for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+            let page = entry.unwrap().file_name().into_string().unwrap();
+            if page.ends_with(".md") {
+                assert!(
+                    readme.contains(&format!("(docs/{page})")),
+                    "README.md does not link docs/{page}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn ignored_names_are_unknown_file_keys_and_settings_like_environment_names() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
