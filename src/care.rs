@@ -45,11 +45,32 @@ fn is_backup_name(name: &str) -> bool {
 pub fn backup_now(config: &Config, to: Option<&Path>) -> Result<(PathBuf, u64), BackupError> {
     let db = config.data_dir.join(crate::store::DB_FILE);
     let dest = match to {
-        Some(p) => p.to_path_buf(),
+        Some(p) => {
+            refuse_missing_folder(p)?;
+            p.to_path_buf()
+        }
         None => backup_dir(config).join(backup_name(dates::now_ms())),
     };
     let size = backup::backup_file(&db, &dest)?;
     Ok((dest, size))
+}
+
+/// A backup named by the user goes only into a folder that exists: a missing one is more
+/// likely an unmounted USB stick than a folder to create on the SD card.
+fn refuse_missing_folder(dest: &Path) -> Result<(), BackupError> {
+    let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(BackupError::Io {
+        context: dir.display().to_string(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such folder (is the drive mounted?); nightlite does not create it",
+        ),
+    })
 }
 
 /// Removes all but the newest `keep` backups named as [`backup_name`] makes them in `dir`;

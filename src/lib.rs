@@ -12,6 +12,7 @@ pub mod error;
 pub mod heap_trim;
 pub mod https;
 pub mod ids;
+pub mod lan;
 pub mod live;
 mod server;
 pub mod store;

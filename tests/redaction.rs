@@ -417,6 +417,8 @@ fn stdout(o: &Output) -> String {
 fn token_cli_creates_lists_and_revokes() {
     let data = tempfile::tempdir().unwrap();
     let dir = data.path();
+    // The offline commands work on the server's database, so one must exist.
+    Server::start(dir).stop();
     let create = |name: &str, role: &str| {
         let o = run(nightlite(dir, &[]).args(["token", "create", "--name", name, "--role", role]));
         assert!(o.status.success(), "{o:?}");
@@ -494,6 +496,56 @@ fn token_cli_creates_lists_and_revokes() {
             Instant::now() < deadline,
             "late token refused: {status} {text}"
         );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.stop();
+}
+
+/// Run without the server's API_SECRET, the token commands neither make a secret of their own
+/// nor use an old one left in the data directory: either would print tokens the server rejects.
+#[test]
+fn token_cli_uses_the_servers_secret_or_refuses() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let s = Server::start(dir);
+    let create = |cmd: &mut Command| {
+        run(cmd.args(["token", "create", "--name", "Phone", "--role", "readable"]))
+    };
+    let stderr = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    let o = create(nightlite(dir, &[]).env_remove("API_SECRET"));
+    assert!(!o.status.success(), "{o:?}");
+    assert!(stderr(&o).contains("no API secret"), "{}", stderr(&o));
+    assert!(!dir.join("api_secret").exists(), "a secret was generated");
+
+    let old = "an-old-unused-secret-42";
+    std::fs::write(dir.join("api_secret"), format!("{old}\n")).unwrap();
+    let o = create(nightlite(dir, &[]).env_remove("API_SECRET"));
+    assert!(!o.status.success(), "{o:?}");
+    let err = stderr(&o);
+    assert!(
+        err.contains(&dir.join("api_secret").display().to_string())
+            && err.contains("API_SECRET in the environment"),
+        "{err}"
+    );
+    assert!(stdout(&o).trim().is_empty(), "{o:?}");
+    assert!(!err.contains(old) && !err.contains(SECRET), "{err}");
+
+    let o = create(&mut nightlite(dir, &[]));
+    assert!(o.status.success(), "{o:?}");
+    let token = stdout(&o).trim().to_string();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (status, text) = s.call(
+            "GET",
+            &format!("/api/v1/entries.json?token={token}"),
+            &[],
+            None,
+        );
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "token refused: {status} {text}");
         std::thread::sleep(Duration::from_millis(100));
     }
     s.stop();
