@@ -5,6 +5,7 @@ pub mod activity;
 pub mod authorization;
 pub mod devicestatus;
 pub mod entries;
+pub mod experiments;
 pub mod food;
 pub mod format;
 pub mod guard;
@@ -56,6 +57,7 @@ fn v1_routes(cfg: &mut web::ServiceConfig) {
     profile::routes(cfg);
     food::routes(cfg);
     activity::routes(cfg);
+    experiments::routes(cfg);
 }
 
 async fn not_found() -> Result<HttpResponse, Error> {

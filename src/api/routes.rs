@@ -69,6 +69,12 @@ pub const RULES: &[Rule] = &[
     ns("GET", "/api/v1/status", &["api:status:read"]),
     ns("GET", "/api/v1/verifyauth", &[]),
     ns("GET", "/api/v1/adminnotifies", &[]),
+    // Loop's setup check (lib/api/experiments)
+    ns(
+        "GET",
+        "/api/v1/experiments/test",
+        &["authorization:debug:test"],
+    ),
     // report numbers (docs/api-stats.md)
     ns("GET", "/api/v2/stats", &["api:entries:read"]),
     // entries
