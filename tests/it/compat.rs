@@ -15,3 +15,74 @@ fn loop_setup_experiments_test() {
     let r = s.get("/api/v1/experiments/test");
     assert_eq!(r.status, 401, "{}", r.text);
 }
+
+/// An API v3 request with a Bearer JWT of an admin subject.
+fn v3(
+    s: &TestServer,
+    jwt: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> crate::harness::Resp {
+    let auth = format!("Bearer {jwt}");
+    let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+    s.request(
+        method,
+        &format!("/api/v3{path}"),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        bytes.as_deref(),
+    )
+}
+
+fn admin_jwt(s: &TestServer) -> String {
+    let (_, token) = s.create_subject("aaps", &["admin"]);
+    s.jwt_for(&token)
+}
+
+/// AndroidAPS (NSClientV3) sends `isValid: true` in every v3 write and edits a treatment with
+/// a PATCH of the whole document; Nightscout accepts all of them. `isValid: false` is still a
+/// modification and refused.
+#[test]
+fn aaps_is_valid_true_in_v3_writes_is_accepted() {
+    let s = TestServer::start();
+    let jwt = admin_jwt(&s);
+    let date = now_ms() - 60_000;
+    let mut doc = json!({
+        "identifier": "aaps-bolus-1", "date": date, "utcOffset": 60, "app": "AAPS",
+        "device": "AAPS", "eventType": "Correction Bolus", "insulin": 1.5, "isValid": true
+    });
+    let r = v3(&s, &jwt, "POST", "/treatments", Some(&doc));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = v3(&s, &jwt, "POST", "/treatments", Some(&doc));
+    assert_eq!(r.status, 200, "re-POST: {}", r.text);
+    assert_eq!(r.json()["isDeduplication"], true, "{}", r.text);
+    doc["insulin"] = json!(2.0);
+    let r = v3(&s, &jwt, "PATCH", "/treatments/aaps-bolus-1", Some(&doc));
+    assert_eq!(r.status, 200, "PATCH: {}", r.text);
+    doc["notes"] = json!("put");
+    let r = v3(&s, &jwt, "PUT", "/treatments/aaps-bolus-1", Some(&doc));
+    assert_eq!(r.status, 200, "PUT: {}", r.text);
+    let stored = v3(&s, &jwt, "GET", "/treatments/aaps-bolus-1", None).json();
+    assert_eq!(stored["result"]["insulin"], 2.0, "{stored}");
+    assert_eq!(stored["result"]["notes"], "put", "{stored}");
+    // Entries and device statuses alike.
+    let entry = json!({"identifier": "aaps-sgv-1", "date": date, "utcOffset": 60, "app": "AAPS",
+        "device": "AAPS", "type": "sgv", "sgv": 120, "isValid": true});
+    assert_eq!(v3(&s, &jwt, "POST", "/entries", Some(&entry)).status, 201);
+    let r = v3(&s, &jwt, "POST", "/entries", Some(&entry));
+    assert_eq!(r.status, 200, "entries re-POST: {}", r.text);
+    // isValid: false would delete by the back door: refused, nothing changed.
+    let r = v3(
+        &s,
+        &jwt,
+        "PATCH",
+        "/treatments/aaps-bolus-1",
+        Some(&json!({"isValid": false})),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = v3(&s, &jwt, "GET", "/treatments/aaps-bolus-1", None);
+    assert_eq!(r.status, 200, "{}", r.text);
+}
