@@ -86,3 +86,22 @@ fn aaps_is_valid_true_in_v3_writes_is_accepted() {
     let r = v3(&s, &jwt, "GET", "/treatments/aaps-bolus-1", None);
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+/// `PUT /api/v1/food` with one object answers an array, as Nightscout's does.
+#[test]
+fn food_put_answers_an_array() {
+    let s = TestServer::start();
+    let created = s.post_ok(
+        "/api/v1/food",
+        &json!({"type": "food", "name": "apple", "carbs": 12}),
+    );
+    let id = created[0]["_id"].as_str().unwrap().to_string();
+    let r = s.put_json(
+        "/api/v1/food",
+        &json!({"_id": id, "type": "food", "name": "apple", "carbs": 14}),
+    );
+    let items = r.list();
+    assert_eq!(items.len(), 1, "{}", r.text);
+    assert_eq!(items[0]["_id"], id.as_str());
+    assert_eq!(items[0]["carbs"], 14);
+}
