@@ -16,11 +16,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/notifications/ack", web::get().to(ack));
 }
 
+/// lib/api/root.js: v3's entry is API3_VERSION, the version /api/v3/version reports.
 pub async fn versions() -> HttpResponse {
     HttpResponse::Ok().json(json!([
         { "version": "1.0.0", "url": "/api/v1" },
         { "version": "2.0.0", "url": "/api/v2" },
-        { "version": "3.0.4", "url": "/api/v3" }
+        { "version": super::v3::API3_VERSION, "url": "/api/v3" }
     ]))
 }
 

@@ -105,3 +105,21 @@ fn food_put_answers_an_array() {
     assert_eq!(items[0]["_id"], id.as_str());
     assert_eq!(items[0]["carbs"], 14);
 }
+
+/// /api/versions and /api/v3/version name the same API v3 version.
+#[test]
+fn v3_version_is_the_same_everywhere() {
+    let s = TestServer::start();
+    let versions = s.get("/api/versions").list();
+    let listed = versions
+        .iter()
+        .find(|v| v["url"] == "/api/v3")
+        .map(|v| v["version"].clone());
+    let v3 = s.get("/api/v3/version").json();
+    assert_eq!(
+        listed.as_ref(),
+        Some(&v3["result"]["apiVersion"]),
+        "{versions:?} {v3}"
+    );
+    assert_eq!(v3["result"]["apiVersion"], "3.0.3-alpha");
+}
