@@ -123,3 +123,24 @@ fn v3_version_is_the_same_everywhere() {
     );
     assert_eq!(v3["result"]["apiVersion"], "3.0.3-alpha");
 }
+
+/// AndroidAPS uploads `openaps.iob` as an object with `time` and no `timestamp`; Nightscout
+/// reads `time` as its timestamp, so `openaps.lastIOB` is set.
+#[test]
+fn openaps_last_iob_from_aaps_time() {
+    let s = TestServer::start();
+    let t = now_ms() - 60_000;
+    let status = json!({
+        "device": "openaps://samsung SM-G970F",
+        "created_at": crate::harness::iso(t),
+        "openaps": {
+            "iob": {"iob": 1.25, "basaliob": 0.5, "activity": 0.01, "time": crate::harness::iso(t)},
+            "suggested": {"timestamp": crate::harness::iso(t), "bg": 120, "reason": "x"}
+        }
+    });
+    s.post_ok("/api/v1/devicestatus", &status);
+    let p = s.get_auth("/api/v2/properties/openaps").json();
+    let last = &p["openaps"]["lastIOB"];
+    assert_eq!(last["iob"], 1.25, "{p}");
+    assert_eq!(last["timestamp"], crate::harness::iso(t).as_str(), "{p}");
+}
