@@ -129,6 +129,8 @@ pub struct Config {
     pub auth_fail_delay_ms: i64,
     /// Whether X-Forwarded-For names the client (behind a reverse proxy).
     pub trust_proxy: bool,
+    /// Access-Control-Allow-Origin when ENABLE has `cors` (Nightscout's CORS_ALLOW_ORIGIN).
+    pub cors_allow_origin: String,
     pub alarms: AlarmSettings,
     /// Serve HTTPS with these files; plain HTTP when None.
     pub tls: Option<TlsFiles>,
@@ -354,6 +356,7 @@ impl Config {
             max_body_bytes,
             auth_fail_delay_ms,
             trust_proxy,
+            cors_allow_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".to_string()),
             alarms,
             tls,
             secure_hsts_header,
@@ -500,6 +503,7 @@ pub const KNOWN_NAMES: &[&str] = &[
     "NIGHTLITE_MAX_BODY_MB",
     "AUTH_FAIL_DELAY",
     "TRUST_PROXY",
+    "CORS_ALLOW_ORIGIN",
     "ALARM_URGENT_HIGH",
     "ALARM_HIGH",
     "ALARM_LOW",

@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod authorization;
+pub mod cors;
 pub mod devicestatus;
 pub mod entries;
 pub mod experiments;

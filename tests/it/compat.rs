@@ -144,3 +144,51 @@ fn openaps_last_iob_from_aaps_time() {
     assert_eq!(last["iob"], 1.25, "{p}");
     assert_eq!(last["timestamp"], crate::harness::iso(t).as_str(), "{p}");
 }
+
+/// A browser tool's preflight and request with ENABLE=cors, as Nightscout answers them; none
+/// of the headers without it.
+#[test]
+fn cors_preflight_and_headers_when_enabled() {
+    let s = TestServer::with(&[("ENABLE", "careportal cors")]);
+    let preflight = [
+        ("Origin", "https://reporter.example"),
+        ("Access-Control-Request-Method", "GET"),
+        ("Access-Control-Request-Headers", "api-secret"),
+    ];
+    let r = s.request("OPTIONS", "/api/v1/entries.json", &preflight, None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        r.header("access-control-allow-methods"),
+        Some("GET,PUT,POST,DELETE,OPTIONS")
+    );
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("Content-Type, Authorization, Content-Length, X-Requested-With")
+    );
+    let r = s.get_auth_with(
+        "/api/v1/entries.json",
+        &[("Origin", "https://reporter.example")],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    // Refused requests carry it too (the browser can then read the 401).
+    let r = s.get("/api/v1/entries.json");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+
+    let s = TestServer::with(&[
+        ("ENABLE", "cors"),
+        ("CORS_ALLOW_ORIGIN", "https://a.example"),
+    ]);
+    let r = s.request("OPTIONS", "/api/v1/status.json", &preflight, None);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://a.example")
+    );
+
+    let s = TestServer::start();
+    let r = s.get_auth("/api/v1/entries.json");
+    assert_eq!(r.header("access-control-allow-origin"), None);
+}
