@@ -192,3 +192,129 @@ fn cors_preflight_and_headers_when_enabled() {
     let r = s.get_auth("/api/v1/entries.json");
     assert_eq!(r.header("access-control-allow-origin"), None);
 }
+
+/// A fresh Nightscout 15.0.7's status.json settings (lib/settings.js defaults, as
+/// filteredSettings sends them), with a value of each key's JSON type.
+fn nightscout_default_settings() -> Value {
+    let mut s = json!({
+        "units": "mg/dl", "timeFormat": 12, "dayStart": 7, "dayEnd": 21, "nightMode": false,
+        "editMode": true, "showRawbg": "never", "customTitle": "Nightscout", "theme": "default",
+        "alarmUrgentHigh": true, "alarmUrgentHighMins": [30, 60, 90, 120], "alarmHigh": true,
+        "alarmHighMins": [30, 60, 90, 120], "alarmLow": true, "alarmLowMins": [15, 30, 45, 60],
+        "alarmUrgentLow": true, "alarmUrgentLowMins": [15, 30, 45],
+        "alarmUrgentMins": [30, 60, 90, 120], "alarmWarnMins": [30, 60, 90, 120],
+        "alarmTimeagoWarn": true, "alarmTimeagoWarnMins": 15, "alarmTimeagoUrgent": true,
+        "alarmTimeagoUrgentMins": 30, "alarmPumpBatteryLow": false, "language": "en"
+    });
+    let rest = json!({
+        "scaleY": "log", "showPlugins": "dbsize delta direction upbat", "showForecast": "ar2",
+        "focusHours": 3, "heartbeat": 60, "baseURL": "", "authDefaultRoles": "readable",
+        "thresholds": {"bgHigh": 260, "bgTargetTop": 180, "bgTargetBottom": 80, "bgLow": 55},
+        "insecureUseHttp": false, "secureHstsHeader": true,
+        "secureHstsHeaderIncludeSubdomains": false, "secureHstsHeaderPreload": false,
+        "secureCsp": false, "deNormalizeDates": false, "showClockDelta": false,
+        "showClockLastTime": false, "authFailDelay": 5000, "adminNotifiesEnabled": true,
+        "authenticationPromptOnLoad": false, "DEFAULT_FEATURES": [], "alarmTypes": ["predict"],
+        "enable": []
+    });
+    for (k, v) in rest.as_object().unwrap() {
+        s[k] = v.clone();
+    }
+    for i in 1..=8 {
+        s[format!("frameUrl{i}")] = json!("");
+        s[format!("frameName{i}")] = json!("");
+    }
+    s
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// status.json carries every key of Nightscout's, with the same JSON types; whole numbers
+/// print as JavaScript prints them; `enable` has the default features and careportalEnabled
+/// follows from it.
+#[test]
+fn status_json_has_every_nightscout_key() {
+    let s = TestServer::with(&[("AUTH_DEFAULT_ROLES", "readable")]);
+    let r = s.get_auth("/api/v1/status.json");
+    let st = r.json();
+    let ours = st["settings"].as_object().unwrap();
+    for (k, v) in nightscout_default_settings().as_object().unwrap() {
+        let got = ours
+            .get(k)
+            .unwrap_or_else(|| panic!("settings.{k} missing: {st}"));
+        assert_eq!(json_type(got), json_type(v), "settings.{k}: {got}");
+    }
+    for k in ["bgHigh", "bgTargetTop", "bgTargetBottom", "bgLow"] {
+        assert_eq!(
+            json_type(&ours["thresholds"][k]),
+            "number",
+            "thresholds.{k}"
+        );
+    }
+    for k in [
+        "status",
+        "name",
+        "version",
+        "serverTime",
+        "serverTimeEpoch",
+        "apiEnabled",
+        "careportalEnabled",
+        "boluscalcEnabled",
+        "settings",
+        "extendedSettings",
+        "authorized",
+        "runtimeState",
+    ] {
+        assert!(st.get(k).is_some(), "{k} missing: {st}");
+    }
+    assert_eq!(
+        st["extendedSettings"]["devicestatus"],
+        json!({"advanced": true, "days": 1})
+    );
+    // JavaScript prints 7.0 and 260 as 7 and 260.
+    for text in [
+        "\"dayStart\":7,",
+        "\"dayEnd\":21,",
+        "\"bgHigh\":260,",
+        "\"bgLow\":55}",
+    ] {
+        assert!(r.text.contains(text), "{text} not in {}", r.text);
+    }
+    assert_eq!(ours["showPlugins"], "dbsize delta direction upbat");
+    let enable: Vec<&str> = ours["enable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for f in [
+        "bgnow",
+        "delta",
+        "direction",
+        "upbat",
+        "careportal",
+        "devicestatus",
+        "basal",
+    ] {
+        assert!(enable.contains(&f), "{f} not in {enable:?}");
+    }
+    assert_eq!(st["careportalEnabled"], true);
+
+    // ENABLE comes first; DISABLE removes a default feature, and careportalEnabled follows.
+    let s = TestServer::with(&[("ENABLE", "iob cob"), ("DISABLE", "careportal")]);
+    let st = s.get_auth("/api/v1/status.json").json();
+    let enable = st["settings"]["enable"].as_array().unwrap();
+    assert_eq!(enable[0], "iob");
+    assert_eq!(enable[1], "cob");
+    assert!(!enable.contains(&json!("careportal")), "{enable:?}");
+    assert_eq!(st["careportalEnabled"], false);
+}
