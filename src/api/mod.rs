@@ -4,6 +4,7 @@
 pub mod activity;
 pub mod authorization;
 pub mod cors;
+pub mod count;
 pub mod devicestatus;
 pub mod entries;
 pub mod experiments;
@@ -59,6 +60,7 @@ fn v1_routes(cfg: &mut web::ServiceConfig) {
     food::routes(cfg);
     activity::routes(cfg);
     experiments::routes(cfg);
+    count::routes(cfg);
 }
 
 async fn not_found() -> Result<HttpResponse, Error> {

@@ -96,6 +96,12 @@ pub const RULES: &[Rule] = &[
         &["api:entries:read", "api:entries:create"],
     ),
     ns("GET", "/api/v1/entries/{spec}", &["api:entries:read"]),
+    // lib/api/entries serves it, behind the entries router's read permission.
+    ns(
+        "GET",
+        "/api/v1/count/{storage}/where",
+        &["api:entries:read"],
+    ),
     ns(
         "DELETE",
         "/api/v1/entries/{spec}",

@@ -318,3 +318,19 @@ fn status_json_has_every_nightscout_key() {
     assert!(!enable.contains(&json!("careportal")), "{enable:?}");
     assert_eq!(st["careportalEnabled"], false);
 }
+
+/// `/api/v1/count/<storage>/where` answers Mongo's group count of what the find matches.
+#[test]
+fn count_where() {
+    let s = TestServer::start();
+    let now = now_ms();
+    let entries: Vec<Value> = (0..3)
+        .map(|i| crate::harness::sgv("xdrip", now - i * 300_000, 100 + i * 50))
+        .collect();
+    s.post_ok("/api/v1/entries", &json!(entries));
+    let r = s.get_auth("/api/v1/count/entries/where?find[sgv][$gte]=150");
+    assert_eq!(r.json(), json!([{ "_id": null, "count": 2 }]), "{}", r.text);
+    let r = s.get_auth("/api/v1/count/treatments/where");
+    assert_eq!(r.json(), json!([]), "{}", r.text);
+    assert_eq!(s.get("/api/v1/count/entries/where").status, 401);
+}
