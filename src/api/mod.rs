@@ -6,6 +6,7 @@ pub mod authorization;
 pub mod cors;
 pub mod count;
 pub mod devicestatus;
+pub mod docs;
 pub mod entries;
 pub mod experiments;
 pub mod food;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::scope("/api/v3").configure(v3::routes))
         .configure(pebble::routes)
+        .configure(docs::routes)
         .configure(crate::live::ws::routes)
         .configure(crate::live::socketio::routes)
         .configure(crate::web::routes)

@@ -59,6 +59,10 @@ pub const RULES: &[Rule] = &[
     open("GET", "/"),
     open("GET", "/static/{asset:.*}"),
     open("GET", "/api/versions"),
+    // API documentation where Nightscout serves it (src/api/docs.rs)
+    open("GET", "/swagger.json"),
+    open("GET", "/api-docs"),
+    open("GET", "/api3-docs"),
     // The WebSocket authorizes inside its protocol (docs/websocket.md).
     open("GET", "/ws"),
     // Socket.IO authorizes inside its protocol, per namespace (docs/websocket.md).

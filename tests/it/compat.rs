@@ -334,3 +334,14 @@ fn count_where() {
     assert_eq!(r.json(), json!([]), "{}", r.text);
     assert_eq!(s.get("/api/v1/count/entries/where").status, 401);
 }
+
+/// Nightscout's documentation routes answer, without credentials, with an OpenAPI document.
+#[test]
+fn api_docs_routes_serve_the_openapi_document() {
+    let s = TestServer::start();
+    for path in ["/swagger.json", "/api-docs", "/api3-docs", "/api-docs/"] {
+        let r = s.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        assert!(r.json()["openapi"].as_str().is_some(), "{path}: {}", r.text);
+    }
+}
