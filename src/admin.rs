@@ -31,35 +31,10 @@ async fn load(store: &Store, secret_sha1: &str) -> Result<AuthData> {
     Ok(AuthData::build(secret_sha1, subjects, roles))
 }
 
-/// The database's path, or why the offline commands refuse this data directory: they must
-/// not create a fresh one somewhere the server does not look.
-pub fn existing_database(config: &Config) -> Result<std::path::PathBuf> {
-    let db = config.data_dir.join(crate::store::DB_FILE);
-    if db.is_file() {
-        return Ok(db);
-    }
-    Err(Error::NotFound(format!(
-        "no nightlite database in {} (no {}); point NIGHTLITE_DATA_DIR, or the --config file \
-         the server uses, at the server's data directory",
-        config.data_dir.display(),
-        crate::store::DB_FILE
-    )))
-}
-
-/// The SHA-1 of the secret the server uses: the configured one, else the one in the data
-/// directory. Never generates one, and refuses a secret other than the server's.
 fn secret_sha1(config: &mut Config) -> Result<String> {
-    existing_database(config)?;
-    if !config.stored_secret() {
-        return Err(Error::NotFound(format!(
-            "no API secret: API_SECRET is not set and {} holds none; use the server's settings \
-             (the same --config file, and API_SECRET if the server has it in its environment)",
-            config.secret_file().display()
-        )));
-    }
     config
-        .check_same_secret_as_server()
-        .map_err(|e| Error::bad_request(e.to_string()))?;
+        .ensure_secret()
+        .map_err(|e| Error::Internal(e.to_string()))?;
     let secret = config
         .api_secret
         .as_deref()

@@ -90,10 +90,6 @@ fn main() -> ExitCode {
 }
 
 fn backup(config: &Config, to: Option<&std::path::Path>) -> ExitCode {
-    if let Err(e) = nightlite::admin::existing_database(config) {
-        eprintln!("nightlite: backup failed: {e}");
-        return ExitCode::from(1);
-    }
     match nightlite::care::backup_now(config, to) {
         Ok((path, bytes)) => {
             println!("{}", path.display());
@@ -108,17 +104,6 @@ fn backup(config: &Config, to: Option<&std::path::Path>) -> ExitCode {
 }
 
 fn restore(config: &Config, file: &std::path::Path) -> ExitCode {
-    // A new data directory only where one was named (recovery onto a new machine): a restore
-    // run in the wrong folder must not make a database the server never reads.
-    if !config.data_dir_named {
-        if let Err(e) = nightlite::admin::existing_database(config) {
-            eprintln!(
-                "nightlite: restore refused: {e}; to restore into a new data directory, \
-                 name it with NIGHTLITE_DATA_DIR"
-            );
-            return ExitCode::from(1);
-        }
-    }
     match nightlite::store::backup::restore(&config.data_dir, file) {
         Ok(r) => {
             let c = &r.checked;
@@ -195,18 +180,11 @@ fn serve(mut config: Config) -> ExitCode {
     };
     let secret_file = generated.is_some().then(|| config.secret_file());
     let banner = banner(&config, generated);
-    let recorder = config.clone();
     let result = actix_web::rt::System::new().block_on(nightlite::serve_announced(
         config,
         listener,
         stop_signal(),
-        move || {
-            // Once the data directory is ours: lets `nightlite token` check it uses this secret.
-            if let Err(e) = recorder.record_secret_in_use() {
-                tracing::warn!(error = %e, "could not record which API secret is in use");
-            }
-            print!("{banner}")
-        },
+        move || print!("{banner}"),
     ));
     match result {
         Ok(()) => ExitCode::SUCCESS,

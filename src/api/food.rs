@@ -30,7 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource(["/food", "/food.json"])
             .route(web::get().to(|s: State| filtered(s, Value::Null, Value::Null)))
             .route(web::post().to(move |s: State, b: Body| resource::create(r, s, b)))
-            .route(web::put().to(move |s: State, b: Body| resource::update(r, s, b))),
+            .route(web::put().to(update)),
     )
     .service(
         web::resource(["/food/quickpicks", "/food/quickpicks.json"]).route(web::get().to(
@@ -52,6 +52,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             resource::delete_one(r, s, q, id)
         },
     )));
+}
+
+/// PUT replaces (or creates) each document; Nightscout's food PUT always answers an array,
+/// even for one object (lib/api/food normalises the body to an array).
+async fn update(state: State, body: Body) -> Result<HttpResponse> {
+    let (docs, _) = v1::prepare_body(&state, RESOURCE.coll, body)?;
+    let written = v1::write(&state, RESOURCE.coll, docs, Merge::Replace).await?;
+    Ok(v1::batch_reply(&written))
 }
 
 /// Every food document matching `find` (Nightscout returns them all, unlimited).

@@ -14,7 +14,7 @@ use super::packet::{self, Eio, Kind, Packet};
 use crate::api::v1::State;
 use crate::auth::{Access, Credentials};
 use crate::dates::now_ms;
-use crate::live::{alarms, ddata};
+use crate::live::ddata;
 use crate::store::changes::{ChangeSet, Op};
 use crate::store::prepare::prepare;
 use crate::store::upsert::Merge;
@@ -201,9 +201,7 @@ struct Namespaces {
     storage: bool,
     storage_rooms: HashSet<Collection>,
     alarm: bool,
-    /// What the `/alarm` socket may do: the default roles from its connect, then those of
-    /// its last good `subscribe`. Alarms are sent only to sockets that may read them.
-    alarm_access: Option<Access>,
+    alarm_can_ack: bool,
 }
 
 struct Task {
@@ -285,7 +283,7 @@ impl Task {
                 },
                 ev = events.recv() => {
                     if let Ok(n) = ev {
-                        if self.ns.alarm && self.ns.alarm_access.as_ref().is_some_and(|a| a.can(n.needs)) {
+                        if self.ns.alarm {
                             self.emit("/alarm", n.event, vec![n.payload.clone()]);
                         }
                     }
@@ -417,14 +415,7 @@ impl Task {
                 self.join_main(&clients);
             }
             "/storage" => self.ns.storage = true,
-            _ => {
-                self.ns.alarm = true;
-                // As Nightscout since its fix (alarmSocket.js' AlarmReceivers): a socket that
-                // never subscribes gets alarms only when the default roles may read them.
-                if self.ns.alarm_access.is_none() {
-                    self.ns.alarm_access = Some(self.state.auth.defaults());
-                }
-            }
+            _ => self.ns.alarm = true,
         }
         let data = match self.s.eio {
             Eio::V4 => Some(json!({ "sid": format!("{}{}", self.s.sid, nsp.len()) })),
@@ -698,24 +689,18 @@ impl Task {
                 {
                     json!({ "success": false, "message": "Missing or bad accessToken" })
                 } else {
-                    let reply = json!({
+                    self.ns.alarm_can_ack =
+                        access.can("notifications:*:ack") || creds.token.is_some();
+                    json!({
                         "success": true,
                         "message": "Subscribed for alarms",
-                        "read": access.can(alarms::READ_ALARMS),
-                        "ack": access.can(alarms::ACK),
-                    });
-                    self.ns.alarm_access = Some(access);
-                    reply
+                        "read": access.can("api:*:read"),
+                        "ack": self.ns.alarm_can_ack,
+                    })
                 };
                 self.ack("/alarm", id, vec![reply]);
             }
-            "ack"
-                if self
-                    .ns
-                    .alarm_access
-                    .as_ref()
-                    .is_some_and(|a| a.can(alarms::ACK)) =>
-            {
+            "ack" if self.ns.alarm_can_ack => {
                 let level = args.first().and_then(Value::as_u64).unwrap_or(1).min(2) as u8;
                 let group = args
                     .get(1)
