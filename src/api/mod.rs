@@ -8,6 +8,7 @@ pub mod count;
 pub mod devicestatus;
 pub mod docs;
 pub mod entries;
+pub mod etag;
 pub mod experiments;
 pub mod food;
 pub mod format;

@@ -345,3 +345,36 @@ fn api_docs_routes_serve_the_openapi_document() {
         assert!(r.json()["openapi"].as_str().is_some(), "{path}: {}", r.text);
     }
 }
+
+/// v1 JSON lists carry a weak ETag; If-None-Match with it answers 304 until the list changes;
+/// the same documents under another query (xDrip+'s `rr` cache buster) have the same ETag.
+#[test]
+fn v1_lists_etag_and_if_none_match() {
+    let s = TestServer::start();
+    let now = now_ms();
+    s.post_ok("/api/v1/treatments", &json!({"eventType": "Note", "created_at": crate::harness::iso(now - 60_000), "notes": "a"}));
+    let r = s.get_auth("/api/v1/treatments.json?rr=1");
+    assert_eq!(r.status, 200);
+    let tag = r.header("etag").expect("ETag").to_string();
+    assert!(tag.starts_with("W/\""), "{tag}");
+    let again = s.get_auth("/api/v1/treatments.json?rr=2");
+    assert_eq!(again.header("etag"), Some(tag.as_str()));
+    let r = s.get_auth_with("/api/v1/treatments.json?rr=3", &[("If-None-Match", &tag)]);
+    assert_eq!(r.status, 304, "{}", r.text);
+    assert_eq!(r.text, "");
+    // A change: a new tag and the full list.
+    s.post_ok(
+        "/api/v1/treatments",
+        &json!({"eventType": "Note", "created_at": crate::harness::iso(now), "notes": "b"}),
+    );
+    let r = s.get_auth_with("/api/v1/treatments.json?rr=4", &[("If-None-Match", &tag)]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.list().len(), 2);
+    assert_ne!(r.header("etag"), Some(tag.as_str()));
+    // Entries too.
+    s.post_ok("/api/v1/entries", &crate::harness::sgv("xdrip", now, 120));
+    let r = s.get_auth("/api/v1/entries.json");
+    let tag = r.header("etag").expect("entries ETag").to_string();
+    let r = s.get_auth_with("/api/v1/entries.json", &[("If-None-Match", &tag)]);
+    assert_eq!(r.status, 304);
+}
