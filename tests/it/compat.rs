@@ -378,3 +378,26 @@ fn v1_lists_etag_and_if_none_match() {
     let r = s.get_auth_with("/api/v1/entries.json", &[("If-None-Match", &tag)]);
     assert_eq!(r.status, 304);
 }
+
+/// xDrip+ sends `dateString` and `sysTime` with an offset (`+0100`); Nightscout stores and
+/// returns both in UTC (`Z`) with the offset in utcOffset.
+#[test]
+fn xdrip_offset_date_string_is_normalised_to_utc() {
+    let s = TestServer::start();
+    let date = 1_733_514_295_000_i64; // 2024-12-06T19:44:55Z
+    let entry = json!({
+        "type": "sgv", "sgv": 131, "date": date, "device": "xDrip-DexcomG6",
+        "dateString": "2024-12-06T20:44:55.000+0100", "sysTime": "2024-12-06T20:44:55.000+0100",
+        "direction": "Flat"
+    });
+    let reply = s.post_ok("/api/v1/entries", &entry);
+    for e in [
+        &reply[0],
+        &s.list(&format!("/api/v1/entries.json?find[date]={date}"))[0],
+    ] {
+        assert_eq!(e["dateString"], "2024-12-06T19:44:55.000Z", "{e}");
+        assert_eq!(e["sysTime"], "2024-12-06T19:44:55.000Z", "{e}");
+        assert_eq!(e["utcOffset"], 60, "{e}");
+        assert_eq!(e["date"], date, "{e}");
+    }
+}
