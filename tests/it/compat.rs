@@ -371,6 +371,18 @@ fn v1_lists_etag_and_if_none_match() {
     assert_eq!(r.status, 200);
     assert_eq!(r.list().len(), 2);
     assert_ne!(r.header("etag"), Some(tag.as_str()));
+    // Food too.
+    s.post_ok(
+        "/api/v1/food",
+        &json!({"type": "food", "name": "pear", "carbs": 10}),
+    );
+    let tag = s
+        .get_auth("/api/v1/food.json")
+        .header("etag")
+        .expect("food ETag")
+        .to_string();
+    let r = s.get_auth_with("/api/v1/food/regular", &[("If-None-Match", &tag)]);
+    assert_eq!(r.status, 304, "the same documents: {}", r.text);
     // Entries too.
     s.post_ok("/api/v1/entries", &crate::harness::sgv("xdrip", now, 120));
     let r = s.get_auth("/api/v1/entries.json");
@@ -400,4 +412,33 @@ fn xdrip_offset_date_string_is_normalised_to_utc() {
         assert_eq!(e["utcOffset"], 60, "{e}");
         assert_eq!(e["date"], date, "{e}");
     }
+}
+
+/// `find[date][$gte]=…&sort[date]=1&count=n`: Nightscout sorts ascending before the limit, so
+/// the oldest n matching entries come back, oldest first.
+#[test]
+fn entries_find_with_ascending_sort() {
+    let s = TestServer::start();
+    let now = now_ms();
+    let entries: Vec<Value> = (0..6)
+        .map(|i| crate::harness::sgv("xdrip", now - i * 300_000, 100 + i))
+        .collect();
+    s.post_ok("/api/v1/entries", &json!(entries));
+    let since = now - 4 * 300_000 - 1;
+    let items = s.list(&format!(
+        "/api/v1/entries.json?find[date][$gte]={since}&sort[date]=1&count=3"
+    ));
+    assert_eq!(crate::harness::ints(&items, "sgv"), vec![104, 103, 102]);
+    // And descending, the default.
+    let items = s.list(&format!(
+        "/api/v1/entries.json?find[date][$gte]={since}&count=3"
+    ));
+    assert_eq!(crate::harness::ints(&items, "sgv"), vec![100, 101, 102]);
+    // Without a date in find, the 4-day window still applies before the ascending sort.
+    s.post_ok(
+        "/api/v1/entries",
+        &crate::harness::sgv("xdrip", now - 5 * 86_400_000, 40),
+    );
+    let items = s.list("/api/v1/entries.json?sort[date]=1&count=2");
+    assert_eq!(crate::harness::ints(&items, "sgv"), vec![105, 104]);
 }
