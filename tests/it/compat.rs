@@ -191,6 +191,9 @@ fn cors_preflight_and_headers_when_enabled() {
     let s = TestServer::start();
     let r = s.get_auth("/api/v1/entries.json");
     assert_eq!(r.header("access-control-allow-origin"), None);
+    let r = s.request("OPTIONS", "/api/v1/entries.json", &preflight, None);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    assert_eq!(r.status, 405, "{}", r.text);
 }
 
 /// A fresh Nightscout 15.0.7's status.json settings (lib/settings.js defaults, as
