@@ -122,6 +122,9 @@ fn v3_version_is_the_same_everywhere() {
         "{versions:?} {v3}"
     );
     assert_eq!(v3["result"]["apiVersion"], "3.0.3-alpha");
+    // The OpenAPI document says the same.
+    let doc = s.get("/api/v3/swagger.json").json();
+    assert_eq!(doc["info"]["version"], v3["result"]["apiVersion"]);
 }
 
 /// AndroidAPS uploads `openaps.iob` as an object with `time` and no `timestamp`; Nightscout
