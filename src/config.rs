@@ -131,6 +131,8 @@ pub struct Config {
     pub auth_fail_delay_ms: i64,
     /// Which X-Forwarded-For hop is the client (behind reverse proxies): TRUST_PROXY.
     pub trust_proxy: crate::auth::proxy::ProxyTrust,
+    /// Access-Control-Allow-Origin when ENABLE has `cors` (Nightscout's CORS_ALLOW_ORIGIN).
+    pub cors_allow_origin: String,
     pub alarms: AlarmSettings,
     /// Serve HTTPS with these files; plain HTTP when None.
     pub tls: Option<TlsFiles>,
@@ -373,6 +375,7 @@ impl Config {
             max_body_bytes,
             auth_fail_delay_ms,
             trust_proxy,
+            cors_allow_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".to_string()),
             alarms,
             tls,
             secure_hsts_header,
@@ -554,6 +557,7 @@ pub const KNOWN_NAMES: &[&str] = &[
     "NIGHTLITE_MAX_BODY_MB",
     "AUTH_FAIL_DELAY",
     "TRUST_PROXY",
+    "CORS_ALLOW_ORIGIN",
     "ALARM_URGENT_HIGH",
     "ALARM_HIGH",
     "ALARM_LOW",

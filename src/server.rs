@@ -214,6 +214,7 @@ pub async fn serve_announced(
                     state.config.max_body_bytes * 2 + 4 * 1024 * 1024,
                 ))
                 .wrap(actix_web::middleware::from_fn(api::guard::guard))
+                .wrap(actix_web::middleware::from_fn(api::cors::cors))
                 .wrap(Compress::default())
                 .wrap(actix_web::middleware::from_fn(api::v3::extension_to_accept))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))

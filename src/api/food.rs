@@ -1,7 +1,7 @@
 //! /api/v1/food: the food database and quick picks of the careportal.
 
 use actix_web::web::{self, Bytes};
-use actix_web::HttpResponse;
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::resource::{self, Resource};
@@ -28,15 +28,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let r = RESOURCE;
     cfg.service(
         web::resource(["/food", "/food.json"])
-            .route(web::get().to(|s: State| filtered(s, Value::Null, Value::Null)))
+            .route(
+                web::get().to(|s: State, q: HttpRequest| filtered(s, q, Value::Null, Value::Null)),
+            )
             .route(web::post().to(move |s: State, b: Body| resource::create(r, s, b)))
-            .route(web::put().to(move |s: State, b: Body| resource::update(r, s, b))),
+            .route(web::put().to(update)),
     )
     .service(
         web::resource(["/food/quickpicks", "/food/quickpicks.json"]).route(web::get().to(
-            |s: State| {
+            |s: State, q: HttpRequest| {
                 filtered(
                     s,
+                    q,
                     json!({"type": "quickpick", "hidden": "false"}),
                     json!({"position": "1"}),
                 )
@@ -44,18 +47,32 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )),
     )
     .service(
-        web::resource(["/food/regular", "/food/regular.json"])
-            .route(web::get().to(|s: State| filtered(s, json!({"type": "food"}), Value::Null))),
+        web::resource(["/food/regular", "/food/regular.json"]).route(
+            web::get().to(|s: State, q: HttpRequest| {
+                filtered(s, q, json!({"type": "food"}), Value::Null)
+            }),
+        ),
     )
     .service(web::resource("/food/{id}").route(web::delete().to(
-        move |s: State, q: actix_web::HttpRequest, id: web::Path<String>| {
-            resource::delete_one(r, s, q, id)
-        },
+        move |s: State, q: HttpRequest, id: web::Path<String>| resource::delete_one(r, s, q, id),
     )));
 }
 
+/// PUT replaces (or creates) each document; Nightscout's food PUT always answers an array,
+/// even for one object (lib/api/food normalises the body to an array).
+async fn update(state: State, body: Body) -> Result<HttpResponse> {
+    let (docs, _) = v1::prepare_body(&state, RESOURCE.coll, body)?;
+    let written = v1::write(&state, RESOURCE.coll, docs, Merge::Replace).await?;
+    Ok(v1::batch_reply(&written))
+}
+
 /// Every food document matching `find` (Nightscout returns them all, unlimited).
-async fn filtered(state: State, find: Value, sort: Value) -> Result<HttpResponse> {
+async fn filtered(
+    state: State,
+    req: HttpRequest,
+    find: Value,
+    sort: Value,
+) -> Result<HttpResponse> {
     let extra = query::compile_find(Collection::Food, &find)?;
     let tree = json!({ "sort": sort });
     let opts = ListOptions {
@@ -64,6 +81,5 @@ async fn filtered(state: State, find: Value, sort: Value) -> Result<HttpResponse
         extra: Some(extra),
     };
     let docs = v1::list(&state, Collection::Food, &tree, opts).await?;
-    let list = crate::store::v1json::list(docs, None)?;
-    Ok(super::format::json_body(HttpResponse::Ok(), list.body))
+    v1::json_list(&req, docs, None)
 }

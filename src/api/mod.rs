@@ -3,8 +3,13 @@
 
 pub mod activity;
 pub mod authorization;
+pub mod cors;
+pub mod count;
 pub mod devicestatus;
+pub mod docs;
 pub mod entries;
+pub mod etag;
+pub mod experiments;
 pub mod food;
 pub mod format;
 pub mod guard;
@@ -42,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::scope("/api/v3").configure(v3::routes))
         .configure(pebble::routes)
+        .configure(docs::routes)
         .configure(crate::live::ws::routes)
         .configure(crate::live::socketio::routes)
         .configure(crate::web::routes)
@@ -56,6 +62,8 @@ fn v1_routes(cfg: &mut web::ServiceConfig) {
     profile::routes(cfg);
     food::routes(cfg);
     activity::routes(cfg);
+    experiments::routes(cfg);
+    count::routes(cfg);
 }
 
 async fn not_found() -> Result<HttpResponse, Error> {

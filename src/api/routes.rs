@@ -59,6 +59,10 @@ pub const RULES: &[Rule] = &[
     open("GET", "/"),
     open("GET", "/static/{asset:.*}"),
     open("GET", "/api/versions"),
+    // API documentation where Nightscout serves it (src/api/docs.rs)
+    open("GET", "/swagger.json"),
+    open("GET", "/api-docs"),
+    open("GET", "/api3-docs"),
     // The WebSocket authorizes inside its protocol (docs/websocket.md).
     open("GET", "/ws"),
     // Socket.IO authorizes inside its protocol, per namespace (docs/websocket.md).
@@ -69,6 +73,12 @@ pub const RULES: &[Rule] = &[
     ns("GET", "/api/v1/status", &["api:status:read"]),
     ns("GET", "/api/v1/verifyauth", &[]),
     ns("GET", "/api/v1/adminnotifies", &[]),
+    // Loop's setup check (lib/api/experiments)
+    ns(
+        "GET",
+        "/api/v1/experiments/test",
+        &["authorization:debug:test"],
+    ),
     // report numbers (docs/api-stats.md)
     ns("GET", "/api/v2/stats", &["api:entries:read"]),
     // entries
@@ -90,6 +100,12 @@ pub const RULES: &[Rule] = &[
         &["api:entries:read", "api:entries:create"],
     ),
     ns("GET", "/api/v1/entries/{spec}", &["api:entries:read"]),
+    // lib/api/entries serves it, behind the entries router's read permission.
+    ns(
+        "GET",
+        "/api/v1/count/{storage}/where",
+        &["api:entries:read"],
+    ),
     ns(
         "DELETE",
         "/api/v1/entries/{spec}",

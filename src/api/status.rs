@@ -16,22 +16,77 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/notifications/ack", web::get().to(ack));
 }
 
+/// lib/api/root.js: v3's entry is API3_VERSION, the version /api/v3/version reports.
 pub async fn versions() -> HttpResponse {
     HttpResponse::Ok().json(json!([
         { "version": "1.0.0", "url": "/api/v1" },
         { "version": "2.0.0", "url": "/api/v2" },
-        { "version": "3.0.4", "url": "/api/v3" }
+        { "version": super::v3::API3_VERSION, "url": "/api/v3" }
     ]))
 }
 
-/// The client-visible settings, as Nightscout's filteredSettings (never a secret).
+/// Nightscout's DEFAULT_FEATURES (lib/settings.js), enabled unless DISABLE names them.
+const DEFAULT_FEATURES: [&str; 13] = [
+    "bgnow",
+    "delta",
+    "direction",
+    "timeago",
+    "devicestatus",
+    "upbat",
+    "errorcodes",
+    "profile",
+    "bolus",
+    "dbsize",
+    "runtimestate",
+    "basal",
+    "careportal",
+];
+
+/// The server's alarm type: nightlite raises Nightscout's simple threshold alarms (there are
+/// no predictive ar2 alarms), so it reports what Nightscout reports for ALARM_TYPES=simple.
+const ALARM_TYPES: [&str; 1] = ["simple"];
+
+/// `settings.enable` as lib/settings.js builds it: ENABLE, then `treatmentnotify` when
+/// careportal (or pushover, maker) is enabled, the default features, the alarm plugin; minus
+/// DISABLE.
+pub fn enabled_features(c: &Config) -> Vec<String> {
+    let mut all = c.enable.clone();
+    if ["careportal", "pushover", "maker"]
+        .iter()
+        .any(|f| all.iter().any(|e| e == f))
+    {
+        all.push("treatmentnotify".into());
+    }
+    for f in DEFAULT_FEATURES {
+        if !all.iter().any(|e| e == f) {
+            all.push(f.into());
+        }
+    }
+    all.push("simplealarms".into());
+    all.retain(|f| !c.disable.contains(f));
+    all
+}
+
+/// A number as JavaScript's JSON prints it: whole numbers without a fraction (`260`, not
+/// `260.0`).
+fn js_num(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 9e15 {
+        // Exact: a whole f64 below 2^53.
+        #[allow(clippy::cast_possible_truncation)]
+        return Value::from(n as i64);
+    }
+    Value::from(n)
+}
+
+/// The client-visible settings, as Nightscout's filteredSettings: every key of lib/settings.js
+/// in its order (never a secret; `obscured` and `obscureDeviceProvenance` are removed there too).
 pub fn settings_json(c: &Config) -> Value {
     let t = &c.thresholds;
-    json!({
+    let mut s = json!({
         "units": c.units.as_str(),
         "timeFormat": c.time_format,
-        "dayStart": 7.0,
-        "dayEnd": 21.0,
+        "dayStart": 7,
+        "dayEnd": 21,
         "nightMode": false,
         "editMode": true,
         "showRawbg": "never",
@@ -48,29 +103,48 @@ pub fn settings_json(c: &Config) -> Value {
         "alarmUrgentMins": [30, 60, 90, 120],
         "alarmWarnMins": [30, 60, 90, 120],
         "alarmTimeagoWarn": c.alarms.timeago_warn,
-        "alarmTimeagoWarnMins": c.alarms.timeago_warn_mins,
+        "alarmTimeagoWarnMins": js_num(c.alarms.timeago_warn_mins),
         "alarmTimeagoUrgent": c.alarms.timeago_urgent,
-        "alarmTimeagoUrgentMins": c.alarms.timeago_urgent_mins,
+        "alarmTimeagoUrgentMins": js_num(c.alarms.timeago_urgent_mins),
+        "alarmPumpBatteryLow": false,
         "language": c.language,
         "scaleY": "log",
-        "showPlugins": "dbsize",
+        // SHOW_PLUGINS' default with what adjustShownPlugins appends.
+        "showPlugins": "dbsize delta direction upbat",
         "showForecast": "ar2",
         "focusHours": 3,
         "heartbeat": 60,
         "baseURL": "",
         "authDefaultRoles": c.auth_default_roles.join(" "),
         "thresholds": {
-            "bgHigh": t.bg_high,
-            "bgTargetTop": t.bg_target_top,
-            "bgTargetBottom": t.bg_target_bottom,
-            "bgLow": t.bg_low
+            "bgHigh": js_num(t.bg_high),
+            "bgTargetTop": js_num(t.bg_target_top),
+            "bgTargetBottom": js_num(t.bg_target_bottom),
+            "bgLow": js_num(t.bg_low)
         },
         "insecureUseHttp": c.insecure_use_http,
         "secureHstsHeader": c.secure_hsts_header,
+        "secureHstsHeaderIncludeSubdomains": false,
+        "secureHstsHeaderPreload": false,
+        "secureCsp": false,
         "deNormalizeDates": false,
-        "enable": c.enable.iter().filter(|f| !c.disable.contains(f)).collect::<Vec<_>>(),
-        "DEFAULT_FEATURES": ["bgnow", "delta", "direction", "timeago", "devicestatus", "upbat", "errorcodes", "profile", "bolus", "dbsize", "runtimestate", "basal", "careportal"]
-    })
+        "showClockDelta": false,
+        "showClockLastTime": false
+    });
+    if let Value::Object(m) = &mut s {
+        for kind in ["Url", "Name"] {
+            for i in 1..=8 {
+                m.insert(format!("frame{kind}{i}"), Value::from(""));
+            }
+        }
+        m.insert("authFailDelay".into(), Value::from(c.auth_fail_delay_ms));
+        m.insert("adminNotifiesEnabled".into(), Value::Bool(true));
+        m.insert("authenticationPromptOnLoad".into(), Value::Bool(false));
+        m.insert("DEFAULT_FEATURES".into(), json!(DEFAULT_FEATURES));
+        m.insert("alarmTypes".into(), json!(ALARM_TYPES));
+        m.insert("enable".into(), json!(enabled_features(c)));
+    }
+    s
 }
 
 async fn status(state: State, req: HttpRequest) -> Result<HttpResponse> {
@@ -84,6 +158,7 @@ async fn status(state: State, req: HttpRequest) -> Result<HttpResponse> {
     };
     let now = dates::now_ms();
     let c = &state.config;
+    let enabled = enabled_features(c);
     // nightlite's own fields: bytes of database + WAL, and bytes free on its disk.
     let dbsize = super::properties::db_size(state.store.path());
     let disk_free = state.store.disk().space().ok().map(|s| s.free);
@@ -95,10 +170,10 @@ async fn status(state: State, req: HttpRequest) -> Result<HttpResponse> {
         "serverTime": dates::to_iso(now),
         "serverTimeEpoch": now,
         "apiEnabled": true,
-        "careportalEnabled": c.enabled("careportal"),
-        "boluscalcEnabled": c.enabled("boluscalc"),
+        "careportalEnabled": enabled.iter().any(|f| f == "careportal"),
+        "boluscalcEnabled": enabled.iter().any(|f| f == "boluscalc"),
         "settings": settings_json(c),
-        "extendedSettings": { "devicestatus": { "advanced": true } },
+        "extendedSettings": { "devicestatus": { "advanced": true, "days": 1 } },
         "authorized": authorized,
         "runtimeState": "loaded",
         "dbsize": dbsize,

@@ -216,13 +216,17 @@ pub fn json_list(
     docs: Vec<RawDoc>,
     time: Option<TimeField>,
 ) -> Result<HttpResponse> {
-    let list = store::v1json::list(docs, time)?;
-    if time.is_none() {
-        return Ok(super::format::json_body(HttpResponse::Ok(), list.body));
+    let tag = super::etag::of_rows(&docs);
+    if let Some(not_modified) = super::etag::not_modified(req, &tag) {
+        return Ok(not_modified);
     }
-    Ok(super::format::conditional(req, list.newest, |b| {
-        super::format::json_body(b, list.body)
-    }))
+    let list = store::v1json::list(docs, time)?;
+    let res = if time.is_none() {
+        super::format::json_body(HttpResponse::Ok(), list.body)
+    } else {
+        super::format::conditional(req, list.newest, |b| super::format::json_body(b, list.body))
+    };
+    Ok(super::etag::set(res, &tag))
 }
 
 /// Nightscout's Last-Modified of treatments and activity: the newest `field` read as a date.

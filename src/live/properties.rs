@@ -1450,16 +1450,20 @@ pub fn openaps(now: i64, ds: &[(Doc, i64)]) -> Doc {
         let Some(mut oa) = get_obj(status, "openaps").cloned() else {
             continue;
         };
-        if let Some(Value::Array(a)) = oa.get("iob") {
-            if let Some(first) = a.first().cloned() {
-                let mut first = first;
-                if let Some(o) = first.as_object_mut() {
-                    if truthy(o.get("time")) {
-                        let t = o.get("time").cloned().unwrap_or(Value::Null);
-                        o.insert("timestamp".into(), t);
-                    }
-                }
-                oa.insert("iob".into(), first);
+        // AMA's array of predictions: the first is now.
+        if let Some(first) = oa
+            .get("iob")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+        {
+            let first = first.clone();
+            oa.insert("iob".into(), first);
+        }
+        // `time` becomes `timestamp`: openaps.js does it for the array; for AAPS' object the
+        // iob plugin (iob.fromDeviceStatus, run before openaps on the same objects) does it.
+        if let Some(o) = oa.get_mut("iob").and_then(Value::as_object_mut) {
+            if let Some(t) = o.get("time").filter(|t| truthy(Some(t))).cloned() {
+                o.insert("timestamp".into(), t);
             }
         }
         let stamp = |v: Option<&Value>, prefer_mills: bool| -> Option<Mo> {

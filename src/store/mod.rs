@@ -271,6 +271,21 @@ pub fn list_raw(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Ve
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// How many live documents match `filter` (/api/v1/count/:storage/where).
+pub fn count_live(conn: &Connection, coll: Collection, filter: &SqlFilter) -> Result<i64> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM {} WHERE is_valid = 1 AND ({})",
+        coll.table(),
+        filter.sql
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    Ok(
+        stmt.query_row(rusqlite::params_from_iter(filter.params.iter()), |r| {
+            r.get(0)
+        })?,
+    )
+}
+
 /// Live documents whose time is at or after `since_ms`, newest first, at most `limit`.
 pub fn since(
     conn: &Connection,

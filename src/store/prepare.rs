@@ -163,16 +163,28 @@ fn prepare_entry(
     if !matches!(doc.get("date"), Some(Value::Number(_))) {
         doc.insert("date".into(), Value::from(ms));
     }
-    if !doc.contains_key("sysTime") {
-        doc.insert("sysTime".into(), Value::String(dates::to_iso(ms)));
-    }
-    if !doc.contains_key("utcOffset") {
-        doc.insert(
-            "utcOffset".into(),
-            Value::from(from_string.map_or(0, |i| i.offset_min)),
-        );
-    }
+    normalise_entry_times(&mut doc, from_string, ms);
     Ok(NewDoc { doc, mills: ms, id })
+}
+
+/// As Nightscout's lib/server/entries.js: `sysTime` is the instant of `dateString` (else of
+/// `date`) in UTC, a parsable `dateString` is rewritten to that same UTC form and its offset
+/// goes to `utcOffset` (xDrip+'s `…+0100` becomes `…Z` with utcOffset 60). Unlike Nightscout,
+/// an unparsable dateString is kept (Nightscout stores null) and, without a dateString, a
+/// client's utcOffset is kept (Nightscout writes 0).
+fn normalise_entry_times(
+    doc: &mut Map<String, Value>,
+    from_string: Option<dates::Instant>,
+    ms: i64,
+) {
+    let sys_time = dates::to_iso(from_string.map_or(ms, |i| i.ms));
+    if let Some(i) = from_string {
+        doc.insert("dateString".into(), Value::String(sys_time.clone()));
+        doc.insert("utcOffset".into(), Value::from(i.offset_min));
+    } else if !doc.contains_key("utcOffset") {
+        doc.insert("utcOffset".into(), Value::from(0));
+    }
+    doc.insert("sysTime".into(), Value::String(sys_time));
 }
 
 /// JavaScript's `Number(v)`: `None` stands for NaN.
@@ -412,8 +424,8 @@ mod tests {
         assert_eq!(d.mills, 1_699_996_400_000);
         assert_eq!(d.doc["utcOffset"], 60);
         assert_eq!(
-            d.doc["dateString"], "2023-11-14T22:13:20.000+01:00",
-            "kept as sent"
+            d.doc["dateString"], "2023-11-14T21:13:20.000Z",
+            "normalised to UTC as Nightscout does"
         );
         assert!(prepare(Collection::Entries, json!({"date": true}), "x", NOW).is_err());
         assert!(prepare(Collection::Entries, json!([1]), "x", NOW).is_err());

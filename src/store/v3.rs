@@ -204,6 +204,9 @@ fn check_immutable(
         // through v3); a server field must equal the stored one, as Nightscout checks.
         let b = match current.get(field) {
             Some(b) => b,
+            // A live document is valid, whether or not `isValid: true` was stored with it:
+            // AndroidAPS sends it in every write (Nightscout stores it, so it matches there).
+            None if field == "isValid" => &Value::Bool(true),
             None if SERVER_FIELDS.contains(&field) => &Value::Null,
             None => continue,
         };

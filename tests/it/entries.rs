@@ -571,7 +571,8 @@ fn date_string_offset_sets_utc_offset_and_sys_time() {
     assert_eq!(e["date"].as_i64(), Some(1_699_996_400_000));
     assert_eq!(e["utcOffset"], 60);
     assert_eq!(e["sysTime"], "2023-11-14T21:13:20.000Z");
-    assert_eq!(e["dateString"], "2023-11-14T22:13:20.000+01:00");
+    // Normalised to UTC as Nightscout does; the offset lives on in utcOffset.
+    assert_eq!(e["dateString"], "2023-11-14T21:13:20.000Z");
     let items = s.list("/api/v1/entries.json?find[date]=1699996400000");
     assert_eq!(ints(&items, "sgv"), vec![99]);
 }

@@ -4,6 +4,7 @@
 mod auth;
 mod authz;
 mod bad_input;
+mod compat;
 mod entries;
 mod find;
 mod harness;

@@ -154,6 +154,7 @@ fn cases(rule: &'static Rule) -> Vec<Case> {
 fn fill(path: &str, token: &str, collection: Option<&str>) -> String {
     let filled = path
         .replace("{spec}", "sgv")
+        .replace("{storage}", "treatments")
         .replace("{id}", &fresh_id())
         .replace("{identifier}", &fresh_id())
         .replace("{lastModified}", "1000000000000")

@@ -150,7 +150,7 @@ async fn last_modified(state: State, access: Access) -> Result<HttpResponse> {
     })))
 }
 
-async fn swagger() -> HttpResponse {
+pub async fn swagger() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(include_str!("swagger.json"))
