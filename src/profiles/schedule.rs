@@ -150,7 +150,7 @@ impl Schedule {
                     json!({
                         "time": format!("{:02}:{:02}", e.seconds / 3600, e.seconds % 3600 / 60),
                         "timeAsSeconds": e.seconds,
-                        "value": round(e.value),
+                        "value": number_json(e.value),
                     })
                 })
                 .collect(),
@@ -162,6 +162,16 @@ impl Schedule {
 /// 6.666666666666667, and 0.8 U/h at 150 % is 1.2, not 1.2000000000000002.
 pub fn round(v: f64) -> f64 {
     (v * 10_000.0).round() / 10_000.0
+}
+
+/// A value for a response: [`round`]ed, whole numbers as integers (150, not 150.0).
+pub fn number_json(v: f64) -> Value {
+    let r = round(v);
+    if r.fract() == 0.0 && r.abs() < 1e15 {
+        json!(r as i64)
+    } else {
+        json!(r)
+    }
 }
 
 /// The time zone a profile's schedules are read in.

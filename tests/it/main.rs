@@ -10,6 +10,7 @@ mod harness;
 mod matrix;
 mod other;
 mod persistence;
+mod profiles;
 mod properties;
 mod stats;
 mod status;
