@@ -324,3 +324,35 @@ fn v3_style_auth_needs_profile_and_treatments_read() {
     let reader = Client::new(&s, &["readable"]);
     assert_eq!(reader.get("/api/v4/profile/effective").status, 200);
 }
+
+#[test]
+fn v1_profile_current_adds_the_active_switch_and_changes_nothing_else() {
+    let s = TestServer::start();
+    let now = crate::harness::now_ms();
+    let mut store = aaps_store();
+    store["startDate"] = json!(iso(now - 24 * H));
+    assert_eq!(s.post_json("/api/v1/profile", &store).status, 200);
+    let plain = s.get_auth("/api/v1/profile/current");
+    assert_eq!(plain.status, 200);
+    assert!(
+        plain.json().get("activeSwitch").is_none(),
+        "no switch, no field"
+    );
+
+    let mut sw = careportal(now - 10 * MIN, "Night", 60);
+    sw["percentage"] = json!(80);
+    sw["timeshift"] = json!(1);
+    sw["CircadianPercentageProfile"] = json!(true);
+    assert_eq!(s.post_json("/api/v1/treatments", &sw).status, 200);
+    let r = s.get_auth("/api/v1/profile/current");
+    assert_eq!(r.status, 200);
+    let mut cur = r.json();
+    let active = cur.as_object_mut().unwrap().remove("activeSwitch").unwrap();
+    assert_eq!(active["name"], "Night");
+    assert_eq!(active["percentage"], 80);
+    assert_eq!(active["timeshift"], 1);
+    assert_eq!(active["CircadianPercentageProfile"], true);
+    assert_eq!(active["source"], "careportal");
+    assert_eq!(cur, plain.json(), "every other field as before");
+    assert!(r.text.starts_with(&plain.text[..plain.text.len() - 1]));
+}

@@ -148,3 +148,31 @@ fn render_segment(s: &Segment) -> Value {
         "switch": sel.switch.map(render_switch),
     })
 }
+
+/// The Profile Switch in force at `at` in the shape of `switch` above, or None: REQ-SYNC-058's
+/// `activeSwitch`, which `GET /api/v1/profile/current` adds to its reply.
+pub async fn active_switch(state: &State, at: i64) -> Result<Option<Value>> {
+    state
+        .store
+        .read(move |conn| {
+            let (docs, switches) = profiles::load(conn, at, at)?;
+            Ok(profiles::effective_at(&docs, &switches, at)
+                .and_then(|e| e.switch)
+                .map(|s| render_switch(&s)))
+        })
+        .await
+}
+
+/// `body` (one JSON object as text) with `"activeSwitch": switch` added last; the text before
+/// it stays byte for byte as it was.
+pub fn add_active_switch(mut body: String, switch: Option<Value>) -> String {
+    if let Some(s) = switch {
+        if body.len() > 2 && body.starts_with('{') && body.ends_with('}') {
+            body.pop();
+            body.push_str(",\"activeSwitch\":");
+            body.push_str(&s.to_string());
+            body.push('}');
+        }
+    }
+    body
+}
