@@ -29,15 +29,16 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// The documents and switches that decide what is in force from `from` to `to` (epoch ms,
-/// inclusive), read on `conn`: every live profile document, and the live Profile Switch
-/// treatments from the newest permanent one at or before `from` (not older than the
-/// document in force then) up to `to`. Give them to [`effective_at`] or [`timeline()`].
+/// inclusive), read on `conn`: the live profile documents in force in that range, and the live
+/// Profile Switch treatments from the newest permanent one at or before `from` (not older than
+/// the document in force then) up to `to`. Give them to [`effective_at`] or [`timeline()`]
+/// with a `t` (or range) inside `from..=to`.
 pub fn load(
     conn: &Connection,
     from: i64,
     to: i64,
 ) -> Result<(Vec<ProfileDoc>, Vec<ProfileSwitch>)> {
-    let docs: Vec<ProfileDoc> = crate::store::profiles::documents(conn)?
+    let docs: Vec<ProfileDoc> = crate::store::profiles::documents(conn, from, to)?
         .iter()
         .map(ProfileDoc::from_stored)
         .collect();

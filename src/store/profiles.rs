@@ -1,17 +1,47 @@
 //! Reads for the effective profile (src/profiles): the profile documents, and the `Profile
 //! Switch` treatments that can be in force in a time range.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{StoredDoc, COLUMNS};
 use crate::error::Result;
 
-/// Every live profile document, oldest first (startDate, then storage order).
-pub fn documents(conn: &Connection) -> Result<Vec<StoredDoc>> {
-    let sql = format!("SELECT {COLUMNS} FROM profile WHERE is_valid = 1 ORDER BY mills, seq");
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([], StoredDoc::from_row)?;
-    rows.map(|r| StoredDoc::parse(r?)).collect()
+/// The live profile documents that can be in force from `from` to `to` (inclusive), oldest
+/// first (startDate, then storage order): the newest starting at or before `from` (else the
+/// first of all) and those starting after it up to `to`.
+pub fn documents(conn: &Connection, from: i64, to: i64) -> Result<Vec<StoredDoc>> {
+    let at_from = format!(
+        "SELECT {COLUMNS} FROM profile WHERE is_valid = 1 AND mills <= ?1
+         ORDER BY mills DESC, seq DESC LIMIT 1"
+    );
+    let first =
+        format!("SELECT {COLUMNS} FROM profile WHERE is_valid = 1 ORDER BY mills, seq LIMIT 1");
+    let base = match conn
+        .prepare_cached(&at_from)?
+        .query_row([from], StoredDoc::from_row)
+        .optional()?
+    {
+        Some(d) => Some(d),
+        None => conn
+            .prepare_cached(&first)?
+            .query_row([], StoredDoc::from_row)
+            .optional()?,
+    };
+    let after = format!(
+        "SELECT {COLUMNS} FROM profile WHERE is_valid = 1 AND mills > ?1 AND mills <= ?2
+         ORDER BY mills, seq"
+    );
+    let mut stmt = conn.prepare_cached(&after)?;
+    let rows = stmt.query_map(params![from, to], StoredDoc::from_row)?;
+    let mut out = Vec::new();
+    for raw in base.into_iter().map(Ok).chain(rows) {
+        let d = StoredDoc::parse(raw?)?;
+        // The first of all may itself start inside the range.
+        if out.iter().all(|o: &StoredDoc| o.seq != d.seq) {
+            out.push(d);
+        }
+    }
+    Ok(out)
 }
 
 /// The live `Profile Switch` treatments that can be in force from `from` to `to` (inclusive):
@@ -101,6 +131,17 @@ mod tests {
         insert(&conn, "profile", "p2", 20, "{}", 1);
         insert(&conn, "profile", "p1", 10, "{}", 1);
         insert(&conn, "profile", "p0", 5, "{}", 0);
-        assert_eq!(ids(documents(&conn).unwrap()), ["p1", "p2"]);
+        insert(&conn, "profile", "p1b", 10, "{}", 1);
+        insert(&conn, "profile", "p3", 30, "{}", 1);
+        let docs = |from, to| ids(documents(&conn, from, to).unwrap());
+        assert_eq!(docs(15, 25), ["p1b", "p2"], "the later stored of a tie");
+        assert_eq!(docs(20, 20), ["p2"]);
+        assert_eq!(
+            docs(0, 15),
+            ["p1", "p1b"],
+            "before all: the first, then the rest"
+        );
+        assert_eq!(docs(0, 5), ["p1"]);
+        assert_eq!(docs(40, 50), ["p3"]);
     }
 }

@@ -356,3 +356,42 @@ fn v1_profile_current_adds_the_active_switch_and_changes_nothing_else() {
     assert_eq!(cur, plain.json(), "every other field as before");
     assert!(r.text.starts_with(&plain.text[..plain.text.len() - 1]));
 }
+
+#[test]
+fn a_newer_profile_document_starts_from_its_default_profile() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["admin"]);
+    assert_eq!(s.post_json("/api/v1/profile", &aaps_store()).status, 200);
+    let sw = careportal(DAY + 2 * H, "Night", 0);
+    assert_eq!(s.post_json("/api/v1/treatments", &sw).status, 200);
+    // AndroidAPS uploads a new document on every profile edit.
+    let mut newer = aaps_store();
+    newer["startDate"] = json!(iso(DAY + 6 * H));
+    newer["created_at"] = json!(iso(DAY + 6 * H));
+    newer["date"] = json!(DAY + 6 * H);
+    newer["store"]["Weekday"]["basal"] = block(&[(0, 0.9)]);
+    assert_eq!(s.post_json("/api/v1/profile", &newer).status, 200);
+
+    assert_eq!(effective(&c, &iso(DAY + 5 * H))["profileName"], "Night");
+    let e = effective(&c, &iso(DAY + 7 * H));
+    assert_eq!(e["profileName"], "Weekday", "{e}");
+    assert_eq!(
+        e["switch"],
+        Value::Null,
+        "the older switch does not carry over"
+    );
+    assert_eq!(e["values"]["basal"], 0.9);
+    assert_eq!(e["document"]["startDate"], iso(DAY + 6 * H));
+    let t = c.ok(&format!(
+        "/api/v4/profile/timeline?from={DAY}&to={}",
+        DAY + 12 * H
+    ));
+    let names: Vec<&str> = t["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["profileName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Weekday", "Night", "Weekday"], "{t}");
+    assert_eq!(t["segments"][2]["start"], DAY + 6 * H);
+}
