@@ -14,6 +14,7 @@ pub mod https;
 pub mod ids;
 pub mod lan;
 pub mod live;
+pub mod profiles;
 mod server;
 pub mod store;
 pub mod tls;

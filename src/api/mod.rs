@@ -24,6 +24,7 @@ pub mod status;
 pub mod treatments;
 pub mod v1;
 pub mod v3;
+pub mod v4;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -46,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(v1_routes),
         )
         .service(web::scope("/api/v3").configure(v3::routes))
+        .service(web::scope("/api/v4").configure(v4::routes))
         .configure(pebble::routes)
         .configure(docs::routes)
         .configure(crate::live::ws::routes)

@@ -58,7 +58,8 @@ async fn list(state: State, req: HttpRequest) -> Result<HttpResponse> {
     Ok(super::format::json_body(HttpResponse::Ok(), list.body))
 }
 
-/// The active profile: the newest by startDate, or null.
+/// The active profile: the newest by startDate, or null; with `activeSwitch` while a Profile
+/// Switch is in force.
 async fn current(state: State) -> Result<HttpResponse> {
     let opts = ListOptions {
         default_count: 1,
@@ -67,6 +68,15 @@ async fn current(state: State) -> Result<HttpResponse> {
     };
     let docs = v1::list(&state, Collection::Profile, &Value::Null, opts).await?;
     let body = crate::store::v1json::one(docs.into_iter().next())?;
+    // REQ-SYNC-058: the switch in force now, as an added field (docs/api-v4.md).
+    // The reply without it is still the reply: a failure here only leaves the field out.
+    let switch = super::v4::profile::active_switch(&state, crate::dates::now_ms())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "profile/current: the active switch could not be read");
+            None
+        });
+    let body = super::v4::profile::add_active_switch(body, switch);
     Ok(super::format::json_body(HttpResponse::Ok(), body))
 }
 

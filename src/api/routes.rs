@@ -302,6 +302,18 @@ pub const RULES: &[Rule] = &[
         "/api/v3/{collection}/{identifier}",
         &["api:{collection}:delete"],
     ),
+    // API v4 (docs/api-v4.md): derived from profiles and treatments, so both are read;
+    // authorized as API v3 is (Bearer JWT).
+    v3(
+        "GET",
+        "/api/v4/profile/effective",
+        &["api:profile:read", "api:treatments:read"],
+    ),
+    v3(
+        "GET",
+        "/api/v4/profile/timeline",
+        &["api:profile:read", "api:treatments:read"],
+    ),
 ];
 
 /// A rule's permissions for a concrete path (`{collection}` filled in from `/api/v3/<col>`).

@@ -9,6 +9,7 @@ pub mod disk;
 pub mod lock;
 pub mod migrate;
 pub mod prepare;
+pub mod profiles;
 pub mod query;
 mod readers;
 pub mod recent;

@@ -11,6 +11,7 @@ mod harness;
 mod matrix;
 mod other;
 mod persistence;
+mod profiles;
 mod properties;
 mod stats;
 mod status;
