@@ -2103,3 +2103,213 @@ async fn shared_deltas_follow_each_clients_permissions() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Socket.IO (Engine.IO 4 over a WebSocket), as far as the alarm and live-session tests need it.
+
+struct Sio {
+    ws: WebSocketStream<TcpStream>,
+    next_id: u64,
+}
+
+impl Sio {
+    async fn connect(port: u16) -> Sio {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+        let (ws, resp) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
+        assert_eq!(resp.status(), 101);
+        let mut sio = Sio { ws, next_id: 1 };
+        let open = sio.packet(SOON).await.expect("an open packet");
+        assert!(open.starts_with("0{"), "{open}");
+        sio
+    }
+
+    async fn send(&mut self, text: String) {
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next engine packet (pings answered), None after `within` or at the end.
+    async fn packet(&mut self, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "2" => {
+                    self.send("3".into()).await;
+                }
+                Ok(Some(Ok(Message::Text(t)))) => return Some(t.to_string()),
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(_)) | None) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// Connects to a namespace and waits for the server's CONNECT.
+    async fn join(&mut self, nsp: &str) {
+        self.send(format!("40{nsp},")).await;
+        let prefix = format!("40{nsp},");
+        while let Some(p) = self.packet(SOON).await {
+            if p.starts_with(&prefix) {
+                return;
+            }
+        }
+        panic!("no CONNECT for {nsp}");
+    }
+
+    /// Emits an event without waiting for anything.
+    async fn emit(&mut self, nsp: &str, args: &Value) {
+        self.send(format!("42{nsp},{args}")).await;
+    }
+
+    /// Emits an event with an ack id and returns the ack's first argument.
+    async fn call(&mut self, nsp: &str, args: &Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(format!("42{nsp},{id}{args}")).await;
+        let prefix = format!("43{nsp},{id}");
+        while let Some(p) = self.packet(SOON).await {
+            if let Some(rest) = p.strip_prefix(&prefix) {
+                let v: Value = serde_json::from_str(rest).unwrap();
+                return v[0].clone();
+            }
+        }
+        panic!("no ack for {args}");
+    }
+
+    /// The events of `nsp` (name, first argument) that arrive within `within`.
+    async fn events(&mut self, nsp: &str, within: Duration) -> Vec<(String, Value)> {
+        let deadline = Instant::now() + within;
+        let prefix = format!("42{nsp},");
+        let mut out = vec![];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(p) = self.packet(left).await else {
+                return out;
+            };
+            if let Some(rest) = p.strip_prefix(&prefix) {
+                let v: Value = serde_json::from_str(rest).unwrap();
+                out.push((v[0].as_str().unwrap_or("").to_string(), v[1].clone()));
+            }
+        }
+    }
+
+    /// Waits for event `name` on `nsp`.
+    async fn until_event(&mut self, nsp: &str, name: &str) -> Value {
+        let deadline = Instant::now() + SOON;
+        let mut seen = vec![];
+        while Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            for (n, v) in self.events(nsp, left.min(Duration::from_millis(200))).await {
+                if n == name {
+                    return v;
+                }
+                seen.push(n);
+            }
+        }
+        panic!("no {name} on {nsp} within {SOON:?}; got {seen:?}");
+    }
+}
+
+/// A `/alarm` socket subscribed with `creds`; returns it and the subscribe reply.
+async fn alarm_socket(port: u16, creds: Option<Value>) -> (Sio, Value) {
+    let mut sio = Sio::connect(port).await;
+    sio.join("/alarm").await;
+    let reply = match creds {
+        Some(c) => sio.call("/alarm", &json!(["subscribe", c])).await,
+        None => Value::Null,
+    };
+    (sio, reply)
+}
+
+fn alarm_names(events: &[(String, Value)]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| n.contains("alarm") || *n == "announcement")
+        .collect()
+}
+
+#[tokio::test]
+async fn alarm_sockets_that_may_not_read_get_no_alarms() {
+    let s = Server::start().await; // AUTH_DEFAULT_ROLES=denied
+    let denied = s.create_subject("Nobody", &["denied"]).await;
+    let (mut admin, reply) = alarm_socket(s.port, Some(json!({ "secret": secret_sha1() }))).await;
+    assert_eq!(reply["success"], true, "{reply}");
+    let (mut anonymous, _) = alarm_socket(s.port, None).await;
+    let (mut nobody, reply) = alarm_socket(s.port, Some(json!({ "accessToken": denied }))).await;
+    assert_eq!(reply["read"], false, "{reply}");
+
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), 45)])).await;
+    let n = admin.until_event("/alarm", "urgent_alarm").await;
+    assert_eq!(n["message"], "BG Now: 45 mg/dl", "{n}");
+    s.post(
+        "/api/v1/treatments",
+        &json!([{ "eventType": "Announcement", "notes": "private", "created_at": iso(now_ms()) }]),
+    )
+    .await;
+    admin.until_event("/alarm", "announcement").await;
+    for (who, sio) in [("anonymous", &mut anonymous), ("denied", &mut nobody)] {
+        let got = sio.events("/alarm", Duration::from_millis(500)).await;
+        assert!(alarm_names(&got).is_empty(), "{who} got {got:?}");
+    }
+}
+
+#[tokio::test]
+async fn anonymous_alarm_sockets_get_alarms_when_the_default_roles_may_read() {
+    let s = Server::with(&[("AUTH_DEFAULT_ROLES", "readable")]).await;
+    let (mut anonymous, _) = alarm_socket(s.port, None).await;
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), 45)])).await;
+    let n = anonymous.until_event("/alarm", "urgent_alarm").await;
+    assert_eq!(n["title"], "Urgent LOW", "{n}");
+}
+
+#[tokio::test]
+async fn acknowledging_alarms_needs_the_ack_permission() {
+    let s = Server::start().await;
+    let reader = s.create_subject("Reader", &["readable"]).await;
+    let denied = s.create_subject("Nobody", &["denied"]).await;
+    s.create_role("snoozer", &["*:*:read", "notifications:*:ack"])
+        .await;
+    let snoozer = s.create_subject("Snoozer", &["snoozer"]).await;
+    let mut admin = s.admin_client().await;
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), 300)]))
+        .await;
+    admin
+        .until(SOON, "urgent_alarm", |v| is_alarm(v, "urgent_alarm"))
+        .await;
+
+    // Over Socket.IO: tokens without the permission are ignored, by subscribe's word.
+    for token in [&reader, &denied] {
+        let (mut sio, reply) = alarm_socket(s.port, Some(json!({ "accessToken": token }))).await;
+        assert_eq!(reply["ack"], false, "{reply}");
+        sio.emit("/alarm", &json!(["ack", 2, "default", 315_360_000_000_i64]))
+            .await;
+    }
+    // Over /ws: a reader is told no.
+    let mut ws = s.connect().await;
+    let (auth, _) = ws.authorize(json!({ "token": reader })).await;
+    assert_eq!(auth["ok"], true, "{auth}");
+    ws.send(json!({ "type": "ack", "level": 2, "group": "default", "silenceTime": 315_360_000_000_i64 }))
+        .await;
+    let refused = ws.until_type("error").await;
+    assert_eq!(refused["status"], 401, "{refused}");
+
+    // Nothing was silenced: the next reading alarms again, and no clear_alarm came before it.
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), 301)]))
+        .await;
+    let got = admin
+        .until(SOON, "urgent_alarm", |v| {
+            is_alarm(v, "urgent_alarm") || is_alarm(v, "clear_alarm")
+        })
+        .await;
+    assert_eq!(got["type"], "urgent_alarm", "an ack got through: {got}");
+
+    // A subject given the permission may.
+    let (mut sio, reply) = alarm_socket(s.port, Some(json!({ "accessToken": snoozer }))).await;
+    assert_eq!(reply["ack"], true, "{reply}");
+    sio.emit("/alarm", &json!(["ack", 2, "default", 60_000]))
+        .await;
+    admin
+        .until(SOON, "clear_alarm", |v| is_alarm(v, "clear_alarm"))
+        .await;
+}

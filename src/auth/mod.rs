@@ -394,6 +394,16 @@ impl Authority {
         })
     }
 
+    /// What a client without credentials may do (the default roles).
+    pub fn defaults(&self) -> Access {
+        Access {
+            permissions: self.default_permissions(),
+            defaults: true,
+            failed: false,
+            subject: None,
+        }
+    }
+
     /// Resolves credentials to permissions, waiting out `ip`'s brute-force penalty first.
     pub async fn resolve(&self, creds: &Credentials, ip: Option<IpAddr>) -> Access {
         if let Some(ip) = ip {
@@ -430,12 +440,7 @@ impl Authority {
             }
         }
         if secret.is_none() && bearer.is_none() && token_subject.is_none() {
-            return Access {
-                permissions: self.default_permissions(),
-                defaults: true,
-                failed: false,
-                subject: None,
-            };
+            return self.defaults();
         }
         if secret.is_some_and(|s| self.is_api_secret(s)) {
             return Access {

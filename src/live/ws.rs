@@ -15,8 +15,8 @@ use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::{broadcast, mpsc};
 
-use super::ddata;
 use super::wsproto::{self, Decoder, Message};
+use super::{alarms, ddata};
 use crate::api::v1::State;
 use crate::auth::{Access, Credentials};
 use crate::dates::now_ms;
@@ -166,7 +166,7 @@ impl Session {
                     Err(broadcast::error::RecvError::Closed) => break End::Close(1001),
                 },
                 ev = events.recv() => match ev {
-                    Ok(n) if self.access.is_some() => {
+                    Ok(n) if self.access.as_ref().is_some_and(|a| a.can(n.needs)) => {
                         let mut msg = Map::new();
                         msg.insert("type".into(), n.event.into());
                         msg.insert("notify".into(), n.payload.clone());
@@ -269,7 +269,10 @@ impl Session {
                 }
                 self.send(&json!({ "type": "subscribed", "collections": granted }))
             }
-            // Any authorized client may silence alarms, as Nightscout's alarm socket allows.
+            // Silencing is for everyone, so it needs Nightscout's ack permission, not just read.
+            "ack" if !self.access.as_ref().is_some_and(|a| a.can(alarms::ACK)) => self.send(
+                &json!({ "type": "error", "status": 401, "message": format!("acknowledging alarms needs {}", alarms::ACK) }),
+            ),
             "ack" => {
                 let level = cmd.get("level").and_then(Value::as_u64).unwrap_or(1).min(2) as u8;
                 let group = text_of("group").unwrap_or_else(|| "default".into());

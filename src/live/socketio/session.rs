@@ -14,7 +14,7 @@ use super::packet::{self, Eio, Kind, Packet};
 use crate::api::v1::State;
 use crate::auth::{Access, Credentials};
 use crate::dates::now_ms;
-use crate::live::ddata;
+use crate::live::{alarms, ddata};
 use crate::store::changes::{ChangeSet, Op};
 use crate::store::prepare::prepare;
 use crate::store::upsert::Merge;
@@ -201,7 +201,9 @@ struct Namespaces {
     storage: bool,
     storage_rooms: HashSet<Collection>,
     alarm: bool,
-    alarm_can_ack: bool,
+    /// What the `/alarm` socket may do: the default roles from its connect, then those of
+    /// its last good `subscribe`. Alarms are sent only to sockets that may read them.
+    alarm_access: Option<Access>,
 }
 
 struct Task {
@@ -283,7 +285,7 @@ impl Task {
                 },
                 ev = events.recv() => {
                     if let Ok(n) = ev {
-                        if self.ns.alarm {
+                        if self.ns.alarm && self.ns.alarm_access.as_ref().is_some_and(|a| a.can(n.needs)) {
                             self.emit("/alarm", n.event, vec![n.payload.clone()]);
                         }
                     }
@@ -415,7 +417,14 @@ impl Task {
                 self.join_main(&clients);
             }
             "/storage" => self.ns.storage = true,
-            _ => self.ns.alarm = true,
+            _ => {
+                self.ns.alarm = true;
+                // As Nightscout since its fix (alarmSocket.js' AlarmReceivers): a socket that
+                // never subscribes gets alarms only when the default roles may read them.
+                if self.ns.alarm_access.is_none() {
+                    self.ns.alarm_access = Some(self.state.auth.defaults());
+                }
+            }
         }
         let data = match self.s.eio {
             Eio::V4 => Some(json!({ "sid": format!("{}{}", self.s.sid, nsp.len()) })),
@@ -689,18 +698,24 @@ impl Task {
                 {
                     json!({ "success": false, "message": "Missing or bad accessToken" })
                 } else {
-                    self.ns.alarm_can_ack =
-                        access.can("notifications:*:ack") || creds.token.is_some();
-                    json!({
+                    let reply = json!({
                         "success": true,
                         "message": "Subscribed for alarms",
-                        "read": access.can("api:*:read"),
-                        "ack": self.ns.alarm_can_ack,
-                    })
+                        "read": access.can(alarms::READ_ALARMS),
+                        "ack": access.can(alarms::ACK),
+                    });
+                    self.ns.alarm_access = Some(access);
+                    reply
                 };
                 self.ack("/alarm", id, vec![reply]);
             }
-            "ack" if self.ns.alarm_can_ack => {
+            "ack"
+                if self
+                    .ns
+                    .alarm_access
+                    .as_ref()
+                    .is_some_and(|a| a.can(alarms::ACK)) =>
+            {
                 let level = args.first().and_then(Value::as_u64).unwrap_or(1).min(2) as u8;
                 let group = args
                     .get(1)
