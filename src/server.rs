@@ -190,6 +190,10 @@ pub async fn serve_announced(
     );
     let stopping_live = state.live.clone();
     let mut tasks = care::spawn(state.clone());
+    let auth_state = state.clone();
+    tasks.push(actix_web::rt::spawn(async move {
+        auth_state.auth.reload_periodically().await
+    }));
     if let Some(c) = certs {
         tasks.push(actix_web::rt::spawn(tls::watch(c)));
     }

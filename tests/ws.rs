@@ -2112,6 +2112,15 @@ struct Sio {
     next_id: u64,
 }
 
+/// The start of a Socket.IO packet of `kind` in `nsp`, as a message engine packet.
+fn sio_prefix(kind: u8, nsp: &str) -> String {
+    if nsp == "/" {
+        format!("4{kind}")
+    } else {
+        format!("4{kind}{nsp},")
+    }
+}
+
 impl Sio {
     async fn connect(port: u16) -> Sio {
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -2146,10 +2155,12 @@ impl Sio {
 
     /// Connects to a namespace and waits for the server's CONNECT.
     async fn join(&mut self, nsp: &str) {
-        self.send(format!("40{nsp},")).await;
-        let prefix = format!("40{nsp},");
+        let prefix = sio_prefix(0, nsp);
+        self.send(prefix.clone()).await;
         while let Some(p) = self.packet(SOON).await {
-            if p.starts_with(&prefix) {
+            if p.strip_prefix(&prefix)
+                .is_some_and(|rest| nsp != "/" || !rest.starts_with('/'))
+            {
                 return;
             }
         }
@@ -2158,15 +2169,15 @@ impl Sio {
 
     /// Emits an event without waiting for anything.
     async fn emit(&mut self, nsp: &str, args: &Value) {
-        self.send(format!("42{nsp},{args}")).await;
+        self.send(format!("{}{args}", sio_prefix(2, nsp))).await;
     }
 
     /// Emits an event with an ack id and returns the ack's first argument.
     async fn call(&mut self, nsp: &str, args: &Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
-        self.send(format!("42{nsp},{id}{args}")).await;
-        let prefix = format!("43{nsp},{id}");
+        self.send(format!("{}{id}{args}", sio_prefix(2, nsp))).await;
+        let prefix = format!("{}{id}", sio_prefix(3, nsp));
         while let Some(p) = self.packet(SOON).await {
             if let Some(rest) = p.strip_prefix(&prefix) {
                 let v: Value = serde_json::from_str(rest).unwrap();
@@ -2179,14 +2190,14 @@ impl Sio {
     /// The events of `nsp` (name, first argument) that arrive within `within`.
     async fn events(&mut self, nsp: &str, within: Duration) -> Vec<(String, Value)> {
         let deadline = Instant::now() + within;
-        let prefix = format!("42{nsp},");
+        let prefix = sio_prefix(2, nsp);
         let mut out = vec![];
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let Some(p) = self.packet(left).await else {
                 return out;
             };
-            if let Some(rest) = p.strip_prefix(&prefix) {
+            if let Some(rest) = p.strip_prefix(&prefix).filter(|r| r.starts_with('[')) {
                 let v: Value = serde_json::from_str(rest).unwrap();
                 out.push((v[0].as_str().unwrap_or("").to_string(), v[1].clone()));
             }
@@ -2312,4 +2323,141 @@ async fn acknowledging_alarms_needs_the_ack_permission() {
     admin
         .until(SOON, "clear_alarm", |v| is_alarm(v, "clear_alarm"))
         .await;
+}
+
+impl Server {
+    /// The `_id` of the subject named `name`.
+    async fn subject_id(&self, name: &str) -> String {
+        let listed = self.get_auth("/api/v2/authorization/subjects").await.json();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no subject {name}: {listed}"))["_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+/// A client of every live path with `token`: /ws (subscribed to treatments), and one
+/// Socket.IO session in `/` (authorized), `/alarm` and `/storage` (subscribed).
+async fn live_clients(s: &Server, token: &str) -> (Ws, Sio) {
+    let mut ws = s.connect().await;
+    let (auth, _) = ws.authorize(json!({ "token": token })).await;
+    assert_eq!(auth["ok"], true, "{auth}");
+    ws.send(json!({ "type": "subscribe", "collections": ["treatments"] }))
+        .await;
+    assert_eq!(
+        ws.until_type("subscribed").await["collections"],
+        json!(["treatments"])
+    );
+    let mut sio = Sio::connect(s.port).await;
+    sio.join("/").await;
+    let auth = sio
+        .call("/", &json!(["authorize", { "token": token, "history": 1 }]))
+        .await;
+    assert_eq!(auth["read"], true, "{auth}");
+    sio.join("/alarm").await;
+    let sub = sio
+        .call("/alarm", &json!(["subscribe", { "accessToken": token }]))
+        .await;
+    assert_eq!(sub["read"], true, "{sub}");
+    sio.join("/storage").await;
+    let sub = sio
+        .call("/storage", &json!(["subscribe", { "accessToken": token }]))
+        .await;
+    assert_eq!(sub["success"], true, "{sub}");
+    (ws, sio)
+}
+
+/// Writes a reading of 45 and an announcement; checks an admin client saw both (so every
+/// session has had them), then returns what `sio` got on any namespace.
+async fn after_a_low_and_an_announcement(s: &Server, admin: &mut Ws, sio: &mut Sio) -> Vec<String> {
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), 45)])).await;
+    s.post(
+        "/api/v1/treatments",
+        &json!([{ "eventType": "Announcement", "notes": "n", "created_at": iso(now_ms()) }]),
+    )
+    .await;
+    admin
+        .until(SOON, "urgent_alarm", |v| is_alarm(v, "urgent_alarm"))
+        .await;
+    admin.until_type("announcement").await;
+    let mut got = vec![];
+    while let Some(p) = sio.packet(Duration::from_millis(500)).await {
+        got.push(p);
+    }
+    got
+}
+
+#[tokio::test]
+async fn deleting_a_subject_ends_its_live_sessions_at_once() {
+    let s = Server::start().await;
+    let token = s.create_subject("Follower", &["readable"]).await;
+    let mut admin = s.admin_client().await;
+    let (mut ws, mut sio) = live_clients(&s, &token).await;
+    // Before: the sessions get what the subject may read.
+    let before = after_a_low_and_an_announcement(&s, &mut admin, &mut sio).await;
+    for what in ["urgent_alarm", "dataUpdate", "\"colName\":\"treatments\""] {
+        assert!(
+            before.iter().any(|p| p.contains(what)),
+            "no {what} in {before:#?}"
+        );
+    }
+
+    let id = s.subject_id("Follower").await;
+    let r = s
+        .delete(&format!("/api/v2/authorization/subjects/{id}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let told = ws.until_type("auth").await;
+    assert_eq!(told["ok"], false, "{told}");
+    assert_eq!(ws.close_code().await, Some(1008));
+    let after = after_a_low_and_an_announcement(&s, &mut admin, &mut sio).await;
+    for what in ["alarm", "announcement", "dataUpdate", "\"create\""] {
+        assert!(
+            !after.iter().any(|p| p.contains(what)),
+            "{what} after the delete: {after:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn changing_a_subjects_roles_downgrades_its_sessions_at_once() {
+    let s = Server::start().await;
+    s.create_role("entries-only", &["api:entries:read"]).await;
+    let token = s.create_subject("Watch", &["readable"]).await;
+    let mut admin = s.admin_client().await;
+    let (mut ws, mut sio) = live_clients(&s, &token).await;
+    let id = s.subject_id("Watch").await;
+    let r = s
+        .http(
+            "PUT",
+            "/api/v2/authorization/subjects",
+            &[("api-secret", &secret_sha1())],
+            Some(&json!({ "_id": id, "name": "Watch", "roles": ["entries-only"] })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let after = after_a_low_and_an_announcement(&s, &mut admin, &mut sio).await;
+    assert!(
+        after.iter().any(|p| p.contains("urgent_alarm")),
+        "BG alarms still come: {after:#?}"
+    );
+    for what in ["announcement", "\"colName\":\"treatments\""] {
+        assert!(
+            !after.iter().any(|p| p.contains(what)),
+            "{what} after the downgrade: {after:#?}"
+        );
+    }
+    // /ws: still open and reading entries, no longer treatments.
+    let got = ws.collect(Duration::from_millis(300)).await;
+    assert!(got.iter().any(|v| is_alarm(v, "urgent_alarm")), "{got:#?}");
+    assert!(
+        !got.iter()
+            .any(|v| v["type"] == "create" || v["type"] == "announcement"),
+        "treatments after the downgrade: {got:#?}"
+    );
 }

@@ -74,6 +74,7 @@ async fn upgrade(req: HttpRequest, payload: web::Payload, state: State) -> Resul
         out: tx,
         deflate: deflate.is_some(),
         access: None,
+        creds: None,
         subscribed: HashSet::new(),
         ip,
         ticket: 0,
@@ -102,6 +103,8 @@ struct Session {
     out: mpsc::Sender<Bytes>,
     deflate: bool,
     access: Option<Access>,
+    /// The credentials `access` came from, re-checked when subjects or roles change.
+    creds: Option<Credentials>,
     subscribed: HashSet<Collection>,
     ip: Option<std::net::IpAddr>,
     /// Taken right after subscribing to the bus, for shared snapshots (`live::snapshots`).
@@ -141,6 +144,7 @@ impl Session {
         self.ticket = self.state.live.snapshots.ticket();
         let mut events = self.state.live.events.subscribe();
         let mut stopping = self.state.live.stopping();
+        let mut auth_changes = self.state.auth.changes();
         let mut decoder = Decoder::new(self.deflate);
         let mut heartbeat = actix_web::rt::time::interval(HEARTBEAT);
         let mut last_seen = Instant::now();
@@ -176,6 +180,7 @@ impl Session {
                     Err(broadcast::error::RecvError::Closed) => break End::Close(1001),
                 },
                 _ = stopping.changed() => break End::Close(1001),
+                Ok(()) = auth_changes.changed() => if let Err(end) = self.recheck().await { break end },
                 _ = heartbeat.tick() => {
                     if last_seen.elapsed() > CLIENT_TIMEOUT {
                         break End::Gone;
@@ -187,6 +192,27 @@ impl Session {
         if let End::Close(code) = end {
             let _ = self.frame(wsproto::close_frame(code));
         }
+    }
+
+    /// Subjects or roles changed: the session keeps only what its credentials allow now, at
+    /// once; one that may no longer read is told so and closed (1008), as at `authorize`.
+    async fn recheck(&mut self) -> std::result::Result<(), End> {
+        let Some(creds) = &self.creds else {
+            return Ok(());
+        };
+        let access = self.state.auth.recheck(creds).await;
+        if !access.can("api:entries:read") {
+            self.access = None;
+            self.subscribed.clear();
+            self.send(
+                &json!({ "type": "auth", "ok": false, "status": 401, "message": "Unauthorized" }),
+            )?;
+            return Err(End::Close(CLOSE_POLICY));
+        }
+        self.subscribed
+            .retain(|c| access.can(&format!("api:{}:read", c.table())));
+        self.access = Some(access);
+        Ok(())
     }
 
     /// Handles every whole message received so far.
@@ -232,6 +258,7 @@ impl Session {
                 let write = access.can("api:entries:create");
                 let write_treatment = access.can("api:treatments:create");
                 self.access = Some(access);
+                self.creds = Some(creds);
                 self.send(&json!({
                     "type": "auth", "ok": true,
                     "read": read, "write": write, "write_treatment": write_treatment,

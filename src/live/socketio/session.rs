@@ -191,6 +191,15 @@ impl Session {
     }
 }
 
+/// What a `/storage` socket needs to receive a collection's events.
+fn storage_permission(c: Collection) -> String {
+    if c == Collection::Settings {
+        "api:settings:admin".to_string()
+    } else {
+        format!("api:{}:read", c.table())
+    }
+}
+
 /// Per-namespace state of a session.
 #[derive(Default)]
 struct Namespaces {
@@ -204,6 +213,11 @@ struct Namespaces {
     /// What the `/alarm` socket may do: the default roles from its connect, then those of
     /// its last good `subscribe`. Alarms are sent only to sockets that may read them.
     alarm_access: Option<Access>,
+    /// The credentials each namespace was granted with (None: the default roles), so that
+    /// a change of subjects or roles re-checks them (`Task::recheck`).
+    main_creds: Option<Credentials>,
+    storage_creds: Option<Credentials>,
+    alarm_creds: Option<Credentials>,
 }
 
 struct Task {
@@ -263,6 +277,7 @@ impl Task {
         let clients_tx = self.state.socketio.clients();
         let mut clients = clients_tx.subscribe();
         let mut stopping = self.state.live.stopping();
+        let mut auth_changes = self.state.auth.changes();
         let interval = Session::ping_interval(self.s.eio);
         let timeout = Session::ping_timeout(self.s.eio);
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(1));
@@ -297,6 +312,7 @@ impl Task {
                     }
                 }
                 _ = stopping.changed() => break,
+                Ok(()) = auth_changes.changed() => self.recheck().await,
                 _ = tick.tick() => {
                     if self.s.is_closed() { break }
                     let now = Instant::now();
@@ -360,6 +376,47 @@ impl Task {
         }
     }
 
+    /// Subjects or roles changed: each namespace gets what its credentials allow now, at
+    /// once (docs/security.md#alarms-and-live-sessions). Credentials that no longer resolve
+    /// leave `/` as a failed `authorize` does; `/storage` and `/alarm` keep only what remains.
+    async fn recheck(&mut self) {
+        let state = self.state.clone();
+        let auth = &state.auth;
+        if let Some(creds) = &self.ns.main_creds.clone() {
+            let access = auth.recheck(creds).await;
+            if access.failed {
+                self.send(&Packet::new(Kind::Disconnect, "/", None, None));
+                self.leave_main();
+                self.ns.main_access = None;
+                self.ns.main_creds = None;
+            } else {
+                self.ns.data_room &= access.can("api:*:read");
+                self.ns.main_access = Some(access);
+            }
+        }
+        if let Some(creds) = &self.ns.storage_creds {
+            let access = auth.recheck(creds).await;
+            self.ns
+                .storage_rooms
+                .retain(|c| access.subject.is_some() && access.can(&storage_permission(*c)));
+        }
+        if self.ns.alarm_access.is_some() {
+            let creds = self.ns.alarm_creds.clone().unwrap_or_default();
+            self.ns.alarm_access = Some(auth.recheck(&creds).await);
+        }
+    }
+
+    fn leave_main(&mut self) {
+        if self.ns.main {
+            self.ns.main = false;
+            self.ns.data_room = false;
+            self.state
+                .socketio
+                .clients()
+                .send_modify(|n| *n = n.saturating_sub(1));
+        }
+    }
+
     fn join_main(&mut self, clients: &tokio::sync::watch::Sender<usize>) {
         if !self.ns.main {
             self.ns.main = true;
@@ -371,14 +428,7 @@ impl Task {
         match p.kind {
             Kind::Connect => self.connect(&p.nsp),
             Kind::Disconnect => match p.nsp.as_str() {
-                "/" if self.ns.main => {
-                    self.ns.main = false;
-                    self.ns.data_room = false;
-                    self.state
-                        .socketio
-                        .clients()
-                        .send_modify(|n| *n = n.saturating_sub(1));
-                }
+                "/" => self.leave_main(),
                 "/storage" => self.ns.storage = false,
                 "/alarm" => self.ns.alarm = false,
                 _ => {}
@@ -457,13 +507,16 @@ impl Task {
         match name {
             "authorize" => {
                 let msg = args.first();
-                let access = self.state.auth.resolve(&Self::creds(msg), self.ip).await;
+                let creds = Self::creds(msg);
+                let access = self.state.auth.resolve(&creds, self.ip).await;
                 if access.failed {
                     // Nightscout disconnects a client whose credentials fail.
                     self.send(&Packet::new(Kind::Disconnect, "/", None, None));
                     self.ns.main_access = None;
+                    self.ns.main_creds = None;
                     return;
                 }
+                self.ns.main_creds = Some(creds);
                 let authorization = json!({
                     "read": access.can("api:*:read"),
                     "write": access.can("api:*:create,update,delete"),
@@ -626,19 +679,12 @@ impl Task {
         let token = msg
             .and_then(|m| m.get("accessToken"))
             .and_then(Value::as_str);
+        let creds = Credentials {
+            token: token.map(str::to_string),
+            ..Default::default()
+        };
         let access = match token {
-            Some(t) => {
-                self.state
-                    .auth
-                    .resolve(
-                        &Credentials {
-                            token: Some(t.to_string()),
-                            ..Default::default()
-                        },
-                        self.ip,
-                    )
-                    .await
-            }
+            Some(_) => self.state.auth.resolve(&creds, self.ip).await,
             None => {
                 self.ack(
                     "/storage",
@@ -670,13 +716,9 @@ impl Task {
             None => enabled.to_vec(),
         };
         let mut subscribed = vec![];
+        self.ns.storage_creds = Some(creds);
         for c in wanted {
-            let perm = if c == Collection::Settings {
-                "api:settings:admin".to_string()
-            } else {
-                format!("api:{}:read", c.table())
-            };
-            if access.can(&perm) {
+            if access.can(&storage_permission(c)) {
                 self.ns.storage_rooms.insert(c);
                 subscribed.push(c.table());
             }
@@ -705,6 +747,7 @@ impl Task {
                         "ack": access.can(alarms::ACK),
                     });
                     self.ns.alarm_access = Some(access);
+                    self.ns.alarm_creds = Some(creds);
                     reply
                 };
                 self.ack("/alarm", id, vec![reply]);
