@@ -2461,3 +2461,81 @@ async fn changing_a_subjects_roles_downgrades_its_sessions_at_once() {
         "treatments after the downgrade: {got:#?}"
     );
 }
+
+impl Server {
+    /// A request with a raw body (None: a GET); returns the status and the body.
+    async fn raw(&self, path: &str, body: Option<Vec<u8>>) -> Resp {
+        let agent = self.agent.clone();
+        let url = format!("http://127.0.0.1:{}{path}", self.port);
+        tokio::task::spawn_blocking(move || {
+            let result = match body {
+                Some(b) => agent
+                    .post(&url)
+                    .set("Content-Type", "text/plain;charset=UTF-8")
+                    .send_bytes(&b),
+                None => agent.get(&url).call(),
+            };
+            let resp = match result {
+                Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+                Err(e) => panic!("{url}: transport error: {e}"),
+            };
+            Resp {
+                status: resp.status(),
+                text: resp.into_string().unwrap(),
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    /// A new Engine.IO 4 polling session; returns its sid.
+    async fn polling_session(&self) -> String {
+        let open = self.raw("/socket.io/?EIO=4&transport=polling", None).await;
+        assert_eq!(open.status, 200, "{}", open.text);
+        let json: Value = serde_json::from_str(open.text.trim_start_matches('0')).unwrap();
+        json["sid"].as_str().unwrap().to_string()
+    }
+}
+
+#[tokio::test]
+async fn a_socketio_post_over_the_payload_limit_closes_the_session() {
+    let s = Server::start().await;
+    let sid = s.polling_session().await;
+    let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    let mut big = b"42[\"x\",\"".to_vec();
+    big.resize(2_000_000, b'a');
+    big.extend_from_slice(b"\"]");
+    let r = s.raw(&path, Some(big)).await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert!(r.text.contains("session closed"), "{}", r.text);
+    let poll = s.raw(&path, None).await;
+    assert!(
+        poll.status == 400 || poll.text == "1",
+        "the session lives on: {} {}",
+        poll.status,
+        poll.text
+    );
+    // Within the limit is fine.
+    let sid = s.polling_session().await;
+    let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    let r = s.raw(&path, Some(b"40".to_vec())).await;
+    assert_eq!((r.status, r.text.as_str()), (200, "ok"));
+}
+
+#[tokio::test]
+async fn a_socketio_post_of_too_many_packets_closes_the_session() {
+    let s = Server::start().await;
+    let sid = s.polling_session().await;
+    let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    let flood = vec!["6"; 5000].join("\u{1e}");
+    let r = s.raw(&path, Some(flood.into_bytes())).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("session closed"), "{}", r.text);
+    let poll = s.raw(&path, None).await;
+    assert!(
+        poll.status == 400 || poll.text == "1",
+        "the session lives on: {} {}",
+        poll.status,
+        poll.text
+    );
+}

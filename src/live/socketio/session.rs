@@ -4,6 +4,7 @@
 //! and the data pushed from the change bus and the alarms.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,13 @@ use crate::store::{self, Collection};
 
 /// Outgoing packets a client may leave unread before its session is closed.
 const MAX_QUEUE: usize = 1024;
+/// Incoming packets, and their bytes, waiting for the session's task: a client that sends
+/// faster than they are handled has its session closed (docs/security.md).
+pub const MAX_INCOMING: usize = 1024;
+const MAX_INCOMING_BYTES: usize = 2 * MAX_PAYLOAD;
+/// The largest polling POST body and WebSocket message, as engine.io's default
+/// maxHttpBufferSize (1e6 bytes); announced to clients as `maxPayload`.
+pub const MAX_PAYLOAD: usize = 1_000_000;
 
 enum Incoming {
     Packet(String),
@@ -39,7 +47,9 @@ pub struct Session {
     pub eio: Eio,
     inner: Mutex<Inner>,
     output: Notify,
-    incoming: mpsc::UnboundedSender<Incoming>,
+    incoming: mpsc::Sender<Incoming>,
+    /// Bytes of the packets in `incoming`.
+    incoming_bytes: AtomicUsize,
 }
 
 impl Session {
@@ -65,7 +75,7 @@ impl Session {
         let mut raw = [0u8; 15];
         let _ = getrandom::getrandom(&mut raw);
         let sid = crate::auth::jwt::b64url_encode(&raw);
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(MAX_INCOMING);
         let s = Arc::new(Session {
             sid,
             eio,
@@ -76,6 +86,7 @@ impl Session {
             }),
             output: Notify::new(),
             incoming: tx,
+            incoming_bytes: AtomicUsize::new(0),
         });
         state.socketio.insert(s.clone());
         actix_web::rt::spawn(Task::new(s.clone(), state, ip).run(rx));
@@ -95,14 +106,14 @@ impl Session {
                 "upgrades": if self.upgraded() { json!([]) } else { json!(["websocket"]) },
                 "pingInterval": Self::ping_interval(self.eio).as_millis() as u64,
                 "pingTimeout": Self::ping_timeout(self.eio).as_millis() as u64,
-                "maxPayload": 1_000_000,
+                "maxPayload": MAX_PAYLOAD,
             })
         )
     }
 
     /// socket.io 2.x clients are connected to `/` by the server, unasked.
     pub fn connect_main_v3(&self) {
-        let _ = self.incoming.send(Incoming::ConnectMainV3);
+        let _ = self.incoming.try_send(Incoming::ConnectMainV3);
         self.push("40".into());
     }
 
@@ -127,8 +138,23 @@ impl Session {
         self.lock().queue.drain(..).collect()
     }
 
-    pub fn receive(&self, engine_packet: String) {
-        let _ = self.incoming.send(Incoming::Packet(engine_packet));
+    /// Queues a packet from the client for the session's task; false (and the session
+    /// closed) when the client has more waiting than MAX_INCOMING packets or bytes.
+    pub fn receive(&self, engine_packet: String) -> bool {
+        let len = engine_packet.len();
+        let queued = self.incoming_bytes.fetch_add(len, Ordering::AcqRel) + len;
+        if queued > MAX_INCOMING_BYTES
+            || self
+                .incoming
+                .try_send(Incoming::Packet(engine_packet))
+                .is_err()
+        {
+            self.incoming_bytes.fetch_sub(len, Ordering::AcqRel);
+            tracing::debug!(sid = %self.sid, "Socket.IO client sent too much: session closed");
+            self.close();
+            return false;
+        }
+        true
     }
 
     pub fn upgraded(&self) -> bool {
@@ -150,9 +176,10 @@ impl Session {
         self.lock().closed = true;
         self.output.notify_waiters();
         self.output.notify_one();
+        // A full queue ends the task just as well: it sees `closed` on its next tick.
         let _ = self
             .incoming
-            .send(Incoming::Packet(packet::CLOSE.to_string()));
+            .try_send(Incoming::Packet(packet::CLOSE.to_string()));
     }
 
     pub fn is_closed(&self) -> bool {
@@ -270,7 +297,7 @@ impl Task {
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Incoming>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Incoming>) {
         let mut bus = self.state.store.subscribe();
         self.ticket = self.state.live.snapshots.ticket();
         let mut events = self.state.live.events.subscribe();
@@ -286,6 +313,9 @@ impl Task {
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(Incoming::Packet(p)) => {
+                        let len = p.len();
+                        // Saturating: close() queues a CLOSE it did not count.
+                        let _ = self.s.incoming_bytes.fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| Some(b.saturating_sub(len)));
                         self.last_heard = Instant::now();
                         if !self.engine_packet(&p).await { break }
                     }
