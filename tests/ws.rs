@@ -2497,6 +2497,17 @@ impl Server {
     }
 }
 
+/// A poll of a closed session is answered "Session ID unknown" or a CLOSE packet.
+async fn assert_session_closed(s: &Server, path: &str) {
+    let poll = s.raw(path, None).await;
+    assert!(
+        poll.status == 400 || poll.text == "1",
+        "the session lives on: {} {}",
+        poll.status,
+        poll.text
+    );
+}
+
 #[tokio::test]
 async fn a_socketio_post_over_the_payload_limit_closes_the_session() {
     let s = Server::start().await;
@@ -2508,13 +2519,7 @@ async fn a_socketio_post_over_the_payload_limit_closes_the_session() {
     let r = s.raw(&path, Some(big)).await;
     assert_eq!(r.status, 413, "{}", r.text);
     assert!(r.text.contains("session closed"), "{}", r.text);
-    let poll = s.raw(&path, None).await;
-    assert!(
-        poll.status == 400 || poll.text == "1",
-        "the session lives on: {} {}",
-        poll.status,
-        poll.text
-    );
+    assert_session_closed(&s, &path).await;
     // Within the limit is fine.
     let sid = s.polling_session().await;
     let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
@@ -2531,11 +2536,5 @@ async fn a_socketio_post_of_too_many_packets_closes_the_session() {
     let r = s.raw(&path, Some(flood.into_bytes())).await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.text.contains("session closed"), "{}", r.text);
-    let poll = s.raw(&path, None).await;
-    assert!(
-        poll.status == 400 || poll.text == "1",
-        "the session lives on: {} {}",
-        poll.status,
-        poll.text
-    );
+    assert_session_closed(&s, &path).await;
 }
