@@ -67,6 +67,9 @@ async fn upgrade(req: HttpRequest, payload: web::Payload, state: State) -> Resul
         h.get(header::SEC_WEBSOCKET_EXTENSIONS)
             .and_then(|v| v.to_str().ok()),
     );
+    let Some(slot) = state.live.unauthenticated.take() else {
+        return Ok(super::too_many_sockets());
+    };
     let (tx, rx) = mpsc::channel::<Bytes>(OUT_QUEUE);
     let ip = crate::api::guard::client_ip(&req, state.auth.trust_proxy);
     let session = Session {
@@ -75,6 +78,7 @@ async fn upgrade(req: HttpRequest, payload: web::Payload, state: State) -> Resul
         deflate: deflate.is_some(),
         access: None,
         creds: None,
+        unauthenticated: Some(slot),
         subscribed: HashSet::new(),
         ip,
         ticket: 0,
@@ -105,6 +109,8 @@ struct Session {
     access: Option<Access>,
     /// The credentials `access` came from, re-checked when subjects or roles change.
     creds: Option<Credentials>,
+    /// Held until the client authorizes with a token or the secret (`Live::unauthenticated`).
+    unauthenticated: Option<crate::connlimits::Slot>,
     subscribed: HashSet<Collection>,
     ip: Option<std::net::IpAddr>,
     /// Taken right after subscribing to the bus, for shared snapshots (`live::snapshots`).
@@ -257,6 +263,9 @@ impl Session {
                 }
                 let write = access.can("api:entries:create");
                 let write_treatment = access.can("api:treatments:create");
+                if !access.defaults {
+                    self.unauthenticated = None;
+                }
                 self.access = Some(access);
                 self.creds = Some(creds);
                 self.send(&json!({

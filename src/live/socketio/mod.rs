@@ -98,7 +98,10 @@ async fn get(req: HttpRequest, payload: web::Payload, state: State) -> HttpRespo
         "websocket" => websocket(req, payload, state, eio, sid, ip),
         "polling" => match sid {
             None => {
-                let s = Session::start(state.clone(), eio, false, ip);
+                let Some(slot) = state.live.unauthenticated.take() else {
+                    return crate::live::too_many_sockets();
+                };
+                let s = Session::start(state.clone(), eio, false, ip, slot);
                 let open = s.open_packet();
                 if eio == Eio::V3 {
                     // socket.io 2.x connects the main namespace without being asked.
@@ -199,7 +202,10 @@ fn websocket(
             Some(s) if !s.upgraded() => s,
             _ => return engine_error(1, "Session ID unknown"),
         },
-        None => Session::start(state.clone(), eio, true, ip),
+        None => match state.live.unauthenticated.take() {
+            Some(slot) => Session::start(state.clone(), eio, true, ip, slot),
+            None => return crate::live::too_many_sockets(),
+        },
     };
     let deflate = wsproto::negotiate_deflate(
         h.get(header::SEC_WEBSOCKET_EXTENSIONS)

@@ -71,6 +71,7 @@ impl Session {
         eio: Eio,
         websocket: bool,
         ip: Option<std::net::IpAddr>,
+        slot: crate::connlimits::Slot,
     ) -> Arc<Session> {
         let mut raw = [0u8; 15];
         let _ = getrandom::getrandom(&mut raw);
@@ -89,7 +90,7 @@ impl Session {
             incoming_bytes: AtomicUsize::new(0),
         });
         state.socketio.insert(s.clone());
-        actix_web::rt::spawn(Task::new(s.clone(), state, ip).run(rx));
+        actix_web::rt::spawn(Task::new(s.clone(), state, ip, slot).run(rx));
         s
     }
 
@@ -256,14 +257,22 @@ struct Task {
     last_heard: Instant,
     /// Taken right after subscribing to the bus, for shared snapshots (`live::snapshots`).
     ticket: u64,
+    /// Held until a namespace authorizes with a token or the secret (`Live::unauthenticated`).
+    unauthenticated: Option<crate::connlimits::Slot>,
 }
 
 impl Task {
-    fn new(s: Arc<Session>, state: State, ip: Option<std::net::IpAddr>) -> Task {
+    fn new(
+        s: Arc<Session>,
+        state: State,
+        ip: Option<std::net::IpAddr>,
+        slot: crate::connlimits::Slot,
+    ) -> Task {
         Task {
             s,
             state,
             ip,
+            unauthenticated: Some(slot),
             ns: Namespaces::default(),
             awaiting_pong: None,
             last_heard: Instant::now(),
@@ -547,6 +556,9 @@ impl Task {
                     return;
                 }
                 self.ns.main_creds = Some(creds);
+                if !access.defaults {
+                    self.unauthenticated = None;
+                }
                 let authorization = json!({
                     "read": access.can("api:*:read"),
                     "write": access.can("api:*:create,update,delete"),
@@ -747,6 +759,7 @@ impl Task {
         };
         let mut subscribed = vec![];
         self.ns.storage_creds = Some(creds);
+        self.unauthenticated = None;
         for c in wanted {
             if access.can(&storage_permission(c)) {
                 self.ns.storage_rooms.insert(c);
@@ -776,6 +789,9 @@ impl Task {
                         "read": access.can(alarms::READ_ALARMS),
                         "ack": access.can(alarms::ACK),
                     });
+                    if !access.defaults {
+                        self.unauthenticated = None;
+                    }
                     self.ns.alarm_access = Some(access);
                     self.ns.alarm_creds = Some(creds);
                     reply
