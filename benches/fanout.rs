@@ -69,6 +69,8 @@ fn main() {
         .env("API_SECRET", "fanout-bench-secret")
         // Clients read without credentials and the bench posts without them.
         .env("AUTH_DEFAULT_ROLES", "readable careportal admin")
+        // Its clients authorize by the default roles, which count as unauthenticated.
+        .env("NIGHTLITE_MAX_UNAUTHENTICATED_SOCKETS", "1000")
         .env("PORT", port.to_string())
         .env("HOSTNAME", "127.0.0.1")
         .env("NIGHTLITE_DATA_DIR", &dir)

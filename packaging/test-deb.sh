@@ -172,6 +172,7 @@ SystemCallArchitectures=native
 SystemCallFilter=@system-service
 SystemCallFilter=~@privileged @resources
 MemoryMax=256M
+LimitNOFILE=2048
 WantedBy=multi-user.target
 EOF
 

@@ -147,6 +147,20 @@ pub struct Config {
     pub retention: RetentionDays,
     /// Debug builds only (tests): report this many free bytes on the data directory's disk.
     pub test_disk_free_bytes: Option<u64>,
+    pub connections: ConnectionLimits,
+}
+
+/// Caps and timeouts on connections (docs/security.md#connections-and-timeouts).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConnectionLimits {
+    /// Open TCP connections; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// WebSocket and Socket.IO sessions that have not authorized with a token or the secret.
+    pub max_unauthenticated_sockets: usize,
+    /// A request body must have arrived this long after its head.
+    pub body_timeout_secs: u32,
+    /// A connection whose client reads nothing for this long, while data waits, is dropped.
+    pub write_timeout_secs: u32,
 }
 
 impl Config {
@@ -348,6 +362,21 @@ impl Config {
             timeago_urgent_mins: minutes("ALARM_TIMEAGO_URGENT_MINS", 30.0)?,
         };
         let secure_hsts_header = flag("SECURE_HSTS_HEADER", true)?;
+        let at_least_1 =
+            |name: &'static str, default: u32, max: u32| match number(name, default, max)? {
+                0 => Err(invalid(name, "must be at least 1")),
+                n => Ok(n),
+            };
+        let connections = ConnectionLimits {
+            max_connections: at_least_1("NIGHTLITE_MAX_CONNECTIONS", 768, 100_000)? as usize,
+            max_unauthenticated_sockets: at_least_1(
+                "NIGHTLITE_MAX_UNAUTHENTICATED_SOCKETS",
+                100,
+                100_000,
+            )? as usize,
+            body_timeout_secs: at_least_1("NIGHTLITE_BODY_TIMEOUT_SECS", 60, 3600)?,
+            write_timeout_secs: at_least_1("NIGHTLITE_WRITE_TIMEOUT_SECS", 45, 3600)?,
+        };
 
         Ok(Config {
             secret_source: if api_secret.is_some() {
@@ -384,6 +413,7 @@ impl Config {
             backup_keep,
             retention,
             test_disk_free_bytes,
+            connections,
         })
     }
 
@@ -577,6 +607,10 @@ pub const KNOWN_NAMES: &[&str] = &[
     "DEVICESTATUS_RETENTION_DAYS",
     "ACTIVITY_RETENTION_DAYS",
     "NIGHTLITE_TEST_DISK_FREE_BYTES",
+    "NIGHTLITE_MAX_CONNECTIONS",
+    "NIGHTLITE_MAX_UNAUTHENTICATED_SOCKETS",
+    "NIGHTLITE_BODY_TIMEOUT_SECS",
+    "NIGHTLITE_WRITE_TIMEOUT_SECS",
 ];
 
 /// Names read outside [`KNOWN_NAMES`]: by the command line (main.rs) and the log set-up.

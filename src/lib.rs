@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod care;
 pub mod config;
+pub mod connlimits;
 pub mod dates;
 pub mod error;
 pub mod heap_trim;

@@ -19,6 +19,7 @@ use actix_web::middleware::{Compress, NormalizePath, TrailingSlash};
 use actix_web::{web, App};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::connlimits::WriteWatch;
 use crate::store::lock::DataDirLock;
 use crate::{api, care, https, tls, AppState};
 
@@ -33,20 +34,30 @@ const RESPELL: &[(&[u8], &[u8])] = &[
     ),
 ];
 
-/// A connection whose response heads get Express' header spelling.
+/// A connection whose response heads get Express' header spelling, and whose writes are
+/// watched for a client that stopped reading (`connlimits::WriteWatch`, absent in unit tests).
 struct ExpressHeaders<T> {
     inner: T,
     /// Inside a response head (between its status line and the blank line).
     in_head: bool,
     scratch: Vec<u8>,
+    watch: Option<WriteWatch>,
 }
 
 impl<T> ExpressHeaders<T> {
-    fn new(inner: T) -> Self {
+    fn new(inner: T, watch: Option<WriteWatch>) -> Self {
         ExpressHeaders {
             inner,
             in_head: false,
             scratch: Vec::new(),
+            watch,
+        }
+    }
+
+    fn check<R>(&mut self, cx: &mut Context<'_>, res: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        match &mut self.watch {
+            Some(w) => w.check(cx, res),
+            None => res,
         }
     }
 
@@ -123,15 +134,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ExpressHeaders<T> {
             // Nothing was written: look at this buffer afresh when it comes again.
             this.in_head = was_in_head;
         }
-        res
+        this.check(cx, res)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let res = Pin::new(&mut self.inner).poll_flush(cx);
+        self.check(cx, res)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let res = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.check(cx, res)
     }
 }
 
@@ -190,6 +203,10 @@ pub async fn serve_announced(
     );
     let stopping_live = state.live.clone();
     let mut tasks = care::spawn(state.clone());
+    let auth_state = state.clone();
+    tasks.push(actix_web::rt::spawn(async move {
+        auth_state.auth.reload_periodically().await
+    }));
     if let Some(c) = certs {
         tasks.push(actix_web::rt::spawn(tls::watch(c)));
     }
@@ -197,6 +214,9 @@ pub async fn serve_announced(
         tasks.push(actix_web::rt::spawn(crate::heap_trim::run()));
     }
     listener.set_nonblocking(true)?;
+    let limits = state.config.connections;
+    let connections = crate::connlimits::Counter::new(limits.max_connections);
+    let write_timeout = Duration::from_secs(u64::from(limits.write_timeout_secs));
     ready();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let server = actix_server::Server::build()
@@ -215,6 +235,9 @@ pub async fn serve_announced(
                 ))
                 .wrap(actix_web::middleware::from_fn(api::guard::guard))
                 .wrap(actix_web::middleware::from_fn(api::cors::cors))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::connlimits::body_deadline,
+                ))
                 .wrap(Compress::default())
                 .wrap(actix_web::middleware::from_fn(api::v3::extension_to_accept))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
@@ -234,9 +257,19 @@ pub async fn serve_announced(
                     |_| AppConfig::default(),
                 ));
             let acceptor = acceptor.clone();
+            let connections = connections.clone();
             fn_service(move |io: TcpStream| {
                 let acceptor = acceptor.clone();
+                let slot = connections.take();
                 async move {
+                    let Some(slot) = slot else {
+                        // Over the cap: a short answer and close, before any TLS work.
+                        if acceptor.is_none() {
+                            crate::connlimits::refuse(io).await;
+                        }
+                        tracing::debug!("connection refused: NIGHTLITE_MAX_CONNECTIONS reached");
+                        return Err(DispatchError::Io(io::Error::other("too many connections")));
+                    };
                     let _ = io.set_nodelay(true);
                     let peer = io.peer_addr().ok();
                     let conn = match acceptor {
@@ -247,7 +280,12 @@ pub async fn serve_announced(
                         })?,
                         None => tls::Conn::Plain(io),
                     };
-                    Ok::<_, DispatchError>((ExpressHeaders::new(conn), Protocol::Http1, peer))
+                    let watch = WriteWatch::new(slot, write_timeout);
+                    Ok::<_, DispatchError>((
+                        ExpressHeaders::new(conn, Some(watch)),
+                        Protocol::Http1,
+                        peer,
+                    ))
                 }
             })
             .and_then(http)
@@ -275,7 +313,7 @@ mod tests {
 
     #[test]
     fn etag_is_respelled_only_in_heads() {
-        let mut w = ExpressHeaders::new(());
+        let mut w = ExpressHeaders::new((), None);
         let head = b"HTTP/1.1 200 OK\r\nEtag: W/\"1\"\r\n\r\nbody\r\nEtag: x";
         let out = w.respell(head).to_vec();
         assert_eq!(
@@ -289,7 +327,7 @@ mod tests {
 
     #[test]
     fn a_head_split_over_writes_is_followed() {
-        let mut w = ExpressHeaders::new(());
+        let mut w = ExpressHeaders::new((), None);
         assert_eq!(
             w.respell(b"HTTP/1.1 200 OK\r\nX-A: 1"),
             b"HTTP/1.1 200 OK\r\nX-A: 1"

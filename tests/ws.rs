@@ -1710,6 +1710,40 @@ async fn two_hundred_clients_get_the_delta_while_one_does_not_read() {
     drop(stalled);
 }
 
+/// Posts 12 notes of 512 KB (dated before `t`): their deltas are more than the kernel
+/// holds for a connection here (tcp_wmem's 4 MB), so a client that does not read blocks the
+/// server's writes to it.
+async fn fill_socket_buffers(s: &Server, t: i64) {
+    let big = "x".repeat(512 * 1024);
+    for round in 0..12 {
+        s.post(
+            "/api/v1/treatments",
+            &json!([{ "eventType": "Note", "notes": big, "created_at": iso(t - round * MIN) }]),
+        )
+        .await;
+    }
+}
+
+/// Reads what a stalled client was sent: the messages, whether one matched `pred`, and how
+/// it ended ("nothing more (still open)" when the server kept the connection).
+async fn read_what_is_left(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> (usize, bool, String) {
+    let mut matched = false;
+    let mut frames = 0;
+    let end = loop {
+        match ws.next(Duration::from_secs(5)).await {
+            None => break "nothing more (still open)".to_string(),
+            Some(Ev::Json(v)) => {
+                frames += 1;
+                matched |= pred(&v);
+            }
+            Some(Ev::Ping(_) | Ev::Pong(_)) => {}
+            Some(Ev::Close(code)) => break format!("close {code:?}"),
+            Some(Ev::End(e)) => break format!("end: {e}"),
+        }
+    };
+    (frames, matched, end)
+}
+
 /// A client that stops reading is dropped once its queue is full; the others carry on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_does_not_read_is_dropped() {
@@ -1721,19 +1755,11 @@ async fn a_client_that_does_not_read_is_dropped() {
         (reader, r)
     });
 
-    // Large deltas fill the socket buffers (12 × 512 KB: more than the kernel holds for a
-    // connection here, tcp_wmem's 4 MB), then small ones the queue (256 frames; each reading
-    // of 40 brings a delta and an urgent alarm).
+    // Large deltas fill the socket buffers, then small ones the queue (256 frames; each
+    // reading of 40 brings a delta and an urgent alarm).
     let t = now_ms();
     let started = Instant::now();
-    let big = "x".repeat(512 * 1024);
-    for round in 0..12 {
-        s.post(
-            "/api/v1/treatments",
-            &json!([{ "eventType": "Note", "notes": big, "created_at": iso(t - round * MIN) }]),
-        )
-        .await;
-    }
+    fill_socket_buffers(&s, t).await;
     for i in 0..200 {
         s.post("/api/v1/entries", &json!([sgv(t + i + 1, 40 + (i % 2))]))
             .await;
@@ -1748,20 +1774,10 @@ async fn a_client_that_does_not_read_is_dropped() {
 
     // The stalled client now reads what was buffered for it: the stream ends before the last
     // write reaches it.
-    let mut saw_last = false;
-    let mut frames = 0;
-    let end = loop {
-        match stalled.next(Duration::from_secs(5)).await {
-            None => break "nothing more (still open)".to_string(),
-            Some(Ev::Json(v)) => {
-                frames += 1;
-                saw_last |= is_delta_with(&v, "sgvs", |i| i["mgdl"] == 39);
-            }
-            Some(Ev::Ping(_) | Ev::Pong(_)) => {}
-            Some(Ev::Close(code)) => break format!("close {code:?}"),
-            Some(Ev::End(e)) => break format!("end: {e}"),
-        }
-    };
+    let (frames, saw_last, end) = read_what_is_left(&mut stalled, |v| {
+        is_delta_with(v, "sgvs", |i| i["mgdl"] == 39)
+    })
+    .await;
     eprintln!("the stalled client read {frames} messages, then {end}");
     assert!(
         !saw_last,
@@ -2102,4 +2118,555 @@ async fn shared_deltas_follow_each_clients_permissions() {
             assert!(!msg.to_string().contains("for admins"), "{msg}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Socket.IO (Engine.IO 4 over a WebSocket), as far as the alarm and live-session tests need it.
+
+struct Sio {
+    ws: WebSocketStream<TcpStream>,
+    next_id: u64,
+}
+
+/// The start of a Socket.IO packet of `kind` in `nsp`, as a message engine packet.
+fn sio_prefix(kind: u8, nsp: &str) -> String {
+    if nsp == "/" {
+        format!("4{kind}")
+    } else {
+        format!("4{kind}{nsp},")
+    }
+}
+
+impl Sio {
+    async fn connect(port: u16) -> Sio {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+        let (ws, resp) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
+        assert_eq!(resp.status(), 101);
+        let mut sio = Sio { ws, next_id: 1 };
+        let open = sio.packet(SOON).await.expect("an open packet");
+        assert!(open.starts_with("0{"), "{open}");
+        sio
+    }
+
+    async fn send(&mut self, text: String) {
+        self.ws.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next engine packet (pings answered), None after `within` or at the end.
+    async fn packet(&mut self, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.ws.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) if t.as_str() == "2" => {
+                    self.send("3".into()).await;
+                }
+                Ok(Some(Ok(Message::Text(t)))) => return Some(t.to_string()),
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(_)) | None) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// Connects to a namespace and waits for the server's CONNECT.
+    async fn join(&mut self, nsp: &str) {
+        let prefix = sio_prefix(0, nsp);
+        self.send(prefix.clone()).await;
+        while let Some(p) = self.packet(SOON).await {
+            if p.strip_prefix(&prefix)
+                .is_some_and(|rest| nsp != "/" || !rest.starts_with('/'))
+            {
+                return;
+            }
+        }
+        panic!("no CONNECT for {nsp}");
+    }
+
+    /// Emits an event without waiting for anything.
+    async fn emit(&mut self, nsp: &str, args: &Value) {
+        self.send(format!("{}{args}", sio_prefix(2, nsp))).await;
+    }
+
+    /// Emits an event with an ack id and returns the ack's first argument.
+    async fn call(&mut self, nsp: &str, args: &Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(format!("{}{id}{args}", sio_prefix(2, nsp))).await;
+        let prefix = format!("{}{id}", sio_prefix(3, nsp));
+        while let Some(p) = self.packet(SOON).await {
+            if let Some(rest) = p.strip_prefix(&prefix) {
+                let v: Value = serde_json::from_str(rest).unwrap();
+                return v[0].clone();
+            }
+        }
+        panic!("no ack for {args}");
+    }
+
+    /// The events of `nsp` (name, first argument) that arrive within `within`.
+    async fn events(&mut self, nsp: &str, within: Duration) -> Vec<(String, Value)> {
+        let deadline = Instant::now() + within;
+        let prefix = sio_prefix(2, nsp);
+        let mut out = vec![];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(p) = self.packet(left).await else {
+                return out;
+            };
+            if let Some(rest) = p.strip_prefix(&prefix).filter(|r| r.starts_with('[')) {
+                let v: Value = serde_json::from_str(rest).unwrap();
+                out.push((v[0].as_str().unwrap_or("").to_string(), v[1].clone()));
+            }
+        }
+    }
+
+    /// Waits for event `name` on `nsp`.
+    async fn until_event(&mut self, nsp: &str, name: &str) -> Value {
+        let deadline = Instant::now() + SOON;
+        let mut seen = vec![];
+        while Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            for (n, v) in self.events(nsp, left.min(Duration::from_millis(200))).await {
+                if n == name {
+                    return v;
+                }
+                seen.push(n);
+            }
+        }
+        panic!("no {name} on {nsp} within {SOON:?}; got {seen:?}");
+    }
+}
+
+/// A `/alarm` socket subscribed with `creds`; returns it and the subscribe reply.
+async fn alarm_socket(port: u16, creds: Option<Value>) -> (Sio, Value) {
+    let mut sio = Sio::connect(port).await;
+    sio.join("/alarm").await;
+    let reply = match creds {
+        Some(c) => sio.call("/alarm", &json!(["subscribe", c])).await,
+        None => Value::Null,
+    };
+    (sio, reply)
+}
+
+fn alarm_names(events: &[(String, Value)]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| n.contains("alarm") || *n == "announcement")
+        .collect()
+}
+
+#[tokio::test]
+async fn alarm_sockets_that_may_not_read_get_no_alarms() {
+    let s = Server::start().await; // AUTH_DEFAULT_ROLES=denied
+    let denied = s.create_subject("Nobody", &["denied"]).await;
+    let (mut admin, reply) = alarm_socket(s.port, Some(json!({ "secret": secret_sha1() }))).await;
+    assert_eq!(reply["success"], true, "{reply}");
+    let (mut anonymous, _) = alarm_socket(s.port, None).await;
+    let (mut nobody, reply) = alarm_socket(s.port, Some(json!({ "accessToken": denied }))).await;
+    assert_eq!(reply["read"], false, "{reply}");
+
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), 45)])).await;
+    let n = admin.until_event("/alarm", "urgent_alarm").await;
+    assert_eq!(n["message"], "BG Now: 45 mg/dl", "{n}");
+    s.post(
+        "/api/v1/treatments",
+        &json!([{ "eventType": "Announcement", "notes": "private", "created_at": iso(now_ms()) }]),
+    )
+    .await;
+    admin.until_event("/alarm", "announcement").await;
+    for (who, sio) in [("anonymous", &mut anonymous), ("denied", &mut nobody)] {
+        let got = sio.events("/alarm", Duration::from_millis(500)).await;
+        assert!(alarm_names(&got).is_empty(), "{who} got {got:?}");
+    }
+}
+
+#[tokio::test]
+async fn anonymous_alarm_sockets_get_alarms_when_the_default_roles_may_read() {
+    let s = Server::with(&[("AUTH_DEFAULT_ROLES", "readable")]).await;
+    let (mut anonymous, _) = alarm_socket(s.port, None).await;
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), 45)])).await;
+    let n = anonymous.until_event("/alarm", "urgent_alarm").await;
+    assert_eq!(n["title"], "Urgent LOW", "{n}");
+}
+
+#[tokio::test]
+async fn acknowledging_alarms_needs_the_ack_permission() {
+    let s = Server::start().await;
+    let reader = s.create_subject("Reader", &["readable"]).await;
+    let denied = s.create_subject("Nobody", &["denied"]).await;
+    s.create_role("snoozer", &["*:*:read", "notifications:*:ack"])
+        .await;
+    let snoozer = s.create_subject("Snoozer", &["snoozer"]).await;
+    let mut admin = s.admin_client().await;
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), 300)]))
+        .await;
+    admin
+        .until(SOON, "urgent_alarm", |v| is_alarm(v, "urgent_alarm"))
+        .await;
+
+    // Over Socket.IO: tokens without the permission are ignored, by subscribe's word.
+    for token in [&reader, &denied] {
+        let (mut sio, reply) = alarm_socket(s.port, Some(json!({ "accessToken": token }))).await;
+        assert_eq!(reply["ack"], false, "{reply}");
+        sio.emit("/alarm", &json!(["ack", 2, "default", 315_360_000_000_i64]))
+            .await;
+    }
+    // Over /ws: a reader is told no.
+    let mut ws = s.connect().await;
+    let (auth, _) = ws.authorize(json!({ "token": reader })).await;
+    assert_eq!(auth["ok"], true, "{auth}");
+    ws.send(json!({ "type": "ack", "level": 2, "group": "default", "silenceTime": 315_360_000_000_i64 }))
+        .await;
+    let refused = ws.until_type("error").await;
+    assert_eq!(refused["status"], 401, "{refused}");
+
+    // Nothing was silenced: the next reading alarms again, and no clear_alarm came before it.
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), 301)]))
+        .await;
+    let got = admin
+        .until(SOON, "urgent_alarm", |v| {
+            is_alarm(v, "urgent_alarm") || is_alarm(v, "clear_alarm")
+        })
+        .await;
+    assert_eq!(got["type"], "urgent_alarm", "an ack got through: {got}");
+
+    // A subject given the permission may.
+    let (mut sio, reply) = alarm_socket(s.port, Some(json!({ "accessToken": snoozer }))).await;
+    assert_eq!(reply["ack"], true, "{reply}");
+    sio.emit("/alarm", &json!(["ack", 2, "default", 60_000]))
+        .await;
+    admin
+        .until(SOON, "clear_alarm", |v| is_alarm(v, "clear_alarm"))
+        .await;
+}
+
+impl Server {
+    /// The `_id` of the subject named `name`.
+    async fn subject_id(&self, name: &str) -> String {
+        let listed = self.get_auth("/api/v2/authorization/subjects").await.json();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no subject {name}: {listed}"))["_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+/// A client of every live path with `token`: /ws (subscribed to treatments), and one
+/// Socket.IO session in `/` (authorized), `/alarm` and `/storage` (subscribed).
+async fn live_clients(s: &Server, token: &str) -> (Ws, Sio) {
+    let mut ws = s.connect().await;
+    let (auth, _) = ws.authorize(json!({ "token": token })).await;
+    assert_eq!(auth["ok"], true, "{auth}");
+    ws.send(json!({ "type": "subscribe", "collections": ["treatments"] }))
+        .await;
+    assert_eq!(
+        ws.until_type("subscribed").await["collections"],
+        json!(["treatments"])
+    );
+    let mut sio = Sio::connect(s.port).await;
+    sio.join("/").await;
+    let auth = sio
+        .call("/", &json!(["authorize", { "token": token, "history": 1 }]))
+        .await;
+    assert_eq!(auth["read"], true, "{auth}");
+    sio.join("/alarm").await;
+    let sub = sio
+        .call("/alarm", &json!(["subscribe", { "accessToken": token }]))
+        .await;
+    assert_eq!(sub["read"], true, "{sub}");
+    sio.join("/storage").await;
+    let sub = sio
+        .call("/storage", &json!(["subscribe", { "accessToken": token }]))
+        .await;
+    assert_eq!(sub["success"], true, "{sub}");
+    (ws, sio)
+}
+
+/// Writes a reading of 45 and an announcement; checks an admin client saw both (so every
+/// session has had them), then returns what `sio` got on any namespace.
+async fn after_a_low_and_an_announcement(s: &Server, admin: &mut Ws, sio: &mut Sio) -> Vec<String> {
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), 45)])).await;
+    s.post(
+        "/api/v1/treatments",
+        &json!([{ "eventType": "Announcement", "notes": "n", "created_at": iso(now_ms()) }]),
+    )
+    .await;
+    admin
+        .until(SOON, "urgent_alarm", |v| is_alarm(v, "urgent_alarm"))
+        .await;
+    admin.until_type("announcement").await;
+    let mut got = vec![];
+    while let Some(p) = sio.packet(Duration::from_millis(500)).await {
+        got.push(p);
+    }
+    got
+}
+
+#[tokio::test]
+async fn deleting_a_subject_ends_its_live_sessions_at_once() {
+    let s = Server::start().await;
+    let token = s.create_subject("Follower", &["readable"]).await;
+    let mut admin = s.admin_client().await;
+    let (mut ws, mut sio) = live_clients(&s, &token).await;
+    // Before: the sessions get what the subject may read.
+    let before = after_a_low_and_an_announcement(&s, &mut admin, &mut sio).await;
+    for what in ["urgent_alarm", "dataUpdate", "\"colName\":\"treatments\""] {
+        assert!(
+            before.iter().any(|p| p.contains(what)),
+            "no {what} in {before:#?}"
+        );
+    }
+
+    let id = s.subject_id("Follower").await;
+    let r = s
+        .delete(&format!("/api/v2/authorization/subjects/{id}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let told = ws.until_type("auth").await;
+    assert_eq!(told["ok"], false, "{told}");
+    assert_eq!(ws.close_code().await, Some(1008));
+    let after = after_a_low_and_an_announcement(&s, &mut admin, &mut sio).await;
+    for what in ["alarm", "announcement", "dataUpdate", "\"create\""] {
+        assert!(
+            !after.iter().any(|p| p.contains(what)),
+            "{what} after the delete: {after:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn changing_a_subjects_roles_downgrades_its_sessions_at_once() {
+    let s = Server::start().await;
+    s.create_role("entries-only", &["api:entries:read"]).await;
+    let token = s.create_subject("Watch", &["readable"]).await;
+    let mut admin = s.admin_client().await;
+    let (mut ws, mut sio) = live_clients(&s, &token).await;
+    let id = s.subject_id("Watch").await;
+    let r = s
+        .http(
+            "PUT",
+            "/api/v2/authorization/subjects",
+            &[("api-secret", &secret_sha1())],
+            Some(&json!({ "_id": id, "name": "Watch", "roles": ["entries-only"] })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let after = after_a_low_and_an_announcement(&s, &mut admin, &mut sio).await;
+    assert!(
+        after.iter().any(|p| p.contains("urgent_alarm")),
+        "BG alarms still come: {after:#?}"
+    );
+    for what in ["announcement", "\"colName\":\"treatments\""] {
+        assert!(
+            !after.iter().any(|p| p.contains(what)),
+            "{what} after the downgrade: {after:#?}"
+        );
+    }
+    // /ws: still open and reading entries, no longer treatments.
+    let got = ws.collect(Duration::from_millis(300)).await;
+    assert!(got.iter().any(|v| is_alarm(v, "urgent_alarm")), "{got:#?}");
+    assert!(
+        !got.iter()
+            .any(|v| v["type"] == "create" || v["type"] == "announcement"),
+        "treatments after the downgrade: {got:#?}"
+    );
+}
+
+impl Server {
+    /// A request with a raw body (None: a GET); returns the status and the body.
+    async fn raw(&self, path: &str, body: Option<Vec<u8>>) -> Resp {
+        let agent = self.agent.clone();
+        let url = format!("http://127.0.0.1:{}{path}", self.port);
+        tokio::task::spawn_blocking(move || {
+            let result = match body {
+                Some(b) => agent
+                    .post(&url)
+                    .set("Content-Type", "text/plain;charset=UTF-8")
+                    .send_bytes(&b),
+                None => agent.get(&url).call(),
+            };
+            let resp = match result {
+                Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+                Err(e) => panic!("{url}: transport error: {e}"),
+            };
+            Resp {
+                status: resp.status(),
+                text: resp.into_string().unwrap(),
+            }
+        })
+        .await
+        .unwrap()
+    }
+
+    /// A new Engine.IO 4 polling session; returns its sid.
+    async fn polling_session(&self) -> String {
+        let open = self.raw("/socket.io/?EIO=4&transport=polling", None).await;
+        assert_eq!(open.status, 200, "{}", open.text);
+        let json: Value = serde_json::from_str(open.text.trim_start_matches('0')).unwrap();
+        json["sid"].as_str().unwrap().to_string()
+    }
+}
+
+/// A poll of a closed session is answered "Session ID unknown" or a CLOSE packet.
+async fn assert_session_closed(s: &Server, path: &str) {
+    let poll = s.raw(path, None).await;
+    assert!(
+        poll.status == 400 || poll.text == "1",
+        "the session lives on: {} {}",
+        poll.status,
+        poll.text
+    );
+}
+
+#[tokio::test]
+async fn a_socketio_post_over_the_payload_limit_closes_the_session() {
+    let s = Server::start().await;
+    let sid = s.polling_session().await;
+    let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    let mut big = b"42[\"x\",\"".to_vec();
+    big.resize(2_000_000, b'a');
+    big.extend_from_slice(b"\"]");
+    let r = s.raw(&path, Some(big)).await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert!(r.text.contains("session closed"), "{}", r.text);
+    assert_session_closed(&s, &path).await;
+    // Within the limit is fine.
+    let sid = s.polling_session().await;
+    let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    let r = s.raw(&path, Some(b"40".to_vec())).await;
+    assert_eq!((r.status, r.text.as_str()), (200, "ok"));
+}
+
+#[tokio::test]
+async fn a_socketio_post_of_too_many_packets_closes_the_session() {
+    let s = Server::start().await;
+    let sid = s.polling_session().await;
+    let path = format!("/socket.io/?EIO=4&transport=polling&sid={sid}");
+    let flood = vec!["6"; 5000].join("\u{1e}");
+    let r = s.raw(&path, Some(flood.into_bytes())).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("session closed"), "{}", r.text);
+    assert_session_closed(&s, &path).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection caps and timeouts (docs/security.md#connections-and-timeouts).
+
+/// A POST that sends its head and the first byte of a 1 MB body, then nothing.
+async fn slow_post(port: u16) -> TcpStream {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let head = format!(
+        "POST /api/v1/entries HTTP/1.1\r\nHost: 127.0.0.1\r\napi-secret: {}\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n[",
+        secret_sha1()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp
+}
+
+/// What the server sends on `tcp` within `within`: its first bytes, "" when it closed, None
+/// when it sent nothing and kept the connection open.
+async fn answer(tcp: &mut TcpStream, within: Duration) -> Option<String> {
+    let mut buf = vec![0u8; 64];
+    match tokio::time::timeout(within, tcp.read(&mut buf)).await {
+        Err(_) => None,
+        Ok(Ok(n)) => Some(String::from_utf8_lossy(&buf[..n]).to_string()),
+        Ok(Err(_)) => Some(String::new()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_hold_only_their_maximum_while_a_normal_client_is_served() {
+    let s = Server::with(&[
+        ("NIGHTLITE_MAX_CONNECTIONS", "16"),
+        ("NIGHTLITE_MAX_UNAUTHENTICATED_SOCKETS", "3"),
+        ("NIGHTLITE_BODY_TIMEOUT_SECS", "2"),
+    ])
+    .await;
+    let mut admin = s.admin_client().await;
+
+    // Sockets that never authorize: three are let in, the fourth (either protocol) is not.
+    let mut idle_sockets = vec![];
+    for _ in 0..3 {
+        idle_sockets.push(s.connect().await);
+    }
+    let tcp = TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
+    match tokio_tungstenite::client_async(format!("ws://127.0.0.1:{}/ws", s.port), tcp).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 503);
+        }
+        other => panic!("a fourth unauthenticated socket: {:?}", other.map(|r| r.1)),
+    }
+    let r = s.raw("/socket.io/?EIO=4&transport=polling", None).await;
+    assert_eq!(r.status, 503, "{}", r.text);
+
+    // Uploads that trickle: they hold a connection each, until the body timeout.
+    let mut slow = vec![];
+    for _ in 0..4 {
+        slow.push(slow_post(s.port).await);
+    }
+
+    // A normal client is served meanwhile, and the authorized socket gets its delta.
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), 142)]))
+        .await;
+    wait_for_sgv(&mut admin, 142, SOON).await.unwrap();
+    assert_eq!(s.get_auth("/api/v1/entries?count=1").await.status, 200);
+
+    // The slow uploads are answered (or closed) once their body is overdue.
+    for tcp in &mut slow {
+        let got = answer(tcp, Duration::from_secs(20)).await;
+        assert!(
+            got.as_deref()
+                .is_some_and(|a| a.is_empty() || a.starts_with("HTTP/1.1 4")),
+            "a slow upload still holds its connection: {got:?}"
+        );
+    }
+    drop(slow);
+
+    // The connection cap: beyond 16 open connections, new ones are answered 503 and closed.
+    let mut held = vec![];
+    let mut refused = 0;
+    for _ in 0..20 {
+        let mut tcp = TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
+        match answer(&mut tcp, Duration::from_millis(300)).await {
+            Some(a) if a.starts_with("HTTP/1.1 503") => refused += 1,
+            _ => held.push(tcp),
+        }
+    }
+    assert!(
+        refused > 0,
+        "no connection was refused ({} held)",
+        held.len()
+    );
+    assert!(held.len() <= 16, "{} connections held", held.len());
+    drop(held);
+    drop(idle_sockets);
+    // Freed: served again.
+    let deadline = Instant::now() + SOON;
+    while s.get_auth("/api/v1/entries?count=1").await.status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "not served after the connections closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_that_stops_reading_is_dropped_after_the_write_timeout() {
+    let s = Server::with(&[("NIGHTLITE_WRITE_TIMEOUT_SECS", "1")]).await;
+    let mut stalled = stalled_client(s.port).await;
+    // Enough to fill the socket buffers, far too little to fill the session's queue.
+    fill_socket_buffers(&s, now_ms()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (frames, _, end) = read_what_is_left(&mut stalled, |_| false).await;
+    assert!(
+        !end.starts_with("nothing more"),
+        "still open after {frames} messages"
+    );
 }

@@ -179,6 +179,24 @@ impl AuthData {
         found
     }
 
+    /// Whether `other` grants the same: the same subjects (id, name, roles) and roles
+    /// (name, permissions). Open sessions are re-checked only when this changes.
+    fn same_grants(&self, other: &AuthData) -> bool {
+        let subjects = |d: &AuthData| -> Vec<(String, String, Vec<String>)> {
+            d.subjects
+                .iter()
+                .map(|s| (s.id.clone(), s.name.clone(), s.roles.clone()))
+                .collect()
+        };
+        let roles = |d: &AuthData| -> Vec<(String, Vec<String>)> {
+            d.roles
+                .iter()
+                .map(|r| (r.name.clone(), r.permissions.clone()))
+                .collect()
+        };
+        subjects(self) == subjects(other) && roles(self) == roles(other)
+    }
+
     /// The permissions of role names (unknown names grant nothing).
     pub fn permissions_of(&self, role_names: &[String]) -> Vec<String> {
         role_names
@@ -269,6 +287,8 @@ pub struct Authority {
     data: RwLock<Arc<AuthData>>,
     last_reload_ms: AtomicI64,
     store: Store,
+    /// Counts changes of subjects or roles, so open sessions re-check what they may do.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 /// The JWT signing key: random per install, kept in the data dir so JWTs survive restarts.
@@ -304,6 +324,7 @@ impl Authority {
             data: RwLock::new(Arc::new(AuthData::default())),
             last_reload_ms: AtomicI64::new(0),
             store,
+            changes: tokio::sync::watch::channel(0).0,
         };
         a.reload().await?;
         Ok(a)
@@ -321,9 +342,39 @@ impl Authority {
             })
             .await?;
         let data = Arc::new(AuthData::build(&self.secret_sha1, subjects, roles));
-        *self.data.write().unwrap_or_else(|p| p.into_inner()) = data;
+        let old = std::mem::replace(
+            &mut *self.data.write().unwrap_or_else(|p| p.into_inner()),
+            data.clone(),
+        );
         self.last_reload_ms.store(now_ms(), Ordering::Relaxed);
+        if !old.same_grants(&data) {
+            self.changes.send_modify(|n| *n += 1);
+        }
         Ok(())
+    }
+
+    /// Changes when subjects or roles change (through the API, or found by a reload after
+    /// the offline CLI changed them): live sessions then call [`Authority::recheck`].
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// What credentials that were accepted before allow now (no failure delay or count: the
+    /// client did not present them again).
+    pub async fn recheck(&self, creds: &Credentials) -> Access {
+        self.resolve_now(creds).await
+    }
+
+    /// Reloads subjects and roles every MAX_CACHE_AGE_MS for the life of the server, so a
+    /// revocation by the offline CLI reaches open sessions, which look nothing up themselves.
+    pub async fn reload_periodically(&self) {
+        let every = std::time::Duration::from_millis(MAX_CACHE_AGE_MS.unsigned_abs());
+        loop {
+            actix_web::rt::time::sleep(every).await;
+            if let Err(e) = self.reload().await {
+                tracing::warn!(error = %e, "reloading subjects failed");
+            }
+        }
     }
 
     pub fn snapshot(&self) -> Arc<AuthData> {
@@ -395,6 +446,16 @@ impl Authority {
         })
     }
 
+    /// What a client without credentials may do (the default roles).
+    pub fn defaults(&self) -> Access {
+        Access {
+            permissions: self.default_permissions(),
+            defaults: true,
+            failed: false,
+            subject: None,
+        }
+    }
+
     /// Waits out `ip`'s brute-force penalty (an async sleep: no worker is held).
     async fn wait_penalty(&self, ip: Option<IpAddr>) {
         if let Some(ip) = ip {
@@ -452,12 +513,7 @@ impl Authority {
             }
         }
         if secret.is_none() && bearer.is_none() && token_subject.is_none() {
-            return Access {
-                permissions: self.default_permissions(),
-                defaults: true,
-                failed: false,
-                subject: None,
-            };
+            return self.defaults();
         }
         if secret.is_some_and(|s| self.is_api_secret(s)) {
             return Access {

@@ -13,6 +13,20 @@ use crate::config::{AlarmSettings, Config, Units};
 pub const WARN: u8 = 1;
 pub const URGENT: u8 = 2;
 const DEFAULT_SILENCE_MS: i64 = 30 * 60 * 1000;
+const MIN_MS: i64 = 60 * 1000;
+/// The longest snooze of each alarm, as Nightscout's page offers them (alarmUrgentLowMins
+/// 15/30/45, alarmLowMins up to 60, the others up to 120). Nightscout's server takes any
+/// `silenceTime`; here an ack asking for more is held to the cap of the alarm that sounds,
+/// checked when it sounds, so an ack given during a high cannot silence a later urgent low
+/// for longer than 45 minutes (docs/security.md).
+pub const URGENT_LOW_CAP_MS: i64 = 45 * MIN_MS;
+pub const LOW_CAP_MS: i64 = 60 * MIN_MS;
+pub const OTHER_CAP_MS: i64 = 120 * MIN_MS;
+/// Who may receive an alarm: the BG alarms tell the readings; announcements are treatments.
+pub const READ_ALARMS: &str = "api:entries:read";
+pub const READ_ANNOUNCEMENTS: &str = "api:treatments:read";
+/// Who may acknowledge (snooze) alarms, for every client: Nightscout's permission.
+pub const ACK: &str = "notifications:*:ack";
 /// Readings older than this do not raise BG alarms (simplealarms: 10 minutes).
 const BG_ALARM_MAX_AGE_MS: i64 = 10 * 60 * 1000;
 
@@ -22,6 +36,8 @@ const BG_ALARM_MAX_AGE_MS: i64 = 10 * 60 * 1000;
 pub struct Notify {
     pub event: &'static str,
     pub payload: Value,
+    /// The permission a client needs to receive it ([`READ_ALARMS`], [`READ_ANNOUNCEMENTS`]).
+    pub needs: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,6 +60,15 @@ pub struct Engine {
     thresholds: crate::config::Thresholds,
     /// (level, group) → ack state.
     alarms: HashMap<(u8, String), AlarmState>,
+}
+
+/// The longest an ack silences an alarm of `level` and kind `event_name` (see the caps above).
+fn snooze_cap(level: u8, event_name: &str) -> i64 {
+    match (level, event_name) {
+        (URGENT, "low") => URGENT_LOW_CAP_MS,
+        (_, "low") => LOW_CAP_MS,
+        _ => OTHER_CAP_MS,
+    }
 }
 
 fn level_name(level: u8) -> &'static str {
@@ -133,7 +158,7 @@ impl Engine {
             return self.auto_ack(&group, now);
         };
         let alarm = self.alarms.entry((level, group.clone())).or_default();
-        if now <= alarm.last_ack + alarm.silence_ms {
+        if now <= alarm.last_ack + alarm.silence_ms.min(snooze_cap(level, event_name)) {
             return vec![];
         }
         alarm.emitted = true;
@@ -153,6 +178,7 @@ impl Engine {
                 "plugin": if event_name == "stale" { "timeago" } else { "simplealarms" },
                 "timestamp": now,
             }),
+            needs: READ_ALARMS,
         }]
     }
 
@@ -185,7 +211,10 @@ impl Engine {
         silence_ms: Option<i64>,
         now: i64,
     ) -> Vec<Notify> {
-        let silence = silence_ms.filter(|t| *t > 0).unwrap_or(DEFAULT_SILENCE_MS);
+        let silence = silence_ms
+            .filter(|t| *t > 0)
+            .unwrap_or(DEFAULT_SILENCE_MS)
+            .min(OTHER_CAP_MS);
         let levels: &[u8] = if level >= URGENT {
             &[URGENT, WARN]
         } else {
@@ -215,6 +244,7 @@ fn clear(group: &str, message: &str, now: i64) -> Notify {
             "group": group,
             "timestamp": now,
         }),
+        needs: READ_ALARMS,
     }
 }
 
@@ -233,6 +263,7 @@ pub fn announcement(doc: &serde_json::Map<String, Value>, now: i64) -> Notify {
             "isAnnouncement": true,
             "timestamp": now,
         }),
+        needs: READ_ANNOUNCEMENTS,
     }
 }
 
@@ -274,6 +305,39 @@ mod tests {
         let cleared = e.evaluate(at(120.0, 0), NOW);
         assert_eq!(cleared[0].event, "clear_alarm");
         assert!(e.evaluate(at(120.0, 0), NOW).is_empty(), "cleared once");
+    }
+
+    #[test]
+    fn snoozes_are_capped_per_alarm() {
+        // A reading taken at `t`, evaluated at `t`.
+        let sounds = |e: &mut Engine, mgdl: f64, t: i64| {
+            e.evaluate(Some(Reading { mgdl, mills: t }), t)
+                .first()
+                .map(|n| n.payload["title"].clone())
+        };
+        let ten_years = 10 * 365 * 24 * 60 * MIN_MS;
+        let mut e = engine(&[]);
+        e.ack(URGENT, "default", Some(ten_years), NOW);
+        assert_eq!(sounds(&mut e, 50.0, NOW + 44 * MIN_MS), None);
+        assert_eq!(
+            sounds(&mut e, 50.0, NOW + 46 * MIN_MS),
+            Some(json!("Urgent LOW")),
+            "urgent low sounds again after its 45 minute cap"
+        );
+        let mut e = engine(&[]);
+        e.ack(URGENT, "default", Some(ten_years), NOW);
+        assert_eq!(sounds(&mut e, 300.0, NOW + 119 * MIN_MS), None);
+        assert_eq!(
+            sounds(&mut e, 300.0, NOW + 121 * MIN_MS),
+            Some(json!("Urgent HIGH"))
+        );
+        let mut e = engine(&[]);
+        e.ack(WARN, "default", Some(ten_years), NOW);
+        assert_eq!(sounds(&mut e, 70.0, NOW + 59 * MIN_MS), None);
+        assert_eq!(
+            sounds(&mut e, 70.0, NOW + 61 * MIN_MS),
+            Some(json!("Warning LOW"))
+        );
     }
 
     #[test]

@@ -34,6 +34,17 @@ pub struct Live {
     pub snapshots: snapshots::Snapshots,
     /// Delta frames shared between WebSocket clients (see [`snapshots::SharedDeltas`]).
     pub deltas: snapshots::SharedDeltas,
+    /// /ws and Socket.IO sessions not (yet) authorized with a token or the secret
+    /// (NIGHTLITE_MAX_UNAUTHENTICATED_SOCKETS): each holds a slot until it is.
+    pub unauthenticated: crate::connlimits::Counter,
+}
+
+/// The answer to a new socket over NIGHTLITE_MAX_UNAUTHENTICATED_SOCKETS.
+pub fn too_many_sockets() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::ServiceUnavailable().json(serde_json::json!({
+        "status": 503,
+        "message": "too many unauthenticated live connections; retry later",
+    }))
 }
 
 impl Live {
@@ -45,6 +56,9 @@ impl Live {
             latest: Mutex::new(None),
             snapshots: snapshots::Snapshots::default(),
             deltas: snapshots::SharedDeltas::default(),
+            unauthenticated: crate::connlimits::Counter::new(
+                config.connections.max_unauthenticated_sockets,
+            ),
         }
     }
 

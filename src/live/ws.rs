@@ -15,8 +15,8 @@ use futures_util::StreamExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::{broadcast, mpsc};
 
-use super::ddata;
 use super::wsproto::{self, Decoder, Message};
+use super::{alarms, ddata};
 use crate::api::v1::State;
 use crate::auth::{Access, Credentials};
 use crate::dates::now_ms;
@@ -67,6 +67,9 @@ async fn upgrade(req: HttpRequest, payload: web::Payload, state: State) -> Resul
         h.get(header::SEC_WEBSOCKET_EXTENSIONS)
             .and_then(|v| v.to_str().ok()),
     );
+    let Some(slot) = state.live.unauthenticated.take() else {
+        return Ok(super::too_many_sockets());
+    };
     let (tx, rx) = mpsc::channel::<Bytes>(OUT_QUEUE);
     let ip = crate::api::guard::client_ip(&req, &state.auth.trust_proxy);
     let session = Session {
@@ -74,6 +77,8 @@ async fn upgrade(req: HttpRequest, payload: web::Payload, state: State) -> Resul
         out: tx,
         deflate: deflate.is_some(),
         access: None,
+        creds: None,
+        unauthenticated: Some(slot),
         subscribed: HashSet::new(),
         ip,
         ticket: 0,
@@ -102,6 +107,10 @@ struct Session {
     out: mpsc::Sender<Bytes>,
     deflate: bool,
     access: Option<Access>,
+    /// The credentials `access` came from, re-checked when subjects or roles change.
+    creds: Option<Credentials>,
+    /// Held until the client authorizes with a token or the secret (`Live::unauthenticated`).
+    unauthenticated: Option<crate::connlimits::Slot>,
     subscribed: HashSet<Collection>,
     ip: Option<std::net::IpAddr>,
     /// Taken right after subscribing to the bus, for shared snapshots (`live::snapshots`).
@@ -141,6 +150,7 @@ impl Session {
         self.ticket = self.state.live.snapshots.ticket();
         let mut events = self.state.live.events.subscribe();
         let mut stopping = self.state.live.stopping();
+        let mut auth_changes = self.state.auth.changes();
         let mut decoder = Decoder::new(self.deflate);
         let mut heartbeat = actix_web::rt::time::interval(HEARTBEAT);
         let mut last_seen = Instant::now();
@@ -166,7 +176,7 @@ impl Session {
                     Err(broadcast::error::RecvError::Closed) => break End::Close(1001),
                 },
                 ev = events.recv() => match ev {
-                    Ok(n) if self.access.is_some() => {
+                    Ok(n) if self.access.as_ref().is_some_and(|a| a.can(n.needs)) => {
                         let mut msg = Map::new();
                         msg.insert("type".into(), n.event.into());
                         msg.insert("notify".into(), n.payload.clone());
@@ -176,6 +186,7 @@ impl Session {
                     Err(broadcast::error::RecvError::Closed) => break End::Close(1001),
                 },
                 _ = stopping.changed() => break End::Close(1001),
+                Ok(()) = auth_changes.changed() => if let Err(end) = self.recheck().await { break end },
                 _ = heartbeat.tick() => {
                     if last_seen.elapsed() > CLIENT_TIMEOUT {
                         break End::Gone;
@@ -187,6 +198,27 @@ impl Session {
         if let End::Close(code) = end {
             let _ = self.frame(wsproto::close_frame(code));
         }
+    }
+
+    /// Subjects or roles changed: the session keeps only what its credentials allow now, at
+    /// once; one that may no longer read is told so and closed (1008), as at `authorize`.
+    async fn recheck(&mut self) -> std::result::Result<(), End> {
+        let Some(creds) = &self.creds else {
+            return Ok(());
+        };
+        let access = self.state.auth.recheck(creds).await;
+        if !access.can("api:entries:read") {
+            self.access = None;
+            self.subscribed.clear();
+            self.send(
+                &json!({ "type": "auth", "ok": false, "status": 401, "message": "Unauthorized" }),
+            )?;
+            return Err(End::Close(CLOSE_POLICY));
+        }
+        self.subscribed
+            .retain(|c| access.can(&format!("api:{}:read", c.table())));
+        self.access = Some(access);
+        Ok(())
     }
 
     /// Handles every whole message received so far.
@@ -231,7 +263,11 @@ impl Session {
                 }
                 let write = access.can("api:entries:create");
                 let write_treatment = access.can("api:treatments:create");
+                if !access.defaults {
+                    self.unauthenticated = None;
+                }
                 self.access = Some(access);
+                self.creds = Some(creds);
                 self.send(&json!({
                     "type": "auth", "ok": true,
                     "read": read, "write": write, "write_treatment": write_treatment,
@@ -269,7 +305,10 @@ impl Session {
                 }
                 self.send(&json!({ "type": "subscribed", "collections": granted }))
             }
-            // Any authorized client may silence alarms, as Nightscout's alarm socket allows.
+            // Silencing is for everyone, so it needs Nightscout's ack permission, not just read.
+            "ack" if !self.access.as_ref().is_some_and(|a| a.can(alarms::ACK)) => self.send(
+                &json!({ "type": "error", "status": 401, "message": format!("acknowledging alarms needs {}", alarms::ACK) }),
+            ),
             "ack" => {
                 let level = cmd.get("level").and_then(Value::as_u64).unwrap_or(1).min(2) as u8;
                 let group = text_of("group").unwrap_or_else(|| "default".into());

@@ -98,7 +98,10 @@ async fn get(req: HttpRequest, payload: web::Payload, state: State) -> HttpRespo
         "websocket" => websocket(req, payload, state, eio, sid, ip),
         "polling" => match sid {
             None => {
-                let s = Session::start(state.clone(), eio, false, ip);
+                let Some(slot) = state.live.unauthenticated.take() else {
+                    return crate::live::too_many_sockets();
+                };
+                let s = Session::start(state.clone(), eio, false, ip, slot);
                 let open = s.open_packet();
                 if eio == Eio::V3 {
                     // socket.io 2.x connects the main namespace without being asked.
@@ -118,7 +121,23 @@ async fn get(req: HttpRequest, payload: web::Payload, state: State) -> HttpRespo
     }
 }
 
-async fn post(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
+/// Reads a polling POST's body, at most `MAX_PAYLOAD` bytes; None when it is larger.
+async fn read_payload(payload: &mut web::Payload) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.ok()?;
+        if body.len() + chunk.len() > session::MAX_PAYLOAD {
+            return None;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Some(body)
+}
+
+/// A polling POST: its packets go to the session. A body over engine.io's maxHttpBufferSize
+/// (1e6 bytes), or more packets than the session queues, closes the session with a 413/400,
+/// as engine.io closes a transport that exceeds it.
+async fn post(req: HttpRequest, mut payload: web::Payload, state: State) -> HttpResponse {
     let Some(eio) = eio_of(&req) else {
         return engine_error(5, "Unsupported protocol version");
     };
@@ -127,15 +146,37 @@ async fn post(req: HttpRequest, body: Bytes, state: State) -> HttpResponse {
     else {
         return engine_error(1, "Session ID unknown");
     };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body = match declared {
+        Some(n) if n > session::MAX_PAYLOAD as u64 => None,
+        _ => read_payload(&mut payload).await,
+    };
+    let Some(body) = body else {
+        s.close();
+        return HttpResponse::PayloadTooLarge().json(serde_json::json!({
+            "code": 3,
+            "message": format!("payload over {} bytes: session closed", session::MAX_PAYLOAD),
+        }));
+    };
     let Ok(body) = std::str::from_utf8(&body) else {
         return engine_error(3, "Bad request");
     };
-    match packet::decode_payload(eio, body) {
+    match packet::decode_payload_max(eio, body, session::MAX_INCOMING) {
         Ok(packets) => {
             for p in packets {
-                s.receive(p);
+                if !s.receive(p) {
+                    return engine_error(3, "too many packets waiting: session closed");
+                }
             }
             HttpResponse::Ok().content_type("text/html").body("ok")
+        }
+        Err(e) if e == packet::TOO_MANY => {
+            s.close();
+            engine_error(3, "too many packets in one payload: session closed")
         }
         Err(_) => engine_error(3, "Bad request"),
     }
@@ -161,7 +202,10 @@ fn websocket(
             Some(s) if !s.upgraded() => s,
             _ => return engine_error(1, "Session ID unknown"),
         },
-        None => Session::start(state.clone(), eio, true, ip),
+        None => match state.live.unauthenticated.take() {
+            Some(slot) => Session::start(state.clone(), eio, true, ip, slot),
+            None => return crate::live::too_many_sockets(),
+        },
     };
     let deflate = wsproto::negotiate_deflate(
         h.get(header::SEC_WEBSOCKET_EXTENSIONS)
@@ -230,8 +274,10 @@ async fn pump(
                             } else if !live && t == "5" {
                                 live = true;
                                 session.mark_upgraded();
-                            } else {
-                                session.receive(t);
+                            } else if !session.receive(t) {
+                                // Sent faster than handled: the session is closed.
+                                let _ = tx.try_send(Bytes::from(wsproto::close_frame(1008)));
+                                return;
                             }
                         }
                         Ok(Some(Message::Ping(p))) => { let _ = tx.try_send(Bytes::from(wsproto::control_frame(0xA, &p))); }

@@ -34,16 +34,28 @@ pub fn encode_payload(eio: Eio, packets: &[String]) -> String {
 
 /// Splits a polling request body into engine packets.
 pub fn decode_payload(eio: Eio, body: &str) -> Result<Vec<String>, &'static str> {
+    decode_payload_max(eio, body, usize::MAX)
+}
+
+pub const TOO_MANY: &str = "too many packets in one payload";
+
+/// The packets of a payload, refused when there are more than `max` (before they are copied).
+pub fn decode_payload_max(eio: Eio, body: &str, max: usize) -> Result<Vec<String>, &'static str> {
     match eio {
-        Eio::V4 => Ok(body
-            .split('\u{1e}')
-            .filter(|p| !p.is_empty())
-            .map(str::to_string)
-            .collect()),
+        Eio::V4 => {
+            let packets = || body.split('\u{1e}').filter(|p| !p.is_empty());
+            if packets().nth(max).is_some() {
+                return Err(TOO_MANY);
+            }
+            Ok(packets().map(str::to_string).collect())
+        }
         Eio::V3 => {
             let mut out = vec![];
             let mut rest = body;
             while !rest.is_empty() {
+                if out.len() == max {
+                    return Err(TOO_MANY);
+                }
                 let (len, after) = rest.split_once(':').ok_or("v3 payload without a length")?;
                 let len: usize = len
                     .parse()
@@ -237,6 +249,12 @@ mod tests {
         assert_eq!(decode_payload(Eio::V3, &body).unwrap(), p);
         assert!(decode_payload(Eio::V3, "5:ab").is_err());
         assert!(decode_payload(Eio::V3, "x:ab").is_err());
+        assert_eq!(
+            decode_payload_max(Eio::V4, "4a\u{1e}4b", 2).unwrap().len(),
+            2
+        );
+        assert!(decode_payload_max(Eio::V4, "4a\u{1e}4b\u{1e}4c", 2).is_err());
+        assert!(decode_payload_max(Eio::V3, "2:4a2:4b2:4c", 2).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! and the data pushed from the change bus and the alarms.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use super::packet::{self, Eio, Kind, Packet};
 use crate::api::v1::State;
 use crate::auth::{Access, Credentials};
 use crate::dates::now_ms;
-use crate::live::ddata;
+use crate::live::{alarms, ddata};
 use crate::store::changes::{ChangeSet, Op};
 use crate::store::prepare::prepare;
 use crate::store::upsert::Merge;
@@ -22,6 +23,13 @@ use crate::store::{self, Collection};
 
 /// Outgoing packets a client may leave unread before its session is closed.
 const MAX_QUEUE: usize = 1024;
+/// Incoming packets, and their bytes, waiting for the session's task: a client that sends
+/// faster than they are handled has its session closed (docs/security.md).
+pub const MAX_INCOMING: usize = 1024;
+const MAX_INCOMING_BYTES: usize = 2 * MAX_PAYLOAD;
+/// The largest polling POST body and WebSocket message, as engine.io's default
+/// maxHttpBufferSize (1e6 bytes); announced to clients as `maxPayload`.
+pub const MAX_PAYLOAD: usize = 1_000_000;
 
 enum Incoming {
     Packet(String),
@@ -39,7 +47,9 @@ pub struct Session {
     pub eio: Eio,
     inner: Mutex<Inner>,
     output: Notify,
-    incoming: mpsc::UnboundedSender<Incoming>,
+    incoming: mpsc::Sender<Incoming>,
+    /// Bytes of the packets in `incoming`.
+    incoming_bytes: AtomicUsize,
 }
 
 impl Session {
@@ -61,11 +71,12 @@ impl Session {
         eio: Eio,
         websocket: bool,
         ip: Option<std::net::IpAddr>,
+        slot: crate::connlimits::Slot,
     ) -> Arc<Session> {
         let mut raw = [0u8; 15];
         let _ = getrandom::getrandom(&mut raw);
         let sid = crate::auth::jwt::b64url_encode(&raw);
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(MAX_INCOMING);
         let s = Arc::new(Session {
             sid,
             eio,
@@ -76,9 +87,10 @@ impl Session {
             }),
             output: Notify::new(),
             incoming: tx,
+            incoming_bytes: AtomicUsize::new(0),
         });
         state.socketio.insert(s.clone());
-        actix_web::rt::spawn(Task::new(s.clone(), state, ip).run(rx));
+        actix_web::rt::spawn(Task::new(s.clone(), state, ip, slot).run(rx));
         s
     }
 
@@ -95,14 +107,14 @@ impl Session {
                 "upgrades": if self.upgraded() { json!([]) } else { json!(["websocket"]) },
                 "pingInterval": Self::ping_interval(self.eio).as_millis() as u64,
                 "pingTimeout": Self::ping_timeout(self.eio).as_millis() as u64,
-                "maxPayload": 1_000_000,
+                "maxPayload": MAX_PAYLOAD,
             })
         )
     }
 
     /// socket.io 2.x clients are connected to `/` by the server, unasked.
     pub fn connect_main_v3(&self) {
-        let _ = self.incoming.send(Incoming::ConnectMainV3);
+        let _ = self.incoming.try_send(Incoming::ConnectMainV3);
         self.push("40".into());
     }
 
@@ -127,8 +139,23 @@ impl Session {
         self.lock().queue.drain(..).collect()
     }
 
-    pub fn receive(&self, engine_packet: String) {
-        let _ = self.incoming.send(Incoming::Packet(engine_packet));
+    /// Queues a packet from the client for the session's task; false (and the session
+    /// closed) when the client has more waiting than MAX_INCOMING packets or bytes.
+    pub fn receive(&self, engine_packet: String) -> bool {
+        let len = engine_packet.len();
+        let queued = self.incoming_bytes.fetch_add(len, Ordering::AcqRel) + len;
+        if queued > MAX_INCOMING_BYTES
+            || self
+                .incoming
+                .try_send(Incoming::Packet(engine_packet))
+                .is_err()
+        {
+            self.incoming_bytes.fetch_sub(len, Ordering::AcqRel);
+            tracing::debug!(sid = %self.sid, "Socket.IO client sent too much: session closed");
+            self.close();
+            return false;
+        }
+        true
     }
 
     pub fn upgraded(&self) -> bool {
@@ -150,9 +177,10 @@ impl Session {
         self.lock().closed = true;
         self.output.notify_waiters();
         self.output.notify_one();
+        // A full queue ends the task just as well: it sees `closed` on its next tick.
         let _ = self
             .incoming
-            .send(Incoming::Packet(packet::CLOSE.to_string()));
+            .try_send(Incoming::Packet(packet::CLOSE.to_string()));
     }
 
     pub fn is_closed(&self) -> bool {
@@ -191,6 +219,15 @@ impl Session {
     }
 }
 
+/// What a `/storage` socket needs to receive a collection's events.
+fn storage_permission(c: Collection) -> String {
+    if c == Collection::Settings {
+        "api:settings:admin".to_string()
+    } else {
+        format!("api:{}:read", c.table())
+    }
+}
+
 /// Per-namespace state of a session.
 #[derive(Default)]
 struct Namespaces {
@@ -201,7 +238,14 @@ struct Namespaces {
     storage: bool,
     storage_rooms: HashSet<Collection>,
     alarm: bool,
-    alarm_can_ack: bool,
+    /// What the `/alarm` socket may do: the default roles from its connect, then those of
+    /// its last good `subscribe`. Alarms are sent only to sockets that may read them.
+    alarm_access: Option<Access>,
+    /// The credentials each namespace was granted with (None: the default roles), so that
+    /// a change of subjects or roles re-checks them (`Task::recheck`).
+    main_creds: Option<Credentials>,
+    storage_creds: Option<Credentials>,
+    alarm_creds: Option<Credentials>,
 }
 
 struct Task {
@@ -213,14 +257,22 @@ struct Task {
     last_heard: Instant,
     /// Taken right after subscribing to the bus, for shared snapshots (`live::snapshots`).
     ticket: u64,
+    /// Held until a namespace authorizes with a token or the secret (`Live::unauthenticated`).
+    unauthenticated: Option<crate::connlimits::Slot>,
 }
 
 impl Task {
-    fn new(s: Arc<Session>, state: State, ip: Option<std::net::IpAddr>) -> Task {
+    fn new(
+        s: Arc<Session>,
+        state: State,
+        ip: Option<std::net::IpAddr>,
+        slot: crate::connlimits::Slot,
+    ) -> Task {
         Task {
             s,
             state,
             ip,
+            unauthenticated: Some(slot),
             ns: Namespaces::default(),
             awaiting_pong: None,
             last_heard: Instant::now(),
@@ -254,13 +306,14 @@ impl Task {
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Incoming>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Incoming>) {
         let mut bus = self.state.store.subscribe();
         self.ticket = self.state.live.snapshots.ticket();
         let mut events = self.state.live.events.subscribe();
         let clients_tx = self.state.socketio.clients();
         let mut clients = clients_tx.subscribe();
         let mut stopping = self.state.live.stopping();
+        let mut auth_changes = self.state.auth.changes();
         let interval = Session::ping_interval(self.s.eio);
         let timeout = Session::ping_timeout(self.s.eio);
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(1));
@@ -269,6 +322,9 @@ impl Task {
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(Incoming::Packet(p)) => {
+                        let len = p.len();
+                        // Saturating: close() queues a CLOSE it did not count.
+                        let _ = self.s.incoming_bytes.fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| Some(b.saturating_sub(len)));
                         self.last_heard = Instant::now();
                         if !self.engine_packet(&p).await { break }
                     }
@@ -283,7 +339,7 @@ impl Task {
                 },
                 ev = events.recv() => {
                     if let Ok(n) = ev {
-                        if self.ns.alarm {
+                        if self.ns.alarm && self.ns.alarm_access.as_ref().is_some_and(|a| a.can(n.needs)) {
                             self.emit("/alarm", n.event, vec![n.payload.clone()]);
                         }
                     }
@@ -295,6 +351,7 @@ impl Task {
                     }
                 }
                 _ = stopping.changed() => break,
+                Ok(()) = auth_changes.changed() => self.recheck().await,
                 _ = tick.tick() => {
                     if self.s.is_closed() { break }
                     let now = Instant::now();
@@ -358,6 +415,47 @@ impl Task {
         }
     }
 
+    /// Subjects or roles changed: each namespace gets what its credentials allow now, at
+    /// once (docs/security.md#alarms-and-live-sessions). Credentials that no longer resolve
+    /// leave `/` as a failed `authorize` does; `/storage` and `/alarm` keep only what remains.
+    async fn recheck(&mut self) {
+        let state = self.state.clone();
+        let auth = &state.auth;
+        if let Some(creds) = &self.ns.main_creds.clone() {
+            let access = auth.recheck(creds).await;
+            if access.failed {
+                self.send(&Packet::new(Kind::Disconnect, "/", None, None));
+                self.leave_main();
+                self.ns.main_access = None;
+                self.ns.main_creds = None;
+            } else {
+                self.ns.data_room &= access.can("api:*:read");
+                self.ns.main_access = Some(access);
+            }
+        }
+        if let Some(creds) = &self.ns.storage_creds {
+            let access = auth.recheck(creds).await;
+            self.ns
+                .storage_rooms
+                .retain(|c| access.subject.is_some() && access.can(&storage_permission(*c)));
+        }
+        if self.ns.alarm_access.is_some() {
+            let creds = self.ns.alarm_creds.clone().unwrap_or_default();
+            self.ns.alarm_access = Some(auth.recheck(&creds).await);
+        }
+    }
+
+    fn leave_main(&mut self) {
+        if self.ns.main {
+            self.ns.main = false;
+            self.ns.data_room = false;
+            self.state
+                .socketio
+                .clients()
+                .send_modify(|n| *n = n.saturating_sub(1));
+        }
+    }
+
     fn join_main(&mut self, clients: &tokio::sync::watch::Sender<usize>) {
         if !self.ns.main {
             self.ns.main = true;
@@ -369,14 +467,7 @@ impl Task {
         match p.kind {
             Kind::Connect => self.connect(&p.nsp),
             Kind::Disconnect => match p.nsp.as_str() {
-                "/" if self.ns.main => {
-                    self.ns.main = false;
-                    self.ns.data_room = false;
-                    self.state
-                        .socketio
-                        .clients()
-                        .send_modify(|n| *n = n.saturating_sub(1));
-                }
+                "/" => self.leave_main(),
                 "/storage" => self.ns.storage = false,
                 "/alarm" => self.ns.alarm = false,
                 _ => {}
@@ -415,7 +506,14 @@ impl Task {
                 self.join_main(&clients);
             }
             "/storage" => self.ns.storage = true,
-            _ => self.ns.alarm = true,
+            _ => {
+                self.ns.alarm = true;
+                // As Nightscout since its fix (alarmSocket.js' AlarmReceivers): a socket that
+                // never subscribes gets alarms only when the default roles may read them.
+                if self.ns.alarm_access.is_none() {
+                    self.ns.alarm_access = Some(self.state.auth.defaults());
+                }
+            }
         }
         let data = match self.s.eio {
             Eio::V4 => Some(json!({ "sid": format!("{}{}", self.s.sid, nsp.len()) })),
@@ -448,12 +546,18 @@ impl Task {
         match name {
             "authorize" => {
                 let msg = args.first();
-                let access = self.state.auth.resolve(&Self::creds(msg), self.ip).await;
+                let creds = Self::creds(msg);
+                let access = self.state.auth.resolve(&creds, self.ip).await;
                 if access.failed {
                     // Nightscout disconnects a client whose credentials fail.
                     self.send(&Packet::new(Kind::Disconnect, "/", None, None));
                     self.ns.main_access = None;
+                    self.ns.main_creds = None;
                     return;
+                }
+                self.ns.main_creds = Some(creds);
+                if !access.defaults {
+                    self.unauthenticated = None;
                 }
                 let authorization = json!({
                     "read": access.can("api:*:read"),
@@ -617,19 +721,12 @@ impl Task {
         let token = msg
             .and_then(|m| m.get("accessToken"))
             .and_then(Value::as_str);
+        let creds = Credentials {
+            token: token.map(str::to_string),
+            ..Default::default()
+        };
         let access = match token {
-            Some(t) => {
-                self.state
-                    .auth
-                    .resolve(
-                        &Credentials {
-                            token: Some(t.to_string()),
-                            ..Default::default()
-                        },
-                        self.ip,
-                    )
-                    .await
-            }
+            Some(_) => self.state.auth.resolve(&creds, self.ip).await,
             None => {
                 self.ack(
                     "/storage",
@@ -661,13 +758,10 @@ impl Task {
             None => enabled.to_vec(),
         };
         let mut subscribed = vec![];
+        self.ns.storage_creds = Some(creds);
+        self.unauthenticated = None;
         for c in wanted {
-            let perm = if c == Collection::Settings {
-                "api:settings:admin".to_string()
-            } else {
-                format!("api:{}:read", c.table())
-            };
-            if access.can(&perm) {
+            if access.can(&storage_permission(c)) {
                 self.ns.storage_rooms.insert(c);
                 subscribed.push(c.table());
             }
@@ -689,18 +783,28 @@ impl Task {
                 {
                     json!({ "success": false, "message": "Missing or bad accessToken" })
                 } else {
-                    self.ns.alarm_can_ack =
-                        access.can("notifications:*:ack") || creds.token.is_some();
-                    json!({
+                    let reply = json!({
                         "success": true,
                         "message": "Subscribed for alarms",
-                        "read": access.can("api:*:read"),
-                        "ack": self.ns.alarm_can_ack,
-                    })
+                        "read": access.can(alarms::READ_ALARMS),
+                        "ack": access.can(alarms::ACK),
+                    });
+                    if !access.defaults {
+                        self.unauthenticated = None;
+                    }
+                    self.ns.alarm_access = Some(access);
+                    self.ns.alarm_creds = Some(creds);
+                    reply
                 };
                 self.ack("/alarm", id, vec![reply]);
             }
-            "ack" if self.ns.alarm_can_ack => {
+            "ack"
+                if self
+                    .ns
+                    .alarm_access
+                    .as_ref()
+                    .is_some_and(|a| a.can(alarms::ACK)) =>
+            {
                 let level = args.first().and_then(Value::as_u64).unwrap_or(1).min(2) as u8;
                 let group = args
                     .get(1)
