@@ -183,9 +183,12 @@ pub fn conditional(
     let Some(last) = last_ms else {
         return respond(builder);
     };
+    // A client that sent If-None-Match is judged by its ETag alone (RFC 9110 13.1.3): a
+    // tag that did not match must not turn into a 304 through the date.
     let since = req
         .headers()
         .get(header::IF_MODIFIED_SINCE)
+        .filter(|_| !req.headers().contains_key(header::IF_NONE_MATCH))
         .and_then(|v| v.to_str().ok())
         .and_then(crate::dates::parse_http_date);
     // HTTP dates have whole seconds.

@@ -377,6 +377,16 @@ fn v1_lists_etag_and_if_none_match() {
     assert_eq!(r.status, 200);
     assert_eq!(r.list().len(), 2);
     assert_ne!(r.header("etag"), Some(tag.as_str()));
+    // A stale tag wins over a fresh date: If-Modified-Since is ignored beside If-None-Match.
+    let r = s.get_auth_with(
+        "/api/v1/treatments.json?rr=5",
+        &[
+            ("If-None-Match", &tag),
+            ("If-Modified-Since", "Fri, 31 Dec 2100 23:59:59 GMT"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.list().len(), 2);
     // Food too.
     s.post_ok(
         "/api/v1/food",
