@@ -809,3 +809,98 @@ fn a_nearly_full_disk_refuses_writes_and_keeps_reads_and_deletes() {
         1
     );
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped; None where mounting is not
+/// allowed (not root, or a container without the privilege).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        out.status.success().then_some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_disk_that_fills_during_concurrent_writes_answers_each_write_as_it_is_stored() {
+    let Some(disk) = SmallDisk::mount("3m") else {
+        eprintln!(
+            "SKIPPED: cannot mount a tmpfs here (needs root); \
+             store::writer's unit test covers the logic with max_page_count"
+        );
+        return;
+    };
+    let data = disk.path().join("data");
+    // The reserve check would refuse every write on a 3 MB disk: let SQLite meet the full disk.
+    let s = Arc::new(Server::start(
+        &data,
+        &[("NIGHTLITE_TEST_DISK_FREE_BYTES", "1000000000000")],
+    ));
+    let answers: Arc<Mutex<Vec<(i64, u16, String)>>> = Arc::default();
+    let base = now_ms() - DAY;
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (s, answers) = (s.clone(), answers.clone());
+            std::thread::spawn(move || {
+                let mut refused = 0;
+                let mut i = 0;
+                // Until the disk has been full for a while (or a bound, should it never fill).
+                while refused < 40 && i < 4000 {
+                    let date = base + i * 1000 + w;
+                    let mut doc = sgv(date, 100);
+                    doc["note"] = json!("x".repeat(6000));
+                    let r = s.post("/api/v1/entries", &json!([doc]));
+                    if r.status != 200 {
+                        refused += 1;
+                    }
+                    answers.lock().unwrap().push((date, r.status, r.body));
+                    i += 4;
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let answers = std::mem::take(&mut *answers.lock().unwrap());
+    assert!(
+        answers.iter().any(|a| a.1 != 200),
+        "the disk never filled ({} writes)",
+        answers.len()
+    );
+    let s = Arc::into_inner(s).expect("writers are done");
+    drop(s);
+    let stored = entry_dates(&data.join("nightlite.sqlite3"));
+    for (date, status, body) in &answers {
+        match status {
+            200 => assert!(stored.contains(date), "answered 200 but not stored: {date}"),
+            507 => assert!(
+                !stored.contains(date),
+                "answered 507 but stored: {date}: {body}"
+            ),
+            other => panic!(
+                "{other} for {date} (stored: {}): {body}",
+                stored.contains(date)
+            ),
+        }
+    }
+    assert!(answers.iter().any(|a| a.1 == 200));
+}
