@@ -648,6 +648,55 @@ fn restore_refuses_damaged_files_and_a_running_server_then_replaces_the_database
 }
 
 #[test]
+fn restore_refuses_a_database_missing_tables_or_columns_and_replaces_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let t = now_ms();
+    {
+        let s = Server::start(&data, &[]);
+        assert_eq!(s.post("/api/v1/entries", &sgv(t, 120)).status, 200);
+    }
+    let good = dir.path().join("good.sqlite3");
+    let out = nightlite(&data, &["backup", "--to", good.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (name, damage, why) in [
+        (
+            "no-subjects",
+            "DROP TABLE auth_subjects",
+            "no 'auth_subjects' table",
+        ),
+        (
+            "gutted-entries",
+            "DROP TABLE entries; CREATE TABLE entries (id TEXT PRIMARY KEY, doc TEXT)",
+            "'entries' table lacks the column(s)",
+        ),
+    ] {
+        let file = dir.path().join(format!("{name}.sqlite3"));
+        std::fs::copy(&good, &file).unwrap();
+        Connection::open(&file)
+            .unwrap()
+            .execute_batch(damage)
+            .unwrap();
+        let out = nightlite(&data, &["restore", file.to_str().unwrap()]);
+        assert!(!out.status.success(), "{name} was restored");
+        assert!(
+            stderr(&out).contains("not a nightlite database"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains(why), "{}", stderr(&out));
+        assert!(
+            !data.join("nightlite.sqlite3.bak").exists(),
+            "{name}: nothing replaced"
+        );
+        assert_eq!(
+            entry_dates(&data.join("nightlite.sqlite3")),
+            HashSet::from([t])
+        );
+    }
+}
+
+#[test]
 fn sigusr1_makes_a_backup_of_the_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
