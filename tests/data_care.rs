@@ -696,6 +696,85 @@ fn restore_refuses_a_database_missing_tables_or_columns_and_replaces_nothing() {
     }
 }
 
+/// Deleting through the API only marks documents; `nightlite compact` is what gives the disk
+/// its space back.
+#[test]
+fn compact_removes_documents_deleted_through_the_api_and_shrinks_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let t = now_ms() - DAY;
+    let db = data.join("nightlite.sqlite3");
+    let wal = data.join("nightlite.sqlite3-wal");
+    let on_disk = || {
+        std::fs::metadata(&db).map_or(0, |m| m.len())
+            + std::fs::metadata(&wal).map_or(0, |m| m.len())
+    };
+    let s = Server::start(&data, &[]);
+    for chunk in 0..6 {
+        let batch: Vec<Value> = (0..100)
+            .map(|i| {
+                let n = chunk * 100 + i;
+                let mut e = sgv(t + n * 1000, if n < 500 { 100 } else { 200 });
+                e["pad"] = json!("x".repeat(4000));
+                e
+            })
+            .collect();
+        assert_eq!(s.post("/api/v1/entries", &json!(batch)).status, 200);
+    }
+    let r = s.request(
+        "DELETE",
+        "/api/v1/entries?find[sgv][$lt]=150&find[date][$gte]=0",
+        &[],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let size_before = on_disk();
+    // A running server holds the data directory.
+    let out = nightlite(&data, &["compact", "--older-than-days", "0"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("server is running"),
+        "{}",
+        stderr(&out)
+    );
+    drop(s);
+    let stopped = on_disk();
+    assert!(stopped > 2_000_000, "{stopped}");
+
+    let out = nightlite(&data, &["compact", "--older-than-days", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("removed 500 entries"),
+        "{}",
+        stderr(&out)
+    );
+    let after = on_disk();
+    assert!(
+        after * 3 < stopped,
+        "{size_before} (running) / {stopped} (stopped) → {after} bytes"
+    );
+    let c = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let deleted: i64 = c
+        .query_row("SELECT count(*) FROM entries WHERE is_valid = 0", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(deleted, 0);
+    drop(c);
+    let live = entry_dates(&db);
+    assert_eq!(live.len(), 100);
+    assert!(live.iter().all(|d| *d >= t + 500_000));
+    let s = Server::start(&data, &[]);
+    assert_eq!(
+        s.get("/api/v1/entries.json?count=1000")
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        100
+    );
+}
+
 #[test]
 fn sigusr1_makes_a_backup_of_the_running_server() {
     let dir = tempfile::tempdir().unwrap();
