@@ -5,16 +5,20 @@
 //!
 //! Some errors (SQLITE_FULL on a statement without a statement journal, any I/O error) make
 //! SQLite roll back the whole transaction, not just the job's savepoint. The writer notices
-//! (the connection is back in autocommit mode), answers every job of that transaction with the
+//! (a rollback hook; the connection need not be back in autocommit mode: a failed RELEASE
+//! leaves it out of it), answers every job of that transaction with the
 //! cause (507 for a full disk: nothing of theirs was kept) and runs the jobs still waiting in a
 //! fresh transaction, so no job runs outside a transaction and every answer says what is on
-//! disk.
+//! disk. A commit hook refuses any commit while a job runs: a job that goes on after such a
+//! rollback (a v3 batch's next item, in a savepoint of its own) cannot commit behind the
+//! writer's back, since outside a transaction its SAVEPOINT would begin one and RELEASE commit.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::changes::{self, Bus};
@@ -73,6 +77,15 @@ struct Ran {
     failed: Option<Lost>,
 }
 
+/// What the connection's hooks share with the writer thread.
+#[derive(Default)]
+struct Hooks {
+    /// A job is running: no commit may happen.
+    in_job: Arc<AtomicBool>,
+    /// The transaction was rolled back (by SQLite, a refused commit, or the writer).
+    rolled_back: Arc<AtomicBool>,
+}
+
 /// Jobs taken into one transaction at most; bounds the latency of the first one.
 const MAX_GROUP: usize = 512;
 const QUEUE: usize = 4096;
@@ -85,10 +98,16 @@ pub struct Writer {
 impl Writer {
     pub fn start(conn: Connection, bus: Bus) -> Result<Writer> {
         changes::install(&conn)?;
+        let hooks = Hooks::default();
+        let in_job = hooks.in_job.clone();
+        // true turns the commit into a rollback.
+        conn.commit_hook(Some(move || in_job.load(Ordering::Relaxed)));
+        let rolled_back = hooks.rolled_back.clone();
+        conn.rollback_hook(Some(move || rolled_back.store(true, Ordering::Relaxed)));
         let (tx, rx) = mpsc::channel::<Job>(QUEUE);
         std::thread::Builder::new()
             .name("nightlite-writer".into())
-            .spawn(move || run(conn, rx, bus))?;
+            .spawn(move || run(conn, rx, bus, &hooks))?;
         Ok(Writer { tx })
     }
 
@@ -142,7 +161,7 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
     result
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, bus: Bus) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, bus: Bus, hooks: &Hooks) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -151,15 +170,16 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Job>, bus: Bus) {
                 Err(_) => break,
             }
         }
-        run_group(&conn, jobs, &bus);
+        run_group(&conn, jobs, &bus, hooks);
     }
     tracing::debug!("writer stopped");
 }
 
 /// Runs the jobs in one transaction, or in several when SQLite rolls one back under a job.
-fn run_group(conn: &Connection, jobs: Vec<Job>, bus: &Bus) {
+fn run_group(conn: &Connection, jobs: Vec<Job>, bus: &Bus, hooks: &Hooks) {
     let mut jobs = jobs.into_iter().peekable();
     while jobs.peek().is_some() {
+        hooks.rolled_back.store(false, Ordering::Relaxed);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, jobs = jobs.len(), "cannot begin a write transaction");
             for job in jobs {
@@ -170,9 +190,17 @@ fn run_group(conn: &Connection, jobs: Vec<Job>, bus: &Bus) {
         let mut replies: Vec<Reply> = Vec::new();
         let mut lost = None;
         for job in jobs.by_ref() {
+            hooks.in_job.store(true, Ordering::Relaxed);
             let ran = job(Some(conn));
+            hooks.in_job.store(false, Ordering::Relaxed);
             replies.push(ran.reply);
-            if conn.is_autocommit() {
+            if hooks.rolled_back.load(Ordering::Relaxed) || conn.is_autocommit() {
+                // Whatever the job began after the rollback goes too.
+                if !conn.is_autocommit() {
+                    if let Err(e) = conn.execute_batch("ROLLBACK") {
+                        tracing::error!(error = %e, "rollback after a lost transaction failed");
+                    }
+                }
                 lost = Some(ran.failed.unwrap_or_else(|| Lost {
                     disk_full: false,
                     cause: "the transaction ended inside a write".into(),
@@ -242,98 +270,175 @@ mod tests {
         }
     }
 
-    /// An entry; `big` adds a 1 MB row to a table without triggers or unique keys, whose
-    /// single-row INSERT has no statement journal: SQLITE_FULL there rolls back the whole
-    /// transaction, as a full disk does when a write of the WAL fails.
-    async fn insert(w: Writer, date: i64, big: bool) -> Result<String> {
-        let doc = entry(date);
-        w.write(move |c| {
-            let (id, _, _) =
-                upsert::insert_row(c, Collection::Entries, None, &doc, date, 0, false)?;
-            if big {
-                c.execute("INSERT INTO filler VALUES (zeroblob(1048576))", [])?;
-            }
-            Ok(id)
-        })
-        .await
+    /// Inserts an entry dated `date`.
+    fn add(c: &Connection, date: i64) -> Result<String> {
+        Ok(upsert::insert_row(c, Collection::Entries, None, &entry(date), date, 0, false)?.0)
     }
 
-    /// SQLite answers SQLITE_FULL (here: the database may not grow past max_page_count) in the
-    /// middle of a group: every answer must say what the database holds afterwards.
-    #[tokio::test]
-    async fn a_full_disk_mid_group_answers_each_job_as_it_is_stored() {
+    /// A 1 MB row in a table without triggers or unique keys, whose single-row INSERT has no
+    /// statement journal: SQLITE_FULL there rolls back the whole transaction, as a full disk
+    /// does when a write of the WAL fails.
+    fn fill(c: &Connection) -> Result<()> {
+        c.execute("INSERT INTO filler VALUES (zeroblob(1048576))", [])?;
+        Ok(())
+    }
+
+    /// A store whose database has room for small writes, never for [`fill`] (max_page_count:
+    /// SQLite answers SQLITE_FULL as on a full disk).
+    async fn nearly_full() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        // Room for the small writes, never for a 1 MB document.
         store
             .writer
             .write(|c| {
                 c.execute_batch("CREATE TABLE filler (b BLOB)")?;
                 let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-                c.query_row(
-                    &format!("PRAGMA max_page_count = {}", pages + 64),
-                    [],
-                    |_| Ok(()),
-                )?;
+                let limit = format!("PRAGMA max_page_count = {}", pages + 64);
+                c.query_row(&limit, [], |_| Ok(()))?;
                 Ok(())
             })
             .await
             .unwrap();
-        // Hold the writer so that the jobs below queue and go into one group.
+        (dir, store)
+    }
+
+    type TestJob<T> = Box<dyn FnOnce(&Connection) -> Result<T> + Send>;
+
+    /// Runs `jobs` as one group: the writer is held until all of them are queued.
+    async fn as_one_group<T: Send + 'static>(w: &Writer, jobs: Vec<TestJob<T>>) -> Vec<Result<T>> {
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
         let (release, held) = std::sync::mpsc::channel::<()>();
-        let w = store.writer.clone();
-        let hold = tokio::spawn(async move {
-            w.write(move |_| {
-                let _ = held.recv();
-                Ok(())
-            })
-            .await
+        let hold = tokio::spawn({
+            let w = w.clone();
+            async move {
+                w.write(move |_| {
+                    let _ = started_tx.send(());
+                    let _ = held.recv();
+                    Ok(())
+                })
+                .await
+            }
         });
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let mut jobs = Vec::new();
-        for i in 0..9i64 {
-            let big = i % 3 == 1;
-            jobs.push((
-                i,
-                tokio::spawn(insert(store.writer.clone(), 1_000 + i, big)),
-            ));
+        while started.try_recv().is_err() {
+            tokio::task::yield_now().await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let n = jobs.len();
+        let tasks: Vec<_> = jobs
+            .into_iter()
+            .map(|f| {
+                let w = w.clone();
+                tokio::spawn(async move { w.write(f).await })
+            })
+            .collect();
+        while QUEUE - w.tx.capacity() < n {
+            tokio::task::yield_now().await;
+        }
         release.send(()).unwrap();
         hold.await.unwrap().unwrap();
-        let mut answers = Vec::new();
-        for (i, job) in jobs {
-            answers.push((i, job.await.unwrap()));
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
         }
-        let stored: Vec<i64> = store
+        out
+    }
+
+    async fn stored_dates(store: &Store) -> Vec<i64> {
+        store
             .read(|c| {
                 let mut s = c.prepare("SELECT mills FROM entries ORDER BY mills")?;
                 let rows = s.query_map([], |r| r.get(0))?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             })
             .await
-            .unwrap();
-        for (i, answer) in &answers {
-            let is_stored = stored.contains(&(1_000 + i));
+            .unwrap()
+    }
+
+    /// SQLite answers SQLITE_FULL in the middle of a group: every answer must say what the
+    /// database holds afterwards.
+    #[tokio::test]
+    async fn a_full_disk_mid_group_answers_each_job_as_it_is_stored() {
+        let (_dir, store) = nearly_full().await;
+        let jobs = (0..9i64)
+            .map(|i| {
+                Box::new(move |c: &Connection| {
+                    let id = add(c, 1_000 + i)?;
+                    if i % 3 == 1 {
+                        fill(c)?;
+                    }
+                    Ok(id)
+                }) as TestJob<String>
+            })
+            .collect();
+        let answers = as_one_group(&store.writer, jobs).await;
+        let stored = stored_dates(&store).await;
+        for (i, answer) in answers.iter().enumerate() {
+            let is_stored = stored.contains(&(1_000 + i as i64));
             assert_eq!(
                 answer.is_ok(),
                 is_stored,
                 "job {i}: {answer:?}, stored: {stored:?}"
             );
         }
-        for (i, answer) in &answers {
+        for (i, answer) in answers.iter().enumerate() {
             if let Err(e) = answer {
                 let status = actix_web::ResponseError::status_code(e).as_u16();
                 assert_eq!(status, 507, "job {i}: {e:?}");
             }
         }
-        let failed = answers.iter().filter(|(_, a)| a.is_err()).count();
-        assert!(failed >= 3, "the big writes cannot fit: {answers:?}");
-        assert!(
-            !stored.is_empty(),
-            "a small write after the last big one fits: {answers:?}"
-        );
-        // The writer goes on: a write after the full disk is answered and stored.
-        insert(store.writer.clone(), 2_000, false).await.unwrap();
+        // Jobs 0-7 went with a rolled-back transaction; job 8 ran in a fresh one.
+        assert_eq!(stored, vec![1_008], "{answers:?}");
+        // The writer goes on: a later write is answered and stored.
+        store.writer.write(|c| add(c, 2_000)).await.unwrap();
+        assert_eq!(stored_dates(&store).await, vec![1_008, 2_000]);
+    }
+
+    /// A job that goes on writing after SQLite rolled the transaction back under it (as v3's
+    /// batch create does, item after item in savepoints of its own) must not commit anything
+    /// on its own: only the writer's COMMIT may.
+    #[tokio::test]
+    async fn nothing_commits_behind_the_writer_after_a_rollback() {
+        let (_dir, store) = nearly_full().await;
+        let jobs = vec![
+            Box::new(|c: &Connection| {
+                add(c, 1_000)?;
+                Ok(())
+            }) as TestJob<()>,
+            Box::new(|c: &Connection| {
+                add(c, 1_001)?;
+                // The failure is one item's; the job carries on with the next item.
+                assert!(fill(c).is_err());
+                c.execute_batch("SAVEPOINT item")?;
+                add(c, 1_002)?;
+                c.execute_batch("RELEASE item")?;
+                Ok(())
+            }),
+            Box::new(|c: &Connection| {
+                add(c, 1_003)?;
+                Ok(())
+            }),
+        ];
+        let answers = as_one_group(&store.writer, jobs).await;
+        let ok: Vec<bool> = answers.iter().map(Result::is_ok).collect();
+        assert_eq!(ok, [false, false, true], "{answers:?}");
+        assert_eq!(stored_dates(&store).await, vec![1_003], "{answers:?}");
+        // A job's own failure (its savepoint rolled back) still spoils no other job.
+        let jobs = vec![
+            Box::new(|c: &Connection| {
+                add(c, 1_004)?;
+                Ok(())
+            }) as TestJob<()>,
+            Box::new(|c: &Connection| {
+                add(c, 1_005)?;
+                Err(Error::bad_request("no"))
+            }),
+            Box::new(|c: &Connection| {
+                add(c, 1_006)?;
+                Ok(())
+            }),
+        ];
+        let answers = as_one_group(&store.writer, jobs).await;
+        let ok: Vec<bool> = answers.iter().map(Result::is_ok).collect();
+        assert_eq!(ok, [true, false, true], "{answers:?}");
+        assert_eq!(stored_dates(&store).await, vec![1_003, 1_004, 1_006]);
     }
 }
