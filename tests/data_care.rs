@@ -938,6 +938,26 @@ fn a_nearly_full_disk_refuses_writes_and_keeps_reads_and_deletes() {
     );
 }
 
+/// A JWT of a new admin subject, for API v3.
+fn v3_admin_jwt(s: &Server) -> String {
+    let r = s.post(
+        "/api/v2/authorization/subjects",
+        &json!({"name": "v3 admin", "roles": ["admin"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let subjects = s.get("/api/v2/authorization/subjects").json();
+    let token = subjects
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "v3 admin")
+        .and_then(|x| x["accessToken"].as_str())
+        .unwrap()
+        .to_string();
+    let r = s.get(&format!("/api/v2/authorization/request/{token}"));
+    r.json()["token"].as_str().unwrap().to_string()
+}
+
 /// A small tmpfs mounted for one test, unmounted when dropped; None where mounting is not
 /// allowed (not root, or a container without the privilege).
 struct SmallDisk {
@@ -963,7 +983,10 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -982,25 +1005,63 @@ fn a_disk_that_fills_during_concurrent_writes_answers_each_write_as_it_is_stored
         &data,
         &[("NIGHTLITE_TEST_DISK_FREE_BYTES", "1000000000000")],
     ));
+    let jwt = v3_admin_jwt(&s);
     let answers: Arc<Mutex<Vec<(i64, u16, String)>>> = Arc::default();
     let base = now_ms() - DAY;
+    // Three v1 uploaders, one document a request; a v3 uploader, batches of two (each item in
+    // a savepoint of its own within the request's write).
     let writers: Vec<_> = (0..4)
         .map(|w| {
-            let (s, answers) = (s.clone(), answers.clone());
+            let (s, answers, jwt) = (s.clone(), answers.clone(), jwt.clone());
             std::thread::spawn(move || {
                 let mut refused = 0;
                 let mut i = 0;
                 // Until the disk has been full for a while (or a bound, should it never fill).
                 while refused < 40 && i < 4000 {
-                    let date = base + i * 1000 + w;
-                    let mut doc = sgv(date, 100);
-                    doc["note"] = json!("x".repeat(6000));
-                    let r = s.post("/api/v1/entries", &json!([doc]));
-                    if r.status != 200 {
-                        refused += 1;
+                    let dates = [base + i * 1000 + w, base + (i + 4) * 1000 + w];
+                    let docs: Vec<Value> = dates
+                        .iter()
+                        .map(|d| {
+                            let mut doc = sgv(*d, 100);
+                            doc["note"] = json!("x".repeat(6000));
+                            doc["app"] = json!("fill");
+                            doc["utcOffset"] = json!(0);
+                            doc
+                        })
+                        .collect();
+                    if w < 3 {
+                        let r = s.post("/api/v1/entries", &json!([docs[0]]));
+                        refused += usize::from(r.status != 200);
+                        answers.lock().unwrap().push((dates[0], r.status, r.body));
+                        i += 4;
+                        continue;
                     }
-                    answers.lock().unwrap().push((date, r.status, r.body));
-                    i += 4;
+                    let bearer = format!("Bearer {jwt}");
+                    let r = s.request(
+                        "POST",
+                        "/api/v3/entries",
+                        &[("Authorization", &bearer)],
+                        Some(&json!(docs)),
+                    );
+                    let mut got = answers.lock().unwrap();
+                    if r.status == 207 {
+                        let items = r.json()["result"].as_array().unwrap().clone();
+                        for (d, item) in dates.iter().zip(items) {
+                            // A created item is a 200 for the check below.
+                            let st = match item["status"].as_u64().unwrap() {
+                                201 => 200,
+                                other => u16::try_from(other).unwrap(),
+                            };
+                            refused += usize::from(st != 200);
+                            got.push((*d, st, item.to_string()));
+                        }
+                    } else {
+                        refused += 1;
+                        for d in dates {
+                            got.push((d, r.status, r.body.clone()));
+                        }
+                    }
+                    i += 8;
                 }
             })
         })
@@ -1009,6 +1070,11 @@ fn a_disk_that_fills_during_concurrent_writes_answers_each_write_as_it_is_stored
         w.join().unwrap();
     }
     let answers = std::mem::take(&mut *answers.lock().unwrap());
+    let mut counts: HashMap<u16, usize> = HashMap::new();
+    for a in &answers {
+        *counts.entry(a.1).or_default() += 1;
+    }
+    eprintln!("answers by status: {counts:?}");
     assert!(
         answers.iter().any(|a| a.1 != 200),
         "the disk never filled ({} writes)",

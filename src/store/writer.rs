@@ -49,6 +49,22 @@ impl Lost {
         }
     }
 
+    /// The cause as the client hears it. A job that went on after the rollback (a v3 batch's
+    /// next item) hides SQLite's "disk full" behind a later error: a lost transaction on a disk
+    /// now below its reserve (store::disk) counts as a full disk.
+    fn seen_from(mut self, conn: &Connection) -> Lost {
+        if !self.disk_full {
+            let dir = conn
+                .path()
+                .map(std::path::Path::new)
+                .and_then(std::path::Path::parent);
+            self.disk_full = dir
+                .and_then(|d| super::disk::space(d).ok())
+                .is_some_and(|s| s.is_low());
+        }
+        self
+    }
+
     /// The answer for a job that succeeded in a transaction that was then lost.
     fn error(&self) -> Error {
         if self.disk_full {
@@ -129,6 +145,11 @@ impl Writer {
                 reply: Box::new(move |lost| {
                     let out = match (result, lost) {
                         (Ok(_), Some(lost)) => Err(lost.error()),
+                        // A storage error of a job on a full disk is the full disk's doing
+                        // (a refusal of the job's own, a 4xx, stays as it is).
+                        (Err(e), Some(lost)) if lost.disk_full && is_storage(&e) => {
+                            Err(lost.error())
+                        }
                         (result, _) => result,
                     };
                     let _ = done_tx.send(out);
@@ -138,6 +159,10 @@ impl Writer {
         self.tx.send(job).await.map_err(|_| Error::WriterGone)?;
         done_rx.await.map_err(|_| Error::WriterGone)?
     }
+}
+
+fn is_storage(e: &Error) -> bool {
+    matches!(e, Error::Sqlite(_) | Error::Internal(_))
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -201,10 +226,11 @@ fn run_group(conn: &Connection, jobs: Vec<Job>, bus: &Bus, hooks: &Hooks) {
                         tracing::error!(error = %e, "rollback after a lost transaction failed");
                     }
                 }
-                lost = Some(ran.failed.unwrap_or_else(|| Lost {
+                let cause = ran.failed.unwrap_or_else(|| Lost {
                     disk_full: false,
                     cause: "the transaction ended inside a write".into(),
-                }));
+                });
+                lost = Some(cause.seen_from(conn));
                 break;
             }
         }
@@ -234,7 +260,7 @@ fn commit(conn: &Connection) -> Option<Lost> {
             tracing::error!(error = %rb, "rollback after a failed commit failed");
         }
     }
-    Some(Lost::of_sqlite(&e))
+    Some(Lost::of_sqlite(&e).seen_from(conn))
 }
 
 /// Hands what the commit changed to the live layer (before the writers hear back, so a client
@@ -287,7 +313,12 @@ mod tests {
     /// SQLite answers SQLITE_FULL as on a full disk).
     async fn nearly_full() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = nearly_full_in(dir.path()).await;
+        (dir, store)
+    }
+
+    async fn nearly_full_in(dir: &std::path::Path) -> Store {
+        let store = Store::open(dir).unwrap();
         store
             .writer
             .write(|c| {
@@ -299,7 +330,7 @@ mod tests {
             })
             .await
             .unwrap();
-        (dir, store)
+        store
     }
 
     type TestJob<T> = Box<dyn FnOnce(&Connection) -> Result<T> + Send>;
@@ -392,17 +423,14 @@ mod tests {
         assert_eq!(stored_dates(&store).await, vec![1_008, 2_000]);
     }
 
-    /// A job that goes on writing after SQLite rolled the transaction back under it (as v3's
-    /// batch create does, item after item in savepoints of its own) must not commit anything
-    /// on its own: only the writer's COMMIT may.
-    #[tokio::test]
-    async fn nothing_commits_behind_the_writer_after_a_rollback() {
-        let (_dir, store) = nearly_full().await;
-        let jobs = vec![
+    /// Three jobs; the second, like v3's batch create, goes on with its next item (in a
+    /// savepoint of its own) after SQLite rolled the transaction back under it.
+    fn batch_after_a_rollback() -> Vec<TestJob<()>> {
+        vec![
             Box::new(|c: &Connection| {
                 add(c, 1_000)?;
                 Ok(())
-            }) as TestJob<()>,
+            }),
             Box::new(|c: &Connection| {
                 add(c, 1_001)?;
                 // The failure is one item's; the job carries on with the next item.
@@ -416,7 +444,47 @@ mod tests {
                 add(c, 1_003)?;
                 Ok(())
             }),
-        ];
+        ]
+    }
+
+    /// The same on a disk that is really nearly full (a small tmpfs; needs root): the job
+    /// whose own error hides the cause still makes the others hear 507, not 500.
+    #[tokio::test]
+    async fn a_lost_group_on_a_nearly_full_disk_is_answered_507() {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+            return;
+        }
+        let store = nearly_full_in(dir.path()).await;
+        let answers = as_one_group(&store.writer, batch_after_a_rollback()).await;
+        drop(store);
+        // Lazily: the writer thread lets go of the files a moment after the store is dropped.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(dir.path())
+            .status();
+        let status = |a: &Result<()>| match a {
+            Ok(()) => 200,
+            Err(e) => actix_web::ResponseError::status_code(e).as_u16(),
+        };
+        let statuses: Vec<u16> = answers.iter().map(status).collect();
+        assert_eq!(statuses, [507, 507, 200], "{answers:?}");
+    }
+
+    /// A job that goes on writing after SQLite rolled the transaction back under it (as v3's
+    /// batch create does, item after item in savepoints of its own) must not commit anything
+    /// on its own: only the writer's COMMIT may.
+    #[tokio::test]
+    async fn nothing_commits_behind_the_writer_after_a_rollback() {
+        let (_dir, store) = nearly_full().await;
+        let jobs = batch_after_a_rollback();
         let answers = as_one_group(&store.writer, jobs).await;
         let ok: Vec<bool> = answers.iter().map(Result::is_ok).collect();
         assert_eq!(ok, [false, false, true], "{answers:?}");
