@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `healthcheck`, `token`, `backup` and `restore`.
+//! The command line: `serve` (the default), `healthcheck`, `token`, `backup`, `restore` and
+//! `compact`.
 
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -44,6 +45,14 @@ enum Command {
     Restore {
         /// A backup made by `nightlite backup` (or any nightlite database file).
         file: PathBuf,
+    },
+    /// Give disk space back (a full disk): truncate the write-ahead log, remove documents
+    /// deleted through the API more than N days ago, VACUUM when there is room. The server
+    /// must be stopped.
+    Compact {
+        /// Keep documents deleted in the last N days (API v3 history reports them as deleted).
+        #[arg(long, default_value_t = 30)]
+        older_than_days: u32,
     },
 }
 
@@ -93,6 +102,38 @@ fn main() -> ExitCode {
         Command::Token { action } => token(config, action),
         Command::Backup { to } => backup(&config, to.as_deref()),
         Command::Restore { file } => restore(&config, &file),
+        Command::Compact { older_than_days } => compact(&config, older_than_days),
+    }
+}
+
+fn compact(config: &Config, older_than_days: u32) -> ExitCode {
+    use nightlite::store::compact::{self, Vacuum};
+    let now = nightlite::dates::now_ms();
+    match compact::compact(&config.data_dir, older_than_days, now) {
+        Ok(c) => {
+            for (coll, n) in &c.removed {
+                eprintln!(
+                    "removed {n} {} deleted more than {older_than_days} days ago",
+                    coll.table()
+                );
+            }
+            match c.vacuum {
+                Vacuum::Done => eprintln!("vacuumed: the file holds no free pages now"),
+                Vacuum::NotNeeded => {}
+                Vacuum::NoRoom { needed, free } => eprintln!(
+                    "not vacuumed: that needs about {} MB free, the disk has {} MB; the freed \
+                     pages stay in the file for new data",
+                    needed >> 20,
+                    free >> 20
+                ),
+            }
+            eprintln!("database and WAL: {} → {} bytes", c.before, c.after);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nightlite: compact failed: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

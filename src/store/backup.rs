@@ -20,9 +20,6 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use super::lock::DataDirLock;
 use super::{migrate, DB_FILE};
 
-/// Tables every nightlite database has had since schema version 1.
-const CORE_TABLES: &[&str] = &["entries", "treatments", "devicestatus", "profile"];
-
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
     #[error("no database at {0}")]
@@ -224,18 +221,8 @@ pub fn check(file: &Path) -> Result<Checked, BackupError> {
             latest,
         });
     }
-    for table in CORE_TABLES {
-        let found: i64 = conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [table],
-            |r| r.get(0),
-        )?;
-        if found == 0 {
-            return Err(BackupError::NotNightlite {
-                path: name,
-                why: format!("it has no '{table}' table"),
-            });
-        }
+    if let Some(why) = shape_problem(&conn, version)? {
+        return Err(BackupError::NotNightlite { path: name, why });
     }
     let count = |t: &str| -> Result<i64, BackupError> {
         Ok(conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))?)
@@ -246,6 +233,47 @@ pub fn check(file: &Path) -> Result<Checked, BackupError> {
         treatments: count("treatments")?,
         devicestatus: count("devicestatus")?,
     })
+}
+
+/// What `conn` lacks of the schema at `version`: every table with every column (generated
+/// ones too), every index and trigger, by name. More is allowed (a later ANALYZE's tables).
+/// None when nothing is missing.
+fn shape_problem(conn: &Connection, version: u32) -> Result<Option<String>, BackupError> {
+    let reference = migrate::reference(version)?;
+    let objects = |c: &Connection| -> rusqlite::Result<Vec<(String, String)>> {
+        c.prepare(
+            "SELECT type, name FROM sqlite_master
+             WHERE type IN ('table', 'index', 'trigger') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+             ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, name",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+    };
+    let columns = |c: &Connection, table: &str| -> rusqlite::Result<Vec<String>> {
+        c.prepare("SELECT name FROM pragma_table_xinfo(?1)")?
+            .query_map([table], |r| r.get(0))?
+            .collect()
+    };
+    let have = objects(conn)?;
+    for (kind, name) in objects(&reference)? {
+        if !have.iter().any(|(k, n)| *k == kind && *n == name) {
+            return Ok(Some(format!("it has no '{name}' {kind}")));
+        }
+        if kind == "table" {
+            let present = columns(conn, &name)?;
+            let missing: Vec<String> = columns(&reference, &name)?
+                .into_iter()
+                .filter(|c| !present.contains(c))
+                .collect();
+            if !missing.is_empty() {
+                return Ok(Some(format!(
+                    "its '{name}' table lacks the column(s) {}",
+                    missing.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// What a restore did.
@@ -362,6 +390,72 @@ mod tests {
             .unwrap();
         let e = check(&other).unwrap_err();
         assert!(matches!(e, BackupError::NotNightlite { .. }), "{e}");
+    }
+
+    #[test]
+    fn check_refuses_a_database_missing_part_of_its_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        nightlite_db(&data.join(DB_FILE), 3);
+        for (i, (damage, why)) in [
+            (
+                "DROP TABLE auth_subjects",
+                "it has no 'auth_subjects' table",
+            ),
+            (
+                "DROP TABLE entries; CREATE TABLE entries (id TEXT, doc TEXT)",
+                "its 'entries' table lacks the column(s) seq",
+            ),
+            (
+                "DROP INDEX treatments_identifier",
+                "it has no 'treatments_identifier' index",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let file = dir.path().join(format!("broken{i}.sqlite3"));
+            nightlite_db(&file, 5);
+            Connection::open(&file)
+                .unwrap()
+                .execute_batch(damage)
+                .unwrap();
+            let e = check(&file).unwrap_err();
+            assert!(
+                matches!(e, BackupError::NotNightlite { .. }),
+                "{damage}: {e}"
+            );
+            assert!(e.to_string().contains(why), "{damage}: {e}");
+            let e = restore(&data, &file).unwrap_err();
+            assert!(
+                matches!(e, BackupError::NotNightlite { .. }),
+                "{damage}: {e}"
+            );
+            assert_eq!(
+                check(&data.join(DB_FILE)).unwrap().entries,
+                3,
+                "nothing replaced"
+            );
+            assert!(!with_suffix(&data.join(DB_FILE), ".bak").exists());
+        }
+        // Every version this nightlite knows is its own reference.
+        for version in 1..=migrate::latest_version() {
+            let file = dir.path().join(format!("v{version}.sqlite3"));
+            let c = Connection::open(&file).unwrap();
+            c.execute_batch(&format!("PRAGMA user_version = {version}"))
+                .unwrap();
+            let reference = migrate::reference(version).unwrap();
+            reference
+                .backup(rusqlite::DatabaseName::Main, &file, None)
+                .unwrap();
+            drop(c);
+            Connection::open(&file)
+                .unwrap()
+                .pragma_update(None, "user_version", version)
+                .unwrap();
+            assert_eq!(check(&file).unwrap().schema_version, version);
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Free space on the disk holding the database. New data is refused (507) while less than a
 //! reserve is free, so SQLite never fails halfway through a group of writes and the rest of
 //! the system (logs, a Pi's OS on the same SD card) keeps room to work. Reads, deletes and
-//! retention need no new space worth speaking of and go on, so space can be freed.
+//! retention need no new space worth speaking of and go on; deletes only mark documents, so
+//! space comes back through `nightlite compact` (store::compact).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -92,8 +93,8 @@ impl DiskGuard {
         if space.is_low() {
             return Err(Error::InsufficientStorage(format!(
                 "the disk holding the database is nearly full ({} MB free, {} MB kept in \
-                 reserve): new data is refused until space is freed; reading and deleting \
-                 still work",
+                 reserve): new data is refused until space is freed (nightlite compact, \
+                 see docs/data-care.md); reading still works",
                 space.free / MB,
                 space.reserve() / MB
             )));

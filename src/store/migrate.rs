@@ -20,6 +20,16 @@ pub fn current_version(conn: &Connection) -> Result<u32> {
     Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
 
+/// A new in-memory database at schema `version` exactly (restore compares a backup's shape
+/// against it).
+pub fn reference(version: u32) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_in_memory()?;
+    for step in STEPS.iter().take(version as usize) {
+        conn.execute_batch(step)?;
+    }
+    Ok(conn)
+}
+
 /// Applies every missing step, each in its own transaction. Refuses a database written by a
 /// newer nightlite rather than guess at its shape.
 pub fn migrate(conn: &mut Connection) -> Result<u32> {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod backup;
 pub mod changes;
 pub mod collection;
+pub mod compact;
 pub mod disk;
 pub mod lock;
 pub mod migrate;

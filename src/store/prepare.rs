@@ -37,6 +37,7 @@ pub fn prepare(coll: Collection, value: Value, label: &str, now: i64) -> Result<
             "{label}: expected a JSON object"
         )));
     };
+    check_finite(&doc, label)?;
     let id = take_id(coll, &mut doc, label)?;
     match coll {
         Collection::Entries => prepare_entry(doc, id, label, now).map(|d| vec![d]),
@@ -187,6 +188,48 @@ fn normalise_entry_times(
     doc.insert("sysTime".into(), Value::String(sys_time));
 }
 
+/// Refuses a document that holds a number no double can carry (`1e400`, `-1e309`, a 400-digit
+/// integer): strict JSON decoders reject its echo (`1e+400`) and arithmetic on it (alarms,
+/// statistics) reads infinity. The error names the field after `label` (`entries[0].sgv`,
+/// `boluses[2].insulin`). [`prepare`] checks here to name the document in its message; every
+/// stored document passes here once more, in upsert's insert_row and update_row, so v3 and
+/// Socket.IO's dbUpdate are covered by the same check.
+pub fn check_finite(doc: &Map<String, Value>, label: &str) -> Result<()> {
+    fn walk(v: &Value, path: &mut String) -> Option<String> {
+        match v {
+            Value::Number(n) if !n.as_f64().is_some_and(f64::is_finite) => Some(format!(
+                "{path}: must be a finite number (at most about ±1.8e308)"
+            )),
+            Value::Object(m) => walk_map(m, path),
+            Value::Array(a) => a.iter().enumerate().find_map(|(i, v)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = walk(v, path);
+                path.truncate(len);
+                found
+            }),
+            _ => None,
+        }
+    }
+    fn walk_map(m: &Map<String, Value>, path: &mut String) -> Option<String> {
+        m.iter().find_map(|(k, v)| {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(k);
+            let found = walk(v, path);
+            path.truncate(len);
+            found
+        })
+    }
+    let mut path = label.to_string();
+    match walk_map(doc, &mut path) {
+        Some(msg) => Err(Error::bad_request(msg)),
+        None => Ok(()),
+    }
+}
+
 /// JavaScript's `Number(v)`: `None` stands for NaN.
 fn js_number(v: &Value) -> Option<f64> {
     match v {
@@ -327,6 +370,58 @@ mod tests {
     use serde_json::json;
 
     const NOW: i64 = 1_700_000_000_000;
+
+    #[test]
+    fn non_finite_numbers_are_refused_naming_the_field() {
+        let parse = |s: &str| -> Value { serde_json::from_str(s).unwrap() };
+        for (body, field) in [
+            (r#"{"type":"sgv","sgv":1e400,"date":1}"#, "entries[0].sgv"),
+            (r#"{"type":"sgv","sgv":-1e309,"date":1}"#, "entries[0].sgv"),
+            (
+                r#"{"a":{"b":[1,{"c":1e999}]},"date":1}"#,
+                "entries[0].a.b[1].c",
+            ),
+            (
+                &format!(r#"{{"x":1{},"date":1}}"#, "0".repeat(400)),
+                "entries[0].x",
+            ),
+        ] {
+            let e = prepare(Collection::Entries, parse(body), "entries[0]", NOW).unwrap_err();
+            assert!(matches!(e, Error::BadRequest(_)), "{e:?}");
+            let msg = e.client_message();
+            assert!(msg.starts_with(&format!("{field}: ")), "{body}: {msg}");
+            assert!(msg.contains("must be a finite number"), "{msg}");
+        }
+        // Big but finite numbers stay as sent.
+        let d = one(Collection::Entries, parse(r#"{"sgv":1.7e308,"date":1}"#));
+        assert_eq!(d.doc["sgv"].as_f64(), Some(1.7e308));
+        // The store refuses them too, for writes that do not come through prepare (v3,
+        // Socket.IO's dbUpdate): nothing is changed.
+        let c = crate::store::open_in_memory().unwrap();
+        let (id, _, _) =
+            crate::store::upsert::insert_row(&c, Collection::Entries, None, &d.doc, 1, NOW, false)
+                .unwrap();
+        let set = match parse(r#"{"sgv":1e400}"#) {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        let e = crate::store::merge_fields(&c, Collection::Entries, &id, &set, &[]).unwrap_err();
+        assert_eq!(
+            e.client_message(),
+            "sgv: must be a finite number (at most about ±1.8e308)"
+        );
+        let Value::Object(bad) = parse(r#"{"sgv":1e400,"date":2}"#) else {
+            unreachable!()
+        };
+        let e =
+            crate::store::upsert::insert_row(&c, Collection::Entries, None, &bad, 2, NOW, false)
+                .unwrap_err();
+        assert!(matches!(e, Error::BadRequest(_)), "{e:?}");
+        let rows: i64 = c
+            .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+    }
 
     fn one(coll: Collection, v: Value) -> NewDoc {
         let mut d = prepare(coll, v, "x", NOW).unwrap();

@@ -280,6 +280,7 @@ pub(crate) fn update_row(
          WHERE seq = ?3 RETURNING srv_created, srv_modified",
         next_modified(table)
     );
+    super::prepare::check_finite(doc, "")?;
     Ok(conn
         .prepare_cached(&sql)?
         .query_row(params![serde_json::to_string(doc)?, mills, seq], |r| {
@@ -300,6 +301,7 @@ pub(crate) fn insert_row(
     _now: i64,
     derived: bool,
 ) -> Result<(String, i64, i64)> {
+    super::prepare::check_finite(doc, "")?;
     let table = coll.table();
     let id = match id {
         Some(id)

@@ -224,6 +224,9 @@ fn prepared(value: Value) -> Result<Map<String, Value>> {
     }
     rules::normalize_dates(&mut doc);
     rules::validate_common(&doc, false)?;
+    if let Some(Value::String(identifier)) = doc.get("identifier") {
+        check_identifier(identifier)?;
+    }
     Ok(doc)
 }
 
@@ -255,8 +258,32 @@ fn created_fields(w: &Written) -> (StatusCode, Map<String, Value>) {
     }
 }
 
+/// The document's address, its identifier percent-encoded (all but RFC 3986's unreserved
+/// characters), so any identifier makes a valid header and a path that reads it back.
 fn location(col: &str, identifier: &str) -> String {
-    format!("/api/v3/{col}/{identifier}")
+    let mut out = format!("/api/v3/{col}/");
+    for b in identifier.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A client's identifier must be one a URL path can carry back to the document. Nightscout
+/// (lib/api3) takes any string; refused here, with 400: control characters (CR, LF and NUL
+/// cannot go in the Location header, nor sensibly in a path) and `.` (the last path segment's
+/// `.json`/`.csv`/`.xml` is the output format, so `a.b` would be read as format `b`).
+/// Everything else comes back through its percent-encoded path (tests/it/v3.rs).
+fn check_identifier(identifier: &str) -> Result<()> {
+    match identifier.chars().find(|c| c.is_control() || *c == '.') {
+        None => Ok(()),
+        Some(c) => Err(Error::bad_request(format!(
+            "Bad identifier field: {c:?} is not allowed (no control characters or '.')"
+        ))),
+    }
 }
 
 async fn create(
@@ -420,6 +447,7 @@ async fn update(
     }
     let mut doc = prepared(body_json(&state, body)?)?;
     // The path names the document, whatever the body says.
+    check_identifier(&identifier)?;
     doc.insert("identifier".into(), identifier.clone().into());
     let subject = access.subject_name().map(str::to_string);
     let since = http_date_header(&req, header::IF_UNMODIFIED_SINCE);
