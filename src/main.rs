@@ -108,6 +108,10 @@ fn main() -> ExitCode {
 
 fn compact(config: &Config, older_than_days: u32) -> ExitCode {
     use nightlite::store::compact::{self, Vacuum};
+    if let Err(e) = nightlite::admin::existing_database(config) {
+        eprintln!("nightlite: {e}");
+        return ExitCode::from(1);
+    }
     let now = nightlite::dates::now_ms();
     match compact::compact(&config.data_dir, older_than_days, now) {
         Ok(c) => {
