@@ -1,7 +1,10 @@
 // Alarms from the server (docs/websocket.md): a banner that screen readers announce, a beep
 // made with WebAudio (no sound files to download), and a snooze that acknowledges the alarm
-// for everyone, as Nightscout does. Browsers only let a page make sound after the user touched
-// it, so the audio starts at the first tap or key press.
+// for everyone, as Nightscout does. Acknowledging needs `notifications:*:ack`
+// (docs/security.md); without it the server refuses the ack, so the snooze also holds on this
+// page alone: alarms no more severe than the snoozed one stay quiet here until it ends.
+// Browsers only let a page make sound after the user touched it, so the audio starts at the
+// first tap or key press.
 
 const SNOOZE_MS = 30 * 60000;
 
@@ -12,6 +15,7 @@ export class Alarms {
     this.audio = null;
     this.current = null;
     this.beeper = null;
+    this.snoozed = null;
     const unlock = () => this.unlock();
     window.addEventListener('pointerdown', unlock, { once: false, passive: true });
     window.addEventListener('keydown', unlock, { once: false });
@@ -67,7 +71,10 @@ export class Alarms {
     }
     const urgent = msg.type === 'urgent_alarm';
     const announcement = msg.type === 'announcement';
-    this.current = { level: n.level ?? (urgent ? 2 : 1), group: n.group || 'default', announcement };
+    const level = n.level ?? (urgent ? 2 : 1);
+    const s = this.snoozed;
+    if (!announcement && s && Date.now() < s.until && level <= s.level) return;
+    this.current = { level, group: n.group || 'default', announcement };
     const b = this.el.banner;
     b.hidden = false;
     b.className = `alarm ${urgent ? 'urgent' : announcement ? 'info' : 'warn'}`;
@@ -86,6 +93,7 @@ export class Alarms {
     const cur = this.current;
     if (cur && !cur.announcement) {
       this.send({ type: 'ack', level: cur.level, group: cur.group, silenceTime: SNOOZE_MS });
+      this.snoozed = { level: cur.level, until: Date.now() + SNOOZE_MS };
     }
     // The server answers with clear_alarm; hide at once so the tap feels answered.
     this.clear();
