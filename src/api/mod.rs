@@ -8,6 +8,7 @@ pub mod entries;
 pub mod food;
 pub mod format;
 pub mod guard;
+pub mod pages;
 pub mod pebble;
 pub mod profile;
 pub mod properties;

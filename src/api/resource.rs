@@ -5,9 +5,10 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::format;
 use super::v1::{self, ListOptions, State};
+use super::{format, pages};
 use crate::error::{Error, Result};
+use crate::store::pages::Listed;
 use crate::store::upsert::Merge;
 use crate::store::Collection;
 
@@ -72,9 +73,18 @@ pub async fn list(r: Resource, state: State, req: HttpRequest) -> Result<HttpRes
         window: r.window,
         extra: None,
     };
-    let docs = v1::list(&state, r.coll, &tree, opts).await?;
     let time = r.last_modified.then(|| v1::date_field("created_at"));
-    v1::json_list(&req, docs, time)
+    match v1::list_paged(&state, r.coll, &tree, opts, time).await? {
+        Listed::All(docs) => v1::json_list(&req, docs, time),
+        Listed::Paged(p) => Ok(pages::reply(
+            &req,
+            &state,
+            r.coll,
+            p,
+            format::Format::Json,
+            r.last_modified,
+        )),
+    }
 }
 
 pub async fn create(r: Resource, state: State, body: Body) -> Result<HttpResponse> {

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
+use crate::store::pages::Listed;
 use crate::store::prepare::{self, NewDoc};
 use crate::store::query::{self, ListRequest, SqlFilter};
 use crate::store::upsert::{Merge, Outcome, Written};
@@ -141,6 +142,30 @@ pub async fn list(
     tree: &Value,
     opts: ListOptions,
 ) -> Result<Vec<RawDoc>> {
+    let q = list_query(coll, tree, opts)?;
+    state
+        .store
+        .read(move |conn| store::list_raw(conn, coll, &q))
+        .await
+}
+
+/// As [`list`] for lists that may be long (`count` up to [`store::MAX_LIST`]): past one chunk,
+/// where the documents are and the newest `time` among them, to stream ([`super::pages`]).
+pub async fn list_paged(
+    state: &State,
+    coll: Collection,
+    tree: &Value,
+    opts: ListOptions,
+    time: Option<TimeField>,
+) -> Result<Listed> {
+    let q = list_query(coll, tree, opts)?;
+    state
+        .store
+        .read(move |conn| store::pages::list(conn, coll, &q, time))
+        .await
+}
+
+fn list_query(coll: Collection, tree: &Value, opts: ListOptions) -> Result<store::ListQuery> {
     let null = Value::Null;
     let req = ListRequest {
         find: tree.get("find").unwrap_or(&null),
@@ -150,11 +175,7 @@ pub async fn list(
         window: opts.window,
         extra: opts.extra,
     };
-    let q = query::build_list(coll, &req, dates::now_ms())?;
-    state
-        .store
-        .read(move |conn| store::list_raw(conn, coll, &q))
-        .await
+    query::build_list(coll, &req, dates::now_ms())
 }
 
 pub async fn get_one(state: &State, coll: Collection, key: String) -> Result<Option<RawDoc>> {

@@ -8,6 +8,7 @@ pub mod collection;
 pub mod disk;
 pub mod lock;
 pub mod migrate;
+pub mod pages;
 pub mod prepare;
 pub mod query;
 mod readers;
@@ -243,6 +244,14 @@ pub fn list(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Vec<St
 
 /// As [`list`], the documents still JSON text.
 pub fn list_raw(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Vec<RawDoc>> {
+    let (sql, params) = list_sql(coll, q);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params), StoredDoc::from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The statement of a list query and its parameters.
+pub(crate) fn list_sql(coll: Collection, q: &ListQuery) -> (String, Vec<SqlValue>) {
     let mut params: Vec<SqlValue> = q.filter.params.clone();
     let order = match &q.order {
         Some(o) => {
@@ -266,9 +275,7 @@ pub fn list_raw(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Ve
         coll.table(),
         q.filter.sql
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params), StoredDoc::from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    (sql, params)
 }
 
 /// Live documents whose time is at or after `since_ms`, newest first, at most `limit`.
