@@ -133,9 +133,10 @@ async fn create(
     state: State,
     body: std::result::Result<Bytes, actix_web::Error>,
 ) -> Result<HttpResponse> {
-    let (docs, _) = v1::prepare_body(&state, COLL, body)?;
-    let written = v1::write(&state, COLL, docs, Merge::Shallow).await?;
-    Ok(v1::batch_reply(&written))
+    let items = v1::read_items(body, state.config.max_body_bytes)?;
+    Ok(v1::write_items(&state, COLL, items, Merge::Shallow)
+        .await?
+        .reply())
 }
 
 /// Shows what a POST would store, storing nothing.
@@ -143,12 +144,9 @@ async fn preview(
     state: State,
     body: std::result::Result<Bytes, actix_web::Error>,
 ) -> Result<HttpResponse> {
-    let (docs, _) = v1::prepare_body(&state, COLL, body)?;
-    let out: Vec<_> = docs
-        .into_iter()
-        .map(|d| serde_json::Value::Object(d.doc))
-        .collect();
-    Ok(HttpResponse::Ok().json(out))
+    let items = v1::read_items(body, state.config.max_body_bytes)?;
+    let body = v1::preview(COLL, &items)?;
+    Ok(format::json_body(HttpResponse::Ok(), body))
 }
 
 async fn delete_many(state: State, req: HttpRequest) -> Result<HttpResponse> {
