@@ -122,7 +122,11 @@ impl Items {
     fn value(&self, i: usize) -> Result<Value> {
         let (at, len) = self.spans[i];
         let text = self.body.get(at..at + len).unwrap_or_default();
-        let mut v: Value = serde_json::from_slice(text)?;
+        // The outline's check of the syntax is lighter than a parse (a lone surrogate, nesting
+        // past serde_json's limit): what fails here is bad JSON too.
+        let mut v: Value = serde_json::from_slice(text).map_err(|e| {
+            Error::bad_request(format!("request body is not valid JSON: item {i}: {e}"))
+        })?;
         if i == 0 {
             super::guard::take_body_credentials(&mut v);
         }

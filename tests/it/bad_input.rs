@@ -257,3 +257,21 @@ fn document_over_the_per_document_limit_is_413() {
     let stored = s.list("/api/v1/entries.json?find[device]=under-limit");
     assert_eq!(stored[0]["filler"], under["filler"]);
 }
+
+/// What the outline of a batch lets through but a parse refuses (a lone surrogate, nesting
+/// past serde_json's limit) is bad JSON: 400, nothing stored.
+#[test]
+fn items_that_only_fail_their_own_parse_are_400() {
+    let s = TestServer::start();
+    let t = now_ms();
+    let deep = format!("{}1{}", "[".repeat(3000), "]".repeat(3000));
+    for bad in ["\"\\ud800\"".to_string(), deep] {
+        let body = format!(
+            r#"[{},{{"type":"sgv","sgv":100,"date":{t},"x":{bad}}}]"#,
+            sgv("fine", t - 60_000, 99)
+        );
+        let r = s.post_raw("/api/v1/entries", body.as_bytes());
+        assert_status_body(&r, 400);
+    }
+    assert_no_entries(&s);
+}
