@@ -39,7 +39,7 @@ pub fn run(bin: &Path, work: &Path, export_rows: u64) -> Res<Vec<Phase>> {
             minimal.clone(),
         ),
         (
-            "authorised 20 MB batch (v1 entries, ~430k minimal)",
+            "authorised 20 MB batch (v1 entries, ~458k minimal)",
             "/api/v1/entries",
             true,
             minimal,
