@@ -949,3 +949,24 @@ fn body_secret_is_read_only_from_small_bodies() {
     assert!(stored.get("secret").is_none(), "secret stored: {stored}");
     assert_eq!(stored["filler"].as_str().map(str::len), Some(9 * 1024));
 }
+
+/// A small gzip body's credentials are read after decoding, and taken out before storing.
+#[test]
+fn body_secret_in_a_small_gzip_body_is_accepted_and_not_stored() {
+    let s = TestServer::start();
+    let mut body = note("gzip body secret");
+    body["secret"] = json!(secret_sha1());
+    let gz = crate::harness::gzip(&serde_json::to_vec(&body).unwrap());
+    let r = s.request(
+        "POST",
+        "/api/v1/treatments",
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+        Some(&gz),
+    );
+    assert_200(&r);
+    let stored = stored_note(&s, "gzip body secret");
+    assert!(stored.get("secret").is_none(), "secret stored: {stored}");
+}

@@ -400,14 +400,11 @@ fn identifier_is_nightscouts_uuid_v5() {
 
 #[test]
 fn gzip_request_body_is_accepted() {
-    use std::io::Write;
     let s = TestServer::start();
     let t = now_ms();
     let body =
         serde_json::to_vec(&json!([sgv("gzip", t, 111), sgv("gzip", t - MIN, 112)])).unwrap();
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(&body).unwrap();
-    let gz = enc.finish().unwrap();
+    let gz = crate::harness::gzip(&body);
     let r = s.request_auth(
         "POST",
         "/api/v1/entries",
