@@ -5,8 +5,10 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::format::{self, split_ext};
+use super::pages;
 use super::v1::{self, ListOptions, State};
 use crate::error::Result;
+use crate::store::pages::Listed;
 use crate::store::query::{self, SqlFilter};
 use crate::store::upsert::Merge;
 use crate::store::v1json::TimeField;
@@ -40,15 +42,33 @@ fn type_filter(t: &str) -> Result<SqlFilter> {
     query::compile_find(COLL, &json!({ "type": t }))
 }
 
+/// What dates an entry for Last-Modified.
+const TIME: TimeField = TimeField {
+    name: "date",
+    ms: crate::dates::ms_from_number,
+};
+
+/// As [`respond_list`], streaming a list too long to hold.
+fn respond_listed(
+    req: &HttpRequest,
+    state: &State,
+    ext: Option<&str>,
+    listed: Listed,
+) -> Result<HttpResponse> {
+    match listed {
+        Listed::All(docs) => respond_list(req, ext, docs),
+        Listed::Paged(p) => {
+            let fmt = format::entries_format(ext, req)?;
+            Ok(pages::reply(req, state, COLL, p, fmt, true))
+        }
+    }
+}
+
 /// Writes a list in the negotiated format, with Last-Modified from the newest entry's date.
 fn respond_list(req: &HttpRequest, ext: Option<&str>, docs: Vec<RawDoc>) -> Result<HttpResponse> {
     let fmt = format::entries_format(ext, req)?;
     if fmt == format::Format::Json {
-        let time = TimeField {
-            name: "date",
-            ms: crate::dates::ms_from_number,
-        };
-        return v1::json_list(req, docs, Some(time));
+        return v1::json_list(req, docs, Some(TIME));
     }
     let docs = v1::parse_all(docs)?;
     let newest = docs
@@ -68,8 +88,8 @@ async fn list(state: State, req: HttpRequest) -> Result<HttpResponse> {
         window: true,
         extra: None,
     };
-    let docs = v1::list(&state, COLL, &tree, opts).await?;
-    respond_list(&req, ext.as_deref(), docs)
+    let listed = v1::list_paged(&state, COLL, &tree, opts, Some(TIME)).await?;
+    respond_listed(&req, &state, ext.as_deref(), listed)
 }
 
 /// The newest entry of any type (within Nightscout's window).
@@ -105,17 +125,18 @@ async fn by_spec(state: State, req: HttpRequest, spec: web::Path<String>) -> Res
         window: true,
         extra: Some(type_filter(spec)?),
     };
-    let docs = v1::list(&state, COLL, &tree, opts).await?;
-    respond_list(&req, ext, docs)
+    let listed = v1::list_paged(&state, COLL, &tree, opts, Some(TIME)).await?;
+    respond_listed(&req, &state, ext, listed)
 }
 
 async fn create(
     state: State,
     body: std::result::Result<Bytes, actix_web::Error>,
 ) -> Result<HttpResponse> {
-    let (docs, _) = v1::prepare_body(&state, COLL, body)?;
-    let written = v1::write(&state, COLL, docs, Merge::Shallow).await?;
-    Ok(v1::batch_reply(&written))
+    let items = v1::read_items(body, state.config.max_body_bytes)?;
+    Ok(v1::write_items(&state, COLL, items, Merge::Shallow)
+        .await?
+        .reply())
 }
 
 /// Shows what a POST would store, storing nothing.
@@ -123,12 +144,9 @@ async fn preview(
     state: State,
     body: std::result::Result<Bytes, actix_web::Error>,
 ) -> Result<HttpResponse> {
-    let (docs, _) = v1::prepare_body(&state, COLL, body)?;
-    let out: Vec<_> = docs
-        .into_iter()
-        .map(|d| serde_json::Value::Object(d.doc))
-        .collect();
-    Ok(HttpResponse::Ok().json(out))
+    let items = v1::read_items(body, state.config.max_body_bytes)?;
+    let body = v1::preview(COLL, &items)?;
+    Ok(format::json_body(HttpResponse::Ok(), body))
 }
 
 async fn delete_many(state: State, req: HttpRequest) -> Result<HttpResponse> {

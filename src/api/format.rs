@@ -133,35 +133,54 @@ pub fn entries_format(ext: Option<&str>, req: &HttpRequest) -> Result<Format> {
 
 /// Nightscout's text rows: dateString, date, sgv, direction, device, each JSON-encoded.
 fn separated(docs: &[Value], sep: &str) -> String {
-    let cell = |d: &Value, k: &str| match d.get(k) {
+    docs.iter()
+        .map(|d| text_row(d, sep))
+        .collect::<Vec<_>>()
+        .join(ROW_END)
+}
+
+/// What ends every text row but the last.
+pub const ROW_END: &str = "\r\n";
+
+/// One of Nightscout's text rows.
+pub fn text_row(d: &Value, sep: &str) -> String {
+    let cell = |k: &str| match d.get(k) {
         None | Some(Value::Null) => String::new(),
         Some(v) => v.to_string(),
     };
-    docs.iter()
-        .map(|d| {
-            ["dateString", "date", "sgv", "direction", "device"]
-                .iter()
-                .map(|k| cell(d, k))
-                .collect::<Vec<_>>()
-                .join(sep)
-        })
+    ["dateString", "date", "sgv", "direction", "device"]
+        .iter()
+        .map(|k| cell(k))
         .collect::<Vec<_>>()
-        .join("\r\n")
+        .join(sep)
+}
+
+/// The cell separator of a text format.
+pub fn separator(format: Format) -> &'static str {
+    if format == Format::Csv {
+        ","
+    } else {
+        "\t"
+    }
+}
+
+/// The Content-Type of a reply in `format`.
+pub fn content_type(format: Format) -> &'static str {
+    match format {
+        Format::Json => "application/json",
+        Format::Csv => "text/csv; charset=utf-8",
+        Format::Tsv => "text/tab-separated-values; charset=utf-8",
+        Format::Text => "text/plain; charset=utf-8",
+    }
 }
 
 /// Writes `docs` in `format` onto `builder`.
 pub fn respond(mut builder: HttpResponseBuilder, format: Format, docs: Vec<Value>) -> HttpResponse {
     match format {
         Format::Json => builder.json(docs),
-        Format::Csv => builder
-            .content_type("text/csv; charset=utf-8")
-            .body(separated(&docs, ",")),
-        Format::Tsv => builder
-            .content_type("text/tab-separated-values; charset=utf-8")
-            .body(separated(&docs, "\t")),
-        Format::Text => builder
-            .content_type("text/plain; charset=utf-8")
-            .body(separated(&docs, "\t")),
+        text => builder
+            .content_type(content_type(text))
+            .body(separated(&docs, separator(text))),
     }
 }
 

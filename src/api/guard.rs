@@ -11,6 +11,7 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::routes::{self, Rule, Scheme};
@@ -96,31 +97,86 @@ fn denied(rule: &Rule, perms: &[String], access: &Access) -> Option<Error> {
     })
 }
 
-/// A write without credentials in its query or headers may carry them in its body: read it
-/// (decoded, within the size limit), take them out, and pass the rest on unchanged.
-async fn body_credentials(req: &mut ServiceRequest, limit: usize) -> Result<Credentials, Error> {
-    let bytes = match req.extract::<Bytes>().await {
-        Ok(b) => b,
-        Err(e) => return Err(super::v1::payload_error(&e, limit)),
-    };
-    if bytes.len() > limit {
-        return Err(super::v1::payload_error(
-            &actix_web::error::PayloadError::Overflow.into(),
-            limit,
-        ));
+/// Bodies up to this size (as sent and as decoded) are searched for `secret` and `token`;
+/// larger ones never are. Nightscout's body secret is a form convenience, and a request
+/// without credentials must cost no more than this before it is refused (docs/security.md).
+pub const BODY_CREDENTIALS_MAX: usize = 8 * 1024;
+
+/// A write without credentials in its query or headers may carry them in its body: a body of
+/// at most [`BODY_CREDENTIALS_MAX`] bytes is read, its credentials taken out and the rest
+/// passed on decoded. A larger body is not looked into (None): what was read ahead is put back
+/// in front of the unread rest, so a write the defaults allow still gets all of it.
+async fn body_credentials(req: &mut ServiceRequest) -> Result<Option<Credentials>, Error> {
+    if declared_length(req).is_some_and(|n| n > BODY_CREDENTIALS_MAX) {
+        return Ok(None);
     }
-    let Ok(mut body) = serde_json::from_slice::<Value>(&bytes) else {
+    let mut payload = req.take_payload();
+    let mut raw = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| super::v1::payload_error(&e.into(), BODY_CREDENTIALS_MAX))?;
+        raw.extend_from_slice(&chunk);
+        if raw.len() > BODY_CREDENTIALS_MAX {
+            let ahead = futures_util::stream::once(ready(Ok(raw.freeze())));
+            req.set_payload(Payload::Stream {
+                payload: Box::pin(ahead.chain(payload)),
+            });
+            return Ok(None);
+        }
+    }
+    let raw = raw.freeze();
+    let Some(decoded) = decode(req, raw.clone()).await else {
+        // Too large once decoded, or not decodable: the handler reads (and judges) it as sent.
+        req.set_payload(Payload::from(raw));
+        return Ok(None);
+    };
+    let Ok(mut body) = serde_json::from_slice::<Value>(&decoded) else {
         // Not JSON: the handler reports it; without credentials the request stays refused.
-        req.set_payload(Payload::from(bytes));
+        req.set_payload(Payload::from(decoded));
         req.headers_mut().remove(header::CONTENT_ENCODING);
-        return Ok(Credentials::default());
+        return Ok(Some(Credentials::default()));
     };
     let creds = take_body_credentials(&mut body);
     let text = serde_json::to_vec(&body)?;
     req.set_payload(Payload::from(Bytes::from(text)));
     // The payload is decoded now.
     req.headers_mut().remove(header::CONTENT_ENCODING);
-    Ok(creds)
+    Ok(Some(creds))
+}
+
+/// A refused request's body, when it declares at most this many bytes, is read and dropped
+/// (nothing kept) before the answer, so the client reads its 401 instead of a connection reset
+/// (the connection closes with unread data). Larger bodies are not waited for.
+const DISCARD_MAX: usize = 1024 * 1024;
+
+fn declared_length(req: &ServiceRequest) -> Option<usize> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+}
+
+async fn discard_small_body(req: &mut ServiceRequest) {
+    if declared_length(req).is_some_and(|n| n <= DISCARD_MAX) {
+        let mut payload = req.take_payload();
+        while let Some(Ok(_)) = payload.next().await {}
+    }
+}
+
+/// `raw` decoded as its Content-Encoding says, if that gives at most [`BODY_CREDENTIALS_MAX`]
+/// bytes.
+async fn decode(req: &ServiceRequest, raw: Bytes) -> Option<Bytes> {
+    let mut stream = actix_web::dev::Decompress::from_headers(
+        Payload::<actix_http::BoxedPayloadStream>::from(raw),
+        req.headers(),
+    );
+    let mut out = web::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.ok()?);
+        if out.len() > BODY_CREDENTIALS_MAX {
+            return None;
+        }
+    }
+    Some(out.freeze())
 }
 
 pub async fn guard(
@@ -161,8 +217,8 @@ pub async fn guard(
     // Nightscout resolves those (and refuses wrong ones) even when the defaults would allow.
     if access.defaults && rule.scheme == Scheme::Nightscout && matches!(rule.method, "POST" | "PUT")
     {
-        match body_credentials(&mut req, state.config.max_body_bytes).await {
-            Ok(body_creds) if !body_creds.is_empty() => {
+        match body_credentials(&mut req).await {
+            Ok(Some(body_creds)) if !body_creds.is_empty() => {
                 access = state.auth.resolve(&body_creds, ip).await;
                 refusal = denied(rule, &perms, &access);
             }
@@ -171,6 +227,7 @@ pub async fn guard(
         }
     }
     if let Some(e) = refusal {
+        discard_small_body(&mut req).await;
         return Ok(req.error_response(e).map_into_boxed_body());
     }
     req.extensions_mut().insert(access);

@@ -13,6 +13,7 @@ pub mod experiments;
 pub mod food;
 pub mod format;
 pub mod guard;
+pub mod pages;
 pub mod pebble;
 pub mod profile;
 pub mod properties;

@@ -5,9 +5,10 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::format;
 use super::v1::{self, ListOptions, State};
+use super::{format, pages};
 use crate::error::{Error, Result};
+use crate::store::pages::Listed;
 use crate::store::upsert::Merge;
 use crate::store::Collection;
 
@@ -72,28 +73,38 @@ pub async fn list(r: Resource, state: State, req: HttpRequest) -> Result<HttpRes
         window: r.window,
         extra: None,
     };
-    let docs = v1::list(&state, r.coll, &tree, opts).await?;
     let time = r.last_modified.then(|| v1::date_field("created_at"));
-    v1::json_list(&req, docs, time)
+    match v1::list_paged(&state, r.coll, &tree, opts, time).await? {
+        Listed::All(docs) => v1::json_list(&req, docs, time),
+        Listed::Paged(p) => Ok(pages::reply(
+            &req,
+            &state,
+            r.coll,
+            p,
+            format::Format::Json,
+            r.last_modified,
+        )),
+    }
 }
 
 pub async fn create(r: Resource, state: State, body: Body) -> Result<HttpResponse> {
-    let (docs, _) = v1::prepare_body(&state, r.coll, body)?;
-    let written = v1::write(&state, r.coll, docs, r.merge).await?;
-    Ok(v1::batch_reply(&written))
+    let items = v1::read_items(body, state.config.max_body_bytes)?;
+    Ok(v1::write_items(&state, r.coll, items, r.merge)
+        .await?
+        .reply())
 }
 
 /// PUT replaces the document the body names (identifier, `_id` or dedup key), creating it if
 /// there is none; replies with the stored document.
 pub async fn update(r: Resource, state: State, body: Body) -> Result<HttpResponse> {
-    let (docs, single) = v1::prepare_body(&state, r.coll, body)?;
-    let written = v1::write(&state, r.coll, docs, Merge::Replace).await?;
-    if single {
-        if let Some(w) = written.first() {
-            return Ok(HttpResponse::Ok().json(v1::written_v1(w)));
-        }
-    }
-    Ok(v1::batch_reply(&written))
+    let items = v1::read_items(body, state.config.max_body_bytes)?;
+    let single = items.single;
+    let batch = v1::write_items(&state, r.coll, items, Merge::Replace).await?;
+    Ok(if single {
+        batch.reply_first()
+    } else {
+        batch.reply()
+    })
 }
 
 pub async fn delete_many(r: Resource, state: State, req: HttpRequest) -> Result<HttpResponse> {

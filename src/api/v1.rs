@@ -3,9 +3,11 @@
 
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
+use crate::store::pages::Listed;
 use crate::store::prepare::{self, NewDoc};
 use crate::store::query::{self, ListRequest, SqlFilter};
 use crate::store::upsert::{Merge, Outcome, Written};
@@ -20,20 +22,29 @@ pub fn read_json(
     body: std::result::Result<Bytes, actix_web::Error>,
     limit: usize,
 ) -> Result<Value> {
-    let bytes = body.map_err(|e| payload_error(&e, limit))?;
-    if bytes.len() > limit {
-        return Err(too_large(limit));
-    }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Error::bad_request(
-            "request body is empty; send a JSON object or an array of objects",
-        ));
-    }
+    let (bytes, _) = read_body(body, limit)?;
     let mut body: Value = serde_json::from_slice(&bytes)
         .map_err(|e| Error::bad_request(format!("request body is not valid JSON: {e}")))?;
     // Credentials may ride in the body (Nightscout reads them there); they are never stored.
     super::guard::take_body_credentials(&mut body);
     Ok(body)
+}
+
+/// A body within `limit` that is not blank, and its first byte that is not whitespace.
+fn read_body(
+    body: std::result::Result<Bytes, actix_web::Error>,
+    limit: usize,
+) -> Result<(Bytes, u8)> {
+    let bytes = body.map_err(|e| payload_error(&e, limit))?;
+    if bytes.len() > limit {
+        return Err(too_large(limit));
+    }
+    match bytes.iter().copied().find(|b| !b.is_ascii_whitespace()) {
+        Some(first) => Ok((bytes, first)),
+        None => Err(Error::bad_request(
+            "request body is empty; send a JSON object or an array of objects",
+        )),
+    }
 }
 
 fn too_large(limit: usize) -> Error {
@@ -52,52 +63,206 @@ pub fn payload_error(e: &actix_web::Error, limit: usize) -> Error {
     }
 }
 
-/// A body that is one document or an array of them, as a list.
-pub fn as_list(body: Value) -> Vec<Value> {
-    match body {
-        Value::Array(items) => items,
-        other => vec![other],
-    }
+/// The largest document a v1 write accepts, as its text in the body (docs/security.md).
+/// Parsing one costs up to some 50 times its text (a long array of one-digit numbers); only
+/// one is held parsed at a time.
+pub const MAX_DOC_BYTES: usize = 1024 * 1024;
+
+/// A body's documents (one object, or an array's items), each still its text: where each is
+/// in the body, which is kept as received. Parsing the whole body as one value took 10 to
+/// 100 times its size (docs/PERFORMANCE.md, "Memory per request").
+pub struct Items {
+    body: Bytes,
+    spans: Vec<(usize, usize)>,
+    /// The body was one object, not an array.
+    pub single: bool,
 }
 
-/// Prepares every document first, so one bad document rejects the request with nothing written.
-pub fn prepare_all(coll: Collection, items: Vec<Value>, now: i64) -> Result<Vec<NewDoc>> {
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        out.extend(prepare::prepare(
-            coll,
-            item,
-            &format!("{}[{i}]", coll.table()),
-            now,
-        )?);
-    }
-    Ok(out)
-}
-
-/// Reads a body of one document or an array and prepares every item; `true` when the body was
-/// a single object.
-pub fn prepare_body(
-    state: &State,
-    coll: Collection,
+/// Reads a v1 write's body into [`Items`]; checks its JSON syntax and each item's size.
+pub fn read_items(
     body: std::result::Result<Bytes, actix_web::Error>,
-) -> Result<(Vec<NewDoc>, bool)> {
-    let body = read_json(body, state.config.max_body_bytes)?;
-    let single = !body.is_array();
-    Ok((prepare_all(coll, as_list(body), dates::now_ms())?, single))
+    limit: usize,
+) -> Result<Items> {
+    let (body, first) = read_body(body, limit)?;
+    let single = first != b'[';
+    let not_json =
+        |e: serde_json::Error| Error::bad_request(format!("request body is not valid JSON: {e}"));
+    let raws: Vec<&RawValue> = if single {
+        vec![serde_json::from_slice(&body).map_err(not_json)?]
+    } else {
+        serde_json::from_slice(&body).map_err(not_json)?
+    };
+    let base = body.as_ptr() as usize;
+    let spans: Vec<(usize, usize)> = raws
+        .iter()
+        .map(|r| {
+            (
+                (r.get().as_ptr() as usize).wrapping_sub(base),
+                r.get().len(),
+            )
+        })
+        .collect();
+    drop(raws);
+    if let Some(i) = spans.iter().position(|s| s.1 > MAX_DOC_BYTES) {
+        return Err(Error::PayloadTooLarge(format!(
+            "document {i} of the request body is larger than the limit of {} MB per document",
+            MAX_DOC_BYTES / (1024 * 1024)
+        )));
+    }
+    Ok(Items {
+        body,
+        spans,
+        single,
+    })
 }
 
-/// Upserts prepared documents in one transaction, in request order.
-pub async fn write(
+impl Items {
+    /// Item `i` parsed. The first loses `secret` and `token`: Nightscout reads credentials
+    /// there (see the guard), and they are never stored.
+    fn value(&self, i: usize) -> Result<Value> {
+        let (at, len) = self.spans[i];
+        let text = self.body.get(at..at + len).unwrap_or_default();
+        // The outline's check of the syntax is lighter than a parse (a lone surrogate, nesting
+        // past serde_json's limit): what fails here is bad JSON too.
+        let mut v: Value = serde_json::from_slice(text).map_err(|e| {
+            Error::bad_request(format!("request body is not valid JSON: item {i}: {e}"))
+        })?;
+        if i == 0 {
+            super::guard::take_body_credentials(&mut v);
+        }
+        Ok(v)
+    }
+
+    /// Prepares every item in order, handing each prepared document to `each`; stops at the
+    /// first error.
+    pub fn prepare_each(
+        &self,
+        coll: Collection,
+        now: i64,
+        mut each: impl FnMut(NewDoc) -> Result<()>,
+    ) -> Result<()> {
+        for i in 0..self.spans.len() {
+            let label = format!("{}[{i}]", coll.table());
+            for doc in prepare::prepare(coll, self.value(i)?, &label, now)? {
+                each(doc)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A v1 write's reply as it is built: the JSON array of the written documents in request
+/// order, and how many of them were inserted.
+pub struct Batch {
+    body: String,
+    /// Where the first document is in `body`.
+    first: Option<(usize, usize)>,
+    written: usize,
+    inserted: usize,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            body: String::from("["),
+            first: None,
+            written: 0,
+            inserted: 0,
+        }
+    }
+
+    fn push(&mut self, doc: &Value, inserted: bool) -> Result<()> {
+        self.push_text(&serde_json::to_string(doc)?, inserted);
+        Ok(())
+    }
+
+    /// [`written_v1`] serialised without copying the document into a new map first (a
+    /// document parses to up to some 50 times its text): `_id`, then the stored fields.
+    fn push_written(&mut self, w: &Written) -> Result<()> {
+        let inserted = w.outcome == Outcome::Inserted;
+        if w.doc.contains_key("_id") {
+            return self.push(&written_v1(w), inserted);
+        }
+        let fields = serde_json::to_string(&w.doc)?;
+        let mut text = String::with_capacity(fields.len() + w.id.len() + 12);
+        text.push_str("{\"_id\":");
+        text.push_str(&serde_json::to_string(&w.id)?);
+        if fields.len() > 2 {
+            text.push(',');
+        }
+        text.push_str(fields.get(1..).unwrap_or_default());
+        self.push_text(&text, inserted);
+        Ok(())
+    }
+
+    fn push_text(&mut self, text: &str, inserted: bool) {
+        if self.written > 0 {
+            self.body.push(',');
+        }
+        let start = self.body.len();
+        self.body.push_str(text);
+        if self.written == 0 {
+            self.first = Some((start, self.body.len()));
+        }
+        self.written += 1;
+        self.inserted += usize::from(inserted);
+    }
+
+    fn finish(mut self) -> Batch {
+        self.body.push(']');
+        self
+    }
+
+    /// 200 with the array, and how many were inserted and updated.
+    pub fn reply(self) -> HttpResponse {
+        let builder = sync_counts(self.written, self.inserted);
+        super::format::json_body(builder, self.body)
+    }
+
+    /// 200 with the first document alone (a PUT of one object), or the array if none.
+    pub fn reply_first(self) -> HttpResponse {
+        match self.first {
+            Some((a, b)) => {
+                let first = self.body.get(a..b).unwrap_or_default().to_string();
+                super::format::json_body(HttpResponse::Ok(), first)
+            }
+            None => self.reply(),
+        }
+    }
+}
+
+/// Prepares and upserts every item of a body in one transaction, in request order. Every
+/// item is prepared once before the write, so a bad one is answered 400 without taking the
+/// writer; the writer prepares each again as it writes it, so only one is held parsed.
+pub async fn write_items(
     state: &State,
     coll: Collection,
-    docs: Vec<NewDoc>,
+    items: Items,
     merge: Merge,
-) -> Result<Vec<Written>> {
+) -> Result<Batch> {
+    let prepared_at = dates::now_ms();
+    items.prepare_each(coll, prepared_at, |_| Ok(()))?;
     let now = dates::now_ms();
     state
         .store
-        .write(move |conn| store::upsert_all(conn, coll, docs, merge, now))
+        .write(move |conn| {
+            let mut batch = Batch::new();
+            items.prepare_each(coll, prepared_at, |doc| {
+                let w = store::upsert::upsert(conn, coll, doc, merge, now)?;
+                batch.push_written(&w)
+            })?;
+            Ok(batch.finish())
+        })
         .await
+}
+
+/// What a POST of `items` would store, as a JSON array, storing nothing.
+pub fn preview(coll: Collection, items: &Items) -> Result<String> {
+    let mut batch = Batch::new();
+    items.prepare_each(coll, dates::now_ms(), |doc| {
+        batch.push(&Value::Object(doc.doc), false)
+    })?;
+    Ok(batch.finish().body)
 }
 
 pub fn written_v1(w: &Written) -> Value {
@@ -109,16 +274,12 @@ pub fn written_v1(w: &Written) -> Value {
     Value::Object(out)
 }
 
-/// 200 with one item per document in request order, and how many were inserted and updated.
-pub fn batch_reply(written: &[Written]) -> HttpResponse {
-    let inserted = written
-        .iter()
-        .filter(|w| w.outcome == Outcome::Inserted)
-        .count();
-    HttpResponse::Ok()
+fn sync_counts(written: usize, inserted: usize) -> actix_web::HttpResponseBuilder {
+    let mut builder = HttpResponse::Ok();
+    builder
         .insert_header(("X-Sync-Inserted", inserted.to_string()))
-        .insert_header(("X-Sync-Updated", (written.len() - inserted).to_string()))
-        .json(written.iter().map(written_v1).collect::<Vec<_>>())
+        .insert_header(("X-Sync-Updated", (written - inserted).to_string()));
+    builder
 }
 
 /// The parsed query string of a request.
@@ -141,6 +302,30 @@ pub async fn list(
     tree: &Value,
     opts: ListOptions,
 ) -> Result<Vec<RawDoc>> {
+    let q = list_query(coll, tree, opts)?;
+    state
+        .store
+        .read(move |conn| store::list_raw(conn, coll, &q))
+        .await
+}
+
+/// As [`list`] for lists that may be long (`count` up to [`store::MAX_LIST`]): past one chunk,
+/// where the documents are and the newest `time` among them, to stream ([`super::pages`]).
+pub async fn list_paged(
+    state: &State,
+    coll: Collection,
+    tree: &Value,
+    opts: ListOptions,
+    time: Option<TimeField>,
+) -> Result<Listed> {
+    let q = list_query(coll, tree, opts)?;
+    state
+        .store
+        .read(move |conn| store::pages::list(conn, coll, &q, time))
+        .await
+}
+
+fn list_query(coll: Collection, tree: &Value, opts: ListOptions) -> Result<store::ListQuery> {
     let null = Value::Null;
     let req = ListRequest {
         find: tree.get("find").unwrap_or(&null),
@@ -150,11 +335,7 @@ pub async fn list(
         window: opts.window,
         extra: opts.extra,
     };
-    let q = query::build_list(coll, &req, dates::now_ms())?;
-    state
-        .store
-        .read(move |conn| store::list_raw(conn, coll, &q))
-        .await
+    query::build_list(coll, &req, dates::now_ms())
 }
 
 pub async fn get_one(state: &State, coll: Collection, key: String) -> Result<Option<RawDoc>> {
@@ -234,5 +415,46 @@ pub fn date_field(name: &'static str) -> TimeField {
     TimeField {
         name,
         ms: |v| dates::parse_value(v).map(|i| i.ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn written(id: &str, doc: Value) -> Written {
+        let Value::Object(doc) = doc else {
+            panic!("not an object")
+        };
+        Written {
+            id: id.into(),
+            doc,
+            outcome: Outcome::Inserted,
+            srv_created: 0,
+            srv_modified: 0,
+        }
+    }
+
+    #[test]
+    fn written_documents_are_spliced_as_written_v1_serialises_them() {
+        let docs = [
+            json!({}),
+            serde_json::from_str(
+                r#"{"sgv":1e400,"n":{"_id":1},"s":"é\u0001\"","z":[1,{"a":null}]}"#,
+            )
+            .unwrap(),
+            json!({"a": 1, "_id": "kept in place"}),
+        ];
+        for id in ["0123456789abcdef01234567", "a\"b"] {
+            let mut spliced = Batch::new();
+            let mut copied = Batch::new();
+            for d in &docs {
+                let w = written(id, d.clone());
+                spliced.push_written(&w).unwrap();
+                copied.push(&written_v1(&w), true).unwrap();
+            }
+            assert_eq!(spliced.finish().body, copied.finish().body);
+        }
     }
 }

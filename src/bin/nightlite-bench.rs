@@ -15,6 +15,8 @@ mod ceiling;
 mod client;
 #[path = "nightlite_bench/docs.rs"]
 mod docs;
+#[path = "nightlite_bench/memory.rs"]
+mod memory;
 #[path = "nightlite_bench/report.rs"]
 mod report;
 #[path = "nightlite_bench/run.rs"]
@@ -148,6 +150,14 @@ enum Cmd {
         #[arg(long, default_value_t = 10.0)]
         tolerance_pct: f64,
     },
+    /// Peak RSS of the server for one large request each (anonymous 20 MB POST, authorised
+    /// 20 MB batch, 20 MB single document, 20 MB of 1 MB documents, Socket.IO flood, large
+    /// CSV export), each on a fresh server; prints a Markdown table.
+    Memory {
+        /// Rows of the seeded database the CSV export reads (seeded once under --work).
+        #[arg(long, default_value_t = 1_000_000)]
+        export_rows: u64,
+    },
     /// The hello-world ceiling server (started by the benchmark itself).
     #[command(hide = true)]
     HelloServer {
@@ -214,6 +224,16 @@ fn real_main(cli: Cli) -> Res<()> {
     }
     match cli.command {
         Cmd::HelloServer { port } => server::hello_server(port),
+        Cmd::Memory { export_rows } => {
+            let bin = server::nightlite_binary(cli.server)?;
+            let phases = memory::run(&bin, &cli.work, export_rows)?;
+            println!("{} on {}\n", new_report(&bin).command, git_describe());
+            println!("{}", memory::markdown(&phases));
+            if phases.iter().any(|p| p.peak_kb > memory::TARGET_KB) {
+                return Err("a phase's peak RSS is over the 64 MB target".into());
+            }
+            Ok(())
+        }
         Cmd::Seed { entries, dir } => {
             let info = seed::seed(&dir, entries)?;
             println!("{}", serde_json::to_string_pretty(&info)?);

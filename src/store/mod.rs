@@ -9,6 +9,7 @@ pub mod compact;
 pub mod disk;
 pub mod lock;
 pub mod migrate;
+pub mod pages;
 pub mod prepare;
 pub mod profiles;
 pub mod query;
@@ -245,6 +246,14 @@ pub fn list(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Vec<St
 
 /// As [`list`], the documents still JSON text.
 pub fn list_raw(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Vec<RawDoc>> {
+    let (sql, params) = list_sql(coll, q);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params), StoredDoc::from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The statement of a list query and its parameters.
+pub(crate) fn list_sql(coll: Collection, q: &ListQuery) -> (String, Vec<SqlValue>) {
     let mut params: Vec<SqlValue> = q.filter.params.clone();
     let order = match &q.order {
         Some(o) => {
@@ -268,9 +277,7 @@ pub fn list_raw(conn: &Connection, coll: Collection, q: &ListQuery) -> Result<Ve
         coll.table(),
         q.filter.sql
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params), StoredDoc::from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    (sql, params)
 }
 
 /// How many live documents match `filter` (/api/v1/count/:storage/where).

@@ -64,6 +64,24 @@ pub fn one(doc: Option<RawDoc>) -> Result<String> {
     Ok(out)
 }
 
+/// Appends the v1 form of `d`, as [`list`] writes each document.
+pub fn push_v1(out: &mut String, d: RawDoc) -> Result<()> {
+    push_doc(out, d, None, &mut Vec::new()).map(|_| ())
+}
+
+/// The value of `time` in a stored document's text, as [`list`] reads it for `newest`.
+pub fn time_of(text: &str, time: TimeField) -> Result<Option<i64>> {
+    let mut found = [None];
+    if canonical(text, &[time.name], &mut found, &mut Vec::new()).is_some() {
+        return Ok(match found[0] {
+            Some(v) => (time.ms)(&serde_json::from_str::<Value>(v)?),
+            None => None,
+        });
+    }
+    let doc: serde_json::Map<String, Value> = serde_json::from_str(text)?;
+    Ok(doc.get(time.name).and_then(time.ms))
+}
+
 /// Appends the v1 form of `d`; returns its time when `time` is asked for. `keys` is scratch
 /// space for [`canonical`], kept between documents.
 fn push_doc(
@@ -620,6 +638,21 @@ mod tests {
             deep.push('}');
         }
         assert!(canonical(&deep, None).is_none(), "too deep: parse path");
+    }
+
+    #[test]
+    fn time_of_one_document_is_what_list_reads() {
+        let time = TimeField {
+            name: "date",
+            ms: crate::dates::ms_from_number,
+        };
+        for d in DOCS
+            .iter()
+            .chain([r#"{"date":5,"date":7}"#, r#"{"date":"12"}"#].iter())
+        {
+            let by_list = list(vec![raw("a", d)], Some(time)).unwrap().newest;
+            assert_eq!(time_of(d, time).unwrap(), by_list, "{d}");
+        }
     }
 
     #[test]

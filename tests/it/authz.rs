@@ -943,3 +943,58 @@ fn waiting_clients_do_not_block_others() {
         "the failing client was not delayed: {waited} ms"
     );
 }
+
+/// A write without credentials is refused before its body is read: here the body the
+/// headers announce (10 MB) never comes, and the 401 does not wait for it.
+#[test]
+fn write_without_credentials_is_refused_before_its_body_is_read() {
+    let s = TestServer::start();
+    let head = "POST /api/v1/entries HTTP/1.1\nHost: localhost\nContent-Type: application/json\n\
+                Content-Length: 10000000\nConnection: close\n";
+    let r = s.raw(head, &[b'['; 1024]);
+    assert_401(&r);
+}
+
+/// Credentials are looked for only in bodies of at most 8 KB (Nightscout's body secret is a
+/// form convenience): a larger body's `secret` is no credential, and still never stored.
+#[test]
+fn body_secret_is_read_only_from_small_bodies() {
+    let s = TestServer::start();
+    let mut body = note("small body secret");
+    body["filler"] = json!("x".repeat(7 * 1024));
+    body["secret"] = json!(secret_sha1());
+    assert_200(&post_plain(&s, "/api/v1/treatments", &[], &body));
+    let mut body = note("large body secret");
+    body["filler"] = json!("x".repeat(9 * 1024));
+    body["secret"] = json!(secret_sha1());
+    assert_401(&post_plain(&s, "/api/v1/treatments", &[], &body));
+    assert_eq!(s.list(TREATMENTS).len(), 1);
+
+    // Where the defaults allow the write, the large body is stored whole, without its secret.
+    let s = TestServer::with(&[("AUTH_DEFAULT_ROLES", "readable careportal")]);
+    assert_200(&post_plain(&s, "/api/v1/treatments", &[], &body));
+    let stored = stored_note(&s, "large body secret");
+    assert!(stored.get("secret").is_none(), "secret stored: {stored}");
+    assert_eq!(stored["filler"].as_str().map(str::len), Some(9 * 1024));
+}
+
+/// A small gzip body's credentials are read after decoding, and taken out before storing.
+#[test]
+fn body_secret_in_a_small_gzip_body_is_accepted_and_not_stored() {
+    let s = TestServer::start();
+    let mut body = note("gzip body secret");
+    body["secret"] = json!(secret_sha1());
+    let gz = crate::harness::gzip(&serde_json::to_vec(&body).unwrap());
+    let r = s.request(
+        "POST",
+        "/api/v1/treatments",
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+        Some(&gz),
+    );
+    assert_200(&r);
+    let stored = stored_note(&s, "gzip body secret");
+    assert!(stored.get("secret").is_none(), "secret stored: {stored}");
+}

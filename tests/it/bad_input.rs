@@ -4,7 +4,7 @@ use std::io::Write;
 
 use serde_json::{json, Value};
 
-use crate::harness::{now_ms, sgv, Resp, TestServer};
+use crate::harness::{iso, now_ms, sgv, Resp, TestServer};
 
 fn assert_status_body(r: &Resp, status: u16) {
     assert_eq!(r.status, status, "{}", r.text);
@@ -229,4 +229,49 @@ fn bad_count_is_400() {
 fn bad_sort_direction_is_400() {
     let s = TestServer::start();
     assert_status_body(&s.get_auth("/api/v1/entries.json?sort[sgv]=up"), 400);
+}
+
+/// One document may be at most 1 MB of text (docs/security.md): a larger one refuses the
+/// whole request with 413 and nothing stored; one just under is stored whole.
+#[test]
+fn document_over_the_per_document_limit_is_413() {
+    let s = TestServer::start();
+    let t = now_ms();
+    let mut big = sgv("big-doc", t, 100);
+    big["filler"] = json!("x".repeat(1024 * 1024));
+    let body = json!([sgv("small-doc", t - 60_000, 101), big]);
+    let r = s.post_raw("/api/v1/entries", &serde_json::to_vec(&body).unwrap());
+    assert_status_body(&r, 413);
+    assert!(r.text.contains("document 1"), "{}", r.text);
+    assert_no_entries(&s);
+    for path in ["/api/v1/treatments", "/api/v1/devicestatus"] {
+        let doc = json!({"created_at": iso(t), "filler": "y".repeat(1024 * 1024)});
+        let r = s.post_raw(path, &serde_json::to_vec(&doc).unwrap());
+        assert_status_body(&r, 413);
+    }
+
+    let mut under = sgv("under-limit", t, 102);
+    under["filler"] = json!("z".repeat(1000 * 1000));
+    let reply = s.post_ok("/api/v1/entries", &under);
+    assert_eq!(reply[0]["filler"].as_str().map(str::len), Some(1000 * 1000));
+    let stored = s.list("/api/v1/entries.json?find[device]=under-limit");
+    assert_eq!(stored[0]["filler"], under["filler"]);
+}
+
+/// What the outline of a batch lets through but a parse refuses (a lone surrogate, nesting
+/// past serde_json's limit) is bad JSON: 400, nothing stored.
+#[test]
+fn items_that_only_fail_their_own_parse_are_400() {
+    let s = TestServer::start();
+    let t = now_ms();
+    let deep = format!("{}1{}", "[".repeat(3000), "]".repeat(3000));
+    for bad in ["\"\\ud800\"".to_string(), deep] {
+        let body = format!(
+            r#"[{},{{"type":"sgv","sgv":100,"date":{t},"x":{bad}}}]"#,
+            sgv("fine", t - 60_000, 99)
+        );
+        let r = s.post_raw("/api/v1/entries", body.as_bytes());
+        assert_status_body(&r, 400);
+    }
+    assert_no_entries(&s);
 }

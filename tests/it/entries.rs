@@ -400,14 +400,11 @@ fn identifier_is_nightscouts_uuid_v5() {
 
 #[test]
 fn gzip_request_body_is_accepted() {
-    use std::io::Write;
     let s = TestServer::start();
     let t = now_ms();
     let body =
         serde_json::to_vec(&json!([sgv("gzip", t, 111), sgv("gzip", t - MIN, 112)])).unwrap();
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(&body).unwrap();
-    let gz = enc.finish().unwrap();
+    let gz = crate::harness::gzip(&body);
     let r = s.request_auth(
         "POST",
         "/api/v1/entries",
@@ -609,4 +606,84 @@ fn header_names_are_capitalised() {
     );
     let r = s.raw(&head, b"");
     assert!(r.head.contains("\r\nLast-Modified: "), "{}", r.head);
+}
+
+/// No gzip, so that a reply held whole has its Content-Length.
+const IDENTITY: &[(&str, &str)] = &[("Accept-Encoding", "identity")];
+
+/// A list longer than one chunk (1000 documents) streams: it is sent chunked, not held whole,
+/// and its bytes (and Last-Modified) are exactly those of the same documents listed in pieces.
+#[test]
+fn long_lists_stream_the_same_bytes_in_every_format() {
+    let s = TestServer::start();
+    let newest = now_ms() - 10 * MIN;
+    let batch: Vec<Value> = (0..2300)
+        .map(|i| sgv("export", newest - i * MIN, 40 + i % 300))
+        .collect();
+    s.post_ok("/api/v1/entries", &Value::Array(batch));
+    // The same list in pieces of 1000, each one chunk, held whole as before.
+    let piece = |ext: &str, before: i64| {
+        let r = s.get_auth_with(
+            &format!(
+                "/api/v1/entries.{ext}?count=1000&find[date][$gte]=0&find[date][$lt]={before}"
+            ),
+            IDENTITY,
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(r.header("content-length").is_some(), "one chunk is sized");
+        r
+    };
+    for (ext, open, sep, close) in [
+        ("json", "[", ",", "]"),
+        ("csv", "", "\r\n", ""),
+        ("tsv", "", "\r\n", ""),
+        ("txt", "", "\r\n", ""),
+    ] {
+        let whole = s.get_auth_with(
+            &format!("/api/v1/entries.{ext}?count=1000000&find[date][$gte]=0"),
+            IDENTITY,
+        );
+        assert_eq!(whole.status, 200, "{}", whole.text);
+        assert_eq!(
+            whole.header("transfer-encoding"),
+            Some("chunked"),
+            "{ext}: streamed"
+        );
+        assert!(whole.header("content-length").is_none(), "{ext}");
+        let mut parts = vec![];
+        let mut before = newest + 1;
+        let mut first_modified = None;
+        for _ in 0..3 {
+            let r = piece(ext, before);
+            first_modified.get_or_insert(r.header("last-modified").map(str::to_string));
+            let text = &r.text[open.len()..r.text.len() - close.len()];
+            parts.push(text.to_string());
+            before -= 1000 * MIN;
+        }
+        let expected = format!("{open}{}{close}", parts.join(sep));
+        assert_eq!(whole.text.len(), expected.len(), "{ext}");
+        assert!(whole.text == expected, "{ext}: bytes differ");
+        assert_eq!(
+            whole.header("last-modified").map(str::to_string),
+            first_modified.flatten(),
+            "{ext}"
+        );
+        assert_eq!(
+            whole.header("content-type"),
+            piece(ext, before).header("content-type"),
+            "{ext}"
+        );
+    }
+    // Other collections' lists stream too.
+    let notes: Vec<Value> = (0..1500)
+        .map(|i| json!({"eventType": "Note", "notes": format!("n{i}"), "created_at": iso(newest - i * MIN)}))
+        .collect();
+    s.post_ok("/api/v1/treatments", &Value::Array(notes));
+    let r = s.get_auth_with(
+        "/api/v1/treatments.json?count=5000&find[created_at][$gte]=2000",
+        IDENTITY,
+    );
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(r.list().len(), 1500);
+    assert!(r.header("last-modified").is_some());
 }

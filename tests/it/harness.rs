@@ -414,3 +414,11 @@ pub fn enc(s: &str) -> String {
     }
     out
 }
+
+/// `bytes` gzip-compressed, for `Content-Encoding: gzip` bodies.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
