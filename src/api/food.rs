@@ -61,9 +61,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// PUT replaces (or creates) each document; Nightscout's food PUT always answers an array,
 /// even for one object (lib/api/food normalises the body to an array).
 async fn update(state: State, body: Body) -> Result<HttpResponse> {
-    let (docs, _) = v1::prepare_body(&state, RESOURCE.coll, body)?;
-    let written = v1::write(&state, RESOURCE.coll, docs, Merge::Replace).await?;
-    Ok(v1::batch_reply(&written))
+    let items = v1::read_items(body, state.config.max_body_bytes)?;
+    Ok(v1::write_items(&state, RESOURCE.coll, items, Merge::Replace)
+        .await?
+        .reply())
 }
 
 /// Every food document matching `find` (Nightscout returns them all, unlimited).
