@@ -122,6 +122,8 @@ pub struct Config {
     pub retention: RetentionDays,
     /// Debug builds only (tests): report this many free bytes on the data directory's disk.
     pub test_disk_free_bytes: Option<u64>,
+    /// ALARM_TYPES and the treatment-math plugins' settings (BWP_*, AR2_CONE_FACTOR).
+    pub plugins: crate::plugins::Settings,
 }
 
 impl Config {
@@ -327,6 +329,7 @@ impl Config {
             backup_keep,
             retention,
             test_disk_free_bytes,
+            plugins: crate::plugins::Settings::from_map(values),
         })
     }
 
@@ -409,6 +412,13 @@ pub const KNOWN_NAMES: &[&str] = &[
     "DEVICESTATUS_RETENTION_DAYS",
     "ACTIVITY_RETENTION_DAYS",
     "NIGHTLITE_TEST_DISK_FREE_BYTES",
+    // src/plugins/settings.rs
+    "ALARM_TYPES",
+    "BWP_WARN",
+    "BWP_URGENT",
+    "BWP_SNOOZE",
+    "BWP_SNOOZE_MINS",
+    "AR2_CONE_FACTOR",
 ];
 
 fn read_toml(path: &Path) -> Result<HashMap<String, String>, ConfigError> {

@@ -13,6 +13,7 @@ pub mod heap_trim;
 pub mod https;
 pub mod ids;
 pub mod live;
+pub mod plugins;
 mod server;
 pub mod store;
 pub mod tls;
