@@ -191,8 +191,7 @@ pub fn property(props: &Doc, d: &Data) -> Doc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Thresholds;
-    use crate::plugins::Settings;
+    use crate::plugins::{testing, Settings};
 
     const T: i64 = 1_700_000_000_000;
 
@@ -207,22 +206,10 @@ mod tests {
     }
 
     fn data(units: Units, settings: &Settings) -> Data<'_> {
-        Data {
-            now: T + 60_000,
-            units,
-            thresholds: Thresholds {
-                bg_high: 260.0,
-                bg_target_top: 180.0,
-                bg_target_bottom: 80.0,
-                bg_low: 55.0,
-            },
-            alarm_high: true,
-            alarm_low: true,
-            settings,
-            treatments: &[],
-            devicestatus: &[],
-            profile: None,
-        }
+        let mut d = testing::data(settings, &[], &[], None);
+        d.units = units;
+        d.now = T + 60_000;
+        d
     }
 
     #[test]

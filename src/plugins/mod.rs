@@ -13,6 +13,8 @@ pub mod cob;
 pub mod iob;
 pub mod profile;
 pub mod settings;
+#[cfg(test)]
+mod testing;
 pub mod tz;
 
 use serde_json::Value;
