@@ -84,8 +84,7 @@ pub fn extend(props: &mut Doc, d: &Data, disable: &[String]) {
         props.insert("cob".into(), Value::Object(c));
     }
     if on("bwp") {
-        let iob = props.get("iob").and_then(Value::as_object).cloned();
-        let b = bwp::property(d, iob.as_ref());
+        let b = bwp::property(d, props);
         props.insert("bwp".into(), Value::Object(b));
     }
     if on("basal") {
