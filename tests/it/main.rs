@@ -13,6 +13,7 @@ mod persistence;
 mod properties;
 mod stats;
 mod status;
+mod treatment_math;
 mod treatments;
 mod v1_json;
 mod v3;
