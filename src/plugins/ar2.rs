@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::Data;
-use crate::config::Units;
+use crate::config::{Thresholds, Units};
 use crate::live::properties::{js_number, js_round, js_str, mgdl_to_mmol, num, Doc};
 
 const BG_REF: f64 = 140.0;
@@ -134,7 +134,14 @@ fn scale_mgdl(units: Units, mgdl: f64) -> f64 {
 /// checkForecast + selectEventType: the alarm level of an average loss (2 urgent above 0.10,
 /// 1 warning above 0.05) and `high`/`low` when the point 20 minutes ahead is beyond the
 /// target range and that alarm is switched on ("" otherwise).
-pub fn level(points: &[Point], avg_loss: f64, d: &Data) -> Option<(i64, &'static str)> {
+pub fn level(
+    points: &[Point],
+    avg_loss: f64,
+    units: Units,
+    thresholds: &Thresholds,
+    alarm_high: bool,
+    alarm_low: bool,
+) -> Option<(i64, &'static str)> {
     let level = if avg_loss > URGENT_THRESHOLD {
         2
     } else if avg_loss > WARN_THRESHOLD {
@@ -144,10 +151,10 @@ pub fn level(points: &[Point], avg_loss: f64, d: &Data) -> Option<(i64, &'static
     };
     let mut event = "";
     if let Some(p) = points.get(3) {
-        let in20 = scaled(d.units, p);
-        if d.alarm_high && in20 > scale_mgdl(d.units, d.thresholds.bg_target_top) {
+        let in20 = scaled(units, p);
+        if alarm_high && in20 > scale_mgdl(units, thresholds.bg_target_top) {
             event = "high";
-        } else if d.alarm_low && in20 < scale_mgdl(d.units, d.thresholds.bg_target_bottom) {
+        } else if alarm_low && in20 < scale_mgdl(units, thresholds.bg_target_bottom) {
             event = "low";
         }
     }
@@ -173,7 +180,15 @@ pub fn property(props: &Doc, d: &Data) -> Doc {
         "forecast".into(),
         json!({ "predicted": predicted, "avgLoss": num(avg_loss) }),
     );
-    if let Some((level, event)) = level(&points, avg_loss, d) {
+    let found = level(
+        &points,
+        avg_loss,
+        d.units,
+        &d.thresholds,
+        d.alarm_high,
+        d.alarm_low,
+    );
+    if let Some((level, event)) = found {
         out.insert("level".into(), level.into());
         out.insert("eventName".into(), event.into());
     }
