@@ -61,11 +61,9 @@ fn temp_basals(d: &Data) -> Vec<Timed> {
         .filter(|t| !t.has_duration())
         .map(|t| t.mills)
         .collect();
-    for i in 0..list.len() {
-        if list[i].has_duration() {
-            for e in &ends {
-                list[i].cut_by(*e);
-            }
+    for t in list.iter_mut().filter(|t| t.has_duration()) {
+        for e in &ends {
+            t.cut_by(*e);
         }
     }
     for i in 0..list.len() {
@@ -111,11 +109,10 @@ fn active_combo(d: &Data, time: i64) -> Option<Timed> {
         .iter()
         .filter(|(t, _)| t.get("eventType").and_then(Value::as_str) == Some("Combo Bolus"))
         .map(|(t, m)| Timed::new(t, *m))
-        .filter(|c| {
+        .rfind(|c| {
             let duration = if c.duration.is_nan() { 0.0 } else { c.duration };
             (time as f64) < c.mills as f64 + duration * MIN && time > c.mills
         })
-        .last()
 }
 
 /// The `basal` property, `{display, current}`; `None` without a profile with a basal now.

@@ -101,7 +101,8 @@ pub fn property(d: &Data, props: &Doc) -> Doc {
     let target_low = at(Field::TargetLow).unwrap_or(f64::NAN);
     out.insert("belowLowTarget".into(), (scaled < target_low).into());
     if outcome < target_low {
-        estimate = (outcome - target_low).abs() / sens * -1.0;
+        // `delta / sens * -1`: an exact negation.
+        estimate = -((outcome - target_low).abs() / sens);
         out.insert("aimTarget".into(), num(target_low));
         out.insert("aimTargetString".into(), "below low".into());
     }
