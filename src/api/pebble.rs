@@ -187,7 +187,7 @@ pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
             &mut plugin,
             &with_units,
             now,
-            &data.treatments,
+            data.treatments.clone(),
             &data.devicestatus,
             data.profile.as_ref(),
         );

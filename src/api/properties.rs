@@ -91,7 +91,7 @@ pub fn read_all(
         &mut all,
         config,
         now,
-        &recent,
+        recent,
         &devicestatus,
         profile.as_ref(),
     );

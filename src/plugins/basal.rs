@@ -10,19 +10,22 @@ use crate::live::properties::{js_number, num, to_fixed, truthy, Doc};
 const MIN: f64 = 60_000.0;
 
 /// A temp basal or combo bolus with its time and (possibly cut) duration in minutes.
-#[derive(Debug, Clone)]
-struct Timed {
-    doc: Doc,
+#[derive(Debug, Clone, Copy)]
+struct Timed<'a> {
+    doc: &'a Doc,
     mills: i64,
     duration: f64,
+    /// Whether processDurations shortened it (its JSON then shows the new duration).
+    cut: bool,
 }
 
-impl Timed {
-    fn new(doc: &Doc, mills: i64) -> Timed {
+impl<'a> Timed<'a> {
+    fn new(doc: &'a Doc, mills: i64) -> Timed<'a> {
         Timed {
-            doc: doc.clone(),
+            doc,
             mills,
             duration: or_nan(js_number(doc.get("duration"))),
+            cut: false,
         }
     }
 
@@ -30,68 +33,69 @@ impl Timed {
         truthy(self.doc.get("duration"))
     }
 
+    /// `mills + (duration || 0)` minutes.
     fn end(&self) -> f64 {
-        self.mills as f64 + self.duration * MIN
+        let minutes = if self.duration.is_nan() {
+            0.0
+        } else {
+            self.duration
+        };
+        self.mills as f64 + minutes * MIN
     }
 
     /// cutIfInInterval: ends this one where `end` starts, if inside it.
     fn cut_by(&mut self, end_mills: i64) {
         if self.mills < end_mills && self.end() > end_mills as f64 {
             self.duration = (end_mills - self.mills) as f64 / MIN;
-            self.doc.insert("duration".into(), num(self.duration));
+            self.cut = true;
         }
+    }
+
+    /// The treatment as Nightscout's profile holds it: the cut duration and `endmills`.
+    fn json(&self, with_end: bool) -> Value {
+        let mut doc = self.doc.clone();
+        if self.cut {
+            doc.insert("duration".into(), num(self.duration));
+        }
+        if with_end {
+            doc.insert("endmills".into(), num(self.end()));
+        }
+        Value::Object(doc)
     }
 }
 
 /// ddata.processDurations (without zero durations): unique by time; each temp basal is cut
-/// by any later one (a zero duration is a cancel) that starts while it runs.
-fn temp_basals(d: &Data) -> Vec<Timed> {
+/// by any later one (a zero duration is a cancel) that starts while it runs. The treatments
+/// are in time order, so the earliest later start is the next one, which is where the cuts
+/// of Nightscout's two passes over all pairs end.
+fn temp_basals<'a>(d: &Data<'a>) -> Vec<Timed<'a>> {
     let mut list: Vec<Timed> = vec![];
     for (t, m) in d.treatments {
         let is_temp = t
             .get("eventType")
             .and_then(Value::as_str)
             .is_some_and(|e| e.contains("Temp Basal"));
-        if is_temp && !list.iter().any(|x| x.mills == *m) {
+        if is_temp && list.last().is_none_or(|x| x.mills != *m) {
             list.push(Timed::new(t, *m));
         }
     }
-    let ends: Vec<i64> = list
-        .iter()
-        .filter(|t| !t.has_duration())
-        .map(|t| t.mills)
-        .collect();
-    for t in list.iter_mut().filter(|t| t.has_duration()) {
-        for e in &ends {
-            t.cut_by(*e);
-        }
-    }
-    for i in 0..list.len() {
-        if list[i].has_duration() {
-            for j in 0..list.len() {
-                let e = list[j].mills;
-                list[i].cut_by(e);
-            }
+    for i in 1..list.len() {
+        let next = list[i].mills;
+        if list[i - 1].has_duration() {
+            list[i - 1].cut_by(next);
         }
     }
     list.retain(Timed::has_duration);
-    // updateTreatments: endmills from `duration || 0`.
-    for t in &mut list {
-        let end = t.mills as f64 + if t.duration.is_nan() { 0.0 } else { t.duration } * MIN;
-        t.doc.insert("endmills".into(), num(end));
-    }
-    list.sort_by_key(|t| t.mills);
     list
 }
 
 /// tempBasalTreatment: the binary search over the sorted temp basals.
-fn active_temp(list: &[Timed], time: i64) -> Option<&Timed> {
+fn active_temp<'a>(list: &[Timed<'a>], time: i64) -> Option<Timed<'a>> {
     let (mut first, mut last) = (0_i64, list.len() as i64 - 1);
     while first <= last {
         let i = first + (last - first) / 2;
-        let t = &list[i as usize];
-        let end = js_number(t.doc.get("endmills")).unwrap_or(f64::NAN);
-        if time >= t.mills && (time as f64) <= end {
+        let t = list[i as usize];
+        if time >= t.mills && (time as f64) <= t.end() {
             return Some(t);
         }
         if time < t.mills {
@@ -104,15 +108,12 @@ fn active_temp(list: &[Timed], time: i64) -> Option<&Timed> {
 }
 
 /// comboBolusTreatment: the last combo bolus running at `time` (start and end excluded).
-fn active_combo(d: &Data, time: i64) -> Option<Timed> {
+fn active_combo<'a>(d: &Data<'a>, time: i64) -> Option<Timed<'a>> {
     d.treatments
         .iter()
         .filter(|(t, _)| t.get("eventType").and_then(Value::as_str) == Some("Combo Bolus"))
         .map(|(t, m)| Timed::new(t, *m))
-        .rfind(|c| {
-            let duration = if c.duration.is_nan() { 0.0 } else { c.duration };
-            (time as f64) < c.mills as f64 + duration * MIN && time > c.mills
-        })
+        .rfind(|c| (time as f64) < c.end() && time > c.mills)
 }
 
 /// The `basal` property, `{display, current}`; `None` without a profile with a basal now.
@@ -157,11 +158,11 @@ pub fn property(d: &Data) -> Option<Doc> {
     current.insert("basal".into(), num(scheduled));
     current.insert(
         "treatment".into(),
-        temp.map_or(Value::Null, |t| Value::Object(t.doc.clone())),
+        temp.map_or(Value::Null, |t| t.json(true)),
     );
     current.insert(
         "combobolustreatment".into(),
-        combo.map_or(Value::Null, |c| Value::Object(c.doc)),
+        combo.map_or(Value::Null, |c| c.json(false)),
     );
     current.insert("tempbasal".into(), num(tempbasal));
     current.insert("combobolusbasal".into(), num(combobolus));

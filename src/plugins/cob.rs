@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::iob::activity_at;
+use super::iob::{activity_at, boluses};
 use super::{or_nan, truthy_num, Data, Field};
 use crate::dates;
 use crate::live::properties::{js_number, js_round, js_str, num, truthy, Doc};
@@ -59,9 +59,9 @@ impl Decayed {
 }
 
 /// `iob.calcTotal(..., time).activity` at a decay time.
-fn activity(d: &Data, at: Decayed) -> f64 {
+fn activity(d: &Data, boluses: &[(i64, f64)], at: Decayed) -> f64 {
     match at {
-        Decayed::Zero => activity_at(d, 0),
+        Decayed::Zero => activity_at(d, boluses, 0),
         // An invalid date compares false with every treatment time: nothing counts.
         Decayed::Date(x) if x.is_nan() => {
             if d.treatments.is_empty() {
@@ -70,7 +70,7 @@ fn activity(d: &Data, at: Decayed) -> f64 {
                 0.0
             }
         }
-        Decayed::Date(x) => activity_at(d, x as i64),
+        Decayed::Date(x) => activity_at(d, boluses, x as i64),
     }
 }
 
@@ -91,6 +91,7 @@ pub fn from_treatments<'a>(d: &Data<'a>) -> FromTreatments<'a> {
     let mut last_carbs = None;
     let mut is_decaying = 0.0;
     let mut last = Decayed::Zero;
+    let boluses = boluses(d);
     for (t, mills) in d.treatments.iter() {
         if !(truthy(t.get("carbs")) && *mills < time) {
             continue;
@@ -115,8 +116,8 @@ pub fn from_treatments<'a>(d: &Data<'a>) -> FromTreatments<'a> {
         };
         let mut decays_in_hr = (decayed_by - now) / 1000.0 / 60.0 / 60.0;
         if decays_in_hr > -10.0 {
-            let act_start = activity(d, last);
-            let act_end = activity(d, Decayed::Date(decayed_by));
+            let act_start = activity(d, &boluses, last);
+            let act_end = activity(d, &boluses, Decayed::Date(decayed_by));
             let avg = (act_start + act_end) / 2.0;
             let delayed = (avg * LIVER_SENS_RATIO / or_nan(at(*mills, Field::Sens)))
                 * or_nan(at(*mills, Field::CarbRatio));

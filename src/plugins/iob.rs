@@ -13,20 +13,21 @@ use crate::live::properties::{js_number, last_iob_status, num, round3, to_fixed,
 /// The curve's peak, in (scaled) minutes.
 const PEAK: f64 = 75.0;
 
-/// One treatment's share at `time`: (iobContrib, activityContrib).
-pub fn calc_treatment(d: &Data, treatment: &Doc, mills: i64, time: i64) -> (f64, f64) {
+/// The profile's DIA (3 when missing or zero) and sensitivity at `time`, as calcTreatment
+/// reads them (the same for every treatment at that time).
+fn dia_sens(d: &Data, time: i64) -> (f64, f64) {
     let lookup = |f: Field| d.profile.and_then(|p| p(time, f));
     let dia = Some(lookup(Field::Dia))
         .filter(|v| truthy_num(*v))
         .flatten()
         .unwrap_or(3.0);
-    let sens = or_nan(lookup(Field::Sens));
-    if !truthy(treatment.get("insulin")) {
-        return (0.0, 0.0);
-    }
-    let insulin = or_nan(js_number(treatment.get("insulin")));
+    (dia, or_nan(lookup(Field::Sens)))
+}
+
+/// calcTreatment's curve: (iobContrib, activityContrib) of `insulin` given `ms` ago.
+fn curve(insulin: f64, ms: i64, dia: f64, sens: f64) -> (f64, f64) {
     let scale = 3.0 / dia;
-    let min_ago = scale * (time - mills) as f64 / 1000.0 / 60.0;
+    let min_ago = scale * ms as f64 / 1000.0 / 60.0;
     if min_ago < PEAK {
         let x1 = min_ago / 5.0 + 1.0;
         let iob = insulin * (1.0 - 0.001852 * x1 * x1 + 0.001852 * x1);
@@ -44,6 +45,16 @@ pub fn calc_treatment(d: &Data, treatment: &Doc, mills: i64, time: i64) -> (f64,
     }
 }
 
+/// One treatment's share at `time`: (iobContrib, activityContrib).
+pub fn calc_treatment(d: &Data, treatment: &Doc, mills: i64, time: i64) -> (f64, f64) {
+    if !truthy(treatment.get("insulin")) {
+        return (0.0, 0.0);
+    }
+    let (dia, sens) = dia_sens(d, time);
+    let insulin = or_nan(js_number(treatment.get("insulin")));
+    curve(insulin, time - mills, dia, sens)
+}
+
 /// iob.fromTreatments at `time`.
 pub struct FromTreatments<'a> {
     /// Rounded to three decimals.
@@ -54,8 +65,14 @@ pub struct FromTreatments<'a> {
 
 pub fn from_treatments<'a>(d: &Data<'a>, time: i64) -> FromTreatments<'a> {
     let (mut total, mut activity, mut last_bolus) = (0.0, 0.0, None);
-    for (t, mills) in d.treatments.iter().filter(|(_, m)| *m <= time) {
-        let (i, a) = calc_treatment(d, t, *mills, time);
+    let (dia, sens) = dia_sens(d, time);
+    // Oldest first: the ones after `time` end the walk.
+    for (t, mills) in d.treatments.iter().take_while(|(_, m)| *m <= time) {
+        if !truthy(t.get("insulin")) {
+            continue;
+        }
+        let insulin = or_nan(js_number(t.get("insulin")));
+        let (i, a) = curve(insulin, time - mills, dia, sens);
         if i > 0.0 {
             last_bolus = Some(t);
         }
@@ -73,19 +90,44 @@ pub fn from_treatments<'a>(d: &Data<'a>, time: i64) -> FromTreatments<'a> {
     }
 }
 
+/// The treatments with a truthy `insulin`, oldest first, as (time, `Number(insulin)`): what
+/// the activity sums run over (cob.js asks for it twice per carb entry).
+pub fn boluses(d: &Data) -> Vec<(i64, f64)> {
+    d.treatments
+        .iter()
+        .filter(|(t, _)| truthy(t.get("insulin")))
+        .map(|(t, m)| (*m, or_nan(js_number(t.get("insulin")))))
+        .collect()
+}
+
 /// `iob.calcTotal(...).activity` at `time`, as cob.js reads it: the device status' own
-/// `activity` when one reports IOB then (undefined, NaN, for Loop), else the treatments'.
-pub fn activity_at(d: &Data, time: i64) -> f64 {
-    if let Some(status) = last_iob_status(time, d.now, d.devicestatus) {
-        if !status.contains_key("iob") {
-            return f64::NAN;
+/// `activity` when one reports IOB then (undefined, NaN, for Loop), else the treatments'
+/// (`boluses` of [`boluses`]).
+pub fn activity_at(d: &Data, boluses: &[(i64, f64)], time: i64) -> f64 {
+    // Statuses are oldest first: look only when one falls in lastIOBDeviceStatus' window.
+    let ds = d.devicestatus;
+    let from = ds.partition_point(|(_, m)| *m < time - 30 * 60_000);
+    let in_window = ds.get(from).is_some_and(|(_, m)| *m <= time + 5 * 60_000);
+    if in_window {
+        if let Some(status) = last_iob_status(time, d.now, ds) {
+            if !status.contains_key("iob") {
+                return f64::NAN;
+            }
+            return or_nan(js_number(status.get("activity")));
         }
-        return or_nan(js_number(status.get("activity")));
     }
     if d.treatments.is_empty() {
         return f64::NAN;
     }
-    from_treatments(d, time).activity
+    let (dia, sens) = dia_sens(d, time);
+    let mut activity = 0.0;
+    for (mills, insulin) in boluses.iter().take_while(|(m, _)| *m <= time) {
+        let (_, a) = curve(*insulin, time - mills, dia, sens);
+        if truthy_num(Some(a)) {
+            activity += a;
+        }
+    }
+    activity
 }
 
 /// utils.toFixed: two decimals, `"0"` for zero or NaN.
@@ -267,7 +309,9 @@ mod tests {
             ]
         );
         // The loop's activity is undefined: cob.js then reads NaN.
-        assert!(activity_at(&data(&s, &t, &ds, Some(&p3)), NOW).is_nan());
-        assert!((activity_at(&data(&s, &t, &[], Some(&p3)), NOW) - 0.4444).abs() < 1e-4);
+        let with_loop = data(&s, &t, &ds, Some(&p3));
+        assert!(activity_at(&with_loop, &boluses(&with_loop), NOW).is_nan());
+        let alone = data(&s, &t, &[], Some(&p3));
+        assert!((activity_at(&alone, &boluses(&alone), NOW) - 0.4444).abs() < 1e-4);
     }
 }

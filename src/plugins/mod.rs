@@ -104,13 +104,16 @@ pub fn extend_with(
     props: &mut Doc,
     config: &Config,
     now: i64,
-    treatments: &[Doc],
+    treatments: Vec<Doc>,
     devicestatus: &[Doc],
     profile: Option<&Doc>,
 ) {
     let mut oldest_first: Vec<(Doc, i64)> = treatments
-        .iter()
-        .filter_map(|t| Some((t.clone(), t.get("mills")?.as_i64()?)))
+        .into_iter()
+        .filter_map(|t| {
+            let mills = t.get("mills")?.as_i64()?;
+            Some((t, mills))
+        })
         .collect();
     oldest_first.reverse();
     // Nightscout sorts its treatments by time (stable: equal times keep their order).
