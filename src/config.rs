@@ -148,6 +148,8 @@ pub struct Config {
     /// Debug builds only (tests): report this many free bytes on the data directory's disk.
     pub test_disk_free_bytes: Option<u64>,
     pub connections: ConnectionLimits,
+    /// ALARM_TYPES and the treatment-math plugins' settings (BWP_*, AR2_CONE_FACTOR).
+    pub plugins: crate::plugins::Settings,
 }
 
 /// Caps and timeouts on connections (docs/security.md#connections-and-timeouts).
@@ -414,6 +416,7 @@ impl Config {
             retention,
             test_disk_free_bytes,
             connections,
+            plugins: crate::plugins::Settings::from_map(values),
         })
     }
 
@@ -611,6 +614,13 @@ pub const KNOWN_NAMES: &[&str] = &[
     "NIGHTLITE_MAX_UNAUTHENTICATED_SOCKETS",
     "NIGHTLITE_BODY_TIMEOUT_SECS",
     "NIGHTLITE_WRITE_TIMEOUT_SECS",
+    // src/plugins/settings.rs
+    "ALARM_TYPES",
+    "BWP_WARN",
+    "BWP_URGENT",
+    "BWP_SNOOZE",
+    "BWP_SNOOZE_MINS",
+    "AR2_CONE_FACTOR",
 ];
 
 /// Names read outside [`KNOWN_NAMES`]: by the command line (main.rs) and the log set-up.

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod lan;
 pub mod live;
 pub mod profiles;
+pub mod plugins;
 mod server;
 pub mod store;
 pub mod tls;

@@ -10,6 +10,7 @@ use crate::config::Units;
 use crate::error::Result;
 use crate::live::properties::{self as props, Doc, Sgv};
 use crate::store::recent::{self, EntryKind};
+use crate::store::treatment_math;
 use crate::store::StoredDoc;
 use crate::{dates, Config};
 
@@ -22,6 +23,8 @@ const MAX_COUNT: usize = 2_000;
 const EXTRA_READINGS: usize = 100;
 /// Nightscout's in-memory window of device statuses, where the battery is looked up.
 const DEVICESTATUS_WINDOW_MS: i64 = 86_400_000;
+/// Treatments for IOB, COB and BWP: Nightscout's in-memory 2.5 days.
+const PLUGIN_TREATMENTS_WINDOW_MS: i64 = 60 * 3_600_000;
 /// IOB and COB come from statuses of the last 30 minutes.
 const RECENT_STATUS_MS: i64 = 30 * 60_000;
 
@@ -46,6 +49,10 @@ pub struct Data {
     pub cals: Vec<Doc>,
     pub devicestatus: Vec<Doc>,
     pub uploader_status: Option<Doc>,
+    /// Treatments of the last 2.5 days and the newest profile, for IOB/COB from treatments
+    /// and the bolus wizard preview (src/plugins/).
+    pub treatments: Vec<Doc>,
+    pub profile: Option<Doc>,
 }
 
 /// JavaScript's `parseInt`: leading whitespace, a sign, digits; anything else ends it.
@@ -170,18 +177,39 @@ pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
         }
 
         let statuses = props::devicestatus(&data.devicestatus);
+        let mut plugin = Doc::new();
+        plugin.insert("buckets".into(), Value::Array(bg.buckets.clone()));
+        plugin.insert("iob".into(), Value::Object(props::iob(now, &statuses)));
+        plugin.insert("cob".into(), Value::Object(props::cob(now, &statuses)));
+        let mut with_units = config.clone();
+        with_units.units = units;
+        crate::plugins::extend_with(
+            &mut plugin,
+            &with_units,
+            now,
+            data.treatments.clone(),
+            &data.devicestatus,
+            data.profile.as_ref(),
+        );
+        let get = |name: &str| plugin.get(name).and_then(Value::as_object);
         if req.iob {
-            let iob = props::iob(now, &statuses);
-            let display = iob
-                .get("display")
+            let display = get("iob")
+                .and_then(|i| i.get("display"))
                 .cloned()
                 .filter(|d| props::truthy(Some(d)));
             first.insert("iob".into(), display.unwrap_or_else(|| 0.into()));
+            // pebble.js: the bolus wizard preview with that IOB.
+            if let Some(b) = get("bwp") {
+                for (key, field) in [("bwp", "bolusEstimateDisplay"), ("bwpo", "outcomeDisplay")] {
+                    if let Some(v) = b.get(field) {
+                        first.insert(key.into(), v.clone());
+                    }
+                }
+            }
         }
         if req.cob {
-            let cob = props::cob(now, &statuses);
-            let display = cob
-                .get("display")
+            let display = get("cob")
+                .and_then(|c| c.get("display"))
                 .cloned()
                 .filter(|d| props::truthy(Some(d)));
             first.insert("cob".into(), display.unwrap_or_else(|| 0.into()));
@@ -252,6 +280,11 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
                     now - DEVICESTATUS_WINDOW_MS,
                 )?
                 .map(runtime_doc),
+                treatments: docs(treatment_math::treatments_since(
+                    conn,
+                    now - PLUGIN_TREATMENTS_WINDOW_MS,
+                )?),
+                profile: treatment_math::newest_profile(conn)?.map(runtime_doc),
             })
         })
         .await?;

@@ -9,6 +9,7 @@ use super::v1::State;
 use crate::error::Result;
 use crate::live::properties::{self, Doc, Inputs, EVENT_TYPES};
 use crate::store::recent::{self, EntryKind};
+use crate::store::treatment_math;
 use crate::store::StoredDoc;
 use crate::{dates, Config};
 
@@ -21,6 +22,8 @@ const DEVICESTATUS_WINDOW_MS: i64 = 6 * 3_600_000;
 const DEVICESTATUS_LIMIT: usize = 2_000;
 /// Site/sensor/insulin/battery changes: Nightscout looks back 62 days.
 const TREATMENTS_WINDOW_MS: i64 = 62 * 86_400_000;
+/// IOB, COB, basal and BWP: Nightscout's in-memory treatments, the last 2.5 days.
+const PLUGIN_TREATMENTS_WINDOW_MS: i64 = 60 * 3_600_000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(["/properties", "/properties/{spec:.*}"]).route(web::get().to(get)));
@@ -71,14 +74,28 @@ pub fn read_all(
         now - TREATMENTS_WINDOW_MS,
         now,
     )?);
-    Ok(properties::compute(&Inputs {
+    let mut all = properties::compute(&Inputs {
         now,
         config,
         entries: &entries,
         devicestatus: &devicestatus,
         treatments: &treatments,
         db_size_bytes: db_size(db_path),
-    }))
+    });
+    let recent = docs(treatment_math::treatments_since(
+        conn,
+        now - PLUGIN_TREATMENTS_WINDOW_MS,
+    )?);
+    let profile = treatment_math::newest_profile(conn)?.map(runtime_doc);
+    crate::plugins::extend_with(
+        &mut all,
+        config,
+        now,
+        recent,
+        &devicestatus,
+        profile.as_ref(),
+    );
+    Ok(all)
 }
 
 async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {

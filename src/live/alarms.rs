@@ -2,7 +2,8 @@
 //! the newest reading against the BG thresholds (urgent high/high/low/urgent low, each
 //! switchable), data older than the warn/urgent minutes, announcements, and snoozing by
 //! acknowledgement per level and group. Evaluated on every committed reading and on a timer
-//! (so stale data alarms without new data); events go to the live event channel.
+//! (so stale data alarms without new data); events go to the live event channel. With
+//! ALARM_TYPES naming `predict`, AR2's forecast alarms too (src/plugins/ar2.rs).
 
 use std::collections::HashMap;
 
@@ -60,6 +61,11 @@ pub struct Engine {
     thresholds: crate::config::Thresholds,
     /// (level, group) → ack state.
     alarms: HashMap<(u8, String), AlarmState>,
+    /// ALARM_TYPES: `simple` (the thresholds above), `predict` (AR2's forecast).
+    simple: bool,
+    predict: bool,
+    /// The readings of the last half hour the engine has seen, oldest first, for AR2.
+    history: Vec<Reading>,
 }
 
 /// The longest an ack silences an alarm of `level` and kind `event_name` (see the caps above).
@@ -70,6 +76,12 @@ fn snooze_cap(level: u8, event_name: &str) -> i64 {
         _ => OTHER_CAP_MS,
     }
 }
+
+/// An alarm as (level, title, message, eventName, plugin).
+type Alarm = (u8, String, String, &'static str, &'static str);
+
+/// How far back the forecast's readings go (bgnow and its delta need 20 minutes).
+const HISTORY_MS: i64 = 30 * 60 * 1000;
 
 fn level_name(level: u8) -> &'static str {
     match level {
@@ -86,7 +98,66 @@ impl Engine {
             units: config.units,
             thresholds: config.thresholds,
             alarms: HashMap::new(),
+            simple: config.plugins.simple_alarms,
+            predict: config.plugins.predict_alarms,
+            history: vec![],
         }
+    }
+
+    /// Keeps the readings evaluated for the forecast; a latest reading older than the kept
+    /// ones (a deletion) drops those after it.
+    fn remember(&mut self, latest: Option<Reading>) {
+        let Some(r) = latest else {
+            self.history.clear();
+            return;
+        };
+        self.history
+            .retain(|h| h.mills < r.mills && h.mills >= r.mills - HISTORY_MS);
+        self.history.push(r);
+    }
+
+    /// ar2.checkNotifications (ALARM_TYPES `predict`): the forecast's alarm from the kept
+    /// readings, while the newest is at most 10 minutes old.
+    fn predicted(&self, now: i64) -> Option<Alarm> {
+        use crate::live::properties::{self as props, Doc};
+        let last = self.history.last().filter(|_| self.predict)?;
+        if now - last.mills > BG_ALARM_MAX_AGE_MS {
+            return None;
+        }
+        let entries: Vec<Doc> = self
+            .history
+            .iter()
+            .rev()
+            .filter_map(|r| {
+                json!({ "sgv": r.mgdl, "date": r.mills })
+                    .as_object()
+                    .cloned()
+            })
+            .collect();
+        let mut sgvs = props::sgvs(&entries);
+        let bg = props::bgnow(now, self.units, &mut sgvs);
+        let mut p = Doc::new();
+        p.insert("bgnow".into(), Value::Object(bg.bgnow));
+        if let Some(d) = bg.delta {
+            p.insert("delta".into(), Value::Object(d));
+        }
+        let (points, loss) = crate::plugins::ar2::forecast(&p, now);
+        let s = &self.settings;
+        let (level, event) =
+            crate::plugins::ar2::level(&points, loss, self.units, &self.thresholds, s.high, s.low)?;
+        let level = if level >= 2 { URGENT } else { WARN };
+        let label = if event.is_empty() {
+            "Check BG".to_string()
+        } else {
+            event.to_uppercase()
+        };
+        let mut title = format!("{}, {label}", level_name(level));
+        let t = &self.thresholds;
+        if last.mgdl > t.bg_target_bottom && last.mgdl < t.bg_target_top {
+            title.push_str(" predicted");
+        }
+        let message = format!("BG Now: {} {}", self.scaled(last.mgdl), self.units.as_str());
+        Some((level, title, message, event, "ar2"))
     }
 
     fn scaled(&self, mgdl: f64) -> String {
@@ -96,16 +167,14 @@ impl Engine {
         }
     }
 
-    /// The highest alarm the data calls for now, as (level, title, message, eventName).
-    fn highest(
-        &self,
-        latest: Option<Reading>,
-        now: i64,
-    ) -> Option<(u8, String, String, &'static str)> {
+    /// The highest alarm the data calls for now; of equal levels the forecast's, as
+    /// Nightscout asks ar2 before simplealarms.
+    fn highest(&self, latest: Option<Reading>, now: i64) -> Option<Alarm> {
         let s = &self.settings;
         let t = &self.thresholds;
-        let mut found: Option<(u8, String, String, &'static str)> = None;
-        if let Some(r) = latest.filter(|r| r.mgdl > 39.0 && now - r.mills < BG_ALARM_MAX_AGE_MS) {
+        let mut found: Option<Alarm> = self.predicted(now);
+        let fresh = |r: &Reading| r.mgdl > 39.0 && now - r.mills < BG_ALARM_MAX_AGE_MS;
+        if let Some(r) = latest.filter(|r| self.simple && fresh(r)) {
             let message = format!("BG Now: {} {}", self.scaled(r.mgdl), self.units.as_str());
             let bg = if s.urgent_high && r.mgdl > t.bg_high {
                 Some((URGENT, "HIGH", "high"))
@@ -118,12 +187,15 @@ impl Engine {
             } else {
                 None
             };
-            if let Some((level, what, event)) = bg {
+            if let Some((level, what, event)) =
+                bg.filter(|b| found.as_ref().is_none_or(|f| f.0 < b.0))
+            {
                 found = Some((
                     level,
                     format!("{} {what}", level_name(level)),
                     message,
                     event,
+                    "simplealarms",
                 ));
             }
         }
@@ -144,6 +216,7 @@ impl Engine {
                         "Stale data, check rig?".to_string(),
                         message,
                         "stale",
+                        "timeago",
                     ));
                 }
             }
@@ -154,7 +227,8 @@ impl Engine {
     /// Evaluates the newest reading; returns what to tell clients.
     pub fn evaluate(&mut self, latest: Option<Reading>, now: i64) -> Vec<Notify> {
         let group = "default".to_string();
-        let Some((level, title, message, event_name)) = self.highest(latest, now) else {
+        self.remember(latest);
+        let Some((level, title, message, event_name, plugin)) = self.highest(latest, now) else {
             return self.auto_ack(&group, now);
         };
         let alarm = self.alarms.entry((level, group.clone())).or_default();
@@ -175,7 +249,7 @@ impl Engine {
                 "message": message,
                 "eventName": event_name,
                 "group": group,
-                "plugin": if event_name == "stale" { "timeago" } else { "simplealarms" },
+                "plugin": plugin,
                 "timestamp": now,
             }),
             needs: READ_ALARMS,
@@ -337,6 +411,39 @@ mod tests {
         assert_eq!(
             sounds(&mut e, 70.0, NOW + 61 * MIN_MS),
             Some(json!("Warning LOW"))
+        );
+    }
+
+    #[test]
+    fn predict_alarms_follow_alarm_types() {
+        // ALARM_TYPES=predict: no threshold alarms, AR2's instead. 85 then 70 five minutes
+        // later forecasts 61, 56, 52, 51, 50, 49: loss 0.152 > 0.10, urgent; 51 in 20
+        // minutes is below the 80 target bottom: "low".
+        let mut e = engine(&[("ALARM_TYPES", "predict")]);
+        assert!(e
+            .evaluate(at(85.0, 5 * 60_000 + 30_000), NOW - 5 * 60_000)
+            .is_empty());
+        let n = e.evaluate(at(70.0, 30_000), NOW);
+        assert_eq!(n[0].event, "urgent_alarm");
+        assert_eq!(n[0].payload["title"], "Urgent, LOW");
+        assert_eq!(n[0].payload["eventName"], "low");
+        assert_eq!(n[0].payload["plugin"], "ar2");
+        // In range and rising: 150 then 175 → 195, 211, 222, 230...: loss 0.0859, a warning,
+        // "high", and " predicted" as 175 is inside the target range.
+        let mut e = engine(&[("ALARM_TYPES", "predict")]);
+        e.evaluate(at(150.0, 5 * 60_000 + 30_000), NOW - 5 * 60_000);
+        let n = e.evaluate(at(175.0, 30_000), NOW);
+        assert_eq!(n[0].payload["title"], "Warning, HIGH predicted");
+        // The same readings with the default ALARM_TYPES (simple): no alarm at 175.
+        let mut e = engine(&[]);
+        e.evaluate(at(150.0, 5 * 60_000 + 30_000), NOW - 5 * 60_000);
+        assert!(e.evaluate(at(175.0, 30_000), NOW).is_empty());
+        // Both: the forecast's urgent low outranks the simple warning low of the same 70.
+        let mut e = engine(&[("ALARM_TYPES", "simple,predict")]);
+        e.evaluate(at(85.0, 5 * 60_000 + 30_000), NOW - 5 * 60_000);
+        assert_eq!(
+            e.evaluate(at(70.0, 30_000), NOW)[0].payload["plugin"],
+            "ar2"
         );
     }
 

@@ -916,7 +916,7 @@ fn recent_reports<T>(
 }
 
 /// `+(Math.round(x + "e+3") + "e-3")`: three decimals by shifting the decimal text.
-fn round3(v: &Value) -> Option<f64> {
+pub(crate) fn round3(v: &Value) -> Option<f64> {
     let text = match v {
         Value::Number(n) => js_str(n.as_f64()?),
         Value::String(s) => s.trim().to_string(),
@@ -927,6 +927,14 @@ fn round3(v: &Value) -> Option<f64> {
         .ok()
         .filter(|f: &f64| f.is_finite())?;
     format!("{}e-3", js_str(js_round(shifted))).parse().ok()
+}
+
+/// iob.lastIOBDeviceStatus at `time` (undated reports read as `now`): the chosen status'
+/// IOB before rounding and display, `None` when no status of that window reports one.
+pub(crate) fn last_iob_status(time: i64, now: i64, ds: &[(Doc, i64)]) -> Option<Doc> {
+    let items = recent_reports(time, ds, |d, m| iob_from_status(d, m, now));
+    let chosen = items.iter().rev().find(|(_, _, l)| *l).or(items.last());
+    chosen.map(|(d, _, _)| d.clone())
 }
 
 /// iob.js: the newest IOB a device status reports (Loop's preferred over the pump's);

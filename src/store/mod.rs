@@ -18,6 +18,7 @@ pub mod recent;
 pub mod retention;
 pub(crate) mod sqlfn;
 pub mod stats;
+pub mod treatment_math;
 pub mod upsert;
 pub mod v1json;
 pub mod v3;

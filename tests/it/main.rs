@@ -15,6 +15,7 @@ mod profiles;
 mod properties;
 mod stats;
 mod status;
+mod treatment_math;
 mod treatments;
 mod v1_json;
 mod v3;

@@ -1,0 +1,44 @@
+//! Reads for the treatment-math plugins (src/plugins/): the treatments of Nightscout's
+//! in-memory window and the newest profile.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::Connection;
+
+use super::query::SqlFilter;
+use super::{list, Collection, ListQuery, StoredDoc};
+use crate::error::Result;
+
+/// More treatments than 2.5 days of any realistic use (a loop's temp basal every 5 minutes
+/// is 720).
+const TREATMENTS_LIMIT: usize = 5_000;
+
+/// Treatments at or after `from_ms` (future ones included, as Nightscout loads them), newest
+/// first.
+pub fn treatments_since(conn: &Connection, from_ms: i64) -> Result<Vec<StoredDoc>> {
+    let query = ListQuery {
+        filter: SqlFilter {
+            sql: "mills >= ?".into(),
+            params: vec![SqlValue::Integer(from_ms)],
+        },
+        order: None,
+        limit: TREATMENTS_LIMIT,
+        skip: 0,
+        include_deleted: false,
+    };
+    list(conn, Collection::Treatments, &query)
+}
+
+/// The newest profile document by startDate (Nightscout's profile.last), if any.
+pub fn newest_profile(conn: &Connection) -> Result<Option<StoredDoc>> {
+    let query = ListQuery {
+        filter: SqlFilter {
+            sql: "1 = 1".into(),
+            params: vec![],
+        },
+        order: None,
+        limit: 1,
+        skip: 0,
+        include_deleted: false,
+    };
+    Ok(list(conn, Collection::Profile, &query)?.into_iter().next())
+}

@@ -1,0 +1,177 @@
+//! IOB, COB, basal, bolus wizard preview and AR2 (src/plugins/) over HTTP, from a realistic
+//! day posted as uploaders post it: a day of readings, a profile, Meal Bolus, Correction
+//! Bolus and Carb Correction from the careportal/xDrip+, tconnectsync's Temp Basals. Expected
+//! values are worked out from Nightscout's formulas (lib/plugins/*.js) below; the tolerance
+//! is the display rounding, for the milliseconds between posting and asking.
+
+use serde_json::{json, Value};
+
+use crate::harness::{iso, now_ms, sgv, TestServer};
+
+const MIN: i64 = 60_000;
+
+fn seed(s: &TestServer, now: i64) {
+    // A day of readings every 5 minutes, ending 150 (6 min ago) and 160 (1 min ago).
+    let mut readings: Vec<Value> = (2..288)
+        .map(|i| {
+            let v = 120.0 + 30.0 * ((i as f64) / 20.0).sin();
+            sgv("xDrip-DexcomG6", now - MIN - i * 5 * MIN, v.round() as i64)
+        })
+        .collect();
+    readings.push(sgv("xDrip-DexcomG6", now - 6 * MIN, 150));
+    readings.push(sgv("xDrip-DexcomG6", now - MIN, 160));
+    s.post_ok("/api/v1/entries", &Value::Array(readings));
+    let flat = |v: f64| json!([{ "time": "00:00", "value": v, "timeAsSeconds": 0 }]);
+    s.post_ok(
+        "/api/v1/profile",
+        &json!({
+            "defaultProfile": "Default",
+            "startDate": iso(now - 30 * 24 * 60 * MIN),
+            "mills": 0,
+            "units": "mg/dl",
+            "store": { "Default": {
+                "dia": 4, "carbs_hr": 30, "delay": 20, "timezone": "Europe/Berlin",
+                "units": "mg/dl", "carbratio": flat(10.0), "sens": flat(40.0),
+                "basal": flat(0.9), "target_low": flat(100.0), "target_high": flat(120.0)
+            }}
+        }),
+    );
+    let at = |mins: i64| iso(now - mins * MIN);
+    s.post_ok(
+        "/api/v1/treatments",
+        &json!([
+            { "eventType": "Meal Bolus", "created_at": at(120), "insulin": 4.5, "carbs": 45,
+              "enteredBy": "xdrip" },
+            { "eventType": "Temp Basal", "created_at": at(60), "duration": 30.0,
+              "absolute": 0.5, "rate": 0.5, "carbs": null, "insulin": null,
+              "enteredBy": "Pump (tconnectsync)" },
+            { "eventType": "Correction Bolus", "created_at": at(40), "insulin": 1.5,
+              "enteredBy": "careportal" },
+            { "eventType": "Carb Correction", "created_at": at(20), "carbs": 15,
+              "enteredBy": "careportal" },
+            { "eventType": "Temp Basal", "created_at": at(10), "duration": 30.0,
+              "absolute": 1.5, "rate": 1.5, "carbs": null, "insulin": null,
+              "enteredBy": "Pump (tconnectsync)" }
+        ]),
+    );
+}
+
+fn get(s: &TestServer, path: &str) -> Value {
+    let r = s.get_auth(path);
+    assert_eq!(r.status, 200, "{path}: {}", r.text);
+    r.json()
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+#[test]
+fn a_day_of_treatments_gives_nightscouts_numbers() {
+    let s = TestServer::start();
+    let now = now_ms();
+    seed(&s, now);
+    let p = get(&s, "/api/v2/properties");
+
+    // IOB (dia 4: minutes scaled by 3/4). Meal 4.5 U 120 min ago: 90 scaled, x2 = 3,
+    // 4.5·(0.001323·9 - 0.054233·3 + 0.55556) = 1.821456. Correction 1.5 U 40 min ago:
+    // 30 scaled, x1 = 7, 1.5·(1 - 0.001852·49 + 0.001852·7) = 1.383324. Total 3.20478; temp
+    // basals add nothing.
+    let iob = &p["iob"];
+    assert_eq!(iob["source"], json!("Care Portal"), "{iob}");
+    assert!((f(&iob["iob"]) - 3.20478).abs() < 0.005, "{iob}");
+    // Two decimals of the rounded IOB (3.205 shows "3.21", 3.204 "3.20").
+    let shown = format!("{:.2}", f(&iob["iob"]));
+    assert_eq!(iob["display"], json!(shown));
+    assert_eq!(iob["lastBolus"]["eventType"], json!("Correction Bolus"));
+
+    // COB (carbs_hr 30, sens 40, carbratio 10). Meal 45 g: decays by 120 - 20 - 90 = 10 min
+    // ago; activity then 1.542857 (meal 1.392857 + correction 0.15), at the start 0: delay
+    // round((0.771429·8/40·10)/30·60) = 3 min, so 7 min ago: nothing left. Snack 15 g 20 min
+    // ago queues behind it (13 min left < 20): 20 + 15/0.5 = 50 min → 30 min from now;
+    // activity 1.525714 → 1.314286 gives 6 min more: 36 min, min(15, 0.6·30) = 15.
+    let cob = &p["cob"];
+    assert_eq!(cob["source"], json!("Care Portal"), "{cob}");
+    assert_eq!(cob["cob"], json!(15));
+    assert_eq!(cob["display"], json!(15));
+    assert_eq!(cob["displayLine"], json!("COB: 15g"));
+    assert_eq!(cob["lastCarbs"]["carbs"], json!(15));
+    assert_eq!(cob["isDecaying"], json!(1));
+
+    // Basal: the 1.5 U/h temp started 10 min ago for 30.
+    assert_eq!(p["basal"]["display"], json!("T: 1.500U"), "{}", p["basal"]);
+    assert_eq!(p["basal"]["current"]["basal"], json!(0.9));
+
+    // BWP: 160 - iob·40 = 31.8 < 100: -(100 - 31.8)/40 ≈ -1.705 U, from the IOB shown.
+    let bwp = &p["bwp"];
+    let expected = -((100.0 - (160.0 - f(&iob["iob"]) * 40.0)).abs() / 40.0);
+    assert!((f(&bwp["bolusEstimate"]) - expected).abs() < 1e-9, "{bwp}");
+    assert_eq!(bwp["aimTargetString"], json!("below low"));
+    assert_eq!(bwp["scaledSGV"], json!(160));
+    assert_eq!(bwp["recentCarbs"]["carbs"], json!(15));
+    assert!(bwp["bolusEstimateDisplay"]
+        .as_str()
+        .is_some_and(|d| d.starts_with("-1.7")));
+
+    // AR2 from 150 → 160: 167, 173, 177, 179, 181, 181; loss 0.0336 (no alarm).
+    let predicted: Vec<i64> = p["ar2"]["forecast"]["predicted"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["mgdl"].as_i64()).collect())
+        .unwrap_or_default();
+    assert_eq!(predicted, vec![167, 173, 177, 179, 181, 181]);
+    assert!(p["ar2"].get("level").is_none());
+    assert_eq!(p["ar2"]["displayLine"], json!("BG 15m: 177 mg/dl"));
+
+    // Nightscout's plugin order.
+    let keys: Vec<&str> = p
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let pos = |k: &str| keys.iter().position(|x| *x == k).unwrap_or(usize::MAX);
+    assert!(pos("upbat") < pos("ar2") && pos("ar2") < pos("iob"));
+    assert!(pos("loop") < pos("bwp") && pos("bwp") < pos("cage"));
+    assert!(pos("bage") < pos("basal") && pos("basal") < pos("dbsize"));
+
+    // /pebble: iob, cob and the wizard's estimate and outcome on the first reading.
+    let pebble = get(&s, "/pebble");
+    let first = &pebble["bgs"][0];
+    assert!(
+        first["iob"] == json!("3.20") || first["iob"] == json!("3.21"),
+        "{first}"
+    );
+    assert_eq!(first["cob"], json!(15));
+    assert_eq!(first["bwp"], bwp["bolusEstimateDisplay"]);
+    assert_eq!(first["bwpo"], json!(32));
+
+    // A loop's IOB takes precedence; the treatments' is shown beside it.
+    let at = iso(now - MIN);
+    s.post_ok(
+        "/api/v1/devicestatus",
+        &json!({ "device": "loop://iPhone", "created_at": at,
+                 "loop": { "timestamp": at, "iob": { "iob": 2.5, "timestamp": at } } }),
+    );
+    let iob = get(&s, "/api/v2/properties/iob")["iob"].clone();
+    assert_eq!(iob["source"], json!("Loop"), "{iob}");
+    assert_eq!(iob["iob"], json!(2.5));
+    assert!((f(&iob["treatmentIob"]) - 3.20478).abs() < 0.005, "{iob}");
+    assert_eq!(iob["display"], json!("2.50"));
+}
+
+#[test]
+fn without_profile_or_treatments_nothing_is_invented() {
+    let s = TestServer::start();
+    let now = now_ms();
+    s.post_ok(
+        "/api/v1/entries",
+        &json!([sgv("x", now - 6 * MIN, 100), sgv("x", now - MIN, 100)]),
+    );
+    let p = get(&s, "/api/v2/properties");
+    assert_eq!(p["iob"], json!({}));
+    assert_eq!(p["cob"], json!({}));
+    assert!(p.get("basal").is_none());
+    assert_eq!(
+        p["bwp"]["errors"],
+        json!(["Missing need a treatment profile"])
+    );
+    assert_eq!(p["ar2"]["forecast"]["predicted"][0]["mgdl"], json!(100));
+}
