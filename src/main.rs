@@ -337,7 +337,8 @@ fn banner(config: &Config, generated: Option<String>) -> String {
     };
     // Nightscout's redirect (src/https.rs): a phone given an http:// address lands on https://,
     // which nothing serves here; say so before the user wonders why.
-    if reachable && config.tls.is_none() && !config.insecure_use_http && !config.trust_proxy.is_on() {
+    if reachable && config.tls.is_none() && !config.insecure_use_http && !config.trust_proxy.is_on()
+    {
         let _ = writeln!(
             out,
             "  other machines are redirected to https://, as Nightscout does; for plain http on a \

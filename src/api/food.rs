@@ -62,9 +62,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// even for one object (lib/api/food normalises the body to an array).
 async fn update(state: State, body: Body) -> Result<HttpResponse> {
     let items = v1::read_items(body, state.config.max_body_bytes)?;
-    Ok(v1::write_items(&state, RESOURCE.coll, items, Merge::Replace)
-        .await?
-        .reply())
+    Ok(
+        v1::write_items(&state, RESOURCE.coll, items, Merge::Replace)
+            .await?
+            .reply(),
+    )
 }
 
 /// Every food document matching `find` (Nightscout returns them all, unlimited).

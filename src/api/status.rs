@@ -42,9 +42,18 @@ const DEFAULT_FEATURES: [&str; 13] = [
     "careportal",
 ];
 
-/// The server's alarm type: nightlite raises Nightscout's simple threshold alarms (there are
-/// no predictive ar2 alarms), so it reports what Nightscout reports for ALARM_TYPES=simple.
-const ALARM_TYPES: [&str; 1] = ["simple"];
+/// `settings.alarmTypes`: what ALARM_TYPES turned on (src/plugins/settings.rs), in
+/// Nightscout's order.
+fn alarm_types(c: &Config) -> Vec<&'static str> {
+    let mut types = Vec::new();
+    if c.plugins.simple_alarms {
+        types.push("simple");
+    }
+    if c.plugins.predict_alarms {
+        types.push("predict");
+    }
+    types
+}
 
 /// `settings.enable` as lib/settings.js builds it: ENABLE, then `treatmentnotify` when
 /// careportal (or pushover, maker) is enabled, the default features, the alarm plugin; minus
@@ -62,7 +71,13 @@ pub fn enabled_features(c: &Config) -> Vec<String> {
             all.push(f.into());
         }
     }
-    all.push("simplealarms".into());
+    // lib/settings.js: simplealarms for ALARM_TYPES simple, ar2 for predict.
+    if c.plugins.simple_alarms {
+        all.push("simplealarms".into());
+    }
+    if c.plugins.predict_alarms {
+        all.push("ar2".into());
+    }
     all.retain(|f| !c.disable.contains(f));
     all
 }
@@ -141,7 +156,7 @@ pub fn settings_json(c: &Config) -> Value {
         m.insert("adminNotifiesEnabled".into(), Value::Bool(true));
         m.insert("authenticationPromptOnLoad".into(), Value::Bool(false));
         m.insert("DEFAULT_FEATURES".into(), json!(DEFAULT_FEATURES));
-        m.insert("alarmTypes".into(), json!(ALARM_TYPES));
+        m.insert("alarmTypes".into(), json!(alarm_types(c)));
         m.insert("enable".into(), json!(enabled_features(c)));
     }
     s

@@ -286,6 +286,22 @@ fn status_json_has_every_nightscout_key() {
         st["extendedSettings"]["devicestatus"],
         json!({"advanced": true, "days": 1})
     );
+    // ALARM_TYPES as lib/settings.js reports it: simplealarms for simple, ar2 for predict.
+    assert_eq!(st["settings"]["alarmTypes"], json!(["simple"]));
+    let enable = |st: &Value, f: &str| {
+        st["settings"]["enable"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(f))
+    };
+    assert!(enable(&st, "simplealarms") && !enable(&st, "ar2"), "{st}");
+    let both = TestServer::with(&[
+        ("AUTH_DEFAULT_ROLES", "readable"),
+        ("ALARM_TYPES", "simple predict"),
+    ]);
+    let st = both.get_auth("/api/v1/status.json").json();
+    assert_eq!(st["settings"]["alarmTypes"], json!(["simple", "predict"]));
+    assert!(enable(&st, "simplealarms") && enable(&st, "ar2"), "{st}");
     // JavaScript prints 7.0 and 260 as 7 and 260.
     for text in [
         "\"dayStart\":7,",
