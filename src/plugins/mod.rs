@@ -15,7 +15,6 @@ pub mod profile;
 pub mod settings;
 #[cfg(test)]
 mod testing;
-pub mod tz;
 
 use serde_json::Value;
 

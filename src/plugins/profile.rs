@@ -9,8 +9,8 @@
 
 use serde_json::Value;
 
-use super::tz::{self, Zone};
 use crate::live::properties::{js_round, truthy, Doc};
+use crate::profiles::schedule::Zone;
 
 /// The schedules and values the plugins read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub type ProfileFn<'a> = dyn Fn(i64, Field) -> Option<f64> + 'a;
 #[derive(Debug, Clone)]
 pub struct ProfileDoc {
     store: Doc,
-    zone: Option<Zone>,
+    zone: Zone,
 }
 
 impl ProfileDoc {
@@ -70,10 +70,7 @@ impl ProfileDoc {
         };
         // Without a zone (or one the system does not know) the schedule runs in UTC, the
         // server time Nightscout's hosts use.
-        let zone = store
-            .get("timezone")
-            .and_then(Value::as_str)
-            .and_then(Zone::load);
+        let zone = Zone::resolve(store.get("timezone").and_then(Value::as_str));
         ProfileDoc { store, zone }
     }
 }
@@ -149,7 +146,7 @@ pub fn profile_at(p: &ProfileDoc, t: i64, field: Field) -> Option<f64> {
     let Some(Value::Array(entries)) = container else {
         return js_value(container);
     };
-    let secs = ((minute - tz::start_of_day(p.zone.as_ref(), minute)) / 1000) as f64;
+    let secs = ((minute - p.zone.start_of_day_ms(minute)) / 1000) as f64;
     let mut found: Option<Option<&Value>> = None;
     for e in entries.iter().filter_map(Value::as_object) {
         if entry_seconds(e).is_some_and(|s| secs >= s) {
@@ -208,9 +205,6 @@ mod tests {
                 "basal": [{ "time": "00:00", "value": 1 }, { "time": "04:00", "value": 2 }],
             }}
         }));
-        if Zone::load("Europe/Berlin").is_none() {
-            return;
-        }
         // 2024-03-31T02:30Z is 04:30 CEST, but only 3.5 h after local midnight: Nightscout's
         // diff from startOf('day') still finds the 00:00 rate.
         assert_eq!(profile_at(&p, 1_711_852_200_000, Field::Basal), Some(1.0));

@@ -200,6 +200,16 @@ impl Zone {
             })
     }
 
+    /// moment.tz(ms, zone).startOf('day'): epoch ms of the local midnight that begins the day
+    /// of `ms` (the treatment-math plugins count Nightscout's way, from there).
+    pub fn start_of_day_ms(&self, ms: i64) -> i64 {
+        jiff::Timestamp::from_millisecond(ms)
+            .and_then(|ts| ts.to_zoned(self.tz.clone()).start_of_day())
+            .map_or(ms.div_euclid(86_400_000) * 86_400_000, |z| {
+                z.timestamp().as_millisecond()
+            })
+    }
+
     /// Wall-clock seconds after local midnight at epoch ms `ms`.
     pub fn seconds_of_day(&self, ms: i64) -> i64 {
         let Ok(ts) = jiff::Timestamp::from_millisecond(ms) else {
@@ -222,6 +232,17 @@ mod tests {
             {"time": "22:00", "timeAsSeconds": 79200, "value": "0.6"}
         ]))
         .unwrap()
+    }
+
+    #[test]
+    fn start_of_day_follows_the_zone_on_a_dst_day() {
+        let z = Zone::resolve(Some("Europe/Berlin"));
+        // 2024-03-31, clocks go forward at 02:00 local (01:00Z). At 04:30 local (02:30Z) the
+        // local midnight was 2024-03-30T23:00Z: 3.5 hours earlier, not 4.5.
+        let t = 1_711_852_200_000; // 2024-03-31T02:30:00Z
+        assert_eq!(z.start_of_day_ms(t), 1_711_839_600_000);
+        assert_eq!(Zone::resolve(None).start_of_day_ms(t), 1_711_843_200_000);
+        assert_eq!(Zone::resolve(Some("Not/AZone")).name, "UTC");
     }
 
     #[test]
