@@ -1100,6 +1100,33 @@ fn is_alarm(v: &Value, kind: &str) -> bool {
     v["type"] == kind
 }
 
+/// A commit too large to send as a delta (a bulk upload of more than 10,000 rows) is not held
+/// in memory as documents: followers are told to reload, and the alarms still see the newest
+/// reading.
+#[tokio::test]
+async fn a_commit_too_large_for_a_delta_makes_followers_reload() {
+    let s = Server::start().await;
+    let mut ws = s.admin_client().await;
+    let now = now_ms();
+    let batch: Vec<Value> = (0..10_001)
+        .map(|i| sgv(now - 60_000 - i * 1000, 120))
+        .collect();
+    s.post("/api/v1/entries", &Value::Array(batch)).await;
+    let resync = ws.until(SOON, "resync", |v| v["type"] == "resync").await;
+    assert!(
+        resync["message"].as_str().unwrap().contains("reconnect"),
+        "{resync}"
+    );
+    assert_eq!(ws.close_code().await, Some(4000));
+    // A new follower gets the current state, and the alarm task reloaded the newest reading.
+    let mut ws = s.admin_client().await;
+    s.post("/api/v1/entries", &json!([sgv(now, 45)])).await;
+    let low = ws
+        .until(SOON, "urgent_alarm", |v| is_alarm(v, "urgent_alarm"))
+        .await;
+    assert_eq!(low["notify"]["title"], "Urgent LOW", "{low}");
+}
+
 #[tokio::test]
 async fn alarms_follow_the_thresholds_and_a_websocket_ack_silences_them() {
     let s = Server::start().await;

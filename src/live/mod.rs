@@ -101,7 +101,8 @@ impl Live {
 
     /// Follows a commit: the newest reading for the alarms, announcements as they come.
     fn follow(&self, set: &ChangeSet) -> bool {
-        let mut reload = false;
+        // Too much changed to be sent: read the newest reading again.
+        let mut reload = set.overflow;
         let mut announcements = vec![];
         let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
         for c in &set.changes {

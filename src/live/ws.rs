@@ -168,8 +168,9 @@ impl Session {
                     }
                 }
                 set = bus.recv() => match set {
-                    Ok(set) => if let Err(end) = self.changes(&set) { break end },
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                    Ok(set) if !set.overflow => if let Err(end) = self.changes(&set) { break end },
+                    // Too much changed at once to send, or fell behind: the client reloads.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
                         let _ = self.send(&json!({ "type": "resync", "message": "too far behind; reconnect" }));
                         break End::Close(CLOSE_RESYNC);
                     }

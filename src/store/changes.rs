@@ -16,6 +16,14 @@ use crate::error::Result;
 /// How many change sets a subscriber may lag before it must resync.
 pub const BUS_CAPACITY: usize = 256;
 
+/// A commit that changed more rows than this, or more document text than
+/// [`MAX_SET_DOC_BYTES`], is published as an overflow (no documents) instead: its parsed
+/// documents would cost many times the request's size (a 20 MB batch of 458k entries held
+/// about 670 MB here: docs/PERFORMANCE.md, "Memory per request"). Group commits of ordinary
+/// uploads stay far below it.
+pub const MAX_SET_CHANGES: i64 = 10_000;
+pub const MAX_SET_DOC_BYTES: usize = 4 << 20;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Insert,
@@ -39,6 +47,23 @@ pub struct Change {
 #[derive(Debug, Clone, Default)]
 pub struct ChangeSet {
     pub changes: Vec<Change>,
+    /// Too much changed to send as documents (`changes` is then empty): subscribers resync as
+    /// when they lag (read the current state again, or tell their client to reconnect).
+    pub overflow: bool,
+}
+
+impl ChangeSet {
+    fn overflowed() -> ChangeSet {
+        ChangeSet {
+            changes: Vec::new(),
+            overflow: true,
+        }
+    }
+
+    /// Whether subscribers have anything to hear.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && !self.overflow
+    }
 }
 
 pub type Bus = broadcast::Sender<Arc<ChangeSet>>;
@@ -91,8 +116,14 @@ pub fn forget(conn: &Connection, table: &str, seqs: &str) -> Result<()> {
 
 /// The committed changes, in write order per collection, and forgets the notes.
 pub fn drain(conn: &Connection) -> Result<ChangeSet> {
+    let notes: i64 = conn.query_row("SELECT count(*) FROM temp.changes", [], |r| r.get(0))?;
+    if notes > MAX_SET_CHANGES {
+        clear(conn)?;
+        return Ok(ChangeSet::overflowed());
+    }
     let mut out = ChangeSet::default();
-    for c in Collection::ALL {
+    let mut doc_bytes = 0usize;
+    'tables: for c in Collection::ALL {
         let t = c.table();
         let sql = format!(
             "SELECT n.op, n.id, n.identifier, {cols}
@@ -119,6 +150,11 @@ pub fn drain(conn: &Connection) -> Result<ChangeSet> {
         })?;
         for row in rows {
             let (op, id, identifier, raw) = row?;
+            doc_bytes += raw.as_ref().map_or(0, |r| r.doc.len());
+            if doc_bytes > MAX_SET_DOC_BYTES {
+                out = ChangeSet::overflowed();
+                break 'tables;
+            }
             let doc = raw.map(StoredDoc::parse).transpose()?;
             let op = match (op.as_str(), &doc) {
                 ("delete", _) | (_, None) => Op::Delete,
@@ -184,5 +220,35 @@ mod tests {
         );
         assert!(set.changes[1].doc.is_none());
         assert!(drain(&c).unwrap().changes.is_empty());
+    }
+
+    #[test]
+    fn a_commit_too_large_to_send_is_an_overflow() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::store::migrate::migrate(&mut c).unwrap();
+        install(&c).unwrap();
+        let insert = |from: i64, n: i64, doc: &str| {
+            c.execute(
+                "WITH RECURSIVE k(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM k WHERE i < ?1 + ?2 - 1)
+                 INSERT INTO entries (id, doc, mills, srv_created, srv_modified)
+                 SELECT printf('%024x', i), ?3, i, 1, i FROM k",
+                rusqlite::params![from, n, doc],
+            )
+            .unwrap();
+        };
+        // At the row cap: documents.
+        insert(1, MAX_SET_CHANGES, "{}");
+        let set = drain(&c).unwrap();
+        assert!(!set.overflow);
+        assert_eq!(set.changes.len(), MAX_SET_CHANGES as usize);
+        // One more row: an overflow, and the notes are gone.
+        insert(100_000, MAX_SET_CHANGES + 1, "{}");
+        let set = drain(&c).unwrap();
+        assert!(set.overflow && set.changes.is_empty() && !set.is_empty());
+        assert!(drain(&c).unwrap().is_empty());
+        // Few rows but more text than the budget: an overflow too.
+        let big = format!("{{\"notes\":\"{}\"}}", "x".repeat(1 << 20));
+        insert(300_000, 5, &big);
+        assert!(drain(&c).unwrap().overflow);
     }
 }

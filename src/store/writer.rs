@@ -270,7 +270,7 @@ fn publish(conn: &Connection, bus: &Bus) {
         changes::clear(conn)
     } else {
         changes::drain(conn).map(|set| {
-            if !set.changes.is_empty() {
+            if !set.is_empty() {
                 // A send fails only when every receiver is gone.
                 let _ = bus.send(Arc::new(set));
             }

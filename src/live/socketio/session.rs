@@ -332,9 +332,10 @@ impl Task {
                     None => break,
                 },
                 set = bus.recv() => match set {
-                    Ok(set) => self.changes(&set),
-                    // Fell behind: Socket.IO clients reconnect and reload on disconnect.
-                    Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Ok(set) if !set.overflow => self.changes(&set),
+                    // Fell behind, or too much changed at once to send: Socket.IO clients
+                    // reconnect and reload on disconnect.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => break,
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 ev = events.recv() => {
