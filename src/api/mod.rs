@@ -13,6 +13,7 @@ pub mod experiments;
 pub mod food;
 pub mod format;
 pub mod guard;
+pub mod json_weight;
 pub mod pages;
 pub mod pebble;
 pub mod profile;

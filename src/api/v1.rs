@@ -23,6 +23,12 @@ pub fn read_json(
     limit: usize,
 ) -> Result<Value> {
     let (bytes, _) = read_body(body, limit)?;
+    if super::json_weight::more_than(&bytes, super::json_weight::MAX_BODY_VALUES) {
+        return Err(Error::PayloadTooLarge(format!(
+            "the request body holds more than {} JSON values, the limit for this route",
+            super::json_weight::MAX_BODY_VALUES
+        )));
+    }
     let mut body: Value = serde_json::from_slice(&bytes)
         .map_err(|e| Error::bad_request(format!("request body is not valid JSON: {e}")))?;
     // Credentials may ride in the body (Nightscout reads them there); they are never stored.
@@ -107,6 +113,15 @@ pub fn read_items(
         return Err(Error::PayloadTooLarge(format!(
             "document {i} of the request body is larger than the limit of {} MB per document",
             MAX_DOC_BYTES / (1024 * 1024)
+        )));
+    }
+    let max = super::json_weight::MAX_DOC_VALUES;
+    if let Some(i) = spans.iter().position(|&(at, len)| {
+        super::json_weight::more_than(body.get(at..at + len).unwrap_or_default(), max)
+    }) {
+        return Err(Error::PayloadTooLarge(format!(
+            "document {i} of the request body holds more than {max} JSON values, the limit per \
+             document"
         )));
     }
     Ok(Items {

@@ -258,6 +258,29 @@ fn document_over_the_per_document_limit_is_413() {
     assert_eq!(stored[0]["filler"], under["filler"]);
 }
 
+/// A document of small numbers parses to some 40 times its text: a value count per document
+/// (and per body read whole) bounds that before anything is parsed.
+#[test]
+fn documents_with_too_many_values_are_413() {
+    let s = TestServer::start();
+    let t = now_ms();
+    let numbers = |n: usize| Value::Array(vec![json!(1); n]);
+    let mut big = sgv("many-values", t, 100);
+    big["predicted"] = numbers(100_000);
+    let body = json!([sgv("small-doc", t - 60_000, 101), big]);
+    let r = s.post_raw("/api/v1/entries", &serde_json::to_vec(&body).unwrap());
+    assert_status_body(&r, 413);
+    assert!(
+        r.text.contains("document 1") && r.text.contains("100000 JSON values"),
+        "{}",
+        r.text
+    );
+    assert_no_entries(&s);
+    // A real device status's prediction curves are far below it.
+    let status = json!({"created_at": iso(t), "device": "loop", "predicted": numbers(5_000)});
+    s.post_ok("/api/v1/devicestatus", &status);
+}
+
 /// What the outline of a batch lets through but a parse refuses (a lone surrogate, nesting
 /// past serde_json's limit) is bad JSON: 400, nothing stored.
 #[test]

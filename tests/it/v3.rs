@@ -1085,6 +1085,24 @@ fn malformed_and_empty_bodies_are_400() {
     }
 }
 
+/// A body read whole (API v3) is bounded by its count of JSON values before it is parsed.
+#[test]
+fn v3_bodies_with_too_many_values_are_413() {
+    let s = TestServer::start();
+    let v3 = V3::admin(&s);
+    let doc =
+        json!({"date": now_ms(), "app": "a", "eventType": "Note", "numbers": vec![1; 200_001]});
+    let r = v3.send(
+        "POST",
+        "/treatments",
+        &[],
+        Some(&serde_json::to_vec(&doc).unwrap()),
+    );
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert!(r.text.contains("200000 JSON values"), "{}", r.text);
+    assert_eq!(v3.get("/treatments").json()["result"], json!([]));
+}
+
 #[test]
 fn empty_body_has_nightscouts_message() {
     let s = TestServer::start();
