@@ -8,6 +8,12 @@
 /// status with its prediction curves, a profile with several schedules).
 pub const MAX_DOC_VALUES: usize = 100_000;
 
+/// Documents one v1 write may hold. Nightscout's v1 reply echoes every document with its
+/// `_id`, about four times the text of a minimal entry; this bounds that reply (some 9 MB)
+/// where the body size alone let a 20 MB batch of 458k entries build a 79 MB one. Uploaders
+/// send hundreds at a time.
+pub const MAX_BATCH_DOCS: usize = 50_000;
+
 /// Values one body read whole may hold (API v3 writes, the authorization API).
 pub const MAX_BODY_VALUES: usize = 200_000;
 

@@ -115,6 +115,14 @@ pub fn read_items(
             MAX_DOC_BYTES / (1024 * 1024)
         )));
     }
+    let most = super::json_weight::MAX_BATCH_DOCS;
+    if spans.len() > most {
+        return Err(Error::PayloadTooLarge(format!(
+            "the request body holds {} documents; at most {most} per request: send them in \
+             smaller batches",
+            spans.len()
+        )));
+    }
     let max = super::json_weight::MAX_DOC_VALUES;
     if let Some(i) = spans.iter().position(|&(at, len)| {
         super::json_weight::more_than(body.get(at..at + len).unwrap_or_default(), max)

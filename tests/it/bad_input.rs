@@ -276,6 +276,14 @@ fn documents_with_too_many_values_are_413() {
         r.text
     );
     assert_no_entries(&s);
+    // A batch of more documents than one request may hold: 413 before any is parsed.
+    let many: Vec<Value> = (0..50_001)
+        .map(|i| json!({"type": "sgv", "sgv": 100, "date": t - i}))
+        .collect();
+    let r = s.post_raw("/api/v1/entries", &serde_json::to_vec(&many).unwrap());
+    assert_status_body(&r, 413);
+    assert!(r.text.contains("at most 50000 per request"), "{}", r.text);
+    assert_no_entries(&s);
     // A real device status's prediction curves are far below it.
     let status = json!({"created_at": iso(t), "device": "loop", "predicted": numbers(5_000)});
     s.post_ok("/api/v1/devicestatus", &status);

@@ -45,6 +45,12 @@ pub fn run(bin: &Path, work: &Path, export_rows: u64) -> Res<Vec<Phase>> {
             minimal,
         ),
         (
+            "authorised batch at the document limit (v1 entries, 50k minimal)",
+            "/api/v1/entries",
+            true,
+            entries_count(nightlite::api::json_weight::MAX_BATCH_DOCS),
+        ),
+        (
             "20 MB single document (v1 devicestatus)",
             "/api/v1/devicestatus",
             true,
@@ -203,7 +209,17 @@ fn head_len(first: &[u8]) -> usize {
 
 /// A v1 entries array of minimal sgv entries, as many as fit in `bytes`.
 fn entries_body(bytes: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes);
+    minimal_entries(bytes, usize::MAX)
+}
+
+/// `count` minimal entries.
+fn entries_count(count: usize) -> Vec<u8> {
+    minimal_entries(usize::MAX, count)
+}
+
+/// Minimal entries until the body would pass `bytes` or holds `count`.
+fn minimal_entries(bytes: usize, count: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.min(64 << 20));
     out.push(b'[');
     let start = nightlite::dates::now_ms() - 400 * 86_400_000;
     let mut i = 0i64;
@@ -213,7 +229,7 @@ fn entries_body(bytes: usize) -> Vec<u8> {
             40 + i % 300,
             start + i * 1000
         );
-        if out.len() + item.len() + 2 > bytes {
+        if out.len().saturating_add(item.len() + 2) > bytes || i as usize >= count {
             break;
         }
         if i > 0 {
