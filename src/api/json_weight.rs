@@ -6,7 +6,7 @@
 
 /// Values one document may hold (real ones hold a few thousand: a Loop or AndroidAPS device
 /// status with its prediction curves, a profile with several schedules).
-pub const MAX_DOC_VALUES: usize = 100_000;
+pub const MAX_DOC_VALUES: usize = 50_000;
 
 /// Documents one v1 write may hold. Nightscout's v1 reply echoes every document with its
 /// `_id`, about four times the text of a minimal entry; this bounds that reply (some 9 MB)

@@ -266,12 +266,12 @@ fn documents_with_too_many_values_are_413() {
     let t = now_ms();
     let numbers = |n: usize| Value::Array(vec![json!(1); n]);
     let mut big = sgv("many-values", t, 100);
-    big["predicted"] = numbers(100_000);
+    big["predicted"] = numbers(50_000);
     let body = json!([sgv("small-doc", t - 60_000, 101), big]);
     let r = s.post_raw("/api/v1/entries", &serde_json::to_vec(&body).unwrap());
     assert_status_body(&r, 413);
     assert!(
-        r.text.contains("document 1") && r.text.contains("100000 JSON values"),
+        r.text.contains("document 1") && r.text.contains("50000 JSON values"),
         "{}",
         r.text
     );

@@ -57,7 +57,7 @@ pub fn run(bin: &Path, work: &Path, export_rows: u64) -> Res<Vec<Phase>> {
             single_doc(BODY_BYTES),
         ),
         (
-            "20 MB of documents at the value limit (100k small numbers each; worst case)",
+            "20 MB of documents at the value limit (50k small numbers each; worst case)",
             "/api/v1/devicestatus",
             true,
             large_docs(BODY_BYTES),
@@ -254,7 +254,7 @@ fn single_doc(bytes: usize) -> Vec<u8> {
 /// Devicestatus documents just under 1 MB each (the per-document limit), each an array of
 /// one-digit numbers: the most memory a parsed document of that size takes.
 /// Documents as costly to parse as the server accepts: each holds as many values as one
-/// document may (src/api/json_weight.rs), all one-digit numbers (some 200 KB of text each).
+/// document may (src/api/json_weight.rs), all one-digit numbers (some 100 KB of text each).
 fn large_docs(bytes: usize) -> Vec<u8> {
     // The object, its four members and the array take the other values of the limit.
     let numbers = nightlite::api::json_weight::MAX_DOC_VALUES - 8;
