@@ -629,7 +629,6 @@ const OTHER_NAMES: &[&str] = &["NIGHTLITE_CONFIG", "NIGHTLITE_LOG"];
 /// Nightscout settings nightlite does not read (from cgm-remote-monitor's env.js and
 /// settings.js), reported when they come over from a Nightscout set-up.
 const NIGHTSCOUT_NAMES: &[&str] = &[
-    "ALARM_TYPES",
     "BASE_URL",
     "BOLUS_RENDER_FORMAT_LARGE",
     "BOLUS_RENDER_FORMAT_SMALL",

@@ -807,7 +807,7 @@ fn names_nightlite_does_not_read_are_warned_about_once_and_ignored() {
     let toml = dir.path().join("nightlite.toml");
     std::fs::write(
         &toml,
-        "PORT = 1\nSHOW_PLUGINS = \"careportal basal\"\nALARM_TYPES = \"simple\"\n",
+        "PORT = 1\nSHOW_PLUGINS = \"careportal basal\"\nPUSHOVER_API_TOKEN = \"x\"\n",
     )
     .unwrap();
     let data = dir.path().display().to_string();
@@ -829,7 +829,7 @@ fn names_nightlite_does_not_read_are_warned_about_once_and_ignored() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     for (name, place) in [
         ("SHOW_PLUGINS", toml.display().to_string()),
-        ("ALARM_TYPES", toml.display().to_string()),
+        ("PUSHOVER_API_TOKEN", toml.display().to_string()),
         ("MONGODB_URI", "the environment".to_string()),
     ] {
         let lines: Vec<&str> = err.lines().filter(|l| l.contains(name)).collect();
