@@ -263,11 +263,10 @@ impl Engine {
             if let Some(a) = self.alarms.get_mut(&(level, group.to_string())) {
                 if a.emitted {
                     was_on = true;
-                    *a = AlarmState {
-                        last_ack: now,
-                        silence_ms: 1,
-                        emitted: false,
-                    };
+                    // Nightscout's autoAck acks for 1 ms; here nothing is silenced at all, so a
+                    // reading out of range within that millisecond (a fast uploader, a test on
+                    // loopback) still sounds.
+                    *a = AlarmState::default();
                 }
             }
         }
