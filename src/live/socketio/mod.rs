@@ -121,17 +121,34 @@ async fn get(req: HttpRequest, payload: web::Payload, state: State) -> HttpRespo
     }
 }
 
+/// A refused body up to this size is read to its end and dropped (chunk by chunk, nothing
+/// kept) before the 413, so a client that writes its whole body before reading gets the answer
+/// instead of a broken pipe; a larger one is answered at once and the connection closed.
+const DRAIN_MAX: usize = 4 * session::MAX_PAYLOAD;
+
 /// Reads a polling POST's body, at most `MAX_PAYLOAD` bytes; None when it is larger.
 async fn read_payload(payload: &mut web::Payload) -> Option<Vec<u8>> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.ok()?;
         if body.len() + chunk.len() > session::MAX_PAYLOAD {
+            drain(payload, DRAIN_MAX.saturating_sub(body.len() + chunk.len())).await;
             return None;
         }
         body.extend_from_slice(&chunk);
     }
     Some(body)
+}
+
+/// Reads and drops at most `max` more bytes of a body.
+async fn drain(payload: &mut web::Payload, max: usize) {
+    let mut left = max;
+    while let Some(Ok(chunk)) = payload.next().await {
+        if chunk.len() > left {
+            return;
+        }
+        left -= chunk.len();
+    }
 }
 
 /// A polling POST: its packets go to the session. A body over engine.io's maxHttpBufferSize
@@ -152,7 +169,11 @@ async fn post(req: HttpRequest, mut payload: web::Payload, state: State) -> Http
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let body = match declared {
-        Some(n) if n > session::MAX_PAYLOAD as u64 => None,
+        Some(n) if n > DRAIN_MAX as u64 => None,
+        Some(n) if n > session::MAX_PAYLOAD as u64 => {
+            drain(&mut payload, DRAIN_MAX).await;
+            None
+        }
         _ => read_payload(&mut payload).await,
     };
     let Some(body) = body else {
