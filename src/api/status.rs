@@ -82,17 +82,6 @@ pub fn enabled_features(c: &Config) -> Vec<String> {
     all
 }
 
-/// A number as JavaScript's JSON prints it: whole numbers without a fraction (`260`, not
-/// `260.0`).
-fn js_num(n: f64) -> Value {
-    if n.fract() == 0.0 && n.abs() < 9e15 {
-        // Exact: a whole f64 below 2^53.
-        #[allow(clippy::cast_possible_truncation)]
-        return Value::from(n as i64);
-    }
-    Value::from(n)
-}
-
 /// The client-visible settings, as Nightscout's filteredSettings: every key of lib/settings.js
 /// in its order (never a secret; `obscured` and `obscureDeviceProvenance` are removed there too).
 pub fn settings_json(c: &Config) -> Value {
@@ -118,9 +107,9 @@ pub fn settings_json(c: &Config) -> Value {
         "alarmUrgentMins": [30, 60, 90, 120],
         "alarmWarnMins": [30, 60, 90, 120],
         "alarmTimeagoWarn": c.alarms.timeago_warn,
-        "alarmTimeagoWarnMins": js_num(c.alarms.timeago_warn_mins),
+        "alarmTimeagoWarnMins": crate::live::properties::num(c.alarms.timeago_warn_mins),
         "alarmTimeagoUrgent": c.alarms.timeago_urgent,
-        "alarmTimeagoUrgentMins": js_num(c.alarms.timeago_urgent_mins),
+        "alarmTimeagoUrgentMins": crate::live::properties::num(c.alarms.timeago_urgent_mins),
         "alarmPumpBatteryLow": false,
         "language": c.language,
         "scaleY": "log",
@@ -132,10 +121,10 @@ pub fn settings_json(c: &Config) -> Value {
         "baseURL": "",
         "authDefaultRoles": c.auth_default_roles.join(" "),
         "thresholds": {
-            "bgHigh": js_num(t.bg_high),
-            "bgTargetTop": js_num(t.bg_target_top),
-            "bgTargetBottom": js_num(t.bg_target_bottom),
-            "bgLow": js_num(t.bg_low)
+            "bgHigh": crate::live::properties::num(t.bg_high),
+            "bgTargetTop": crate::live::properties::num(t.bg_target_top),
+            "bgTargetBottom": crate::live::properties::num(t.bg_target_bottom),
+            "bgLow": crate::live::properties::num(t.bg_low)
         },
         "insecureUseHttp": c.insecure_use_http,
         "secureHstsHeader": c.secure_hsts_header,
