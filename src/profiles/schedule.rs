@@ -164,14 +164,10 @@ pub fn round(v: f64) -> f64 {
     (v * 10_000.0).round() / 10_000.0
 }
 
-/// A value for a response: [`round`]ed, whole numbers as integers (150, not 150.0).
+/// A value for a response: [`round`]ed, whole numbers as integers (150, not 150.0), as
+/// `JSON.stringify` writes them.
 pub fn number_json(v: f64) -> Value {
-    let r = round(v);
-    if r.fract() == 0.0 && r.abs() < 1e15 {
-        json!(r as i64)
-    } else {
-        json!(r)
-    }
+    crate::live::properties::num(round(v))
 }
 
 /// The time zone a profile's schedules are read in.
