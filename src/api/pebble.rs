@@ -55,22 +55,6 @@ pub struct Data {
     pub profile: Option<Doc>,
 }
 
-/// JavaScript's `parseInt`: leading whitespace, a sign, digits; anything else ends it.
-fn parse_int(s: &str) -> Option<i64> {
-    let t = s.trim_start();
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let end = digits
-        .bytes()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(digits.len());
-    let n: i64 = digits[..end].parse().ok()?;
-    Some(if neg { -n } else { n })
-}
-
 /// `array.slice(0, count)`.
 fn js_slice<T>(items: Vec<T>, count: i64) -> Vec<T> {
     let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
@@ -249,7 +233,7 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
     let request = Request {
         mmol: units.as_deref().unwrap_or(config.units.as_str()) == "mmol",
         count: super::qs::first_value(q, "count")
-            .and_then(|c| parse_int(&c))
+            .and_then(|c| props::parse_int(&c))
             .filter(|c| *c != 0)
             .unwrap_or(1),
         rawbg: config.enabled("rawbg"),
@@ -298,10 +282,10 @@ mod tests {
 
     #[test]
     fn parse_int_and_slice_as_javascript() {
-        assert_eq!(parse_int("5"), Some(5));
-        assert_eq!(parse_int(" 12abc"), Some(12));
-        assert_eq!(parse_int("-2"), Some(-2));
-        assert_eq!(parse_int("abc"), None);
+        assert_eq!(props::parse_int("5"), Some(5));
+        assert_eq!(props::parse_int(" 12abc"), Some(12));
+        assert_eq!(props::parse_int("-2"), Some(-2));
+        assert_eq!(props::parse_int("abc"), None);
         assert_eq!(js_slice(vec![1, 2, 3, 4], 2), vec![1, 2]);
         assert_eq!(js_slice(vec![1, 2, 3, 4], 9), vec![1, 2, 3, 4]);
         assert_eq!(js_slice(vec![1, 2, 3, 4], -1), vec![1, 2, 3]);

@@ -119,6 +119,22 @@ pub fn js_number(v: Option<&Value>) -> Option<f64> {
     }
 }
 
+/// JavaScript's `parseInt`: leading whitespace, a sign, digits; anything else ends it.
+pub fn parse_int(s: &str) -> Option<i64> {
+    let t = s.trim_start();
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let end = digits
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let n: i64 = digits[..end].parse().ok()?;
+    Some(if neg { -n } else { n })
+}
+
 /// `Math.round`: halves go up (towards +∞), unlike `f64::round`.
 pub fn js_round(x: f64) -> f64 {
     let f = x.floor();

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use crate::live::properties::{js_round, truthy, Doc};
+use crate::live::properties::{js_round, parse_int, truthy, Doc};
 use crate::profiles::schedule::Zone;
 
 /// The schedules and values the plugins read.
@@ -75,21 +75,6 @@ impl ProfileDoc {
     }
 }
 
-/// JavaScript's `parseInt` of a string (base 10); `None` for NaN.
-fn parse_int(s: &str) -> Option<f64> {
-    let t = s.trim_start();
-    let (sign, rest) = match t.as_bytes().first() {
-        Some(b'-') => (-1.0, &t[1..]),
-        Some(b'+') => (1.0, &t[1..]),
-        _ => (1.0, t),
-    };
-    let end = rest
-        .bytes()
-        .position(|b| !b.is_ascii_digit())
-        .unwrap_or(rest.len());
-    rest[..end].parse::<f64>().ok().map(|n| sign * n)
-}
-
 /// JavaScript's `parseFloat` of a string: the longest leading decimal number, else NaN.
 fn parse_float(s: &str) -> f64 {
     let t = s.trim_start();
@@ -113,8 +98,8 @@ fn parse_float(s: &str) -> f64 {
 fn entry_seconds(e: &Doc) -> Option<f64> {
     let parsed = e.get("time").and_then(Value::as_str).and_then(|time| {
         let mut parts = time.split(':');
-        let h = parse_int(parts.next()?)?;
-        let m = parse_int(parts.next().unwrap_or(""))?;
+        let h = parse_int(parts.next()?)? as f64;
+        let m = parse_int(parts.next().unwrap_or(""))? as f64;
         Some(h * 3600.0 + m * 60.0)
     });
     parsed.or_else(|| crate::live::properties::js_number(e.get("timeAsSeconds")))
@@ -222,6 +207,6 @@ mod tests {
         assert_eq!(profile_at(&p, 8 * 3_600_000, Field::CarbRatio), Some(10.0));
         assert_eq!(parse_float(" 3.5abc"), 3.5);
         assert!(parse_float("abc").is_nan());
-        assert_eq!(parse_int("08"), Some(8.0));
+        assert_eq!(parse_int("08"), Some(8));
     }
 }
