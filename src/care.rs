@@ -223,7 +223,7 @@ async fn server_backup(state: &web::Data<AppState>, why: &'static str) {
     // The space check (stat calls) and the copy are file-system work: off the async workers.
     // Err((free, needed)): skipped, the copy would eat into the disk reserve.
     let result = web::block(move || {
-        let needed = crate::api::properties::db_size(store.path());
+        let needed = store.db_size();
         if let Ok(space) = store.disk().space() {
             if space.free.saturating_sub(needed) < space.reserve() {
                 return Err((space.free, needed));

@@ -17,6 +17,7 @@ pub mod lan;
 pub mod live;
 pub mod plugins;
 pub mod profiles;
+pub mod qs;
 mod server;
 pub mod store;
 pub mod tls;
@@ -28,6 +29,9 @@ pub use error::{Error, Result};
 /// Nightscout version reported to clients, which gate features on it.
 pub const NIGHTSCOUT_VERSION: &str = "15.0.7";
 pub const NIGHTLITE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The shared state as handlers receive it.
+pub type State = actix_web::web::Data<AppState>;
 
 /// What every handler can reach.
 pub struct AppState {

@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
-use nightlite::api::qs;
+use nightlite::qs;
 use nightlite::store::query::{self, ListRequest};
 use nightlite::store::{self, Collection};
 use rusqlite::Connection;

@@ -46,7 +46,7 @@ async fn request(
     req: actix_web::HttpRequest,
     token: web::Path<String>,
 ) -> Result<HttpResponse> {
-    let ip = super::guard::client_ip(&req, &state.auth.trust_proxy);
+    let ip = crate::auth::request::client_ip(&req, &state.auth.trust_proxy);
     match state.auth.authorize_from(&token, ip).await {
         Some(a) => Ok(HttpResponse::Ok().json(a.to_json())),
         None => Err(Error::Unauthorized("Unauthorized".into())),

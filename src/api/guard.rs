@@ -3,7 +3,6 @@
 //! resulting [`Access`] to handlers through the request's extensions.
 
 use std::future::{ready, Ready};
-use std::net::IpAddr;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -14,77 +13,11 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use futures_util::StreamExt;
 use serde_json::Value;
 
-use super::routes::{self, Rule, Scheme};
+use super::routes::{self, Rule};
+use crate::auth::request::{client_ip, credentials, take_body_credentials, Scheme};
 use crate::auth::{Access, Credentials};
 use crate::error::Error;
 use crate::AppState;
-
-/// The client's address: the peer, or with TRUST_PROXY the hop of X-Forwarded-For it names
-/// (src/auth/proxy.rs).
-pub fn client_ip(req: &HttpRequest, trust: &crate::auth::proxy::ProxyTrust) -> Option<IpAddr> {
-    let forwarded: Vec<&str> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    trust.client(req.peer_addr().map(|a| a.ip()), &forwarded)
-}
-
-/// Credentials from the query string and headers, as the scheme reads them.
-pub fn credentials(req: &HttpRequest, scheme: Scheme) -> Credentials {
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let parts: Vec<&str> = authorization.split(' ').collect();
-    let bearer = match (scheme, parts.as_slice()) {
-        // API v3 compares the scheme case-insensitively, v1 exactly (Nightscout's code).
-        (Scheme::V3, [s, t]) if s.eq_ignore_ascii_case("bearer") => Some((*t).to_string()),
-        (Scheme::Nightscout, ["Bearer", t]) => Some((*t).to_string()),
-        _ => None,
-    }
-    .filter(|t| !t.is_empty());
-    if scheme == Scheme::V3 {
-        return Credentials {
-            bearer,
-            ..Credentials::default()
-        };
-    }
-    let q = req.query_string();
-    Credentials {
-        // Nightscout reads ?secret= before the api-secret header.
-        secret: super::qs::first_value(q, "secret").or_else(|| {
-            req.headers()
-                .get("api-secret")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        }),
-        bearer,
-        token: super::qs::first_value(q, "token"),
-    }
-}
-
-/// Takes `secret` and `token` out of a JSON body (the object, or an array's first item), where
-/// Nightscout also looks for them; they are never stored.
-pub fn take_body_credentials(body: &mut Value) -> Credentials {
-    let target = match body {
-        Value::Array(items) => items.first_mut(),
-        other => Some(other),
-    };
-    let Some(Value::Object(obj)) = target else {
-        return Credentials::default();
-    };
-    let text = |v: Option<Value>| match v {
-        Some(Value::String(s)) => Some(s),
-        _ => None,
-    };
-    Credentials {
-        secret: text(obj.remove("secret")),
-        bearer: None,
-        token: text(obj.remove("token")),
-    }
-}
 
 fn denied(rule: &Rule, perms: &[String], access: &Access) -> Option<Error> {
     if rule.scheme == Scheme::V3 && access.failed {

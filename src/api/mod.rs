@@ -18,7 +18,6 @@ pub mod pages;
 pub mod pebble;
 pub mod profile;
 pub mod properties;
-pub mod qs;
 pub mod resource;
 pub mod routes;
 pub mod stats;

@@ -228,11 +228,11 @@ pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
 async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
     let q = req.query_string();
     let config = &state.config;
-    let units = super::qs::first_value(q, "units").filter(|u| !u.is_empty());
+    let units = crate::qs::first_value(q, "units").filter(|u| !u.is_empty());
     let on = |plugin: &str| !config.disable.iter().any(|d| d == plugin);
     let request = Request {
         mmol: units.as_deref().unwrap_or(config.units.as_str()) == "mmol",
-        count: super::qs::first_value(q, "count")
+        count: crate::qs::first_value(q, "count")
             .and_then(|c| props::parse_int(&c))
             .filter(|c| *c != 0)
             .unwrap_or(1),

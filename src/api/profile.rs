@@ -45,7 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// The newest profiles by startDate (`count`, default 10); no find, as in Nightscout.
 async fn list(state: State, req: HttpRequest) -> Result<HttpResponse> {
     let tree = v1::query_tree(&req)?;
-    let count = super::qs::scalar(&tree, "count")
+    let count = crate::qs::scalar(&tree, "count")
         .map(|c| json!({ "count": c }))
         .unwrap_or(Value::Null);
     let opts = ListOptions {

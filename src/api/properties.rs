@@ -38,17 +38,6 @@ pub fn runtime_doc(d: StoredDoc) -> Doc {
     out
 }
 
-/// Size of the SQLite database and its write-ahead log.
-pub fn db_size(path: &std::path::Path) -> u64 {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    [path.as_os_str(), wal.as_os_str()]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum()
-}
-
 /// Reads the windows and computes every property (on the blocking pool).
 pub fn read_all(
     conn: &Connection,
@@ -80,7 +69,7 @@ pub fn read_all(
         entries: &entries,
         devicestatus: &devicestatus,
         treatments: &treatments,
-        db_size_bytes: db_size(db_path),
+        db_size_bytes: crate::store::disk::db_size(db_path),
     });
     let recent = docs(treatment_math::treatments_since(
         conn,
@@ -113,7 +102,7 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
         pick(&all, &selected)
     };
     let pretty =
-        super::qs::first_value(req.query_string(), "pretty").is_some_and(|p| !p.is_empty());
+        crate::qs::first_value(req.query_string(), "pretty").is_some_and(|p| !p.is_empty());
     if pretty {
         // Nightscout's `?pretty=1`: JSON.stringify(result, null, 2).
         let body = serde_json::to_string_pretty(&Value::Object(result))?;

@@ -5,16 +5,7 @@
 //! Permissions are Nightscout's: each v1 router first demands `api:<collection>:read`, then
 //! each write route its own `create`/`update`/`delete` (lib/api/*/index.js).
 
-/// How a route authenticates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    /// No credentials looked at (version info, the viewer's files).
-    Open,
-    /// API v1/v2: secret, token, Bearer JWT or the default roles.
-    Nightscout,
-    /// API v3: `Authorization: Bearer <JWT>` only; 401 without, 403 for a missing permission.
-    V3,
-}
+pub use crate::auth::request::Scheme;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Rule {

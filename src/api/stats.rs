@@ -23,7 +23,7 @@ fn round2(x: f64) -> f64 {
 }
 
 fn parse_int(q: &str, name: &str, min: i64, max: i64) -> Result<Option<i64>> {
-    let Some(raw) = super::qs::first_value(q, name) else {
+    let Some(raw) = crate::qs::first_value(q, name) else {
         return Ok(None);
     };
     let raw = raw.trim();
@@ -45,7 +45,7 @@ fn parse_int(q: &str, name: &str, min: i64, max: i64) -> Result<Option<i64>> {
 }
 
 fn parse_mgdl(q: &str, name: &str) -> Result<Option<f64>> {
-    let Some(raw) = super::qs::first_value(q, name) else {
+    let Some(raw) = crate::qs::first_value(q, name) else {
         return Ok(None);
     };
     raw.trim()

@@ -155,7 +155,7 @@ async fn status(state: State, req: HttpRequest) -> Result<HttpResponse> {
     // LoopFollow reads `authorized` for the token it passed.
     let q = req.query_string();
     let presented =
-        super::qs::first_value(q, "token").or_else(|| super::qs::first_value(q, "secret"));
+        crate::qs::first_value(q, "token").or_else(|| crate::qs::first_value(q, "secret"));
     let authorized = match presented.filter(|t| !t.is_empty()) {
         Some(t) => state.auth.authorize(&t).await.map(|a| a.to_json()),
         None => None,
@@ -164,7 +164,7 @@ async fn status(state: State, req: HttpRequest) -> Result<HttpResponse> {
     let c = &state.config;
     let enabled = enabled_features(c);
     // nightlite's own fields: bytes of database + WAL, and bytes free on its disk.
-    let dbsize = super::properties::db_size(state.store.path());
+    let dbsize = state.store.db_size();
     let disk_free = state.store.disk().space().ok().map(|s| s.free);
     let info = json!({
         "status": "ok",
@@ -242,12 +242,12 @@ async fn adminnotifies(_access: Access) -> HttpResponse {
 /// notifications-api).
 async fn ack(state: State, req: HttpRequest) -> HttpResponse {
     let q = req.query_string();
-    let level = super::qs::first_value(q, "level")
+    let level = crate::qs::first_value(q, "level")
         .and_then(|l| l.trim().parse::<u8>().ok())
         .unwrap_or(1)
         .min(2);
-    let group = super::qs::first_value(q, "group").unwrap_or_else(|| "default".into());
-    let time = super::qs::first_value(q, "time").and_then(|t| t.trim().parse::<i64>().ok());
+    let group = crate::qs::first_value(q, "group").unwrap_or_else(|| "default".into());
+    let time = crate::qs::first_value(q, "time").and_then(|t| t.trim().parse::<i64>().ok());
     state.live.ack(level, &group, time);
     HttpResponse::Ok().content_type("text/plain").body("OK")
 }

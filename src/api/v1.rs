@@ -1,11 +1,12 @@
 //! Plumbing every v1 resource shares: reading bodies, lists with the find language, batch
 //! upserts with per-item replies, deletes.
 
-use actix_web::web::{self, Bytes};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use crate::dates;
 use crate::error::{Error, Result};
 use crate::store::pages::Listed;
 use crate::store::prepare::{self, NewDoc};
@@ -13,9 +14,8 @@ use crate::store::query::{self, ListRequest, SqlFilter};
 use crate::store::upsert::{Merge, Outcome, Written};
 use crate::store::v1json::TimeField;
 use crate::store::{self, Collection, RawDoc, StoredDoc};
-use crate::{dates, AppState};
 
-pub type State = web::Data<AppState>;
+pub use crate::State;
 
 /// The request body as JSON. Nothing is written unless this succeeds.
 pub fn read_json(
@@ -32,7 +32,7 @@ pub fn read_json(
     let mut body: Value = serde_json::from_slice(&bytes)
         .map_err(|e| Error::bad_request(format!("request body is not valid JSON: {e}")))?;
     // Credentials may ride in the body (Nightscout reads them there); they are never stored.
-    super::guard::take_body_credentials(&mut body);
+    crate::auth::request::take_body_credentials(&mut body);
     Ok(body)
 }
 
@@ -151,7 +151,7 @@ impl Items {
             Error::bad_request(format!("request body is not valid JSON: item {i}: {e}"))
         })?;
         if i == 0 {
-            super::guard::take_body_credentials(&mut v);
+            crate::auth::request::take_body_credentials(&mut v);
         }
         Ok(v)
     }
@@ -307,7 +307,7 @@ fn sync_counts(written: usize, inserted: usize) -> actix_web::HttpResponseBuilde
 
 /// The parsed query string of a request.
 pub fn query_tree(req: &HttpRequest) -> Result<Value> {
-    super::qs::parse(req.query_string())
+    crate::qs::parse(req.query_string())
 }
 
 /// Options of a v1 list beyond the query string.
@@ -353,7 +353,7 @@ fn list_query(coll: Collection, tree: &Value, opts: ListOptions) -> Result<store
     let req = ListRequest {
         find: tree.get("find").unwrap_or(&null),
         sort: tree.get("sort").unwrap_or(&null),
-        count: super::qs::scalar(tree, "count"),
+        count: crate::qs::scalar(tree, "count"),
         default_count: opts.default_count,
         window: opts.window,
         extra: opts.extra,

@@ -13,6 +13,7 @@ pub mod delay;
 pub mod jwt;
 pub mod permissions;
 pub mod proxy;
+pub mod request;
 pub mod roles;
 pub mod tokens;
 

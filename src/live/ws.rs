@@ -17,12 +17,12 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::wsproto::{self, Decoder, Message};
 use super::{alarms, ddata};
-use crate::api::v1::State;
 use crate::auth::{Access, Credentials};
 use crate::dates::now_ms;
 use crate::error::{Error, Result};
 use crate::store::changes::{ChangeSet, Op};
 use crate::store::{self, Collection};
+use crate::State;
 
 /// Frames waiting for a slow client; beyond this it is dropped.
 const OUT_QUEUE: usize = 256;
@@ -71,7 +71,7 @@ async fn upgrade(req: HttpRequest, payload: web::Payload, state: State) -> Resul
         return Ok(super::too_many_sockets());
     };
     let (tx, rx) = mpsc::channel::<Bytes>(OUT_QUEUE);
-    let ip = crate::api::guard::client_ip(&req, &state.auth.trust_proxy);
+    let ip = crate::auth::request::client_ip(&req, &state.auth.trust_proxy);
     let session = Session {
         state: state.clone(),
         out: tx,

@@ -39,6 +39,17 @@ impl Collection {
         Collection::Settings,
     ];
 
+    /// The collections API v3 serves (and Socket.IO's `/storage` offers): all but activity, as
+    /// Nightscout's lib/api3/generic/setup.js.
+    pub const V3: [Collection; 6] = [
+        Collection::DeviceStatus,
+        Collection::Entries,
+        Collection::Food,
+        Collection::Profile,
+        Collection::Settings,
+        Collection::Treatments,
+    ];
+
     pub fn table(self) -> &'static str {
         match self {
             Collection::Entries => "entries",

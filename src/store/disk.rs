@@ -103,6 +103,18 @@ impl DiskGuard {
     }
 }
 
+/// Size of the SQLite database at `path` and its write-ahead log (what /api/v1/status and the
+/// dbsize property report, and what a backup needs room for).
+pub fn db_size(path: &std::path::Path) -> u64 {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    [path.as_os_str(), wal.as_os_str()]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

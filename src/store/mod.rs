@@ -190,6 +190,11 @@ impl Store {
         &self.path
     }
 
+    /// Bytes the database and its write-ahead log take (see [`disk::db_size`]).
+    pub fn db_size(&self) -> u64 {
+        disk::db_size(&self.path)
+    }
+
     /// Every commit's changes from now on (see [`changes`]).
     pub fn subscribe(
         &self,

@@ -8,11 +8,11 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::render;
-use crate::api::qs;
 use crate::api::v1::{self, State};
 use crate::auth::Access;
 use crate::dates;
 use crate::error::{Error, Result};
+use crate::qs;
 use crate::store::v3::{self as rules, Filter, Written};
 use crate::store::{Collection, StoredDoc};
 

@@ -19,15 +19,8 @@ use crate::{dates, NIGHTSCOUT_VERSION};
 
 pub const API3_VERSION: &str = "3.0.3-alpha";
 
-/// The collections API v3 serves (lib/api3/generic/setup.js).
-pub const COLLECTIONS: [Collection; 6] = [
-    Collection::DeviceStatus,
-    Collection::Entries,
-    Collection::Food,
-    Collection::Profile,
-    Collection::Settings,
-    Collection::Treatments,
-];
+/// The collections API v3 serves.
+pub const COLLECTIONS: [Collection; 6] = Collection::V3;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/version", web::get().to(version))

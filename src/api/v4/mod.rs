@@ -17,7 +17,7 @@ const MAX_MS: i64 = 8_640_000_000_000_000;
 /// A time parameter: epoch milliseconds (digits, optionally signed) or ISO 8601. None when
 /// absent; 400 naming the parameter when it is neither.
 pub fn time_param(query: &str, name: &str) -> Result<Option<i64>> {
-    let Some(raw) = super::qs::first_value(query, name) else {
+    let Some(raw) = crate::qs::first_value(query, name) else {
         return Ok(None);
     };
     let raw = raw.trim();

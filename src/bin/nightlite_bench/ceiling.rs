@@ -292,12 +292,12 @@ pub fn read_path(
 ) -> Res<Phase> {
     use nightlite::store::query::{self, ListRequest};
     let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let tree = nightlite::api::qs::parse(query)?;
+    let tree = nightlite::qs::parse(query)?;
     let null = serde_json::Value::Null;
     let req = ListRequest {
         find: tree.get("find").unwrap_or(&null),
         sort: tree.get("sort").unwrap_or(&null),
-        count: nightlite::api::qs::scalar(&tree, "count"),
+        count: nightlite::qs::scalar(&tree, "count"),
         default_count: 10,
         window: true,
         extra: None,

@@ -17,8 +17,8 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 
 use super::wsproto::{self, Decoder, Message};
-use crate::api::qs;
-use crate::api::v1::State;
+use crate::qs;
+use crate::State;
 use packet::Eio;
 use session::Session;
 
@@ -93,7 +93,7 @@ async fn get(req: HttpRequest, payload: web::Payload, state: State) -> HttpRespo
     let q = req.query_string();
     let transport = qs::first_value(q, "transport").unwrap_or_default();
     let sid = qs::first_value(q, "sid");
-    let ip = crate::api::guard::client_ip(&req, &state.auth.trust_proxy);
+    let ip = crate::auth::request::client_ip(&req, &state.auth.trust_proxy);
     match transport.as_str() {
         "websocket" => websocket(req, payload, state, eio, sid, ip),
         "polling" => match sid {

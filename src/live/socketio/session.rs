@@ -12,7 +12,6 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::packet::{self, Eio, Kind, Packet};
-use crate::api::v1::State;
 use crate::auth::{Access, Credentials};
 use crate::dates::now_ms;
 use crate::live::{alarms, ddata};
@@ -20,6 +19,7 @@ use crate::store::changes::{ChangeSet, Op};
 use crate::store::prepare::prepare;
 use crate::store::upsert::Merge;
 use crate::store::{self, Collection};
+use crate::State;
 
 /// Outgoing packets a client may leave unread before its session is closed.
 const MAX_QUEUE: usize = 1024;
@@ -745,7 +745,7 @@ impl Task {
             );
             return;
         }
-        let enabled = crate::api::v3::COLLECTIONS;
+        let enabled = Collection::V3;
         let wanted: Vec<Collection> = match msg
             .and_then(|m| m.get("collections"))
             .and_then(Value::as_array)
