@@ -9,6 +9,7 @@ pub mod care;
 pub mod config;
 pub mod connlimits;
 pub mod dates;
+pub mod documents;
 pub mod error;
 pub mod heap_trim;
 pub mod https;

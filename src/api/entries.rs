@@ -7,6 +7,8 @@ use serde_json::json;
 use super::format::{self, split_ext};
 use super::pages;
 use super::v1::{self, ListOptions, State};
+use crate::auth::Access;
+use crate::documents::Action;
 use crate::error::Result;
 use crate::store::pages::Listed;
 use crate::store::query::{self, SqlFilter};
@@ -80,7 +82,7 @@ fn respond_list(req: &HttpRequest, ext: Option<&str>, docs: Vec<RawDoc>) -> Resu
     }))
 }
 
-async fn list(state: State, req: HttpRequest) -> Result<HttpResponse> {
+async fn list(state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
     let ext = format::ext_of(&req);
     let tree = v1::query_tree(&req)?;
     let opts = ListOptions {
@@ -88,27 +90,32 @@ async fn list(state: State, req: HttpRequest) -> Result<HttpResponse> {
         window: true,
         extra: None,
     };
-    let listed = v1::list_paged(&state, COLL, &tree, opts, Some(TIME)).await?;
+    let listed = v1::list_paged(&state, &access, COLL, &tree, opts, Some(TIME)).await?;
     respond_listed(&req, &state, ext.as_deref(), listed)
 }
 
 /// The newest entry of any type (within Nightscout's window).
-async fn current(state: State, req: HttpRequest) -> Result<HttpResponse> {
+async fn current(state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
     let ext = format::ext_of(&req);
     let opts = ListOptions {
         default_count: 1,
         window: true,
         extra: None,
     };
-    let docs = v1::list(&state, COLL, &serde_json::Value::Null, opts).await?;
+    let docs = v1::list(&state, &access, COLL, &serde_json::Value::Null, opts).await?;
     respond_list(&req, ext.as_deref(), docs)
 }
 
 /// `/entries/<_id>` for one entry, `/entries/<type>` for a type (`sgv`, `mbg`, `cal`, ...).
-async fn by_spec(state: State, req: HttpRequest, spec: web::Path<String>) -> Result<HttpResponse> {
+async fn by_spec(
+    state: State,
+    access: Access,
+    req: HttpRequest,
+    spec: web::Path<String>,
+) -> Result<HttpResponse> {
     let (spec, ext) = split_ext(&spec);
     if crate::ids::is_object_id(spec) {
-        let docs = v1::get_one(&state, COLL, spec.to_string())
+        let docs = v1::get_one(&state, &access, COLL, spec.to_string())
             .await?
             .into_iter()
             .collect();
@@ -125,18 +132,21 @@ async fn by_spec(state: State, req: HttpRequest, spec: web::Path<String>) -> Res
         window: true,
         extra: Some(type_filter(spec)?),
     };
-    let listed = v1::list_paged(&state, COLL, &tree, opts, Some(TIME)).await?;
+    let listed = v1::list_paged(&state, &access, COLL, &tree, opts, Some(TIME)).await?;
     respond_listed(&req, &state, ext, listed)
 }
 
 async fn create(
     state: State,
+    access: Access,
     body: std::result::Result<Bytes, actix_web::Error>,
 ) -> Result<HttpResponse> {
     let items = v1::read_items(body, state.config.max_body_bytes)?;
-    Ok(v1::write_items(&state, COLL, items, Merge::Shallow)
-        .await?
-        .reply())
+    Ok(
+        v1::write_items(&state, &access, COLL, items, Merge::Shallow, Action::Create)
+            .await?
+            .reply(),
+    )
 }
 
 /// Shows what a POST would store, storing nothing.
@@ -149,20 +159,23 @@ async fn preview(
     Ok(format::json_body(HttpResponse::Ok(), body))
 }
 
-async fn delete_many(state: State, req: HttpRequest) -> Result<HttpResponse> {
+async fn delete_many(state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
     let filter = v1::delete_filter(COLL, &v1::query_tree(&req)?, None)?;
-    Ok(v1::delete_reply(v1::delete(&state, COLL, filter).await?))
+    Ok(v1::delete_reply(
+        v1::delete(&state, &access, COLL, filter).await?,
+    ))
 }
 
 /// DELETE `/entries/<_id>`, or `/entries/<type>` with find (`*` for every type).
 async fn delete_spec(
     state: State,
+    access: Access,
     req: HttpRequest,
     spec: web::Path<String>,
 ) -> Result<HttpResponse> {
     let (spec, _) = split_ext(&spec);
     let filter = if crate::ids::is_object_id(spec) {
-        v1::id_filter(COLL, spec)?
+        query::id_filter(COLL, spec)?
     } else {
         let extra = if spec == "*" {
             None
@@ -171,5 +184,7 @@ async fn delete_spec(
         };
         v1::delete_filter(COLL, &v1::query_tree(&req)?, extra)?
     };
-    Ok(v1::delete_reply(v1::delete(&state, COLL, filter).await?))
+    Ok(v1::delete_reply(
+        v1::delete(&state, &access, COLL, filter).await?,
+    ))
 }

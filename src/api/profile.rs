@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use super::resource::{self, Resource};
 use super::v1::{self, ListOptions, State};
+use crate::auth::Access;
 use crate::error::Result;
 use crate::store::upsert::Merge;
 use crate::store::Collection;
@@ -29,21 +30,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource(["/profile", "/profile.json"])
             .route(web::get().to(list))
-            .route(web::post().to(move |s: State, b: Body| resource::create(r, s, b)))
+            .route(web::post().to(move |s: State, a: Access, b: Body| resource::create(r, s, a, b)))
             .route(web::put().to(update)),
     )
     .service(
         web::resource(["/profile/current", "/profile/current.json"]).route(web::get().to(current)),
     )
-    .service(
-        web::resource(["/profiles", "/profiles.json"])
-            .route(web::get().to(move |s: State, q: HttpRequest| resource::list(r, s, q))),
-    )
+    .service(web::resource(["/profiles", "/profiles.json"]).route(
+        web::get().to(move |s: State, a: Access, q: HttpRequest| resource::list(r, s, a, q)),
+    ))
     .service(web::resource("/profile/{id}").route(web::delete().to(delete)));
 }
 
 /// The newest profiles by startDate (`count`, default 10); no find, as in Nightscout.
-async fn list(state: State, req: HttpRequest) -> Result<HttpResponse> {
+async fn list(state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
     let tree = v1::query_tree(&req)?;
     let count = crate::qs::scalar(&tree, "count")
         .map(|c| json!({ "count": c }))
@@ -53,20 +53,20 @@ async fn list(state: State, req: HttpRequest) -> Result<HttpResponse> {
         window: false,
         extra: None,
     };
-    let docs = v1::list(&state, Collection::Profile, &count, opts).await?;
+    let docs = v1::list(&state, &access, Collection::Profile, &count, opts).await?;
     let list = crate::store::v1json::list(docs, None)?;
     Ok(super::format::json_body(HttpResponse::Ok(), list.body))
 }
 
 /// The active profile: the newest by startDate, or null; with `activeSwitch` while a Profile
 /// Switch is in force.
-async fn current(state: State) -> Result<HttpResponse> {
+async fn current(state: State, access: Access) -> Result<HttpResponse> {
     let opts = ListOptions {
         default_count: 1,
         window: false,
         extra: None,
     };
-    let docs = v1::list(&state, Collection::Profile, &Value::Null, opts).await?;
+    let docs = v1::list(&state, &access, Collection::Profile, &Value::Null, opts).await?;
     let body = crate::store::v1json::one(docs.into_iter().next())?;
     // REQ-SYNC-058: the switch in force now, as an added field (docs/api-v4.md).
     // The reply without it is still the reply: a failure here only leaves the field out.
@@ -80,16 +80,16 @@ async fn current(state: State) -> Result<HttpResponse> {
     Ok(super::format::json_body(HttpResponse::Ok(), body))
 }
 
-async fn update(state: State, body: Body) -> Result<HttpResponse> {
+async fn update(state: State, access: Access, body: Body) -> Result<HttpResponse> {
     if let Ok(bytes) = &body {
         if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
             resource::require_object_id(&v)?;
         }
     }
-    resource::update(RESOURCE, state, body).await
+    resource::update(RESOURCE, state, access, body).await
 }
 
-async fn delete(state: State, id: web::Path<String>) -> Result<HttpResponse> {
+async fn delete(state: State, access: Access, id: web::Path<String>) -> Result<HttpResponse> {
     if !crate::ids::is_object_id(&id) {
         return Err(crate::Error::bad_request(format!(
             "Invalid _id format: must be a 24-character hex string, got {id}"
@@ -97,8 +97,9 @@ async fn delete(state: State, id: web::Path<String>) -> Result<HttpResponse> {
     }
     v1::delete(
         &state,
+        &access,
         Collection::Profile,
-        v1::id_filter(Collection::Profile, &id)?,
+        crate::store::query::id_filter(Collection::Profile, &id)?,
     )
     .await?;
     Ok(HttpResponse::Ok().json(json!({})))

@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use super::v1::{self, ListOptions, State};
 use super::{format, pages};
+use crate::auth::Access;
+use crate::documents::Action;
 use crate::error::{Error, Result};
 use crate::store::pages::Listed;
 use crate::store::upsert::Merge;
@@ -37,17 +39,20 @@ type Body = std::result::Result<Bytes, actix_web::Error>;
 /// `PUT` when `put` is set.
 pub fn routes(cfg: &mut web::ServiceConfig, path: &str, r: Resource, put: bool) {
     let mut main = web::resource([path.to_string(), format!("{path}.{{ext}}")])
-        .route(web::get().to(move |s: State, q: HttpRequest| list(r, s, q)))
-        .route(web::post().to(move |s: State, b: Body| create(r, s, b)))
-        .route(web::delete().to(move |s: State, q: HttpRequest| delete_many(r, s, q)));
+        .route(web::get().to(move |s: State, a: Access, q: HttpRequest| list(r, s, a, q)))
+        .route(web::post().to(move |s: State, a: Access, b: Body| create(r, s, a, b)))
+        .route(
+            web::delete().to(move |s: State, a: Access, q: HttpRequest| delete_many(r, s, a, q)),
+        );
     if put {
-        main = main.route(web::put().to(move |s: State, b: Body| update(r, s, b)));
+        main = main.route(web::put().to(move |s: State, a: Access, b: Body| update(r, s, a, b)));
     }
     cfg.service(main).service(
-        web::resource(format!("{path}/{{id}}")).route(
-            web::delete()
-                .to(move |s: State, q: HttpRequest, id: web::Path<String>| delete_one(r, s, q, id)),
-        ),
+        web::resource(format!("{path}/{{id}}")).route(web::delete().to(
+            move |s: State, a: Access, q: HttpRequest, id: web::Path<String>| {
+                delete_one(r, s, a, q, id)
+            },
+        )),
     );
 }
 
@@ -60,7 +65,12 @@ fn json_only(req: &HttpRequest) -> Result<()> {
     }
 }
 
-pub async fn list(r: Resource, state: State, req: HttpRequest) -> Result<HttpResponse> {
+pub async fn list(
+    r: Resource,
+    state: State,
+    access: Access,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
     json_only(&req)?;
     let tree = v1::query_tree(&req)?;
     let default_count = if tree.get("find").is_some() {
@@ -74,7 +84,7 @@ pub async fn list(r: Resource, state: State, req: HttpRequest) -> Result<HttpRes
         extra: None,
     };
     let time = r.last_modified.then(|| v1::date_field("created_at"));
-    match v1::list_paged(&state, r.coll, &tree, opts, time).await? {
+    match v1::list_paged(&state, &access, r.coll, &tree, opts, time).await? {
         Listed::All(docs) => v1::json_list(&req, docs, time),
         Listed::Paged(p) => Ok(pages::reply(
             &req,
@@ -87,19 +97,29 @@ pub async fn list(r: Resource, state: State, req: HttpRequest) -> Result<HttpRes
     }
 }
 
-pub async fn create(r: Resource, state: State, body: Body) -> Result<HttpResponse> {
+pub async fn create(r: Resource, state: State, access: Access, body: Body) -> Result<HttpResponse> {
     let items = v1::read_items(body, state.config.max_body_bytes)?;
-    Ok(v1::write_items(&state, r.coll, items, r.merge)
-        .await?
-        .reply())
+    Ok(
+        v1::write_items(&state, &access, r.coll, items, r.merge, Action::Create)
+            .await?
+            .reply(),
+    )
 }
 
 /// PUT replaces the document the body names (identifier, `_id` or dedup key), creating it if
 /// there is none; replies with the stored document.
-pub async fn update(r: Resource, state: State, body: Body) -> Result<HttpResponse> {
+pub async fn update(r: Resource, state: State, access: Access, body: Body) -> Result<HttpResponse> {
     let items = v1::read_items(body, state.config.max_body_bytes)?;
     let single = items.single;
-    let batch = v1::write_items(&state, r.coll, items, Merge::Replace).await?;
+    let batch = v1::write_items(
+        &state,
+        &access,
+        r.coll,
+        items,
+        Merge::Replace,
+        Action::Update,
+    )
+    .await?;
     Ok(if single {
         batch.reply_first()
     } else {
@@ -107,9 +127,16 @@ pub async fn update(r: Resource, state: State, body: Body) -> Result<HttpRespons
     })
 }
 
-pub async fn delete_many(r: Resource, state: State, req: HttpRequest) -> Result<HttpResponse> {
+pub async fn delete_many(
+    r: Resource,
+    state: State,
+    access: Access,
+    req: HttpRequest,
+) -> Result<HttpResponse> {
     let filter = v1::delete_filter(r.coll, &v1::query_tree(&req)?, None)?;
-    Ok(v1::delete_reply(v1::delete(&state, r.coll, filter).await?))
+    Ok(v1::delete_reply(
+        v1::delete(&state, &access, r.coll, filter).await?,
+    ))
 }
 
 /// `DELETE path/<id>`; `*` stands for any id, so the find of the query string decides
@@ -117,19 +144,20 @@ pub async fn delete_many(r: Resource, state: State, req: HttpRequest) -> Result<
 pub async fn delete_one(
     r: Resource,
     state: State,
+    access: Access,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse> {
     let filter = if id.as_str() == "*" {
         v1::delete_filter(r.coll, &v1::query_tree(&req)?, None)?
     } else if crate::ids::is_object_id(&id) || r.delete_by_identifier {
-        v1::id_filter(r.coll, &id)?
+        crate::store::query::id_filter(r.coll, &id)?
     } else {
         return Err(Error::bad_request(format!(
             "Invalid _id format: must be a 24-character hex string, got {id}"
         )));
     };
-    let n = v1::delete(&state, r.coll, filter).await?;
+    let n = v1::delete(&state, &access, r.coll, filter).await?;
     if r.delete_replies_empty {
         return Ok(HttpResponse::Ok().json(serde_json::json!({})));
     }

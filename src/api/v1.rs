@@ -6,7 +6,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use crate::auth::Access;
 use crate::dates;
+use crate::documents::{self, Action, Caller};
 use crate::error::{Error, Result};
 use crate::store::pages::Listed;
 use crate::store::prepare::{self, NewDoc};
@@ -162,7 +164,7 @@ impl Items {
         &self,
         coll: Collection,
         now: i64,
-        mut each: impl FnMut(NewDoc) -> Result<()>,
+        each: &mut dyn FnMut(NewDoc) -> Result<()>,
     ) -> Result<()> {
         for i in 0..self.spans.len() {
             let label = format!("{}[{i}]", coll.table());
@@ -171,6 +173,23 @@ impl Items {
             }
         }
         Ok(())
+    }
+}
+
+/// Every item is prepared once before the write, so a bad one is answered 400 without taking
+/// the writer; the writer prepares each again as it writes it, so only one is held parsed.
+impl documents::Source for Items {
+    fn check(&self, coll: Collection, now: i64) -> Result<()> {
+        self.prepare_each(coll, now, &mut |_| Ok(()))
+    }
+
+    fn each(
+        &self,
+        coll: Collection,
+        now: i64,
+        each: &mut dyn FnMut(NewDoc) -> Result<()>,
+    ) -> Result<()> {
+        self.prepare_each(coll, now, each)
     }
 }
 
@@ -199,12 +218,12 @@ impl Batch {
         Ok(())
     }
 
-    /// [`written_v1`] serialised without copying the document into a new map first (a
+    /// [`Written::to_v1`] serialised without copying the document into a new map first (a
     /// document parses to up to some 50 times its text): `_id`, then the stored fields.
     fn push_written(&mut self, w: &Written) -> Result<()> {
         let inserted = w.outcome == Outcome::Inserted;
         if w.doc.contains_key("_id") {
-            return self.push(&written_v1(w), inserted);
+            return self.push(&w.to_v1(), inserted);
         }
         let fields = serde_json::to_string(&w.doc)?;
         let mut text = String::with_capacity(fields.len() + w.id.len() + 12);
@@ -254,47 +273,43 @@ impl Batch {
     }
 }
 
-/// Prepares and upserts every item of a body in one transaction, in request order. Every
-/// item is prepared once before the write, so a bad one is answered 400 without taking the
-/// writer; the writer prepares each again as it writes it, so only one is held parsed.
+impl documents::Collect for Batch {
+    fn push(&mut self, written: Written) -> Result<()> {
+        self.push_written(&written)
+    }
+}
+
+/// Upserts every item of a body in one transaction, in request order (documents::upsert);
+/// `action` is the permission the route stands for (create for POST, update for PUT).
 pub async fn write_items(
     state: &State,
+    access: &Access,
     coll: Collection,
     items: Items,
     merge: Merge,
+    action: Action,
 ) -> Result<Batch> {
-    let prepared_at = dates::now_ms();
-    items.prepare_each(coll, prepared_at, |_| Ok(()))?;
-    let now = dates::now_ms();
-    state
-        .store
-        .write(move |conn| {
-            let mut batch = Batch::new();
-            items.prepare_each(coll, prepared_at, |doc| {
-                let w = store::upsert::upsert(conn, coll, doc, merge, now)?;
-                batch.push_written(&w)
-            })?;
-            Ok(batch.finish())
-        })
-        .await
+    let caller = Caller::new(access);
+    let batch = documents::upsert(
+        &state.store,
+        &caller,
+        coll,
+        items,
+        merge,
+        action,
+        Batch::new(),
+    )
+    .await?;
+    Ok(batch.finish())
 }
 
 /// What a POST of `items` would store, as a JSON array, storing nothing.
 pub fn preview(coll: Collection, items: &Items) -> Result<String> {
     let mut batch = Batch::new();
-    items.prepare_each(coll, dates::now_ms(), |doc| {
+    items.prepare_each(coll, dates::now_ms(), &mut |doc| {
         batch.push(&Value::Object(doc.doc), false)
     })?;
     Ok(batch.finish().body)
-}
-
-pub fn written_v1(w: &Written) -> Value {
-    let mut out = serde_json::Map::with_capacity(w.doc.len() + 1);
-    out.insert("_id".into(), Value::String(w.id.clone()));
-    for (k, v) in &w.doc {
-        out.insert(k.clone(), v.clone());
-    }
-    Value::Object(out)
 }
 
 fn sync_counts(written: usize, inserted: usize) -> actix_web::HttpResponseBuilder {
@@ -321,31 +336,27 @@ pub struct ListOptions {
 /// JSON replies splice it ([`store::v1json`]), other uses parse it ([`parse_all`]).
 pub async fn list(
     state: &State,
+    access: &Access,
     coll: Collection,
     tree: &Value,
     opts: ListOptions,
 ) -> Result<Vec<RawDoc>> {
     let q = list_query(coll, tree, opts)?;
-    state
-        .store
-        .read(move |conn| store::list_raw(conn, coll, &q))
-        .await
+    documents::list(&state.store, &Caller::new(access), coll, q).await
 }
 
 /// As [`list`] for lists that may be long (`count` up to [`store::MAX_LIST`]): past one chunk,
 /// where the documents are and the newest `time` among them, to stream ([`super::pages`]).
 pub async fn list_paged(
     state: &State,
+    access: &Access,
     coll: Collection,
     tree: &Value,
     opts: ListOptions,
     time: Option<TimeField>,
 ) -> Result<Listed> {
     let q = list_query(coll, tree, opts)?;
-    state
-        .store
-        .read(move |conn| store::pages::list(conn, coll, &q, time))
-        .await
+    documents::list_paged(&state.store, &Caller::new(access), coll, q, time).await
 }
 
 fn list_query(coll: Collection, tree: &Value, opts: ListOptions) -> Result<store::ListQuery> {
@@ -361,24 +372,23 @@ fn list_query(coll: Collection, tree: &Value, opts: ListOptions) -> Result<store
     query::build_list(coll, &req, dates::now_ms())
 }
 
-pub async fn get_one(state: &State, coll: Collection, key: String) -> Result<Option<RawDoc>> {
-    state
-        .store
-        .read(move |conn| store::get_raw(conn, coll, &key))
-        .await
+pub async fn get_one(
+    state: &State,
+    access: &Access,
+    coll: Collection,
+    key: String,
+) -> Result<Option<RawDoc>> {
+    documents::get(&state.store, &Caller::new(access), coll, key).await
 }
 
 /// Soft-deletes what `filter` matches; returns how many.
-pub async fn delete(state: &State, coll: Collection, filter: SqlFilter) -> Result<usize> {
-    state
-        .store
-        .write_freeing(move |conn| store::soft_delete(conn, coll, &filter))
-        .await
-}
-
-/// `_id` (or identifier) equality as a filter.
-pub fn id_filter(coll: Collection, id: &str) -> Result<SqlFilter> {
-    query::compile_find(coll, &json!({ "_id": id }))
+pub async fn delete(
+    state: &State,
+    access: &Access,
+    coll: Collection,
+    filter: SqlFilter,
+) -> Result<usize> {
+    documents::delete_matching(&state.store, &Caller::new(access), coll, filter).await
 }
 
 /// The filter of a DELETE with find (and the window, as Nightscout's remove uses query_for).
@@ -475,7 +485,7 @@ mod tests {
             for d in &docs {
                 let w = written(id, d.clone());
                 spliced.push_written(&w).unwrap();
-                copied.push(&written_v1(&w), true).unwrap();
+                copied.push(&w.to_v1(), true).unwrap();
             }
             assert_eq!(spliced.finish().body, copied.finish().body);
         }

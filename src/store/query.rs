@@ -608,6 +608,11 @@ impl Builder {
     }
 }
 
+/// `_id` (or identifier) equality as a filter: one document's address in API v1 and Socket.IO.
+pub fn id_filter(coll: Collection, id: &str) -> Result<SqlFilter> {
+    compile_find(coll, &serde_json::json!({ "_id": id }))
+}
+
 /// What a v1 list asks for, before translation.
 pub struct ListRequest<'a> {
     pub find: &'a Value,

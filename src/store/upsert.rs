@@ -45,6 +45,18 @@ pub struct Written {
     pub srv_modified: i64,
 }
 
+impl Written {
+    /// The document as API v1 answers a write: `_id` first, then the stored fields.
+    pub fn to_v1(&self) -> Value {
+        let mut out = Map::with_capacity(self.doc.len() + 1);
+        out.insert("_id".into(), Value::String(self.id.clone()));
+        for (k, v) in &self.doc {
+            out.insert(k.clone(), v.clone());
+        }
+        Value::Object(out)
+    }
+}
+
 pub(crate) fn json_to_sql(v: Option<&Value>) -> SqlValue {
     match v {
         None | Some(Value::Null) => SqlValue::Null,

@@ -307,6 +307,38 @@ pub fn create(
     })
 }
 
+/// A batch of creates (POST of an array): one result per item, in order. Each item is its own
+/// savepoint, so a refused one leaves nothing behind and the others are still stored; an item
+/// that arrives as an error (it failed preparation) is passed through.
+pub fn create_each(
+    conn: &Connection,
+    coll: Collection,
+    docs: Vec<Result<Map<String, Value>>>,
+    subject: Option<&str>,
+    can_update: bool,
+    now: i64,
+) -> Result<Vec<Result<Written>>> {
+    let mut out = Vec::with_capacity(docs.len());
+    for doc in docs {
+        let doc = match doc {
+            Ok(doc) => doc,
+            Err(refused) => {
+                out.push(Err(refused));
+                continue;
+            }
+        };
+        conn.execute_batch("SAVEPOINT item")?;
+        let r = create(conn, coll, doc, subject, can_update, now);
+        conn.execute_batch(if r.is_ok() {
+            "RELEASE item"
+        } else {
+            "ROLLBACK TO item; RELEASE item"
+        })?;
+        out.push(r);
+    }
+    Ok(out)
+}
+
 /// Inserts a new document (PUT of an unknown identifier, POST of a new one).
 pub fn insert(
     conn: &Connection,

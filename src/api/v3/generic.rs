@@ -11,9 +11,10 @@ use super::render;
 use crate::api::v1::{self, State};
 use crate::auth::Access;
 use crate::dates;
+use crate::documents::{self, Caller, Outcome, Saved};
 use crate::error::{Error, Result};
 use crate::qs;
-use crate::store::v3::{self as rules, Filter, Written};
+use crate::store::v3::{self as rules, Filter};
 use crate::store::{Collection, StoredDoc};
 
 type Body = std::result::Result<Bytes, actix_web::Error>;
@@ -51,15 +52,6 @@ fn demand(access: &Access, permission: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::Forbidden(format!("Missing permission {permission}")))
-    }
-}
-
-/// Settings are listed only to admins (search/operation.js, history/operation.js).
-fn demand_list(access: &Access, coll: Collection) -> Result<()> {
-    if coll == Collection::Settings {
-        demand(access, "api:settings:admin")
-    } else {
-        demand(access, &format!("api:{}:read", coll.table()))
     }
 }
 
@@ -185,16 +177,16 @@ async fn search(
     col: web::Path<String>,
 ) -> Result<HttpResponse> {
     let coll = collection(&col)?;
-    demand_list(&access, coll)?;
+    let caller = Caller::new(&access);
     let q = req.query_string();
     let search = search_params(q)?;
-    let (limit, skip) = (search.limit, search.skip);
-    let filter = rules::compile_filters(coll, &search.filters)?;
-    let order = rules::compile_sort(coll, search.sort.as_deref(), search.descending)?;
-    let docs = state
-        .store
-        .read(move |conn| rules::search(conn, coll, filter, order, limit, skip))
-        .await?;
+    let compiled = documents::Search {
+        filter: rules::compile_filters(coll, &search.filters)?,
+        order: rules::compile_sort(coll, search.sort.as_deref(), search.descending)?,
+        limit: search.limit,
+        skip: search.skip,
+    };
+    let docs = documents::search(&state.store, &caller, coll, compiled).await?;
     let fields = fields_param(q);
     render::render(
         &req,
@@ -231,30 +223,19 @@ fn prepared(value: Value) -> Result<Map<String, Value>> {
 }
 
 /// The reply fields of one create.
-fn created_fields(w: &Written) -> (StatusCode, Map<String, Value>) {
+fn created_fields(saved: &Saved) -> (StatusCode, Map<String, Value>) {
     let mut f = Map::new();
-    match w {
-        Written::Created {
-            identifier,
-            srv_modified,
-        } => {
-            f.insert("identifier".into(), identifier.clone().into());
-            f.insert("lastModified".into(), (*srv_modified).into());
-            (StatusCode::CREATED, f)
-        }
-        Written::Replaced {
-            identifier,
-            previous,
-            srv_modified,
-        } => {
-            f.insert("identifier".into(), identifier.clone().into());
-            f.insert("lastModified".into(), (*srv_modified).into());
+    f.insert("identifier".into(), saved.identifier.clone().into());
+    f.insert("lastModified".into(), saved.srv_modified.into());
+    match &saved.outcome {
+        Outcome::Deduplicated { previous } => {
             f.insert("isDeduplication".into(), true.into());
             if let Some(p) = previous {
                 f.insert("deduplicatedIdentifier".into(), p.clone().into());
             }
             (StatusCode::OK, f)
         }
+        _ => (StatusCode::CREATED, f),
     }
 }
 
@@ -294,9 +275,7 @@ async fn create(
 ) -> Result<HttpResponse> {
     let coll = collection(&col)?;
     let body = body_json(&state, body)?;
-    let subject = access.subject_name().map(str::to_string);
-    let can_update = access.can(&format!("api:{}:update", coll.table()));
-    let now = dates::now_ms();
+    let caller = Caller::new(&access);
     match body {
         Value::Array(items) => {
             // One result per item, in request order; valid items are stored even when others
@@ -312,26 +291,7 @@ async fn create(
                 .collect();
             let prepared: Vec<Result<Map<String, Value>>> =
                 items.into_iter().map(prepared).collect();
-            let results = state
-                .store
-                .write(move |conn| {
-                    Ok(prepared
-                        .into_iter()
-                        .map(|p| {
-                            let doc = p?;
-                            conn.execute_batch("SAVEPOINT item")?;
-                            let r =
-                                rules::create(conn, coll, doc, subject.as_deref(), can_update, now);
-                            conn.execute_batch(if r.is_ok() {
-                                "RELEASE item"
-                            } else {
-                                "ROLLBACK TO item; RELEASE item"
-                            })?;
-                            r
-                        })
-                        .collect::<Vec<Result<Written>>>())
-                })
-                .await?;
+            let results = documents::create_each(&state.store, &caller, coll, prepared).await?;
             let items: Vec<Value> = results
                 .into_iter()
                 .zip(idents)
@@ -356,26 +316,15 @@ async fn create(
         }
         value => {
             let doc = prepared(value)?;
-            let w = state
-                .store
-                .write(move |conn| {
-                    rules::create(conn, coll, doc, subject.as_deref(), can_update, now)
-                })
-                .await?;
-            let (status, mut fields) = created_fields(&w);
-            let (Written::Created {
-                identifier,
-                srv_modified,
-            }
-            | Written::Replaced {
-                identifier,
-                srv_modified,
-                ..
-            }) = &w;
+            let saved = documents::create(&state.store, &caller, coll, doc).await?;
+            let (status, mut fields) = created_fields(&saved);
             fields.insert("status".into(), status.as_u16().into());
             Ok(HttpResponse::build(status)
-                .insert_header((header::LOCATION, location(&col, identifier)))
-                .insert_header((header::LAST_MODIFIED, dates::to_http_date(*srv_modified)))
+                .insert_header((header::LOCATION, location(&col, &saved.identifier)))
+                .insert_header((
+                    header::LAST_MODIFIED,
+                    dates::to_http_date(saved.srv_modified),
+                ))
                 .json(Value::Object(fields)))
         }
     }
@@ -383,14 +332,13 @@ async fn create(
 
 async fn read(
     state: State,
+    access: Access,
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse> {
     let (col, identifier) = path.into_inner();
     let coll = collection(&col)?;
-    let doc = state
-        .store
-        .read(move |conn| rules::find(conn, coll, &identifier))
+    let doc = documents::find(&state.store, &Caller::new(&access), coll, identifier)
         .await?
         .ok_or_else(|| Error::NotFound("Not found".into()))?;
     if !doc.is_valid {
@@ -449,35 +397,18 @@ async fn update(
     // The path names the document, whatever the body says.
     check_identifier(&identifier)?;
     doc.insert("identifier".into(), identifier.clone().into());
-    let subject = access.subject_name().map(str::to_string);
     let since = http_date_header(&req, header::IF_UNMODIFIED_SINCE);
-    let now = dates::now_ms();
-    let ident = identifier.clone();
-    let outcome = state
-        .store
-        .write(move |conn| {
-            if rules::find(conn, coll, &ident)?.is_some() {
-                if !can_update {
-                    return Err(Error::Forbidden(format!(
-                        "Missing permission api:{table}:update"
-                    )));
-                }
-                let m = rules::update(conn, coll, &ident, doc, subject.as_deref(), since)?;
-                Ok((false, m.unwrap_or(now)))
-            } else {
-                if !can_create {
-                    return Err(Error::Forbidden(format!(
-                        "Missing permission api:{table}:create"
-                    )));
-                }
-                match rules::insert(conn, coll, doc, subject.as_deref(), now)? {
-                    Written::Created { srv_modified, .. }
-                    | Written::Replaced { srv_modified, .. } => Ok((true, srv_modified)),
-                }
-            }
-        })
-        .await?;
-    let (created, srv_modified) = outcome;
+    let saved = documents::replace(
+        &state.store,
+        &Caller::new(&access),
+        coll,
+        identifier.clone(),
+        doc,
+        since,
+    )
+    .await?;
+    let created = saved.outcome == Outcome::Inserted;
+    let srv_modified = saved.srv_modified;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -508,14 +439,14 @@ async fn patch(
     if fields.is_empty() {
         return Err(Error::bad_request("Bad or missing request body"));
     }
-    let subject = access.subject_name().map(str::to_string);
     let since = http_date_header(&req, header::IF_UNMODIFIED_SINCE);
-    let m = state
-        .store
-        .write(move |conn| rules::patch(conn, coll, &identifier, fields, subject.as_deref(), since))
-        .await?;
+    let caller = Caller::new(&access);
+    let saved = documents::patch(&state.store, &caller, coll, identifier, fields, since).await?;
     Ok(HttpResponse::Ok()
-        .insert_header((header::LAST_MODIFIED, dates::to_http_date(m)))
+        .insert_header((
+            header::LAST_MODIFIED,
+            dates::to_http_date(saved.srv_modified),
+        ))
         .json(json!({ "status": 200 })))
 }
 
@@ -528,13 +459,8 @@ async fn delete(
     let (col, identifier) = path.into_inner();
     let coll = collection(&col)?;
     let permanent = qs::first_value(req.query_string(), "permanent").as_deref() == Some("true");
-    let subject = access.subject_name().map(str::to_string);
-    state
-        .store
-        .write_freeing(move |conn| {
-            rules::delete(conn, coll, &identifier, permanent, subject.as_deref())
-        })
-        .await?;
+    let caller = Caller::new(&access);
+    documents::delete(&state.store, &caller, coll, identifier, permanent).await?;
     Ok(HttpResponse::Ok().json(json!({ "status": 200 })))
 }
 
@@ -547,17 +473,21 @@ async fn history(
     inclusive: bool,
 ) -> Result<HttpResponse> {
     let coll = collection(&col)?;
-    demand_list(&access, coll)?;
     let q = req.query_string();
     let limit = parse_limit(qs::first_value(q, "limit").as_deref())?;
     let fields = fields_param(q);
     // Sync clients page through whole collections here: a JSON page without `fields` is built
     // from the stored text (store::v1json::v3_views), not parsed, reshaped and serialised.
     let spliced = fields.is_none() && render::format_of(&req)? == render::Format::Json;
-    let (newest, page) = state
-        .store
-        .read(move |conn| {
-            let docs = rules::history(conn, coll, since, inclusive, limit)?;
+    let caller = Caller::new(&access);
+    let (newest, page) = documents::history(
+        &state.store,
+        &caller,
+        coll,
+        since,
+        inclusive,
+        limit,
+        move |docs| {
             let newest = docs.iter().map(|d| d.srv_modified).max();
             let page = if spliced {
                 Page::Json(crate::store::v1json::v3_views(docs, coll)?)
@@ -569,8 +499,9 @@ async fn history(
                 )
             };
             Ok((newest, page))
-        })
-        .await?;
+        },
+    )
+    .await?;
     let mut builder = HttpResponse::Ok();
     if let Some(max) = newest {
         builder.insert_header((header::LAST_MODIFIED, dates::to_http_date(max)));

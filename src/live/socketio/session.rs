@@ -14,10 +14,11 @@ use tokio::sync::{broadcast, mpsc, Notify};
 use super::packet::{self, Eio, Kind, Packet};
 use crate::auth::{Access, Credentials};
 use crate::dates::now_ms;
+use crate::documents::{self, Action, Caller};
 use crate::live::{alarms, ddata};
 use crate::store::changes::{ChangeSet, Op};
 use crate::store::prepare::prepare;
-use crate::store::upsert::Merge;
+use crate::store::upsert::{Merge, Written};
 use crate::store::{self, Collection};
 use crate::State;
 
@@ -636,8 +637,8 @@ impl Task {
         Ok(coll)
     }
 
-    /// dbAdd / dbUpdate / dbUpdateUnset / dbRemove through the same store paths as the REST
-    /// API (dbAdd deduplicates as a v1 POST does; dbRemove is a soft delete).
+    /// dbAdd / dbUpdate / dbUpdateUnset / dbRemove through the document operations the REST
+    /// API uses (dbAdd deduplicates as a v1 POST does; dbRemove is a soft delete).
     async fn db(&self, action: &str, msg: Option<&Value>) -> Value {
         let Some(data) = msg.and_then(Value::as_object) else {
             return json!({ "result": "Wrong collection" });
@@ -646,13 +647,16 @@ impl Task {
             Ok(c) => c,
             Err(refusal) => return refusal,
         };
+        let Some(access) = &self.ns.main_access else {
+            return json!({ "result": "Not authorized" });
+        };
+        let caller = Caller::new(access);
         let id = data
             .get("_id")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
         let payload = data.get("data").cloned().unwrap_or(Value::Null);
-        let now = now_ms();
         let store = &self.state.store;
         match action {
             "dbAdd" => {
@@ -660,6 +664,7 @@ impl Task {
                     Value::Array(items) => items,
                     other => vec![other],
                 };
+                let now = now_ms();
                 let mut docs = vec![];
                 for mut item in items {
                     if let Some(obj) = item.as_object_mut() {
@@ -672,13 +677,18 @@ impl Task {
                         Err(e) => return json!({ "result": e.client_message() }),
                     }
                 }
-                match store
-                    .write(move |c| store::upsert_all(c, coll, docs, Merge::Replace, now))
-                    .await
-                {
-                    Ok(written) => {
-                        Value::Array(written.iter().map(crate::api::v1::written_v1).collect())
-                    }
+                let written = documents::upsert(
+                    store,
+                    &caller,
+                    coll,
+                    docs,
+                    Merge::Replace,
+                    Action::Create,
+                    Vec::new(),
+                )
+                .await;
+                match written {
+                    Ok(written) => Value::Array(written.iter().map(Written::to_v1).collect()),
                     Err(e) => {
                         tracing::error!(error = %e, "dbAdd failed");
                         json!([])
@@ -692,27 +702,15 @@ impl Task {
                 } else {
                     (Map::new(), fields.keys().cloned().collect::<Vec<_>>())
                 };
-                match store
-                    .write(move |c| store::merge_fields(c, coll, &id, &set, &unset))
-                    .await
-                {
+                match documents::merge_fields(store, &caller, coll, id, set, unset).await {
                     Ok(_) => json!({ "result": "success" }),
                     Err(e) => json!({ "result": e.client_message() }),
                 }
             }
-            _ => {
-                let filter = match crate::api::v1::id_filter(coll, &id) {
-                    Ok(f) => f,
-                    Err(e) => return json!({ "result": e.client_message() }),
-                };
-                match store
-                    .write_freeing(move |c| store::soft_delete(c, coll, &filter))
-                    .await
-                {
-                    Ok(_) => json!({ "result": "success" }),
-                    Err(e) => json!({ "result": e.client_message() }),
-                }
-            }
+            _ => match documents::delete_id(store, &caller, coll, &id).await {
+                Ok(_) => json!({ "result": "success" }),
+                Err(e) => json!({ "result": e.client_message() }),
+            },
         }
     }
 
