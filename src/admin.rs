@@ -80,11 +80,7 @@ pub fn check_default_roles(config: &Config) -> std::result::Result<(), crate::co
     }
     let db = config.data_dir.join(crate::store::DB_FILE);
     let stored: Vec<String> = if db.is_file() {
-        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(Error::from)
-            .and_then(|c| auth_store::list(&c, AuthTable::Roles))
-            .map(|roles| roles.iter().map(|r| r.name().to_string()).collect())
-            .unwrap_or_default()
+        auth_store::stored_role_names(&db)
     } else {
         Vec::new()
     };

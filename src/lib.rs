@@ -15,6 +15,7 @@ pub mod heap_trim;
 pub mod https;
 pub mod ids;
 pub mod lan;
+mod layers;
 pub mod live;
 pub mod plugins;
 pub mod profiles;

@@ -20,8 +20,8 @@ mod tests;
 pub use caller::{Action, Caller};
 pub use read::{find, get, history, list, list_paged, search, Search};
 pub use write::{
-    create, create_each, delete, delete_id, delete_matching, merge_fields, patch, replace, upsert,
-    Collect, Source,
+    create, create_each, delete, delete_id, delete_matching, may_replace, merge_fields, patch,
+    replace, upsert, Collect, Source,
 };
 
 /// What a write did to one document.

@@ -103,15 +103,16 @@ fn created(w: rules::Written) -> Saved {
     }
 }
 
-/// API v3's create of one document (dated and validated by the caller): inserted, or, when it
+/// API v3's create of one document: made ready (store::v3::ready), then inserted, or, when it
 /// duplicates a stored one, a replacement of it, which needs the update permission too.
 pub async fn create(
     store: &Store,
     caller: &Caller,
     coll: Collection,
-    doc: Map<String, Value>,
+    mut doc: Map<String, Value>,
 ) -> Result<Saved> {
     caller.require(coll, Action::Create)?;
+    rules::ready(&mut doc)?;
     let can_update = caller.can(coll, Action::Update);
     let caller = caller.clone();
     let now = dates::now_ms();
@@ -130,6 +131,14 @@ pub async fn create_each(
     docs: Vec<Result<Map<String, Value>>>,
 ) -> Result<Vec<Result<Saved>>> {
     caller.require(coll, Action::Create)?;
+    let docs: Vec<Result<Map<String, Value>>> = docs
+        .into_iter()
+        .map(|d| {
+            let mut doc = d?;
+            rules::ready(&mut doc)?;
+            Ok(doc)
+        })
+        .collect();
     let can_update = caller.can(coll, Action::Update);
     let caller = caller.clone();
     let now = dates::now_ms();
@@ -146,9 +155,13 @@ pub async fn replace(
     caller: &Caller,
     coll: Collection,
     identifier: String,
-    doc: Map<String, Value>,
+    mut doc: Map<String, Value>,
     unmodified_since: Option<i64>,
 ) -> Result<Saved> {
+    rules::ready(&mut doc)?;
+    // The identifier names the document, whatever the document says.
+    rules::check_identifier(&identifier)?;
+    doc.insert("identifier".into(), identifier.clone().into());
     let caller = caller.clone();
     let now = dates::now_ms();
     store
@@ -174,6 +187,35 @@ pub async fn replace(
             }
         })
         .await
+}
+
+/// Whether [`replace`] could be permitted, before the document is read from a request: the
+/// update or create permission, whichever applies to what is stored now (403 naming it).
+pub async fn may_replace(
+    store: &Store,
+    caller: &Caller,
+    coll: Collection,
+    identifier: String,
+) -> Result<()> {
+    let (update, create) = (
+        caller.can(coll, Action::Update),
+        caller.can(coll, Action::Create),
+    );
+    if update == create {
+        // Both (nothing to decide) or neither (refused as Nightscout does, naming update).
+        return caller.require(coll, Action::Update);
+    }
+    let exists = store
+        .read(move |conn| Ok(rules::find(conn, coll, &identifier)?.is_some()))
+        .await?;
+    caller.require(
+        coll,
+        if exists {
+            Action::Update
+        } else {
+            Action::Create
+        },
+    )
 }
 
 /// API v3's PATCH: `fields` merged into the stored document (shallow).

@@ -59,6 +59,16 @@ impl AuthDoc {
     }
 }
 
+/// The names of the roles stored in the database at `db` (opened read only, before the server
+/// starts; none when it cannot be read).
+pub fn stored_role_names(db: &std::path::Path) -> Vec<String> {
+    Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(crate::error::Error::from)
+        .and_then(|c| list(&c, AuthTable::Roles))
+        .map(|roles| roles.iter().map(|r| r.name().to_string()).collect())
+        .unwrap_or_default()
+}
+
 pub fn list(conn: &Connection, t: AuthTable) -> Result<Vec<AuthDoc>> {
     let sql = format!("SELECT id, doc FROM {} ORDER BY name, id", t.table());
     let mut stmt = conn.prepare_cached(&sql)?;

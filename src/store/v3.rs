@@ -124,6 +124,32 @@ pub fn validate_common(doc: &Map<String, Value>, patching: bool) -> Result<()> {
     Ok(())
 }
 
+/// A client's identifier must be one a URL path can carry back to the document. Nightscout
+/// (lib/api3) takes any string; refused here, with 400: control characters (CR, LF and NUL
+/// cannot go in the Location header, nor sensibly in a path) and `.` (the last path segment's
+/// `.json`/`.csv`/`.xml` is the output format, so `a.b` would be read as format `b`).
+/// Everything else comes back through its percent-encoded path (tests/it/v3.rs).
+pub fn check_identifier(identifier: &str) -> Result<()> {
+    match identifier.chars().find(|c| c.is_control() || *c == '.') {
+        None => Ok(()),
+        Some(c) => Err(Error::bad_request(format!(
+            "Bad identifier field: {c:?} is not allowed (no control characters or '.')"
+        ))),
+    }
+}
+
+/// A client document made ready for the rules of a create or replace: dates normalised,
+/// common fields validated, its identifier (if any) one a path can carry. Server fields stay:
+/// the rules refuse changed ones on an update and drop them on insert.
+pub fn ready(doc: &mut Map<String, Value>) -> Result<()> {
+    normalize_dates(doc);
+    validate_common(doc, false)?;
+    if let Some(Value::String(identifier)) = doc.get("identifier") {
+        check_identifier(identifier)?;
+    }
+    Ok(())
+}
+
 /// The identifier a new document gets: its own, or UUID v5 of device, date and eventType.
 pub fn resolve_identifier(doc: &mut Map<String, Value>) -> Result<String> {
     match doc.get("identifier") {

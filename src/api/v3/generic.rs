@@ -46,15 +46,6 @@ fn collection(name: &str) -> Result<Collection> {
         .ok_or_else(|| Error::NotFound("Bad operation or collection".into()))
 }
 
-/// v3 refuses a missing permission with 403 naming it.
-fn demand(access: &Access, permission: &str) -> Result<()> {
-    if access.can(permission) {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(format!("Missing permission {permission}")))
-    }
-}
-
 fn http_date_header(req: &HttpRequest, name: header::HeaderName) -> Option<i64> {
     req.headers()
         .get(name)
@@ -205,19 +196,13 @@ fn body_json(state: &State, body: Body) -> Result<Value> {
     }
 }
 
-/// A client document made ready for the rules: dates normalised, common fields validated.
-/// Server fields stay: the rules refuse changed ones on an update and drop them on insert.
+/// A body that is a document: a non-empty object (the document operations apply the rules).
 fn prepared(value: Value) -> Result<Map<String, Value>> {
-    let Value::Object(mut doc) = value else {
+    let Value::Object(doc) = value else {
         return Err(Error::bad_request("Bad or missing request body"));
     };
     if doc.is_empty() {
         return Err(Error::bad_request("Bad or missing request body"));
-    }
-    rules::normalize_dates(&mut doc);
-    rules::validate_common(&doc, false)?;
-    if let Some(Value::String(identifier)) = doc.get("identifier") {
-        check_identifier(identifier)?;
     }
     Ok(doc)
 }
@@ -251,20 +236,6 @@ fn location(col: &str, identifier: &str) -> String {
         }
     }
     out
-}
-
-/// A client's identifier must be one a URL path can carry back to the document. Nightscout
-/// (lib/api3) takes any string; refused here, with 400: control characters (CR, LF and NUL
-/// cannot go in the Location header, nor sensibly in a path) and `.` (the last path segment's
-/// `.json`/`.csv`/`.xml` is the output format, so `a.b` would be read as format `b`).
-/// Everything else comes back through its percent-encoded path (tests/it/v3.rs).
-fn check_identifier(identifier: &str) -> Result<()> {
-    match identifier.chars().find(|c| c.is_control() || *c == '.') {
-        None => Ok(()),
-        Some(c) => Err(Error::bad_request(format!(
-            "Bad identifier field: {c:?} is not allowed (no control characters or '.')"
-        ))),
-    }
 }
 
 async fn create(
@@ -371,42 +342,14 @@ async fn update(
 ) -> Result<HttpResponse> {
     let (col, identifier) = path.into_inner();
     let coll = collection(&col)?;
-    let table = coll.table();
-    let can_update = access.can(&format!("api:{table}:update"));
-    let can_create = access.can(&format!("api:{table}:create"));
+    let caller = Caller::new(&access);
     // Permission before the body is looked at, so a caller who may not write learns nothing
-    // from validation. Which one is needed depends on whether the document exists; the write
-    // below checks again in its transaction.
-    if !can_update && !can_create {
-        return Err(Error::Forbidden(format!(
-            "Missing permission api:{table}:update"
-        )));
-    }
-    if can_update != can_create {
-        let ident = identifier.clone();
-        let exists = state
-            .store
-            .read(move |conn| Ok(rules::find(conn, coll, &ident)?.is_some()))
-            .await?;
-        demand(
-            &access,
-            &format!("api:{table}:{}", if exists { "update" } else { "create" }),
-        )?;
-    }
-    let mut doc = prepared(body_json(&state, body)?)?;
-    // The path names the document, whatever the body says.
-    check_identifier(&identifier)?;
-    doc.insert("identifier".into(), identifier.clone().into());
+    // from validation; the write checks again in its transaction.
+    documents::may_replace(&state.store, &caller, coll, identifier.clone()).await?;
+    let doc = prepared(body_json(&state, body)?)?;
     let since = http_date_header(&req, header::IF_UNMODIFIED_SINCE);
-    let saved = documents::replace(
-        &state.store,
-        &Caller::new(&access),
-        coll,
-        identifier.clone(),
-        doc,
-        since,
-    )
-    .await?;
+    let saved =
+        documents::replace(&state.store, &caller, coll, identifier.clone(), doc, since).await?;
     let created = saved.outcome == Outcome::Inserted;
     let srv_modified = saved.srv_modified;
     let status = if created {
