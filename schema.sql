@@ -1,4 +1,8 @@
--- nightlite schema, version 1. Applied by src/store/migrate.rs, recorded in PRAGMA user_version.
+-- nightlite schema, version 1: the first step src/store/migrate.rs applies (recorded in PRAGMA
+-- user_version); the steps in migrations/ follow. The schema a database has today, after every
+-- step, is docs/schema-current.sql (generated and checked by a test). Since version 2 the
+-- srv_modified triggers below are gone: every write statement sets srv_modified itself
+-- (migrations/002-srv-modified-in-writes.sql, src/store/upsert.rs next_modified).
 --
 -- One table per Nightscout collection, all of the same shape:
 --   seq           rowid, insertion order
@@ -8,8 +12,8 @@
 --   mills         the document's own time in epoch ms (entries: date; treatments, devicestatus,
 --                 food, activity, settings: created_at; profile: startDate), for ranges and sorting
 --   srv_created   when the server first stored it: the first srv_modified (epoch ms)
---   srv_modified  set by the triggers below: strictly increasing within the table, so a history
---                 reader paging with srvModified > last can never skip a document
+--   srv_modified  strictly increasing within the table (version 1: set by the triggers below),
+--                 so a history reader paging with srvModified > last can never skip a document
 --   is_valid      0 once deleted (soft delete: the row stays for sync history)
 --   derived_id    1 when nightlite derived the identifier of a v1 upload that had none: API v3's
 --                 fallback deduplication may match only such documents (Nightscout's matches

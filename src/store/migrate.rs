@@ -51,9 +51,53 @@ pub fn migrate(conn: &mut Connection) -> Result<u32> {
     Ok(latest)
 }
 
+/// The schema at the latest version as SQL: every table, index, trigger and view as SQLite
+/// keeps it, one statement each, in name order (docs/schema-current.sql holds it, checked by a
+/// test, so the current shape can be read without replaying the migrations).
+pub fn dump_latest() -> Result<String> {
+    let conn = reference(latest_version())?;
+    let mut stmt = conn.prepare(
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' \
+         ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END, tbl_name, name",
+    )?;
+    let statements = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = format!(
+        "-- nightlite schema version {}: the shape a database has after schema.sql and every\n\
+         -- step in migrations/ (src/store/migrate.rs). Generated, not applied: schema.sql and\n\
+         -- migrations/ are what runs. A test compares this file with the schema the steps make;\n\
+         -- after adding a step, regenerate it with\n\
+         --   NIGHTLITE_WRITE_SCHEMA=1 cargo test --lib schema_dump\n\
+         -- Column meanings: the header of schema.sql and the migrations' headers.\n",
+        latest_version()
+    );
+    for sql in statements {
+        out.push('\n');
+        out.push_str(&sql);
+        out.push_str(";\n");
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_dump_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/schema-current.sql");
+        let dump = dump_latest().unwrap();
+        if std::env::var_os("NIGHTLITE_WRITE_SCHEMA").is_some() {
+            std::fs::write(path, &dump).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == dump,
+            "docs/schema-current.sql differs from the schema the migrations make; regenerate \
+             it: NIGHTLITE_WRITE_SCHEMA=1 cargo test --lib schema_dump"
+        );
+    }
 
     #[test]
     fn fresh_database_reaches_latest_and_stays() {
