@@ -13,6 +13,7 @@ pub mod error;
 pub mod heap_trim;
 pub mod https;
 pub mod ids;
+pub mod jsnum;
 pub mod lan;
 pub mod live;
 pub mod plugins;

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 
 use super::Data;
 use crate::config::{Thresholds, Units};
-use crate::live::properties::{js_number, js_round, js_str, mgdl_to_mmol, num, Doc};
+use crate::jsnum::{js_number, js_round, js_str, mgdl_to_mmol, num};
+use crate::live::properties::Doc;
 
 const BG_REF: f64 = 140.0;
 const BG_MIN: f64 = 36.0;

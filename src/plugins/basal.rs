@@ -5,7 +5,8 @@
 use serde_json::Value;
 
 use super::{or_nan, truthy_num, Data, Field};
-use crate::live::properties::{js_number, num, to_fixed, truthy, Doc};
+use crate::jsnum::{js_number, num, to_fixed, truthy};
+use crate::live::properties::Doc;
 
 const MIN: f64 = 60_000.0;
 

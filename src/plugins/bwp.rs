@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 
 use super::{round_insulin, truthy_num, Data, Field};
 use crate::config::{Units, MMOL_TO_MGDL};
-use crate::live::properties::{js_number, js_round, num, Doc};
+use crate::jsnum::{js_number, js_round, num};
+use crate::live::properties::Doc;
 
 const MIN: i64 = 60_000;
 

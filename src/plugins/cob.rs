@@ -8,7 +8,8 @@ use serde_json::Value;
 use super::iob::{activity_at, boluses};
 use super::{or_nan, truthy_num, Data, Field};
 use crate::dates;
-use crate::live::properties::{js_number, js_round, js_str, num, truthy, Doc};
+use crate::jsnum::{js_number, js_round, js_str, num, truthy};
+use crate::live::properties::Doc;
 
 const DELAY_MIN: f64 = 20.0;
 const LIVER_SENS_RATIO: f64 = 8.0;

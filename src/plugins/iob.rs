@@ -8,7 +8,8 @@
 use serde_json::Value;
 
 use super::{or_nan, truthy_num, Data, Field};
-use crate::live::properties::{js_number, last_iob_status, num, round3, to_fixed, truthy, Doc};
+use crate::jsnum::{js_number, num, round3, to_fixed, truthy};
+use crate::live::properties::{last_iob_status, Doc};
 
 /// The curve's peak, in (scaled) minutes.
 const PEAK: f64 = 75.0;

@@ -150,5 +150,5 @@ pub fn round_insulin(insulin: f64) -> String {
     if insulin == 0.0 {
         return "0".into();
     }
-    crate::live::properties::to_fixed(((insulin * 100.0 + 1e-9).floor()) / 100.0, 2)
+    crate::jsnum::to_fixed(((insulin * 100.0 + 1e-9).floor()) / 100.0, 2)
 }
