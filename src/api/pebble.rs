@@ -9,7 +9,8 @@ use super::v1::State;
 use crate::config::Units;
 use crate::error::Result;
 use crate::jsnum;
-use crate::live::properties::{self as props, Doc, Sgv};
+use crate::plugins::bgnow::{self, Sgv};
+use crate::plugins::{cob, devicestatus, iob, Doc};
 use crate::store::recent::{self, EntryKind};
 use crate::store::treatment_math;
 use crate::store::StoredDoc;
@@ -89,8 +90,8 @@ fn trend(direction: Option<&Value>) -> i64 {
 /// The /pebble body. Pure, so it is tested without a server.
 pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
     let units = if req.mmol { Units::Mmol } else { config.units };
-    let mut sgvs: Vec<Sgv> = props::sgvs(&data.entries);
-    let bg = props::bgnow(now, units, &mut sgvs);
+    let mut sgvs: Vec<Sgv> = bgnow::sgvs(&data.entries);
+    let bg = bgnow::compute(now, units, &mut sgvs);
     let cals: Vec<(Doc, i64)> = data
         .cals
         .iter()
@@ -145,7 +146,7 @@ pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
         };
         first.insert("bgdelta".into(), bgdelta);
 
-        let ds = props::devicestatus(&data.uploader_status.iter().cloned().collect::<Vec<_>>());
+        let ds = devicestatus(&data.uploader_status.iter().cloned().collect::<Vec<_>>());
         let battery = ds
             .last()
             .and_then(|(d, _)| d.get("uploader"))
@@ -161,11 +162,17 @@ pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
             first.insert("battery".into(), text.into());
         }
 
-        let statuses = props::devicestatus(&data.devicestatus);
+        let statuses = devicestatus(&data.devicestatus);
         let mut plugin = Doc::new();
         plugin.insert("buckets".into(), Value::Array(bg.buckets.clone()));
-        plugin.insert("iob".into(), Value::Object(props::iob(now, &statuses)));
-        plugin.insert("cob".into(), Value::Object(props::cob(now, &statuses)));
+        plugin.insert(
+            "iob".into(),
+            Value::Object(iob::from_devicestatus(now, &statuses)),
+        );
+        plugin.insert(
+            "cob".into(),
+            Value::Object(cob::from_devicestatus(now, &statuses)),
+        );
         let mut with_units = config.clone();
         with_units.units = units;
         crate::plugins::extend_with(

@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::Result;
 use crate::jsnum;
+use crate::plugins::bgnow::SGV_FIELDS;
 use crate::store::changes::{ChangeSet, Op};
 use crate::store::{self, Collection, Store, StoredDoc};
 
@@ -68,19 +69,8 @@ pub fn item(coll: Collection, d: &StoredDoc) -> Value {
                 out.insert("mgdl".into(), reading(v));
             }
             out.insert("mills".into(), d.mills.into());
-            copy(
-                &mut out,
-                &d.doc,
-                &[
-                    "device",
-                    "direction",
-                    "filtered",
-                    "unfiltered",
-                    "noise",
-                    "rssi",
-                    "type",
-                ],
-            );
+            copy(&mut out, &d.doc, &SGV_FIELDS);
+            copy(&mut out, &d.doc, &["type"]);
         }
         (Collection::Entries, Some("mbgs")) => {
             if let Some(v) = d.doc.get("mbg") {

@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
+use super::Doc;
 use super::{or_nan, truthy_num, Data, Field};
 use crate::jsnum::{js_number, num, to_fixed, truthy};
-use crate::live::properties::Doc;
 
 const MIN: f64 = 60_000.0;
 

@@ -9,8 +9,8 @@
 
 use serde_json::Value;
 
+use super::Doc;
 use crate::jsnum::{js_number, js_round, parse_int, truthy};
-use crate::live::properties::Doc;
 use crate::profiles::schedule::Zone;
 
 /// The schedules and values the plugins read.
