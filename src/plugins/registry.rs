@@ -2,7 +2,7 @@
 //! names DISABLE uses, and [`compute`], which runs those that read readings, device statuses
 //! and the Care Portal's change events. The treatment-math plugins (ar2, iob and cob from
 //! treatments, bwp, basal) run after it, in [`super::extend`]. A new plugin is a file in this
-//! folder, a line in [`PLUGINS`] (or in `extend`) and its name in [`ORDER`].
+//! folder, a line in `PLUGINS` (or in `extend`) and its name in [`ORDER`].
 
 use serde_json::{json, Value};
 
