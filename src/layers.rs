@@ -30,8 +30,8 @@ mod tests {
         ("documents", &["api", "live", "web", "plugins"]),
         ("auth", &["api", "live", "documents", "web"]),
         ("live", &["api", "web"]),
-        ("plugins", &["api", "web"]),
-        ("profiles", &["api", "web"]),
+        ("plugins", &["api", "live", "web"]),
+        ("profiles", &["api", "live", "web"]),
     ];
 
     fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

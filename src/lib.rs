@@ -14,6 +14,7 @@ pub mod error;
 pub mod heap_trim;
 pub mod https;
 pub mod ids;
+pub mod jsnum;
 pub mod lan;
 mod layers;
 pub mod live;

@@ -8,7 +8,9 @@ use super::properties::runtime_doc;
 use super::v1::State;
 use crate::config::Units;
 use crate::error::Result;
-use crate::live::properties::{self as props, Doc, Sgv};
+use crate::jsnum;
+use crate::plugins::bgnow::{self, Sgv};
+use crate::plugins::{cob, devicestatus, iob, Doc};
 use crate::store::recent::{self, EntryKind};
 use crate::store::treatment_math;
 use crate::store::StoredDoc;
@@ -88,8 +90,8 @@ fn trend(direction: Option<&Value>) -> i64 {
 /// The /pebble body. Pure, so it is tested without a server.
 pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
     let units = if req.mmol { Units::Mmol } else { config.units };
-    let mut sgvs: Vec<Sgv> = props::sgvs(&data.entries);
-    let bg = props::bgnow(now, units, &mut sgvs);
+    let mut sgvs: Vec<Sgv> = bgnow::sgvs(&data.entries);
+    let bg = bgnow::compute(now, units, &mut sgvs);
     let cals: Vec<(Doc, i64)> = data
         .cals
         .iter()
@@ -107,9 +109,9 @@ pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
         .map(|s| {
             let mut b = Map::new();
             let sgv = match (req.mmol, s.mgdl) {
-                (true, Some(m)) => props::mgdl_to_mmol(m),
+                (true, Some(m)) => jsnum::mgdl_to_mmol(m),
                 (true, None) => "NaN".to_string(),
-                (false, m) => props::js_str(m.unwrap_or(f64::NAN)),
+                (false, m) => jsnum::js_str(m.unwrap_or(f64::NAN)),
             };
             b.insert("sgv".into(), sgv.into());
             b.insert("trend".into(), trend(s.doc.get("direction")).into());
@@ -138,33 +140,39 @@ pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
             .filter(|s| *s != 0.0)
             .unwrap_or(0.0);
         let bgdelta = if req.mmol {
-            Value::String(props::to_fixed(scaled, 1))
+            Value::String(jsnum::to_fixed(scaled, 1))
         } else {
-            props::num(scaled)
+            jsnum::num(scaled)
         };
         first.insert("bgdelta".into(), bgdelta);
 
-        let ds = props::devicestatus(&data.uploader_status.iter().cloned().collect::<Vec<_>>());
+        let ds = devicestatus(&data.uploader_status.iter().cloned().collect::<Vec<_>>());
         let battery = ds
             .last()
             .and_then(|(d, _)| d.get("uploader"))
             .and_then(|u| u.get("battery"))
             .filter(|b| {
-                props::truthy(Some(b)) && props::js_number(Some(b)).is_some_and(|x| x >= 0.0)
+                jsnum::truthy(Some(b)) && jsnum::js_number(Some(b)).is_some_and(|x| x >= 0.0)
             });
         if let Some(b) = battery {
             let text = match b {
                 Value::String(s) => s.clone(),
-                other => props::js_str(props::js_number(Some(other)).unwrap_or(f64::NAN)),
+                other => jsnum::js_str(jsnum::js_number(Some(other)).unwrap_or(f64::NAN)),
             };
             first.insert("battery".into(), text.into());
         }
 
-        let statuses = props::devicestatus(&data.devicestatus);
+        let statuses = devicestatus(&data.devicestatus);
         let mut plugin = Doc::new();
         plugin.insert("buckets".into(), Value::Array(bg.buckets.clone()));
-        plugin.insert("iob".into(), Value::Object(props::iob(now, &statuses)));
-        plugin.insert("cob".into(), Value::Object(props::cob(now, &statuses)));
+        plugin.insert(
+            "iob".into(),
+            Value::Object(iob::from_devicestatus(now, &statuses)),
+        );
+        plugin.insert(
+            "cob".into(),
+            Value::Object(cob::from_devicestatus(now, &statuses)),
+        );
         let mut with_units = config.clone();
         with_units.units = units;
         crate::plugins::extend_with(
@@ -180,7 +188,7 @@ pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
             let display = get("iob")
                 .and_then(|i| i.get("display"))
                 .cloned()
-                .filter(|d| props::truthy(Some(d)));
+                .filter(|d| jsnum::truthy(Some(d)));
             first.insert("iob".into(), display.unwrap_or_else(|| 0.into()));
             // pebble.js: the bolus wizard preview with that IOB.
             if let Some(b) = get("bwp") {
@@ -195,7 +203,7 @@ pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
             let display = get("cob")
                 .and_then(|c| c.get("display"))
                 .cloned()
-                .filter(|d| props::truthy(Some(d)));
+                .filter(|d| jsnum::truthy(Some(d)));
             first.insert("cob".into(), display.unwrap_or_else(|| 0.into()));
         }
     }
@@ -233,7 +241,7 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
     let request = Request {
         mmol: units.as_deref().unwrap_or(config.units.as_str()) == "mmol",
         count: crate::qs::first_value(q, "count")
-            .and_then(|c| props::parse_int(&c))
+            .and_then(|c| jsnum::parse_int(&c))
             .filter(|c| *c != 0)
             .unwrap_or(1),
         rawbg: config.enabled("rawbg"),
@@ -282,10 +290,10 @@ mod tests {
 
     #[test]
     fn parse_int_and_slice_as_javascript() {
-        assert_eq!(props::parse_int("5"), Some(5));
-        assert_eq!(props::parse_int(" 12abc"), Some(12));
-        assert_eq!(props::parse_int("-2"), Some(-2));
-        assert_eq!(props::parse_int("abc"), None);
+        assert_eq!(jsnum::parse_int("5"), Some(5));
+        assert_eq!(jsnum::parse_int(" 12abc"), Some(12));
+        assert_eq!(jsnum::parse_int("-2"), Some(-2));
+        assert_eq!(jsnum::parse_int("abc"), None);
         assert_eq!(js_slice(vec![1, 2, 3, 4], 2), vec![1, 2]);
         assert_eq!(js_slice(vec![1, 2, 3, 4], 9), vec![1, 2, 3, 4]);
         assert_eq!(js_slice(vec![1, 2, 3, 4], -1), vec![1, 2, 3]);

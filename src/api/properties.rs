@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::v1::State;
 use crate::error::Result;
-use crate::live::properties::{self, Doc, Inputs, EVENT_TYPES};
+use crate::plugins::{self, Doc, Inputs, EVENT_TYPES};
 use crate::store::recent::{self, EntryKind};
 use crate::store::treatment_math;
 use crate::store::StoredDoc;
@@ -63,7 +63,7 @@ pub fn read_all(
         now - TREATMENTS_WINDOW_MS,
         now,
     )?);
-    let mut all = properties::compute(&Inputs {
+    let mut all = plugins::compute(&Inputs {
         now,
         config,
         entries: &entries,
@@ -76,7 +76,7 @@ pub fn read_all(
         now - PLUGIN_TREATMENTS_WINDOW_MS,
     )?);
     let profile = treatment_math::newest_profile(conn)?.map(runtime_doc);
-    crate::plugins::extend_with(
+    plugins::extend_with(
         &mut all,
         config,
         now,

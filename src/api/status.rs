@@ -107,9 +107,9 @@ pub fn settings_json(c: &Config) -> Value {
         "alarmUrgentMins": [30, 60, 90, 120],
         "alarmWarnMins": [30, 60, 90, 120],
         "alarmTimeagoWarn": c.alarms.timeago_warn,
-        "alarmTimeagoWarnMins": crate::live::properties::num(c.alarms.timeago_warn_mins),
+        "alarmTimeagoWarnMins": crate::jsnum::num(c.alarms.timeago_warn_mins),
         "alarmTimeagoUrgent": c.alarms.timeago_urgent,
-        "alarmTimeagoUrgentMins": crate::live::properties::num(c.alarms.timeago_urgent_mins),
+        "alarmTimeagoUrgentMins": crate::jsnum::num(c.alarms.timeago_urgent_mins),
         "alarmPumpBatteryLow": false,
         "language": c.language,
         "scaleY": "log",
@@ -121,10 +121,10 @@ pub fn settings_json(c: &Config) -> Value {
         "baseURL": "",
         "authDefaultRoles": c.auth_default_roles.join(" "),
         "thresholds": {
-            "bgHigh": crate::live::properties::num(t.bg_high),
-            "bgTargetTop": crate::live::properties::num(t.bg_target_top),
-            "bgTargetBottom": crate::live::properties::num(t.bg_target_bottom),
-            "bgLow": crate::live::properties::num(t.bg_low)
+            "bgHigh": crate::jsnum::num(t.bg_high),
+            "bgTargetTop": crate::jsnum::num(t.bg_target_top),
+            "bgTargetBottom": crate::jsnum::num(t.bg_target_bottom),
+            "bgLow": crate::jsnum::num(t.bg_low)
         },
         "insecureUseHttp": c.insecure_use_http,
         "secureHstsHeader": c.secure_hsts_header,

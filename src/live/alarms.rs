@@ -119,7 +119,7 @@ impl Engine {
     /// ar2.checkNotifications (ALARM_TYPES `predict`): the forecast's alarm from the kept
     /// readings, while the newest is at most 10 minutes old.
     fn predicted(&self, now: i64) -> Option<Alarm> {
-        use crate::live::properties::{self as props, Doc};
+        use crate::plugins::{bgnow, Doc};
         let last = self.history.last().filter(|_| self.predict)?;
         if now - last.mills > BG_ALARM_MAX_AGE_MS {
             return None;
@@ -134,8 +134,8 @@ impl Engine {
                     .cloned()
             })
             .collect();
-        let mut sgvs = props::sgvs(&entries);
-        let bg = props::bgnow(now, self.units, &mut sgvs);
+        let mut sgvs = bgnow::sgvs(&entries);
+        let bg = bgnow::compute(now, self.units, &mut sgvs);
         let mut p = Doc::new();
         p.insert("bgnow".into(), Value::Object(bg.bgnow));
         if let Some(d) = bg.delta {

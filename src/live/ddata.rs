@@ -4,6 +4,8 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::Result;
+use crate::jsnum;
+use crate::plugins::bgnow::SGV_FIELDS;
 use crate::store::changes::{ChangeSet, Op};
 use crate::store::{self, Collection, Store, StoredDoc};
 
@@ -29,7 +31,9 @@ pub fn list_name(coll: Collection, doc: &Map<String, Value>) -> Option<&'static 
     })
 }
 
-/// JavaScript's Number() of a reading: numbers, and numeric strings as uploaders send them.
+/// A reading's value: numbers, and numeric strings as uploaders send them. Narrower than
+/// [`jsnum::js_number`] on purpose: an empty string, `null` or a boolean is no reading (Number()
+/// would make them 0 or 1), and a text that parses as infinite or NaN is kept as it came.
 pub fn number(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
@@ -41,13 +45,7 @@ pub fn number(v: &Value) -> Option<f64> {
 /// A reading as a JSON number (a numeric string becomes the number it spells).
 fn reading(v: &Value) -> Value {
     match (v, number(v)) {
-        (Value::String(_), Some(n)) => serde_json::Number::from_f64(n).map_or(v.clone(), |num| {
-            if n.fract() == 0.0 && n.abs() < 9.0e15 {
-                Value::from(n as i64)
-            } else {
-                Value::Number(num)
-            }
-        }),
+        (Value::String(_), Some(n)) if n.is_finite() => jsnum::num(n),
         _ => v.clone(),
     }
 }
@@ -71,19 +69,8 @@ pub fn item(coll: Collection, d: &StoredDoc) -> Value {
                 out.insert("mgdl".into(), reading(v));
             }
             out.insert("mills".into(), d.mills.into());
-            copy(
-                &mut out,
-                &d.doc,
-                &[
-                    "device",
-                    "direction",
-                    "filtered",
-                    "unfiltered",
-                    "noise",
-                    "rssi",
-                    "type",
-                ],
-            );
+            copy(&mut out, &d.doc, &SGV_FIELDS);
+            copy(&mut out, &d.doc, &["type"]);
         }
         (Collection::Entries, Some("mbgs")) => {
             if let Some(v) = d.doc.get("mbg") {

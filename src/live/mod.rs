@@ -4,7 +4,6 @@
 pub mod alarms;
 pub mod body;
 pub mod ddata;
-pub mod properties;
 pub mod snapshots;
 pub mod socketio;
 pub mod ws;

@@ -5,9 +5,10 @@
 
 use serde_json::{json, Value};
 
+use super::shared::{scale_mgdl, Doc};
 use super::Data;
 use crate::config::{Thresholds, Units};
-use crate::live::properties::{js_number, js_round, js_str, mgdl_to_mmol, num, Doc};
+use crate::jsnum::{js_number, js_round, js_str, mgdl_to_mmol, num};
 
 const BG_REF: f64 = 140.0;
 const BG_MIN: f64 = 36.0;
@@ -121,13 +122,6 @@ fn scaled(units: Units, p: &Point) -> f64 {
     match units {
         Units::MgDl => p.mgdl,
         Units::Mmol => mgdl_to_mmol(p.mgdl).parse().unwrap_or(f64::NAN),
-    }
-}
-
-fn scale_mgdl(units: Units, mgdl: f64) -> f64 {
-    match units {
-        Units::MgDl => mgdl,
-        Units::Mmol => mgdl_to_mmol(mgdl).parse().unwrap_or(f64::NAN),
     }
 }
 

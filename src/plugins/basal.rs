@@ -4,8 +4,9 @@
 
 use serde_json::Value;
 
+use super::Doc;
 use super::{or_nan, truthy_num, Data, Field};
-use crate::live::properties::{js_number, num, to_fixed, truthy, Doc};
+use crate::jsnum::{js_number, num, to_fixed, truthy};
 
 const MIN: f64 = 60_000.0;
 

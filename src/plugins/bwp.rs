@@ -5,11 +5,9 @@
 
 use serde_json::{json, Value};
 
+use super::shared::{round_bg, scale_mgdl, Doc, MIN};
 use super::{round_insulin, truthy_num, Data, Field};
-use crate::config::{Units, MMOL_TO_MGDL};
-use crate::live::properties::{js_number, js_round, num, Doc};
-
-const MIN: i64 = 60_000;
+use crate::jsnum::{js_number, js_round, num};
 
 /// sandbox.lastSGVEntry from the bgnow buckets: the newest reading not in the future (bucket
 /// 0 is laid around it), whatever its value.
@@ -19,21 +17,6 @@ fn last_sgv(props: &Doc) -> Option<&Doc> {
     sgvs.iter()
         .filter_map(Value::as_object)
         .max_by_key(|s| mills(s))
-}
-
-fn round_bg(units: Units, bg: f64) -> f64 {
-    match units {
-        Units::Mmol => js_round(bg * 10.0) / 10.0,
-        Units::MgDl => js_round(bg),
-    }
-}
-
-/// sbx.scaleMgdl of a threshold.
-fn scale_mgdl(units: Units, mgdl: f64) -> f64 {
-    match units {
-        Units::MgDl => mgdl,
-        Units::Mmol => js_round(mgdl / MMOL_TO_MGDL * 10.0) / 10.0,
-    }
 }
 
 /// The `bwp` property, from the computed properties (`buckets`, `iob`).

@@ -5,10 +5,11 @@
 
 use serde_json::Value;
 
-use super::iob::{activity_at, boluses};
+use super::iob::{activity_at, boluses, recent_reports, sourced};
+use super::shared::{after, get_obj, moment, set_if, Doc, Mo, MIN as MIN_MS};
 use super::{or_nan, truthy_num, Data, Field};
 use crate::dates;
-use crate::live::properties::{js_number, js_round, js_str, num, truthy, Doc};
+use crate::jsnum::{js_number, js_round, js_str, num, opt_num, truthy};
 
 const DELAY_MIN: f64 = 20.0;
 const LIVER_SENS_RATIO: f64 = 8.0;
@@ -170,7 +171,7 @@ fn treatment_cob(t: &FromTreatments) -> Doc {
     out
 }
 
-/// The `cob` property: the device status' (`device`, as `crate::live::properties::cob` made
+/// The `cob` property: the device status' (`device`, as [`from_devicestatus`] made
 /// it) while there is one, else from the treatments (`source: "Care Portal"`, with
 /// `treatmentCOB`) when the profile has `sens` and `carbratio`; `{}` otherwise.
 pub fn property(d: &Data, device: Doc) -> Doc {
@@ -197,6 +198,69 @@ pub fn property(d: &Data, device: Doc) -> Doc {
         "displayLine".into(),
         format!("COB: {}g", js_str(display)).into(),
     );
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// From device statuses (cob.fromDeviceStatus)
+
+/// One device status' COB as cob.fromDeviceStatus reads it.
+fn cob_from_status(status: &Doc, now: i64) -> Option<(Doc, Mo, ())> {
+    let device = status.get("device");
+    let mut out = Doc::new();
+    if status.contains_key("openaps") {
+        let oa = get_obj(status, "openaps");
+        let suggested = oa
+            .and_then(|o| o.get("suggested"))
+            .filter(|v| truthy(Some(v)));
+        let enacted = oa
+            .and_then(|o| o.get("enacted"))
+            .filter(|v| truthy(Some(v)));
+        let ts = |v: &Value| moment(v.get("timestamp"), now);
+        let (cob, m) = match (suggested, enacted) {
+            (Some(s), Some(e)) => {
+                if after(ts(e), ts(s)) {
+                    (e.get("COB"), ts(e))
+                } else {
+                    (s.get("COB"), ts(s))
+                }
+            }
+            (None, Some(e)) => (e.get("COB"), ts(e)),
+            (Some(s), None) => (s.get("COB"), ts(s)),
+            (None, None) => return None,
+        };
+        if matches!(cob, Some(Value::Null)) {
+            return None;
+        }
+        set_if(&mut out, "cob", cob);
+        sourced(&mut out, "OpenAPS", device, m);
+        return Some((out, m, ()));
+    }
+    let c = get_obj(status, "loop").and_then(|l| get_obj(l, "cob"))?;
+    let m = moment(c.get("timestamp"), now);
+    set_if(&mut out, "cob", c.get("cob"));
+    sourced(&mut out, "Loop", device, m);
+    Some((out, m, ()))
+}
+
+/// cob.js' device-status part: the newest COB a device status reports, if at most 10
+/// minutes old; `{}` otherwise ([`property`] then computes it from the treatments).
+pub fn from_devicestatus(now: i64, ds: &[(Doc, i64)]) -> Doc {
+    let items = recent_reports(now, ds, |d, _| cob_from_status(d, now));
+    let Some((mut out, m, ())) = items.last().cloned() else {
+        return Doc::new();
+    };
+    let value = match out.get("cob") {
+        None | Some(Value::Null) => return Doc::new(),
+        Some(v) => js_number(Some(v)),
+    };
+    if m.is_some_and(|m| now - m > 10 * MIN_MS) {
+        return Doc::new();
+    }
+    let display = value.map(|c| js_round(c * 10.0) / 10.0);
+    out.insert("display".into(), opt_num(display));
+    let text = display.map_or("NaN".into(), js_str);
+    out.insert("displayLine".into(), format!("COB: {text}g").into());
     out
 }
 

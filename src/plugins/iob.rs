@@ -7,8 +7,9 @@
 
 use serde_json::Value;
 
+use super::shared::{get_obj, moment, set_if, Doc, Mo, MIN};
 use super::{or_nan, truthy_num, Data, Field};
-use crate::live::properties::{js_number, last_iob_status, num, round3, to_fixed, truthy, Doc};
+use crate::jsnum::{js_number, num, opt_num, round3, to_fixed, truthy};
 
 /// The curve's peak, in (scaled) minutes.
 const PEAK: f64 = 75.0;
@@ -145,7 +146,7 @@ fn display(x: Option<f64>) -> String {
     }
 }
 
-/// The `iob` property: the device status' (`device`, as `crate::live::properties::iob` made
+/// The `iob` property: the device status' (`device`, as [`from_devicestatus`] made
 /// it) with `treatmentIob` when the treatments give some, else the treatments' own
 /// (`source: "Care Portal"`).
 pub fn property(d: &Data, mut device: Doc) -> Doc {
@@ -189,10 +190,116 @@ pub fn property(d: &Data, mut device: Doc) -> Doc {
     out
 }
 
+// ---------------------------------------------------------------------------------------------
+// From device statuses (iob.fromDeviceStatus, lastIOBDeviceStatus)
+
+/// The end of a loop's report: its `source`, the status' `device` and the report's time.
+pub(super) fn sourced(out: &mut Doc, source: &str, device: Option<&Value>, m: Mo) {
+    out.insert("source".into(), source.into());
+    set_if(out, "device", device);
+    out.insert("mills".into(), opt_num(m.map(|x| x as f64)));
+}
+
+/// One device status' IOB as iob.fromDeviceStatus reads it, with its time.
+fn iob_from_status(status: &Doc, mills: i64, now: i64) -> Option<(Doc, Mo, bool)> {
+    let device = status.get("device");
+    let openaps_iob = status
+        .get("openaps")
+        .and_then(Value::as_object)
+        .and_then(|o| o.get("iob"))
+        .filter(|v| v.is_object() || v.is_array());
+    let loop_iob = get_obj(status, "loop").and_then(|l| get_obj(l, "iob"));
+    let pump_iob = get_obj(status, "pump").and_then(|p| get_obj(p, "iob"));
+    let mut out = Doc::new();
+    if let Some(v) = openaps_iob {
+        // AMA uploads an array of IOB predictions; the first is now.
+        let o = match v {
+            Value::Array(a) => a.first().and_then(Value::as_object),
+            other => other.as_object(),
+        }
+        .filter(|o| !o.is_empty())?;
+        let ts = if truthy(o.get("time")) {
+            o.get("time")
+        } else {
+            o.get("timestamp")
+        };
+        let m = moment(ts, now);
+        set_if(&mut out, "iob", o.get("iob"));
+        set_if(&mut out, "basaliob", o.get("basaliob"));
+        set_if(&mut out, "activity", o.get("activity"));
+        sourced(&mut out, "OpenAPS", device, m);
+        return Some((out, m, false));
+    }
+    if let Some(o) = loop_iob {
+        let m = moment(o.get("timestamp"), now);
+        set_if(&mut out, "iob", o.get("iob"));
+        sourced(&mut out, "Loop", device, m);
+        return Some((out, m, true));
+    }
+    if let Some(o) = pump_iob {
+        let v = if truthy(o.get("iob")) {
+            o.get("iob")
+        } else {
+            o.get("bolusiob")
+        };
+        set_if(&mut out, "iob", v);
+        if status.contains_key("connect") {
+            out.insert("source".into(), "MM Connect".into());
+        }
+        set_if(&mut out, "device", device);
+        out.insert("mills".into(), mills.into());
+        return Some((out, Some(mills), false));
+    }
+    None
+}
+
+/// Statuses of the last 30 minutes (up to 5 minutes ahead for clock drift), mapped by `f`
+/// and ordered by the time `f` reports (lodash sortBy: invalid times last).
+pub(super) fn recent_reports<T>(
+    now: i64,
+    ds: &[(Doc, i64)],
+    f: impl Fn(&Doc, i64) -> Option<(Doc, Mo, T)>,
+) -> Vec<(Doc, Mo, T)> {
+    let mut items: Vec<(Doc, Mo, T)> = ds
+        .iter()
+        .filter(|(_, m)| *m <= now + 5 * MIN && *m >= now - 30 * MIN)
+        .filter_map(|(d, m)| f(d, *m))
+        .collect();
+    items.sort_by_key(|(_, m, _)| (m.is_none(), m.unwrap_or(0)));
+    items
+}
+
+/// iob.lastIOBDeviceStatus at `time` (undated reports read as `now`): the chosen status'
+/// IOB before rounding and display, `None` when no status of that window reports one.
+pub(crate) fn last_iob_status(time: i64, now: i64, ds: &[(Doc, i64)]) -> Option<Doc> {
+    let items = recent_reports(time, ds, |d, m| iob_from_status(d, m, now));
+    let chosen = items.iter().rev().find(|(_, _, l)| *l).or(items.last());
+    chosen.map(|(d, _, _)| d.clone())
+}
+
+/// iob.js' device-status part: the newest IOB a device status reports (Loop's preferred
+/// over the pump's); `{}` when none does. [`property`] adds the treatments' IOB to it.
+pub fn from_devicestatus(now: i64, ds: &[(Doc, i64)]) -> Doc {
+    let Some(mut out) = last_iob_status(now, now, ds) else {
+        return Doc::new();
+    };
+    let Some(raw) = out.get("iob").cloned() else {
+        return Doc::new();
+    };
+    if truthy(Some(&raw)) {
+        out.insert("iob".into(), opt_num(round3(&raw)));
+    }
+    let shown = display(out.get("iob").and_then(|v| js_number(Some(v))));
+    let line = format!("IOB: {shown}U");
+    out.insert("display".into(), shown.into());
+    out.insert("displayLine".into(), line.into());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugins::testing::{data, doc, treatments, MIN, NOW};
+    use crate::plugins::testing::{data, doc, iso, treatments, with_mills, MIN, NOW};
     use crate::plugins::Settings;
     use serde_json::json;
 
@@ -313,5 +420,73 @@ mod tests {
         assert!(activity_at(&with_loop, &boluses(&with_loop), NOW).is_nan());
         let alone = data(&s, &t, &[], Some(&p3));
         assert!((activity_at(&alone, &boluses(&alone), NOW) - 0.4444).abs() < 1e-4);
+    }
+
+    #[test]
+    fn iob_and_cob_from_device_status() {
+        use super::from_devicestatus as iob;
+        use crate::plugins::cob::from_devicestatus as cob;
+
+        let ds = with_mills(json!([
+            { "device": "loop://iPhone", "created_at": iso(NOW - 4 * MIN),
+              "loop": { "iob": { "iob": 2.3456, "timestamp": iso(NOW - 4 * MIN) },
+                        "cob": { "cob": 12.34, "timestamp": iso(NOW - 4 * MIN) } } },
+            { "device": "medtronic", "created_at": iso(NOW - MIN), "pump": { "iob": { "bolusiob": 1.5 } } }
+        ]));
+        // Loop's is preferred over the newer pump's. 2.3456 → 2345.6 → 2346 → 2.346; "2.35".
+        assert_eq!(
+            Value::Object(iob(NOW, &ds)),
+            json!({ "iob": 2.346, "source": "Loop", "device": "loop://iPhone", "mills": NOW - 4 * MIN,
+                    "display": "2.35", "displayLine": "IOB: 2.35U" })
+        );
+        // 12.34 → Math.round(123.4) / 10 = 12.3.
+        assert_eq!(
+            Value::Object(cob(NOW, &ds)),
+            json!({ "cob": 12.34, "source": "Loop", "device": "loop://iPhone", "mills": NOW - 4 * MIN,
+                    "display": 12.3, "displayLine": "COB: 12.3g" })
+        );
+        // The pump alone: bolusiob, at the status' time.
+        let i = iob(NOW, &ds[1..]);
+        assert_eq!(
+            (i["iob"].clone(), i["display"].clone()),
+            (json!(1.5), json!("1.50"))
+        );
+        assert_eq!(i["mills"], NOW - MIN);
+        assert!(i.get("source").is_none());
+
+        // OpenAPS: an IOB array with `time`; COB of the newer of enacted and suggested.
+        let ds = with_mills(
+            json!([{ "device": "openaps://rig", "created_at": iso(NOW - MIN),
+            "openaps": {
+                "iob": [{ "iob": -0.004, "time": iso(NOW - 2 * MIN) }],
+                "suggested": { "COB": 0, "timestamp": iso(NOW - 3 * MIN) },
+                "enacted": { "COB": 5, "timestamp": iso(NOW - 2 * MIN), "received": true } } }]),
+        );
+        // -0.004 keeps three decimals; toFixed(2) is "-0.00", shown as "0.00".
+        let i = iob(NOW, &ds);
+        assert_eq!(
+            (i["iob"].clone(), i["display"].clone()),
+            (json!(-0.004), json!("0.00"))
+        );
+        assert_eq!(i["source"], "OpenAPS");
+        assert_eq!(i["mills"], NOW - 2 * MIN);
+        let c = cob(NOW, &ds);
+        assert_eq!(
+            (c["display"].clone(), c["displayLine"].clone()),
+            (json!(5), json!("COB: 5g"))
+        );
+
+        // Too old: IOB from a status 31 minutes back, COB 11 minutes old.
+        let ds = with_mills(json!([
+            { "created_at": iso(NOW - 31 * MIN), "loop": { "iob": { "iob": 1, "timestamp": iso(NOW - 31 * MIN) } } },
+            { "created_at": iso(NOW - 11 * MIN), "loop": { "cob": { "cob": 9, "timestamp": iso(NOW - 11 * MIN) } } }
+        ]));
+        assert!(iob(NOW, &ds).is_empty());
+        assert!(cob(NOW, &ds).is_empty());
+        // Zero IOB displays "0".
+        let ds = with_mills(
+            json!([{ "created_at": iso(NOW), "loop": { "iob": { "iob": 0, "timestamp": iso(NOW) } } }]),
+        );
+        assert_eq!(iob(NOW, &ds)["display"], "0");
     }
 }

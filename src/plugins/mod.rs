@@ -1,28 +1,47 @@
-//! Nightscout's treatment-math plugins (lib/plugins/ar2.js, iob.js, cob.js, basalprofile.js,
-//! boluswizardpreview.js): forecasts and on-board amounts computed from readings, treatments
-//! and the profile. Each is a pure function of its inputs; where the profile values come from
-//! is the caller's business ([`profile::ProfileFn`]).
+//! Nightscout's plugins (lib/plugins/*.js), one file each: the properties (`bgnow`, `delta`,
+//! `direction`, `upbat`, `iob`, `cob`, `pump`, `openaps`, `loop`, the ages, `ar2`, `bwp`,
+//! `basal`, ...) that /api/v2/properties, /pebble, the alarms and live clients read. Each is a
+//! pure function of recent documents; where the documents and the profile values come from is
+//! the caller's business ([`profile::ProfileFn`]).
 //!
-//! [`extend`] adds their properties to the ones `crate::live::properties::compute` made, in
-//! Nightscout's plugin order.
+//! Followers decode these objects field by field, so shapes, key order, number formatting and
+//! rounding follow Nightscout's plugins and JavaScript's number rules ([`crate::jsnum`]).
+//! Where nightlite is simpler, docs/properties.md says how.
+//!
+//! [`registry::compute`] runs the plugins that read readings, device statuses and change
+//! events; [`extend`] then adds the treatment-math ones, in Nightscout's plugin order
+//! ([`registry::ORDER`]). iob.js and cob.js each read both device statuses and treatments, so
+//! iob.rs and cob.rs hold both parts, as Nightscout's files do. Shared helpers (moments,
+//! levels, document accessors) are in [`shared`].
 
+pub mod ages;
 pub mod ar2;
 pub mod basal;
+pub mod bgnow;
 pub mod bwp;
 pub mod cob;
+pub mod dbsize;
+pub mod direction;
 pub mod iob;
+pub mod r#loop;
+pub mod openaps;
 pub mod profile;
+pub mod pump;
+pub mod registry;
 pub mod settings;
+pub mod shared;
 #[cfg(test)]
 mod testing;
+pub mod upbat;
 
 use serde_json::Value;
 
 use crate::config::{Thresholds, Units};
-use crate::live::properties::Doc;
 use crate::Config;
 pub use profile::{Field, ProfileFn};
+pub use registry::{compute, Inputs, EVENT_TYPES};
 pub use settings::Settings;
+pub use shared::{devicestatus, Doc};
 
 /// Everything the plugins read besides the properties already computed.
 pub struct Data<'a> {
@@ -35,34 +54,11 @@ pub struct Data<'a> {
     pub settings: &'a Settings,
     /// Treatments of Nightscout's window, oldest first, each with its time.
     pub treatments: &'a [(Doc, i64)],
-    /// Device statuses, each with its time, as `crate::live::properties::devicestatus` gives.
+    /// Device statuses, each with its time, as [`devicestatus`] gives.
     pub devicestatus: &'a [(Doc, i64)],
     /// Profile values at a time; `None` without a profile document.
     pub profile: Option<&'a ProfileFn<'a>>,
 }
-
-/// Nightscout's server plugin order (lib/plugins/index.js), for the keys of the result.
-const ORDER: &[&str] = &[
-    "bgnow",
-    "delta",
-    "buckets",
-    "direction",
-    "upbat",
-    "ar2",
-    "iob",
-    "cob",
-    "pump",
-    "openaps",
-    "loop",
-    "bwp",
-    "cage",
-    "sage",
-    "iage",
-    "bage",
-    "basal",
-    "dbsize",
-    "runtimestate",
-];
 
 /// Adds `ar2`, `bwp` and `basal` to `props`, and IOB/COB from treatments to `iob`/`cob`,
 /// leaving out plugins named in DISABLE.
@@ -91,7 +87,8 @@ pub fn extend(props: &mut Doc, d: &Data, disable: &[String]) {
             props.insert("basal".into(), Value::Object(b));
         }
     }
-    let rank = |k: &str| ORDER.iter().position(|o| *o == k).unwrap_or(ORDER.len());
+    let order = registry::ORDER;
+    let rank = |k: &str| order.iter().position(|o| *o == k).unwrap_or(order.len());
     let mut all: Vec<(String, Value)> = std::mem::take(props).into_iter().collect();
     all.sort_by_key(|(k, _)| rank(k));
     props.extend(all);
@@ -117,7 +114,7 @@ pub fn extend_with(
     oldest_first.reverse();
     // Nightscout sorts its treatments by time (stable: equal times keep their order).
     oldest_first.sort_by_key(|(_, m)| *m);
-    let ds = crate::live::properties::devicestatus(devicestatus);
+    let ds = shared::devicestatus(devicestatus);
     let doc = profile.map(profile::ProfileDoc::new);
     let lookup = |t: i64, f: Field| doc.as_ref().and_then(|p| profile::profile_at(p, t, f));
     let d = Data {
@@ -150,5 +147,5 @@ pub fn round_insulin(insulin: f64) -> String {
     if insulin == 0.0 {
         return "0".into();
     }
-    crate::live::properties::to_fixed(((insulin * 100.0 + 1e-9).floor()) / 100.0, 2)
+    crate::jsnum::to_fixed(((insulin * 100.0 + 1e-9).floor()) / 100.0, 2)
 }

@@ -9,7 +9,8 @@
 
 use serde_json::Value;
 
-use crate::live::properties::{js_round, parse_int, truthy, Doc};
+use super::Doc;
+use crate::jsnum::{js_number, js_round, parse_int, truthy};
 use crate::profiles::schedule::Zone;
 
 /// The schedules and values the plugins read.
@@ -102,7 +103,7 @@ fn entry_seconds(e: &Doc) -> Option<f64> {
         let m = parse_int(parts.next().unwrap_or(""))? as f64;
         Some(h * 3600.0 + m * 60.0)
     });
-    parsed.or_else(|| crate::live::properties::js_number(e.get("timeAsSeconds")))
+    parsed.or_else(|| js_number(e.get("timeAsSeconds")))
 }
 
 /// `if (v) v = parseFloat(v)`: a falsy value stays as it is.

@@ -167,7 +167,7 @@ pub fn round(v: f64) -> f64 {
 /// A value for a response: [`round`]ed, whole numbers as integers (150, not 150.0), as
 /// `JSON.stringify` writes them.
 pub fn number_json(v: f64) -> Value {
-    crate::live::properties::num(round(v))
+    crate::jsnum::num(round(v))
 }
 
 /// The time zone a profile's schedules are read in.

@@ -2,12 +2,13 @@
 //! lib/server/{entries,treatments,devicestatus,profile,food,activity}.js), and the identity
 //! each document carries into [`super::upsert`]. Every other field is kept exactly as sent.
 
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
 use super::collection::Collection;
 use crate::dates;
 use crate::error::{Error, Result};
 use crate::ids;
+use crate::jsnum;
 
 /// A document ready to be written.
 #[derive(Debug, Clone)]
@@ -230,27 +231,6 @@ pub fn check_finite(doc: &Map<String, Value>, label: &str) -> Result<()> {
     }
 }
 
-/// JavaScript's `Number(v)`: `None` stands for NaN.
-fn js_number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Null => Some(0.0),
-        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) if s.trim().is_empty() => Some(0.0),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
-        _ => None,
-    }
-}
-
-fn json_number(f: f64) -> Value {
-    if f.fract() == 0.0 && f.abs() < 9.0e15 {
-        // Exact below 2^53.
-        #[allow(clippy::cast_possible_truncation)]
-        return Value::from(f as i64);
-    }
-    Number::from_f64(f).map_or(Value::Null, Value::Number)
-}
-
 /// Nightscout's treatment prepareData: numeric coercion, empty fields dropped, eventTime,
 /// preBolus split, announcements flagged.
 fn prepare_treatment(
@@ -276,12 +256,12 @@ fn prepare_treatment(
     let mut numbers: Map<String, Value> = Map::new();
     for field in NUMERIC {
         let Some(v) = doc.get(field) else { continue };
-        match js_number(v) {
+        match jsnum::js_number(Some(v)) {
             Some(f) => {
                 if !matches!(v, Value::Number(_)) {
-                    doc.insert(field.into(), json_number(f));
+                    doc.insert(field.into(), jsnum::num(f));
                 }
-                numbers.insert(field.into(), json_number(f));
+                numbers.insert(field.into(), jsnum::num(f));
             }
             None => {
                 return Err(Error::bad_request(format!(

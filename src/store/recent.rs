@@ -1,5 +1,5 @@
 //! The recent documents the current-state properties and /pebble are computed from
-//! (`crate::live::properties`): Nightscout keeps them in memory (lib/data/dataloader.js); here
+//! (`crate::plugins`): Nightscout keeps them in memory (lib/data/dataloader.js); here
 //! each request reads just the windows it needs.
 
 use rusqlite::types::Value as SqlValue;
