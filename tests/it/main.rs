@@ -1,13 +1,15 @@
 //! Black-box tests: each starts a real nightlite on an ephemeral port and speaks HTTP to it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod auth;
 mod authz;
 mod bad_input;
 mod compat;
 mod entries;
 mod find;
-mod harness;
 mod matrix;
 mod other;
 mod persistence;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{json, Map, Value};
 
-use crate::harness::{enc, is_object_id, iso, now_ms, sgv, Resp, TestServer};
+use crate::support::{enc, is_object_id, iso, now_ms, sgv, Resp, TestServer};
 
 const MIN: i64 = 60_000;
 /// The identifier vector of Nightscout's API v3 tests (device "dexcom", this date, no eventType).
