@@ -21,3 +21,4 @@ mod treatment_math;
 mod treatments;
 mod v1_json;
 mod v3;
+mod ws;

@@ -147,6 +147,22 @@ impl Http {
         self.request(method, path, &all, body)
     }
 
+    /// A request with `body` (if any) sent as JSON.
+    pub fn request_json(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Resp {
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+        let mut all = headers.to_vec();
+        if bytes.is_some() {
+            all.push(("Content-Type", "application/json"));
+        }
+        self.request(method, path, &all, bytes.as_deref())
+    }
+
     /// A request with the API secret added and `body` (if any) sent as JSON.
     pub fn request_auth_json(
         &self,
@@ -155,15 +171,9 @@ impl Http {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Resp {
-        match body {
-            None => self.request_auth(method, path, headers, None),
-            Some(b) => {
-                let bytes = serde_json::to_vec(b).unwrap();
-                let mut all: Vec<(&str, &str)> = vec![("Content-Type", "application/json")];
-                all.extend_from_slice(headers);
-                self.request_auth(method, path, &all, Some(&bytes))
-            }
-        }
+        let mut all: Vec<(&str, &str)> = vec![("api-secret", self.secret_hash.as_str())];
+        all.extend_from_slice(headers);
+        self.request_json(method, path, &all, body)
     }
 
     pub fn get(&self, path: &str) -> Resp {
