@@ -8,6 +8,7 @@ mod auth;
 mod authz;
 mod bad_input;
 mod compat;
+mod data_care;
 mod entries;
 mod find;
 mod matrix;

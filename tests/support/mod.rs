@@ -10,7 +10,7 @@ mod http;
 mod live;
 mod server;
 
-pub use http::{Http, Resp};
+pub use http::{parse_head, Http, Resp};
 pub use live::{Ev, Pred, Sio, Ws, SOON};
 pub use server::{command, Process, Setup, TestServer};
 
