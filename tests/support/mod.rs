@@ -8,10 +8,12 @@
 
 mod http;
 mod live;
+mod rng;
 mod server;
 
 pub use http::{parse_head, Http, Resp};
 pub use live::{Ev, Pred, Sio, Ws, SOON};
+pub use rng::Rng;
 pub use server::{command, Process, Setup, TestServer};
 
 use std::net::TcpListener;
