@@ -10,20 +10,11 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha512};
 
-use support::{command, Process, Setup};
+use support::{command, sha1hex, sha512hex, Process, Setup};
 
 const SECRET: &str = "redaction-secret-8642";
 const WRONG: &str = "redaction-wrong-1357";
-
-fn sha1hex(s: &str) -> String {
-    nightlite::auth::sha1_hex(s)
-}
-
-fn sha512hex(s: &str) -> String {
-    nightlite::ids::hex(&Sha512::digest(s.as_bytes()))
-}
 
 /// The binary with only the given environment (nothing inherited).
 fn nightlite(data_dir: &Path, vars: &[(&str, &str)]) -> Command {

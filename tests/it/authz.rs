@@ -6,26 +6,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sha1::{Digest, Sha1};
-use sha2::Sha512;
 
-use crate::support::{now_ms, secret_sha1, sgv, Resp, TestServer, SECRET};
+use crate::support::{now_ms, secret_sha1, sgv, sha1hex, sha512hex, Resp, TestServer, SECRET};
 
 const ENTRIES: &str = "/api/v1/entries.json";
 const TREATMENTS: &str = "/api/v1/treatments.json";
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// SHA-1 hex computed here, independently of the server's helper.
-fn sha1hex(s: &str) -> String {
-    hex(&Sha1::digest(s.as_bytes()))
-}
-
-fn sha512hex(s: &str) -> String {
-    hex(&Sha512::digest(s.as_bytes()))
-}
 
 #[track_caller]
 fn assert_401(r: &Resp) {

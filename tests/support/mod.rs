@@ -29,6 +29,23 @@ pub fn secret_sha1() -> String {
     nightlite::auth::sha1_hex(SECRET)
 }
 
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-1 hex computed here, independently of the server's helper (for tests of its hashing).
+pub fn sha1hex(s: &str) -> String {
+    use sha1::Digest;
+    hex(&sha1::Sha1::digest(s.as_bytes()))
+}
+
+/// SHA-512 hex, the other digest Nightscout accepts for the API secret.
+pub fn sha512hex(s: &str) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha512::digest(s.as_bytes()))
+}
+
 pub fn now_ms() -> i64 {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     i64::try_from(d.as_millis()).unwrap()

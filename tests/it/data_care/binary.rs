@@ -88,12 +88,7 @@ fn offline_commands_refuse_a_data_directory_without_a_database() {
 fn values_accepted_but_wrong_stop_start_up_with_the_settings_name() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = free_port().to_string();
     let data_str = data.display().to_string();
     // mmol/l thresholds under the default mg/dl units rise in order, so only their size
     // tells them apart (every reading would be urgent high).

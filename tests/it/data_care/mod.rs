@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +18,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 
 use crate::support::{
-    command, now_ms, parse_head, secret_sha1, Process, Resp, Setup, TestServer, SECRET,
+    command, free_port, now_ms, parse_head, secret_sha1, Process, Resp, Setup, TestServer, SECRET,
 };
 
 mod backup;

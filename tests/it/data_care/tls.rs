@@ -277,11 +277,7 @@ fn the_viewer_works_under_base_path() {
 fn a_second_server_on_the_same_data_stops_before_announcing_itself() {
     let dir = tempfile::tempdir().unwrap();
     let _first = TestServer::in_dir(dir.path(), &[]);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let out = command()
         .arg("serve")
         .env("NIGHTLITE_DATA_DIR", dir.path())
