@@ -1,4 +1,6 @@
-//! Black-box tests: each starts a real nightlite on an ephemeral port and speaks HTTP to it.
+//! Black-box tests in one binary: each starts a real nightlite on an ephemeral port (the shared
+//! harness, tests/support) and speaks HTTP, /ws or Socket.IO to it. docs/testing.md lists the
+//! modules.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../support/mod.rs"]
