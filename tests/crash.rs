@@ -9,11 +9,10 @@
 //! Bounded: about 25 cycles of under a second each. `CRASH_SEED=<n>` replays a run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,106 +20,11 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 
-const SECRET: &str = "crash-test-secret-0123";
+use support::{now_ms, secret_sha1, Http, Process, Rng, Setup};
+
 const CYCLES: usize = 24;
 const BATCH: usize = 20;
 const DAY: i64 = 86_400_000;
-
-/// xorshift64*: a few lines, seeded, good enough to pick moments.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo)
-    }
-}
-
-fn now_ms() -> i64 {
-    nightlite::dates::now_ms()
-}
-
-fn secret_hash() -> String {
-    use sha1::{Digest, Sha1};
-    nightlite::ids::hex(&Sha1::digest(SECRET.as_bytes()))
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(dir: &Path, n: usize) -> Server {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = dir.join(format!("server-{n}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_nightlite"))
-            .arg("serve")
-            .env("API_SECRET", SECRET)
-            .env("PORT", port.to_string())
-            .env("HOSTNAME", "127.0.0.1")
-            .env("NIGHTLITE_DATA_DIR", dir.join("data"))
-            .env("AUTH_DEFAULT_ROLES", "denied")
-            .env_remove("NIGHTLITE_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut s = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        s.wait_healthy();
-        s
-    }
-
-    fn wait_healthy(&mut self) {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(2))
-            .build();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "server exited during start-up ({status}): {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-            }
-            if let Ok(r) = agent.get(&format!("{}/api/versions", self.base)).call() {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "server not healthy in 30 s");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-
-    /// SIGKILL (what `Child::kill` sends on Unix): no shutdown code runs.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[derive(Clone, Debug)]
 struct Acked {
@@ -152,7 +56,7 @@ fn entry_writer(
     ledger: &Mutex<Ledger>,
 ) {
     let agent = agent();
-    let hash = secret_hash();
+    let hash = secret_sha1();
     while !stop.load(Ordering::Relaxed) {
         let dates: Vec<i64> = (0..BATCH)
             .map(|_| next.fetch_add(1000, Ordering::Relaxed))
@@ -201,7 +105,7 @@ fn entry_writer(
 /// Posts single treatments until the server dies or `stop` is set.
 fn treatment_writer(base: &str, next: &AtomicI64, stop: &AtomicBool, ledger: &Mutex<Ledger>) {
     let agent = agent();
-    let hash = secret_hash();
+    let hash = secret_sha1();
     while !stop.load(Ordering::Relaxed) {
         let ms = next.fetch_add(1000, Ordering::Relaxed);
         let body = json!({"eventType": "Note", "notes": format!("crash {ms}"),
@@ -268,21 +172,22 @@ fn check_file(db: &Path, cycle: usize) {
     }
 }
 
-fn list(base: &str, path: &str) -> Vec<Value> {
-    let r = agent()
-        .get(&format!("{base}{path}"))
-        .set("api-secret", &secret_hash())
-        .call()
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    r.into_json().unwrap()
+/// The server on `dir`/data (restarted on the same data each cycle).
+fn start_server(dir: &Path) -> Process {
+    Setup::new().data_dir(&dir.join("data")).spawn()
 }
 
 /// Every acknowledged write is readable after the restart, as it was acknowledged.
-fn check_acked(base: &str, ledger: &Ledger, entries_from: i64, treatments_from: i64, cycle: usize) {
-    let entries = list(
-        base,
-        &format!("/api/v1/entries.json?find[date][$gte]={entries_from}&count=0"),
-    );
+fn check_acked(
+    server: &Http,
+    ledger: &Ledger,
+    entries_from: i64,
+    treatments_from: i64,
+    cycle: usize,
+) {
+    let entries = server.list(&format!(
+        "/api/v1/entries.json?find[date][$gte]={entries_from}&count=0"
+    ));
     let by_id: HashMap<&str, &Value> = entries
         .iter()
         .map(|e| (e["_id"].as_str().unwrap(), e))
@@ -313,10 +218,9 @@ fn check_acked(base: &str, ledger: &Ledger, entries_from: i64, treatments_from: 
         );
     }
     let from = nightlite::dates::to_iso(treatments_from);
-    let treatments = list(
-        base,
-        &format!("/api/v1/treatments.json?find[created_at][$gte]={from}&count=0"),
-    );
+    let treatments = server.list(&format!(
+        "/api/v1/treatments.json?find[created_at][$gte]={from}&count=0"
+    ));
     let by_id: HashMap<&str, &Value> = treatments
         .iter()
         .map(|t| (t["_id"].as_str().unwrap(), t))
@@ -354,7 +258,7 @@ fn acknowledged_writes_survive_sigkill() {
     let next_entry = Arc::new(AtomicI64::new(entries_from));
     let next_treatment = Arc::new(AtomicI64::new(treatments_from));
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    let mut server = Server::start(dir.path(), 0);
+    let mut server = start_server(dir.path());
     let mut killed_with_unanswered = 0;
     for cycle in 1..=CYCLES {
         let stop = Arc::new(AtomicBool::new(false));
@@ -392,9 +296,9 @@ fn acknowledged_writes_survive_sigkill() {
             killed_with_unanswered += 1;
         }
         check_file(&db, cycle);
-        server = Server::start(dir.path(), cycle);
+        server = start_server(dir.path());
         check_acked(
-            &server.base,
+            &server,
             &ledger.lock().unwrap(),
             entries_from,
             treatments_from,

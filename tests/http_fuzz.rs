@@ -8,100 +8,40 @@
 //! Bounded by a request count and a time budget. `FUZZ_SEED=<n>` replays a run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::HashSet;
-use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
-const SECRET: &str = "fuzz-test-secret-0123";
+use support::{gzip, secret_sha1, Process, Rng, Setup};
+
 const REQUESTS: usize = 10_000;
 const BUDGET: Duration = Duration::from_secs(25);
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<'a, T: ?Sized>(&mut self, items: &[&'a T]) -> &'a T {
-        items[self.below(items.len())]
-    }
+/// The server on `dir`/data.
+fn start(dir: &Path) -> Process {
+    Setup::new()
+        .data_dir(&dir.join("data"))
+        .env("NIGHTLITE_LOG", "error")
+        // Bad credentials are part of the fuzz; the brute-force delay would stall it.
+        .env("AUTH_FAIL_DELAY", "0")
+        .spawn()
 }
 
-fn secret_hash() -> String {
-    use sha1::{Digest, Sha1};
-    nightlite::ids::hex(&Sha1::digest(SECRET.as_bytes()))
-}
-
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_nightlite"))
-            .arg("serve")
-            .env("API_SECRET", SECRET)
-            .env("PORT", port.to_string())
-            .env("HOSTNAME", "127.0.0.1")
-            .env("NIGHTLITE_DATA_DIR", dir.join("data"))
-            .env("AUTH_DEFAULT_ROLES", "denied")
-            .env("NIGHTLITE_LOG", "error")
-            // Bad credentials are part of the fuzz; the brute-force delay would stall it.
-            .env("AUTH_FAIL_DELAY", "0")
-            .env_remove("NIGHTLITE_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(dir.join("server.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let mut s = Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !s.healthy() {
-            assert!(s.child.try_wait().unwrap().is_none(), "server exited");
-            assert!(Instant::now() < deadline, "server not healthy in 30 s");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        s
-    }
-
-    fn healthy(&self) -> bool {
-        matches!(
-            exchange(
-                self.port,
-                b"GET /api/versions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                false
-            ),
-            Some((200, _))
-        )
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn healthy(port: u16) -> bool {
+    matches!(
+        exchange(
+            port,
+            b"GET /api/versions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            false
+        ),
+        Some((200, _))
+    )
 }
 
 /// One request on its own connection; the status and body, or None when the server closed
@@ -271,12 +211,6 @@ fn doc(r: &mut Rng, coll: &str, tag: &str, n: u64, poison: bool) -> String {
     }
     out.push('}');
     out
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
 }
 
 /// Mutates a body: truncation, byte flips (invalid UTF-8 among them), insertions.
@@ -754,8 +688,8 @@ fn malformed_requests_get_4xx_and_write_nothing() {
     eprintln!("http fuzz seed: {seed} (set FUZZ_SEED to replay)");
     let mut r = Rng(seed | 1);
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
-    let auth = secret_hash();
+    let server = start(dir.path());
+    let auth = secret_sha1();
     let start = Instant::now();
     let mut outcomes: Vec<Outcome> = vec![];
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
@@ -798,15 +732,18 @@ fn malformed_requests_get_4xx_and_write_nothing() {
                 Framing::Normal => panic!(
                     "request {sent} ({}) got no answer: did a handler panic? server log: {}",
                     case.label,
-                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+                    server.logs()
                 ),
             },
         }
         if sent % 500 == 0 {
-            assert!(server.healthy(), "server unhealthy after {sent} requests");
+            assert!(
+                healthy(server.port),
+                "server unhealthy after {sent} requests"
+            );
         }
     }
-    assert!(server.healthy(), "server unhealthy at the end");
+    assert!(healthy(server.port), "server unhealthy at the end");
     assert!(sent >= 1000, "only {sent} requests in the time budget");
 
     let present = tags_present(&dir.path().join("data").join("nightlite.sqlite3"));
@@ -849,8 +786,8 @@ fn malformed_requests_get_4xx_and_write_nothing() {
 #[test]
 fn hostile_numbers_are_answered() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
-    let auth = secret_hash();
+    let server = start(dir.path());
+    let auth = secret_sha1();
     let json = |body: &str| {
         frame(
             "POST",

@@ -3,118 +3,48 @@
 //! the offline `nightlite token` commands against a running server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::fs::File;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sha1::{Digest, Sha1};
-use sha2::Sha512;
+
+use support::{command, sha1hex, sha512hex, Process, Setup};
 
 const SECRET: &str = "redaction-secret-8642";
 const WRONG: &str = "redaction-wrong-1357";
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn sha1hex(s: &str) -> String {
-    hex(&Sha1::digest(s.as_bytes()))
-}
-
-fn sha512hex(s: &str) -> String {
-    hex(&Sha512::digest(s.as_bytes()))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The binary with only the given environment (nothing inherited).
 fn nightlite(data_dir: &Path, vars: &[(&str, &str)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nightlite"));
-    c.env_clear()
-        .env("API_SECRET", SECRET)
+    let mut c = command();
+    c.env("API_SECRET", SECRET)
         .env("NIGHTLITE_DATA_DIR", data_dir)
-        .env("NO_COLOR", "1");
-    for (k, v) in vars {
-        c.env(k, v);
-    }
+        .env("NO_COLOR", "1")
+        .envs(vars.iter().copied());
     c
 }
 
-/// A nightlite child process; killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-    out: PathBuf,
-    err: PathBuf,
-    agent: ureq::Agent,
-    _logs: tempfile::TempDir,
-}
+/// A nightlite child process logging at trace level; killed on drop.
+struct Server(Process);
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
-        let logs = tempfile::tempdir().unwrap();
-        let out = logs.path().join("stdout.log");
-        let err = logs.path().join("stderr.log");
-        let port = free_port().to_string();
-        let child = nightlite(
-            data_dir,
-            &[
-                ("NIGHTLITE_LOG", "trace"),
-                ("PORT", &port),
-                ("HOSTNAME", "127.0.0.1"),
-                ("AUTH_DEFAULT_ROLES", "denied"),
-                ("AUTH_FAIL_DELAY", "0"),
-            ],
+        Server(
+            Setup::new()
+                .env("API_SECRET", SECRET)
+                .env("NO_COLOR", "1")
+                .env("NIGHTLITE_LOG", "trace")
+                .env("AUTH_FAIL_DELAY", "0")
+                .data_dir(data_dir)
+                .spawn(),
         )
-        .stdout(Stdio::from(File::create(&out).unwrap()))
-        .stderr(Stdio::from(File::create(&err).unwrap()))
-        .spawn()
-        .expect("start nightlite");
-        let mut s = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            out,
-            err,
-            agent: ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(30))
-                .build(),
-            _logs: logs,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!("nightlite exited ({status}):\n{}", s.logs());
-            }
-            if let Ok(r) = s.agent.get(&format!("{}/api/versions", s.base)).call() {
-                if r.status() == 200 {
-                    return s;
-                }
-            }
-            assert!(Instant::now() < deadline, "no answer:\n{}", s.logs());
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    }
-
-    fn logs(&self) -> String {
-        let out = std::fs::read_to_string(&self.out).unwrap_or_default();
-        let err = std::fs::read_to_string(&self.err).unwrap_or_default();
-        format!("{out}{err}")
     }
 
     /// Kills the process and returns everything it wrote.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.logs()
+    fn stop(self) -> String {
+        self.0.stop()
     }
 
     /// Any request; returns (status, body).
@@ -125,20 +55,8 @@ impl Server {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> (u16, String) {
-        let mut req = self.agent.request(method, &format!("{}{path}", self.base));
-        for (k, v) in headers {
-            req = req.set(k, v);
-        }
-        let result = match body {
-            Some(b) => req.send_json(b.clone()),
-            None => req.call(),
-        };
-        let resp = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}"),
-        };
-        (resp.status(), resp.into_string().unwrap())
+        let r = self.0.request_json(method, path, headers, body);
+        (r.status, r.text)
     }
 
     fn expect(
@@ -156,39 +74,7 @@ impl Server {
 
     /// Creates a subject with the admin secret; returns its access token from the listing.
     fn subject(&self, name: &str, roles: &[&str]) -> String {
-        let admin = sha1hex(SECRET);
-        let h = [("api-secret", admin.as_str())];
-        let body = json!({ "name": name, "roles": roles });
-        let created: Value = serde_json::from_str(&self.expect(
-            200,
-            "POST",
-            "/api/v2/authorization/subjects",
-            &h,
-            Some(&body),
-        ))
-        .unwrap();
-        let listed: Value = serde_json::from_str(&self.expect(
-            200,
-            "GET",
-            "/api/v2/authorization/subjects",
-            &h,
-            None,
-        ))
-        .unwrap();
-        let s = listed
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["_id"] == created["_id"])
-            .expect("listed");
-        s["accessToken"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.create_subject(name, roles).1
     }
 }
 

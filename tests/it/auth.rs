@@ -3,9 +3,9 @@
 
 use serde_json::json;
 
-use crate::harness::{now_ms, secret_sha1, sgv, TestServer, SECRET};
+use crate::support::{now_ms, secret_sha1, sgv, TestServer, SECRET};
 
-fn assert_401(r: &crate::harness::Resp) {
+fn assert_401(r: &crate::support::Resp) {
     assert_eq!(r.status, 401, "{}", r.text);
     let v = r.json();
     assert_eq!(v["status"], 401);

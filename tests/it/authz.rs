@@ -6,26 +6,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sha1::{Digest, Sha1};
-use sha2::Sha512;
 
-use crate::harness::{now_ms, secret_sha1, sgv, Resp, TestServer, SECRET};
+use crate::support::{now_ms, secret_sha1, sgv, sha1hex, sha512hex, Resp, TestServer, SECRET};
 
 const ENTRIES: &str = "/api/v1/entries.json";
 const TREATMENTS: &str = "/api/v1/treatments.json";
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// SHA-1 hex computed here, independently of the server's helper.
-fn sha1hex(s: &str) -> String {
-    hex(&Sha1::digest(s.as_bytes()))
-}
-
-fn sha512hex(s: &str) -> String {
-    hex(&Sha512::digest(s.as_bytes()))
-}
 
 #[track_caller]
 fn assert_401(r: &Resp) {
@@ -56,14 +41,14 @@ fn post_plain(s: &TestServer, path: &str, headers: &[(&str, &str)], body: &Value
 }
 
 fn note(text: &str) -> Value {
-    json!({ "eventType": "Note", "notes": text, "created_at": crate::harness::iso(now_ms()) })
+    json!({ "eventType": "Note", "notes": text, "created_at": crate::support::iso(now_ms()) })
 }
 
 /// The stored treatment whose `notes` is `text`, read back with the admin secret.
 fn stored_note(s: &TestServer, text: &str) -> Value {
     s.list(&format!(
         "{TREATMENTS}?find[notes]={}",
-        crate::harness::enc(text)
+        crate::support::enc(text)
     ))
     .into_iter()
     .find(|t| t["notes"] == text)
@@ -709,7 +694,7 @@ fn custom_role_grants_its_permissions_and_follows_changes() {
     );
     assert_200(&r);
     let role_id = r.json()["_id"].as_str().unwrap().to_string();
-    assert!(crate::harness::is_object_id(&role_id), "{role_id}");
+    assert!(crate::support::is_object_id(&role_id), "{role_id}");
     let (_, token) = s.create_subject("Entries Reader", &["entries-only"]);
     let entries = format!("{ENTRIES}?token={token}");
     let treatments = format!("{TREATMENTS}?token={token}");
@@ -984,7 +969,7 @@ fn body_secret_in_a_small_gzip_body_is_accepted_and_not_stored() {
     let s = TestServer::start();
     let mut body = note("gzip body secret");
     body["secret"] = json!(secret_sha1());
-    let gz = crate::harness::gzip(&serde_json::to_vec(&body).unwrap());
+    let gz = crate::support::gzip(&serde_json::to_vec(&body).unwrap());
     let r = s.request(
         "POST",
         "/api/v1/treatments",

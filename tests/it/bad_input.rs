@@ -4,7 +4,7 @@ use std::io::Write;
 
 use serde_json::{json, Value};
 
-use crate::harness::{iso, now_ms, sgv, Resp, TestServer};
+use crate::support::{iso, now_ms, sgv, Resp, TestServer};
 
 fn assert_status_body(r: &Resp, status: u16) {
     assert_eq!(r.status, status, "{}", r.text);

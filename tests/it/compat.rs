@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{now_ms, TestServer};
+use crate::support::{now_ms, TestServer};
 
 /// Loop's setup: `GET /api/v1/experiments/test` with the secret must answer 200.
 #[test]
@@ -23,7 +23,7 @@ fn v3(
     method: &str,
     path: &str,
     body: Option<&Value>,
-) -> crate::harness::Resp {
+) -> crate::support::Resp {
     let auth = format!("Bearer {jwt}");
     let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
     s.request(
@@ -135,17 +135,17 @@ fn openaps_last_iob_from_aaps_time() {
     let t = now_ms() - 60_000;
     let status = json!({
         "device": "openaps://samsung SM-G970F",
-        "created_at": crate::harness::iso(t),
+        "created_at": crate::support::iso(t),
         "openaps": {
-            "iob": {"iob": 1.25, "basaliob": 0.5, "activity": 0.01, "time": crate::harness::iso(t)},
-            "suggested": {"timestamp": crate::harness::iso(t), "bg": 120, "reason": "x"}
+            "iob": {"iob": 1.25, "basaliob": 0.5, "activity": 0.01, "time": crate::support::iso(t)},
+            "suggested": {"timestamp": crate::support::iso(t), "bg": 120, "reason": "x"}
         }
     });
     s.post_ok("/api/v1/devicestatus", &status);
     let p = s.get_auth("/api/v2/properties/openaps").json();
     let last = &p["openaps"]["lastIOB"];
     assert_eq!(last["iob"], 1.25, "{p}");
-    assert_eq!(last["timestamp"], crate::harness::iso(t).as_str(), "{p}");
+    assert_eq!(last["timestamp"], crate::support::iso(t).as_str(), "{p}");
 }
 
 /// A browser tool's preflight and request with ENABLE=cors, as Nightscout answers them; none
@@ -347,7 +347,7 @@ fn count_where() {
     let s = TestServer::start();
     let now = now_ms();
     let entries: Vec<Value> = (0..3)
-        .map(|i| crate::harness::sgv("xdrip", now - i * 300_000, 100 + i * 50))
+        .map(|i| crate::support::sgv("xdrip", now - i * 300_000, 100 + i * 50))
         .collect();
     s.post_ok("/api/v1/entries", &json!(entries));
     let r = s.get_auth("/api/v1/count/entries/where?find[sgv][$gte]=150");
@@ -374,7 +374,7 @@ fn api_docs_routes_serve_the_openapi_document() {
 fn v1_lists_etag_and_if_none_match() {
     let s = TestServer::start();
     let now = now_ms();
-    s.post_ok("/api/v1/treatments", &json!({"eventType": "Note", "created_at": crate::harness::iso(now - 60_000), "notes": "a"}));
+    s.post_ok("/api/v1/treatments", &json!({"eventType": "Note", "created_at": crate::support::iso(now - 60_000), "notes": "a"}));
     let r = s.get_auth("/api/v1/treatments.json?rr=1");
     assert_eq!(r.status, 200);
     let tag = r.header("etag").expect("ETag").to_string();
@@ -387,7 +387,7 @@ fn v1_lists_etag_and_if_none_match() {
     // A change: a new tag and the full list.
     s.post_ok(
         "/api/v1/treatments",
-        &json!({"eventType": "Note", "created_at": crate::harness::iso(now), "notes": "b"}),
+        &json!({"eventType": "Note", "created_at": crate::support::iso(now), "notes": "b"}),
     );
     let r = s.get_auth_with("/api/v1/treatments.json?rr=4", &[("If-None-Match", &tag)]);
     assert_eq!(r.status, 200);
@@ -416,7 +416,7 @@ fn v1_lists_etag_and_if_none_match() {
     let r = s.get_auth_with("/api/v1/food/regular", &[("If-None-Match", &tag)]);
     assert_eq!(r.status, 304, "the same documents: {}", r.text);
     // Entries too.
-    s.post_ok("/api/v1/entries", &crate::harness::sgv("xdrip", now, 120));
+    s.post_ok("/api/v1/entries", &crate::support::sgv("xdrip", now, 120));
     let r = s.get_auth("/api/v1/entries.json");
     let tag = r.header("etag").expect("entries ETag").to_string();
     let r = s.get_auth_with("/api/v1/entries.json", &[("If-None-Match", &tag)]);
@@ -453,24 +453,24 @@ fn entries_find_with_ascending_sort() {
     let s = TestServer::start();
     let now = now_ms();
     let entries: Vec<Value> = (0..6)
-        .map(|i| crate::harness::sgv("xdrip", now - i * 300_000, 100 + i))
+        .map(|i| crate::support::sgv("xdrip", now - i * 300_000, 100 + i))
         .collect();
     s.post_ok("/api/v1/entries", &json!(entries));
     let since = now - 4 * 300_000 - 1;
     let items = s.list(&format!(
         "/api/v1/entries.json?find[date][$gte]={since}&sort[date]=1&count=3"
     ));
-    assert_eq!(crate::harness::ints(&items, "sgv"), vec![104, 103, 102]);
+    assert_eq!(crate::support::ints(&items, "sgv"), vec![104, 103, 102]);
     // And descending, the default.
     let items = s.list(&format!(
         "/api/v1/entries.json?find[date][$gte]={since}&count=3"
     ));
-    assert_eq!(crate::harness::ints(&items, "sgv"), vec![100, 101, 102]);
+    assert_eq!(crate::support::ints(&items, "sgv"), vec![100, 101, 102]);
     // Without a date in find, the 4-day window still applies before the ascending sort.
     s.post_ok(
         "/api/v1/entries",
-        &crate::harness::sgv("xdrip", now - 5 * 86_400_000, 40),
+        &crate::support::sgv("xdrip", now - 5 * 86_400_000, 40),
     );
     let items = s.list("/api/v1/entries.json?sort[date]=1&count=2");
-    assert_eq!(crate::harness::ints(&items, "sgv"), vec![105, 104]);
+    assert_eq!(crate::support::ints(&items, "sgv"), vec![105, 104]);
 }

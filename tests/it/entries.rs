@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{enc, ids, ints, is_object_id, iso, now_ms, secret_sha1, sgv, TestServer};
+use crate::support::{enc, ids, ints, is_object_id, iso, now_ms, secret_sha1, sgv, TestServer};
 
 const MIN: i64 = 60_000;
 const DAY: i64 = 86_400_000;
@@ -404,7 +404,7 @@ fn gzip_request_body_is_accepted() {
     let t = now_ms();
     let body =
         serde_json::to_vec(&json!([sgv("gzip", t, 111), sgv("gzip", t - MIN, 112)])).unwrap();
-    let gz = crate::harness::gzip(&body);
+    let gz = crate::support::gzip(&body);
     let r = s.request_auth(
         "POST",
         "/api/v1/entries",

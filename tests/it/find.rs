@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{enc, ints, now_ms, sgv, TestServer};
+use crate::support::{enc, ints, now_ms, sgv, TestServer};
 
 const MIN: i64 = 60_000;
 

@@ -1,13 +1,18 @@
-//! Black-box tests: each starts a real nightlite on an ephemeral port and speaks HTTP to it.
+//! Black-box tests in one binary: each starts a real nightlite on an ephemeral port (the shared
+//! harness, tests/support) and speaks HTTP, /ws or Socket.IO to it. docs/testing.md lists the
+//! modules.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../support/mod.rs"]
+mod support;
 
 mod auth;
 mod authz;
 mod bad_input;
 mod compat;
+mod data_care;
 mod entries;
 mod find;
-mod harness;
 mod matrix;
 mod other;
 mod persistence;
@@ -19,3 +24,4 @@ mod treatment_math;
 mod treatments;
 mod v1_json;
 mod v3;
+mod ws;

@@ -12,7 +12,7 @@ use nightlite::auth::permissions::any_implies;
 use nightlite::auth::roles::builtin_permissions;
 use serde_json::{json, Value};
 
-use crate::harness::{iso, now_ms, secret_sha1, Resp, TestServer};
+use crate::support::{iso, now_ms, secret_sha1, Resp, TestServer};
 
 /// What `{permission}` of `/debug/check/{permission}` is filled with.
 const CHECKED_PERMISSION: &str = "api:entries:read";

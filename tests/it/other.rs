@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{is_object_id, iso, now_ms, TestServer};
+use crate::support::{is_object_id, iso, now_ms, TestServer};
 
 const MIN: i64 = 60_000;
 

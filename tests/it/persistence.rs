@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::harness::{iso, now_ms, sgv, TestServer};
+use crate::support::{iso, now_ms, sgv, TestServer};
 
 #[test]
 fn data_survives_a_restart() {

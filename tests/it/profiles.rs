@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{enc, iso, TestServer};
+use crate::support::{enc, iso, TestServer};
 
 const H: i64 = 3_600_000;
 const MIN: i64 = 60_000;
@@ -79,7 +79,7 @@ impl<'a> Client<'a> {
         }
     }
 
-    fn get(&self, path: &str) -> crate::harness::Resp {
+    fn get(&self, path: &str) -> crate::support::Resp {
         self.s
             .request("GET", path, &[("Authorization", &self.auth)], None)
     }
@@ -328,7 +328,7 @@ fn v3_style_auth_needs_profile_and_treatments_read() {
 #[test]
 fn v1_profile_current_adds_the_active_switch_and_changes_nothing_else() {
     let s = TestServer::start();
-    let now = crate::harness::now_ms();
+    let now = crate::support::now_ms();
     let mut store = aaps_store();
     store["startDate"] = json!(iso(now - 24 * H));
     assert_eq!(s.post_json("/api/v1/profile", &store).status, 200);

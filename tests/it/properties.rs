@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{iso, now_ms, sgv, TestServer};
+use crate::support::{iso, now_ms, sgv, TestServer};
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::harness::{now_ms, sgv, TestServer};
+use crate::support::{now_ms, sgv, TestServer};
 
 const MIN: i64 = 60_000;
 const BUCKET: i64 = 15 * MIN;

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{now_ms, TestServer};
+use crate::support::{now_ms, TestServer};
 
 #[test]
 fn status_json_fields() {
@@ -32,7 +32,7 @@ fn status_json_fields() {
     assert_eq!(th["bgTargetTop"].as_f64(), Some(180.0));
     assert_eq!(th["bgTargetBottom"].as_f64(), Some(80.0));
     assert_eq!(th["bgLow"].as_f64(), Some(55.0));
-    assert!(!r.text.contains(crate::harness::SECRET));
+    assert!(!r.text.contains(crate::support::SECRET));
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn status_suffixless_with_accept_text_plain_or_none() {
     assert_eq!(r.text, "STATUS OK");
     let head = format!(
         "GET /api/v1/status HTTP/1.1\nHost: 127.0.0.1\napi-secret: {}\nConnection: close\n",
-        crate::harness::secret_sha1()
+        crate::support::secret_sha1()
     );
     let r = s.raw(&head, b"");
     assert_eq!(r.status, 200);

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{is_object_id, iso, now_ms, TestServer};
+use crate::support::{is_object_id, iso, now_ms, TestServer};
 
 const MIN: i64 = 60_000;
 
@@ -410,7 +410,7 @@ fn reposting_a_pre_bolus_does_not_duplicate_either_part() {
     let body = json!({"eventType": "Meal Bolus", "insulin": 2, "carbs": 30, "preBolus": 15, "created_at": iso(now_ms() - 60 * MIN)});
     let first = s.post_ok("/api/v1/treatments", &body);
     let second = s.post_ok("/api/v1/treatments", &body);
-    assert_eq!(crate::harness::ids(&first), crate::harness::ids(&second));
+    assert_eq!(crate::support::ids(&first), crate::support::ids(&second));
     assert_eq!(s.list("/api/v1/treatments.json").len(), 2);
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::{json, Map, Value};
 
-use crate::harness::{now_ms, TestServer};
+use crate::support::{now_ms, TestServer};
 
 const MIN: i64 = 60_000;
 

@@ -1,32 +1,10 @@
-//! A real nightlite on an ephemeral port with its own data directory, and a small HTTP client.
+//! A small blocking HTTP client of one server, and the responses it returns.
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::net::TcpStream;
+use std::time::Duration;
 
 use serde_json::Value;
-
-pub const SECRET: &str = "test-secret-0123";
-
-pub fn secret_sha1() -> String {
-    nightlite::auth::sha1_hex(SECRET)
-}
-
-pub fn now_ms() -> i64 {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    i64::try_from(d.as_millis()).unwrap()
-}
-
-pub fn iso(ms: i64) -> String {
-    nightlite::dates::to_iso(ms)
-}
-
-pub fn is_object_id(s: &str) -> bool {
-    s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
 
 /// A response of any status.
 #[derive(Debug)]
@@ -35,7 +13,7 @@ pub struct Resp {
     /// Lower-cased names, in the order received.
     pub headers: Vec<(String, String)>,
     pub text: String,
-    /// The status line and headers exactly as received ([`TestServer::raw`] only).
+    /// The status line and headers exactly as received ([`Http::raw`] only).
     pub head: String,
 }
 
@@ -71,87 +49,50 @@ impl Resp {
     }
 }
 
-pub struct TestServer {
+/// The HTTP client of one server: `base` is `http://127.0.0.1:<port>`; the `*_auth` methods
+/// and the JSON writers send the hash of the server's API secret. Cheap to clone (for
+/// `spawn_blocking` in async tests).
+#[derive(Clone)]
+pub struct Http {
     pub base: String,
     pub port: u16,
-    _owned_dir: Option<tempfile::TempDir>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
     agent: ureq::Agent,
+    secret_hash: String,
 }
 
-impl TestServer {
-    pub fn start() -> TestServer {
-        TestServer::with(&[])
-    }
-
-    /// A server with extra settings over the defaults (AUTH_DEFAULT_ROLES=denied, ...).
-    pub fn with(vars: &[(&str, &str)]) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = TestServer::in_dir(dir.path(), vars);
-        s._owned_dir = Some(dir);
-        s
-    }
-
-    /// A server on a data directory the caller owns, so a later server can reopen it.
-    pub fn in_dir(dir: &Path, vars: &[(&str, &str)]) -> TestServer {
-        let mut map: HashMap<String, String> = HashMap::new();
-        map.insert(
-            "NIGHTLITE_DATA_DIR".into(),
-            dir.to_str().unwrap().to_string(),
-        );
-        map.insert("API_SECRET".into(), SECRET.into());
-        map.insert("AUTH_DEFAULT_ROLES".into(), "denied".into());
-        // Tests send wrong credentials on purpose; keep the brute-force delay short.
-        map.insert("AUTH_FAIL_DELAY".into(), "20".into());
-        for (k, v) in vars {
-            map.insert((*k).to_string(), (*v).to_string());
-        }
-        let config = nightlite::Config::from_map(&map).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(nightlite::serve(config, listener, async move {
-                let _ = rx.await;
-            }))
-        });
+impl Http {
+    /// A client of 127.0.0.1:`port` that sends `secret_hash` as `api-secret`; no redirects
+    /// are followed and no connection is kept idle.
+    pub fn new(port: u16, secret_hash: String) -> Http {
         let agent = ureq::AgentBuilder::new()
             .redirects(0)
             .max_idle_connections(0)
             .timeout(Duration::from_secs(30))
             .build();
-        let mut server = TestServer {
+        Http {
             base: format!("http://127.0.0.1:{port}"),
             port,
-            _owned_dir: None,
-            shutdown: Some(tx),
-            thread: Some(thread),
             agent,
-        };
-        server.wait_ready();
-        server
+            secret_hash,
+        }
     }
 
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if self.thread.as_ref().is_some_and(JoinHandle::is_finished) {
-                let result = self.thread.take().unwrap().join();
-                panic!("server exited during start-up: {result:?}");
-            }
-            if let Ok(r) = self.agent.get(&self.url("/api/versions")).call() {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            assert!(Instant::now() < deadline, "server did not answer in time");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    /// The hash of the server's API secret.
+    pub fn secret_hash(&self) -> &str {
+        &self.secret_hash
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Whether the server gives any HTTP answer to `GET /api/versions` (a server under
+    /// BASE_PATH answers 404 there).
+    pub fn answers(&self) -> bool {
+        matches!(
+            self.agent.get(&self.url("/api/versions")).call(),
+            Ok(_) | Err(ureq::Error::Status(..))
+        )
     }
 
     /// Any request; `body` is sent as is, with the given headers.
@@ -181,7 +122,7 @@ impl TestServer {
             .into_iter()
             .map(|n| {
                 let v = resp.header(&n).unwrap_or("").to_string();
-                (n, v)
+                (n.to_ascii_lowercase(), v)
             })
             .collect();
         let text = resp.into_string().unwrap();
@@ -201,10 +142,38 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Resp {
-        let secret = secret_sha1();
-        let mut all: Vec<(&str, &str)> = vec![("api-secret", secret.as_str())];
+        let mut all: Vec<(&str, &str)> = vec![("api-secret", self.secret_hash.as_str())];
         all.extend_from_slice(headers);
         self.request(method, path, &all, body)
+    }
+
+    /// A request with `body` (if any) sent as JSON.
+    pub fn request_json(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Resp {
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
+        let mut all = headers.to_vec();
+        if bytes.is_some() {
+            all.push(("Content-Type", "application/json"));
+        }
+        self.request(method, path, &all, bytes.as_deref())
+    }
+
+    /// A request with the API secret added and `body` (if any) sent as JSON.
+    pub fn request_auth_json(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Resp {
+        let mut all: Vec<(&str, &str)> = vec![("api-secret", self.secret_hash.as_str())];
+        all.extend_from_slice(headers);
+        self.request_json(method, path, &all, body)
     }
 
     pub fn get(&self, path: &str) -> Resp {
@@ -225,25 +194,15 @@ impl TestServer {
     }
 
     pub fn post_json(&self, path: &str, body: &Value) -> Resp {
-        self.send_json_auth("POST", path, body)
+        self.request_auth_json("POST", path, &[], Some(body))
     }
 
     pub fn put_json(&self, path: &str, body: &Value) -> Resp {
-        self.send_json_auth("PUT", path, body)
+        self.request_auth_json("PUT", path, &[], Some(body))
     }
 
     pub fn delete(&self, path: &str) -> Resp {
         self.request_auth("DELETE", path, &[], None)
-    }
-
-    fn send_json_auth(&self, method: &str, path: &str, body: &Value) -> Resp {
-        let bytes = serde_json::to_vec(body).unwrap();
-        self.request_auth(
-            method,
-            path,
-            &[("Content-Type", "application/json")],
-            Some(&bytes),
-        )
     }
 
     /// A POST with the secret and a raw body sent as application/json.
@@ -305,23 +264,15 @@ impl TestServer {
     }
 }
 
-fn parse_raw(buf: &[u8]) -> Resp {
+/// A response read off the wire: status line, headers, and the body (de-chunked).
+pub fn parse_raw(buf: &[u8]) -> Resp {
     let split = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .expect("no end of headers");
     let head = String::from_utf8_lossy(&buf[..split]).into_owned();
     let mut body = buf[split + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("no status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+    let (status, headers) = parse_head(&head);
     let chunked = headers
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
@@ -334,6 +285,21 @@ fn parse_raw(buf: &[u8]) -> Resp {
         text: String::from_utf8(body).unwrap(),
         head,
     }
+}
+
+/// The status and the (lower-cased) headers of a response head.
+pub fn parse_head(head: &str) -> (u16, Vec<(String, String)>) {
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("no status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers)
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
@@ -351,74 +317,4 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&data[start..start + size]);
         data = &data[start + size + 2..];
     }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let result = t.join();
-            if !std::thread::panicking() {
-                match result {
-                    Ok(Ok(())) => {}
-                    other => panic!("server did not stop cleanly: {other:?}"),
-                }
-            }
-        }
-    }
-}
-
-/// An sgv entry of `device` at `date` (epoch ms).
-pub fn sgv(device: &str, date: i64, value: i64) -> Value {
-    serde_json::json!({
-        "type": "sgv",
-        "sgv": value,
-        "date": date,
-        "dateString": iso(date),
-        "device": device,
-        "direction": "Flat"
-    })
-}
-
-/// The `_id`s of a list of documents.
-pub fn ids(items: &[Value]) -> Vec<String> {
-    items
-        .iter()
-        .map(|i| i["_id"].as_str().expect("_id").to_string())
-        .collect()
-}
-
-/// One numeric field of each document, as i64.
-pub fn ints(items: &[Value], field: &str) -> Vec<i64> {
-    items
-        .iter()
-        .map(|i| {
-            i[field]
-                .as_i64()
-                .unwrap_or_else(|| panic!("{field} in {i}"))
-        })
-        .collect()
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-pub fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `bytes` gzip-compressed, for `Content-Encoding: gzip` bodies.
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
 }
