@@ -951,6 +951,57 @@ mod tests {
         }
     }
 
+    /// Where docs/ states a default (a `| setting | default |` table's row, or "`NAME`
+    /// (default X"), it is the table's.
+    #[test]
+    fn defaults_stated_in_the_docs_are_the_tables() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut checked = 0;
+        for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut defaults_column = false;
+            let mut previous = "";
+            for line in text.lines() {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                if line.starts_with('|') && !previous.starts_with('|') {
+                    defaults_column = cells.get(2) == Some(&"default");
+                }
+                previous = line;
+                let stated = |cell: &str| {
+                    cell.trim_matches('`')
+                        .split([' ', '`', ')', ',', ';'])
+                        .next()
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let mut claims: Vec<(String, String)> = Vec::new();
+                if defaults_column && cells.len() > 3 {
+                    claims.push((cells[1].trim_matches('`').to_string(), stated(cells[2])));
+                }
+                for (i, _) in line.match_indices("` (default ") {
+                    let name = line[..i].rsplit('`').next().unwrap_or("");
+                    let after = &line[i + "` (default ".len()..];
+                    claims.push((name.to_string(), stated(after)));
+                }
+                for (name, value) in claims {
+                    let Some(row) = table::setting(&name) else {
+                        continue;
+                    };
+                    assert_eq!(
+                        value,
+                        row.default,
+                        "{}: {line}: the table says {name} defaults to {}",
+                        path.display(),
+                        row.default
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 10, "found only {checked} stated defaults");
+    }
+
     /// Config::from_map asks the table for every setting it reads (an unknown name is an
     /// error there) and for every row the file and environment may give; the two
     /// environment-only rows are read by main.rs.
