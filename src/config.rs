@@ -188,6 +188,7 @@ impl Config {
                 (Place::File, Some(path)) => format!("in {}", path.display()),
                 _ => "in the environment".to_string(),
             };
+            // A name of the table ignored here is one it reads from the environment only.
             if table::setting(&name).is_some() {
                 tracing::warn!("{name} ({place}) is read from the environment only; ignored");
             } else {
