@@ -1,9 +1,15 @@
 //! Every setting nightlite reads, under Nightscout's own environment names so a user can move
 //! over with the same settings. Values come from an optional TOML file and the environment; the
 //! environment wins. Each bad value stops start-up with one line naming the setting.
+//! Which settings there are, how each is read and its default: [`table`], the one list.
+
+pub mod render;
+pub mod table;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use table::{Reader, SETTINGS};
 
 /// Nightscout refuses an API_SECRET shorter than this (MIN_PASSPHRASE_LENGTH).
 pub const MIN_SECRET_LENGTH: usize = 12;
@@ -182,16 +188,21 @@ impl Config {
                 (Place::File, Some(path)) => format!("in {}", path.display()),
                 _ => "in the environment".to_string(),
             };
-            if OTHER_NAMES.contains(&name.as_str()) {
+            // A name of the table ignored here is one it reads from the environment only.
+            if table::setting(&name).is_some() {
                 tracing::warn!("{name} ({place}) is read from the environment only; ignored");
             } else {
                 tracing::warn!("{name} ({place}) is not a setting nightlite reads; ignored");
             }
         }
         let from_file = values.contains_key("API_SECRET");
-        for name in KNOWN_NAMES {
+        for name in SETTINGS
+            .iter()
+            .map(|s| s.name)
+            .filter(|n| table::in_file(n))
+        {
             if let Ok(v) = std::env::var(name) {
-                values.insert((*name).to_string(), v);
+                values.insert(name.to_string(), v);
             }
         }
         let mut config = Config::from_map(&values)?;
@@ -206,44 +217,26 @@ impl Config {
 
     /// Builds a config from `NAME -> value` pairs (tests use this directly).
     pub fn from_map(values: &HashMap<String, String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| {
-            values
-                .get(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        Config::read(&Reader::new(values))
+    }
 
-        let api_secret = get("API_SECRET");
-        if let Some(s) = &api_secret {
-            if s.chars().count() < MIN_SECRET_LENGTH {
-                return Err(invalid(
-                    "API_SECRET",
-                    format!("must be at least {MIN_SECRET_LENGTH} characters long"),
-                ));
-            }
-        }
-        let port = match get("PORT") {
-            Some(p) => p
-                .parse::<u16>()
-                .map_err(|_| invalid("PORT", format!("'{p}' is not a port number (0-65535)")))?,
-            None => 1337,
+    /// Every setting through its row of [`table::SETTINGS`]: the rule, bounds and default come
+    /// from there; what is left here is how settings combine.
+    fn read(r: &Reader) -> Result<Config, ConfigError> {
+        let api_secret = match r.given("API_SECRET")? {
+            Some(_) => Some(r.text("API_SECRET")?),
+            None => None,
         };
-        let units = match get("DISPLAY_UNITS").as_deref().map(str::to_ascii_lowercase) {
-            None => Units::MgDl,
-            Some(u) if u == "mg/dl" || u == "mgdl" || u == "mg" => Units::MgDl,
-            Some(u) if u == "mmol" || u == "mmol/l" => Units::Mmol,
-            Some(u) => {
-                return Err(invalid(
-                    "DISPLAY_UNITS",
-                    format!("'{u}' is neither mg/dl nor mmol"),
-                ))
-            }
+        let port = u16::try_from(r.whole("PORT")?).map_err(|_| invalid("PORT", "out of range"))?;
+        let units = match r.text("DISPLAY_UNITS")?.as_str() {
+            "mmol" => Units::Mmol,
+            _ => Units::MgDl,
         };
         let thresholds = Thresholds {
-            bg_high: threshold(&get, "BG_HIGH", 260.0, units)?,
-            bg_target_top: threshold(&get, "BG_TARGET_TOP", 180.0, units)?,
-            bg_target_bottom: threshold(&get, "BG_TARGET_BOTTOM", 80.0, units)?,
-            bg_low: threshold(&get, "BG_LOW", 55.0, units)?,
+            bg_high: threshold(r, "BG_HIGH", units)?,
+            bg_target_top: threshold(r, "BG_TARGET_TOP", units)?,
+            bg_target_bottom: threshold(r, "BG_TARGET_BOTTOM", units)?,
+            bg_low: threshold(r, "BG_LOW", units)?,
         };
         let t = thresholds;
         if !(t.bg_low < t.bg_target_bottom
@@ -255,49 +248,18 @@ impl Config {
                 "thresholds must rise: BG_LOW < BG_TARGET_BOTTOM < BG_TARGET_TOP < BG_HIGH",
             ));
         }
-        let auth_default_roles = get("AUTH_DEFAULT_ROLES")
-            .map(|v| split_list(&v))
-            .unwrap_or_else(|| vec!["readable".to_string()]);
-        let time_format = match get("TIME_FORMAT").as_deref() {
-            None => 12,
-            Some("12") => 12,
-            Some("24") => 24,
-            Some(other) => {
-                return Err(invalid("TIME_FORMAT", format!("'{other}' is not 12 or 24")))
-            }
+        let time_format = match r.text("TIME_FORMAT")?.as_str() {
+            "24" => 24,
+            _ => 12,
         };
-        let insecure_use_http = match get("INSECURE_USE_HTTP") {
-            None => false,
-            Some(v) => parse_bool(&v).ok_or_else(|| {
-                invalid("INSECURE_USE_HTTP", format!("'{v}' is not true or false"))
-            })?,
-        };
-        let max_body_bytes = match get("NIGHTLITE_MAX_BODY_MB") {
-            None => 20 * 1024 * 1024,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|mb| (1..=1024).contains(mb))
-                .map(|mb| mb * 1024 * 1024)
-                .ok_or_else(|| invalid("NIGHTLITE_MAX_BODY_MB", format!("'{v}' is not 1..1024")))?,
-        };
+        let insecure_use_http = r.flag("INSECURE_USE_HTTP")?;
+        let max_body_mb = usize::try_from(r.whole("NIGHTLITE_MAX_BODY_MB")?)
+            .map_err(|_| invalid("NIGHTLITE_MAX_BODY_MB", "out of range"))?;
+        let auth_fail_delay_ms = r.whole("AUTH_FAIL_DELAY")?;
+        let trust_proxy = crate::auth::proxy::ProxyTrust::parse(&r.text("TRUST_PROXY")?)
+            .map_err(|e| invalid("TRUST_PROXY", e))?;
 
-        let auth_fail_delay_ms = match get("AUTH_FAIL_DELAY") {
-            None => 5000,
-            Some(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|ms| (0..=600_000).contains(ms))
-                .ok_or_else(|| invalid("AUTH_FAIL_DELAY", format!("'{v}' is not 0..600000 ms")))?,
-        };
-        let trust_proxy = match get("TRUST_PROXY") {
-            None => crate::auth::proxy::ProxyTrust::Off,
-            Some(v) => {
-                crate::auth::proxy::ProxyTrust::parse(&v).map_err(|e| invalid("TRUST_PROXY", e))?
-            }
-        };
-
-        let tls = match (get("TLS_CERT"), get("TLS_KEY")) {
+        let tls = match (r.given("TLS_CERT")?, r.given("TLS_KEY")?) {
             (None, None) => None,
             (Some(cert), Some(key)) => Some(TlsFiles {
                 cert: PathBuf::from(cert),
@@ -306,78 +268,38 @@ impl Config {
             (Some(_), None) => return Err(invalid("TLS_KEY", "must be set with TLS_CERT")),
             (None, Some(_)) => return Err(invalid("TLS_CERT", "must be set with TLS_KEY")),
         };
-        let base_path = base_path(get("BASE_PATH").as_deref())?;
-        let number =
-            |name: &'static str, default: u32, max: u32| -> Result<u32, ConfigError> {
-                match get(name) {
-                    None => Ok(default),
-                    Some(v) => v.parse::<u32>().ok().filter(|n| *n <= max).ok_or_else(|| {
-                        invalid(name, format!("'{v}' is not a whole number 0..{max}"))
-                    }),
-                }
-            };
-        let backup_interval_hours = number("BACKUP_INTERVAL_HOURS", 0, 24 * 366)?;
-        let backup_keep = match number("BACKUP_KEEP", 7, 10_000)? {
-            0 => return Err(invalid("BACKUP_KEEP", "must be at least 1")),
-            n => n as usize,
-        };
+        let base_path = base_path(r.given("BASE_PATH")?.as_deref())?;
+        let backup_interval_hours = r.count("BACKUP_INTERVAL_HOURS")?;
+        let backup_keep = r.count("BACKUP_KEEP")? as usize;
         let retention = RetentionDays {
-            entries: number("ENTRIES_RETENTION_DAYS", 0, 36_500)?,
-            treatments: number("TREATMENTS_RETENTION_DAYS", 0, 36_500)?,
-            devicestatus: number("DEVICESTATUS_RETENTION_DAYS", 60, 36_500)?,
-            activity: number("ACTIVITY_RETENTION_DAYS", 0, 36_500)?,
+            entries: r.count("ENTRIES_RETENTION_DAYS")?,
+            treatments: r.count("TREATMENTS_RETENTION_DAYS")?,
+            devicestatus: r.count("DEVICESTATUS_RETENTION_DAYS")?,
+            activity: r.count("ACTIVITY_RETENTION_DAYS")?,
         };
         // Only a test build may pretend the disk is full; a release build ignores the name.
         let test_disk_free_bytes = if cfg!(debug_assertions) {
-            get("NIGHTLITE_TEST_DISK_FREE_BYTES").and_then(|v| v.parse::<u64>().ok())
+            r.given("NIGHTLITE_TEST_DISK_FREE_BYTES")?
+                .and_then(|v| v.parse::<u64>().ok())
         } else {
             None
         };
-
-        let flag = |name: &'static str, default: bool| -> Result<bool, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => parse_bool(&v)
-                    .ok_or_else(|| invalid(name, format!("'{v}' is not on/off or true/false"))),
-            }
-        };
-        let minutes = |name: &'static str, default: f64| -> Result<f64, ConfigError> {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|m| m.is_finite() && *m > 0.0)
-                    .ok_or_else(|| {
-                        invalid(name, format!("'{v}' is not a positive number of minutes"))
-                    }),
-            }
-        };
         let alarms = AlarmSettings {
-            urgent_high: flag("ALARM_URGENT_HIGH", true)?,
-            high: flag("ALARM_HIGH", true)?,
-            low: flag("ALARM_LOW", true)?,
-            urgent_low: flag("ALARM_URGENT_LOW", true)?,
-            timeago_warn: flag("ALARM_TIMEAGO_WARN", true)?,
-            timeago_warn_mins: minutes("ALARM_TIMEAGO_WARN_MINS", 15.0)?,
-            timeago_urgent: flag("ALARM_TIMEAGO_URGENT", true)?,
-            timeago_urgent_mins: minutes("ALARM_TIMEAGO_URGENT_MINS", 30.0)?,
+            urgent_high: r.flag("ALARM_URGENT_HIGH")?,
+            high: r.flag("ALARM_HIGH")?,
+            low: r.flag("ALARM_LOW")?,
+            urgent_low: r.flag("ALARM_URGENT_LOW")?,
+            timeago_warn: r.flag("ALARM_TIMEAGO_WARN")?,
+            timeago_warn_mins: r.number("ALARM_TIMEAGO_WARN_MINS")?,
+            timeago_urgent: r.flag("ALARM_TIMEAGO_URGENT")?,
+            timeago_urgent_mins: r.number("ALARM_TIMEAGO_URGENT_MINS")?,
         };
-        let secure_hsts_header = flag("SECURE_HSTS_HEADER", true)?;
-        let at_least_1 =
-            |name: &'static str, default: u32, max: u32| match number(name, default, max)? {
-                0 => Err(invalid(name, "must be at least 1")),
-                n => Ok(n),
-            };
+        let secure_hsts_header = r.flag("SECURE_HSTS_HEADER")?;
         let connections = ConnectionLimits {
-            max_connections: at_least_1("NIGHTLITE_MAX_CONNECTIONS", 768, 100_000)? as usize,
-            max_unauthenticated_sockets: at_least_1(
-                "NIGHTLITE_MAX_UNAUTHENTICATED_SOCKETS",
-                100,
-                100_000,
-            )? as usize,
-            body_timeout_secs: at_least_1("NIGHTLITE_BODY_TIMEOUT_SECS", 60, 3600)?,
-            write_timeout_secs: at_least_1("NIGHTLITE_WRITE_TIMEOUT_SECS", 45, 3600)?,
+            max_connections: r.count("NIGHTLITE_MAX_CONNECTIONS")? as usize,
+            max_unauthenticated_sockets: r.count("NIGHTLITE_MAX_UNAUTHENTICATED_SOCKETS")? as usize,
+            body_timeout_secs: r.count("NIGHTLITE_BODY_TIMEOUT_SECS")?,
+            write_timeout_secs: r.count("NIGHTLITE_WRITE_TIMEOUT_SECS")?,
         };
 
         Ok(Config {
@@ -388,25 +310,23 @@ impl Config {
             },
             api_secret,
             port,
-            hostname: get("HOSTNAME").unwrap_or_else(|| "0.0.0.0".to_string()),
-            data_dir: PathBuf::from(
-                get("NIGHTLITE_DATA_DIR").unwrap_or_else(|| "./nightlite-data".to_string()),
-            ),
-            data_dir_named: get("NIGHTLITE_DATA_DIR").is_some(),
+            hostname: r.text("HOSTNAME")?,
+            data_dir: PathBuf::from(r.text("NIGHTLITE_DATA_DIR")?),
+            data_dir_named: r.given("NIGHTLITE_DATA_DIR")?.is_some(),
             units,
             thresholds,
-            auth_default_roles,
-            enable: get("ENABLE").map(|v| split_list(&v)).unwrap_or_default(),
-            disable: get("DISABLE").map(|v| split_list(&v)).unwrap_or_default(),
-            custom_title: get("CUSTOM_TITLE").unwrap_or_else(|| "Nightscout".to_string()),
+            auth_default_roles: r.list("AUTH_DEFAULT_ROLES")?,
+            enable: r.list("ENABLE")?,
+            disable: r.list("DISABLE")?,
+            custom_title: r.text("CUSTOM_TITLE")?,
             time_format,
-            theme: get("THEME").unwrap_or_else(|| "default".to_string()),
-            language: get("LANGUAGE").unwrap_or_else(|| "en".to_string()),
+            theme: r.text("THEME")?,
+            language: r.text("LANGUAGE")?,
             insecure_use_http,
-            max_body_bytes,
+            max_body_bytes: max_body_mb * 1024 * 1024,
             auth_fail_delay_ms,
             trust_proxy,
-            cors_allow_origin: get("CORS_ALLOW_ORIGIN").unwrap_or_else(|| "*".to_string()),
+            cors_allow_origin: r.text("CORS_ALLOW_ORIGIN")?,
             alarms,
             tls,
             secure_hsts_header,
@@ -416,7 +336,7 @@ impl Config {
             retention,
             test_disk_free_bytes,
             connections,
-            plugins: crate::plugins::Settings::from_map(values),
+            plugins: crate::plugins::Settings::from_map(&r.plugin_values()),
         })
     }
 
@@ -568,64 +488,6 @@ impl Config {
     }
 }
 
-/// Every name read from the environment (also accepted as keys of the TOML file).
-pub const KNOWN_NAMES: &[&str] = &[
-    "API_SECRET",
-    "PORT",
-    "HOSTNAME",
-    "NIGHTLITE_DATA_DIR",
-    "DISPLAY_UNITS",
-    "BG_HIGH",
-    "BG_TARGET_TOP",
-    "BG_TARGET_BOTTOM",
-    "BG_LOW",
-    "AUTH_DEFAULT_ROLES",
-    "ENABLE",
-    "DISABLE",
-    "CUSTOM_TITLE",
-    "TIME_FORMAT",
-    "THEME",
-    "LANGUAGE",
-    "INSECURE_USE_HTTP",
-    "NIGHTLITE_MAX_BODY_MB",
-    "AUTH_FAIL_DELAY",
-    "TRUST_PROXY",
-    "CORS_ALLOW_ORIGIN",
-    "ALARM_URGENT_HIGH",
-    "ALARM_HIGH",
-    "ALARM_LOW",
-    "ALARM_URGENT_LOW",
-    "ALARM_TIMEAGO_WARN",
-    "ALARM_TIMEAGO_WARN_MINS",
-    "ALARM_TIMEAGO_URGENT",
-    "ALARM_TIMEAGO_URGENT_MINS",
-    "TLS_CERT",
-    "TLS_KEY",
-    "SECURE_HSTS_HEADER",
-    "BASE_PATH",
-    "BACKUP_INTERVAL_HOURS",
-    "BACKUP_KEEP",
-    "ENTRIES_RETENTION_DAYS",
-    "TREATMENTS_RETENTION_DAYS",
-    "DEVICESTATUS_RETENTION_DAYS",
-    "ACTIVITY_RETENTION_DAYS",
-    "NIGHTLITE_TEST_DISK_FREE_BYTES",
-    "NIGHTLITE_MAX_CONNECTIONS",
-    "NIGHTLITE_MAX_UNAUTHENTICATED_SOCKETS",
-    "NIGHTLITE_BODY_TIMEOUT_SECS",
-    "NIGHTLITE_WRITE_TIMEOUT_SECS",
-    // src/plugins/settings.rs
-    "ALARM_TYPES",
-    "BWP_WARN",
-    "BWP_URGENT",
-    "BWP_SNOOZE",
-    "BWP_SNOOZE_MINS",
-    "AR2_CONE_FACTOR",
-];
-
-/// Names read outside [`KNOWN_NAMES`]: by the command line (main.rs) and the log set-up.
-const OTHER_NAMES: &[&str] = &["NIGHTLITE_CONFIG", "NIGHTLITE_LOG"];
-
 /// Nightscout settings nightlite does not read (from cgm-remote-monitor's env.js and
 /// settings.js), reported when they come over from a Nightscout set-up.
 const NIGHTSCOUT_NAMES: &[&str] = &[
@@ -698,11 +560,11 @@ enum Place {
 /// the environment's names that look like settings (Nightscout's, or with a settings prefix)
 /// but are not nightlite's. Other environment names (PATH, HOME, ...) are not settings.
 fn ignored_names(file_keys: &[String], env: &[String]) -> Vec<(String, Place)> {
-    let known = |n: &str| KNOWN_NAMES.contains(&n) || OTHER_NAMES.contains(&n);
+    let known = |n: &str| table::setting(n).is_some();
     let mut out: Vec<(String, Place)> = Vec::new();
-    // OTHER_NAMES are read from the environment only, so in the file they are ignored too.
+    // Environment-only settings are ignored in the file too.
     for k in file_keys {
-        if !KNOWN_NAMES.contains(&k.as_str()) && !out.iter().any(|(n, _)| n == k) {
+        if !table::in_file(k) && !out.iter().any(|(n, _)| n == k) {
             out.push((k.clone(), Place::File));
         }
     }
@@ -740,7 +602,7 @@ fn read_toml(path: &Path) -> Result<TomlSettings, ConfigError> {
     let mut unknown = Vec::new();
     for (key, value) in table {
         let name = key.to_ascii_uppercase();
-        if !KNOWN_NAMES.contains(&name.as_str()) {
+        if !table::in_file(&name) {
             unknown.push(name);
             continue;
         }
@@ -765,20 +627,12 @@ fn read_toml(path: &Path) -> Result<TomlSettings, ConfigError> {
     Ok((out, unknown))
 }
 
-fn threshold(
-    get: &dyn Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: f64,
-    units: Units,
-) -> Result<f64, ConfigError> {
-    let Some(raw) = get(name) else {
-        return Ok(default);
+/// A glucose threshold in mg/dl: the default as it is, a value given in the display units.
+fn threshold(r: &Reader, name: &'static str, units: Units) -> Result<f64, ConfigError> {
+    let v = r.number(name)?;
+    let Some(raw) = r.given(name)? else {
+        return Ok(v);
     };
-    let v: f64 = raw
-        .parse()
-        .ok()
-        .filter(|v: &f64| v.is_finite() && *v > 0.0)
-        .ok_or_else(|| invalid(name, format!("'{raw}' is not a positive number")))?;
     // Nightscout accepts thresholds in mmol/l when the display unit is mmol.
     if units == Units::Mmol && v < 50.0 {
         return Ok((v * MMOL_TO_MGDL).round());
@@ -1061,30 +915,32 @@ mod tests {
         assert!(read_toml(&p).is_err());
     }
 
-    /// The README's settings table and the packaged config list every name read here, and
-    /// the README links every page in docs/.
+    /// The README's settings table and the packaged nightlite.toml are the table's own text,
+    /// and the README links every page in docs/.
     #[test]
-    fn every_setting_and_page_is_in_the_readme_and_every_setting_in_the_packaged_config() {
+    fn the_readme_and_the_packaged_config_are_made_from_the_table() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let begin = "<!-- Made by `nightlite settings --markdown` from src/config/table.rs: \
+                     edit the table there. -->\n";
+        let end = "<!-- end of the settings table -->";
+        let table = readme
+            .split_once(begin)
+            .and_then(|(_, rest)| rest.split_once(end))
+            .map(|(table, _)| table)
+            .expect("README.md has the settings table between its two markers");
+        assert!(
+            table.trim() == render::markdown().trim(),
+            "README.md's settings table differs from the settings table: put the output of \
+             `cargo run -q -- settings --markdown` between its markers"
+        );
         let packaged =
             std::fs::read_to_string(root.join("packaging/debian/nightlite.toml")).unwrap();
-        for name in KNOWN_NAMES.iter().chain(OTHER_NAMES) {
-            assert!(
-                readme.contains(&format!("`{name}`")),
-                "README.md lacks {name}"
-            );
-        }
-        // Release builds ignore the test knob; the environment-only names cannot be there.
-        for name in KNOWN_NAMES
-            .iter()
-            .filter(|n| **n != "NIGHTLITE_TEST_DISK_FREE_BYTES")
-        {
-            assert!(
-                packaged.contains(&format!("{name} =")),
-                "packaging/debian/nightlite.toml lacks {name}"
-            );
-        }
+        assert!(
+            packaged == render::toml(),
+            "packaging/debian/nightlite.toml differs from the settings table: \
+             `cargo run -q -- settings --toml > packaging/debian/nightlite.toml`"
+        );
         for entry in std::fs::read_dir(root.join("docs")).unwrap() {
             let page = entry.unwrap().file_name().into_string().unwrap();
             if page.ends_with(".md") {
@@ -1094,6 +950,157 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Where docs/ states a default (a `| setting | default |` table's row, or "`NAME`
+    /// (default X"), it is the table's.
+    #[test]
+    fn defaults_stated_in_the_docs_are_the_tables() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut checked = 0;
+        for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut defaults_column = false;
+            let mut previous = "";
+            for line in text.lines() {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                if line.starts_with('|') && !previous.starts_with('|') {
+                    defaults_column = cells.get(2) == Some(&"default");
+                }
+                previous = line;
+                let stated = |cell: &str| {
+                    cell.trim_matches('`')
+                        .split([' ', '`', ')', ',', ';'])
+                        .next()
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let mut claims: Vec<(String, String)> = Vec::new();
+                if defaults_column && cells.len() > 3 {
+                    claims.push((cells[1].trim_matches('`').to_string(), stated(cells[2])));
+                }
+                for (i, _) in line.match_indices("` (default ") {
+                    let name = line[..i].rsplit('`').next().unwrap_or("");
+                    let after = &line[i + "` (default ".len()..];
+                    claims.push((name.to_string(), stated(after)));
+                }
+                for (name, value) in claims {
+                    let Some(row) = table::setting(&name) else {
+                        continue;
+                    };
+                    assert_eq!(
+                        value,
+                        row.default,
+                        "{}: {line}: the table says {name} defaults to {}",
+                        path.display(),
+                        row.default
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 10, "found only {checked} stated defaults");
+    }
+
+    /// Config::from_map asks the table for every setting it reads (an unknown name is an
+    /// error there) and for every row the file and environment may give; the two
+    /// environment-only rows are read by main.rs.
+    #[test]
+    fn every_row_is_read_and_nothing_beside_the_table() {
+        let values = HashMap::new();
+        let reader = Reader::new(&values);
+        Config::read(&reader).unwrap();
+        let asked = reader.asked();
+        for s in SETTINGS {
+            match s.scope {
+                table::Scope::Environment => {
+                    let main = include_str!("main.rs");
+                    assert!(main.contains(&format!("\"{}\"", s.name)), "{}", s.name);
+                }
+                _ => assert!(asked.contains(&s.name), "{} is never read", s.name),
+            }
+        }
+        let mut names: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), SETTINGS.len(), "a name is in the table twice");
+        let e = Reader::new(&values).text("NO_SUCH_SETTING").unwrap_err();
+        assert!(e.to_string().starts_with("NO_SUCH_SETTING:"), "{e}");
+    }
+
+    /// Each row is documented, its default is a value it accepts (for the plugins' rows: the
+    /// value their own code falls back to), secrets are marked so, and the packaged file's
+    /// values, every line taken out of its comment, make a config the server accepts.
+    #[test]
+    fn every_row_is_documented_and_its_defaults_and_examples_are_accepted() {
+        for s in SETTINGS {
+            assert!(!s.doc.is_empty(), "{} has no doc line", s.name);
+            let upper = s.name.to_ascii_uppercase();
+            if ["SECRET", "TOKEN", "PASSWORD"]
+                .iter()
+                .any(|w| upper.contains(w))
+            {
+                assert!(s.is_secret(), "{} must be Kind::Secret", s.name);
+            }
+            if s.scope != table::Scope::Anywhere {
+                assert_eq!(s.packaged, table::Packaged::Omit, "{}", s.name);
+            }
+            if s.default.is_empty() {
+                continue;
+            }
+            match s.kind {
+                table::Kind::Plugin { .. } => {
+                    let one = map(&[(s.name, s.default)]);
+                    assert_eq!(
+                        crate::plugins::Settings::from_map(&one),
+                        crate::plugins::Settings::default(),
+                        "{}'s default is not the plugins' own",
+                        s.name
+                    );
+                }
+                _ => {
+                    assert!(s.parse(s.default).is_ok(), "{}: bad default", s.name);
+                    let one = map(&[(s.name, s.default)]);
+                    if s.scope == table::Scope::Anywhere {
+                        let mut given = Config::from_map(&one).unwrap();
+                        // Naming the data directory is remembered, whatever the name.
+                        given.data_dir_named = false;
+                        assert_eq!(
+                            format!("{given:?}"),
+                            format!("{:?}", Config::from_map(&HashMap::new()).unwrap()),
+                            "{}: giving the default changes the config",
+                            s.name
+                        );
+                    }
+                }
+            }
+        }
+        assert!(log_filter(table::setting("NIGHTLITE_LOG").map(|s| s.default)).is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("all.toml");
+        let uncommented: String = render::toml()
+            .lines()
+            .map(|l| {
+                let bare = l.strip_prefix("# ").unwrap_or(l);
+                match bare.split_once(" = ") {
+                    Some((name, _)) if table::in_file(name) => bare,
+                    _ => l,
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&p, uncommented).unwrap();
+        let (values, unknown) = read_toml(&p).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        for s in SETTINGS {
+            let listed = values.contains_key(s.name);
+            let packaged = s.packaged != table::Packaged::Omit;
+            assert_eq!(listed, packaged, "{} in the packaged file", s.name);
+        }
+        let c = Config::from_map(&values).unwrap();
+        assert_eq!(c.port, 1337);
+        assert!(c.insecure_use_http && c.tls.is_some());
     }
 
     #[test]
@@ -1131,7 +1138,245 @@ mod tests {
         assert_eq!(got[0].1, Place::File);
         assert_eq!(got[5].1, Place::Environment);
         // Every name nightlite reads is known, whoever added it to the table.
-        let all = s(KNOWN_NAMES);
+        let all: Vec<String> = SETTINGS
+            .iter()
+            .filter(|r| table::in_file(r.name))
+            .map(|r| r.name.to_string())
+            .collect();
         assert!(ignored_names(&all, &all).is_empty());
+    }
+
+    /// What a bad value says, and which of two bad values speaks first, as before the
+    /// settings table: the table must change neither.
+    #[test]
+    fn refusals_and_accepted_spellings_are_as_they_were() {
+        let refused: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("API_SECRET", "short")],
+                "API_SECRET: must be at least 12 characters long",
+            ),
+            (
+                &[("PORT", "http")],
+                "PORT: 'http' is not a port number (0-65535)",
+            ),
+            (
+                &[("PORT", "70000")],
+                "PORT: '70000' is not a port number (0-65535)",
+            ),
+            (
+                &[("DISPLAY_UNITS", "MMOLX")],
+                "DISPLAY_UNITS: 'mmolx' is neither mg/dl nor mmol",
+            ),
+            (
+                &[("BG_HIGH", "abc")],
+                "BG_HIGH: 'abc' is not a positive number",
+            ),
+            (
+                &[("BG_TARGET_TOP", "-5")],
+                "BG_TARGET_TOP: '-5' is not a positive number",
+            ),
+            (
+                &[("BG_LOW", "200")],
+                "BG_LOW: thresholds must rise: BG_LOW < BG_TARGET_BOTTOM < BG_TARGET_TOP < BG_HIGH",
+            ),
+            (
+                &[("TIME_FORMAT", "Abc")],
+                "TIME_FORMAT: 'Abc' is not 12 or 24",
+            ),
+            (
+                &[("INSECURE_USE_HTTP", "maybe")],
+                "INSECURE_USE_HTTP: 'maybe' is not true or false",
+            ),
+            (
+                &[("NIGHTLITE_MAX_BODY_MB", "0")],
+                "NIGHTLITE_MAX_BODY_MB: '0' is not 1..1024",
+            ),
+            (
+                &[("NIGHTLITE_MAX_BODY_MB", "-0")],
+                "NIGHTLITE_MAX_BODY_MB: '-0' is not 1..1024",
+            ),
+            (
+                &[("NIGHTLITE_MAX_BODY_MB", "1025")],
+                "NIGHTLITE_MAX_BODY_MB: '1025' is not 1..1024",
+            ),
+            (
+                &[("AUTH_FAIL_DELAY", "-1")],
+                "AUTH_FAIL_DELAY: '-1' is not 0..600000 ms",
+            ),
+            (
+                &[("AUTH_FAIL_DELAY", "1.5")],
+                "AUTH_FAIL_DELAY: '1.5' is not 0..600000 ms",
+            ),
+            (
+                &[("TRUST_PROXY", "99")],
+                "TRUST_PROXY: '99': at most 16 proxy hops",
+            ),
+            (
+                &[("TLS_CERT", "/c.pem")],
+                "TLS_KEY: must be set with TLS_CERT",
+            ),
+            (
+                &[("TLS_KEY", "/k.pem")],
+                "TLS_CERT: must be set with TLS_KEY",
+            ),
+            (
+                &[("BASE_PATH", "/a b")],
+                "BASE_PATH: '/a b' is not a plain path like /nightscout (letters, digits, - . _ ~)",
+            ),
+            (
+                &[("BACKUP_INTERVAL_HOURS", "9000")],
+                "BACKUP_INTERVAL_HOURS: '9000' is not a whole number 0..8784",
+            ),
+            (&[("BACKUP_KEEP", "0")], "BACKUP_KEEP: must be at least 1"),
+            (
+                &[("BACKUP_KEEP", "-0")],
+                "BACKUP_KEEP: '-0' is not a whole number 0..10000",
+            ),
+            (
+                &[("ENTRIES_RETENTION_DAYS", "-1")],
+                "ENTRIES_RETENTION_DAYS: '-1' is not a whole number 0..36500",
+            ),
+            (
+                &[("ACTIVITY_RETENTION_DAYS", "36501")],
+                "ACTIVITY_RETENTION_DAYS: '36501' is not a whole number 0..36500",
+            ),
+            (
+                &[("ALARM_HIGH", "maybe")],
+                "ALARM_HIGH: 'maybe' is not on/off or true/false",
+            ),
+            (
+                &[("ALARM_TIMEAGO_WARN_MINS", "0")],
+                "ALARM_TIMEAGO_WARN_MINS: '0' is not a positive number of minutes",
+            ),
+            (
+                &[("ALARM_TIMEAGO_URGENT_MINS", "inf")],
+                "ALARM_TIMEAGO_URGENT_MINS: 'inf' is not a positive number of minutes",
+            ),
+            (
+                &[("SECURE_HSTS_HEADER", "x")],
+                "SECURE_HSTS_HEADER: 'x' is not on/off or true/false",
+            ),
+            (
+                &[("NIGHTLITE_MAX_CONNECTIONS", "0")],
+                "NIGHTLITE_MAX_CONNECTIONS: must be at least 1",
+            ),
+            (
+                &[("NIGHTLITE_MAX_UNAUTHENTICATED_SOCKETS", "100001")],
+                "NIGHTLITE_MAX_UNAUTHENTICATED_SOCKETS: '100001' is not a whole number 0..100000",
+            ),
+            (
+                &[("NIGHTLITE_BODY_TIMEOUT_SECS", "3601")],
+                "NIGHTLITE_BODY_TIMEOUT_SECS: '3601' is not a whole number 0..3600",
+            ),
+            (
+                &[("NIGHTLITE_WRITE_TIMEOUT_SECS", "x")],
+                "NIGHTLITE_WRITE_TIMEOUT_SECS: 'x' is not a whole number 0..3600",
+            ),
+            // Two bad values: the one checked first speaks.
+            (
+                &[("ALARM_HIGH", "x"), ("PORT", "x")],
+                "PORT: 'x' is not a port number (0-65535)",
+            ),
+            (
+                &[("TRUST_PROXY", "99"), ("AUTH_FAIL_DELAY", "-1")],
+                "AUTH_FAIL_DELAY: '-1' is not 0..600000 ms",
+            ),
+            (
+                &[("NIGHTLITE_MAX_BODY_MB", "0"), ("INSECURE_USE_HTTP", "x")],
+                "INSECURE_USE_HTTP: 'x' is not true or false",
+            ),
+            (
+                &[("ENTRIES_RETENTION_DAYS", "-1"), ("BACKUP_KEEP", "0")],
+                "BACKUP_KEEP: must be at least 1",
+            ),
+            (
+                &[
+                    ("NIGHTLITE_MAX_CONNECTIONS", "0"),
+                    ("SECURE_HSTS_HEADER", "x"),
+                ],
+                "SECURE_HSTS_HEADER: 'x' is not on/off or true/false",
+            ),
+            (
+                &[("ALARM_LOW", "x"), ("BACKUP_INTERVAL_HOURS", "x")],
+                "BACKUP_INTERVAL_HOURS: 'x' is not a whole number 0..8784",
+            ),
+        ];
+        for (pairs, want) in refused {
+            let e = Config::from_map(&map(pairs)).unwrap_err();
+            assert_eq!(e.to_string(), *want, "{pairs:?}");
+        }
+        let c = Config::from_map(&map(&[
+            ("PORT", " +8080 "),
+            ("DISPLAY_UNITS", "MG"),
+            ("TIME_FORMAT", "24"),
+            ("ALARM_HIGH", "OFF"),
+            ("ALARM_LOW", "0"),
+            ("INSECURE_USE_HTTP", "yes"),
+            ("AUTH_FAIL_DELAY", "-0"),
+            ("NIGHTLITE_MAX_BODY_MB", "+2"),
+            ("BACKUP_KEEP", "+3"),
+            ("ALARM_TIMEAGO_WARN_MINS", "2.5"),
+            ("HOSTNAME", "   "),
+            ("ENABLE", "cors,careportal"),
+            ("TRUST_PROXY", "loopback"),
+            ("BWP_WARN", "abc"),
+        ]))
+        .unwrap();
+        assert_eq!((c.port, c.units, c.time_format), (8080, Units::MgDl, 24));
+        assert!(!c.alarms.high && !c.alarms.low && c.alarms.urgent_low);
+        assert!(c.insecure_use_http);
+        assert_eq!(c.auth_fail_delay_ms, 0);
+        assert_eq!((c.max_body_bytes, c.backup_keep), (2 << 20, 3));
+        assert_eq!(c.alarms.timeago_warn_mins, 2.5);
+        assert_eq!(c.hostname, "0.0.0.0");
+        assert_eq!(c.enable, ["cors", "careportal"]);
+        assert!(c.trust_proxy.is_on());
+        assert_eq!(c.plugins.bwp_warn, 0.5);
+        let d = Config::from_map(&HashMap::new()).unwrap();
+        assert_eq!(
+            (
+                d.hostname.as_str(),
+                d.custom_title.as_str(),
+                d.theme.as_str()
+            ),
+            ("0.0.0.0", "Nightscout", "default")
+        );
+        assert_eq!(
+            (d.language.as_str(), d.cors_allow_origin.as_str()),
+            ("en", "*")
+        );
+        assert_eq!((d.time_format, d.max_body_bytes), (12, 20 << 20));
+        assert_eq!((d.auth_fail_delay_ms, d.backup_interval_hours), (5000, 0));
+        assert!(!d.insecure_use_http && d.secure_hsts_header && !d.trust_proxy.is_on());
+        assert!(d.alarms.urgent_high && d.alarms.timeago_urgent);
+        assert_eq!(
+            (d.alarms.timeago_warn_mins, d.alarms.timeago_urgent_mins),
+            (15.0, 30.0)
+        );
+        assert_eq!(
+            d.thresholds,
+            Thresholds {
+                bg_high: 260.0,
+                bg_target_top: 180.0,
+                bg_target_bottom: 80.0,
+                bg_low: 55.0
+            }
+        );
+        assert_eq!(
+            d.connections,
+            ConnectionLimits {
+                max_connections: 768,
+                max_unauthenticated_sockets: 100,
+                body_timeout_secs: 60,
+                write_timeout_secs: 45
+            }
+        );
+        assert_eq!(d.data_dir, PathBuf::from("./nightlite-data"));
+        assert!(!d.data_dir_named && d.tls.is_none() && d.base_path.is_empty());
+        assert!(d.enable.is_empty() && d.disable.is_empty());
+        assert_eq!(d.plugins, crate::plugins::Settings::default());
+        // mmol thresholds given in mmol/l; the defaults stay mg/dl.
+        let m = Config::from_map(&map(&[("DISPLAY_UNITS", "mmol/L"), ("BG_LOW", "3")])).unwrap();
+        assert_eq!((m.thresholds.bg_low, m.thresholds.bg_high), (54.0, 260.0));
     }
 }

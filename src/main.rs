@@ -1,5 +1,5 @@
-//! The command line: `serve` (the default), `healthcheck`, `token`, `backup`, `restore` and
-//! `compact`.
+//! The command line: `serve` (the default), `healthcheck`, `token`, `backup`, `restore`,
+//! `compact` and `settings`.
 
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -54,6 +54,16 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         older_than_days: u32,
     },
+    /// List every setting with the value in force, where it comes from and its default
+    /// (API_SECRET only as set or not); exits 2 when a value would stop the server.
+    Settings {
+        /// Print the README's settings table instead (Markdown).
+        #[arg(long, conflicts_with = "toml")]
+        markdown: bool,
+        /// Print the packaged nightlite.toml instead.
+        #[arg(long)]
+        toml: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +99,10 @@ fn main() -> ExitCode {
         // Colour codes only for a terminal, not in journald or log files.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    if let Some(Command::Settings { markdown, toml }) = &cli.command {
+        let (markdown, toml) = (*markdown, *toml);
+        return settings(cli.config.as_deref(), markdown, toml);
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -103,6 +117,33 @@ fn main() -> ExitCode {
         Command::Backup { to } => backup(&config, to.as_deref()),
         Command::Restore { file } => restore(&config, &file),
         Command::Compact { older_than_days } => compact(&config, older_than_days),
+        // Answered above, before the settings are checked.
+        Command::Settings { markdown, toml } => settings(cli.config.as_deref(), markdown, toml),
+    }
+}
+
+/// `nightlite settings`: the table as text, before the settings are checked, so that a bad
+/// value is listed too; then the check the server makes, with its message.
+fn settings(file: Option<&std::path::Path>, markdown: bool, toml: bool) -> ExitCode {
+    use nightlite::config::render;
+    if markdown {
+        print!("{}", render::markdown());
+        return ExitCode::SUCCESS;
+    }
+    if toml {
+        print!("{}", render::toml());
+        return ExitCode::SUCCESS;
+    }
+    let listed = render::listing(file).and_then(|text| {
+        print!("{text}");
+        Config::load(file)
+    });
+    match listed {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nightlite: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
