@@ -19,7 +19,6 @@ pub enum Effect {
     End,
 }
 
-const MINUTE: i64 = 60_000;
 /// Trio uploads an indefinite override as an Exercise of 30 days.
 const TRIO_INDEFINITE_MINUTES: f64 = 43_200.0;
 
@@ -75,10 +74,34 @@ fn start(state: &str, duration: Option<i64>, metadata: Map<String, Value>) -> Op
     })
 }
 
+/// Every eventType that can start or end a state (what the store selects when it derives
+/// every span; [`classify`] looks at no other).
+pub const EVENT_TYPES: &[&str] = &[
+    "Profile Switch",
+    "Temporary Override",
+    "Temporary Target",
+    "Temporary Target Cancel",
+    "Temp Basal",
+    "Temp Basal Start",
+    "Temp Basal End",
+    "Suspend Pump",
+    "Pump Suspend",
+    "Resume Pump",
+    "Pump Resume",
+    "OpenAPS Offline",
+    "Sensor Start",
+    "Sensor Change",
+    "Sensor Stop",
+    "Exercise",
+    "Sleep",
+    "Illness",
+    "Sick",
+];
+
 /// The category a treatment feeds and what it does there; None for treatments that hold no
 /// state (boluses, carbs, notes, ...).
 pub fn classify(doc: &Map<String, Value>) -> Option<(Category, Effect)> {
-    let event_type = text(doc, "eventType")?;
+    let event_type = text(doc, "eventType").filter(|e| EVENT_TYPES.contains(e))?;
     let by = source(doc);
     let effect = match event_type {
         "Profile Switch" => (
@@ -205,9 +228,4 @@ fn offline(doc: &Map<String, Value>) -> Option<(Category, Effect)> {
         _ => (Category::PumpMode, "Offline"),
     };
     Some((category, start(state, duration, metadata)?))
-}
-
-/// Minutes as ms (for tests and callers that hold minutes).
-pub fn minutes(m: i64) -> i64 {
-    m * MINUTE
 }

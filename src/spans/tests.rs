@@ -266,3 +266,11 @@ fn treatments_without_state_feed_no_category() {
         assert!(classify(doc.as_object().unwrap()).is_none(), "{doc}");
     }
 }
+
+#[test]
+fn every_listed_event_type_is_classified() {
+    for t in super::rules::EVENT_TYPES {
+        let doc = json!({ "eventType": t, "duration": 30, "enteredBy": "Trio" });
+        assert!(classify(doc.as_object().unwrap()).is_some(), "{t}");
+    }
+}
