@@ -424,7 +424,7 @@ mod tests {
             ids.extend(added);
             if round % 40 == 39 {
                 let kept = all_spans(&store).await;
-                store.write(|c| rebuild(c)).await.unwrap();
+                store.write(rebuild).await.unwrap();
                 assert_eq!(kept, all_spans(&store).await, "after round {round}");
             }
         }
@@ -468,6 +468,6 @@ mod tests {
         let spans = all_spans(&store).await;
         assert_eq!(spans.len(), 1);
         assert_eq!(spans[0].category, Category::TemporaryTarget);
-        assert!(store.read(|c| built(c)).await.unwrap());
+        assert!(store.read(built).await.unwrap());
     }
 }
