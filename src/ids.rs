@@ -58,6 +58,12 @@ pub fn v3_identifier(device: Option<&str>, date_ms: i64, event_type: Option<&str
     uuid::Uuid::new_v5(&NS_NAMESPACE, key.as_bytes()).to_string()
 }
 
+/// A UUID v5 of `key` in nightlite's namespace: stable ids for things derived from stored
+/// documents (state spans), so deriving them again gives the same ids.
+pub fn derived_uuid(key: &str) -> String {
+    uuid::Uuid::new_v5(&NS_NAMESPACE, key.as_bytes()).to_string()
+}
+
 /// A new API secret: 24 characters from an unambiguous alphabet.
 pub fn random_secret() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";

@@ -22,6 +22,7 @@ pub mod plugins;
 pub mod profiles;
 pub mod qs;
 mod server;
+pub mod spans;
 pub mod store;
 pub mod tls;
 pub mod web;

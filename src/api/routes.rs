@@ -293,6 +293,11 @@ pub const RULES: &[Rule] = &[
         "/api/v3/{collection}/{identifier}",
         &["api:{collection}:delete"],
     ),
+    // State spans are derived from treatments (docs/state-spans.md); v3 is where the
+    // requirements name them, v4 where Nocturne serves them.
+    v3("GET", "/api/v3/state-spans", &["api:treatments:read"]),
+    v3("GET", "/api/v4/state-spans", &["api:treatments:read"]),
+    v3("GET", "/api/v4/overrides", &["api:treatments:read"]),
     // API v4 (docs/api-v4.md): derived from profiles and treatments, so both are read;
     // authorized as API v3 is (Bearer JWT).
     v3(

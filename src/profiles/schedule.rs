@@ -26,15 +26,7 @@ pub struct Schedule {
     entries: Vec<Entry>,
 }
 
-/// A number, or a string holding one (profiles edited in Nightscout's editor carry strings).
-pub(crate) fn number(v: &Value) -> Option<f64> {
-    let f = match v {
-        Value::Number(n) => n.as_f64()?,
-        Value::String(s) => s.trim().parse::<f64>().ok()?,
-        _ => return None,
-    };
-    f.is_finite().then_some(f)
-}
+pub(crate) use crate::spans::durations::number;
 
 /// "HH:MM" (or "HH:MM:SS", seconds ignored as Nightscout does) as seconds after midnight.
 fn time_of_day(s: &str) -> Option<i64> {

@@ -10,6 +10,7 @@ const STEPS: &[&str] = &[
     include_str!("../../schema.sql"),
     include_str!("../../migrations/002-srv-modified-in-writes.sql"),
     include_str!("../../migrations/003-entries-sgv.sql"),
+    include_str!("../../migrations/004-state-spans.sql"),
 ];
 
 pub fn latest_version() -> u32 {

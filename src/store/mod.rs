@@ -16,6 +16,7 @@ pub mod query;
 mod readers;
 pub mod recent;
 pub mod retention;
+pub mod spans;
 pub(crate) mod sqlfn;
 pub mod stats;
 pub mod treatment_math;
@@ -95,13 +96,18 @@ impl StoredDoc {
 
     /// The document as API v1 returns it: `_id` first, then every stored field.
     pub fn to_v1(&self) -> Value {
-        let mut out = Map::with_capacity(self.doc.len() + 1);
-        out.insert("_id".into(), Value::String(self.id.clone()));
-        for (k, v) in &self.doc {
-            out.insert(k.clone(), v.clone());
-        }
-        Value::Object(out)
+        v1_view(&self.id, &self.doc)
     }
+}
+
+/// A document as API v1 shows it: `_id` first, then the stored fields.
+pub fn v1_view(id: &str, doc: &Map<String, Value>) -> Value {
+    let mut out = Map::with_capacity(doc.len() + 1);
+    out.insert("_id".into(), Value::String(id.to_string()));
+    for (k, v) in doc {
+        out.insert(k.clone(), v.clone());
+    }
+    Value::Object(out)
 }
 
 /// A row before its JSON is parsed (parsing happens outside rusqlite's row callback; v1 JSON
@@ -160,6 +166,16 @@ impl Store {
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         sqlfn::register(&conn)?;
         migrate::migrate(&mut conn)?;
+        if !spans::built(&conn)? {
+            // Once, after the upgrade that added spans: derive them from what is stored.
+            let tx = conn.transaction()?;
+            let n = spans::rebuild(&tx)?;
+            tx.commit()?;
+            tracing::info!(
+                spans = n,
+                "derived the state spans of the stored treatments"
+            );
+        }
         let readers = readers::Readers::start(&path)?;
         let bus = changes::new_bus();
         Ok(Store {

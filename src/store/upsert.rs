@@ -48,12 +48,7 @@ pub struct Written {
 impl Written {
     /// The document as API v1 answers a write: `_id` first, then the stored fields.
     pub fn to_v1(&self) -> Value {
-        let mut out = Map::with_capacity(self.doc.len() + 1);
-        out.insert("_id".into(), Value::String(self.id.clone()));
-        for (k, v) in &self.doc {
-            out.insert(k.clone(), v.clone());
-        }
-        Value::Object(out)
+        super::v1_view(&self.id, &self.doc)
     }
 }
 

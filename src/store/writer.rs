@@ -240,7 +240,10 @@ fn run_group(conn: &Connection, jobs: Vec<Job>, bus: &Bus, hooks: &Hooks) {
                     "SQLite rolled back a group transaction; its writes are answered as failed");
                 Some(lost)
             }
-            None => commit(conn),
+            None => {
+                upkeep(conn);
+                commit(conn)
+            }
         };
         if lost.is_none() {
             publish(conn, bus);
@@ -248,6 +251,28 @@ fn run_group(conn: &Connection, jobs: Vec<Job>, bus: &Bus, hooks: &Hooks) {
         for reply in replies {
             reply(lost.as_ref());
         }
+    }
+}
+
+/// Derived tables that follow the documents, brought up to date inside the transaction before
+/// it commits (the state spans: store/spans.rs). Their failure never costs a write: the
+/// upkeep is rolled back alone, logged, and the spans marked for a rebuild at the next start.
+fn upkeep(conn: &Connection) {
+    let run = || -> Result<()> {
+        conn.execute_batch("SAVEPOINT upkeep")?;
+        match super::spans::refresh(conn) {
+            Ok(()) => conn.execute_batch("RELEASE upkeep")?,
+            Err(e) => {
+                tracing::error!(error = %e, "state span upkeep failed; spans rebuild at the next start");
+                conn.execute_batch(
+                    "ROLLBACK TO upkeep; RELEASE upkeep; UPDATE span_status SET built = 0",
+                )?;
+            }
+        }
+        Ok(())
+    };
+    if let Err(e) = run() {
+        tracing::error!(error = %e, "state span upkeep could not be rolled back");
     }
 }
 

@@ -27,6 +27,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/status", web::get().to(status))
         .route("/lastModified", web::get().to(last_modified))
         .route("/swagger.json", web::get().to(swagger));
+    // Before the generic `/{collection}`, which would take it for a collection.
+    crate::api::v4::spans::v3_routes(cfg);
     generic::routes(cfg);
 }
 

@@ -1,7 +1,9 @@
-//! API v4: what nightlite derives from the stored documents (docs/api-v4.md). Authorized as
+//! API v4: what nightlite derives from the stored documents (docs/api-v4.md,
+//! docs/state-spans.md). Authorized as
 //! API v3 is (Bearer JWT, 401 without, 403 for a missing permission).
 
 pub mod profile;
+pub mod spans;
 
 use actix_web::web;
 
@@ -9,6 +11,7 @@ use crate::error::{Error, Result};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     profile::routes(cfg);
+    spans::routes(cfg);
 }
 
 /// Latest instant a JavaScript Date can hold, ms.

@@ -1,0 +1,222 @@
+//! `GET /api/v4/state-spans` (also `/api/v3/state-spans`) and `GET /api/v4/overrides`: the
+//! state spans derived from treatments (src/spans/, docs/state-spans.md).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use super::time_param;
+use crate::api::v1::State;
+use crate::error::{Error, Result};
+use crate::qs;
+use crate::spans::{Category, Span};
+use crate::store::spans::{self as store_spans, SpanQuery};
+
+/// Spans per reply unless `limit` says otherwise, and the most one may ask for.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/state-spans", web::get().to(state_spans))
+        .route("/overrides", web::get().to(overrides));
+}
+
+/// The v3 address the requirements name (REQ-STATESPAN-001).
+pub fn v3_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/state-spans", web::get().to(state_spans));
+}
+
+/// Every value of a parameter, repeated or comma-separated.
+fn all_values(query: &str, name: &str) -> Vec<String> {
+    query
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (qs::decode(k) == name).then(|| qs::decode(v))
+        })
+        .flat_map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn categories(query: &str) -> Result<Vec<Category>> {
+    all_values(query, "category")
+        .iter()
+        .map(|name| {
+            Category::from_name(name).ok_or_else(|| {
+                let known: Vec<&str> = Category::ALL.iter().map(|c| c.name()).collect();
+                Error::bad_request(format!(
+                    "unknown category {name:?}; one of {}",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+fn count_param(query: &str, name: &str, default: usize, max: usize) -> Result<usize> {
+    match qs::first_value(query, name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or_else(|| {
+                Error::bad_request(format!("{name} must be a whole number up to {max}"))
+            }),
+    }
+}
+
+fn active_param(query: &str) -> Result<Option<bool>> {
+    match qs::first_value(query, "active").as_deref() {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(Error::bad_request(format!(
+            "active must be true or false, got {other:?}"
+        ))),
+    }
+}
+
+fn span_query(query: &str, now: i64) -> Result<SpanQuery> {
+    let from = time_param(query, "from")?;
+    let to = time_param(query, "to")?;
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(Error::bad_request("from must not be after to"));
+        }
+    }
+    Ok(SpanQuery {
+        from,
+        to,
+        categories: categories(query)?,
+        source: qs::first_value(query, "source"),
+        active: active_param(query)?.map(|a| (a, now)),
+        limit: count_param(query, "limit", DEFAULT_LIMIT, MAX_LIMIT)?,
+        offset: count_param(query, "offset", 0, usize::MAX)?,
+    })
+}
+
+/// A span as the API shows it.
+pub fn render(s: &Span) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("id".into(), s.id.clone().into());
+    out.insert("category".into(), s.category.name().into());
+    out.insert("state".into(), s.state.clone().into());
+    out.insert("startMills".into(), s.start.into());
+    out.insert("endMills".into(), s.end.into());
+    out.insert("source".into(), s.source.clone().into());
+    out.insert("metadata".into(), Value::Object(s.metadata.clone()));
+    out.insert("originalId".into(), s.origin.clone().into());
+    out.insert("supersededBy".into(), s.superseded_by.clone().into());
+    out.insert("supersededAt".into(), s.superseded_at.into());
+    out.insert("endedBy".into(), s.ended_by.clone().into());
+    out
+}
+
+async fn state_spans(state: State, req: HttpRequest) -> Result<HttpResponse> {
+    let q = span_query(req.query_string(), crate::dates::now_ms())?;
+    let spans = state
+        .store
+        .read(move |conn| store_spans::list(conn, &q))
+        .await?;
+    let body: Vec<Value> = spans.iter().map(|s| Value::Object(render(s))).collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-cache"))
+        .json(body))
+}
+
+/// What became of an override or temporary target, as of `now`.
+fn status(s: &Span, now: i64) -> &'static str {
+    if s.superseded_by.is_some() {
+        "superseded"
+    } else if s.ended_by.is_some() {
+        "cancelled"
+    } else if s.start > now {
+        "scheduled"
+    } else if s.covers(now) {
+        "active"
+    } else {
+        "expired"
+    }
+}
+
+const STATUSES: [&str; 5] = ["active", "superseded", "expired", "cancelled", "scheduled"];
+
+async fn overrides(state: State, req: HttpRequest) -> Result<HttpResponse> {
+    let query = req.query_string();
+    let now = crate::dates::now_ms();
+    let wanted = qs::first_value(query, "status");
+    if let Some(w) = wanted.as_deref().filter(|w| !STATUSES.contains(w)) {
+        return Err(Error::bad_request(format!(
+            "unknown status {w:?}; one of {}",
+            STATUSES.join(", ")
+        )));
+    }
+    let mut q = span_query(query, now)?;
+    q.categories = vec![Category::Override, Category::TemporaryTarget];
+    let (spans, origins) = state
+        .store
+        .read(move |conn| {
+            let spans = store_spans::list(conn, &q)?;
+            let seqs: Vec<i64> = spans.iter().map(|s| s.origin_seq).collect();
+            Ok((spans, store_spans::origins(conn, &seqs)?))
+        })
+        .await?;
+    let mut items: Vec<Value> = Vec::new();
+    for s in &spans {
+        let status = status(s, now);
+        if wanted.as_deref().is_some_and(|w| w != status) {
+            continue;
+        }
+        let mut item = render(s);
+        item.insert("status".into(), status.into());
+        item.insert("superseded_by".into(), s.superseded_by.clone().into());
+        item.insert("superseded_at".into(), s.superseded_at.into());
+        // The treatment as stored, unchanged (REQ-OVERRIDE-004).
+        let origin = origins.iter().find(|d| d.seq == s.origin_seq);
+        item.insert(
+            "treatment".into(),
+            origin.map_or(Value::Null, |d| d.to_v1()),
+        );
+        items.push(Value::Object(item));
+        // In force now is one at most: the newest (REQ-OVERRIDE-005); spans come newest first.
+        if wanted.as_deref() == Some("active") {
+            break;
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-cache"))
+        .json(json!(items)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn categories_repeated_or_comma_separated_and_unknown_refused() {
+        assert_eq!(
+            categories("category=Override,TempBasal&category=Profile").unwrap(),
+            vec![Category::Override, Category::TempBasal, Category::Profile]
+        );
+        let e = categories("category=Basal").unwrap_err().client_message();
+        assert!(e.starts_with("unknown category \"Basal\""), "{e}");
+    }
+
+    #[test]
+    fn query_parameters_are_checked() {
+        assert!(span_query("limit=1001", 0).is_err());
+        assert!(span_query("active=yes", 0).is_err());
+        assert!(span_query("from=2&to=1", 0).is_err());
+        let q = span_query("from=2026-12-07T00:00:00Z&active=true&limit=5", 7).unwrap();
+        assert_eq!(q.from, Some(1_796_601_600_000));
+        assert_eq!(q.active, Some((true, 7)));
+        assert_eq!(q.limit, 5);
+    }
+}

@@ -1,0 +1,150 @@
+//! A category's events, oldest first, folded into its spans.
+
+use serde_json::Value;
+
+use super::rules::{self, Effect};
+use super::{Category, Event, Layering, Span};
+
+/// The id of the `part`th span a treatment gives (a profile switch interrupted by a temporary
+/// one and holding again after it gives two).
+pub fn span_id(category: Category, origin: &str, part: usize) -> String {
+    crate::ids::derived_uuid(&format!("span:{}:{origin}:{part}", category.name()))
+}
+
+/// The spans of `category` from its events, which must be sorted by (mills, seq). Events of
+/// other categories are skipped.
+pub fn derive(category: Category, events: &[Event]) -> Vec<Span> {
+    let effects: Vec<(&Event, Effect)> = events
+        .iter()
+        .filter_map(|e| match rules::classify(&e.doc) {
+            Some((c, effect)) if c == category => Some((e, effect)),
+            _ => None,
+        })
+        .collect();
+    match category.layering() {
+        Layering::Replace => replace(category, &effects),
+        Layering::Independent => independent(category, &effects),
+        Layering::Stack => stack(category, &effects),
+    }
+}
+
+fn new_span(category: Category, e: &Event, part: usize, state: &str, start: i64) -> Span {
+    Span {
+        id: span_id(category, &e.origin, part),
+        category,
+        state: state.to_string(),
+        start,
+        end: None,
+        source: rules::source(&e.doc),
+        metadata: serde_json::Map::new(),
+        origin: e.origin.clone(),
+        origin_seq: e.seq,
+        superseded_by: None,
+        superseded_at: None,
+        ended_by: None,
+    }
+}
+
+fn opened(category: Category, e: &Event, effect: &Effect) -> Option<Span> {
+    let Effect::Start {
+        state,
+        duration,
+        metadata,
+    } = effect
+    else {
+        return None;
+    };
+    let mut span = new_span(category, e, 0, state, e.mills);
+    span.end = duration.map(|d| e.mills.saturating_add(d));
+    span.metadata = metadata.clone();
+    Some(span)
+}
+
+/// One at a time: a start ends the span in force and begins its own; an end just ends it.
+fn replace(category: Category, effects: &[(&Event, Effect)]) -> Vec<Span> {
+    let mut spans: Vec<Span> = Vec::new();
+    for (e, effect) in effects {
+        let next = opened(category, e, effect);
+        if let Some(current) = spans.last_mut().filter(|s| s.covers(e.mills)) {
+            current.end = Some(e.mills);
+            match &next {
+                Some(n) => {
+                    current.superseded_by = Some(n.id.clone());
+                    current.superseded_at = Some(e.mills);
+                }
+                None => current.ended_by = Some(e.origin.clone()),
+            }
+        }
+        spans.extend(next);
+    }
+    spans
+}
+
+/// Every start is its own span.
+fn independent(category: Category, effects: &[(&Event, Effect)]) -> Vec<Span> {
+    effects
+        .iter()
+        .filter_map(|(e, effect)| opened(category, e, effect))
+        .collect()
+}
+
+/// The newest event covering a moment is in force: pieces between the moments where that
+/// changes, a piece for each stretch an event holds (an event interrupted by a temporary one
+/// holds again after it, as a second piece).
+fn stack(category: Category, effects: &[(&Event, Effect)]) -> Vec<Span> {
+    // Each start with its own range; later in the list = newer (the input is in (mills, seq)
+    // order).
+    let starts: Vec<(usize, Span)> = effects
+        .iter()
+        .filter_map(|(e, effect)| opened(category, e, effect))
+        .enumerate()
+        .collect();
+    let mut bounds: Vec<i64> = starts
+        .iter()
+        .flat_map(|(_, s)| [Some(s.start), s.end])
+        .flatten()
+        .collect();
+    bounds.sort_unstable();
+    bounds.dedup();
+    let winner_at = |t: i64| {
+        starts
+            .iter()
+            .rev()
+            .find(|(_, s)| s.covers(t))
+            .map(|(i, _)| *i)
+    };
+    let mut pieces: Vec<Span> = Vec::new();
+    let mut parts = vec![0usize; starts.len()];
+    let mut current: Option<usize> = None;
+    for &t in &bounds {
+        let winner = winner_at(t);
+        if winner == current {
+            continue;
+        }
+        if let (Some(piece), Some(_)) = (pieces.last_mut(), current) {
+            piece.end = Some(t);
+            // Ended by a newer start, not by its own end: superseded.
+            if let Some(w) = winner.filter(|w| current.is_some_and(|c| *w > c)) {
+                let (_, next) = &starts[w];
+                if next.start == t {
+                    piece.superseded_by = Some(span_id(category, &next.origin, parts[w]));
+                    piece.superseded_at = Some(t);
+                }
+            }
+        }
+        if let Some(w) = winner {
+            let (_, origin_span) = &starts[w];
+            // Its end stays its own unless the winner changes before (set above).
+            let mut piece = origin_span.clone();
+            piece.id = span_id(category, &origin_span.origin, parts[w]);
+            piece.start = t;
+            if parts[w] > 0 {
+                piece.metadata.insert("resumed".into(), Value::Bool(true));
+            }
+            parts[w] += 1;
+            pieces.push(piece);
+        }
+        current = winner;
+    }
+    pieces
+}

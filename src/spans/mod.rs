@@ -1,0 +1,128 @@
+//! State spans: the time ranges in which one state held (a profile, an override, a temporary
+//! target, a temp basal, a pump suspension, a sensor session, an activity), derived from the
+//! stored treatments and never written back into them (docs/state-spans.md).
+//!
+//! Pure rules: which treatment feeds which category ([`rules`]) and how a category's events,
+//! in time order, become spans ([`derive`]). The store keeps the derived spans up to date on
+//! every commit (src/store/spans.rs) so that reads are index lookups.
+
+pub mod derive;
+pub mod durations;
+pub mod rules;
+
+#[cfg(test)]
+mod tests;
+
+use serde_json::{Map, Value};
+
+/// The kinds of state a span can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    Profile,
+    Override,
+    TemporaryTarget,
+    TempBasal,
+    PumpMode,
+    PumpConnectivity,
+    Sensor,
+    Exercise,
+    Sleep,
+    Illness,
+}
+
+/// How the spans of a category relate to each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layering {
+    /// The newest event covering a moment is in force; when a temporary one ends, the one it
+    /// interrupted holds again (Nightscout's rule for profile switches).
+    Stack,
+    /// One at a time: a new one ends the one in force (Loop's overrides, AndroidAPS's
+    /// temporary targets, temp basals, pump modes, sensor sessions).
+    Replace,
+    /// Each event is its own span; spans may overlap (activities users record).
+    Independent,
+}
+
+impl Category {
+    pub const ALL: [Category; 10] = [
+        Category::Profile,
+        Category::Override,
+        Category::TemporaryTarget,
+        Category::TempBasal,
+        Category::PumpMode,
+        Category::PumpConnectivity,
+        Category::Sensor,
+        Category::Exercise,
+        Category::Sleep,
+        Category::Illness,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Profile => "Profile",
+            Category::Override => "Override",
+            Category::TemporaryTarget => "TemporaryTarget",
+            Category::TempBasal => "TempBasal",
+            Category::PumpMode => "PumpMode",
+            Category::PumpConnectivity => "PumpConnectivity",
+            Category::Sensor => "Sensor",
+            Category::Exercise => "Exercise",
+            Category::Sleep => "Sleep",
+            Category::Illness => "Illness",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    pub fn layering(self) -> Layering {
+        match self {
+            Category::Profile => Layering::Stack,
+            Category::Exercise | Category::Sleep | Category::Illness => Layering::Independent,
+            _ => Layering::Replace,
+        }
+    }
+}
+
+/// A treatment as the derivation reads it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Storage order: of two events in the same millisecond the later stored one wins.
+    pub seq: i64,
+    pub mills: i64,
+    /// The treatment's identifier (API v3), else its `_id`.
+    pub origin: String,
+    pub doc: Map<String, Value>,
+}
+
+/// One span. `end` is exclusive; None while it holds with no end in sight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    /// Deterministic: the same treatments always give the same ids.
+    pub id: String,
+    pub category: Category,
+    pub state: String,
+    pub start: i64,
+    pub end: Option<i64>,
+    /// Which client recorded it ("Loop", "AAPS", "Trio", "xDrip+", "careportal", ...).
+    pub source: String,
+    pub metadata: Map<String, Value>,
+    /// The identifier (or `_id`) of the treatment it comes from.
+    pub origin: String,
+    /// The treatment's storage order (what the store maintains spans by).
+    pub origin_seq: i64,
+    /// The span that ended this one early by starting, and when.
+    pub superseded_by: Option<String>,
+    pub superseded_at: Option<i64>,
+    /// The treatment that ended this one early without a span of its own (a cancel, a resume,
+    /// a sensor stop).
+    pub ended_by: Option<String>,
+}
+
+impl Span {
+    /// In force at `t` (`start <= t < end`).
+    pub fn covers(&self, t: i64) -> bool {
+        self.start <= t && self.end.is_none_or(|e| t < e)
+    }
+}
