@@ -1,4 +1,4 @@
--- nightlite schema version 3: the shape a database has after schema.sql and every
+-- nightlite schema version 4: the shape a database has after schema.sql and every
 -- step in migrations/ (src/store/migrate.rs). Generated, not applied: schema.sql and
 -- migrations/ are what runs. A test compares this file with the schema the steps make;
 -- after adding a step, regenerate it with
@@ -100,6 +100,31 @@ CREATE TABLE settings (
     created_at TEXT GENERATED ALWAYS AS (json_extract(doc, '$.created_at')) VIRTUAL
 );
 
+CREATE TABLE span_sources (
+    seq INTEGER PRIMARY KEY,
+    category TEXT NOT NULL,
+    mills INTEGER NOT NULL
+);
+
+CREATE TABLE span_status (
+    built INTEGER NOT NULL
+);
+
+CREATE TABLE state_spans (
+    id TEXT PRIMARY KEY,
+    category TEXT NOT NULL,
+    state TEXT NOT NULL,
+    start_mills INTEGER NOT NULL,
+    end_mills INTEGER,
+    source TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    origin_seq INTEGER NOT NULL,
+    superseded_by TEXT,
+    superseded_at INTEGER,
+    ended_by TEXT,
+    metadata TEXT NOT NULL CHECK (json_valid(metadata))
+);
+
 CREATE TABLE treatments (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -175,6 +200,12 @@ CREATE UNIQUE INDEX settings_identifier ON settings (identifier);
 CREATE INDEX settings_mills ON settings (mills);
 
 CREATE INDEX settings_srv_modified ON settings (srv_modified);
+
+CREATE INDEX span_sources_category_mills ON span_sources (category, mills);
+
+CREATE INDEX state_spans_category_start ON state_spans (category, start_mills);
+
+CREATE INDEX state_spans_start ON state_spans (start_mills);
 
 CREATE INDEX treatments_created_at_eventType ON treatments (created_at, eventType);
 

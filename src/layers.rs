@@ -1,9 +1,10 @@
-//! Which part of the crate may use which (docs/ARCHITECTURE.md, "Layers"). The store is the
-//! bottom: it knows nothing of HTTP, followers or plugins. The document operations sit on
-//! the store and serve every writer (HTTP, Socket.IO, and next bridges and replication).
-//! Followers (live/) take what they need from the store, auth and documents, never from the
-//! HTTP handlers (api/), which sit on top. Checked on the source text by the test below, so
-//! an import against the grain fails `cargo test`.
+//! Which part of the crate may use which (docs/ARCHITECTURE.md, "Layers"). The pure rules
+//! (spans/, jsnum, dates, ids) and the store are the bottom: they know nothing of HTTP,
+//! followers or plugins. The document operations sit on the store and serve every writer
+//! (HTTP, Socket.IO, and next bridges and replication). Followers (live/) take what they need
+//! from the store, auth and documents, never from the HTTP handlers (api/), which sit on top.
+//! Checked on the source text by the test below, so an import against the grain fails
+//! `cargo test`.
 
 #[cfg(test)]
 mod tests {
@@ -28,6 +29,18 @@ mod tests {
             ],
         ),
         ("documents", &["api", "live", "web", "plugins"]),
+        (
+            "spans",
+            &[
+                "api",
+                "live",
+                "documents",
+                "plugins",
+                "profiles",
+                "store",
+                "web",
+            ],
+        ),
         ("auth", &["api", "live", "documents", "web"]),
         ("live", &["api", "web"]),
         ("plugins", &["api", "live", "web"]),
