@@ -128,7 +128,7 @@ pub fn validate_common(doc: &Map<String, Value>, patching: bool) -> Result<()> {
 /// (lib/api3) takes any string; refused here, with 400: control characters (CR, LF and NUL
 /// cannot go in the Location header, nor sensibly in a path) and `.` (the last path segment's
 /// `.json`/`.csv`/`.xml` is the output format, so `a.b` would be read as format `b`).
-/// Everything else comes back through its percent-encoded path (tests/it/v3.rs).
+/// Everything else comes back through its percent-encoded path (tests/it/v3/create.rs).
 pub fn check_identifier(identifier: &str) -> Result<()> {
     match identifier.chars().find(|c| c.is_control() || *c == '.') {
         None => Ok(()),
