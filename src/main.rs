@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `healthcheck`, `token`, `backup`, `restore`,
-//! `compact` and `settings`.
+//! `compact`, `rebuild-spans` and `settings`.
 
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -54,6 +54,10 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         older_than_days: u32,
     },
+    /// Derive every state span (overrides, targets, temp basals, ...) from the stored
+    /// treatments again; the server keeps them up to date itself, this is for repairs. The
+    /// server must be stopped.
+    RebuildSpans,
     /// List every setting with the value in force, where it comes from and its default
     /// (API_SECRET only as set or not); exits 2 when a value would stop the server.
     Settings {
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
         Command::Backup { to } => backup(&config, to.as_deref()),
         Command::Restore { file } => restore(&config, &file),
         Command::Compact { older_than_days } => compact(&config, older_than_days),
+        Command::RebuildSpans => rebuild_spans(&config),
         // Answered above, before the settings are checked.
         Command::Settings { markdown, toml } => settings(cli.config.as_deref(), markdown, toml),
     }
@@ -143,6 +148,23 @@ fn settings(file: Option<&std::path::Path>, markdown: bool, toml: bool) -> ExitC
         Err(e) => {
             eprintln!("nightlite: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn rebuild_spans(config: &Config) -> ExitCode {
+    if let Err(e) = nightlite::admin::existing_database(config) {
+        eprintln!("nightlite: {e}");
+        return ExitCode::from(1);
+    }
+    match nightlite::store::spans::rebuild_at(&config.data_dir) {
+        Ok(n) => {
+            eprintln!("derived {n} state spans from the stored treatments");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nightlite: rebuilding the state spans failed: {e}");
+            ExitCode::from(1)
         }
     }
 }

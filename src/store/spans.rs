@@ -193,6 +193,31 @@ pub fn rebuild(conn: &Connection) -> Result<usize> {
     Ok(conn.query_row("SELECT count(*) FROM state_spans", [], |r| r.get(0))?)
 }
 
+/// `nightlite rebuild-spans`: derives every span of the database in `data_dir` again, with
+/// the server stopped (it holds the data directory). Returns how many spans there are.
+pub fn rebuild_at(data_dir: &std::path::Path) -> Result<usize> {
+    let db = data_dir.join(super::DB_FILE);
+    if !db.is_file() {
+        return Err(crate::Error::NotFound(format!(
+            "no database at {}",
+            db.display()
+        )));
+    }
+    let _lock = super::lock::DataDirLock::try_acquire(data_dir)?.ok_or_else(|| {
+        crate::Error::Internal(format!(
+            "a nightlite server is running on {}; stop it first",
+            data_dir.display()
+        ))
+    })?;
+    let mut conn = Connection::open(&db)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    super::migrate::migrate(&mut conn)?;
+    let tx = conn.transaction()?;
+    let n = rebuild(&tx)?;
+    tx.commit()?;
+    Ok(n)
+}
+
 /// Whether the spans of the treatments stored before spans existed have been derived.
 pub fn built(conn: &Connection) -> Result<bool> {
     Ok(conn.query_row("SELECT built FROM span_status", [], |r| r.get::<_, i64>(0))? == 1)
@@ -433,6 +458,32 @@ mod tests {
 
     fn store_merge(c: &Connection, id: &str, set: Map<String, Value>) {
         crate::store::merge_fields(c, T, id, &set, &[]).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_rebuild_command_derives_what_upkeep_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = {
+            let store = Store::open(dir.path()).unwrap();
+            let mut r = Lcg(11);
+            let docs: Vec<Value> = (0..30).map(|_| treatment(&mut r)).collect();
+            store
+                .write(move |c| {
+                    for doc in docs {
+                        for d in prepare::prepare(T, doc, "t", T0)? {
+                            upsert::upsert(c, T, d, upsert::Merge::Replace, T0)?;
+                        }
+                    }
+                    Ok(())
+                })
+                .await
+                .unwrap();
+            all_spans(&store).await
+        };
+        assert!(!kept.is_empty());
+        assert_eq!(rebuild_at(dir.path()).unwrap(), kept.len());
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(all_spans(&store).await, kept);
     }
 
     #[tokio::test]

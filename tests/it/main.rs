@@ -18,6 +18,7 @@ mod other;
 mod persistence;
 mod profiles;
 mod properties;
+mod spans;
 mod stats;
 mod status;
 mod treatment_math;

@@ -1,0 +1,211 @@
+//! State spans and overrides (docs/state-spans.md) through the API, from the shapes Loop,
+//! AndroidAPS and Trio upload: spans follow every write (v1, v3, deletes) and the stored
+//! treatments never change.
+
+use serde_json::{json, Value};
+
+use crate::support::{iso, now_ms, TestServer};
+
+const MIN: i64 = 60_000;
+
+struct Client<'a> {
+    s: &'a TestServer,
+    auth: String,
+}
+
+impl<'a> Client<'a> {
+    fn new(s: &'a TestServer, roles: &[&str]) -> Client<'a> {
+        let (_, token) = s.create_subject(&format!("spans {}", roles.join(" ")), roles);
+        Client {
+            s,
+            auth: format!("Bearer {}", s.jwt_for(&token)),
+        }
+    }
+
+    fn get(&self, path: &str) -> crate::support::Resp {
+        self.s
+            .request("GET", path, &[("Authorization", &self.auth)], None)
+    }
+
+    fn list(&self, path: &str) -> Vec<Value> {
+        let r = self.get(path);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.text);
+        r.json().as_array().unwrap().clone()
+    }
+
+    fn v3(&self, method: &str, path: &str, body: &Value) -> crate::support::Resp {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.s.request(
+            method,
+            path,
+            &[
+                ("Authorization", &self.auth),
+                ("Content-Type", "application/json"),
+            ],
+            Some(&bytes),
+        )
+    }
+}
+
+/// Loop's override (NightscoutKit OverrideTreatment), its UUID as `_id`.
+fn loop_override(id: &str, at: i64, duration: Option<f64>) -> Value {
+    let mut doc = json!({
+        "_id": id, "eventType": "Temporary Override", "created_at": iso(at),
+        "timestamp": iso(at), "enteredBy": "Loop", "reason": "🏃 Running",
+        "correctionRange": [140, 160], "insulinNeedsScaleFactor": 0.8,
+        "remoteAddress": "10.0.0.2"
+    });
+    match duration {
+        Some(d) => doc["duration"] = json!(d),
+        None => doc["durationType"] = json!("indefinite"),
+    }
+    doc
+}
+
+const LOOP_ID: &str = "818F1786-FAB4-4866-97CA-A406EF6624BD";
+
+#[test]
+fn a_loop_override_is_a_span_that_follows_its_reuploads_and_its_delete() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["readable"]);
+    let at = now_ms() - 30 * MIN;
+    assert_eq!(
+        s.post_json(
+            "/api/v1/treatments",
+            &loop_override(LOOP_ID, at, Some(60.0))
+        )
+        .status,
+        200
+    );
+    let spans = c.list("/api/v4/state-spans?category=Override");
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    let span = &spans[0];
+    assert_eq!(span["startMills"], at);
+    assert_eq!(span["endMills"], at + 60 * MIN);
+    assert_eq!(span["source"], "Loop");
+    assert_eq!(span["state"], "Custom");
+    assert_eq!(span["originalId"], LOOP_ID);
+    assert_eq!(span["metadata"]["correctionRange"], json!([140, 160]));
+    assert_eq!(c.list("/api/v4/state-spans?active=true").len(), 1);
+
+    // Ended early: Loop uploads the same UUID with a shorter duration.
+    s.post_json(
+        "/api/v1/treatments",
+        &loop_override(LOOP_ID, at, Some(10.0)),
+    );
+    let spans = c.list("/api/v3/state-spans?category=Override");
+    assert_eq!(spans.len(), 1, "one override, shortened: {spans:?}");
+    assert_eq!(spans[0]["endMills"], at + 10 * MIN);
+    assert!(c.list("/api/v4/state-spans?active=true").is_empty());
+
+    // Deleted by its UUID: the span goes with it.
+    assert_eq!(
+        s.delete(&format!("/api/v1/treatments/{LOOP_ID}")).status,
+        200
+    );
+    assert!(c.list("/api/v4/state-spans").is_empty());
+}
+
+/// An indefinite override comes back from v1 and v3 without a duration, with Loop's fields.
+#[test]
+fn an_indefinite_override_is_open_and_its_treatment_round_trips_unchanged() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["readable"]);
+    let at = now_ms() - 5 * MIN;
+    s.post_json("/api/v1/treatments", &loop_override(LOOP_ID, at, None));
+    let spans = c.list("/api/v4/state-spans");
+    assert_eq!(spans[0]["endMills"], Value::Null);
+    let stored = s.list("/api/v1/treatments?find[eventType]=Temporary%20Override");
+    assert_eq!(stored.len(), 1);
+    let t = &stored[0];
+    assert!(t.get("duration").is_none(), "{t}");
+    assert_eq!(t["durationType"], "indefinite");
+    assert_eq!(t["correctionRange"], json!([140, 160]));
+    assert_eq!(t["remoteAddress"], "10.0.0.2");
+    let overrides = c.list("/api/v4/overrides?status=active");
+    assert_eq!(overrides.len(), 1);
+    let treatment = &overrides[0]["treatment"];
+    for (k, v) in t.as_object().unwrap() {
+        assert_eq!(&treatment[k], v, "field {k} as stored");
+    }
+}
+
+/// AndroidAPS's temporary targets through API v3: a new one supersedes, duration 0 cancels.
+#[test]
+fn aaps_targets_superseded_cancelled_and_the_one_active() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["admin"]);
+    let t0 = now_ms() - 90 * MIN;
+    let tt = |date: i64, minutes: i64, reason: &str| {
+        json!({ "eventType": "Temporary Target", "date": date, "utcOffset": 120,
+            "isValid": true, "units": "mg/dl", "targetTop": 140, "targetBottom": 140,
+            "duration": minutes, "durationInMilliseconds": minutes * MIN,
+            "reason": reason, "app": "AAPS" })
+    };
+    for body in [
+        tt(t0, 60, "Activity"),
+        tt(t0 + 20 * MIN, 30, "Eating Soon"),
+        tt(t0 + 30 * MIN, 0, "Custom"),
+        tt(t0 + 80 * MIN, 60, "Hypo"),
+    ] {
+        let r = c.v3("POST", "/api/v3/treatments", &body);
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let all = c.list("/api/v4/overrides");
+    let by_reason = |reason: &str| {
+        all.iter()
+            .find(|o| o["metadata"]["reason"] == reason)
+            .unwrap_or_else(|| panic!("{reason}: {all:?}"))
+    };
+    let activity = by_reason("Activity");
+    assert_eq!(activity["status"], "superseded");
+    assert_eq!(activity["superseded_by"], by_reason("Eating Soon")["id"]);
+    assert_eq!(activity["superseded_at"], t0 + 20 * MIN);
+    assert_eq!(by_reason("Eating Soon")["status"], "cancelled");
+    assert_eq!(by_reason("Eating Soon")["endMills"], t0 + 30 * MIN);
+    assert_eq!(all.len(), 3, "a cancel has no span of its own");
+    let active = c.list("/api/v4/overrides?status=active");
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["metadata"]["reason"], "Hypo");
+    assert_eq!(active[0]["treatment"]["durationInMilliseconds"], 3_600_000);
+}
+
+#[test]
+fn ranges_categories_and_permissions() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["readable"]);
+    let t0 = now_ms() - 10 * 60 * MIN;
+    let tb = |at: i64| {
+        json!({ "eventType": "Temp Basal", "created_at": iso(at), "duration": 30,
+            "absolute": 0.5, "rate": 0.5, "enteredBy": "Pump (tconnectsync)" })
+    };
+    for i in 0..4 {
+        s.post_json("/api/v1/treatments", &tb(t0 + i * 60 * MIN));
+    }
+    // [t0+60, t0+90) and [t0+120, t0+150) overlap this range; the others do not.
+    let r = c.list(&format!(
+        "/api/v4/state-spans?from={}&to={}&category=TempBasal",
+        t0 + 70 * MIN,
+        iso(t0 + 125 * MIN)
+    ));
+    let starts: Vec<i64> = r
+        .iter()
+        .map(|s| s["startMills"].as_i64().unwrap())
+        .collect();
+    assert_eq!(starts, vec![t0 + 120 * MIN, t0 + 60 * MIN], "newest first");
+    assert_eq!(r[0]["metadata"]["absolute"], 0.5);
+    assert_eq!(
+        c.list("/api/v4/state-spans?category=TempBasal&limit=1&offset=1")[0]["startMills"],
+        t0 + 120 * MIN
+    );
+    assert!(c.list("/api/v4/state-spans?category=Profile").is_empty());
+
+    let bad = c.get("/api/v4/state-spans?category=Basal");
+    assert_eq!(bad.status, 400);
+    assert!(bad.text.contains("unknown category"), "{}", bad.text);
+    assert_eq!(c.get("/api/v4/state-spans?from=yesterday").status, 400);
+    assert_eq!(c.get("/api/v4/overrides?status=maybe").status, 400);
+    assert_eq!(s.get("/api/v4/state-spans").status, 401, "v3-style auth");
+    let nobody = Client::new(&s, &["denied"]);
+    assert_eq!(nobody.get("/api/v3/state-spans").status, 403);
+}
