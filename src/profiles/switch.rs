@@ -8,7 +8,6 @@ use super::document::{text, Profile};
 use super::schedule::number;
 use crate::store::StoredDoc;
 
-pub const EVENT_TYPE: &str = "Profile Switch";
 const HOUR_MS: i64 = 3_600_000;
 const MINUTE_MS: f64 = 60_000.0;
 
