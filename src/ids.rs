@@ -38,7 +38,7 @@ pub fn object_id() -> String {
     hex(&bytes)
 }
 
-pub fn is_object_id(s: &str) -> bool {
+pub(crate) fn is_object_id(s: &str) -> bool {
     s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -54,7 +54,7 @@ pub fn v3_identifier(device: Option<&str>, date_ms: i64, event_type: Option<&str
 }
 
 /// A new API secret: 24 characters from an unambiguous alphabet.
-pub fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     random_bytes::<24>()
         .iter()
