@@ -38,13 +38,8 @@ pub fn object_id() -> String {
     hex(&bytes)
 }
 
-pub fn is_object_id(s: &str) -> bool {
+pub(crate) fn is_object_id(s: &str) -> bool {
     s.len() == 24 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// Loop and Trio send a UUID (or other non-ObjectId string) as `_id`.
-pub fn is_uuid(s: &str) -> bool {
-    uuid::Uuid::parse_str(s).is_ok() && s.len() == 36
 }
 
 /// Nightscout API v3's identifier: UUID v5 of `${device}_${date}` plus `_${eventType}` when
@@ -65,7 +60,7 @@ pub fn derived_uuid(key: &str) -> String {
 }
 
 /// A new API secret: 24 characters from an unambiguous alphabet.
-pub fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     random_bytes::<24>()
         .iter()
@@ -108,11 +103,5 @@ mod tests {
     fn secret_is_long_enough() {
         assert!(random_secret().len() >= crate::config::MIN_SECRET_LENGTH);
         assert_ne!(random_secret(), random_secret());
-    }
-
-    #[test]
-    fn uuid_detection() {
-        assert!(is_uuid("b07c45bc-b043-56aa-a8c0-125c16a085a2"));
-        assert!(!is_uuid("5f1e2d3c4b5a697887766554"));
     }
 }

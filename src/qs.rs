@@ -11,7 +11,7 @@ const MAX_PAIRS: usize = 1000;
 const MAX_DEPTH: usize = 8;
 
 /// Percent-decoding with `+` as space; malformed escapes are kept literally.
-pub fn decode(s: &str) -> String {
+pub(crate) fn decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -118,7 +118,7 @@ pub fn parse(query: &str) -> Result<Value> {
 }
 
 /// The first value of a top-level parameter.
-pub fn first_value(query: &str, name: &str) -> Option<String> {
+pub(crate) fn first_value(query: &str, name: &str) -> Option<String> {
     query
         .split('&')
         .filter_map(|p| p.split_once('=').or(Some((p, ""))))

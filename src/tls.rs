@@ -29,7 +29,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Why a certificate or key could not be used; names the setting and the file.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct TlsError(String);
+pub(crate) struct TlsError(String);
 
 /// What identifies one version of a file: a renewal changes at least one of these, also when
 /// the path is a symlink that certbot repoints.
@@ -52,7 +52,7 @@ fn stamp(path: &Path) -> Option<Stamp> {
 
 /// The certificate in use and where it comes from.
 #[derive(Debug)]
-pub struct Certificates {
+pub(crate) struct Certificates {
     cert_path: PathBuf,
     key_path: PathBuf,
     provider: Arc<CryptoProvider>,
@@ -161,7 +161,7 @@ impl ResolvesServerCert for Resolver {
 
 /// Reloads on SIGHUP and every [`RELOAD_EVERY`]; runs until dropped. The SIGHUP handler is
 /// in place when this returns (so a HUP no longer ends the process).
-pub fn watch(certs: Arc<Certificates>) -> impl std::future::Future<Output = ()> {
+pub(crate) fn watch(certs: Arc<Certificates>) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let hangup = match signal(SignalKind::hangup()) {
         Ok(s) => Some(s),
@@ -261,7 +261,7 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 }
 
 /// Completes the TLS handshake, or gives up after [`HANDSHAKE_TIMEOUT`].
-pub async fn accept(acceptor: &TlsAcceptor, io: TcpStream) -> io::Result<Conn> {
+pub(crate) async fn accept(acceptor: &TlsAcceptor, io: TcpStream) -> io::Result<Conn> {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
         Ok(Ok(stream)) => Ok(Conn::Tls(Box::new(stream))),
         Ok(Err(e)) => Err(e),
@@ -273,7 +273,7 @@ pub async fn accept(acceptor: &TlsAcceptor, io: TcpStream) -> io::Result<Conn> {
 }
 
 /// A connection, encrypted or not; the HTTP layer sees one type either way.
-pub enum Conn {
+pub(crate) enum Conn {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }

@@ -130,23 +130,6 @@ fn site() -> &'static Site {
     SITE.get_or_init(build)
 }
 
-/// The hash in the viewer's asset URLs.
-pub fn asset_hash() -> &'static str {
-    &site().hash
-}
-
-/// Every asset's name, raw size and gzip size (index.html included), for size budgets.
-pub fn sizes() -> Vec<(String, usize, usize)> {
-    let s = site();
-    std::iter::once(("index.html".to_string(), &s.index))
-        .chain(s.assets.iter().map(|(n, a)| (n.clone(), a)))
-        .map(|(n, a)| {
-            let gz = a.gzip.as_ref().map_or(a.body.len(), Bytes::len);
-            (n, a.body.len(), gz)
-        })
-        .collect()
-}
-
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
         .route("/static/{asset:.*}", web::get().to(static_file));
@@ -237,6 +220,23 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use actix_web::test as atest;
+
+    /// The hash in the viewer's asset URLs.
+    fn asset_hash() -> &'static str {
+        &site().hash
+    }
+
+    /// Every asset's name, raw size and gzip size (index.html included), for size budgets.
+    fn sizes() -> Vec<(String, usize, usize)> {
+        let s = site();
+        std::iter::once(("index.html".to_string(), &s.index))
+            .chain(s.assets.iter().map(|(n, a)| (n.clone(), a)))
+            .map(|(n, a)| {
+                let gz = a.gzip.as_ref().map_or(a.body.len(), Bytes::len);
+                (n, a.body.len(), gz)
+            })
+            .collect()
+    }
 
     /// The budget for everything the viewer downloads.
     const BUDGET_GZIP_BYTES: usize = 150 * 1024;

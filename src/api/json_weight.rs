@@ -15,11 +15,11 @@ pub const MAX_DOC_VALUES: usize = 50_000;
 pub const MAX_BATCH_DOCS: usize = 50_000;
 
 /// Values one body read whole may hold (API v3 writes, the authorization API).
-pub const MAX_BODY_VALUES: usize = 200_000;
+pub(crate) const MAX_BODY_VALUES: usize = 200_000;
 
 /// Whether `text` holds more than `max` values: each comma and each opening bracket or brace
 /// outside a string counts one, plus one for the text itself (an upper bound on the values).
-pub fn more_than(text: &[u8], max: usize) -> bool {
+pub(crate) fn more_than(text: &[u8], max: usize) -> bool {
     let mut count = 1usize;
     let mut in_string = false;
     let mut escaped = false;

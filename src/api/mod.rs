@@ -1,31 +1,31 @@
 //! HTTP: one file per resource. Handlers parse, check permission, call store/ and shape the
 //! response; shared v1 plumbing (bodies, lists, batch replies) lives in `v1`.
 
-pub mod activity;
-pub mod authorization;
-pub mod cors;
-pub mod count;
-pub mod devicestatus;
-pub mod docs;
-pub mod entries;
-pub mod etag;
-pub mod experiments;
-pub mod food;
-pub mod format;
-pub mod guard;
+pub(crate) mod activity;
+pub(crate) mod authorization;
+pub(crate) mod cors;
+pub(crate) mod count;
+pub(crate) mod devicestatus;
+pub(crate) mod docs;
+pub(crate) mod entries;
+pub(crate) mod etag;
+pub(crate) mod experiments;
+pub(crate) mod food;
+pub(crate) mod format;
+pub(crate) mod guard;
 pub mod json_weight;
-pub mod pages;
-pub mod pebble;
-pub mod profile;
-pub mod properties;
-pub mod resource;
+pub(crate) mod pages;
+pub(crate) mod pebble;
+pub(crate) mod profile;
+pub(crate) mod properties;
+pub(crate) mod resource;
 pub mod routes;
-pub mod stats;
-pub mod status;
-pub mod treatments;
-pub mod v1;
+pub(crate) mod stats;
+pub(crate) mod status;
+pub(crate) mod treatments;
+pub(crate) mod v1;
 pub mod v3;
-pub mod v4;
+pub(crate) mod v4;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};

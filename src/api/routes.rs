@@ -313,7 +313,7 @@ pub const RULES: &[Rule] = &[
 ];
 
 /// A rule's permissions for a concrete path (`{collection}` filled in from `/api/v3/<col>`).
-pub fn perms_for(rule: &Rule, path: &str) -> Vec<String> {
+pub(crate) fn perms_for(rule: &Rule, path: &str) -> Vec<String> {
     let collection = path.split('/').nth(3).unwrap_or("");
     rule.perms
         .iter()
@@ -322,7 +322,7 @@ pub fn perms_for(rule: &Rule, path: &str) -> Vec<String> {
 }
 
 /// The rule for a request's method and matched pattern. /api/v2 serves the v1 routes too.
-pub fn rule_for(method: &str, pattern: &str) -> Option<&'static Rule> {
+pub(crate) fn rule_for(method: &str, pattern: &str) -> Option<&'static Rule> {
     let find = |p: &str| RULES.iter().find(|r| r.method == method && r.path == p);
     find(pattern).or_else(|| {
         pattern
@@ -332,7 +332,7 @@ pub fn rule_for(method: &str, pattern: &str) -> Option<&'static Rule> {
 }
 
 /// Whether any method of this pattern has a rule (then another method is just not allowed).
-pub fn any_rule_for(pattern: &str) -> bool {
+pub(crate) fn any_rule_for(pattern: &str) -> bool {
     let v1 = pattern
         .strip_prefix("/api/v2/")
         .map(|rest| format!("/api/v1/{rest}"));
@@ -342,7 +342,7 @@ pub fn any_rule_for(pattern: &str) -> bool {
 }
 
 /// Every permission string the routes use (`/api/v2/authorization/permissions`).
-pub fn all_permissions() -> Vec<&'static str> {
+pub(crate) fn all_permissions() -> Vec<&'static str> {
     let mut all: Vec<&str> = RULES.iter().flat_map(|r| r.perms.iter().copied()).collect();
     all.sort_unstable();
     all.dedup();

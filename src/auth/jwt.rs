@@ -6,10 +6,10 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-pub const LIFETIME_S: i64 = 8 * 3600;
+pub(crate) const LIFETIME_S: i64 = 8 * 3600;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claims {
+pub(crate) struct Claims {
     pub access_token: String,
     pub iat: i64,
     pub exp: i64,
@@ -19,7 +19,7 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 const B64_STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding (WebSocket accept keys).
-pub fn b64_std(data: &[u8]) -> String {
+pub(crate) fn b64_std(data: &[u8]) -> String {
     let mut out = encode_with(B64_STD, data);
     while !out.len().is_multiple_of(4) {
         out.push('=');
@@ -81,7 +81,7 @@ pub fn sign(key: &[u8], access_token: &str, now_s: i64) -> Option<String> {
 }
 
 /// The claims of a token signed with `key`, HS256, not expired.
-pub fn verify(key: &[u8], token: &str, now_s: i64) -> Option<Claims> {
+pub(crate) fn verify(key: &[u8], token: &str, now_s: i64) -> Option<Claims> {
     let mut parts = token.split('.');
     let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {

@@ -9,13 +9,13 @@
 //! API and, so that the offline `nightlite token` commands take effect, at most every few
 //! seconds when a token is not found.
 
-pub mod delay;
+pub(crate) mod delay;
 pub mod jwt;
 pub mod permissions;
-pub mod proxy;
-pub mod request;
+pub(crate) mod proxy;
+pub(crate) mod request;
 pub mod roles;
-pub mod tokens;
+pub(crate) mod tokens;
 
 use std::net::IpAddr;
 use std::path::Path;

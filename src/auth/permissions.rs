@@ -3,7 +3,7 @@
 //! fewer segments implies everything below it (`api:entries` grants `api:entries:read`).
 
 /// Does the granted permission imply the wanted one?
-pub fn implies(granted: &str, wanted: &str) -> bool {
+pub(crate) fn implies(granted: &str, wanted: &str) -> bool {
     let granted: Vec<&str> = granted.split(':').collect();
     let wanted: Vec<&str> = wanted.split(':').collect();
     for (i, want) in wanted.iter().enumerate() {

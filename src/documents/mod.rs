@@ -24,19 +24,7 @@ pub use write::{
     replace, upsert, Collect, Source,
 };
 
-/// What a write did to one document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// A new document.
-    Inserted,
-    /// The stored document (same identifier, `_id` or dedup key) was replaced or merged into.
-    Updated,
-    /// The same live document was already stored: nothing written, srvModified unchanged.
-    Unchanged,
-    /// An API v3 create matched a stored document and replaced it (Nightscout's
-    /// `isDeduplication`); `previous` is that document's identifier when it differed.
-    Deduplicated { previous: Option<String> },
-}
+pub use crate::store::upsert::Outcome;
 
 /// One document as a write left it.
 #[derive(Debug, Clone, PartialEq, Eq)]

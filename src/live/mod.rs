@@ -1,13 +1,13 @@
 //! The live layer: the change bus (published by the store's writer), alarms, and the plain
 //! WebSocket protocol that followers and the viewer use.
 
-pub mod alarms;
-pub mod body;
-pub mod ddata;
-pub mod snapshots;
+pub(crate) mod alarms;
+pub(crate) mod body;
+pub(crate) mod ddata;
+pub(crate) mod snapshots;
 pub mod socketio;
-pub mod ws;
-pub mod wsproto;
+pub(crate) mod ws;
+pub(crate) mod wsproto;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -19,10 +19,9 @@ pub mod timeline;
 #[cfg(test)]
 mod tests;
 
-pub use document::{Kind, Profile, ProfileDoc};
-pub use schedule::{Schedule, Zone};
+pub use document::{Kind, ProfileDoc};
 pub use switch::ProfileSwitch;
-pub use timeline::{effective_at, timeline, Effective, ProfileSource, Segment, Selection};
+pub use timeline::{effective_at, timeline, Effective, Segment};
 
 use rusqlite::Connection;
 

@@ -37,13 +37,6 @@ fn time_of_day(s: &str) -> Option<i64> {
 }
 
 impl Schedule {
-    /// One value all day.
-    pub fn constant(value: f64) -> Schedule {
-        Schedule {
-            entries: vec![Entry { seconds: 0, value }],
-        }
-    }
-
     /// A schedule from a profile field: an array of `{time, timeAsSeconds, value}` or a single
     /// number. Entries without a usable time or value are skipped; None if nothing is left.
     pub fn from_json(v: &Value) -> Option<Schedule> {
@@ -74,10 +67,6 @@ impl Schedule {
         // Nightscout's loop over the array.
         entries.sort_by_key(|e| e.seconds);
         (!entries.is_empty()).then_some(Schedule { entries })
-    }
-
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
     }
 
     /// The value at `seconds` after local midnight.
@@ -275,7 +264,7 @@ mod tests {
         assert_eq!(s.value_at(0), 0.8);
         assert_eq!(s.value_at(21 * 3600 + 1800), 0.6);
         assert_eq!(s.value_at(23 * 3600), 0.8);
-        assert_eq!(s.entries()[0].seconds, 0);
+        assert_eq!(s.entries[0].seconds, 0);
     }
 
     #[test]

@@ -9,8 +9,6 @@ use super::schedule::number;
 pub use crate::spans::durations::{duration, timeshift_ms, DurationSource};
 use crate::store::StoredDoc;
 
-pub const EVENT_TYPE: &str = "Profile Switch";
-
 #[derive(Debug, Clone)]
 pub struct ProfileSwitch {
     pub id: String,

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use super::timeline::ProfileSource;
 use super::*;
 
 const H: i64 = 3_600_000;

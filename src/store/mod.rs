@@ -354,12 +354,7 @@ pub fn latest_sgv(conn: &Connection) -> Result<Option<(f64, i64)>> {
     Ok(row.and_then(|(sgv, mills)| sgv.map(|s| (s, mills))))
 }
 
-/// A live document by `_id`, or by identifier when `key` is not an ObjectId.
-pub fn get(conn: &Connection, coll: Collection, key: &str) -> Result<Option<StoredDoc>> {
-    get_raw(conn, coll, key)?.map(StoredDoc::parse).transpose()
-}
-
-/// As [`get`], the document still JSON text.
+/// A live document by `_id`, or by identifier when `key` is not an ObjectId, as stored text.
 pub fn get_raw(conn: &Connection, coll: Collection, key: &str) -> Result<Option<RawDoc>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM {} WHERE is_valid = 1 AND (id = ?1 OR identifier = ?1) LIMIT 1",

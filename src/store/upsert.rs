@@ -28,12 +28,19 @@ pub enum Merge {
     Shallow,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a write did to one document (the document operations' typed outcome,
+/// src/documents/).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// A new document.
     Inserted,
+    /// The stored document (same identifier, `_id` or dedup key) was replaced or merged into.
     Updated,
     /// Matched an identical live document: nothing written, srvModified unchanged.
     Unchanged,
+    /// An API v3 create matched a stored document and replaced it (Nightscout's
+    /// `isDeduplication`); `previous` is that document's identifier when it differed.
+    Deduplicated { previous: Option<String> },
 }
 
 #[derive(Debug, Clone)]

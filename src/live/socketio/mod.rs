@@ -292,7 +292,7 @@ async fn pump(
                                 // Like engine.io: end the pending poll so the client can pause
                                 // polling and send the upgrade.
                                 session.release_poll();
-                            } else if !live && t == "5" {
+                            } else if !live && t.len() == 1 && t.starts_with(packet::UPGRADE) {
                                 live = true;
                                 session.mark_upgraded();
                             } else if !session.receive(t) {

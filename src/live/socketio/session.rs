@@ -102,7 +102,8 @@ impl Session {
     /// Engine.IO's OPEN packet.
     pub fn open_packet(&self) -> String {
         format!(
-            "0{}",
+            "{}{}",
+            packet::OPEN,
             json!({
                 "sid": self.sid,
                 "upgrades": if self.upgraded() { json!([]) } else { json!(["websocket"]) },

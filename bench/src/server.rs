@@ -238,8 +238,9 @@ pub fn admin_jwt(server: &Server) -> Res<String> {
         })
 }
 
-/// The nightlite binary next to this one (both are built into target/release). Under
-/// `cargo run` it is (re)built first, so a clean checkout needs one command.
+/// The nightlite binary next to this one (both packages build into the workspace's
+/// target/release). Under `cargo run` it is (re)built first, so a clean checkout needs one
+/// command.
 pub fn nightlite_binary(explicit: Option<PathBuf>) -> Res<PathBuf> {
     if let Some(p) = explicit {
         return Ok(p);
@@ -253,10 +254,18 @@ pub fn nightlite_binary(explicit: Option<PathBuf>) -> Res<PathBuf> {
             Some(other) => other,
             None => "release",
         };
-        eprintln!("building the server: cargo build --profile {profile} --bin nightlite");
-        let status = Command::new(cargo)
-            .args(["build", "--profile", profile, "--bin", "nightlite"])
-            .status()?;
+        // -p: the server is the workspace's root package, not this one.
+        let args = [
+            "build",
+            "--profile",
+            profile,
+            "-p",
+            "nightlite",
+            "--bin",
+            "nightlite",
+        ];
+        eprintln!("building the server: cargo {}", args.join(" "));
+        let status = Command::new(cargo).args(args).status()?;
         if !status.success() {
             return Err("building the nightlite binary failed".into());
         }

@@ -3,33 +3,26 @@
 //! documents (the storage limit) and an actix-web hello-world hit by the same client (the HTTP
 //! limit) — so the figures are ratios, not machine luck. See docs/PERFORMANCE.md.
 //!
-//!     cargo run --release --bin nightlite-bench -- all
-//!     cargo run --release --bin nightlite-bench -- ingest --secs 30
-//!     cargo run --release --bin nightlite-bench -- scale --sizes 10000,1000000,5000000
-//!     cargo run --release --bin nightlite-bench -- seed --entries 5000000 --dir /tmp/db
-//!     cargo run --release --bin nightlite-bench -- soak --minutes 10
+//!     cargo run --release -p nightlite-bench -- all
+//!     cargo run --release -p nightlite-bench -- ingest --secs 30
+//!     cargo run --release -p nightlite-bench -- scale --sizes 10000,1000000,5000000
+//!     cargo run --release -p nightlite-bench -- seed --entries 5000000 --dir /tmp/db
+//!     cargo run --release -p nightlite-bench -- soak --minutes 10
+//!
+//! A package of its own in the workspace (bench/Cargo.toml), so that the server's release
+//! builds and `cargo test` do not compile it. `--out` and `--work` are relative to the
+//! directory it runs in: run it from the repository root.
 
-#[path = "nightlite_bench/ceiling.rs"]
 mod ceiling;
-#[path = "nightlite_bench/client.rs"]
 mod client;
-#[path = "nightlite_bench/docs.rs"]
 mod docs;
-#[path = "nightlite_bench/memory.rs"]
 mod memory;
-#[path = "nightlite_bench/report.rs"]
 mod report;
-#[path = "nightlite_bench/run.rs"]
 mod run;
-#[path = "nightlite_bench/seed.rs"]
 mod seed;
-#[path = "nightlite_bench/server.rs"]
 mod server;
-#[path = "nightlite_bench/soak.rs"]
 mod soak;
-#[path = "nightlite_bench/stats.rs"]
 mod stats;
-#[path = "nightlite_bench/ws.rs"]
 mod ws;
 
 use std::path::{Path, PathBuf};
@@ -181,6 +174,7 @@ fn git_describe() -> String {
         "--porcelain",
         "--",
         "src",
+        "bench",
         "schema.sql",
         "Cargo.toml",
     ])
