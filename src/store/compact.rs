@@ -90,7 +90,12 @@ pub fn compact(
     conn.busy_timeout(Duration::from_secs(5))?;
     truncate_wal(&conn)?;
 
-    let cutoff = now_ms - i64::from(older_than_days) * DAY_MS;
+    // 0 days is every deleted document: right after a burst of deletes their srvModified can
+    // be ahead of the clock (it rises by at least 1 ms per document), and they would be kept.
+    let cutoff = match older_than_days {
+        0 => i64::MAX,
+        days => now_ms - i64::from(days) * DAY_MS,
+    };
     let mut removed = Vec::new();
     for coll in Collection::ALL {
         let t = coll.table();
@@ -217,6 +222,20 @@ mod tests {
         );
         assert_eq!(count("SELECT min(mills) FROM entries"), 2000);
         assert_eq!(count("PRAGMA freelist_count"), 0);
+        drop(c);
+        // 0 days: every deleted document, even one stamped after the clock (a burst).
+        let c = Connection::open(&db).unwrap();
+        c.execute(
+            "UPDATE entries SET srv_modified = ?1 WHERE is_valid = 0",
+            [NOW + 500],
+        )
+        .unwrap();
+        drop(c);
+        let all = compact(dir.path(), 0, NOW).unwrap();
+        assert_eq!(all.removed, vec![(Collection::Entries, 500)]);
+        let c = Connection::open(&db).unwrap();
+        let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM entries WHERE is_valid = 0"), 0);
         let ok: String = c
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
