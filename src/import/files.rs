@@ -60,6 +60,8 @@ pub fn expand(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// (Extended JSON converted) or why it is refused.
 pub struct Read1 {
     pub position: String,
+    /// Its `_id`, when it has one that could be read.
+    pub id: Option<String>,
     pub doc: Result<Map<String, Value>, String>,
     /// Its size in the file, to bound a batch's memory.
     pub bytes: usize,
@@ -174,14 +176,32 @@ impl<R: Read> Documents for BsonDocs<R> {
         self.index += 1;
         let position = format!("document {} (byte {})", self.index, self.offset);
         self.offset += size as u64;
-        let doc = bson::Document::from_reader(&buf[..])
-            .map_err(|e| format!("not a valid BSON document: {e}"))
-            .and_then(extjson::from_bson);
+        let (id, doc) = match bson::Document::from_reader(&buf[..]) {
+            Ok(d) => {
+                let id = match d.get("_id") {
+                    Some(bson::Bson::ObjectId(id)) => Some(id.to_hex()),
+                    Some(bson::Bson::String(s)) => Some(s.clone()),
+                    _ => None,
+                };
+                (id, extjson::from_bson(d))
+            }
+            Err(e) => (None, Err(format!("not a valid BSON document: {e}"))),
+        };
         Ok(Some(Read1 {
             position,
+            id,
             doc,
             bytes: size,
         }))
+    }
+}
+
+/// A document's `_id` as read (`{"$oid"}` or a string), so a refusal names the document.
+fn id_of(id: Option<&Value>) -> Option<String> {
+    match id {
+        Some(Value::Object(m)) => m.get("$oid").and_then(Value::as_str).map(str::to_string),
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
     }
 }
 
@@ -360,11 +380,16 @@ impl Documents for JsonDocs {
             Shape::Lines => format!("line {line}"),
             _ => format!("document {} (line {line})", self.index),
         };
+        let mut id = None;
         let doc = match serde_json::from_slice::<Value>(&text) {
-            Ok(Value::Object(m)) => extjson::plain(Value::Object(m)).map(|v| match v {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            }),
+            Ok(Value::Object(m)) => {
+                id = id_of(m.get("_id"));
+                match extjson::plain(Value::Object(m)) {
+                    Ok(Value::Object(m)) => Ok(m),
+                    Ok(_) => Ok(Map::new()),
+                    Err(e) => Err(e),
+                }
+            }
             Ok(other) => Err(format!(
                 "not a JSON object: {}",
                 crate::import::excerpt(&other.to_string())
@@ -373,6 +398,7 @@ impl Documents for JsonDocs {
         };
         Ok(Some(Read1 {
             position,
+            id,
             doc,
             bytes: text.len(),
         }))

@@ -210,12 +210,18 @@ fn refusal(e: &Error) -> bool {
 }
 
 /// Where a document came from, for messages: `entries.json line 3 (_id 5f…)`.
-fn place(file: &Path, position: &str, doc: Option<&Map<String, Value>>) -> String {
-    let id = doc
-        .and_then(|d| d.get("_id").or_else(|| d.get("identifier")))
-        .map(|v| format!(" (_id {})", excerpt(&crate::jsnum::js_text(v))))
+fn place(file: &Path, position: &str, id: Option<&str>) -> String {
+    let id = id
+        .map(|id| format!(" (_id {})", excerpt(id)))
         .unwrap_or_default();
     format!("{} {position}{id}", file.display())
+}
+
+/// A plain document's `_id` (or identifier) as text.
+fn id_text(doc: &Map<String, Value>) -> Option<String> {
+    doc.get("_id")
+        .or_else(|| doc.get("identifier"))
+        .map(crate::jsnum::js_text)
 }
 
 async fn import_file(
@@ -250,7 +256,8 @@ async fn import_file(
                 Err(why) => {
                     counts.refused += 1;
                     progress.clear();
-                    eprintln!("{}: refused: {why}", place(file, &one.position, None));
+                    let at = place(file, &one.position, one.id.as_deref());
+                    eprintln!("{at}: refused: {why}");
                 }
                 Ok(doc) if doc.get("isValid") == Some(&Value::Bool(false)) => counts.deleted += 1,
                 Ok(doc) => {
@@ -335,7 +342,7 @@ async fn write(
                 report.counts(coll).refused += 1;
                 eprintln!(
                     "{}: refused: {e}",
-                    place(file, &item.position, Some(&item.doc))
+                    place(file, &item.position, id_text(&item.doc).as_deref())
                 );
             }
             Err(e) => return Err(e),
