@@ -7,20 +7,11 @@ use std::process::Output;
 
 use serde_json::{json, Value};
 
-use crate::support::{command, gzip, now_ms, TestServer};
+use crate::data_care::{nightlite, stderr};
+use crate::support::{gzip, now_ms, TestServer};
 
 fn import(data: &Path, args: &[&str]) -> Output {
-    command()
-        .arg("import")
-        .args(args)
-        .env("NIGHTLITE_DATA_DIR", data)
-        .env("NIGHTLITE_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    nightlite(data, &[&["import"], args].concat())
 }
 
 const E1: &str = "5f1c2a3b4c5d6e7f80910a01";
