@@ -329,6 +329,21 @@ impl Documents for JsonDocs {
             };
         };
         match self.shape {
+            // A byte order mark (a file saved by a Windows editor) before the first value.
+            Shape::Unknown if first == 0xEF => {
+                for _ in 0..3 {
+                    self.bump();
+                }
+                self.shape = Shape::Lines;
+                return match self.skip_blank()? {
+                    Some(b'[') => {
+                        self.bump();
+                        self.shape = Shape::Array { first: true };
+                        self.next_doc()
+                    }
+                    _ => self.next_doc(),
+                };
+            }
             Shape::Unknown if first == b'[' => {
                 self.bump();
                 self.shape = Shape::Array { first: true };
@@ -473,6 +488,53 @@ mod tests {
         assert!(all("[{\"a\":1}] {}")
             .unwrap_err()
             .contains("after the array"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_passed_over() {
+        let out = all("\u{feff}[{\"a\":1}]").unwrap();
+        assert_eq!(out, vec![Ok(r#"document 1 (line 1) {"a":1}"#.to_string())]);
+        let out = all("\u{feff}{\"a\":1}\n").unwrap();
+        assert_eq!(out, vec![Ok(r#"line 1 {"a":1}"#.to_string())]);
+    }
+
+    #[test]
+    fn bson_documents_are_read_one_by_one_with_their_offsets() {
+        use bson::{doc, oid::ObjectId};
+        let id = ObjectId::parse_str("5f1c2a3b4c5d6e7f80910a1b").unwrap();
+        let good = doc! {"_id": id, "sgv": 120_i32}.to_vec().unwrap();
+        let nan = doc! {"_id": id, "x": f64::NAN}.to_vec().unwrap();
+        let mut bytes = [good.clone(), nan.clone(), good.clone()].concat();
+        bytes.extend_from_slice(&good[..10]);
+        let mut docs = BsonDocs {
+            input: std::io::Cursor::new(bytes),
+            offset: 0,
+            index: 0,
+        };
+        let first = docs.next_doc().unwrap().unwrap();
+        assert_eq!(first.position, "document 1 (byte 0)");
+        assert_eq!(
+            Value::Object(first.doc.unwrap()).to_string(),
+            r#"{"_id":"5f1c2a3b4c5d6e7f80910a1b","sgv":120}"#
+        );
+        let second = docs.next_doc().unwrap().unwrap();
+        assert_eq!(second.position, format!("document 2 (byte {})", good.len()));
+        assert_eq!(second.id.as_deref(), Some("5f1c2a3b4c5d6e7f80910a1b"));
+        assert!(second
+            .doc
+            .unwrap_err()
+            .contains("x: NaN is not a finite number"));
+        assert!(docs.next_doc().unwrap().unwrap().doc.is_ok());
+        let end = docs.next_doc().err().unwrap();
+        assert!(end.contains("the file ends inside a document"), "{end}");
+
+        let mut text = BsonDocs {
+            input: std::io::Cursor::new(b"{\"sgv\": 120}\n".to_vec()),
+            offset: 0,
+            index: 0,
+        };
+        let e = text.next_doc().err().unwrap();
+        assert!(e.contains("this is not a BSON file"), "{e}");
     }
 
     #[test]

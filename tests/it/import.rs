@@ -123,7 +123,10 @@ fn exports_are_stored_with_their_ids_fields_and_dates_and_a_second_import_stores
     ] {
         assert!(err.contains(line), "{line:?} not in:\n{err}");
     }
-    assert!(!err.contains("metadata"), "a folder's metadata files are not data: {err}");
+    assert!(
+        !err.contains("metadata"),
+        "a folder's metadata files are not data: {err}"
+    );
 
     let s = TestServer::in_dir(&data, &[]);
     let entries = s.list(ENTRIES);
