@@ -26,9 +26,11 @@ mod tests {
                 "admin",
                 "care",
                 "server",
+                "import",
             ],
         ),
-        ("documents", &["api", "live", "web", "plugins"]),
+        ("documents", &["api", "live", "web", "plugins", "import"]),
+        ("import", &["api", "live", "web"]),
         (
             "spans",
             &[

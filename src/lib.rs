@@ -14,6 +14,7 @@ pub(crate) mod error;
 pub(crate) mod heap_trim;
 pub(crate) mod https;
 pub mod ids;
+pub mod import;
 pub(crate) mod jsnum;
 pub mod lan;
 mod layers;

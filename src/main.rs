@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `healthcheck`, `token`, `backup`, `restore`,
-//! `compact`, `rebuild-spans` and `settings`.
+//! `compact`, `rebuild-spans`, `import` and `settings`.
 
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -58,6 +58,18 @@ enum Command {
     /// treatments again; the server keeps them up to date itself, this is for repairs. The
     /// server must be stopped.
     RebuildSpans,
+    /// Import an old Nightscout's data from mongoexport (.json) or mongodump (.bson,
+    /// .bson.gz) files, through the same rules as an upload: original `_id`s kept, importing
+    /// twice stores nothing new (docs/import.md). The server must be stopped.
+    Import {
+        /// Export files, or mongodump folders (dump/<database>/).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The collection of every file (entries, treatments, devicestatus, profile, food,
+        /// activity, settings); default: from each file's name (entries.json, treatments.bson).
+        #[arg(long)]
+        collection: Option<String>,
+    },
     /// List every setting with the value in force, where it comes from and its default
     /// (API_SECRET only as set or not); exits 2 when a value would stop the server.
     Settings {
@@ -122,6 +134,7 @@ fn main() -> ExitCode {
         Command::Restore { file } => restore(&config, &file),
         Command::Compact { older_than_days } => compact(&config, older_than_days),
         Command::RebuildSpans => rebuild_spans(&config),
+        Command::Import { files, collection } => import(&config, &files, collection.as_deref()),
         // Answered above, before the settings are checked.
         Command::Settings { markdown, toml } => settings(cli.config.as_deref(), markdown, toml),
     }
@@ -164,6 +177,44 @@ fn rebuild_spans(config: &Config) -> ExitCode {
         }
         Err(e) => {
             eprintln!("nightlite: rebuilding the state spans failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn import(config: &Config, files: &[PathBuf], collection: Option<&str>) -> ExitCode {
+    // As restore: a new data directory only where one was named (a first import before the
+    // server ever ran), not a fresh database wherever the command happens to run.
+    if !config.data_dir_named {
+        if let Err(e) = nightlite::admin::existing_database(config) {
+            eprintln!("nightlite: import refused: {e}; to import into a new data directory, name it with NIGHTLITE_DATA_DIR");
+            return ExitCode::from(1);
+        }
+    }
+    let report = match nightlite::import::run(&config.data_dir, files, collection) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("nightlite: import failed: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for (coll, c) in &report.collections {
+        eprintln!(
+            "{}: {} read: {} inserted, {} updated, {} unchanged, {} refused, {} deleted in the \
+             source (not imported)",
+            coll.table(),
+            c.read,
+            c.inserted,
+            c.updated,
+            c.unchanged,
+            c.refused,
+            c.deleted
+        );
+    }
+    match report.refused() {
+        0 => ExitCode::SUCCESS,
+        n => {
+            eprintln!("nightlite: {n} documents refused (each named above); the others are stored");
             ExitCode::from(1)
         }
     }

@@ -176,13 +176,10 @@ impl Items {
     }
 }
 
-/// Every item is prepared once before the write, so a bad one is answered 400 without taking
-/// the writer; the writer prepares each again as it writes it, so only one is held parsed.
+/// Every item is prepared once before the write (the trait's `check`), so a bad one is
+/// answered 400 without taking the writer; the writer prepares each again as it writes it, so
+/// only one is held parsed.
 impl documents::Source for Items {
-    fn check(&self, coll: Collection, now: i64) -> Result<()> {
-        self.prepare_each(coll, now, &mut |_| Ok(()))
-    }
-
     fn each(
         &self,
         coll: Collection,

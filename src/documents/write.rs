@@ -15,8 +15,12 @@ use crate::store::{self, Collection, Store};
 /// Documents for [`upsert`]: API v1's rules prepare them (store::prepare).
 pub trait Source: Send + 'static {
     /// Prepares every document once before the writer is taken, so a bad one is refused
-    /// without waiting for it; stops at the first error.
-    fn check(&self, coll: Collection, now: i64) -> Result<()>;
+    /// without waiting for it; stops at the first error. By default [`Source::each`] with
+    /// the documents dropped: the writer prepares each again as it writes it, so only one is
+    /// held prepared.
+    fn check(&self, coll: Collection, now: i64) -> Result<()> {
+        self.each(coll, now, &mut |_| Ok(()))
+    }
     /// Hands each prepared document to `each`, in order; stops at the first error.
     fn each(
         &self,

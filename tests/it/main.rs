@@ -13,6 +13,7 @@ mod compat;
 mod data_care;
 mod entries;
 mod find;
+mod import;
 mod matrix;
 mod other;
 mod persistence;

@@ -34,7 +34,7 @@ fn sgv(date: i64, value: i64) -> Value {
 }
 
 /// The `nightlite` binary with this data directory and nothing else from the environment.
-fn nightlite(data: &Path, args: &[&str]) -> Output {
+pub(crate) fn nightlite(data: &Path, args: &[&str]) -> Output {
     command()
         .args(args)
         .env("NIGHTLITE_DATA_DIR", data)
@@ -43,7 +43,7 @@ fn nightlite(data: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
