@@ -21,6 +21,7 @@ mod history;
 mod immutable;
 mod meta;
 mod openapi;
+mod profiles;
 mod read;
 mod search;
 mod update;
