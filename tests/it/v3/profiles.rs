@@ -245,3 +245,75 @@ fn profile_deletes_are_soft_on_v1_and_v3() {
     assert_eq!(hist[0]["isValid"], false);
     assert_eq!(s.get_auth("/api/v1/profile/current").text, "null");
 }
+
+/// AndroidAPS NSClientV3's 150 %, −1 h Profile Switch (wave2.md A.4).
+fn aaps_switch(date: i64, minutes: i64) -> Value {
+    json!({"eventType": "Profile Switch", "date": date, "utcOffset": 120, "isValid": true,
+           "profile": "Weekday (150%,-1h)", "originalProfileName": "Weekday",
+           "percentage": 150, "timeshift": -3_600_000, "duration": minutes,
+           "durationInMilliseconds": minutes * MIN, "originalDuration": minutes * MIN,
+           "profileJson": schedules(0.8).to_string(), "app": "AAPS"})
+}
+
+#[test]
+fn v3_profile_reads_carry_the_active_switch_beside_the_result() {
+    let s = TestServer::start();
+    let v3 = V3::admin(&s);
+    let now = now_ms();
+    let older = v3.create("profile", &aaps_profile(now - 48 * H, 0.7));
+    let current = v3.create("profile", &aaps_profile(now - 24 * H, 0.8));
+    let one = format!("/profile/{current}");
+    let plain = v3.get(&one).json();
+    assert!(plain.get("activeSwitch").is_none(), "no switch, no field");
+    let search = "/profile?sort$desc=date&limit=1";
+    assert!(v3.get(search).json().get("activeSwitch").is_none());
+
+    v3.create("treatments", &aaps_switch(now - 10 * MIN, 60));
+    let got = v3.get(&one).json();
+    assert_eq!(got["result"], plain["result"], "the document is unchanged");
+    let active = &got["activeSwitch"];
+    assert_eq!(active["name"], "Weekday (150%,-1h)", "{got}");
+    assert_eq!(active["percentage"], 150);
+    assert_eq!(active["timeshift"], -1);
+    assert_eq!(active["timeshiftMs"], -3_600_000);
+    assert_eq!(active["CircadianPercentageProfile"], Value::Null);
+    assert_eq!(active["source"], "AAPS");
+    let keys: Vec<&String> = got.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["status", "result", "activeSwitch"]);
+
+    let found = v3.get(search).json();
+    assert_eq!(
+        found["activeSwitch"], *active,
+        "search holding the document in force"
+    );
+    assert_eq!(found["result"][0]["identifier"], current.as_str());
+    // The switch applies to the document in force, not to an older one.
+    assert!(v3
+        .get(&format!("/profile/{older}"))
+        .json()
+        .get("activeSwitch")
+        .is_none());
+    assert!(v3
+        .get("/profile?sort=date&limit=1")
+        .json()
+        .get("activeSwitch")
+        .is_none());
+    // History is a sync feed: documents only.
+    assert!(v3
+        .get("/profile/history/0")
+        .json()
+        .get("activeSwitch")
+        .is_none());
+
+    // A reader of profiles who may not read treatments does not see the switch.
+    role(&s, "profile-only", &["api:profile:read"]);
+    let narrow = V3::new(&s, &jwt(&s, &["profile-only"]));
+    let r = narrow.get(&one);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.json().get("activeSwitch").is_none());
+
+    // What a client PUTs back from the result stores no derived field.
+    let r = v3.put(&one, &got["result"]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(v3.doc("profile", &current).get("activeSwitch").is_none());
+}
