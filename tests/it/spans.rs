@@ -209,3 +209,96 @@ fn ranges_categories_and_permissions() {
     let nobody = Client::new(&s, &["denied"]);
     assert_eq!(nobody.get("/api/v3/state-spans").status, 403);
 }
+
+/// REQ-OVRD-004: Loop's override, AndroidAPS's temporary target (mmol) and 150 % switch,
+/// Trio's Exercise overrides in one shape; a 100 % switch changes nothing and is left out.
+#[test]
+fn adjustments_put_overrides_targets_exercise_and_scaled_switches_in_one_shape() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["admin"]);
+    let now = now_ms();
+    let trio = |at: i64, minutes: i64| {
+        json!({"eventType": "Exercise", "created_at": iso(at), "enteredBy": "Trio",
+               "notes": "Exercise preset", "duration": minutes})
+    };
+    s.post_ok("/api/v1/treatments", &trio(now - 600 * MIN, 43_200));
+    s.post_ok("/api/v1/treatments", &trio(now - 300 * MIN, 60));
+    s.post_ok(
+        "/api/v1/treatments",
+        &json!({"eventType": "Profile Switch", "created_at": iso(now - 200 * MIN),
+                "profile": "Default", "duration": 0, "enteredBy": "careportal"}),
+    );
+    s.post_ok(
+        "/api/v1/treatments",
+        &loop_override(LOOP_ID, now - 30 * MIN, Some(60.0)),
+    );
+    let tt = json!({"eventType": "Temporary Target", "date": now - 20 * MIN, "utcOffset": 60,
+        "isValid": true, "units": "mmol", "targetTop": 8, "targetBottom": 7, "duration": 60,
+        "durationInMilliseconds": 3_600_000, "reason": "Activity", "app": "AAPS"});
+    assert_eq!(c.v3("POST", "/api/v3/treatments", &tt).status, 201);
+    let ps = json!({"eventType": "Profile Switch", "date": now - 10 * MIN, "utcOffset": 60,
+        "profile": "Default (150%)", "originalProfileName": "Default", "percentage": 150,
+        "timeshift": 0, "duration": 60, "durationInMilliseconds": 3_600_000,
+        "originalDuration": 3_600_000, "app": "AAPS"});
+    assert_eq!(c.v3("POST", "/api/v3/treatments", &ps).status, 201);
+
+    let active = c.list("/api/v4/adjustments?status=active");
+    let kinds: Vec<&str> = active.iter().map(|a| a["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["Profile Switch", "Temporary Target", "Temporary Override"],
+        "{active:?}"
+    );
+    let (switch, target, over) = (&active[0], &active[1], &active[2]);
+    assert_eq!(switch["insulinPercent"], 150);
+    assert_eq!(
+        switch["targetLow"],
+        Value::Null,
+        "a switch keeps the targets"
+    );
+    assert_eq!(switch["name"], "Default (150%)");
+    assert_eq!(switch["source"], "AAPS");
+    assert_eq!(switch["plannedDurationMs"], 3_600_000);
+    assert_eq!(target["targetLow"], 126, "7 mmol/L in mg/dL");
+    assert_eq!(target["targetHigh"], 144);
+    assert_eq!(target["insulinPercent"], Value::Null);
+    assert_eq!(target["durationMs"], 3_600_000);
+    assert_eq!(
+        target["treatment"]["units"], "mmol",
+        "the treatment as stored"
+    );
+    assert_eq!(over["targetLow"], 140);
+    assert_eq!(over["targetHigh"], 160);
+    assert_eq!(over["insulinPercent"], 80);
+    assert_eq!(over["name"], "🏃 Running");
+    assert_eq!(over["startMills"], now - 30 * MIN);
+    assert_eq!(over["endMills"], now + 30 * MIN);
+    assert_eq!(over["originalId"], LOOP_ID);
+    for a in &active {
+        assert_eq!(a["status"], "active");
+    }
+
+    let all = c.list("/api/v4/adjustments");
+    assert_eq!(all.len(), 5, "not the 100 % switch: {all:?}");
+    let exercise: Vec<&Value> = all.iter().filter(|a| a["kind"] == "Exercise").collect();
+    assert_eq!(exercise.len(), 2);
+    assert_eq!(exercise[0]["status"], "expired");
+    assert_eq!(exercise[0]["durationMs"], 3_600_000);
+    assert_eq!(exercise[0]["name"], "Exercise preset");
+    assert_eq!(exercise[0]["source"], "Trio");
+    assert_eq!(
+        exercise[1]["plannedDurationMs"],
+        Value::Null,
+        "Trio's 43,200 minutes"
+    );
+    assert_eq!(exercise[1]["status"], "superseded");
+    assert_eq!(exercise[1]["durationMs"], 300 * MIN);
+    assert_eq!(exercise[1]["supersededBy"], exercise[0]["id"]);
+
+    let only = c.list("/api/v4/adjustments?category=TemporaryTarget");
+    assert_eq!(only.len(), 1);
+    let bad = c.get("/api/v4/adjustments?category=TempBasal");
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(c.get("/api/v4/adjustments?status=maybe").status, 400);
+    assert_eq!(s.get("/api/v4/adjustments").status, 401);
+}
