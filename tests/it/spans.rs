@@ -33,6 +33,13 @@ impl<'a> Client<'a> {
         r.json().as_array().unwrap().clone()
     }
 
+    /// An API v3 search: its `result`.
+    fn list_v3(&self, path: &str) -> Vec<Value> {
+        let r = self.get(path);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.text);
+        r.json()["result"].as_array().unwrap().clone()
+    }
+
     fn v3(&self, method: &str, path: &str, body: &Value) -> crate::support::Resp {
         let bytes = serde_json::to_vec(body).unwrap();
         self.s.request(
@@ -301,4 +308,93 @@ fn adjustments_put_overrides_targets_exercise_and_scaled_switches_in_one_shape()
     assert_eq!(bad.status, 400, "{}", bad.text);
     assert_eq!(c.get("/api/v4/adjustments?status=maybe").status, 400);
     assert_eq!(s.get("/api/v4/adjustments").status, 401);
+}
+
+/// Round trip through API v3: Loop's indefinite override is read back with no `duration`, and
+/// with its `correctionRange` and `remoteAddress`, by UUID and in a search.
+#[test]
+fn an_indefinite_loop_override_comes_back_from_v3_without_a_duration() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["admin"]);
+    let at = now_ms() - 5 * MIN;
+    let sent = loop_override(LOOP_ID, at, None);
+    s.post_ok("/api/v1/treatments", &sent);
+    let one = c.get(&format!("/api/v3/treatments/{LOOP_ID}"));
+    assert_eq!(one.status, 200, "{}", one.text);
+    let found = c.list_v3("/api/v3/treatments?eventType=Temporary%20Override");
+    assert_eq!(found.len(), 1);
+    for doc in [&one.json()["result"], &found[0]] {
+        assert!(doc.get("duration").is_none(), "{doc}");
+        assert_eq!(doc["identifier"], LOOP_ID);
+        for key in [
+            "durationType",
+            "correctionRange",
+            "remoteAddress",
+            "insulinNeedsScaleFactor",
+            "reason",
+            "timestamp",
+            "enteredBy",
+            "created_at",
+        ] {
+            assert_eq!(doc[key], sent[key], "{key}");
+        }
+    }
+    // A later override ends it; the stored treatment still has no duration.
+    s.post_ok(
+        "/api/v1/treatments",
+        &loop_override(
+            "0A7E2C1B-0000-4000-8000-000000000001",
+            at + 2 * MIN,
+            Some(30.0),
+        ),
+    );
+    let spans = c.list("/api/v4/state-spans?category=Override");
+    assert_eq!(spans[1]["endMills"], at + 2 * MIN, "{spans:?}");
+    let again = c.get(&format!("/api/v3/treatments/{LOOP_ID}")).json();
+    assert!(again["result"].get("duration").is_none());
+    assert_eq!(
+        again["result"],
+        one.json()["result"],
+        "not touched by the supersession"
+    );
+}
+
+/// A profile span superseded (and one resumed) changes no stored treatment: every switch reads
+/// back exactly as before the later ones arrived, srvModified included.
+#[test]
+fn superseded_profile_spans_change_no_stored_treatment() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["admin"]);
+    let t0 = now_ms() - 300 * MIN;
+    let careportal = |at: i64, profile: &str, minutes: i64| {
+        json!({"eventType": "Profile Switch", "created_at": iso(at), "profile": profile,
+               "duration": minutes, "enteredBy": "careportal"})
+    };
+    s.post_ok("/api/v1/treatments", &careportal(t0, "Default", 0));
+    let before = c.list_v3("/api/v3/treatments?eventType=Profile%20Switch");
+    assert_eq!(before.len(), 1);
+    s.post_ok(
+        "/api/v1/treatments",
+        &careportal(t0 + 60 * MIN, "Sport", 30),
+    );
+    let aaps = json!({"eventType": "Profile Switch", "date": t0 + 120 * MIN, "utcOffset": 0,
+        "profile": "Default (150%)", "originalProfileName": "Default", "percentage": 150,
+        "timeshift": 0, "duration": 0, "app": "AAPS"});
+    assert_eq!(c.v3("POST", "/api/v3/treatments", &aaps).status, 201);
+
+    let spans = c.list("/api/v4/state-spans?category=Profile");
+    let first = spans
+        .iter()
+        .filter(|s| s["metadata"]["profile"] == "Default")
+        .collect::<Vec<_>>();
+    assert_eq!(first.len(), 2, "interrupted, resumed: {spans:?}");
+    assert!(first.iter().any(|s| !s["supersededBy"].is_null()));
+    let after = c.list_v3("/api/v3/treatments?eventType=Profile%20Switch&sort=date");
+    assert_eq!(after.len(), 3);
+    assert_eq!(
+        after[0], before[0],
+        "the superseded switch as stored, srvModified too"
+    );
+    assert_eq!(after[0]["duration"], 0);
+    assert!(after[0].get("endMills").is_none() && after[0].get("supersededBy").is_none());
 }

@@ -20,6 +20,7 @@ mod delete;
 mod history;
 mod immutable;
 mod meta;
+mod migration;
 mod openapi;
 mod profiles;
 mod read;
