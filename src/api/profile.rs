@@ -18,7 +18,8 @@ const RESOURCE: Resource = Resource {
     count_with_find: 10,
     last_modified: false,
     window: true,
-    merge: Merge::Replace,
+    // A POST keeps every distinct upload (Nightscout inserts each), a retry stays one.
+    merge: Merge::History,
     delete_by_identifier: false,
     delete_replies_empty: false,
 };

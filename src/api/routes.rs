@@ -298,6 +298,8 @@ pub const RULES: &[Rule] = &[
     v3("GET", "/api/v3/state-spans", &["api:treatments:read"]),
     v3("GET", "/api/v4/state-spans", &["api:treatments:read"]),
     v3("GET", "/api/v4/overrides", &["api:treatments:read"]),
+    // What changes targets or insulin (REQ-OVRD-004): overrides, targets, scaled switches.
+    v3("GET", "/api/v4/adjustments", &["api:treatments:read"]),
     // API v4 (docs/api-v4.md): derived from profiles and treatments, so both are read;
     // authorized as API v3 is (Bearer JWT).
     v3(

@@ -6,6 +6,7 @@
 //! in time order, become spans ([`derive`]). The store keeps the derived spans up to date on
 //! every commit (src/store/spans.rs) so that reads are index lookups.
 
+pub mod adjust;
 pub mod derive;
 pub mod durations;
 pub mod rules;

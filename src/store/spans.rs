@@ -234,6 +234,9 @@ pub struct SpanQuery {
     pub source: Option<String>,
     /// Some(now): in force at `now` (true) or not (false).
     pub active: Option<(bool, i64)>,
+    /// Profile spans only when their percentage is a positive number other than 100 (the
+    /// switches that change insulin, spans::adjust).
+    pub scaled_profiles_only: bool,
     pub limit: usize,
     pub offset: usize,
 }
@@ -276,6 +279,13 @@ pub fn list(conn: &Connection, q: &SpanQuery) -> Result<Vec<Span>> {
             format!("NOT ({in_force})")
         };
         and(&sql, vec![V::Integer(now), V::Integer(now)]);
+    }
+    if q.scaled_profiles_only {
+        let pct = "CAST(json_extract(metadata, '$.percentage') AS REAL)";
+        and(
+            &format!("category != 'Profile' OR ({pct} > 0 AND {pct} != 100)"),
+            vec![],
+        );
     }
     let sql = format!(
         "SELECT id, category, state, start_mills, end_mills, source, origin, origin_seq,

@@ -26,6 +26,11 @@ pub enum Merge {
     Replace,
     /// New fields overwrite, others stay (Mongo `$set`, what v1 entries do).
     Shallow,
+    /// As `Replace` when the identifier or `_id` names the stored document; a match on the
+    /// dedup key alone is the same document only when it is identical (a retry), else the
+    /// upload is a new document. Profiles through API v1: Nightscout's POST inserts every
+    /// upload and its collection is a history of the settings (docs/api-v1.md).
+    History,
 }
 
 /// What a write did to one document (the document operations' typed outcome,
@@ -91,6 +96,25 @@ pub(crate) fn find_one(
     row.map(StoredDoc::parse).transpose()
 }
 
+/// The SQL condition and its parameters matching `doc`'s dedup-key values; None for a
+/// collection without a dedup key.
+fn dedup_condition(coll: Collection, doc: &Map<String, Value>) -> Option<(String, Vec<SqlValue>)> {
+    let cols = coll.dedup_columns();
+    if cols.is_empty() {
+        return None;
+    }
+    // `IS` compares NULL-safely: a missing eventType matches a missing eventType, as in Mongo.
+    let cond = cols
+        .iter()
+        .map(|c| format!("{c} IS ?"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    Some((
+        cond,
+        cols.iter().map(|c| json_to_sql(doc.get(*c))).collect(),
+    ))
+}
+
 /// The document with the same dedup-key values; with `only_derived`, only one whose identifier
 /// nightlite derived (API v3's fallback).
 pub(crate) fn by_dedup_key(
@@ -99,17 +123,9 @@ pub(crate) fn by_dedup_key(
     doc: &Map<String, Value>,
     only_derived: bool,
 ) -> Result<Option<StoredDoc>> {
-    let cols = coll.dedup_columns();
-    if cols.is_empty() {
+    let Some((cond, params)) = dedup_condition(coll, doc) else {
         return Ok(None);
-    }
-    // `IS` compares NULL-safely: a missing eventType matches a missing eventType, as in Mongo.
-    let cond = cols
-        .iter()
-        .map(|c| format!("{c} IS ?"))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let params: Vec<SqlValue> = cols.iter().map(|c| json_to_sql(doc.get(*c))).collect();
+    };
     let cond = if only_derived {
         format!("{cond} AND derived_id = 1")
     } else {
@@ -118,7 +134,41 @@ pub(crate) fn by_dedup_key(
     find_one(conn, coll, &cond, &params)
 }
 
-fn matching(conn: &Connection, coll: Collection, new: &NewDoc) -> Result<Option<StoredDoc>> {
+/// Of the documents with the same dedup-key values, the one identical to `doc` once it carries
+/// that document's identifier (a retry of the same upload).
+fn identical_by_dedup_key(
+    conn: &Connection,
+    coll: Collection,
+    doc: &Map<String, Value>,
+) -> Result<Option<StoredDoc>> {
+    let Some((cond, params)) = dedup_condition(coll, doc) else {
+        return Ok(None);
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {} WHERE {cond} ORDER BY is_valid DESC, seq",
+        coll.table()
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params), StoredDoc::from_row)?;
+    for row in rows {
+        let stored = StoredDoc::parse(row?)?;
+        let mut candidate = doc.clone();
+        if let Some(ident) = stored.doc.get("identifier") {
+            candidate.insert("identifier".into(), ident.clone());
+        }
+        if candidate == stored.doc {
+            return Ok(Some(stored));
+        }
+    }
+    Ok(None)
+}
+
+fn matching(
+    conn: &Connection,
+    coll: Collection,
+    new: &NewDoc,
+    merge: Merge,
+) -> Result<Option<StoredDoc>> {
     if new.has_client_identifier() {
         let ident = json_to_sql(new.doc.get("identifier"));
         if let Some(e) = find_one(conn, coll, "identifier = ?", &[ident])? {
@@ -133,6 +183,9 @@ fn matching(conn: &Connection, coll: Collection, new: &NewDoc) -> Result<Option<
         if let Some(e) = find_one(conn, coll, "id = ?", &[SqlValue::Text(id.clone())])? {
             return Ok(Some(e));
         }
+    }
+    if merge == Merge::History {
+        return identical_by_dedup_key(conn, coll, &new.doc);
     }
     by_dedup_key(conn, coll, &new.doc, false)
 }
@@ -231,9 +284,9 @@ pub fn upsert(
     merge: Merge,
     now: i64,
 ) -> Result<Written> {
-    if let Some(existing) = matching(conn, coll, &new)? {
+    if let Some(existing) = matching(conn, coll, &new, merge)? {
         let mut doc = match merge {
-            Merge::Replace => new.doc,
+            Merge::Replace | Merge::History => new.doc,
             Merge::Shallow => {
                 let mut d = existing.doc.clone();
                 d.extend(new.doc);
@@ -430,6 +483,32 @@ mod tests {
             .unwrap();
         assert!(valid);
         assert!(b.srv_modified > a.srv_modified);
+    }
+
+    #[test]
+    fn history_keeps_distinct_uploads_and_matches_the_identical_one() {
+        let c = db();
+        let coll = Collection::Profile;
+        let put_h = |v: Value| {
+            let d = prepare(coll, v, "t", 1_700_000_000_000).unwrap().remove(0);
+            upsert(&c, coll, d, Merge::History, 1).unwrap()
+        };
+        let doc = |basal: f64| {
+            json!({"startDate": "2024-01-01T00:00:00Z", "created_at": "2024-01-01T00:00:00Z",
+                   "defaultProfile": "a", "store": {"a": {"basal": basal}}})
+        };
+        let a = put_h(doc(0.8));
+        let b = put_h(doc(0.9));
+        assert_eq!(b.outcome, Outcome::Inserted);
+        assert_ne!(a.id, b.id);
+        assert_ne!(a.doc["identifier"], b.doc["identifier"]);
+        let b_again = put_h(doc(0.9));
+        assert_eq!(b_again.outcome, Outcome::Unchanged);
+        assert_eq!(
+            b_again.id, b.id,
+            "the retry is the identical one, not the first"
+        );
+        assert_eq!(put_h(doc(0.8)).id, a.id);
     }
 
     #[test]

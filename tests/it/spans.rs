@@ -33,6 +33,13 @@ impl<'a> Client<'a> {
         r.json().as_array().unwrap().clone()
     }
 
+    /// An API v3 search: its `result`.
+    fn list_v3(&self, path: &str) -> Vec<Value> {
+        let r = self.get(path);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.text);
+        r.json()["result"].as_array().unwrap().clone()
+    }
+
     fn v3(&self, method: &str, path: &str, body: &Value) -> crate::support::Resp {
         let bytes = serde_json::to_vec(body).unwrap();
         self.s.request(
@@ -208,4 +215,186 @@ fn ranges_categories_and_permissions() {
     assert_eq!(s.get("/api/v4/state-spans").status, 401, "v3-style auth");
     let nobody = Client::new(&s, &["denied"]);
     assert_eq!(nobody.get("/api/v3/state-spans").status, 403);
+}
+
+/// REQ-OVRD-004: Loop's override, AndroidAPS's temporary target (mmol) and 150 % switch,
+/// Trio's Exercise overrides in one shape; a 100 % switch changes nothing and is left out.
+#[test]
+fn adjustments_put_overrides_targets_exercise_and_scaled_switches_in_one_shape() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["admin"]);
+    let now = now_ms();
+    let trio = |at: i64, minutes: i64| {
+        json!({"eventType": "Exercise", "created_at": iso(at), "enteredBy": "Trio",
+               "notes": "Exercise preset", "duration": minutes})
+    };
+    s.post_ok("/api/v1/treatments", &trio(now - 600 * MIN, 43_200));
+    s.post_ok("/api/v1/treatments", &trio(now - 300 * MIN, 60));
+    s.post_ok(
+        "/api/v1/treatments",
+        &json!({"eventType": "Profile Switch", "created_at": iso(now - 200 * MIN),
+                "profile": "Default", "duration": 0, "enteredBy": "careportal"}),
+    );
+    s.post_ok(
+        "/api/v1/treatments",
+        &loop_override(LOOP_ID, now - 30 * MIN, Some(60.0)),
+    );
+    let tt = json!({"eventType": "Temporary Target", "date": now - 20 * MIN, "utcOffset": 60,
+        "isValid": true, "units": "mmol", "targetTop": 8, "targetBottom": 7, "duration": 60,
+        "durationInMilliseconds": 3_600_000, "reason": "Activity", "app": "AAPS"});
+    assert_eq!(c.v3("POST", "/api/v3/treatments", &tt).status, 201);
+    let ps = json!({"eventType": "Profile Switch", "date": now - 10 * MIN, "utcOffset": 60,
+        "profile": "Default (150%)", "originalProfileName": "Default", "percentage": 150,
+        "timeshift": 0, "duration": 60, "durationInMilliseconds": 3_600_000,
+        "originalDuration": 3_600_000, "app": "AAPS"});
+    assert_eq!(c.v3("POST", "/api/v3/treatments", &ps).status, 201);
+
+    let active = c.list("/api/v4/adjustments?status=active");
+    let kinds: Vec<&str> = active.iter().map(|a| a["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["Profile Switch", "Temporary Target", "Temporary Override"],
+        "{active:?}"
+    );
+    let (switch, target, over) = (&active[0], &active[1], &active[2]);
+    assert_eq!(switch["insulinPercent"], 150);
+    assert_eq!(
+        switch["targetLow"],
+        Value::Null,
+        "a switch keeps the targets"
+    );
+    assert_eq!(switch["name"], "Default (150%)");
+    assert_eq!(switch["source"], "AAPS");
+    assert_eq!(switch["plannedDurationMs"], 3_600_000);
+    assert_eq!(target["targetLow"], 126, "7 mmol/L in mg/dL");
+    assert_eq!(target["targetHigh"], 144);
+    assert_eq!(target["insulinPercent"], Value::Null);
+    assert_eq!(target["durationMs"], 3_600_000);
+    assert_eq!(
+        target["treatment"]["units"], "mmol",
+        "the treatment as stored"
+    );
+    assert_eq!(over["targetLow"], 140);
+    assert_eq!(over["targetHigh"], 160);
+    assert_eq!(over["insulinPercent"], 80);
+    assert_eq!(over["name"], "🏃 Running");
+    assert_eq!(over["startMills"], now - 30 * MIN);
+    assert_eq!(over["endMills"], now + 30 * MIN);
+    assert_eq!(over["originalId"], LOOP_ID);
+    for a in &active {
+        assert_eq!(a["status"], "active");
+    }
+
+    let all = c.list("/api/v4/adjustments");
+    assert_eq!(all.len(), 5, "not the 100 % switch: {all:?}");
+    let exercise: Vec<&Value> = all.iter().filter(|a| a["kind"] == "Exercise").collect();
+    assert_eq!(exercise.len(), 2);
+    assert_eq!(exercise[0]["status"], "expired");
+    assert_eq!(exercise[0]["durationMs"], 3_600_000);
+    assert_eq!(exercise[0]["name"], "Exercise preset");
+    assert_eq!(exercise[0]["source"], "Trio");
+    assert_eq!(
+        exercise[1]["plannedDurationMs"],
+        Value::Null,
+        "Trio's 43,200 minutes"
+    );
+    assert_eq!(exercise[1]["status"], "superseded");
+    assert_eq!(exercise[1]["durationMs"], 300 * MIN);
+    assert_eq!(exercise[1]["supersededBy"], exercise[0]["id"]);
+
+    let only = c.list("/api/v4/adjustments?category=TemporaryTarget");
+    assert_eq!(only.len(), 1);
+    let bad = c.get("/api/v4/adjustments?category=TempBasal");
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(c.get("/api/v4/adjustments?status=maybe").status, 400);
+    assert_eq!(s.get("/api/v4/adjustments").status, 401);
+}
+
+/// Round trip through API v3: Loop's indefinite override is read back with no `duration`, and
+/// with its `correctionRange` and `remoteAddress`, by UUID and in a search.
+#[test]
+fn an_indefinite_loop_override_comes_back_from_v3_without_a_duration() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["admin"]);
+    let at = now_ms() - 5 * MIN;
+    let sent = loop_override(LOOP_ID, at, None);
+    s.post_ok("/api/v1/treatments", &sent);
+    let one = c.get(&format!("/api/v3/treatments/{LOOP_ID}"));
+    assert_eq!(one.status, 200, "{}", one.text);
+    let found = c.list_v3("/api/v3/treatments?eventType=Temporary%20Override");
+    assert_eq!(found.len(), 1);
+    for doc in [&one.json()["result"], &found[0]] {
+        assert!(doc.get("duration").is_none(), "{doc}");
+        assert_eq!(doc["identifier"], LOOP_ID);
+        for key in [
+            "durationType",
+            "correctionRange",
+            "remoteAddress",
+            "insulinNeedsScaleFactor",
+            "reason",
+            "timestamp",
+            "enteredBy",
+            "created_at",
+        ] {
+            assert_eq!(doc[key], sent[key], "{key}");
+        }
+    }
+    // A later override ends it; the stored treatment still has no duration.
+    s.post_ok(
+        "/api/v1/treatments",
+        &loop_override(
+            "0A7E2C1B-0000-4000-8000-000000000001",
+            at + 2 * MIN,
+            Some(30.0),
+        ),
+    );
+    let spans = c.list("/api/v4/state-spans?category=Override");
+    assert_eq!(spans[1]["endMills"], at + 2 * MIN, "{spans:?}");
+    let again = c.get(&format!("/api/v3/treatments/{LOOP_ID}")).json();
+    assert!(again["result"].get("duration").is_none());
+    assert_eq!(
+        again["result"],
+        one.json()["result"],
+        "not touched by the supersession"
+    );
+}
+
+/// A profile span superseded (and one resumed) changes no stored treatment: every switch reads
+/// back exactly as before the later ones arrived, srvModified included.
+#[test]
+fn superseded_profile_spans_change_no_stored_treatment() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["admin"]);
+    let t0 = now_ms() - 300 * MIN;
+    let careportal = |at: i64, profile: &str, minutes: i64| {
+        json!({"eventType": "Profile Switch", "created_at": iso(at), "profile": profile,
+               "duration": minutes, "enteredBy": "careportal"})
+    };
+    s.post_ok("/api/v1/treatments", &careportal(t0, "Default", 0));
+    let before = c.list_v3("/api/v3/treatments?eventType=Profile%20Switch");
+    assert_eq!(before.len(), 1);
+    s.post_ok(
+        "/api/v1/treatments",
+        &careportal(t0 + 60 * MIN, "Sport", 30),
+    );
+    let aaps = json!({"eventType": "Profile Switch", "date": t0 + 120 * MIN, "utcOffset": 0,
+        "profile": "Default (150%)", "originalProfileName": "Default", "percentage": 150,
+        "timeshift": 0, "duration": 0, "app": "AAPS"});
+    assert_eq!(c.v3("POST", "/api/v3/treatments", &aaps).status, 201);
+
+    let spans = c.list("/api/v4/state-spans?category=Profile");
+    let first = spans
+        .iter()
+        .filter(|s| s["metadata"]["profile"] == "Default")
+        .collect::<Vec<_>>();
+    assert_eq!(first.len(), 2, "interrupted, resumed: {spans:?}");
+    assert!(first.iter().any(|s| !s["supersededBy"].is_null()));
+    let after = c.list_v3("/api/v3/treatments?eventType=Profile%20Switch&sort=date");
+    assert_eq!(after.len(), 3);
+    assert_eq!(
+        after[0], before[0],
+        "the superseded switch as stored, srvModified too"
+    );
+    assert_eq!(after[0]["duration"], 0);
+    assert!(after[0].get("endMills").is_none() && after[0].get("supersededBy").is_none());
 }

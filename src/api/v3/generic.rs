@@ -179,10 +179,12 @@ async fn search(
     };
     let docs = documents::search(&state.store, &caller, coll, compiled).await?;
     let fields = fields_param(q);
-    render::render(
+    let switch = super::profile_switch::for_reply(&state, &caller, coll, &docs).await;
+    render::render_with(
         &req,
         HttpResponse::Ok(),
         views(coll, &docs, fields.as_deref()),
+        switch,
     )
 }
 
@@ -309,7 +311,8 @@ async fn read(
 ) -> Result<HttpResponse> {
     let (col, identifier) = path.into_inner();
     let coll = collection(&col)?;
-    let doc = documents::find(&state.store, &Caller::new(&access), coll, identifier)
+    let caller = Caller::new(&access);
+    let doc = documents::find(&state.store, &caller, coll, identifier)
         .await?
         .ok_or_else(|| Error::NotFound("Not found".into()))?;
     if !doc.is_valid {
@@ -326,10 +329,13 @@ async fn read(
     let fields = fields_param(req.query_string());
     let mut builder = HttpResponse::Ok();
     builder.insert_header((header::LAST_MODIFIED, dates::to_http_date(modified)));
-    render::render(
+    let switch =
+        super::profile_switch::for_reply(&state, &caller, coll, std::slice::from_ref(&doc)).await;
+    render::render_with(
         &req,
         builder,
         project(rules::view(coll, &doc), fields.as_deref()),
+        switch,
     )
 }
 

@@ -3,6 +3,7 @@
 //! JSON, CSV or XML (by suffix or Accept); errors are `{status, message}`.
 
 pub mod generic;
+mod profile_switch;
 pub mod render;
 
 use actix_web::body::{BoxBody, MessageBody};

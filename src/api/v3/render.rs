@@ -60,11 +60,25 @@ pub fn json_text(mut builder: HttpResponseBuilder, result: &str) -> HttpResponse
 /// Renders `data` (a document or a list) in the request's format.
 pub fn render(
     req: &HttpRequest,
-    mut builder: HttpResponseBuilder,
+    builder: HttpResponseBuilder,
     data: Value,
 ) -> Result<HttpResponse> {
+    render_with(req, builder, data, None)
+}
+
+/// As [`render`]; in JSON, `activeSwitch` (when given) follows `result` in the envelope
+/// (api/v3/profile_switch.rs). CSV and XML hold the documents only.
+pub fn render_with(
+    req: &HttpRequest,
+    mut builder: HttpResponseBuilder,
+    data: Value,
+    active_switch: Option<Value>,
+) -> Result<HttpResponse> {
     Ok(match format_of(req)? {
-        Format::Json => builder.json(json!({ "status": 200, "result": data })),
+        Format::Json => match active_switch {
+            None => builder.json(json!({ "status": 200, "result": data })),
+            Some(s) => builder.json(json!({ "status": 200, "result": data, "activeSwitch": s })),
+        },
         Format::Csv => builder
             .content_type("text/csv; charset=utf-8")
             .body(csv(&data)),

@@ -2,6 +2,7 @@
 //! docs/state-spans.md). Authorized as
 //! API v3 is (Bearer JWT, 401 without, 403 for a missing permission).
 
+mod adjustments;
 pub mod profile;
 pub mod spans;
 
@@ -12,6 +13,7 @@ use crate::error::{Error, Result};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     profile::routes(cfg);
     spans::routes(cfg);
+    adjustments::routes(cfg);
 }
 
 /// Latest instant a JavaScript Date can hold, ms.

@@ -152,13 +152,18 @@ fn render_segment(s: &Segment) -> Value {
 /// The Profile Switch in force at `at` in the shape of `switch` above, or None: REQ-SYNC-058's
 /// `activeSwitch`, which `GET /api/v1/profile/current` adds to its reply.
 pub async fn active_switch(state: &State, at: i64) -> Result<Option<Value>> {
+    Ok(switch_in_force(state, at).await?.map(|(_, s)| s))
+}
+
+/// The Profile Switch in force at `at` (as [`active_switch`]) with the `_id` of the profile
+/// document it applies to.
+pub async fn switch_in_force(state: &State, at: i64) -> Result<Option<(String, Value)>> {
     state
         .store
         .read(move |conn| {
             let (docs, switches) = profiles::load(conn, at, at)?;
             Ok(profiles::effective_at(&docs, &switches, at)
-                .and_then(|e| e.switch)
-                .map(|s| render_switch(&s)))
+                .and_then(|e| e.switch.map(|s| (e.document_id, render_switch(&s)))))
         })
         .await
 }

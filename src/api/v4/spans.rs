@@ -82,7 +82,7 @@ fn active_param(query: &str) -> Result<Option<bool>> {
     }
 }
 
-fn span_query(query: &str, now: i64) -> Result<SpanQuery> {
+pub(super) fn span_query(query: &str, now: i64) -> Result<SpanQuery> {
     let from = time_param(query, "from")?;
     let to = time_param(query, "to")?;
     if let (Some(f), Some(t)) = (from, to) {
@@ -96,6 +96,7 @@ fn span_query(query: &str, now: i64) -> Result<SpanQuery> {
         categories: categories(query)?,
         source: qs::first_value(query, "source"),
         active: active_param(query)?.map(|a| (a, now)),
+        scaled_profiles_only: false,
         limit: count_param(query, "limit", DEFAULT_LIMIT, MAX_LIMIT)?,
         offset: count_param(query, "offset", 0, usize::MAX)?,
     })
@@ -131,7 +132,7 @@ async fn state_spans(state: State, req: HttpRequest) -> Result<HttpResponse> {
 }
 
 /// What became of an override or temporary target, as of `now`.
-fn status(s: &Span, now: i64) -> &'static str {
+pub(super) fn status(s: &Span, now: i64) -> &'static str {
     if s.superseded_by.is_some() {
         "superseded"
     } else if s.ended_by.is_some() {
@@ -147,9 +148,8 @@ fn status(s: &Span, now: i64) -> &'static str {
 
 const STATUSES: [&str; 5] = ["active", "superseded", "expired", "cancelled", "scheduled"];
 
-async fn overrides(state: State, req: HttpRequest) -> Result<HttpResponse> {
-    let query = req.query_string();
-    let now = crate::dates::now_ms();
+/// The `status` asked for, if any; 400 for an unknown one.
+pub(super) fn status_param(query: &str) -> Result<Option<String>> {
     let wanted = qs::first_value(query, "status");
     if let Some(w) = wanted.as_deref().filter(|w| !STATUSES.contains(w)) {
         return Err(Error::bad_request(format!(
@@ -157,16 +157,31 @@ async fn overrides(state: State, req: HttpRequest) -> Result<HttpResponse> {
             STATUSES.join(", ")
         )));
     }
-    let mut q = span_query(query, now)?;
-    q.categories = vec![Category::Override, Category::TemporaryTarget];
-    let (spans, origins) = state
+    Ok(wanted)
+}
+
+/// The spans `q` selects and the live treatments they come from.
+pub(super) async fn with_origins(
+    state: &State,
+    q: SpanQuery,
+) -> Result<(Vec<Span>, Vec<crate::store::StoredDoc>)> {
+    state
         .store
         .read(move |conn| {
             let spans = store_spans::list(conn, &q)?;
             let seqs: Vec<i64> = spans.iter().map(|s| s.origin_seq).collect();
             Ok((spans, store_spans::origins(conn, &seqs)?))
         })
-        .await?;
+        .await
+}
+
+async fn overrides(state: State, req: HttpRequest) -> Result<HttpResponse> {
+    let query = req.query_string();
+    let now = crate::dates::now_ms();
+    let wanted = status_param(query)?;
+    let mut q = span_query(query, now)?;
+    q.categories = vec![Category::Override, Category::TemporaryTarget];
+    let (spans, origins) = with_origins(&state, q).await?;
     let mut items: Vec<Value> = Vec::new();
     for s in &spans {
         let status = status(s, now);

@@ -1,0 +1,71 @@
+//! `GET /api/v4/adjustments`: what changes glucose targets or insulin, in one shape
+//! (REQ-OVRD-004): overrides, temporary targets, Trio's Exercise overrides and Profile
+//! Switches with a percentage other than 100, from the state spans (spans::adjust,
+//! docs/state-spans.md).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::Value;
+
+use super::spans::{span_query, status, status_param, with_origins};
+use crate::api::v1::State;
+use crate::error::{Error, Result};
+use crate::spans::adjust;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/adjustments", web::get().to(adjustments));
+}
+
+async fn adjustments(state: State, req: HttpRequest) -> Result<HttpResponse> {
+    let query = req.query_string();
+    let now = crate::dates::now_ms();
+    let wanted = status_param(query)?;
+    let mut q = span_query(query, now)?;
+    if let Some(c) = q
+        .categories
+        .iter()
+        .find(|c| !adjust::CATEGORIES.contains(c))
+    {
+        return Err(Error::bad_request(format!(
+            "category {} holds no adjustment; one of Override, TemporaryTarget, Profile",
+            c.name()
+        )));
+    }
+    if q.categories.is_empty() {
+        q.categories = adjust::CATEGORIES.to_vec();
+    }
+    q.scaled_profiles_only = true;
+    let active = wanted.as_deref() == Some("active");
+    if active {
+        q.active = Some((true, now));
+    }
+    let (spans, origins) = with_origins(&state, q).await?;
+    let mut items: Vec<Value> = Vec::new();
+    let mut seen = Vec::new();
+    for s in spans.iter().filter(|s| adjust::adjusts(s)) {
+        let status = status(s, now);
+        if wanted.as_deref().is_some_and(|w| w != status) {
+            continue;
+        }
+        // In force now: one per category at most, the newest (spans come newest first).
+        if active {
+            if seen.contains(&s.category) {
+                continue;
+            }
+            seen.push(s.category);
+        }
+        let origin = origins.iter().find(|d| d.seq == s.origin_seq);
+        let mut item = adjust::adjustment(s, origin.map(|d| &d.doc));
+        item.insert("status".into(), status.into());
+        item.insert("supersededBy".into(), s.superseded_by.clone().into());
+        item.insert("supersededAt".into(), s.superseded_at.into());
+        item.insert("endedBy".into(), s.ended_by.clone().into());
+        item.insert(
+            "treatment".into(),
+            origin.map_or(Value::Null, |d| d.to_v1()),
+        );
+        items.push(Value::Object(item));
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-cache"))
+        .json(items))
+}
