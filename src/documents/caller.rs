@@ -43,9 +43,8 @@ impl Caller {
     }
 
     /// nightlite itself (a bridge, replication, an import): every permission, and `name`
-    /// recorded as the subject of what it writes through API v3 rules. Only tests call it
-    /// until the first such writer (the bridges, issue 19) does.
-    #[cfg(test)]
+    /// recorded as the subject of what it writes through API v3 rules (the bridges:
+    /// `connect:<source>`).
     pub fn server(name: &str) -> Caller {
         Caller {
             subject: Some(name.to_string()),

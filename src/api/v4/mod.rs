@@ -2,6 +2,7 @@
 //! docs/state-spans.md). Authorized as
 //! API v3 is (Bearer JWT, 401 without, 403 for a missing permission).
 
+pub mod bridges;
 pub mod profile;
 pub mod spans;
 
@@ -10,6 +11,7 @@ use actix_web::web;
 use crate::error::{Error, Result};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    bridges::routes(cfg);
     profile::routes(cfg);
     spans::routes(cfg);
 }
