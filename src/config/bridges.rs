@@ -164,3 +164,100 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::Config;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_map(&map)
+    }
+
+    fn dexcom(c: &Config) -> &DexcomShare {
+        match c.bridges.sources.first() {
+            Some(SourceSettings::DexcomShare(d)) => d,
+            None => panic!("no source"),
+        }
+    }
+
+    #[test]
+    fn an_enabled_source_without_its_settings_stops_start_up_naming_them() {
+        let e = config(&[("CONNECT_SOURCE", "dexcomshare")]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("CONNECT_SHARE_ACCOUNT_NAME:"),
+            "{e}"
+        );
+        let e = config(&[
+            ("CONNECT_SOURCE", "dexcomshare"),
+            ("CONNECT_SHARE_ACCOUNT_NAME", "a"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().starts_with("CONNECT_SHARE_PASSWORD:"), "{e}");
+        let e = config(&[("CONNECT_SOURCE", "dexcom")]).unwrap_err();
+        assert!(e.to_string().starts_with("CONNECT_SOURCE:"), "{e}");
+        let e = config(&[("CONNECT_SHARE_REGION", "mars")]).unwrap_err();
+        assert!(e.to_string().starts_with("CONNECT_SHARE_REGION:"), "{e}");
+        // Nothing on, nothing needed.
+        assert!(config(&[]).unwrap().bridges.sources.is_empty());
+    }
+
+    #[test]
+    fn dexcom_settings_regions_servers_and_the_legacy_names() {
+        let c = config(&[
+            ("CONNECT_SOURCE", "dexcomshare linkup"),
+            ("CONNECT_SHARE_ACCOUNT_NAME", "a@example.org"),
+            ("CONNECT_SHARE_PASSWORD", "pw"),
+            ("CONNECT_SHARE_REGION", "EU"),
+        ])
+        .unwrap();
+        let d = dexcom(&c);
+        assert_eq!(
+            (d.region, d.server.as_str()),
+            (ShareRegion::Ous, "shareous1.dexcom.com")
+        );
+        assert_eq!(c.bridges.not_built, ["linkup"]);
+        let c = config(&[
+            ("CONNECT_SOURCE", "dexcomshare"),
+            ("CONNECT_SHARE_ACCOUNT_NAME", "a"),
+            ("CONNECT_SHARE_PASSWORD", "pw"),
+            ("CONNECT_SHARE_SERVER", "http://127.0.0.1:9"),
+        ])
+        .unwrap();
+        assert_eq!(dexcom(&c).server, "http://127.0.0.1:9");
+        // cgm-remote-monitor's bridge plugin.
+        let c = config(&[
+            ("ENABLE", "careportal bridge"),
+            ("BRIDGE_USER_NAME", "b"),
+            ("BRIDGE_PASSWORD", "pw2"),
+            ("BRIDGE_SERVER", "EU"),
+        ])
+        .unwrap();
+        let d = dexcom(&c);
+        assert_eq!(d.account_name, "b");
+        assert_eq!(d.password.reveal(), "pw2");
+        assert_eq!(d.region, ShareRegion::Ous);
+        // BRIDGE_* without `bridge` in ENABLE turn nothing on.
+        let c = config(&[("BRIDGE_USER_NAME", "b"), ("BRIDGE_PASSWORD", "pw2")]).unwrap();
+        assert!(c.bridges.sources.is_empty());
+    }
+
+    #[test]
+    fn a_password_never_shows_in_debug_output() {
+        let c = config(&[
+            ("CONNECT_SOURCE", "dexcomshare"),
+            ("CONNECT_SHARE_ACCOUNT_NAME", "a"),
+            ("CONNECT_SHARE_PASSWORD", "hunter2-secret"),
+        ])
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2-secret"));
+        assert_eq!(dexcom(&c).password.reveal(), "hunter2-secret");
+    }
+}
