@@ -55,9 +55,37 @@ pub struct DexcomShare {
     pub server: String,
 }
 
+/// LibreLinkUp (research/bridges.md §3): a follower account of the patient's LibreLink app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkUp {
+    pub username: String,
+    pub password: Password,
+    /// `eu`, `us`, `eu2`, ... (`gb`/`uk` read as `eu2`).
+    pub region: String,
+    /// CONNECT_LINK_UP_SERVER: a host or base URL instead of the region's (then region
+    /// redirects stay on it).
+    pub server: Option<String>,
+    pub patient_id: Option<String>,
+    pub interval_min: u32,
+    /// The app version sent; LibreLinkUp refuses versions below its floor.
+    pub version: String,
+}
+
+impl LinkUp {
+    /// The host of a region.
+    pub fn region_host(region: &str) -> String {
+        match region {
+            "ru" => "api.libreview.ru".to_string(),
+            "cn" => "api-cn.myfreestyle.cn".to_string(),
+            r => format!("api-{r}.libreview.io"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSettings {
     DexcomShare(DexcomShare),
+    LinkUp(LinkUp),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -69,13 +97,7 @@ pub struct Bridges {
 }
 
 /// nightscout-connect's source names nightlite knows but has not built yet.
-const NOT_BUILT: &[&str] = &[
-    "linkup",
-    "librelinkup",
-    "nightscout",
-    "glooko",
-    "minimedcarelink",
-];
+const NOT_BUILT: &[&str] = &["nightscout", "glooko", "minimedcarelink"];
 
 fn share_region(v: &str) -> ShareRegion {
     match v {
@@ -88,10 +110,13 @@ fn share_region(v: &str) -> ShareRegion {
 pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError> {
     let mut out = Bridges::default();
     let mut dexcom = false;
+    let mut linkup = false;
     for name in r.list("CONNECT_SOURCE")? {
         let lower = name.to_ascii_lowercase();
         if lower == "dexcomshare" {
             dexcom = true;
+        } else if lower == "linkup" || lower == "librelinkup" {
+            linkup = true;
         } else if NOT_BUILT.contains(&lower.as_str()) {
             if !out.not_built.contains(&lower) {
                 out.not_built.push(lower);
@@ -100,7 +125,7 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
             return Err(invalid(
                 "CONNECT_SOURCE",
                 format!(
-                    "'{name}' is not a source (dexcomshare; not built yet: {})",
+                    "'{name}' is not a source (dexcomshare, linkup; not built yet: {})",
                     NOT_BUILT.join(", ")
                 ),
             ));
@@ -162,6 +187,37 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
             server,
         }));
     }
+    // Read whether or not the source is on, so a bad value is refused either way.
+    let link_region = r.text("CONNECT_LINK_UP_REGION")?;
+    let interval_min = r.count("CONNECT_LINK_UP_INTERVAL")?;
+    let version = r.text("CONNECT_LINK_UP_VERSION")?;
+    let link_server = r.given("CONNECT_LINK_UP_SERVER")?;
+    let link_user = r.given("CONNECT_LINK_UP_USERNAME")?;
+    let link_password = r.given("CONNECT_LINK_UP_PASSWORD")?;
+    let patient_id = r.given("CONNECT_LINK_UP_PATIENT_ID")?;
+    if linkup {
+        let username = link_user.ok_or_else(|| {
+            invalid(
+                "CONNECT_LINK_UP_USERNAME",
+                "must be set for CONNECT_SOURCE=linkup (the LibreLinkUp follower's email)",
+            )
+        })?;
+        let password = link_password.ok_or_else(|| {
+            invalid(
+                "CONNECT_LINK_UP_PASSWORD",
+                "must be set for CONNECT_SOURCE=linkup",
+            )
+        })?;
+        out.sources.push(SourceSettings::LinkUp(LinkUp {
+            username,
+            password: Password::new(password),
+            region: link_region,
+            server: link_server,
+            patient_id,
+            interval_min,
+            version,
+        }));
+    }
     Ok(out)
 }
 
@@ -184,7 +240,7 @@ mod tests {
     fn dexcom(c: &Config) -> &DexcomShare {
         match c.bridges.sources.first() {
             Some(SourceSettings::DexcomShare(d)) => d,
-            None => panic!("no source"),
+            other => panic!("{other:?}"),
         }
     }
 
@@ -212,7 +268,7 @@ mod tests {
     #[test]
     fn dexcom_settings_regions_servers_and_the_legacy_names() {
         let c = config(&[
-            ("CONNECT_SOURCE", "dexcomshare linkup"),
+            ("CONNECT_SOURCE", "dexcomshare nightscout"),
             ("CONNECT_SHARE_ACCOUNT_NAME", "a@example.org"),
             ("CONNECT_SHARE_PASSWORD", "pw"),
             ("CONNECT_SHARE_REGION", "EU"),
@@ -223,7 +279,26 @@ mod tests {
             (d.region, d.server.as_str()),
             (ShareRegion::Ous, "shareous1.dexcom.com")
         );
-        assert_eq!(c.bridges.not_built, ["linkup"]);
+        assert_eq!(c.bridges.not_built, ["nightscout"]);
+        let e = config(&[("CONNECT_SOURCE", "librelinkup")]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("CONNECT_LINK_UP_USERNAME:"),
+            "{e}"
+        );
+        let c = config(&[
+            ("CONNECT_SOURCE", "linkup"),
+            ("CONNECT_LINK_UP_USERNAME", "f@example.org"),
+            ("CONNECT_LINK_UP_PASSWORD", "pw"),
+            ("CONNECT_LINK_UP_REGION", "UK"),
+        ])
+        .unwrap();
+        match &c.bridges.sources[0] {
+            SourceSettings::LinkUp(l) => {
+                assert_eq!((l.region.as_str(), l.interval_min), ("eu2", 5));
+                assert_eq!(LinkUp::region_host(&l.region), "api-eu2.libreview.io");
+            }
+            other => panic!("{other:?}"),
+        }
         let c = config(&[
             ("CONNECT_SOURCE", "dexcomshare"),
             ("CONNECT_SHARE_ACCOUNT_NAME", "a"),

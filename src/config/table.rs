@@ -629,8 +629,8 @@ pub const SETTINGS: &[Setting] = &[
         name: "CONNECT_SOURCE",
         kind: Kind::List,
         doc: "bridges: vendor clouds to fetch readings from, space separated, with \
-              nightscout-connect's names: `dexcomshare` (`linkup`/`librelinkup`, `nightscout`, \
-              `glooko`, `minimedcarelink`: not built yet, shown as stopped) \
+              nightscout-connect's names: `dexcomshare`, `linkup` (or `librelinkup`) \
+              (`nightscout`, `glooko`, `minimedcarelink`: not built yet, shown as stopped) \
               ([docs/bridges.md](docs/bridges.md))",
         packaged: Packaged::Example("\"dexcomshare\""),
         note: Note::New(
@@ -672,6 +672,80 @@ pub const SETTINGS: &[Setting] = &[
             values: "a host name (https) or a base URL with scheme and port",
         },
         doc: "Dexcom Share: another server than the region's",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_LINK_UP_USERNAME",
+        doc: "LibreLinkUp: the email of a follower account the patient's LibreLink app \
+              shares with, for `linkup`",
+        packaged: Packaged::Example("\"follower@example.org\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_LINK_UP_PASSWORD",
+        kind: Kind::Password,
+        doc: "LibreLinkUp: that account's password (never shown or logged)",
+        packaged: Packaged::Example("\"your LibreLinkUp password\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_LINK_UP_REGION",
+        kind: Kind::Choice {
+            words: &[
+                ("ae", "ae"),
+                ("ap", "ap"),
+                ("au", "au"),
+                ("ca", "ca"),
+                ("cn", "cn"),
+                ("de", "de"),
+                ("eu", "eu"),
+                ("eu2", "eu2"),
+                ("gb", "eu2"),
+                ("uk", "eu2"),
+                ("fr", "fr"),
+                ("jp", "jp"),
+                ("la", "la"),
+                ("ru", "ru"),
+                ("us", "us"),
+            ],
+            fold_case: true,
+            refusal: "not a LibreLinkUp region (ae ap au ca cn de eu eu2 fr jp la ru us)",
+        },
+        default: "eu",
+        doc: "LibreLinkUp: the account's region (`gb`/`uk` are `eu2`); LibreLinkUp \
+              redirects a login to the right one",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_LINK_UP_SERVER",
+        kind: Kind::Custom {
+            values: "a host name (https) or a base URL with scheme and port",
+        },
+        doc: "LibreLinkUp: another server than the region's",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_LINK_UP_PATIENT_ID",
+        doc: "LibreLinkUp: which patient, when the account follows several (else the first)",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_LINK_UP_INTERVAL",
+        kind: Kind::Range {
+            min: 1,
+            max: 60,
+            unit: " minutes",
+        },
+        default: "5",
+        doc: "LibreLinkUp: minutes between polls (short intervals have coincided with \
+              account locks)",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_LINK_UP_VERSION",
+        default: "4.16.0",
+        doc: "LibreLinkUp: the app version sent; raise it when the status API reports the \
+              version floor",
         ..ROW
     },
     Setting {

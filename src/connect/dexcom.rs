@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use super::engine::{Batch, Gap, Source};
+use super::engine::{sgv_entry, Batch, Gap, Source};
 use super::errors::SourceError;
 use super::http::{base_url, Http, Reply};
 use crate::config::bridges::{DexcomShare, Password, ShareRegion};
@@ -270,35 +270,9 @@ fn entry(r: &Value) -> Option<Value> {
         .and_then(parse_date)
         .and_then(|(_, o)| o)
         .unwrap_or(0);
-    let mut doc = serde_json::Map::new();
-    doc.insert("type".into(), "sgv".into());
-    doc.insert("sgv".into(), sgv);
-    doc.insert("date".into(), date.into());
     // The reading's local time, so the stored utcOffset is the one the receiver had.
-    doc.insert("dateString".into(), local_iso(date, offset).into());
-    if let Some((n, name)) = r.get("Trend").and_then(trend) {
-        doc.insert("trend".into(), n.into());
-        doc.insert("direction".into(), name.into());
-    }
-    doc.insert("device".into(), DEVICE.into());
-    doc.insert(
-        "identifier".into(),
-        crate::ids::v3_identifier(Some(DEVICE), date, None).into(),
-    );
-    Some(Value::Object(doc))
-}
-
-/// ISO 8601 of `ms` in the zone `offset_min` east of UTC.
-fn local_iso(ms: i64, offset_min: i32) -> String {
-    let utc = crate::dates::to_iso(ms + i64::from(offset_min) * 60_000);
-    let sign = if offset_min < 0 { '-' } else { '+' };
-    let o = offset_min.abs();
-    format!(
-        "{}{sign}{:02}:{:02}",
-        utc.trim_end_matches('Z'),
-        o / 60,
-        o % 60
-    )
+    let trend = r.get("Trend").and_then(trend);
+    Some(sgv_entry(DEVICE, date, sgv, offset, trend))
 }
 
 #[cfg(test)]

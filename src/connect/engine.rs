@@ -43,6 +43,47 @@ pub struct Batch {
     pub devicestatus: Vec<Value>,
 }
 
+/// A glucose reading as the v1 entry every source writes: `sgv` in mg/dl at `date`, its
+/// `dateString` in the zone `offset_min` east of UTC (so the stored `utcOffset` is the
+/// sensor's), Nightscout's trend and direction when known, the source's fixed `device` and
+/// API v3's identifier of device and date, which makes a second fetch a no-op.
+pub fn sgv_entry(
+    device: &str,
+    date: i64,
+    sgv: Value,
+    offset_min: i32,
+    trend: Option<(i64, &str)>,
+) -> Value {
+    let mut doc = serde_json::Map::new();
+    doc.insert("type".into(), "sgv".into());
+    doc.insert("sgv".into(), sgv);
+    doc.insert("date".into(), date.into());
+    doc.insert("dateString".into(), local_iso(date, offset_min).into());
+    if let Some((n, name)) = trend {
+        doc.insert("trend".into(), n.into());
+        doc.insert("direction".into(), name.into());
+    }
+    doc.insert("device".into(), device.into());
+    doc.insert(
+        "identifier".into(),
+        crate::ids::v3_identifier(Some(device), date, None).into(),
+    );
+    Value::Object(doc)
+}
+
+/// ISO 8601 of `ms` in the zone `offset_min` east of UTC.
+fn local_iso(ms: i64, offset_min: i32) -> String {
+    let utc = crate::dates::to_iso(ms + i64::from(offset_min) * 60_000);
+    let sign = if offset_min < 0 { '-' } else { '+' };
+    let o = offset_min.abs();
+    format!(
+        "{}{sign}{:02}:{:02}",
+        utc.trim_end_matches('Z'),
+        o / 60,
+        o % 60
+    )
+}
+
 /// A vendor cloud (dexcom.rs, ...). Every method's error is classified by the source.
 pub trait Source: 'static {
     /// What authenticating yields (Dexcom: the account id).
@@ -93,6 +134,7 @@ pub struct Engine<S: Source> {
 impl<S: Source> Engine<S> {
     pub fn new(source: S, http: Http, clock: Arc<dyn Clock>, store: Store, row: Row) -> Engine<S> {
         let caller = Caller::server(&format!("connect:{}", source.name()));
+        tracing::info!(source = source.name(), "bridge started");
         let sessions = Sessions::new(source.session_ttl_ms());
         Engine {
             source,

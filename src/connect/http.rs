@@ -67,11 +67,39 @@ impl Http {
         url: &str,
         body: &Value,
     ) -> Result<Reply, SourceError> {
-        let request = self
+        self.post_with(host, url, &[], body).await
+    }
+
+    /// As [`Http::post_json`] with extra headers.
+    pub async fn post_with(
+        &self,
+        host: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> Result<Reply, SourceError> {
+        let mut request = self
             .client
             .post(url)
             .header("Accept", "application/json")
             .json(body);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        self.send(host, request).await
+    }
+
+    /// GETs `url` with these headers.
+    pub async fn get_with(
+        &self,
+        host: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, SourceError> {
+        let mut request = self.client.get(url).header("Accept", "application/json");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
         self.send(host, request).await
     }
 

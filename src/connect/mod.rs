@@ -8,13 +8,14 @@
 //! - `errors.rs`: the four error classes; `schedule.rs`: alignment, back-off, throttles
 //! - `http.rs`: outbound HTTPS with deadlines on the clock; `clock.rs`: real and test time
 //! - `status.rs`: what `GET /api/v4/bridges` shows
-//! - one file per vendor: `dexcom.rs`
+//! - one file per vendor: `dexcom.rs` (Dexcom Share), `libre.rs` (LibreLinkUp)
 
 pub mod clock;
 mod dexcom;
 mod engine;
 mod errors;
 mod http;
+mod libre;
 mod schedule;
 mod session;
 pub mod status;
@@ -37,6 +38,7 @@ pub fn board(settings: &Bridges) -> Board {
     for s in &settings.sources {
         match s {
             SourceSettings::DexcomShare(_) => board.add("dexcomshare", dexcom::DEVICE),
+            SourceSettings::LinkUp(_) => board.add("linkup", libre::DEVICE),
         };
     }
     for name in &settings.not_built {
@@ -72,19 +74,18 @@ pub fn spawn(
                 return tasks;
             }
         };
-        match s {
+        let (store, clock) = (store.clone(), clock.clone());
+        let task = match s {
             SourceSettings::DexcomShare(d) => {
-                let e = engine::Engine::new(
-                    dexcom::Dexcom::new(d),
-                    http,
-                    clock.clone(),
-                    store.clone(),
-                    row,
-                );
-                tracing::info!(source = "dexcomshare", "bridge started");
-                tasks.push(actix_web::rt::spawn(e.run()));
+                let e = engine::Engine::new(dexcom::Dexcom::new(d), http, clock, store, row);
+                actix_web::rt::spawn(e.run())
             }
-        }
+            SourceSettings::LinkUp(l) => {
+                let e = engine::Engine::new(libre::Libre::new(l), http, clock, store, row);
+                actix_web::rt::spawn(e.run())
+            }
+        };
+        tasks.push(task);
     }
     tasks
 }

@@ -4,14 +4,15 @@
 //! scripted faults. Every request is logged, so tests assert what the bridge asked and when.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nightlite::connect::{Clock, ManualClock};
 
 use serde_json::{json, Value};
+
+use super::fake_http::{listen, reply, Fake, Request};
 
 pub const ACCOUNT: &str = "john.doe@example.org";
 pub const PASSWORD: &str = "Synthetic-Pa55word";
@@ -64,37 +65,17 @@ pub struct FakeDexcom {
 impl FakeDexcom {
     /// Readings from `first_reading` (test clock ms) on.
     pub fn start(clock: &Arc<ManualClock>, first_reading: i64) -> FakeDexcom {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State {
             first_reading,
             ..State::default()
         }));
         let (st, ck) = (state.clone(), clock.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let (st, ck) = (st.clone(), ck.clone());
-                std::thread::spawn(move || serve(stream, &st, &ck));
-            }
-        });
+        let port = listen(move |r, stream| serve(r, stream, &st, &ck));
         FakeDexcom { port, state }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
     }
 
     pub fn log(&self) -> Vec<Logged> {
         self.state.lock().unwrap().log.clone()
-    }
-
-    /// How many requests went to paths ending with `suffix`.
-    pub fn count(&self, suffix: &str) -> usize {
-        self.log()
-            .iter()
-            .filter(|l| l.path.ends_with(suffix))
-            .count()
     }
 
     pub fn logins(&self) -> usize {
@@ -151,14 +132,14 @@ impl FakeDexcom {
     }
 }
 
-fn reply(stream: &mut TcpStream, status: u16, extra: &str, body: &str) {
-    let head = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n{extra}\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(body.as_bytes());
+impl Fake for FakeDexcom {
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.log().into_iter().map(|l| l.path).collect()
+    }
 }
 
 fn code(stream: &mut TcpStream, code: &str) {
@@ -176,36 +157,13 @@ fn fault(stream: &mut TcpStream, f: Fault) {
     }
 }
 
-fn serve(stream: TcpStream, state: &Mutex<State>, clock: &ManualClock) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut stream = stream;
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let mut length = 0usize;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            if k.trim().eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0u8; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let path = path
+fn serve(r: Request, stream: &mut TcpStream, state: &Mutex<State>, clock: &ManualClock) {
+    let path = r
+        .path
         .strip_prefix("/ShareWebServices/Services/")
-        .unwrap_or(path)
+        .unwrap_or(&r.path)
         .to_string();
+    let (query, body) = (r.query.as_str(), r.body.clone());
     let now = clock.now_ms();
     let mut s = state.lock().unwrap();
     s.log.push(Logged {
@@ -225,43 +183,38 @@ fn serve(stream: TcpStream, state: &Mutex<State>, clock: &ManualClock) {
         "General/AuthenticatePublisherAccount" => {
             if let Some(f) = s.login_faults.pop_front() {
                 drop(s);
-                return fault(&mut stream, f);
+                return fault(stream, f);
             }
             if body["accountName"] != ACCOUNT || body["password"] != PASSWORD {
                 drop(s);
-                return code(&mut stream, "AccountPasswordInvalid");
+                return code(stream, "AccountPasswordInvalid");
             }
             let r = id_reply(&s, "accountId", ACCOUNT_ID);
             drop(s);
-            reply(&mut stream, 200, "", &r);
+            reply(stream, 200, "", &r);
         }
         "General/LoginPublisherAccountById" => {
             if body["accountId"] != ACCOUNT_ID || body["password"] != PASSWORD {
                 drop(s);
-                return code(&mut stream, "AccountPasswordInvalid");
+                return code(stream, "AccountPasswordInvalid");
             }
             s.issued += 1;
             let id = format!("55555555-5555-5555-5555-{:012}", s.issued);
             s.sessions.push(id.clone());
             let r = id_reply(&s, "sessionId", &id);
             drop(s);
-            reply(&mut stream, 200, "", &r);
+            reply(stream, 200, "", &r);
         }
         "Publisher/ReadPublisherLatestGlucoseValues" => {
-            let param = |name: &str| {
-                query.split('&').find_map(|kv| {
-                    let (k, v) = kv.split_once('=')?;
-                    k.eq_ignore_ascii_case(name).then(|| v.to_string())
-                })
-            };
+            let param = |name: &str| r.param(name);
             let session = param("sessionId").unwrap_or_default();
             if !s.sessions.contains(&session) {
                 drop(s);
-                return code(&mut stream, "SessionIdNotFound");
+                return code(stream, "SessionIdNotFound");
             }
             if let Some(f) = s.read_faults.pop_front() {
                 drop(s);
-                return fault(&mut stream, f);
+                return fault(stream, f);
             }
             let minutes: i64 = param("minutes").and_then(|v| v.parse().ok()).unwrap_or(0);
             let count: usize = param("maxCount").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -280,11 +233,11 @@ fn serve(stream: TcpStream, state: &Mutex<State>, clock: &ManualClock) {
                 }));
                 t -= 5 * MIN;
             }
-            reply(&mut stream, 200, "", &Value::Array(out).to_string());
+            reply(stream, 200, "", &Value::Array(out).to_string());
         }
         _ => {
             drop(s);
-            reply(&mut stream, 404, "", "{}");
+            reply(stream, 404, "", "{}");
         }
     }
 }

@@ -3,11 +3,15 @@
 //! poll the status API announces and asserts what the fake was asked and what was stored.
 
 mod fake_dexcom;
+mod fake_http;
+mod fake_libre;
+mod libre;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fake_dexcom::{FakeDexcom, Fault, ACCOUNT, MIN, PASSWORD};
+use fake_http::Fake;
 use nightlite::connect::{Clock, ManualClock};
 use serde_json::Value;
 
