@@ -368,3 +368,22 @@ fn the_password_is_never_logged_or_shown() {
     assert!(text.contains("CONNECT_SHARE_PASSWORD"), "{text}");
     assert!(!text.contains(password), "{text}");
 }
+
+#[test]
+fn a_session_is_used_for_a_day_then_renewed() {
+    let (clock, fake) = clock_and_fake();
+    let t0 = clock.now_ms();
+    let b = Bridge::start(setup(&clock, &fake, PASSWORD), &clock);
+    let before = b.row();
+    clock.advance(DAY - 10 * MIN);
+    let row = b.wait(|r| r["nextPoll"] != before["nextPoll"]);
+    assert_eq!(fake.logins(), 1, "{row}");
+    clock.advance(20 * MIN);
+    let before = b.row();
+    b.wait(|r| r["nextPoll"] != before["nextPoll"]);
+    assert_eq!(fake.logins(), 2, "a new session after 24 h");
+    // Every reading since the first window, none missed, none twice.
+    let all = fake.readings_until(clock.now_ms());
+    let expected = all.iter().filter(|t| **t > t0 - DAY).count();
+    assert_eq!(b.entries(1000).len(), expected);
+}
