@@ -3,6 +3,7 @@
 //! environment wins. Each bad value stops start-up with one line naming the setting.
 //! Which settings there are, how each is read and its default: [`table`], the one list.
 
+pub mod bridges;
 pub mod render;
 pub mod table;
 
@@ -156,6 +157,8 @@ pub struct Config {
     pub connections: ConnectionLimits,
     /// ALARM_TYPES and the treatment-math plugins' settings (BWP_*, AR2_CONE_FACTOR).
     pub plugins: crate::plugins::Settings,
+    /// CONNECT_SOURCE and its sources' settings (src/connect/, docs/bridges.md).
+    pub bridges: bridges::Bridges,
 }
 
 /// Caps and timeouts on connections (docs/security.md#connections-and-timeouts).
@@ -302,6 +305,9 @@ impl Config {
             write_timeout_secs: r.count("NIGHTLITE_WRITE_TIMEOUT_SECS")?,
         };
 
+        let enable = r.list("ENABLE")?;
+        let bridges = bridges::read(r, &enable)?;
+
         Ok(Config {
             secret_source: if api_secret.is_some() {
                 SecretSource::Environment
@@ -316,7 +322,7 @@ impl Config {
             units,
             thresholds,
             auth_default_roles: r.list("AUTH_DEFAULT_ROLES")?,
-            enable: r.list("ENABLE")?,
+            enable,
             disable: r.list("DISABLE")?,
             custom_title: r.text("CUSTOM_TITLE")?,
             time_format,
@@ -337,6 +343,7 @@ impl Config {
             test_disk_free_bytes,
             connections,
             plugins: crate::plugins::Settings::from_map(&r.plugin_values()),
+            bridges,
         })
     }
 
@@ -1114,7 +1121,7 @@ mod tests {
             "MONGODB_URI",
             "SHOW_PLUGINS",
             "ALARM_URGENT_HIGH_MINS",
-            "BRIDGE_USER_NAME",
+            "BRIDGE_MAX_COUNT",
             "NIGHTLITE_DATADIR",
             "NIGHTLITE_LOG",
             "NIGHTLITE_DATA_DIR",
@@ -1130,7 +1137,7 @@ mod tests {
                 "PROT",
                 "NIGHTLITE_LOG",
                 "ALARM_URGENT_HIGH_MINS",
-                "BRIDGE_USER_NAME",
+                "BRIDGE_MAX_COUNT",
                 "MONGODB_URI",
                 "NIGHTLITE_DATADIR",
             ]

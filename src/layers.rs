@@ -45,6 +45,11 @@ mod tests {
         ),
         ("auth", &["api", "live", "documents", "web"]),
         ("live", &["api", "web"]),
+        // The bridges write through documents/ as uploads do; HTTP sits above them.
+        (
+            "connect",
+            &["api", "live", "web", "server", "care", "admin"],
+        ),
         ("plugins", &["api", "live", "web"]),
         ("profiles", &["api", "live", "web"]),
     ];

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod care;
 pub mod config;
+pub mod connect;
 pub(crate) mod connlimits;
 pub mod dates;
 pub(crate) mod documents;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub auth: auth::Authority,
     pub live: std::sync::Arc<live::Live>,
     pub socketio: live::socketio::Engine,
+    /// What each bridge is doing (src/connect/, `GET /api/v4/bridges`).
+    pub bridges: connect::Board,
 }
 
 impl AppState {
@@ -55,7 +58,9 @@ impl AppState {
             store::Store::open(&config.data_dir)?.with_fake_disk_free(config.test_disk_free_bytes);
         let auth = auth::Authority::load(&config, store.clone()).await?;
         let live = std::sync::Arc::new(live::Live::new(&config));
+        let bridges = connect::board(&config.bridges);
         Ok(AppState {
+            bridges,
             config,
             store,
             auth,
@@ -65,4 +70,4 @@ impl AppState {
     }
 }
 
-pub use server::{serve, serve_announced};
+pub use server::{serve, serve_announced, serve_with_clock};

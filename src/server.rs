@@ -8,6 +8,7 @@ use std::future::Future;
 use std::io;
 use std::net::TcpListener;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use actix_web::middleware::{Compress, NormalizePath, TrailingSlash};
 use actix_web::{web, App};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::connect::{Clock, SystemClock};
 use crate::connlimits::WriteWatch;
 use crate::store::lock::DataDirLock;
 use crate::{api, care, https, tls, AppState};
@@ -164,6 +166,17 @@ pub async fn serve(
 /// used these threads with one per reader connection; not measured again since.)
 const BLOCKING_THREADS_PER_WORKER: usize = 4;
 
+/// As [`serve`], with the bridges (src/connect/) on `clock`: tests pass a
+/// [`crate::connect::ManualClock`] so that no bridge waits in real time.
+pub async fn serve_with_clock(
+    config: crate::Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    clock: Arc<dyn Clock>,
+) -> io::Result<()> {
+    serve_inner(config, listener, shutdown, || {}, clock).await
+}
+
 /// As [`serve`], calling `ready` once the data directory, database and certificates are open
 /// and before the first request is accepted: the command line prints its banner there, so a
 /// locked data directory or an unreadable certificate is the only thing a user sees.
@@ -172,6 +185,16 @@ pub async fn serve_announced(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     ready: impl FnOnce(),
+) -> io::Result<()> {
+    serve_inner(config, listener, shutdown, ready, Arc::new(SystemClock)).await
+}
+
+async fn serve_inner(
+    config: crate::Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(),
+    clock: Arc<dyn Clock>,
 ) -> io::Result<()> {
     // Held until this function returns: `nightlite restore` and a second server look for it.
     let lock = DataDirLock::try_acquire(&config.data_dir)?.ok_or_else(|| {
@@ -210,6 +233,13 @@ pub async fn serve_announced(
     if let Some(c) = certs {
         tasks.push(actix_web::rt::spawn(tls::watch(c)));
     }
+    // One task per bridge; each stops by itself after a fatal error, the rest at shutdown.
+    tasks.extend(crate::connect::spawn(
+        &state.config.bridges,
+        &state.store,
+        clock,
+        &state.bridges,
+    ));
     if crate::heap_trim::AVAILABLE {
         tasks.push(actix_web::rt::spawn(crate::heap_trim::run()));
     }

@@ -312,6 +312,8 @@ pub const RULES: &[Rule] = &[
         "/api/v4/profile/timeline",
         &["api:profile:read", "api:treatments:read"],
     ),
+    // The bridges' status (docs/bridges.md): admins, or a subject given api:bridges:read.
+    v3("GET", "/api/v4/bridges", &["api:bridges:read"]),
 ];
 
 /// A rule's permissions for a concrete path (`{collection}` filled in from `/api/v3/<col>`).

@@ -13,6 +13,7 @@ use super::ConfigError;
 pub fn accepted(s: &Setting) -> String {
     match s.kind {
         Kind::Text => "text".into(),
+        Kind::Password => "text, never shown".into(),
         Kind::Secret => format!("text, {} characters or more", super::MIN_SECRET_LENGTH),
         Kind::Path => "a path".into(),
         Kind::List => "words".into(),

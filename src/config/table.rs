@@ -38,6 +38,8 @@ pub enum Kind {
     Text,
     /// Text that is never shown: `nightlite settings` says only whether it is set.
     Secret,
+    /// A vendor's password: any text, never shown (as [`Kind::Secret`], without its length).
+    Password,
     /// A file or folder.
     Path,
     /// Words, split on spaces, commas and colons as Nightscout splits them.
@@ -624,6 +626,153 @@ pub const SETTINGS: &[Setting] = &[
         ..ROW
     },
     Setting {
+        name: "CONNECT_SOURCE",
+        kind: Kind::List,
+        doc: "bridges: vendor clouds to fetch readings from, space separated, with \
+              nightscout-connect's names: `dexcomshare`, `linkup` (or `librelinkup`) \
+              (`nightscout`, `glooko`, `minimedcarelink`: not built yet, shown as stopped) \
+              ([docs/bridges.md](docs/bridges.md))",
+        packaged: Packaged::Example("\"dexcomshare\""),
+        note: Note::New(
+            "Bridges (docs/bridges.md): fetch readings from a vendor's cloud with your own \
+             account.\nUnofficial interfaces: they may break, and are not for treatment \
+             decisions.",
+        ),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_SHARE_ACCOUNT_NAME",
+        doc: "Dexcom Share: the account that shares (the publisher's login: email, phone or \
+              account id), for `dexcomshare`",
+        packaged: Packaged::Example("\"you@example.org\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_SHARE_PASSWORD",
+        kind: Kind::Password,
+        doc: "Dexcom Share: that account's password (never shown or logged)",
+        packaged: Packaged::Example("\"your Dexcom password\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_SHARE_REGION",
+        kind: Kind::Choice {
+            words: &[("us", "us"), ("ous", "ous"), ("eu", "ous"), ("jp", "jp")],
+            fold_case: true,
+            refusal: "not us, ous or jp",
+        },
+        default: "us",
+        doc: "Dexcom Share: `us`, `ous` (outside the US) or `jp`; a wrong region fails \
+              as a wrong password does",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_SHARE_SERVER",
+        kind: Kind::Custom {
+            values: "a host name (https) or a base URL with scheme and port",
+        },
+        doc: "Dexcom Share: another server than the region's",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_LINK_UP_USERNAME",
+        doc: "LibreLinkUp: the email of a follower account the patient's LibreLink app \
+              shares with, for `linkup`",
+        packaged: Packaged::Example("\"follower@example.org\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_LINK_UP_PASSWORD",
+        kind: Kind::Password,
+        doc: "LibreLinkUp: that account's password (never shown or logged)",
+        packaged: Packaged::Example("\"your LibreLinkUp password\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_LINK_UP_REGION",
+        kind: Kind::Choice {
+            words: &[
+                ("ae", "ae"),
+                ("ap", "ap"),
+                ("au", "au"),
+                ("ca", "ca"),
+                ("cn", "cn"),
+                ("de", "de"),
+                ("eu", "eu"),
+                ("eu2", "eu2"),
+                ("gb", "eu2"),
+                ("uk", "eu2"),
+                ("fr", "fr"),
+                ("jp", "jp"),
+                ("la", "la"),
+                ("ru", "ru"),
+                ("us", "us"),
+            ],
+            fold_case: true,
+            refusal: "not a LibreLinkUp region (ae ap au ca cn de eu eu2 fr jp la ru us)",
+        },
+        default: "eu",
+        doc: "LibreLinkUp: the account's region (`gb`/`uk` are `eu2`); LibreLinkUp \
+              redirects a login to the right one",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_LINK_UP_SERVER",
+        kind: Kind::Custom {
+            values: "a host name (https) or a base URL with scheme and port",
+        },
+        doc: "LibreLinkUp: another server than the region's",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_LINK_UP_PATIENT_ID",
+        doc: "LibreLinkUp: which patient, when the account follows several (else the first)",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_LINK_UP_INTERVAL",
+        kind: Kind::Range {
+            min: 1,
+            max: 60,
+            unit: " minutes",
+        },
+        default: "5",
+        doc: "LibreLinkUp: minutes between polls (short intervals have coincided with \
+              account locks)",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_LINK_UP_VERSION",
+        default: "4.16.0",
+        doc: "LibreLinkUp: the app version sent; raise it when the status API reports the \
+              version floor",
+        ..ROW
+    },
+    Setting {
+        name: "BRIDGE_USER_NAME",
+        doc: "legacy (cgm-remote-monitor's `bridge` in `ENABLE` turns Dexcom Share on): the \
+              account when `CONNECT_SHARE_ACCOUNT_NAME` is unset",
+        packaged: Packaged::Omit,
+        ..ROW
+    },
+    Setting {
+        name: "BRIDGE_PASSWORD",
+        kind: Kind::Password,
+        doc: "legacy: the password when `CONNECT_SHARE_PASSWORD` is unset",
+        packaged: Packaged::Omit,
+        ..ROW
+    },
+    Setting {
+        name: "BRIDGE_SERVER",
+        kind: Kind::Custom {
+            values: "`US`, `EU` or a host",
+        },
+        doc: "legacy: `US`, `EU` (the `ous` region) or a host, when the `CONNECT_SHARE_*` \
+              ones are unset",
+        packaged: Packaged::Omit,
+        ..ROW
+    },
+    Setting {
         name: "NIGHTLITE_LOG",
         kind: Kind::Custom {
             values: "a level (`error`, `warn`, `info`, `debug`, `trace`, `off`) or \
@@ -682,9 +831,11 @@ impl Setting {
     pub fn parse(&self, text: &str) -> Result<Value, String> {
         let v = text;
         match self.kind {
-            Kind::Text | Kind::Path | Kind::Custom { .. } | Kind::Plugin { .. } => {
-                Ok(Value::Text(v.to_string()))
-            }
+            Kind::Text
+            | Kind::Password
+            | Kind::Path
+            | Kind::Custom { .. }
+            | Kind::Plugin { .. } => Ok(Value::Text(v.to_string())),
             Kind::Secret => {
                 if v.chars().count() < MIN_SECRET_LENGTH {
                     Err(format!(
@@ -746,7 +897,7 @@ impl Setting {
 
     /// Whether `nightlite settings` must not show the value.
     pub fn is_secret(&self) -> bool {
-        self.kind == Kind::Secret
+        matches!(self.kind, Kind::Secret | Kind::Password)
     }
 }
 

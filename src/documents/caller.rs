@@ -43,8 +43,8 @@ impl Caller {
     }
 
     /// nightlite itself (a bridge, replication, an import): every permission, and `name`
-    /// recorded as the subject of what it writes through API v3 rules (`nightlite import`
-    /// is one, src/import/).
+    /// recorded as the subject of what it writes through API v3 rules (`nightlite import`,
+    /// src/import/; the bridges, `connect:<source>`).
     pub fn server(name: &str) -> Caller {
         Caller {
             subject: Some(name.to_string()),

@@ -117,3 +117,16 @@ where
         .read(move |conn| shape(rules::history(conn, coll, since, inclusive, limit)?))
         .await
 }
+
+/// The time of the newest live document of `device` in `coll` (a bridge's own newest).
+pub async fn newest_of_device(
+    store: &Store,
+    caller: &Caller,
+    coll: Collection,
+    device: String,
+) -> Result<Option<i64>> {
+    caller.require(coll, Action::Read)?;
+    store
+        .read(move |conn| store::newest_of_device(conn, coll, &device))
+        .await
+}

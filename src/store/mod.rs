@@ -354,6 +354,18 @@ pub fn latest_sgv(conn: &Connection) -> Result<Option<(f64, i64)>> {
     Ok(row.and_then(|(sgv, mills)| sgv.map(|s| (s, mills))))
 }
 
+/// The time (`mills`) of the newest live document whose `device` is `device`: where a bridge's
+/// next fetch starts (src/connect/). Entries have an index on (device, mills).
+pub fn newest_of_device(conn: &Connection, coll: Collection, device: &str) -> Result<Option<i64>> {
+    let sql = format!(
+        "SELECT max(mills) FROM {} WHERE device = ?1 AND is_valid = 1",
+        coll.table()
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([device], |r| r.get::<_, Option<i64>>(0))?)
+}
+
 /// A live document by `_id`, or by identifier when `key` is not an ObjectId, as stored text.
 pub fn get_raw(conn: &Connection, coll: Collection, key: &str) -> Result<Option<RawDoc>> {
     let sql = format!(

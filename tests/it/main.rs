@@ -10,6 +10,7 @@ mod auth;
 mod authz;
 mod bad_input;
 mod compat;
+mod connect;
 mod data_care;
 mod entries;
 mod find;

@@ -20,6 +20,7 @@ pub struct Setup {
     vars: Vec<(String, String)>,
     data_dir: Option<PathBuf>,
     args: Vec<String>,
+    clock: Option<std::sync::Arc<nightlite::connect::ManualClock>>,
 }
 
 impl Default for Setup {
@@ -42,7 +43,15 @@ impl Setup {
             vars: vec![],
             data_dir: None,
             args: vec![],
+            clock: None,
         }
+    }
+
+    /// The bridges (CONNECT_SOURCE) wait on this clock instead of real time ([`Setup::start`]
+    /// only): the test moves it.
+    pub fn clock(mut self, clock: &std::sync::Arc<nightlite::connect::ManualClock>) -> Setup {
+        self.clock = Some(clock.clone());
+        self
     }
 
     /// One setting, as an environment variable would give it.
@@ -108,10 +117,17 @@ impl Setup {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let clock = self.clock.clone();
         let thread = std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(nightlite::serve(config, listener, async move {
+            let stop = async move {
                 let _ = rx.await;
-            }))
+            };
+            actix_web::rt::System::new().block_on(async move {
+                match clock {
+                    Some(c) => nightlite::serve_with_clock(config, listener, stop, c).await,
+                    None => nightlite::serve(config, listener, stop).await,
+                }
+            })
         });
         let mut server = TestServer {
             http: Http::new(port, self.secret_hash()),

@@ -3,6 +3,7 @@
 //! API v3 is (Bearer JWT, 401 without, 403 for a missing permission).
 
 mod adjustments;
+pub mod bridges;
 pub mod profile;
 pub mod spans;
 
@@ -11,6 +12,7 @@ use actix_web::web;
 use crate::error::{Error, Result};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    bridges::routes(cfg);
     profile::routes(cfg);
     spans::routes(cfg);
     adjustments::routes(cfg);

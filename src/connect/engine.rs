@@ -1,0 +1,342 @@
+//! One task per configured source: wait for the next poll on the clock, take the session
+//! (logging in when there is none), find the gap from the source's own newest stored
+//! document, fetch, transform, and write through src/documents/ as an upload would be
+//! written. Errors are handled by class (errors.rs): an auth error drops the session and logs
+//! in again once within the same poll; a fatal one stops the source for good; a throttle
+//! waits as the vendor asks; anything else backs off (schedule.rs).
+//!
+//! nightscout-connect's defects this does not have (research/bridges.md §1): the session is
+//! invalidated on an auth error instead of being reused until it expires; a bad password is
+//! never retried; the back-off grows as configured; only the source's own documents decide
+//! the gap; every document has a deterministic identifier, so a re-fetch stores nothing new.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::clock::Clock;
+use super::errors::{ErrorClass, SourceError};
+use super::http::Http;
+use super::schedule;
+use super::session::Sessions;
+use super::status::{Row, State};
+use crate::documents::{self, Action, Caller, Outcome};
+use crate::store::prepare::prepare;
+use crate::store::upsert::{Merge, Written};
+use crate::store::{Collection, Store};
+
+/// Where a fetch starts, and when it is asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Gap {
+    pub now: i64,
+    /// Fetch what is newer than this (epoch ms).
+    pub from: i64,
+    /// The source's own newest stored entry, if any.
+    pub newest_own: Option<i64>,
+}
+
+/// What one fetch brought, as v1-shaped documents with `device` and `identifier` set.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub entries: Vec<Value>,
+    pub treatments: Vec<Value>,
+    pub devicestatus: Vec<Value>,
+}
+
+/// A glucose reading as the v1 entry every source writes: `sgv` in mg/dl at `date`, its
+/// `dateString` in the zone `offset_min` east of UTC (so the stored `utcOffset` is the
+/// sensor's), Nightscout's trend and direction when known, the source's fixed `device` and
+/// API v3's identifier of device and date, which makes a second fetch a no-op.
+pub fn sgv_entry(
+    device: &str,
+    date: i64,
+    sgv: Value,
+    offset_min: i32,
+    trend: Option<(i64, &str)>,
+) -> Value {
+    let mut doc = serde_json::Map::new();
+    doc.insert("type".into(), "sgv".into());
+    doc.insert("sgv".into(), sgv);
+    doc.insert("date".into(), date.into());
+    doc.insert("dateString".into(), local_iso(date, offset_min).into());
+    if let Some((n, name)) = trend {
+        doc.insert("trend".into(), n.into());
+        doc.insert("direction".into(), name.into());
+    }
+    doc.insert("device".into(), device.into());
+    doc.insert(
+        "identifier".into(),
+        crate::ids::v3_identifier(Some(device), date, None).into(),
+    );
+    Value::Object(doc)
+}
+
+/// ISO 8601 of `ms` in the zone `offset_min` east of UTC.
+fn local_iso(ms: i64, offset_min: i32) -> String {
+    let utc = crate::dates::to_iso(ms + i64::from(offset_min) * 60_000);
+    let sign = if offset_min < 0 { '-' } else { '+' };
+    let o = offset_min.abs();
+    format!(
+        "{}{sign}{:02}:{:02}",
+        utc.trim_end_matches('Z'),
+        o / 60,
+        o % 60
+    )
+}
+
+/// A vendor cloud (dexcom.rs, ...). Every method's error is classified by the source.
+pub trait Source: 'static {
+    /// What authenticating yields (Dexcom: the account id).
+    type Auth;
+    /// What fetching needs (Dexcom: the session id).
+    type Session: Clone;
+    /// What a fetch replies, before it is transformed.
+    type Raw;
+
+    /// The CONNECT_SOURCE name.
+    fn name(&self) -> &'static str;
+    /// The `device` of every document it writes; also how its own newest is found.
+    fn device(&self) -> &'static str;
+    /// How often the vendor has a new reading.
+    fn interval_ms(&self) -> i64 {
+        5 * 60_000
+    }
+    /// How long a session is used before logging in again.
+    fn session_ttl_ms(&self) -> i64;
+    /// How far back the vendor can be asked (the first run backfills it).
+    fn window_ms(&self) -> i64;
+    /// How far before its own newest document a fetch starts again.
+    fn overlap_ms(&self) -> i64 {
+        10 * 60_000
+    }
+
+    async fn authenticate(&self, http: &Http) -> Result<Self::Auth, SourceError>;
+    async fn authorize(&self, http: &Http, auth: Self::Auth) -> Result<Self::Session, SourceError>;
+    async fn fetch(
+        &self,
+        http: &Http,
+        session: &Self::Session,
+        gap: &Gap,
+    ) -> Result<Self::Raw, SourceError>;
+    fn transform(&self, raw: Self::Raw, gap: &Gap) -> Result<Batch, SourceError>;
+}
+
+pub struct Engine<S: Source> {
+    source: S,
+    http: Http,
+    clock: Arc<dyn Clock>,
+    store: Store,
+    caller: Caller,
+    row: Row,
+    sessions: Sessions<S::Session>,
+}
+
+impl<S: Source> Engine<S> {
+    pub fn new(source: S, http: Http, clock: Arc<dyn Clock>, store: Store, row: Row) -> Engine<S> {
+        let caller = Caller::server(&format!("connect:{}", source.name()));
+        tracing::info!(source = source.name(), "bridge started");
+        let sessions = Sessions::new(source.session_ttl_ms());
+        Engine {
+            source,
+            http,
+            clock,
+            store,
+            caller,
+            row,
+            sessions,
+        }
+    }
+
+    /// Polls until a fatal error (then returns) or until the task is aborted at shutdown.
+    pub async fn run(self) {
+        let interval = self.source.interval_ms();
+        let name = self.source.name();
+        let mut failures: u32 = 0;
+        let mut throttles: u32 = 0;
+        let mut next = self.clock.now_ms();
+        loop {
+            self.clock.sleep_until(next).await;
+            let outcome = self.poll().await;
+            let now = self.clock.now_ms();
+            match outcome {
+                Ok(newest) => {
+                    failures = 0;
+                    throttles = 0;
+                    next = schedule::aligned(
+                        newest,
+                        now,
+                        interval,
+                        schedule::jitter(schedule::READING_DELAY_MS),
+                    );
+                    self.row.update(|r| {
+                        r.state = State::Idle;
+                        r.last_success = Some(now);
+                        r.next_poll = Some(next);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        source = name,
+                        class = e.class.name(),
+                        "bridge: {}",
+                        e.message
+                    );
+                    let wait = match e.class {
+                        ErrorClass::Fatal => None,
+                        ErrorClass::Throttle => {
+                            throttles += 1;
+                            Some(schedule::throttled(throttles, e.retry_after_ms))
+                        }
+                        ErrorClass::Auth | ErrorClass::Transient => {
+                            throttles = 0;
+                            failures += 1;
+                            let jitter =
+                                schedule::jitter(schedule::backoff_jitter_max(failures, interval));
+                            Some(schedule::backoff(failures, interval, jitter))
+                        }
+                    };
+                    let stopped = wait.is_none();
+                    if let Some(w) = wait {
+                        next = now + w;
+                    }
+                    self.row.update(|r| {
+                        r.state = if stopped {
+                            State::Stopped
+                        } else {
+                            State::BackingOff
+                        };
+                        r.next_poll = (!stopped).then_some(next);
+                        r.last_error = Some((now, e));
+                    });
+                    if stopped {
+                        tracing::error!(
+                            source = name,
+                            "bridge stopped: no more requests until its settings change and \
+                             the server restarts (docs/bridges.md)"
+                        );
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One poll: session, gap, fetch, transform, store; on an auth error the session is
+    /// dropped and one new login tried. Returns the newest reading known after it.
+    async fn poll(&self) -> Result<Option<i64>, SourceError> {
+        let mut logged_in_again = false;
+        loop {
+            let session = self.session().await?;
+            self.row.update(|r| r.state = State::Polling);
+            let gap = self.gap().await?;
+            self.row.update(|r| r.counters.fetches += 1);
+            match self.source.fetch(&self.http, &session, &gap).await {
+                Ok(raw) => {
+                    let batch = self.source.transform(raw, &gap)?;
+                    return self.persist(batch, gap.newest_own).await;
+                }
+                Err(e) if e.class == ErrorClass::Auth => {
+                    self.sessions.invalidate().await;
+                    if logged_in_again {
+                        return Err(e);
+                    }
+                    logged_in_again = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn session(&self) -> Result<S::Session, SourceError> {
+        let now = self.clock.now_ms();
+        self.sessions
+            .get(now, || async {
+                self.row.update(|r| {
+                    r.state = State::LoggingIn;
+                    r.counters.logins += 1;
+                });
+                let auth = self.source.authenticate(&self.http).await?;
+                self.source.authorize(&self.http, auth).await
+            })
+            .await
+    }
+
+    async fn gap(&self) -> Result<Gap, SourceError> {
+        let now = self.clock.now_ms();
+        let newest_own = documents::newest_of_device(
+            &self.store,
+            &self.caller,
+            Collection::Entries,
+            self.source.device().to_string(),
+        )
+        .await
+        .map_err(|e| local(&e))?;
+        let from = schedule::fetch_from(
+            newest_own,
+            now,
+            self.source.overlap_ms(),
+            self.source.window_ms(),
+        );
+        Ok(Gap {
+            now,
+            from,
+            newest_own,
+        })
+    }
+
+    /// Writes the batch collection by collection; returns the newest entry now known.
+    async fn persist(
+        &self,
+        batch: Batch,
+        newest_own: Option<i64>,
+    ) -> Result<Option<i64>, SourceError> {
+        let newest = batch
+            .entries
+            .iter()
+            .filter_map(|e| e.get("date").and_then(Value::as_i64))
+            .chain(newest_own)
+            .max();
+        for (coll, docs) in [
+            (Collection::Entries, batch.entries),
+            (Collection::Treatments, batch.treatments),
+            (Collection::DeviceStatus, batch.devicestatus),
+        ] {
+            if docs.is_empty() {
+                continue;
+            }
+            let now = crate::dates::now_ms();
+            let mut prepared = Vec::with_capacity(docs.len());
+            for (i, doc) in docs.into_iter().enumerate() {
+                let label = format!("{}[{i}]", self.source.name());
+                prepared.extend(prepare(coll, doc, &label, now).map_err(|e| local(&e))?);
+            }
+            let written: Vec<Written> = documents::upsert(
+                &self.store,
+                &self.caller,
+                coll,
+                prepared,
+                Merge::Replace,
+                Action::Create,
+                Vec::new(),
+            )
+            .await
+            .map_err(|e| local(&e))?;
+            let duplicates = written
+                .iter()
+                .filter(|w| matches!(w.outcome, Outcome::Unchanged | Outcome::Deduplicated { .. }))
+                .count() as u64;
+            let stored = written.len() as u64 - duplicates;
+            self.row.update(|r| {
+                r.counters.stored += stored;
+                r.counters.duplicates += duplicates;
+            });
+        }
+        Ok(newest)
+    }
+}
+
+/// A local failure (the database, a document the store refuses) while handling a fetch:
+/// transient, so the next poll tries again, and its text holds no vendor data.
+fn local(e: &crate::error::Error) -> SourceError {
+    SourceError::transient(format!("storing failed: {}", e.client_message()))
+}

@@ -1,0 +1,189 @@
+//! Outbound HTTP for the sources: reqwest (rustls on ring, Mozilla's roots bundled), a
+//! deadline on the engine's clock, a cap on reply size, and the classes every vendor shares:
+//! no answer or a refused connection is transient, 429 is a throttle with its Retry-After.
+//! Messages name the host and what failed, never the URL's query (a session id) or a body.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::clock::Clock;
+use super::errors::SourceError;
+
+/// The largest reply read (a day of Dexcom readings is about 30 KB).
+const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
+
+pub struct Http {
+    client: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    timeout_ms: i64,
+}
+
+/// A reply the source reads itself (any status but 429).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+}
+
+/// A base URL from a `CONNECT_*_SERVER` value: a host name (https assumed) or a URL with its
+/// scheme (and port), without a trailing slash.
+pub fn base_url(server: &str) -> String {
+    let s = server.trim().trim_end_matches('/');
+    if s.contains("://") {
+        s.to_string()
+    } else {
+        format!("https://{s}")
+    }
+}
+
+impl Http {
+    pub fn new(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Http, String> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("nightlite/", env!("CARGO_PKG_VERSION")))
+            // A backstop in real time; the deadline that counts runs on the engine's clock.
+            .timeout(std::time::Duration::from_millis(
+                u64::try_from(timeout_ms.saturating_mul(2)).unwrap_or(60_000),
+            ))
+            .build()
+            .map_err(|e| format!("cannot set up HTTPS: {e}"))?;
+        Ok(Http {
+            client,
+            clock,
+            timeout_ms,
+        })
+    }
+
+    /// POSTs `body` as JSON to `url` (`host` names it in messages).
+    pub async fn post_json(
+        &self,
+        host: &str,
+        url: &str,
+        body: &Value,
+    ) -> Result<Reply, SourceError> {
+        self.post_with(host, url, &[], body).await
+    }
+
+    /// As [`Http::post_json`] with extra headers.
+    pub async fn post_with(
+        &self,
+        host: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> Result<Reply, SourceError> {
+        let mut request = self
+            .client
+            .post(url)
+            .header("Accept", "application/json")
+            .json(body);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        self.send(host, request).await
+    }
+
+    /// GETs `url` with these headers.
+    pub async fn get_with(
+        &self,
+        host: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, SourceError> {
+        let mut request = self.client.get(url).header("Accept", "application/json");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        self.send(host, request).await
+    }
+
+    async fn send(
+        &self,
+        host: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Reply, SourceError> {
+        let deadline = self.clock.now_ms() + self.timeout_ms;
+        let exchange = async {
+            let mut resp = request.send().await.map_err(|e| failed(host, &e))?;
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| failed(host, &e))? {
+                if body.len() + chunk.len() > MAX_REPLY_BYTES {
+                    return Err(SourceError::transient(format!(
+                        "{host} sent a reply over {MAX_REPLY_BYTES} bytes"
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok((status, retry_after, body))
+        };
+        let (status, retry_after, body) = tokio::select! {
+            r = exchange => r?,
+            () = self.clock.sleep_until(deadline) => {
+                return Err(SourceError::transient(format!(
+                    "{host} did not answer within {} s",
+                    self.timeout_ms / 1000
+                )));
+            }
+        };
+        if status == 429 {
+            let now = self.clock.now_ms();
+            let wait = retry_after.as_deref().and_then(|v| retry_after_ms(v, now));
+            return Err(SourceError::throttle(
+                format!("{host} asks to slow down (429)"),
+                wait,
+            ));
+        }
+        Ok(Reply {
+            status,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+}
+
+/// A transport failure, in words that hold no URL.
+fn failed(host: &str, e: &reqwest::Error) -> SourceError {
+    let what = if e.is_timeout() {
+        "did not answer in time"
+    } else if e.is_connect() {
+        "could not be reached"
+    } else if e.is_body() || e.is_decode() {
+        "broke off its reply"
+    } else {
+        "failed the request"
+    };
+    SourceError::transient(format!("{host} {what}"))
+}
+
+/// Retry-After as seconds or an HTTP date, in ms from `now`.
+fn retry_after_ms(v: &str, now: i64) -> Option<i64> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<i64>() {
+        return Some(secs.max(0).saturating_mul(1000));
+    }
+    crate::dates::parse_http_date(v).map(|t| (t - now).max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_are_hosts_or_base_urls() {
+        assert_eq!(base_url("share2.dexcom.com"), "https://share2.dexcom.com");
+        assert_eq!(base_url("http://127.0.0.1:9/"), "http://127.0.0.1:9");
+        assert_eq!(retry_after_ms("120", 0), Some(120_000));
+        assert_eq!(retry_after_ms("soon", 0), None);
+    }
+}

@@ -1,0 +1,91 @@
+//! The bridges (nightscout-connect's job, built in): one task per source named in
+//! CONNECT_SOURCE fetches readings from a vendor's cloud and writes them through
+//! src/documents/ like any upload (identity, dedup, srvModified, the change bus).
+//! docs/bridges.md is the user's side; research/bridges.md the wire formats.
+//!
+//! - `engine.rs`: the [`engine::Source`] trait and the loop (session, gap, fetch, store)
+//! - `session.rs`: single-flight login, reuse, invalidation
+//! - `errors.rs`: the four error classes; `schedule.rs`: alignment, back-off, throttles
+//! - `http.rs`: outbound HTTPS with deadlines on the clock; `clock.rs`: real and test time
+//! - `status.rs`: what `GET /api/v4/bridges` shows
+//! - one file per vendor: `dexcom.rs` (Dexcom Share), `libre.rs` (LibreLinkUp)
+
+pub mod clock;
+mod dexcom;
+mod engine;
+mod errors;
+mod http;
+mod libre;
+mod schedule;
+mod session;
+pub mod status;
+
+use std::sync::Arc;
+
+use crate::config::bridges::{Bridges, SourceSettings};
+use crate::store::Store;
+pub use clock::{Clock, ManualClock, SystemClock};
+use errors::SourceError;
+pub use status::Board;
+
+/// How long a request may take before it counts as a transient error.
+const REQUEST_TIMEOUT_MS: i64 = 30_000;
+
+/// The status board with a row per configured source, all idle; sources not built yet are
+/// marked stopped there at once.
+pub fn board(settings: &Bridges) -> Board {
+    let board = Board::default();
+    for s in &settings.sources {
+        match s {
+            SourceSettings::DexcomShare(_) => board.add("dexcomshare", dexcom::DEVICE),
+            SourceSettings::LinkUp(_) => board.add("linkup", libre::DEVICE),
+        };
+    }
+    for name in &settings.not_built {
+        let row = board.add(name, "");
+        row.update(|r| {
+            r.state = status::State::Stopped;
+            r.last_error = Some((
+                crate::dates::now_ms(),
+                SourceError::fatal("this source is not available in this version of nightlite"),
+            ));
+        });
+        tracing::warn!(source = %name, "CONNECT_SOURCE: not available in this version; ignored");
+    }
+    board
+}
+
+/// Starts one task per configured source on the current (actix) runtime, each updating its
+/// row of `board` (made by [`board`] from the same settings). The caller aborts the tasks at
+/// shutdown.
+pub fn spawn(
+    settings: &Bridges,
+    store: &Store,
+    clock: Arc<dyn Clock>,
+    board: &Board,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let rows = board.rows();
+    let mut tasks = Vec::new();
+    for (s, row) in settings.sources.iter().zip(rows) {
+        let http = match http::Http::new(clock.clone(), REQUEST_TIMEOUT_MS) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!("bridges: {e}");
+                return tasks;
+            }
+        };
+        let (store, clock) = (store.clone(), clock.clone());
+        let task = match s {
+            SourceSettings::DexcomShare(d) => {
+                let e = engine::Engine::new(dexcom::Dexcom::new(d), http, clock, store, row);
+                actix_web::rt::spawn(e.run())
+            }
+            SourceSettings::LinkUp(l) => {
+                let e = engine::Engine::new(libre::Libre::new(l), http, clock, store, row);
+                actix_web::rt::spawn(e.run())
+            }
+        };
+        tasks.push(task);
+    }
+    tasks
+}
