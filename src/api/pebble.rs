@@ -54,7 +54,7 @@ pub struct Data {
     /// Treatments of the last 2.5 days and the newest profile, for IOB/COB from treatments
     /// and the bolus wizard preview (src/plugins/).
     pub treatments: Vec<Doc>,
-    pub profile: Option<Doc>,
+    pub profiles: crate::plugins::Profiles,
 }
 
 /// `array.slice(0, count)`.
@@ -181,7 +181,7 @@ pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
             now,
             data.treatments.clone(),
             &data.devicestatus,
-            data.profile.as_ref(),
+            &data.profiles,
         );
         let get = |name: &str| plugin.get(name).and_then(Value::as_object);
         if req.iob {
@@ -276,7 +276,7 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
                     conn,
                     now - PLUGIN_TREATMENTS_WINDOW_MS,
                 )?),
-                profile: treatment_math::newest_profile(conn)?.map(runtime_doc),
+                profiles: super::properties::plugin_profiles(conn, now)?,
             })
         })
         .await?;

@@ -75,16 +75,16 @@ pub fn read_all(
         conn,
         now - PLUGIN_TREATMENTS_WINDOW_MS,
     )?);
-    let profile = treatment_math::newest_profile(conn)?.map(runtime_doc);
-    plugins::extend_with(
-        &mut all,
-        config,
-        now,
-        recent,
-        &devicestatus,
-        profile.as_ref(),
-    );
+    let profiles = plugin_profiles(conn, now)?;
+    plugins::extend_with(&mut all, config, now, recent, &devicestatus, &profiles);
     Ok(all)
+}
+
+/// The profile documents and Profile Switches in force over the plugins' window.
+pub fn plugin_profiles(conn: &Connection, now: i64) -> Result<plugins::Profiles> {
+    let (docs, switches) =
+        crate::profiles::load_stored(conn, now - PLUGIN_TREATMENTS_WINDOW_MS, now)?;
+    Ok(plugins::Profiles::new(&docs, &switches))
 }
 
 async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {

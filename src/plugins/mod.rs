@@ -38,7 +38,7 @@ use serde_json::Value;
 
 use crate::config::{Thresholds, Units};
 use crate::Config;
-pub use profile::{Field, ProfileFn};
+pub use profile::{Field, ProfileFn, Profiles};
 pub use registry::{compute, Inputs, EVENT_TYPES};
 pub use settings::Settings;
 pub use shared::{devicestatus, Doc};
@@ -95,14 +95,14 @@ pub fn extend(props: &mut Doc, d: &Data, disable: &[String]) {
 }
 
 /// [`extend`] from the documents as read: treatments and device statuses newest first (each
-/// with `mills`), the newest profile document.
+/// with `mills`), the profile documents and switches of the window.
 pub fn extend_with(
     props: &mut Doc,
     config: &Config,
     now: i64,
     treatments: Vec<Doc>,
     devicestatus: &[Doc],
-    profile: Option<&Doc>,
+    profiles: &profile::Profiles,
 ) {
     let mut oldest_first: Vec<(Doc, i64)> = treatments
         .into_iter()
@@ -115,8 +115,7 @@ pub fn extend_with(
     // Nightscout sorts its treatments by time (stable: equal times keep their order).
     oldest_first.sort_by_key(|(_, m)| *m);
     let ds = shared::devicestatus(devicestatus);
-    let doc = profile.map(profile::ProfileDoc::new);
-    let lookup = |t: i64, f: Field| doc.as_ref().and_then(|p| profile::profile_at(p, t, f));
+    let lookup = |t: i64, f: Field| profiles.value(t, f);
     let d = Data {
         now,
         units: config.units,
@@ -126,7 +125,7 @@ pub fn extend_with(
         settings: &config.plugins,
         treatments: &oldest_first,
         devicestatus: &ds,
-        profile: doc.as_ref().map(|_| &lookup as &ProfileFn),
+        profile: (!profiles.is_empty()).then_some(&lookup as &ProfileFn),
     };
     extend(props, &d, &config.disable);
 }

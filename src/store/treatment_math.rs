@@ -1,5 +1,5 @@
 //! Reads for the treatment-math plugins (src/plugins/): the treatments of Nightscout's
-//! in-memory window and the newest profile.
+//! in-memory window (the profiles: `profiles::load_stored`).
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
@@ -26,19 +26,4 @@ pub fn treatments_since(conn: &Connection, from_ms: i64) -> Result<Vec<StoredDoc
         include_deleted: false,
     };
     list(conn, Collection::Treatments, &query)
-}
-
-/// The newest profile document by startDate (Nightscout's profile.last), if any.
-pub fn newest_profile(conn: &Connection) -> Result<Option<StoredDoc>> {
-    let query = ListQuery {
-        filter: SqlFilter {
-            sql: "1 = 1".into(),
-            params: vec![],
-        },
-        order: None,
-        limit: 1,
-        skip: 0,
-        include_deleted: false,
-    };
-    Ok(list(conn, Collection::Profile, &query)?.into_iter().next())
 }
