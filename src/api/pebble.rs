@@ -4,12 +4,12 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::properties::runtime_doc;
 use super::v1::State;
 use crate::config::Units;
 use crate::error::Result;
 use crate::jsnum;
 use crate::plugins::bgnow::{self, Sgv};
+use crate::plugins::current::{plugin_profiles, runtime_doc, PLUGIN_TREATMENTS_WINDOW_MS};
 use crate::plugins::{cob, devicestatus, iob, Doc};
 use crate::store::recent::{self, EntryKind};
 use crate::store::treatment_math;
@@ -25,8 +25,6 @@ const MAX_COUNT: usize = 2_000;
 const EXTRA_READINGS: usize = 100;
 /// Nightscout's in-memory window of device statuses, where the battery is looked up.
 const DEVICESTATUS_WINDOW_MS: i64 = 86_400_000;
-/// Treatments for IOB, COB and BWP: Nightscout's in-memory 2.5 days.
-const PLUGIN_TREATMENTS_WINDOW_MS: i64 = 60 * 3_600_000;
 /// IOB and COB come from statuses of the last 30 minutes.
 const RECENT_STATUS_MS: i64 = 30 * 60_000;
 
@@ -276,7 +274,7 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
                     conn,
                     now - PLUGIN_TREATMENTS_WINDOW_MS,
                 )?),
-                profiles: super::properties::plugin_profiles(conn, now)?,
+                profiles: plugin_profiles(conn, now)?,
             })
         })
         .await?;

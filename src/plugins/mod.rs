@@ -20,6 +20,7 @@ pub mod basal;
 pub mod bgnow;
 pub mod bwp;
 pub mod cob;
+pub mod current;
 pub mod dbsize;
 pub mod direction;
 pub mod iob;
@@ -61,8 +62,8 @@ pub struct Data<'a> {
 }
 
 /// Adds `ar2`, `bwp` and `basal` to `props`, and IOB/COB from treatments to `iob`/`cob`,
-/// leaving out plugins named in DISABLE.
-pub fn extend(props: &mut Doc, d: &Data, disable: &[String]) {
+/// leaving out plugins named in DISABLE; returns what bwp asks of the alarms.
+pub fn extend(props: &mut Doc, d: &Data, disable: &[String]) -> Option<bwp::Notice> {
     let on = |p: &str| !disable.iter().any(|x| x == p);
     if on("ar2") {
         let a = ar2::property(props, d);
@@ -78,9 +79,11 @@ pub fn extend(props: &mut Doc, d: &Data, disable: &[String]) {
         let c = cob::property(d, device.unwrap_or_default());
         props.insert("cob".into(), Value::Object(c));
     }
+    let mut notice = None;
     if on("bwp") {
         let b = bwp::property(d, props);
         props.insert("bwp".into(), Value::Object(b));
+        notice = bwp::notice(d, props);
     }
     if on("basal") {
         if let Some(b) = basal::property(d) {
@@ -92,6 +95,7 @@ pub fn extend(props: &mut Doc, d: &Data, disable: &[String]) {
     let mut all: Vec<(String, Value)> = std::mem::take(props).into_iter().collect();
     all.sort_by_key(|(k, _)| rank(k));
     props.extend(all);
+    notice
 }
 
 /// [`extend`] from the documents as read: treatments and device statuses newest first (each
@@ -103,7 +107,7 @@ pub fn extend_with(
     treatments: Vec<Doc>,
     devicestatus: &[Doc],
     profiles: &profile::Profiles,
-) {
+) -> Option<bwp::Notice> {
     let mut oldest_first: Vec<(Doc, i64)> = treatments
         .into_iter()
         .filter_map(|t| {
@@ -127,7 +131,7 @@ pub fn extend_with(
         devicestatus: &ds,
         profile: (!profiles.is_empty()).then_some(&lookup as &ProfileFn),
     };
-    extend(props, &d, &config.disable);
+    extend(props, &d, &config.disable)
 }
 
 /// A JavaScript value that may be a number or undefined, read as Nightscout's arithmetic
