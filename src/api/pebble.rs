@@ -9,7 +9,9 @@ use crate::config::Units;
 use crate::error::Result;
 use crate::jsnum;
 use crate::plugins::bgnow::{self, Sgv};
-use crate::plugins::current::{plugin_profiles, runtime_doc, PLUGIN_TREATMENTS_WINDOW_MS};
+use crate::plugins::current::{
+    math_fields, plugin_profiles, runtime_doc, PLUGIN_TREATMENTS_WINDOW_MS,
+};
 use crate::plugins::{cob, devicestatus, iob, Doc};
 use crate::store::recent::{self, EntryKind};
 use crate::store::treatment_math;
@@ -270,10 +272,13 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
                     now - DEVICESTATUS_WINDOW_MS,
                 )?
                 .map(runtime_doc),
-                treatments: docs(treatment_math::treatments_since(
+                treatments: treatment_math::treatments_since(
                     conn,
                     now - PLUGIN_TREATMENTS_WINDOW_MS,
-                )?),
+                )?
+                .iter()
+                .map(math_fields)
+                .collect::<Result<Vec<Doc>>>()?,
                 profiles: plugin_profiles(conn, now)?,
             })
         })

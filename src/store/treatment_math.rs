@@ -5,7 +5,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 
 use super::query::SqlFilter;
-use super::{list, Collection, ListQuery, StoredDoc};
+use super::{list_raw, Collection, ListQuery, RawDoc};
 use crate::error::Result;
 
 /// More treatments than 2.5 days of any realistic use (a loop's temp basal every 5 minutes
@@ -13,8 +13,9 @@ use crate::error::Result;
 const TREATMENTS_LIMIT: usize = 5_000;
 
 /// Treatments at or after `from_ms` (future ones included, as Nightscout loads them), newest
-/// first.
-pub fn treatments_since(conn: &Connection, from_ms: i64) -> Result<Vec<StoredDoc>> {
+/// first, their documents still JSON text (the math reads a few fields of each:
+/// `plugins::current`).
+pub fn treatments_since(conn: &Connection, from_ms: i64) -> Result<Vec<RawDoc>> {
     let query = ListQuery {
         filter: SqlFilter {
             sql: "mills >= ?".into(),
@@ -25,5 +26,5 @@ pub fn treatments_since(conn: &Connection, from_ms: i64) -> Result<Vec<StoredDoc
         skip: 0,
         include_deleted: false,
     };
-    list(conn, Collection::Treatments, &query)
+    list_raw(conn, Collection::Treatments, &query)
 }

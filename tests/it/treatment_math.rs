@@ -88,6 +88,8 @@ fn a_day_of_treatments_gives_nightscouts_numbers() {
     let shown = format!("{:.2}", f(&iob["iob"]));
     assert_eq!(iob["display"], json!(shown));
     assert_eq!(iob["lastBolus"]["eventType"], json!("Correction Bolus"));
+    // Shown whole, as stored (the math itself reads only a few fields).
+    assert_eq!(iob["lastBolus"]["enteredBy"], json!("careportal"));
 
     // COB (carbs_hr 30, sens 40, carbratio 10). Meal 45 g: decays by 120 - 20 - 90 = 10 min
     // ago; activity then 1.542857 (meal 1.392857 + correction 0.15), at the start 0: delay
@@ -105,6 +107,20 @@ fn a_day_of_treatments_gives_nightscouts_numbers() {
     // Basal: the 1.5 U/h temp started 10 min ago for 30.
     assert_eq!(p["basal"]["display"], json!("T: 1.500U"), "{}", p["basal"]);
     assert_eq!(p["basal"]["current"]["basal"], json!(0.9));
+    let temp = p["basal"]["current"]["treatment"].as_object().cloned();
+    let keys: Vec<String> = temp
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    assert_eq!(keys.first().map(String::as_str), Some("_id"), "{keys:?}");
+    assert_eq!(
+        keys.last().map(String::as_str),
+        Some("endmills"),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|k| k == "enteredBy" || k == "rate"),
+        "{keys:?}"
+    );
 
     // BWP: 160 - iob·40 = 31.8 < 100: -(100 - 31.8)/40 ≈ -1.705 U, from the IOB shown.
     let bwp = &p["bwp"];
