@@ -180,7 +180,7 @@ pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
             &with_units,
             now,
             data.treatments.clone(),
-            &data.devicestatus,
+            &statuses,
             &data.profiles,
         );
         let get = |name: &str| plugin.get(name).and_then(Value::as_object);

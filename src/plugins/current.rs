@@ -83,7 +83,8 @@ pub fn read_with_notice(
     let raw = treatment_math::treatments_since(conn, now - PLUGIN_TREATMENTS_WINDOW_MS)?;
     let recent = raw.iter().map(math_fields).collect::<Result<Vec<Doc>>>()?;
     let profiles = plugin_profiles(conn, now)?;
-    let notice = super::extend_with(&mut all, config, now, recent, &devicestatus, &profiles);
+    let ds = super::shared::devicestatus_owned(devicestatus);
+    let notice = super::extend_with(&mut all, config, now, recent, &ds, &profiles);
     whole_treatments(&mut all, &raw)?;
     Ok((all, notice))
 }

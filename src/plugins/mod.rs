@@ -98,14 +98,14 @@ pub fn extend(props: &mut Doc, d: &Data, disable: &[String]) -> Option<bwp::Noti
     notice
 }
 
-/// [`extend`] from the documents as read: treatments and device statuses newest first (each
-/// with `mills`), the profile documents and switches of the window.
+/// [`extend`] from the documents as read: treatments newest first (each with `mills`), device
+/// statuses as [`devicestatus`] gives them, the profile documents and switches of the window.
 pub fn extend_with(
     props: &mut Doc,
     config: &Config,
     now: i64,
     treatments: Vec<Doc>,
-    devicestatus: &[Doc],
+    ds: &[(Doc, i64)],
     profiles: &profile::Profiles,
 ) -> Option<bwp::Notice> {
     let mut oldest_first: Vec<(Doc, i64)> = treatments
@@ -118,7 +118,6 @@ pub fn extend_with(
     oldest_first.reverse();
     // Nightscout sorts its treatments by time (stable: equal times keep their order).
     oldest_first.sort_by_key(|(_, m)| *m);
-    let ds = shared::devicestatus(devicestatus);
     let lookup = |t: i64, f: Field| profiles.value(t, f);
     let d = Data {
         now,
@@ -128,7 +127,7 @@ pub fn extend_with(
         alarm_low: config.alarms.low,
         settings: &config.plugins,
         treatments: &oldest_first,
-        devicestatus: &ds,
+        devicestatus: ds,
         profile: (!profiles.is_empty()).then_some(&lookup as &ProfileFn),
     };
     extend(props, &d, &config.disable)
