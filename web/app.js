@@ -6,6 +6,7 @@ import { Alarms } from './alarm.js';
 import { api, authorizeMessage, credentials, forget, remember, signedIn, store, takeTokenFromUrl } from './auth.js';
 import { Careportal } from './careportal.js';
 import { GlucoseChart } from './chart.js';
+import { ar2Cone, basalSteps } from './forecast.js';
 import { ago, arrow, clock, delta, fmt, fmtDelta, MIN_VALID, rangeOf, RANGE_WORDS, treatmentMgdl, unitLabel } from './glucose.js';
 import { Live } from './live.js';
 import { AGE_EVENTS, ageKey, pills, predictions } from './pills.js';
@@ -25,6 +26,10 @@ const state = {
   lists: { sgvs: new Map(), mbgs: new Map(), treatments: new Map(), devicestatus: new Map() },
   sorted: { sgvs: [], mbgs: [], treatments: [], devicestatus: [] },
   ages: {},
+  /** Profile documents by _id (not cut to the live window: they start long before it). */
+  profiles: new Map(),
+  /** The server's AR2 forecast and its cone: {predicted: [{mills, mgdl}], cone: [...]}. */
+  ar2: null,
   lastAnnounced: null,
   firstRender: null,
 };
@@ -94,7 +99,16 @@ function setConn(s, retryIn) {
 
 function applyData(msg) {
   const L = state.lists;
-  if (!msg.delta) for (const m of Object.values(L)) m.clear();
+  if (!msg.delta) {
+    for (const m of Object.values(L)) m.clear();
+    state.profiles.clear();
+  }
+  for (const p of Array.isArray(msg.profiles) ? msg.profiles : []) {
+    if (!p || !p._id) continue;
+    if (p.action === 'remove') state.profiles.delete(p._id);
+    else state.profiles.set(p._id, p);
+  }
+  if (Array.isArray(msg.sgvs) && msg.sgvs.length) loadForecast();
   let treatmentsChanged = false;
   for (const name of Object.keys(L)) {
     const items = msg[name];
@@ -125,6 +139,27 @@ function applyData(msg) {
     }
   }
   render();
+}
+
+let forecastTimer = null;
+
+/** The AR2 forecast from the server's properties (its bgnow and delta give the cone), once per
+ *  burst of new readings. Without the permission or offline the chart simply has none. */
+function loadForecast() {
+  clearTimeout(forecastTimer);
+  forecastTimer = setTimeout(async () => {
+    try {
+      const p = await api('/api/v2/properties/bgnow,delta,ar2');
+      const predicted = (p && p.ar2 && p.ar2.forecast && p.ar2.forecast.predicted) || [];
+      state.ar2 = {
+        predicted: predicted.map((x) => ({ mills: Number(x.mills), mgdl: Number(x.mgdl) })),
+        cone: ar2Cone(p && p.bgnow, p && p.delta),
+      };
+    } catch {
+      state.ar2 = null;
+    }
+    renderChart();
+  }, 300);
 }
 
 /** The newest device-change treatments (weeks old, older than the live window) for the ages. */
@@ -243,6 +278,8 @@ function renderChart() {
     mbgs: state.sorted.mbgs,
     treatments,
     predictions: predictions(state.sorted.devicestatus, now),
+    ar2: state.ar2 || { predicted: [], cone: [] },
+    basal: basalSteps([...state.profiles.values()], from, now),
     now,
     hours: state.hours,
     th: settings.thresholds(),

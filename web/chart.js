@@ -17,7 +17,7 @@ function colours() {
     'urgent-low': css('--urgent'), low: css('--warn'), 'in-range': css('--ok'),
     high: css('--warn'), 'urgent-high': css('--urgent'), urgent: css('--urgent'), warn: css('--warn'),
     carbs: css('--carbs'), bolus: css('--bolus'), note: css('--note'), device: css('--device'),
-    pred: css('--pred'), basal: css('--basal'), tt: css('--tt'), mbg: css('--mbg'), bg: css('--bg'),
+    pred: css('--pred'), ar2: css('--ar2'), basal: css('--basal'), tt: css('--tt'), mbg: css('--mbg'), bg: css('--bg'),
   };
 }
 
@@ -122,7 +122,10 @@ export class GlucoseChart {
     const { ctx, w, h } = p;
     const c = colours();
     const { sgvs, mbgs, treatments, predictions, now, hours, th, units, timeFormat } = d;
-    const future = predictions.length ? Math.min(3 * H, Math.max(0.5 * H, hours * H * 0.2)) : hours * H * 0.03;
+    const ar2 = d.ar2 || { predicted: [], cone: [] };
+    const scheduled = d.basal || [];
+    const ahead = predictions.length || ar2.predicted.length;
+    const future = ahead ? Math.min(3 * H, Math.max(0.5 * H, hours * H * 0.2)) : hours * H * 0.03;
     const x0 = now - hours * H;
     const x1 = now + future;
     const first = lowerBound(sgvs, x0);
@@ -130,10 +133,12 @@ export class GlucoseChart {
     let vmax = 0;
     for (const s of visible) if (s.mgdl > vmax) vmax = s.mgdl;
     for (const s of predictions) for (const v of s.values) if (v.mills <= x1 && v.mgdl > vmax) vmax = v.mgdl;
+    for (const v of ar2.predicted) if (v.mills <= x1 && v.mgdl > vmax) vmax = v.mgdl;
     const yMin = 35;
     const yMax = Math.min(450, Math.max(th.bgHigh + 30, vmax + 15));
     const basals = treatments.filter((t) => markerKind(t) === 'basal' && t.mills + (Number(t.duration) || 0) * 60000 > x0);
-    const pad = { l: 6, r: 42, t: 10, b: 22 + (basals.length ? 18 : 0) };
+    const strip = basals.length || scheduled.length;
+    const pad = { l: 6, r: 42, t: 10, b: 22 + (strip ? 18 : 0) };
     const pw = w - pad.l - pad.r;
     const ph = h - pad.t - pad.b;
     const X = (ms) => pad.l + ((ms - x0) / (x1 - x0)) * pw;
@@ -205,10 +210,27 @@ export class GlucoseChart {
       this.hits.push({ x: xa, y: (Y(top) + Y(bottom)) / 2, r: 10, item: { kind: 'treatment', t } });
     }
 
-    // Temp basals: a strip under the chart, height by rate.
-    if (basals.length) {
+    // Temp basals: a strip under the chart, height by rate; the profile's scheduled basal a
+    // step line over it, on the same scale.
+    let basalDrawn = 0;
+    if (strip) {
       const base = h - 22;
-      const maxRate = Math.max(0.1, ...basals.map((t) => Number(t.absolute ?? t.rate) || 0));
+      const maxRate = Math.max(0.1, ...basals.map((t) => Number(t.absolute ?? t.rate) || 0), ...scheduled.map((b) => b.rate));
+      if (scheduled.length) {
+        ctx.strokeStyle = c.basal;
+        ctx.lineWidth = 1.5;
+        ctx.beginPath();
+        scheduled.forEach((b, i) => {
+          const xa = Math.max(X(b.mills), pad.l);
+          const xb = Math.min(i + 1 < scheduled.length ? X(scheduled[i + 1].mills) : X(now), pad.l + pw);
+          const y = base - Math.max(1, (b.rate / maxRate) * 14);
+          if (i === 0) ctx.moveTo(xa, y);
+          else ctx.lineTo(xa, y);
+          ctx.lineTo(xb, y);
+        });
+        ctx.stroke();
+        basalDrawn = scheduled.length;
+      }
       ctx.fillStyle = c.basal;
       for (const t of basals) {
         const rate = Number(t.absolute ?? t.rate) || 0;
@@ -237,6 +259,30 @@ export class GlucoseChart {
     }
     for (const [k, path] of Object.entries(paths)) {
       ctx.fillStyle = c[k];
+      ctx.fill(path);
+    }
+
+    // AR2: the cone, a translucent band, and the forecast's points (Nightscout's cyan).
+    const inView = (v) => v.mills >= now - 5 * 60000 && v.mills <= x1;
+    const cone = ar2.cone.filter(inView);
+    if (cone.length > 1) {
+      ctx.fillStyle = c.ar2;
+      ctx.globalAlpha = 0.18;
+      ctx.beginPath();
+      cone.forEach((v, i) => (i ? ctx.lineTo(X(v.mills), Y(v.high)) : ctx.moveTo(X(v.mills), Y(v.high))));
+      for (let i = cone.length - 1; i >= 0; i--) ctx.lineTo(X(cone[i].mills), Y(cone[i].low));
+      ctx.closePath();
+      ctx.fill();
+      ctx.globalAlpha = 1;
+    }
+    const forecast = ar2.predicted.filter(inView);
+    if (forecast.length) {
+      ctx.fillStyle = c.ar2;
+      const path = new Path2D();
+      for (const v of forecast) {
+        path.moveTo(X(v.mills) + 2.5, Y(v.mgdl));
+        path.arc(X(v.mills), Y(v.mgdl), 2.5, 0, TAU);
+      }
       ctx.fill(path);
     }
 
@@ -311,6 +357,9 @@ export class GlucoseChart {
     this.canvas.dataset.from = String(x0);
     this.canvas.dataset.points = String(visible.length);
     this.canvas.dataset.markers = String(this.hits.length);
+    this.canvas.dataset.forecast = String(forecast.length);
+    this.canvas.dataset.cone = String(cone.length);
+    this.canvas.dataset.basal = String(basalDrawn);
     this.onDraw(visible.length);
   }
 

@@ -4,12 +4,14 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::properties::runtime_doc;
 use super::v1::State;
 use crate::config::Units;
 use crate::error::Result;
 use crate::jsnum;
 use crate::plugins::bgnow::{self, Sgv};
+use crate::plugins::current::{
+    math_fields, plugin_profiles, runtime_doc, PLUGIN_TREATMENTS_WINDOW_MS,
+};
 use crate::plugins::{cob, devicestatus, iob, Doc};
 use crate::store::recent::{self, EntryKind};
 use crate::store::treatment_math;
@@ -25,8 +27,6 @@ const MAX_COUNT: usize = 2_000;
 const EXTRA_READINGS: usize = 100;
 /// Nightscout's in-memory window of device statuses, where the battery is looked up.
 const DEVICESTATUS_WINDOW_MS: i64 = 86_400_000;
-/// Treatments for IOB, COB and BWP: Nightscout's in-memory 2.5 days.
-const PLUGIN_TREATMENTS_WINDOW_MS: i64 = 60 * 3_600_000;
 /// IOB and COB come from statuses of the last 30 minutes.
 const RECENT_STATUS_MS: i64 = 30 * 60_000;
 
@@ -54,7 +54,7 @@ pub struct Data {
     /// Treatments of the last 2.5 days and the newest profile, for IOB/COB from treatments
     /// and the bolus wizard preview (src/plugins/).
     pub treatments: Vec<Doc>,
-    pub profile: Option<Doc>,
+    pub profiles: crate::plugins::Profiles,
 }
 
 /// `array.slice(0, count)`.
@@ -180,8 +180,8 @@ pub fn build(config: &Config, req: Request, data: &Data, now: i64) -> Value {
             &with_units,
             now,
             data.treatments.clone(),
-            &data.devicestatus,
-            data.profile.as_ref(),
+            &statuses,
+            &data.profiles,
         );
         let get = |name: &str| plugin.get(name).and_then(Value::as_object);
         if req.iob {
@@ -272,11 +272,14 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
                     now - DEVICESTATUS_WINDOW_MS,
                 )?
                 .map(runtime_doc),
-                treatments: docs(treatment_math::treatments_since(
+                treatments: treatment_math::treatments_since(
                     conn,
                     now - PLUGIN_TREATMENTS_WINDOW_MS,
-                )?),
-                profile: treatment_math::newest_profile(conn)?.map(runtime_doc),
+                )?
+                .iter()
+                .map(math_fields)
+                .collect::<Result<Vec<Doc>>>()?,
+                profiles: plugin_profiles(conn, now)?,
             })
         })
         .await?;

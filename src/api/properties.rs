@@ -1,90 +1,18 @@
 //! `GET /api/v2/properties[/name,name.path,...]`: the current-state properties
-//! (Nightscout's lib/api2/properties.js), computed from the recent documents at each request.
+//! (Nightscout's lib/api2/properties.js), computed from the recent documents at each request
+//! (`plugins::current`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use rusqlite::Connection;
 use serde_json::{Map, Value};
 
 use super::v1::State;
+use crate::dates;
 use crate::error::Result;
-use crate::plugins::{self, Doc, Inputs, EVENT_TYPES};
-use crate::store::recent::{self, EntryKind};
-use crate::store::treatment_math;
-use crate::store::StoredDoc;
-use crate::{dates, Config};
-
-/// Readings: Nightscout holds two days; bgnow needs only the newest (four 5-minute buckets),
-/// this many leaves room for several uploaders and stray future-dated entries.
-const ENTRIES_WINDOW_MS: i64 = 2 * 86_400_000;
-const ENTRIES_LIMIT: usize = 100;
-/// Device statuses: loop and openaps look back six hours, the others less.
-const DEVICESTATUS_WINDOW_MS: i64 = 6 * 3_600_000;
-const DEVICESTATUS_LIMIT: usize = 2_000;
-/// Site/sensor/insulin/battery changes: Nightscout looks back 62 days.
-const TREATMENTS_WINDOW_MS: i64 = 62 * 86_400_000;
-/// IOB, COB, basal and BWP: Nightscout's in-memory treatments, the last 2.5 days.
-const PLUGIN_TREATMENTS_WINDOW_MS: i64 = 60 * 3_600_000;
+use crate::plugins::current::read_all;
+use crate::plugins::Doc;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(["/properties", "/properties/{spec:.*}"]).route(web::get().to(get)));
-}
-
-/// A stored document as Nightscout's in-memory lists hold it: `_id` first, and `mills`.
-pub fn runtime_doc(d: StoredDoc) -> Doc {
-    let mut out = Map::with_capacity(d.doc.len() + 2);
-    out.insert("_id".into(), Value::String(d.id));
-    out.extend(d.doc);
-    out.entry("mills").or_insert_with(|| d.mills.into());
-    out
-}
-
-/// Reads the windows and computes every property (on the blocking pool).
-pub fn read_all(
-    conn: &Connection,
-    config: &Config,
-    db_path: &std::path::Path,
-    now: i64,
-) -> Result<Doc> {
-    let docs = |v: Vec<StoredDoc>| -> Vec<Doc> { v.into_iter().map(runtime_doc).collect() };
-    let entries = docs(recent::entries(
-        conn,
-        EntryKind::Sgv,
-        now - ENTRIES_WINDOW_MS,
-        ENTRIES_LIMIT,
-    )?);
-    let devicestatus = docs(recent::devicestatus(
-        conn,
-        now - DEVICESTATUS_WINDOW_MS,
-        DEVICESTATUS_LIMIT,
-    )?);
-    let treatments = docs(recent::latest_treatments(
-        conn,
-        EVENT_TYPES,
-        now - TREATMENTS_WINDOW_MS,
-        now,
-    )?);
-    let mut all = plugins::compute(&Inputs {
-        now,
-        config,
-        entries: &entries,
-        devicestatus: &devicestatus,
-        treatments: &treatments,
-        db_size_bytes: crate::store::disk::db_size(db_path),
-    });
-    let recent = docs(treatment_math::treatments_since(
-        conn,
-        now - PLUGIN_TREATMENTS_WINDOW_MS,
-    )?);
-    let profile = treatment_math::newest_profile(conn)?.map(runtime_doc);
-    plugins::extend_with(
-        &mut all,
-        config,
-        now,
-        recent,
-        &devicestatus,
-        profile.as_ref(),
-    );
-    Ok(all)
 }
 
 async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {

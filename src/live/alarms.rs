@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::config::{AlarmSettings, Config, Units};
+use crate::plugins::bwp::Notice;
 
 pub const WARN: u8 = 1;
 pub const URGENT: u8 = 2;
@@ -66,6 +67,9 @@ pub struct Engine {
     predict: bool,
     /// The readings of the last half hour the engine has seen, oldest first, for AR2.
     history: Vec<Reading>,
+    /// What the bolus wizard preview asks for now (src/plugins/bwp.rs), set by the alarm
+    /// task before each evaluation.
+    bwp: Option<Notice>,
 }
 
 /// The longest an ack silences an alarm of `level` and kind `event_name` (see the caps above).
@@ -101,7 +105,13 @@ impl Engine {
             simple: config.plugins.simple_alarms,
             predict: config.plugins.predict_alarms,
             history: vec![],
+            bwp: None,
         }
+    }
+
+    /// The bolus wizard preview's notice for the next evaluations.
+    pub fn set_bwp(&mut self, notice: Option<Notice>) {
+        self.bwp = notice;
     }
 
     /// Keeps the readings evaluated for the forecast; a latest reading older than the kept
@@ -199,6 +209,19 @@ impl Engine {
                 ));
             }
         }
+        // boluswizardpreview comes after ar2 and simplealarms in Nightscout's plugin order: it
+        // sounds only above what they found.
+        if let Some(Notice::Notify {
+            level,
+            title,
+            message,
+        }) = &self.bwp
+        {
+            let level = if *level >= URGENT { URGENT } else { WARN };
+            if found.as_ref().is_none_or(|f| f.0 < level) {
+                found = Some((level, title.clone(), message.clone(), "", "bwp"));
+            }
+        }
         if let Some(r) = latest {
             let mins = (now - r.mills) as f64 / 60_000.0;
             let stale = if s.timeago_urgent && mins >= s.timeago_urgent_mins {
@@ -231,6 +254,9 @@ impl Engine {
         let Some((level, title, message, event_name, plugin)) = self.highest(latest, now) else {
             return self.auto_ack(&group, now);
         };
+        if let Some(Notice::Snooze { length_ms }) = self.bwp {
+            return self.snooze(&group, length_ms, now);
+        }
         let alarm = self.alarms.entry((level, group.clone())).or_default();
         if now <= alarm.last_ack + alarm.silence_ms.min(snooze_cap(level, event_name)) {
             return vec![];
@@ -274,6 +300,32 @@ impl Engine {
             return vec![];
         }
         vec![clear(group, "Auto ack'd alarm(s)", now)]
+    }
+
+    /// bwp's requestSnooze (urgent, so every level): enough insulin on board for the high,
+    /// so the alarm is silenced for BWP_SNOOZE_MINS, as Nightscout acks it; one that was
+    /// sounding is cleared (Nightscout clears at every evaluation while the snooze holds).
+    fn snooze(&mut self, group: &str, length_ms: i64, now: i64) -> Vec<Notify> {
+        let mut was_on = false;
+        for level in [URGENT, WARN] {
+            let a = self.alarms.entry((level, group.to_string())).or_default();
+            was_on |= a.emitted;
+            if now > a.last_ack + a.silence_ms {
+                *a = AlarmState {
+                    last_ack: now,
+                    silence_ms: length_ms,
+                    emitted: false,
+                };
+            }
+        }
+        if !was_on {
+            return vec![];
+        }
+        vec![clear(
+            group,
+            &format!("{group} - {} was ack'd", level_name(URGENT)),
+            now,
+        )]
     }
 
     /// A user's acknowledgement: silences `level` (and, for urgent, warn too) of `group`.

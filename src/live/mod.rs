@@ -20,6 +20,9 @@ use crate::store::changes::{ChangeSet, Op};
 use crate::store::{Collection, Store};
 use alarms::{Engine, Notify, Reading};
 
+/// The bolus wizard preview needs a reading at most this old (src/plugins/bwp.rs).
+const BWP_MAX_AGE_MS: i64 = 15 * 60_000;
+
 /// Events beyond data changes (alarms, announcements) for every connected client.
 pub type Events = broadcast::Sender<Arc<Notify>>;
 
@@ -136,6 +139,37 @@ impl Live {
         reload
     }
 
+    /// The bolus wizard preview's notice for the next evaluation: the properties are computed
+    /// from the store only while the newest reading is current (BWP needs one), with `bwp`
+    /// not in DISABLE.
+    async fn refresh_bwp(&self, store: &Store, config: &Arc<crate::Config>) {
+        let now = now_ms();
+        let latest = *self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        let current = latest.is_some_and(|r| r.mgdl >= 39.0 && now - r.mills <= BWP_MAX_AGE_MS);
+        let notice = if current && crate::plugins::registry::enabled(config, "bwp") {
+            let config = Arc::clone(config);
+            let path = store.path().to_path_buf();
+            let read = store
+                .read(move |conn| {
+                    crate::plugins::current::read_with_notice(conn, &config, &path, now)
+                })
+                .await;
+            match read {
+                Ok((_, notice)) => notice,
+                Err(e) => {
+                    tracing::warn!(error = %e, "computing the bolus wizard preview failed");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        self.engine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_bwp(notice);
+    }
+
     async fn reload_latest(&self, store: &Store) {
         match store.read(crate::store::latest_sgv).await {
             Ok(r) => {
@@ -149,8 +183,10 @@ impl Live {
     /// Runs the alarm evaluation for the life of the server: on every commit and on a timer
     /// (so data going stale alarms without new data).
     pub async fn run(self: Arc<Self>, store: Store, config: crate::Config) {
+        let config = Arc::new(config);
         let mut bus = store.subscribe();
         self.reload_latest(&store).await;
+        self.refresh_bwp(&store, &config).await;
         self.evaluate();
         let warn_ms = (config.alarms.timeago_warn_mins * 60_000.0) as u64;
         let tick = Duration::from_millis((warn_ms / 4).clamp(200, 30_000));
@@ -162,15 +198,23 @@ impl Live {
                         if self.follow(&set) {
                             self.reload_latest(&store).await;
                         }
+                        // A burst of commits: the preview is computed once it is read.
+                        if bus.is_empty() {
+                            self.refresh_bwp(&store, &config).await;
+                        }
                         self.evaluate();
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         self.reload_latest(&store).await;
+                        self.refresh_bwp(&store, &config).await;
                         self.evaluate();
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
-                _ = timer.tick() => self.evaluate(),
+                _ = timer.tick() => {
+                    self.refresh_bwp(&store, &config).await;
+                    self.evaluate();
+                }
             }
         }
     }

@@ -112,34 +112,73 @@ pub fn property(d: &Data, props: &Doc) -> Doc {
 /// What bwp.checkNotifications asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
-    /// Snooze the high alarm this long: high, but enough insulin on board.
+    /// Snooze the alarms this long: high, but enough insulin on board.
     Snooze { length_ms: i64 },
-    /// Level 1 or 2, "Warning, Check BG, time to bolus?".
-    Notify { level: u8, title: String },
+    /// Level 1 or 2, "Warning, Check BG, time to bolus?", and Nightscout's message lines
+    /// (`BG NOW: 220 mg/dl`, `Delta: +5`, `BWP: 0.80 U`, `IOB: 1.20 U`, `COB: 15 g`).
+    Notify {
+        level: u8,
+        title: String,
+        message: String,
+    },
 }
 
-/// bwp.checkNotifications for the property made by [`property`].
-pub fn notice(d: &Data, prop: &Doc) -> Option<Notice> {
+/// bwp.checkNotifications from the computed properties (`bwp`, and `delta`, `iob`, `cob` for
+/// the message): nothing below the profile's high target; above BG_TARGET_TOP with an estimate
+/// under BWP_SNOOZE a snooze of BWP_SNOOZE_MINS; an estimate over BWP_WARN a warning (urgent
+/// over BWP_URGENT).
+pub fn notice(d: &Data, props: &Doc) -> Option<Notice> {
     let s = d.settings;
+    // Without what it needs Nightscout's bwp offers no property, and so asks nothing.
+    let prop = props
+        .get("bwp")?
+        .as_object()
+        .filter(|b| !b.contains_key("errors"))?;
     let scaled = js_number(prop.get("scaledSGV")).unwrap_or(f64::NAN);
     let estimate = js_number(prop.get("bolusEstimate")).unwrap_or(f64::NAN);
-    // ar2 sets no `eventType`, so only the current glucose decides "high".
-    let high = scaled >= scale_mgdl(d.units, d.thresholds.bg_target_top);
-    if high && estimate < s.bwp_snooze {
-        return Some(Notice::Snooze {
-            length_ms: s.bwp_snooze_ms,
-        });
-    }
     let target_high = d
         .profile
         .and_then(|p| p(d.now, Field::TargetHigh))
         .unwrap_or(f64::NAN);
-    if scaled > target_high && estimate > s.bwp_warn {
+    if scaled < target_high {
+        return None;
+    }
+    // ar2 sets no `eventType`, so only the current glucose decides "high".
+    if scaled > scale_mgdl(d.units, d.thresholds.bg_target_top) && estimate < s.bwp_snooze {
+        return Some(Notice::Snooze {
+            length_ms: s.bwp_snooze_ms,
+        });
+    }
+    if estimate > s.bwp_warn {
         let level = if estimate > s.bwp_urgent { 2 } else { 1 };
         let label = if level == 2 { "Urgent" } else { "Warning" };
+        let units = match d.units {
+            crate::config::Units::Mmol => "mmol/L",
+            crate::config::Units::MgDl => "mg/dl",
+        };
+        let shown = |name: &str| {
+            let v = props.get(name)?.get("display")?;
+            crate::jsnum::truthy(Some(v)).then(|| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        };
+        let mut lines = vec![format!("BG NOW: {} {units}", crate::jsnum::js_str(scaled))];
+        if let Some(delta) = shown("delta") {
+            lines.push(format!("Delta: {delta}"));
+        }
+        let estimate_shown = prop.get("bolusEstimateDisplay").and_then(Value::as_str);
+        lines.push(format!("BWP: {} U", estimate_shown.unwrap_or("")));
+        if let Some(iob) = shown("iob") {
+            lines.push(format!("IOB: {iob} U"));
+        }
+        if let Some(cob) = shown("cob") {
+            lines.push(format!("COB: {cob} g"));
+        }
         return Some(Notice::Notify {
             level,
             title: format!("{label}, Check BG, time to bolus?"),
+            message: lines.join("\n"),
         });
     }
     None
@@ -229,23 +268,40 @@ mod tests {
     fn notices_follow_the_bwp_settings() {
         let s = Settings::default();
         let d = data(&s, &[], &[], Some(&profile));
+        let with = |sgv: f64, iob: f64| {
+            let mut all = props(sgv, 2, iob);
+            all.insert("iob".into(), json!({ "iob": iob, "display": "1.20" }));
+            all.insert("delta".into(), json!({ "display": "+5" }));
+            let b = property(&d, &all);
+            all.insert("bwp".into(), Value::Object(b));
+            notice(&d, &all)
+        };
         // 0.8 U > 0.5 (warn), not > 1.0 (urgent).
-        let p = property(&d, &props(220.0, 2, 1.2));
         assert_eq!(
-            notice(&d, &p),
+            with(220.0, 1.2),
             Some(Notice::Notify {
                 level: 1,
-                title: "Warning, Check BG, time to bolus?".into()
+                title: "Warning, Check BG, time to bolus?".into(),
+                message: "BG NOW: 220 mg/dl\nDelta: +5\nBWP: 0.80 U\nIOB: 1.20 U".into(),
             })
         );
         // 300 with 1.2 U on board: (240 - 120)/50 = 2.4 U: urgent.
-        let p = property(&d, &props(300.0, 2, 1.2));
         assert!(matches!(
-            notice(&d, &p),
+            with(300.0, 1.2),
             Some(Notice::Notify { level: 2, .. })
         ));
         // 190 (above the 180 target top) with 3 U on board: estimate 0 < 0.1: snooze 10 min.
-        let p = property(&d, &props(190.0, 2, 3.0));
-        assert_eq!(notice(&d, &p), Some(Notice::Snooze { length_ms: 600_000 }));
+        assert_eq!(
+            with(190.0, 3.0),
+            Some(Notice::Snooze { length_ms: 600_000 })
+        );
+        // Below the profile's 120 high target: nothing.
+        assert_eq!(with(110.0, 0.0), None);
+        // Without a profile (a bwp with errors): nothing, however high.
+        let none = data(&s, &[], &[], None);
+        let mut all = props(300.0, 2, 0.0);
+        let b = property(&none, &all);
+        all.insert("bwp".into(), Value::Object(b));
+        assert_eq!(notice(&none, &all), None);
     }
 }

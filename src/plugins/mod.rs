@@ -20,6 +20,7 @@ pub mod basal;
 pub mod bgnow;
 pub mod bwp;
 pub mod cob;
+pub mod current;
 pub mod dbsize;
 pub mod direction;
 pub mod iob;
@@ -38,7 +39,7 @@ use serde_json::Value;
 
 use crate::config::{Thresholds, Units};
 use crate::Config;
-pub use profile::{Field, ProfileFn};
+pub use profile::{Field, ProfileFn, Profiles};
 pub use registry::{compute, Inputs, EVENT_TYPES};
 pub use settings::Settings;
 pub use shared::{devicestatus, Doc};
@@ -61,8 +62,8 @@ pub struct Data<'a> {
 }
 
 /// Adds `ar2`, `bwp` and `basal` to `props`, and IOB/COB from treatments to `iob`/`cob`,
-/// leaving out plugins named in DISABLE.
-pub fn extend(props: &mut Doc, d: &Data, disable: &[String]) {
+/// leaving out plugins named in DISABLE; returns what bwp asks of the alarms.
+pub fn extend(props: &mut Doc, d: &Data, disable: &[String]) -> Option<bwp::Notice> {
     let on = |p: &str| !disable.iter().any(|x| x == p);
     if on("ar2") {
         let a = ar2::property(props, d);
@@ -78,9 +79,11 @@ pub fn extend(props: &mut Doc, d: &Data, disable: &[String]) {
         let c = cob::property(d, device.unwrap_or_default());
         props.insert("cob".into(), Value::Object(c));
     }
+    let mut notice = None;
     if on("bwp") {
         let b = bwp::property(d, props);
         props.insert("bwp".into(), Value::Object(b));
+        notice = bwp::notice(d, props);
     }
     if on("basal") {
         if let Some(b) = basal::property(d) {
@@ -92,18 +95,19 @@ pub fn extend(props: &mut Doc, d: &Data, disable: &[String]) {
     let mut all: Vec<(String, Value)> = std::mem::take(props).into_iter().collect();
     all.sort_by_key(|(k, _)| rank(k));
     props.extend(all);
+    notice
 }
 
-/// [`extend`] from the documents as read: treatments and device statuses newest first (each
-/// with `mills`), the newest profile document.
+/// [`extend`] from the documents as read: treatments newest first (each with `mills`), device
+/// statuses as [`devicestatus`] gives them, the profile documents and switches of the window.
 pub fn extend_with(
     props: &mut Doc,
     config: &Config,
     now: i64,
     treatments: Vec<Doc>,
-    devicestatus: &[Doc],
-    profile: Option<&Doc>,
-) {
+    ds: &[(Doc, i64)],
+    profiles: &profile::Profiles,
+) -> Option<bwp::Notice> {
     let mut oldest_first: Vec<(Doc, i64)> = treatments
         .into_iter()
         .filter_map(|t| {
@@ -114,9 +118,7 @@ pub fn extend_with(
     oldest_first.reverse();
     // Nightscout sorts its treatments by time (stable: equal times keep their order).
     oldest_first.sort_by_key(|(_, m)| *m);
-    let ds = shared::devicestatus(devicestatus);
-    let doc = profile.map(profile::ProfileDoc::new);
-    let lookup = |t: i64, f: Field| doc.as_ref().and_then(|p| profile::profile_at(p, t, f));
+    let lookup = |t: i64, f: Field| profiles.value(t, f);
     let d = Data {
         now,
         units: config.units,
@@ -125,10 +127,10 @@ pub fn extend_with(
         alarm_low: config.alarms.low,
         settings: &config.plugins,
         treatments: &oldest_first,
-        devicestatus: &ds,
-        profile: doc.as_ref().map(|_| &lookup as &ProfileFn),
+        devicestatus: ds,
+        profile: (!profiles.is_empty()).then_some(&lookup as &ProfileFn),
     };
-    extend(props, &d, &config.disable);
+    extend(props, &d, &config.disable)
 }
 
 /// A JavaScript value that may be a number or undefined, read as Nightscout's arithmetic

@@ -108,12 +108,16 @@ pub(crate) fn device_uri(status: &Doc, default: &str) -> String {
 
 /// Documents oldest first (Nightscout sorts its in-memory lists by mills), each with `mills`.
 pub fn oldest_first(docs: &[Doc]) -> Vec<(Doc, i64)> {
+    oldest_first_owned(docs.to_vec())
+}
+
+/// [`oldest_first`] of documents the caller no longer needs (nothing is copied).
+fn oldest_first_owned(docs: Vec<Doc>) -> Vec<(Doc, i64)> {
     let mut out: Vec<(Doc, i64)> = docs
-        .iter()
+        .into_iter()
         .rev()
-        .filter_map(|d| {
-            let ms = doc_mills(d)?;
-            let mut d = d.clone();
+        .filter_map(|mut d| {
+            let ms = doc_mills(&d)?;
             if !d.contains_key("mills") {
                 d.insert("mills".into(), ms.into());
             }
@@ -127,7 +131,13 @@ pub fn oldest_first(docs: &[Doc]) -> Vec<(Doc, i64)> {
 /// Device statuses as Nightscout's data loader holds them: oldest first, with `mills`, and
 /// the old `uploaderBattery` field turned into `uploader.battery`.
 pub fn devicestatus(docs: &[Doc]) -> Vec<(Doc, i64)> {
-    let mut out = oldest_first(docs);
+    devicestatus_owned(docs.to_vec())
+}
+
+/// [`devicestatus`] of documents the caller no longer needs (device statuses are large:
+/// a Loop's carries its predictions; nothing is copied).
+pub fn devicestatus_owned(docs: Vec<Doc>) -> Vec<(Doc, i64)> {
+    let mut out = oldest_first_owned(docs);
     for (d, _) in &mut out {
         if let Some(b) = d.shift_remove("uploaderBattery") {
             d.insert("uploader".into(), json!({ "battery": b }));

@@ -26,6 +26,7 @@ pub use timeline::{effective_at, timeline, Effective, Segment};
 use rusqlite::Connection;
 
 use crate::error::Result;
+use crate::store::StoredDoc;
 
 /// The documents and switches that decide what is in force from `from` to `to` (epoch ms,
 /// inclusive), read on `conn`: the live profile documents in force in that range, and the live
@@ -37,16 +38,25 @@ pub fn load(
     from: i64,
     to: i64,
 ) -> Result<(Vec<ProfileDoc>, Vec<ProfileSwitch>)> {
-    let docs: Vec<ProfileDoc> = crate::store::profiles::documents(conn, from, to)?
-        .iter()
-        .map(ProfileDoc::from_stored)
-        .collect();
+    let (docs, switches) = load_stored(conn, from, to)?;
+    Ok((
+        docs.iter().map(ProfileDoc::from_stored).collect(),
+        switches.iter().map(ProfileSwitch::from_stored).collect(),
+    ))
+}
+
+/// [`load`]'s documents and switches as stored (the plugins read values from the documents'
+/// own JSON: src/plugins/profile.rs).
+pub fn load_stored(
+    conn: &Connection,
+    from: i64,
+    to: i64,
+) -> Result<(Vec<StoredDoc>, Vec<StoredDoc>)> {
+    let stored = crate::store::profiles::documents(conn, from, to)?;
+    let docs: Vec<ProfileDoc> = stored.iter().map(ProfileDoc::from_stored).collect();
     let floor = timeline::document_at(&docs, from).map_or(i64::MIN, |d| d.mills);
     let switches = crate::store::profiles::switches(conn, floor, from, to, |d| {
         ProfileSwitch::is_permanent(&d.doc)
-    })?
-    .iter()
-    .map(ProfileSwitch::from_stored)
-    .collect();
-    Ok((docs, switches))
+    })?;
+    Ok((stored, switches))
 }

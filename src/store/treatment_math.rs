@@ -1,11 +1,11 @@
 //! Reads for the treatment-math plugins (src/plugins/): the treatments of Nightscout's
-//! in-memory window and the newest profile.
+//! in-memory window (the profiles: `profiles::load_stored`).
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 
 use super::query::SqlFilter;
-use super::{list, Collection, ListQuery, StoredDoc};
+use super::{list_raw, Collection, ListQuery, RawDoc};
 use crate::error::Result;
 
 /// More treatments than 2.5 days of any realistic use (a loop's temp basal every 5 minutes
@@ -13,8 +13,9 @@ use crate::error::Result;
 const TREATMENTS_LIMIT: usize = 5_000;
 
 /// Treatments at or after `from_ms` (future ones included, as Nightscout loads them), newest
-/// first.
-pub fn treatments_since(conn: &Connection, from_ms: i64) -> Result<Vec<StoredDoc>> {
+/// first, their documents still JSON text (the math reads a few fields of each:
+/// `plugins::current`).
+pub fn treatments_since(conn: &Connection, from_ms: i64) -> Result<Vec<RawDoc>> {
     let query = ListQuery {
         filter: SqlFilter {
             sql: "mills >= ?".into(),
@@ -25,20 +26,5 @@ pub fn treatments_since(conn: &Connection, from_ms: i64) -> Result<Vec<StoredDoc
         skip: 0,
         include_deleted: false,
     };
-    list(conn, Collection::Treatments, &query)
-}
-
-/// The newest profile document by startDate (Nightscout's profile.last), if any.
-pub fn newest_profile(conn: &Connection) -> Result<Option<StoredDoc>> {
-    let query = ListQuery {
-        filter: SqlFilter {
-            sql: "1 = 1".into(),
-            params: vec![],
-        },
-        order: None,
-        limit: 1,
-        skip: 0,
-        include_deleted: false,
-    };
-    Ok(list(conn, Collection::Profile, &query)?.into_iter().next())
+    list_raw(conn, Collection::Treatments, &query)
 }

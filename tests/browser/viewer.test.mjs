@@ -148,6 +148,10 @@ async function seedDay(srv, now) {
     { eventType: 'Temporary Target', targetTop: 140, targetBottom: 120, duration: 60, units: 'mg/dl', created_at: iso(now - 30 * MIN) },
     { eventType: 'Site Change', created_at: iso(now - 50 * 60 * MIN) },
   ]);
+  await srv.post('/api/v1/profile', {
+    defaultProfile: 'Default', startDate: iso(now - 30 * 24 * 60 * MIN), units: 'mg/dl',
+    store: { Default: { dia: 4, timezone: 'UTC', units: 'mg/dl', basal: [{ time: '00:00', value: 0.8 }, { time: '12:00', value: 1.1 }] } },
+  });
   const predicted = Array.from({ length: 24 }, (_, k) => 123 + k * 2);
   await srv.post('/api/v1/devicestatus', {
     device: 'loop://iPhone',
@@ -303,6 +307,20 @@ describe('a day of 1-minute data (AUTH_DEFAULT_ROLES=readable, mg/dl)', () => {
       // them for screen readers.
       assert.equal(await text(page, '#treatments-count'), '4');
       assert.equal(await page.getAttribute('#chart', 'data-markers'), '4');
+      // AR2 from 118 → 123: six forecast points and the 13-step cone (those inside the chart's
+      // window), from /api/v2/properties; the profile's basal as a step line (0.8 and 1.1 U/h
+      // in UTC: two or three steps over 24 hours).
+      await page.waitForFunction(() => Number(document.querySelector('#chart').dataset.forecast) === 6, null, { timeout: 5000 });
+      assert.ok(Number(await page.getAttribute('#chart', 'data-cone')) >= 6, 'the cone is drawn');
+      const steps = Number(await page.getAttribute('#chart', 'data-basal'));
+      assert.ok(steps >= 2 && steps <= 3, `${steps} basal steps`);
+      const cone = await page.evaluate(async () => {
+        const { ar2Cone } = await import(document.querySelector('script[type=module]').src.replace(/app\.js$/, 'forecast.js'));
+        return ar2Cone({ mean: 120, mills: 1000 }, { mean5MinsAgo: 120 });
+      });
+      // Steady 120: the numbers src/plugins/ar2.rs cone_pairs_widen pins.
+      assert.deepEqual(cone[0], { mills: 301000, low: 115, high: 125 });
+      assert.deepEqual([cone[12].low, cone[12].high], [83, 186]);
       await shot(page, 'now-24h');
 
       // Again with the immutable files from the browser's cache.

@@ -33,6 +33,10 @@ fn seed(s: &TestServer, now: i64) {
                 "dia": 4, "carbs_hr": 30, "delay": 20, "timezone": "Europe/Berlin",
                 "units": "mg/dl", "carbratio": flat(10.0), "sens": flat(40.0),
                 "basal": flat(0.9), "target_low": flat(100.0), "target_high": flat(120.0)
+            }, "Night": {
+                "dia": 3, "carbs_hr": 30, "timezone": "Europe/Berlin", "units": "mg/dl",
+                "carbratio": flat(12.0), "sens": flat(60.0), "basal": flat(0.5),
+                "target_low": flat(100.0), "target_high": flat(120.0)
             }}
         }),
     );
@@ -84,6 +88,8 @@ fn a_day_of_treatments_gives_nightscouts_numbers() {
     let shown = format!("{:.2}", f(&iob["iob"]));
     assert_eq!(iob["display"], json!(shown));
     assert_eq!(iob["lastBolus"]["eventType"], json!("Correction Bolus"));
+    // Shown whole, as stored (the math itself reads only a few fields).
+    assert_eq!(iob["lastBolus"]["enteredBy"], json!("careportal"));
 
     // COB (carbs_hr 30, sens 40, carbratio 10). Meal 45 g: decays by 120 - 20 - 90 = 10 min
     // ago; activity then 1.542857 (meal 1.392857 + correction 0.15), at the start 0: delay
@@ -101,6 +107,20 @@ fn a_day_of_treatments_gives_nightscouts_numbers() {
     // Basal: the 1.5 U/h temp started 10 min ago for 30.
     assert_eq!(p["basal"]["display"], json!("T: 1.500U"), "{}", p["basal"]);
     assert_eq!(p["basal"]["current"]["basal"], json!(0.9));
+    let temp = p["basal"]["current"]["treatment"].as_object().cloned();
+    let keys: Vec<String> = temp
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    assert_eq!(keys.first().map(String::as_str), Some("_id"), "{keys:?}");
+    assert_eq!(
+        keys.last().map(String::as_str),
+        Some("endmills"),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|k| k == "enteredBy" || k == "rate"),
+        "{keys:?}"
+    );
 
     // BWP: 160 - iob·40 = 31.8 < 100: -(100 - 31.8)/40 ≈ -1.705 U, from the IOB shown.
     let bwp = &p["bwp"];
@@ -155,6 +175,66 @@ fn a_day_of_treatments_gives_nightscouts_numbers() {
     assert_eq!(iob["iob"], json!(2.5));
     assert!((f(&iob["treatmentIob"]) - 3.20478).abs() < 0.005, "{iob}");
     assert_eq!(iob["display"], json!("2.50"));
+}
+
+/// Profile Switches change the treatment math as Nightscout's getValueByTime does: the switched
+/// profile at each moment, the percentage on basal, ISF and carb ratio, and a temporary switch
+/// that has ended giving way to the one before it.
+#[test]
+fn profile_switches_change_basal_iob_and_bwp() {
+    let s = TestServer::start();
+    let now = now_ms();
+    seed(&s, now);
+    let at = |mins: i64| iso(now - mins * MIN);
+    // A permanent switch to 200 % (as Nightscout's careportal sends it, which Nightscout scales).
+    s.post_ok(
+        "/api/v1/treatments",
+        &json!({ "eventType": "Profile Switch", "created_at": at(300), "profile": "Default",
+                 "percentage": 200, "timeshift": 0, "duration": 0,
+                 "CircadianPercentageProfile": true, "enteredBy": "careportal" }),
+    );
+    // BWP below the 100 target with the IOB shown and ISF `sens`.
+    let bwp_is = |p: &Value, sens: f64| {
+        let iob = f(&p["iob"]["iob"]);
+        let expected = -((100.0 - (160.0 - iob * sens)).abs() / sens);
+        let got = f(&p["bwp"]["bolusEstimate"]);
+        assert!((got - expected).abs() < 1e-9, "{}", p["bwp"]);
+    };
+    let p = get(&s, "/api/v2/properties");
+    // Basal 0.9 × 2; the temp basal still sets the rate.
+    assert_eq!(p["basal"]["current"]["basal"], json!(1.8), "{}", p["basal"]);
+    assert_eq!(p["basal"]["display"], json!("T: 1.500U"));
+    // IOB's amount is dia's (unchanged: 3.20478); its activity uses ISF 40 × 100/200 = 20.
+    let iob = f(&p["iob"]["iob"]);
+    assert!((iob - 3.20478).abs() < 0.005, "{}", p["iob"]);
+    // BWP with ISF 20: 160 - iob·20 ≈ 95.9 < 100: -(100 - 95.9)/20 ≈ -0.2 U.
+    bwp_is(&p, 20.0);
+
+    // A temporary switch to Night that ended 70 minutes ago changes nothing now.
+    s.post_ok(
+        "/api/v1/treatments",
+        &json!({ "eventType": "Profile Switch", "created_at": at(100), "profile": "Night",
+                 "duration": 30, "enteredBy": "careportal" }),
+    );
+    let p = get(&s, "/api/v2/properties");
+    assert_eq!(p["basal"]["current"]["basal"], json!(1.8), "{}", p["basal"]);
+
+    // One running now: Night's dia 3, basal 0.5, ISF 60. IOB with dia 3: the meal (120 min)
+    // 4.5·(0.001323·81 - 0.054233·9 + 0.55556) = 0.785817, the correction (40 min)
+    // 1.5·(1 - 0.001852·81 + 0.001852·9) = 1.299984: 2.085801.
+    s.post_ok(
+        "/api/v1/treatments",
+        &json!({ "eventType": "Profile Switch", "created_at": at(30), "profile": "Night",
+                 "duration": 60, "enteredBy": "careportal" }),
+    );
+    let p = get(&s, "/api/v2/properties");
+    assert_eq!(p["basal"]["current"]["basal"], json!(0.5), "{}", p["basal"]);
+    let iob = f(&p["iob"]["iob"]);
+    assert!((iob - 2.085801).abs() < 0.005, "{}", p["iob"]);
+    bwp_is(&p, 60.0);
+    // /pebble reads the same profile.
+    let first = &get(&s, "/pebble")["bgs"][0];
+    assert_eq!(first["bwp"], p["bwp"]["bolusEstimateDisplay"], "{first}");
 }
 
 #[test]

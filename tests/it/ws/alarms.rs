@@ -73,20 +73,7 @@ async fn alarms_follow_the_thresholds_and_a_websocket_ack_silences_them() {
     assert_eq!(clear["notify"]["group"], "default", "{clear}");
 
     // Snoozed: a new 300 raises nothing (the delta comes, the alarm does not).
-    s.post("/api/v1/entries", &json!([sgv(now_ms(), 300)]))
-        .await;
-    let mut got = vec![
-        ws.until(SOON, "the 300 delta", |v| {
-            is_delta_with(v, "sgvs", |i| i["mgdl"] == 300)
-        })
-        .await,
-    ];
-    got.extend(ws.collect(Duration::from_millis(700)).await);
-    assert!(
-        got.iter()
-            .all(|v| v["type"] != "urgent_alarm" && v["type"] != "alarm"),
-        "snoozed, yet: {got:#?}"
-    );
+    no_alarm_for(&s, &mut ws, 300, "snoozed").await;
 }
 
 #[tokio::test]
@@ -109,20 +96,7 @@ async fn the_http_ack_silences_alarms_and_needs_credentials() {
         .await;
     assert_eq!(clear["notify"]["group"], "default", "{clear}");
 
-    s.post("/api/v1/entries", &json!([sgv(now_ms(), 301)]))
-        .await;
-    let mut got = vec![
-        ws.until(SOON, "the 301 delta", |v| {
-            is_delta_with(v, "sgvs", |i| i["mgdl"] == 301)
-        })
-        .await,
-    ];
-    got.extend(ws.collect(Duration::from_millis(700)).await);
-    assert!(
-        got.iter()
-            .all(|v| v["type"] != "urgent_alarm" && v["type"] != "alarm"),
-        "acked over HTTP, yet: {got:#?}"
-    );
+    no_alarm_for(&s, &mut ws, 301, "acked over HTTP").await;
 }
 
 #[tokio::test]
@@ -216,4 +190,76 @@ async fn stale_data_raises_alarm_then_urgent_alarm() {
         .await;
     ws.until(SOON, "clear_alarm", |v| v["type"] == "clear_alarm")
         .await;
+}
+
+/// The bolus wizard preview's notifications (boluswizardpreview.js checkNotifications): above
+/// the profile's high target with more than BWP_URGENT (1 U) to bolus it sounds urgent, above
+/// the threshold plugin's warning high; once enough insulin is on board (estimate under
+/// BWP_SNOOZE) it snoozes the high alarm, clearing it.
+#[tokio::test]
+async fn the_bolus_wizard_preview_warns_and_snoozes_the_high_alarm() {
+    let s = Server::start().await;
+    let mut ws = s.admin_client().await;
+    let now = now_ms();
+    let flat = |v: f64| json!([{ "time": "00:00", "value": v }]);
+    s.post(
+        "/api/v1/profile",
+        &json!({ "defaultProfile": "D", "startDate": iso(now - 24 * HOUR), "store": { "D": {
+            "dia": 3, "sens": flat(50.0), "carbratio": flat(10.0), "carbs_hr": 20,
+            "target_low": flat(90.0), "target_high": flat(120.0), "basal": flat(1.0),
+            "units": "mg/dl" } } }),
+    )
+    .await;
+    // Long past its action: IOB 0.
+    s.post(
+        "/api/v1/treatments",
+        &json!([{ "eventType": "Correction Bolus", "insulin": 0.1, "created_at": iso(now - 5 * HOUR) }]),
+    )
+    .await;
+    s.post(
+        "/api/v1/entries",
+        &json!([sgv(now - 5 * MIN, 195), sgv(now, 200)]),
+    )
+    .await;
+    // (200 - 120) / 50 = 1.6 U > 1: urgent, above the simple warning high of 200 > 180.
+    let urgent = ws
+        .until(SOON, "urgent_alarm", |v| is_alarm(v, "urgent_alarm"))
+        .await;
+    let n = &urgent["notify"];
+    assert_eq!(n["title"], "Urgent, Check BG, time to bolus?", "{urgent}");
+    assert_eq!(n["plugin"], "bwp", "{urgent}");
+    assert_eq!(
+        n["message"], "BG NOW: 200 mg/dl\nDelta: +5\nBWP: 1.60 U\nIOB: 0 U",
+        "{urgent}"
+    );
+
+    // 5 U on board: 200 - 250 < 90, estimate negative: the high is snoozed and cleared.
+    s.post(
+        "/api/v1/treatments",
+        &json!([{ "eventType": "Correction Bolus", "insulin": 5, "created_at": iso(now_ms()) }]),
+    )
+    .await;
+    let clear = ws
+        .until(SOON, "clear_alarm", |v| is_alarm(v, "clear_alarm"))
+        .await;
+    assert_eq!(clear["notify"]["group"], "default", "{clear}");
+    no_alarm_for(&s, &mut ws, 205, "snoozed by the preview").await;
+}
+
+/// Posts a reading of `mgdl` now and asserts that it reaches `ws` without an alarm.
+async fn no_alarm_for(s: &Server, ws: &mut Ws, mgdl: i64, why: &str) {
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), mgdl)]))
+        .await;
+    let mut got = vec![
+        ws.until(SOON, "the delta", |v| {
+            is_delta_with(v, "sgvs", |i| i["mgdl"] == mgdl)
+        })
+        .await,
+    ];
+    got.extend(ws.collect(Duration::from_millis(700)).await);
+    assert!(
+        got.iter()
+            .all(|v| v["type"] != "urgent_alarm" && v["type"] != "alarm"),
+        "{why}, yet: {got:#?}"
+    );
 }

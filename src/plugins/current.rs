@@ -1,0 +1,264 @@
+//! The current properties from the store: the windows of recent documents the plugins read
+//! (as Nightscout's data loader holds them) and every property computed from them, for
+//! /api/v2/properties, /pebble and the alarm task.
+
+use rusqlite::Connection;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::bwp::Notice;
+use super::{Doc, Inputs, Profiles, EVENT_TYPES};
+use crate::error::Result;
+use crate::store::recent::{self, EntryKind};
+use crate::store::treatment_math;
+use crate::store::{RawDoc, StoredDoc};
+use crate::Config;
+
+/// Readings: Nightscout holds two days; bgnow needs only the newest (four 5-minute buckets),
+/// this many leaves room for several uploaders and stray future-dated entries.
+const ENTRIES_WINDOW_MS: i64 = 2 * 86_400_000;
+const ENTRIES_LIMIT: usize = 100;
+/// Device statuses: loop and openaps look back six hours, the others less.
+const DEVICESTATUS_WINDOW_MS: i64 = 6 * 3_600_000;
+const DEVICESTATUS_LIMIT: usize = 2_000;
+/// Site/sensor/insulin/battery changes: Nightscout looks back 62 days.
+const TREATMENTS_WINDOW_MS: i64 = 62 * 86_400_000;
+/// IOB, COB, basal and BWP: Nightscout's in-memory treatments, the last 2.5 days.
+pub const PLUGIN_TREATMENTS_WINDOW_MS: i64 = 60 * 3_600_000;
+
+/// A stored document as Nightscout's in-memory lists hold it: `_id` first, and `mills`.
+pub fn runtime_doc(d: StoredDoc) -> Doc {
+    let mut out = Map::with_capacity(d.doc.len() + 2);
+    out.insert("_id".into(), Value::String(d.id));
+    out.extend(d.doc);
+    out.entry("mills").or_insert_with(|| d.mills.into());
+    out
+}
+
+/// Reads the windows and computes every property (on the blocking pool).
+pub fn read_all(
+    conn: &Connection,
+    config: &Config,
+    db_path: &std::path::Path,
+    now: i64,
+) -> Result<Doc> {
+    Ok(read_with_notice(conn, config, db_path, now)?.0)
+}
+
+/// [`read_all`] and what the bolus wizard preview asks of the alarms (None with `bwp` in
+/// DISABLE).
+pub fn read_with_notice(
+    conn: &Connection,
+    config: &Config,
+    db_path: &std::path::Path,
+    now: i64,
+) -> Result<(Doc, Option<Notice>)> {
+    let docs = |v: Vec<StoredDoc>| -> Vec<Doc> { v.into_iter().map(runtime_doc).collect() };
+    let entries = docs(recent::entries(
+        conn,
+        EntryKind::Sgv,
+        now - ENTRIES_WINDOW_MS,
+        ENTRIES_LIMIT,
+    )?);
+    let devicestatus = docs(recent::devicestatus(
+        conn,
+        now - DEVICESTATUS_WINDOW_MS,
+        DEVICESTATUS_LIMIT,
+    )?);
+    let treatments = docs(recent::latest_treatments(
+        conn,
+        EVENT_TYPES,
+        now - TREATMENTS_WINDOW_MS,
+        now,
+    )?);
+    let mut all = super::compute(&Inputs {
+        now,
+        config,
+        entries: &entries,
+        devicestatus: &devicestatus,
+        treatments: &treatments,
+        db_size_bytes: crate::store::disk::db_size(db_path),
+    });
+    let raw = treatment_math::treatments_since(conn, now - PLUGIN_TREATMENTS_WINDOW_MS)?;
+    let recent = raw.iter().map(math_fields).collect::<Result<Vec<Doc>>>()?;
+    let profiles = plugin_profiles(conn, now)?;
+    let ds = super::shared::devicestatus_owned(devicestatus);
+    let notice = super::extend_with(&mut all, config, now, recent, &ds, &profiles);
+    whole_treatments(&mut all, &raw)?;
+    Ok((all, notice))
+}
+
+/// The fields of a treatment the math reads (iob, cob, basal, bwp), each as stored; `null`
+/// kept apart from absent (`isNaN(null)` is false, `isNaN(undefined)` true).
+#[derive(Deserialize)]
+struct MathFields<'a> {
+    #[serde(rename = "eventType", default, borrow, deserialize_with = "present")]
+    event_type: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    insulin: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    carbs: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    duration: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    absolute: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    percent: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    relative: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    mills: Option<&'a RawValue>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// A treatment as the math reads it: `_id`, the fields of [`MathFields`], `mills`. Parsing
+/// only those (the rest of the text is skipped, not built into values) is most of what the
+/// treatment math costs a request (docs/PERFORMANCE.md). A document serde cannot read that
+/// way (a duplicated key) is parsed whole.
+pub fn math_fields(d: &RawDoc) -> Result<Doc> {
+    let Ok(f) = serde_json::from_str::<MathFields>(&d.doc) else {
+        return Ok(runtime_doc(StoredDoc::parse(d.clone())?));
+    };
+    let mut out = Doc::new();
+    out.insert("_id".into(), Value::String(d.id.clone()));
+    let fields = [
+        ("eventType", f.event_type),
+        ("insulin", f.insulin),
+        ("carbs", f.carbs),
+        ("duration", f.duration),
+        ("absolute", f.absolute),
+        ("percent", f.percent),
+        ("relative", f.relative),
+        ("mills", f.mills),
+    ];
+    for (key, raw) in fields {
+        if let Some(raw) = raw {
+            out.insert(key.into(), serde_json::from_str(raw.get())?);
+        }
+    }
+    out.entry("mills").or_insert_with(|| d.mills.into());
+    Ok(out)
+}
+
+/// Where the properties show a treatment whole (Nightscout shows its in-memory document).
+const SHOWN: &[&[&str]] = &[
+    &["iob", "lastBolus"],
+    &["cob", "lastCarbs"],
+    &["cob", "treatmentCOB", "lastCarbs"],
+    &["bwp", "recentCarbs"],
+    &["basal", "current", "treatment"],
+    &["basal", "current", "combobolustreatment"],
+];
+
+/// Replaces each treatment the properties show (read by [`math_fields`]) by its whole
+/// document, keeping what the plugins added to it (basal's `endmills`) after its fields.
+fn whole_treatments(props: &mut Doc, raw: &[RawDoc]) -> Result<()> {
+    for path in SHOWN {
+        let Some((last, parents)) = path.split_last() else {
+            continue;
+        };
+        let mut at = Some(&mut *props);
+        for key in parents {
+            at = at
+                .and_then(|o| o.get_mut(*key))
+                .and_then(Value::as_object_mut);
+        }
+        let Some(slot) = at.and_then(|o| o.get_mut(*last)) else {
+            continue;
+        };
+        let Some(light) = slot.as_object() else {
+            continue;
+        };
+        let id = light.get("_id").and_then(Value::as_str);
+        let Some(d) = raw.iter().find(|d| Some(d.id.as_str()) == id) else {
+            continue;
+        };
+        let mut whole = runtime_doc(StoredDoc::parse(d.clone())?);
+        for (k, v) in light {
+            if !whole.contains_key(k) {
+                whole.insert(k.clone(), v.clone());
+            }
+        }
+        *slot = Value::Object(whole);
+    }
+    Ok(())
+}
+
+/// The profile documents and Profile Switches in force over the plugins' window.
+pub fn plugin_profiles(conn: &Connection, now: i64) -> Result<Profiles> {
+    let (docs, switches) =
+        crate::profiles::load_stored(conn, now - PLUGIN_TREATMENTS_WINDOW_MS, now)?;
+    Ok(Profiles::new(&docs, &switches))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn raw(id: &str, doc: &str) -> RawDoc {
+        RawDoc {
+            seq: 1,
+            id: id.into(),
+            doc: doc.into(),
+            mills: 5,
+            srv_created: 0,
+            srv_modified: 0,
+            is_valid: true,
+        }
+    }
+
+    #[test]
+    fn the_math_reads_a_few_fields_and_shows_whole_documents() {
+        let t = raw(
+            "a",
+            r#"{"eventType":"Temp Basal","enteredBy":"x","absolute":null,"percent":-50,"insulin":"1.50","notes":{"n":[1]}}"#,
+        );
+        let light = math_fields(&t).unwrap_or_default();
+        // null stays null, absent stays absent, number text as stored.
+        assert_eq!(
+            serde_json::to_string(&light).unwrap_or_default(),
+            r#"{"_id":"a","eventType":"Temp Basal","insulin":"1.50","absolute":null,"percent":-50,"mills":5}"#
+        );
+        // A duplicated key: parsed whole (the last one wins, as serde_json's map keeps it).
+        let dup =
+            math_fields(&raw("b", r#"{"carbs":1,"carbs":2,"notes":"n"}"#)).unwrap_or_default();
+        assert_eq!(dup.get("carbs"), Some(&json!(2)));
+        assert_eq!(dup.get("notes"), Some(&json!("n")));
+
+        let mut props = Doc::new();
+        let mut shown = light.clone();
+        shown.insert("endmills".into(), json!(9));
+        props.insert(
+            "basal".into(),
+            json!({ "current": { "treatment": shown, "combobolustreatment": null } }),
+        );
+        whole_treatments(&mut props, &[t]).unwrap_or_default();
+        let whole = &props["basal"]["current"]["treatment"];
+        let keys: Vec<&String> = whole
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(
+            keys,
+            [
+                "_id",
+                "eventType",
+                "enteredBy",
+                "absolute",
+                "percent",
+                "insulin",
+                "notes",
+                "mills",
+                "endmills"
+            ]
+        );
+        assert_eq!(whole["notes"], json!({ "n": [1] }));
+    }
+}
