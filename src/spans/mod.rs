@@ -127,3 +127,57 @@ impl Span {
         self.start <= t && self.end.is_none_or(|e| t < e)
     }
 }
+
+/// What became of a span, as of a moment: the overrides' and adjustments' `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// In force at that moment.
+    Active,
+    /// Ended early by a newer span starting.
+    Superseded,
+    /// Ended early by a cancel (a treatment without a span of its own).
+    Cancelled,
+    /// Starts later.
+    Scheduled,
+    /// Ran its course.
+    Expired,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Active,
+        Status::Superseded,
+        Status::Expired,
+        Status::Cancelled,
+        Status::Scheduled,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Superseded => "superseded",
+            Status::Cancelled => "cancelled",
+            Status::Scheduled => "scheduled",
+            Status::Expired => "expired",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The status of `s` at `now` (store::spans selects by the same rules in SQL).
+    pub fn of(s: &Span, now: i64) -> Status {
+        if s.superseded_by.is_some() {
+            Status::Superseded
+        } else if s.ended_by.is_some() {
+            Status::Cancelled
+        } else if s.start > now {
+            Status::Scheduled
+        } else if s.covers(now) {
+            Status::Active
+        } else {
+            Status::Expired
+        }
+    }
+}

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::query::SqlFilter;
 use crate::error::Result;
-use crate::spans::{derive, rules, Category, Event, Layering, Span};
+use crate::spans::{derive, rules, Category, Event, Layering, Span, Status};
 
 /// The treatments a transaction changed, by `seq` (the change bus' notes, src/store/changes.rs).
 fn changed_treatments(conn: &Connection) -> Result<Vec<i64>> {
@@ -234,6 +234,8 @@ pub struct SpanQuery {
     pub source: Option<String>,
     /// Some(now): in force at `now` (true) or not (false).
     pub active: Option<(bool, i64)>,
+    /// Some((status, now)): only spans with that status at `now` ([`Status::of`]'s rules).
+    pub status: Option<(Status, i64)>,
     /// Profile spans only when their percentage is a positive number other than 100 (the
     /// switches that change insulin, spans::adjust).
     pub scaled_profiles_only: bool,
@@ -279,6 +281,26 @@ pub fn list(conn: &Connection, q: &SpanQuery) -> Result<Vec<Span>> {
             format!("NOT ({in_force})")
         };
         and(&sql, vec![V::Integer(now), V::Integer(now)]);
+    }
+    if let Some((status, now)) = q.status {
+        let open = "superseded_by IS NULL AND ended_by IS NULL";
+        let (sql, params) = match status {
+            Status::Superseded => ("superseded_by IS NOT NULL".to_string(), vec![]),
+            Status::Cancelled => (
+                "superseded_by IS NULL AND ended_by IS NOT NULL".to_string(),
+                vec![],
+            ),
+            Status::Scheduled => (format!("{open} AND start_mills > ?"), vec![V::Integer(now)]),
+            Status::Active => (
+                format!("{open} AND start_mills <= ? AND (end_mills IS NULL OR end_mills > ?)"),
+                vec![V::Integer(now), V::Integer(now)],
+            ),
+            Status::Expired => (
+                format!("{open} AND start_mills <= ? AND end_mills IS NOT NULL AND end_mills <= ?"),
+                vec![V::Integer(now), V::Integer(now)],
+            ),
+        };
+        and(&sql, params);
     }
     if q.scaled_profiles_only {
         let pct = "CAST(json_extract(metadata, '$.percentage') AS REAL)";

@@ -171,6 +171,12 @@ fn aaps_targets_superseded_cancelled_and_the_one_active() {
     assert_eq!(by_reason("Eating Soon")["status"], "cancelled");
     assert_eq!(by_reason("Eating Soon")["endMills"], t0 + 30 * MIN);
     assert_eq!(all.len(), 3, "a cancel has no span of its own");
+    // A status is selected before paging: the page holds `limit` spans of that status.
+    let superseded = c.list("/api/v4/overrides?status=superseded&limit=1");
+    assert_eq!(superseded.len(), 1, "{superseded:?}");
+    assert_eq!(superseded[0]["metadata"]["reason"], "Activity");
+    let expired_or_not = c.list("/api/v4/overrides?status=expired");
+    assert!(expired_or_not.is_empty(), "{expired_or_not:?}");
     let active = c.list("/api/v4/overrides?status=active");
     assert_eq!(active.len(), 1);
     assert_eq!(active[0]["metadata"]["reason"], "Hypo");

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::spans::{span_query, status, status_param, with_origins};
 use crate::api::v1::State;
 use crate::error::{Error, Result};
-use crate::spans::adjust;
+use crate::spans::{adjust, Status};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/adjustments", web::get().to(adjustments));
@@ -34,18 +34,14 @@ async fn adjustments(state: State, req: HttpRequest) -> Result<HttpResponse> {
         q.categories = adjust::CATEGORIES.to_vec();
     }
     q.scaled_profiles_only = true;
-    let active = wanted.as_deref() == Some("active");
-    if active {
-        q.active = Some((true, now));
-    }
+    let active = wanted == Some(Status::Active);
+    // Selected in the query, so `limit` and `offset` count only spans of that status.
+    q.status = wanted.map(|w| (w, now));
     let (spans, origins) = with_origins(&state, q).await?;
     let mut items: Vec<Value> = Vec::new();
     let mut seen = Vec::new();
     for s in spans.iter().filter(|s| adjust::adjusts(s)) {
         let status = status(s, now);
-        if wanted.as_deref().is_some_and(|w| w != status) {
-            continue;
-        }
         // In force now: one per category at most, the newest (spans come newest first).
         if active {
             if seen.contains(&s.category) {

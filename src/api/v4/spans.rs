@@ -8,7 +8,7 @@ use super::time_param;
 use crate::api::v1::State;
 use crate::error::{Error, Result};
 use crate::qs;
-use crate::spans::{Category, Span};
+use crate::spans::{Category, Span, Status};
 use crate::store::spans::{self as store_spans, SpanQuery};
 
 /// Spans per reply unless `limit` says otherwise, and the most one may ask for.
@@ -96,6 +96,7 @@ pub(super) fn span_query(query: &str, now: i64) -> Result<SpanQuery> {
         categories: categories(query)?,
         source: qs::first_value(query, "source"),
         active: active_param(query)?.map(|a| (a, now)),
+        status: None,
         scaled_profiles_only: false,
         limit: count_param(query, "limit", DEFAULT_LIMIT, MAX_LIMIT)?,
         offset: count_param(query, "offset", 0, usize::MAX)?,
@@ -133,31 +134,18 @@ async fn state_spans(state: State, req: HttpRequest) -> Result<HttpResponse> {
 
 /// What became of an override or temporary target, as of `now`.
 pub(super) fn status(s: &Span, now: i64) -> &'static str {
-    if s.superseded_by.is_some() {
-        "superseded"
-    } else if s.ended_by.is_some() {
-        "cancelled"
-    } else if s.start > now {
-        "scheduled"
-    } else if s.covers(now) {
-        "active"
-    } else {
-        "expired"
-    }
+    Status::of(s, now).name()
 }
 
-const STATUSES: [&str; 5] = ["active", "superseded", "expired", "cancelled", "scheduled"];
-
 /// The `status` asked for, if any; 400 for an unknown one.
-pub(super) fn status_param(query: &str) -> Result<Option<String>> {
-    let wanted = qs::first_value(query, "status");
-    if let Some(w) = wanted.as_deref().filter(|w| !STATUSES.contains(w)) {
-        return Err(Error::bad_request(format!(
-            "unknown status {w:?}; one of {}",
-            STATUSES.join(", ")
-        )));
+pub(super) fn status_param(query: &str) -> Result<Option<Status>> {
+    match qs::first_value(query, "status") {
+        None => Ok(None),
+        Some(w) => Status::from_name(&w).map(Some).ok_or_else(|| {
+            let known: Vec<&str> = Status::ALL.iter().map(|s| s.name()).collect();
+            Error::bad_request(format!("unknown status {w:?}; one of {}", known.join(", ")))
+        }),
     }
-    Ok(wanted)
 }
 
 /// The spans `q` selects and the live treatments they come from.
@@ -181,13 +169,12 @@ async fn overrides(state: State, req: HttpRequest) -> Result<HttpResponse> {
     let wanted = status_param(query)?;
     let mut q = span_query(query, now)?;
     q.categories = vec![Category::Override, Category::TemporaryTarget];
+    // Selected in the query, so `limit` and `offset` count only spans of that status.
+    q.status = wanted.map(|w| (w, now));
     let (spans, origins) = with_origins(&state, q).await?;
     let mut items: Vec<Value> = Vec::new();
     for s in &spans {
         let status = status(s, now);
-        if wanted.as_deref().is_some_and(|w| w != status) {
-            continue;
-        }
         let mut item = render(s);
         item.insert("status".into(), status.into());
         item.insert("superseded_by".into(), s.superseded_by.clone().into());
@@ -200,7 +187,7 @@ async fn overrides(state: State, req: HttpRequest) -> Result<HttpResponse> {
         );
         items.push(Value::Object(item));
         // In force now is one at most: the newest (REQ-OVERRIDE-005); spans come newest first.
-        if wanted.as_deref() == Some("active") {
+        if wanted == Some(Status::Active) {
             break;
         }
     }
