@@ -14,17 +14,74 @@ pub fn span_id(category: Category, origin: &str, part: usize) -> String {
 /// The spans of `category` from its events, which must be sorted by (mills, seq). Events of
 /// other categories are skipped.
 pub fn derive(category: Category, events: &[Event]) -> Vec<Span> {
-    let effects: Vec<(&Event, Effect)> = events
-        .iter()
-        .filter_map(|e| match rules::classify(&e.doc) {
-            Some((c, effect)) if c == category => Some((e, effect)),
-            _ => None,
-        })
-        .collect();
-    match category.layering() {
-        Layering::Replace => replace(category, &effects),
-        Layering::Independent => independent(category, &effects),
-        Layering::Stack => stack(category, &effects),
+    if category.layering() == Layering::Stack {
+        let effects: Vec<(&Event, Effect)> = events
+            .iter()
+            .filter_map(|e| effect_in(category, e).map(|effect| (e, effect)))
+            .collect();
+        return stack(category, &effects);
+    }
+    let mut fold = Fold::new(category);
+    let mut spans: Vec<Span> = events.iter().flat_map(|e| fold.push(e)).collect();
+    spans.extend(fold.finish());
+    spans
+}
+
+/// What `e` does to `category`, if it feeds it.
+fn effect_in(category: Category, e: &Event) -> Option<Effect> {
+    match rules::classify(&e.doc) {
+        Some((c, effect)) if c == category => Some(effect),
+        _ => None,
+    }
+}
+
+/// The spans of a category whose spans do not come back after they end (replace and
+/// independent layering), one event at a time: only the span in force is held, so deriving
+/// years of temp basals needs no more memory than one (store/spans.rs streams them).
+/// A stack category (profiles) needs all its events at once: use [`derive`].
+pub struct Fold {
+    category: Category,
+    /// The newest span of a replace category, until an event shows it can no longer change.
+    current: Option<Span>,
+}
+
+impl Fold {
+    pub fn new(category: Category) -> Fold {
+        debug_assert!(category.layering() != Layering::Stack);
+        Fold {
+            category,
+            current: None,
+        }
+    }
+
+    /// Takes the next event (in (mills, seq) order); returns the span it finished, if any.
+    pub fn push(&mut self, e: &Event) -> Option<Span> {
+        let effect = effect_in(self.category, e)?;
+        let next = opened(self.category, e, &effect);
+        if self.category.layering() == Layering::Independent {
+            return next;
+        }
+        // One at a time: a start ends the span in force and begins its own; an end just
+        // ends it. A span not in force at this event cannot change any more (events come in
+        // time order).
+        let mut done = self.current.take();
+        if let Some(current) = done.as_mut().filter(|s| s.covers(e.mills)) {
+            current.end = Some(e.mills);
+            match &next {
+                Some(n) => {
+                    current.superseded_by = Some(n.id.clone());
+                    current.superseded_at = Some(e.mills);
+                }
+                None => current.ended_by = Some(e.origin.clone()),
+            }
+        }
+        self.current = next;
+        done
+    }
+
+    /// The span still held when the events run out.
+    pub fn finish(self) -> Option<Span> {
+        self.current
     }
 }
 
@@ -58,34 +115,6 @@ fn opened(category: Category, e: &Event, effect: &Effect) -> Option<Span> {
     span.end = duration.map(|d| e.mills.saturating_add(d));
     span.metadata = metadata.clone();
     Some(span)
-}
-
-/// One at a time: a start ends the span in force and begins its own; an end just ends it.
-fn replace(category: Category, effects: &[(&Event, Effect)]) -> Vec<Span> {
-    let mut spans: Vec<Span> = Vec::new();
-    for (e, effect) in effects {
-        let next = opened(category, e, effect);
-        if let Some(current) = spans.last_mut().filter(|s| s.covers(e.mills)) {
-            current.end = Some(e.mills);
-            match &next {
-                Some(n) => {
-                    current.superseded_by = Some(n.id.clone());
-                    current.superseded_at = Some(e.mills);
-                }
-                None => current.ended_by = Some(e.origin.clone()),
-            }
-        }
-        spans.extend(next);
-    }
-    spans
-}
-
-/// Every start is its own span.
-fn independent(category: Category, effects: &[(&Event, Effect)]) -> Vec<Span> {
-    effects
-        .iter()
-        .filter_map(|(e, effect)| opened(category, e, effect))
-        .collect()
 }
 
 /// The newest event covering a moment is in force: pieces between the moments where that

@@ -103,35 +103,54 @@ fn rederive(conn: &Connection, c: Category, t: i64) -> Result<()> {
     let from = anchor(conn, c, t)?;
     conn.prepare_cached("DELETE FROM state_spans WHERE category = ? AND start_mills >= ?")?
         .execute(params![c.name(), from])?;
-    let events = events(conn, c, from)?;
-    for span in derive::derive(c, &events) {
+    if c.layering() == Layering::Stack {
+        let mut events = Vec::new();
+        each_event(conn, c, from, |e| {
+            events.push(e);
+            Ok(())
+        })?;
+        for span in derive::derive(c, &events) {
+            insert(conn, &span)?;
+        }
+        return Ok(());
+    }
+    // One event at a time: years of temp basals are never held at once.
+    let mut fold = derive::Fold::new(c);
+    each_event(conn, c, from, |e| match fold.push(&e) {
+        Some(span) => insert(conn, &span),
+        None => Ok(()),
+    })?;
+    if let Some(span) = fold.finish() {
         insert(conn, &span)?;
     }
     Ok(())
 }
 
-/// The live treatments feeding `c` from `from` on, in (mills, seq) order.
-fn events(conn: &Connection, c: Category, from: i64) -> Result<Vec<Event>> {
+/// The live treatments feeding `c` from `from` on, in (mills, seq) order, each handed to
+/// `each` as it is read.
+fn each_event(
+    conn: &Connection,
+    c: Category,
+    from: i64,
+    mut each: impl FnMut(Event) -> Result<()>,
+) -> Result<()> {
     let mut stmt = conn.prepare_cached(
         "SELECT t.seq, t.mills, coalesce(t.identifier, t.id), t.doc
          FROM span_sources s JOIN treatments t ON t.seq = s.seq
          WHERE s.category = ? AND s.mills >= ? AND t.is_valid = 1
          ORDER BY t.mills, t.seq",
     )?;
-    let rows = stmt.query_map(params![c.name(), from], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, String>(3)?))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (seq, mills, origin, doc) = row?;
-        out.push(Event {
-            seq,
-            mills,
-            origin,
+    let mut rows = stmt.query(params![c.name(), from])?;
+    while let Some(r) = rows.next()? {
+        let doc: String = r.get(3)?;
+        each(Event {
+            seq: r.get(0)?,
+            mills: r.get(1)?,
+            origin: r.get(2)?,
             doc: serde_json::from_str(&doc)?,
-        });
+        })?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn insert(conn: &Connection, s: &Span) -> Result<()> {
