@@ -40,8 +40,8 @@ CREATE TABLE span_sources (
 CREATE INDEX span_sources_category_mills ON span_sources (category, mills);
 
 -- 0 until the spans of the treatments stored before this version are derived (the first
--- start after the upgrade does it).
+-- start after the upgrade does it); 1 from the start when there are none (a new database).
 CREATE TABLE span_status (
     built INTEGER NOT NULL
 );
-INSERT INTO span_status (built) VALUES (0);
+INSERT INTO span_status (built) SELECT NOT EXISTS (SELECT 1 FROM treatments);

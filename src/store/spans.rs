@@ -538,6 +538,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_version_3_database_with_treatments_gets_its_spans_at_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = crate::store::migrate::reference(3).unwrap();
+            let doc = r#"{"eventType":"Temp Basal","created_at":"2025-12-07T08:00:00Z","duration":30,"absolute":0.5}"#;
+            c.execute(
+                "INSERT INTO treatments (id, doc, mills, srv_created, srv_modified)
+                 VALUES ('aaaaaaaaaaaaaaaaaaaaaaaa', ?, ?, 1, 1)",
+                rusqlite::params![doc, T0],
+            )
+            .unwrap();
+            c.pragma_update(None, "user_version", 3).unwrap();
+            c.execute(
+                "VACUUM INTO ?",
+                [dir.path().join(crate::store::DB_FILE).to_str().unwrap()],
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let spans = all_spans(&store).await;
+        assert_eq!(spans.len(), 1, "{spans:?}");
+        assert_eq!(spans[0].category, Category::TempBasal);
+        assert_eq!(spans[0].end, Some(T0 + 30 * MIN));
+    }
+
+    #[tokio::test]
     async fn a_database_from_before_spans_gets_them_at_its_first_start() {
         let dir = tempfile::tempdir().unwrap();
         {
