@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Access;
 use crate::dates;
-use crate::documents::{self, Action, Caller};
+use crate::documents::{self, Action, Caller, Source};
 use crate::error::{Error, Result};
 use crate::store::pages::Listed;
 use crate::store::prepare::{self, NewDoc};
@@ -157,10 +157,13 @@ impl Items {
         }
         Ok(v)
     }
+}
 
-    /// Prepares every item in order, handing each prepared document to `each`; stops at the
-    /// first error.
-    pub fn prepare_each(
+/// Every item is prepared once before the write (the trait's `check`), so a bad one is
+/// answered 400 without taking the writer; the writer prepares each again as it writes it, so
+/// only one is held parsed.
+impl Source for Items {
+    fn prepare_each(
         &self,
         coll: Collection,
         now: i64,
@@ -173,20 +176,6 @@ impl Items {
             }
         }
         Ok(())
-    }
-}
-
-/// Every item is prepared once before the write (the trait's `check`), so a bad one is
-/// answered 400 without taking the writer; the writer prepares each again as it writes it, so
-/// only one is held parsed.
-impl documents::Source for Items {
-    fn each(
-        &self,
-        coll: Collection,
-        now: i64,
-        each: &mut dyn FnMut(NewDoc) -> Result<()>,
-    ) -> Result<()> {
-        self.prepare_each(coll, now, each)
     }
 }
 

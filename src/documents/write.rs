@@ -14,35 +14,52 @@ use crate::store::{self, Collection, Store};
 
 /// Documents for [`upsert`]: API v1's rules prepare them (store::prepare).
 pub trait Source: Send + 'static {
-    /// Prepares every document once before the writer is taken, so a bad one is refused
-    /// without waiting for it; stops at the first error. By default [`Source::each`] with
-    /// the documents dropped: the writer prepares each again as it writes it, so only one is
-    /// held prepared.
-    fn check(&self, coll: Collection, now: i64) -> Result<()> {
-        self.each(coll, now, &mut |_| Ok(()))
-    }
     /// Hands each prepared document to `each`, in order; stops at the first error.
-    fn each(
+    fn prepare_each(
         &self,
         coll: Collection,
         now: i64,
         each: &mut dyn FnMut(NewDoc) -> Result<()>,
     ) -> Result<()>;
-}
 
-/// Documents already prepared.
-impl Source for Vec<NewDoc> {
-    fn check(&self, _: Collection, _: i64) -> Result<()> {
-        Ok(())
+    /// Prepares every document once before the writer is taken, so a bad one is refused
+    /// without waiting for it; stops at the first error. They are dropped: the writer
+    /// prepares each again as it writes it ([`Source::each`]), so only one is held prepared.
+    fn check(&self, coll: Collection, now: i64) -> Result<()> {
+        self.prepare_each(coll, now, &mut |_| Ok(()))
     }
 
+    /// The documents as the writer writes them, in order.
     fn each(
+        self,
+        coll: Collection,
+        now: i64,
+        each: &mut dyn FnMut(NewDoc) -> Result<()>,
+    ) -> Result<()>
+    where
+        Self: Sized,
+    {
+        self.prepare_each(coll, now, each)
+    }
+}
+
+/// Documents already prepared: nothing to check, and each is moved into the write.
+impl Source for Vec<NewDoc> {
+    fn prepare_each(
         &self,
         _: Collection,
         _: i64,
         each: &mut dyn FnMut(NewDoc) -> Result<()>,
     ) -> Result<()> {
         self.iter().cloned().try_for_each(each)
+    }
+
+    fn check(&self, _: Collection, _: i64) -> Result<()> {
+        Ok(())
+    }
+
+    fn each(self, _: Collection, _: i64, each: &mut dyn FnMut(NewDoc) -> Result<()>) -> Result<()> {
+        self.into_iter().try_for_each(each)
     }
 }
 

@@ -166,7 +166,7 @@ struct Batch {
 }
 
 impl Source for Batch {
-    fn each(
+    fn prepare_each(
         &self,
         coll: Collection,
         now: i64,
