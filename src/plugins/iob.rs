@@ -46,16 +46,6 @@ fn curve(insulin: f64, ms: i64, dia: f64, sens: f64) -> (f64, f64) {
     }
 }
 
-/// One treatment's share at `time`: (iobContrib, activityContrib).
-pub fn calc_treatment(d: &Data, treatment: &Doc, mills: i64, time: i64) -> (f64, f64) {
-    if !truthy(treatment.get("insulin")) {
-        return (0.0, 0.0);
-    }
-    let (dia, sens) = dia_sens(d, time);
-    let insulin = or_nan(js_number(treatment.get("insulin")));
-    curve(insulin, time - mills, dia, sens)
-}
-
 /// iob.fromTreatments at `time`.
 pub struct FromTreatments<'a> {
     /// Rounded to three decimals.
@@ -302,6 +292,16 @@ mod tests {
     use crate::plugins::testing::{data, doc, iso, treatments, with_mills, MIN, NOW};
     use crate::plugins::Settings;
     use serde_json::json;
+
+    /// One treatment's share (iob.calcTreatment: what `from_treatments` sums) at `time`: (iobContrib, activityContrib).
+    fn calc_treatment(d: &Data, treatment: &Doc, mills: i64, time: i64) -> (f64, f64) {
+        if !truthy(treatment.get("insulin")) {
+            return (0.0, 0.0);
+        }
+        let (dia, sens) = super::dia_sens(d, time);
+        let insulin = or_nan(js_number(treatment.get("insulin")));
+        curve(insulin, time - mills, dia, sens)
+    }
 
     fn dia_sens(dia: f64) -> impl Fn(i64, Field) -> Option<f64> {
         move |_, f| match f {
