@@ -1,6 +1,6 @@
 //! JavaScript's number rules, as Nightscout's output is shaped by them: `Number()`,
-//! truthiness, `parseInt`, `Math.round`, `JSON.stringify`'s numbers, `String(number)`,
-//! `toFixed`, `toPrecision`. Reproduced rather than approximated, because followers compare
+//! truthiness, `parseInt`, `parseFloat`, `Math.round`, `JSON.stringify`'s numbers,
+//! `String(number)`, `toFixed`, `toPrecision`. Reproduced rather than approximated, because followers compare
 //! the text. At the crate root so the store (treatment preparation), the live layer and the
 //! plugins share one copy.
 
@@ -45,6 +45,25 @@ pub fn parse_int(s: &str) -> Option<i64> {
         .unwrap_or(digits.len());
     let n: i64 = digits[..end].parse().ok()?;
     Some(if neg { -n } else { n })
+}
+
+/// JavaScript's `parseFloat` of a string: the longest leading decimal number, else NaN.
+pub fn parse_float(s: &str) -> f64 {
+    let t = s.trim_start();
+    if t.starts_with("Infinity") || t.starts_with("+Infinity") {
+        return f64::INFINITY;
+    }
+    if t.starts_with("-Infinity") {
+        return f64::NEG_INFINITY;
+    }
+    let end = t
+        .bytes()
+        .position(|b| !(b.is_ascii_digit() || b"+-.eE".contains(&b)))
+        .unwrap_or(t.len());
+    (1..=end)
+        .rev()
+        .find_map(|n| t[..n].parse::<f64>().ok())
+        .unwrap_or(f64::NAN)
 }
 
 /// `Math.round`: halves go up (towards +∞), unlike `f64::round`.
