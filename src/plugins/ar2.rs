@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::shared::{scale_mgdl, Doc};
+use super::shared::{scale_mgdl, Doc, MIN};
 use super::Data;
 use crate::config::{Thresholds, Units};
 use crate::jsnum::{js_number, js_round, js_str, mgdl_to_mmol, num};
@@ -17,7 +17,7 @@ const WARN_THRESHOLD: f64 = 0.05;
 const URGENT_THRESHOLD: f64 = 0.10;
 const AR: [f64; 2] = [-0.723, 1.716];
 const COLOR: &str = "cyan";
-const FIVE_MIN: i64 = 5 * 60_000;
+const FIVE_MIN: i64 = 5 * MIN;
 /// A forecast point: `{mills, mgdl, color}`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {

@@ -97,8 +97,8 @@ pub fn boluses(d: &Data) -> Vec<(i64, f64)> {
 pub fn activity_at(d: &Data, boluses: &[(i64, f64)], time: i64) -> f64 {
     // Statuses are oldest first: look only when one falls in lastIOBDeviceStatus' window.
     let ds = d.devicestatus;
-    let from = ds.partition_point(|(_, m)| *m < time - 30 * 60_000);
-    let in_window = ds.get(from).is_some_and(|(_, m)| *m <= time + 5 * 60_000);
+    let from = ds.partition_point(|(_, m)| *m < time - 30 * MIN);
+    let in_window = ds.get(from).is_some_and(|(_, m)| *m <= time + 5 * MIN);
     if in_window {
         if let Some(status) = last_iob_status(time, d.now, ds) {
             if !status.contains_key("iob") {
