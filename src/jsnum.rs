@@ -25,10 +25,18 @@ pub fn js_number(v: Option<&Value>) -> Option<f64> {
         Value::Null => Some(0.0),
         Value::Bool(b) => Some(f64::from(u8::from(*b))),
         Value::Number(n) => n.as_f64(),
-        Value::String(s) if s.trim().is_empty() => Some(0.0),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        Value::String(s) => str_number(s),
         _ => None,
     }
+}
+
+/// JavaScript's `Number(s)` of a string (blank is 0); `None` stands for NaN.
+pub fn str_number(s: &str) -> Option<f64> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Some(0.0);
+    }
+    t.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 /// JavaScript's `parseInt`: leading whitespace, a sign, digits; anything else ends it.
