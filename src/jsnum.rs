@@ -1,6 +1,6 @@
 //! JavaScript's number rules, as Nightscout's output is shaped by them: `Number()`,
-//! truthiness, `parseInt`, `Math.round`, `JSON.stringify`'s numbers, `String(number)`,
-//! `toFixed`, `toPrecision`. Reproduced rather than approximated, because followers compare
+//! truthiness, `parseInt`, `parseFloat`, `Math.round`, `JSON.stringify`'s numbers,
+//! `String(number)`, `toFixed`, `toPrecision`. Reproduced rather than approximated, because followers compare
 //! the text. At the crate root so the store (treatment preparation), the live layer and the
 //! plugins share one copy.
 
@@ -25,10 +25,18 @@ pub fn js_number(v: Option<&Value>) -> Option<f64> {
         Value::Null => Some(0.0),
         Value::Bool(b) => Some(f64::from(u8::from(*b))),
         Value::Number(n) => n.as_f64(),
-        Value::String(s) if s.trim().is_empty() => Some(0.0),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        Value::String(s) => str_number(s),
         _ => None,
     }
+}
+
+/// JavaScript's `Number(s)` of a string (blank is 0); `None` stands for NaN.
+pub fn str_number(s: &str) -> Option<f64> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Some(0.0);
+    }
+    t.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 /// JavaScript's `parseInt`: leading whitespace, a sign, digits; anything else ends it.
@@ -45,6 +53,25 @@ pub fn parse_int(s: &str) -> Option<i64> {
         .unwrap_or(digits.len());
     let n: i64 = digits[..end].parse().ok()?;
     Some(if neg { -n } else { n })
+}
+
+/// JavaScript's `parseFloat` of a string: the longest leading decimal number, else NaN.
+pub fn parse_float(s: &str) -> f64 {
+    let t = s.trim_start();
+    if t.starts_with("Infinity") || t.starts_with("+Infinity") {
+        return f64::INFINITY;
+    }
+    if t.starts_with("-Infinity") {
+        return f64::NEG_INFINITY;
+    }
+    let end = t
+        .bytes()
+        .position(|b| !(b.is_ascii_digit() || b"+-.eE".contains(&b)))
+        .unwrap_or(t.len());
+    (1..=end)
+        .rev()
+        .find_map(|n| t[..n].parse::<f64>().ok())
+        .unwrap_or(f64::NAN)
 }
 
 /// `Math.round`: halves go up (towards +∞), unlike `f64::round`.

@@ -20,7 +20,7 @@ pub(crate) mod jsnum;
 pub mod lan;
 mod layers;
 pub(crate) mod live;
-pub mod plugins;
+pub(crate) mod plugins;
 pub(crate) mod profiles;
 pub mod qs;
 mod server;

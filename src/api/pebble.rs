@@ -12,7 +12,7 @@ use crate::plugins::bgnow::{self, Sgv};
 use crate::plugins::current::{
     math_fields, plugin_profiles, runtime_doc, PLUGIN_TREATMENTS_WINDOW_MS,
 };
-use crate::plugins::{cob, devicestatus, iob, Doc};
+use crate::plugins::{cob, devicestatus, iob, registry, Doc};
 use crate::store::recent::{self, EntryKind};
 use crate::store::treatment_math;
 use crate::store::StoredDoc;
@@ -237,7 +237,6 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
     let q = req.query_string();
     let config = &state.config;
     let units = crate::qs::first_value(q, "units").filter(|u| !u.is_empty());
-    let on = |plugin: &str| !config.disable.iter().any(|d| d == plugin);
     let request = Request {
         mmol: units.as_deref().unwrap_or(config.units.as_str()) == "mmol",
         count: crate::qs::first_value(q, "count")
@@ -245,8 +244,8 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
             .filter(|c| *c != 0)
             .unwrap_or(1),
         rawbg: config.enabled("rawbg"),
-        iob: on("iob"),
-        cob: on("cob"),
+        iob: registry::enabled(config, "iob"),
+        cob: registry::enabled(config, "cob"),
     };
     let now = dates::now_ms();
     let limit = match usize::try_from(request.count) {

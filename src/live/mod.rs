@@ -20,9 +20,6 @@ use crate::store::changes::{ChangeSet, Op};
 use crate::store::{Collection, Store};
 use alarms::{Engine, Notify, Reading};
 
-/// The bolus wizard preview needs a reading at most this old (src/plugins/bwp.rs).
-const BWP_MAX_AGE_MS: i64 = 15 * 60_000;
-
 /// Events beyond data changes (alarms, announcements) for every connected client.
 pub type Events = broadcast::Sender<Arc<Notify>>;
 
@@ -145,7 +142,7 @@ impl Live {
     async fn refresh_bwp(&self, store: &Store, config: &Arc<crate::Config>) {
         let now = now_ms();
         let latest = *self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        let current = latest.is_some_and(|r| r.mgdl >= 39.0 && now - r.mills <= BWP_MAX_AGE_MS);
+        let current = latest.is_some_and(|r| crate::plugins::bwp::is_current(r.mgdl, r.mills, now));
         let notice = if current && crate::plugins::registry::enabled(config, "bwp") {
             let config = Arc::clone(config);
             let path = store.path().to_path_buf();

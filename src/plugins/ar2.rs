@@ -1,11 +1,11 @@
 //! AR2 forecast (lib/plugins/ar2.js): a second-order autoregressive model on the log of the
 //! glucose, from the current 5-minute mean and the one five minutes before; six points
-//! (30 minutes) for the property and its predictive alarm, thirteen widening pairs for the
-//! viewer's cone.
+//! (30 minutes) for the property and its predictive alarm. The viewer's cone (thirteen
+//! widening pairs) is drawn by web/forecast.js; the tests keep a reference of it.
 
 use serde_json::{json, Value};
 
-use super::shared::{scale_mgdl, Doc};
+use super::shared::{scale_mgdl, Doc, MIN};
 use super::Data;
 use crate::config::{Thresholds, Units};
 use crate::jsnum::{js_number, js_round, js_str, mgdl_to_mmol, num};
@@ -17,12 +17,7 @@ const WARN_THRESHOLD: f64 = 0.05;
 const URGENT_THRESHOLD: f64 = 0.10;
 const AR: [f64; 2] = [-0.723, 1.716];
 const COLOR: &str = "cyan";
-const FIVE_MIN: i64 = 5 * 60_000;
-/// forecastCone's steps: how far each later point of the cone spreads.
-const CONE_STEPS: [f64; 13] = [
-    0.020, 0.041, 0.061, 0.081, 0.099, 0.116, 0.132, 0.146, 0.159, 0.171, 0.182, 0.192, 0.201,
-];
-
+const FIVE_MIN: i64 = 5 * MIN;
 /// A forecast point: `{mills, mgdl, color}`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Point {
@@ -98,23 +93,6 @@ pub fn forecast(props: &Doc, now: i64) -> (Vec<Point>, f64) {
         avg_loss += 1.0 / size as f64 * log10.powi(2);
     }
     (points, avg_loss)
-}
-
-/// ar2.forecastCone: for each step the lower (2 s after the step, when the cone factor is
-/// positive) and upper (4 s after) bound, for the viewer.
-pub fn cone(props: &Doc, now: i64, cone_factor: f64) -> Vec<Point> {
-    let Some(mut s) = start(props, now) else {
-        return vec![];
-    };
-    let mut points = vec![];
-    for step in CONE_STEPS {
-        s = s.next();
-        if cone_factor > 0.0 {
-            points.push(s.point(2000, -cone_factor, step));
-        }
-        points.push(s.point(4000, cone_factor, step));
-    }
-    points
 }
 
 /// sandbox.scaleEntry's number for a forecast point.
@@ -201,6 +179,28 @@ pub fn property(props: &Doc, d: &Data) -> Doc {
 mod tests {
     use super::*;
     use crate::plugins::{testing, Settings};
+
+    /// forecastCone's steps: how far each later point of the cone spreads.
+    const CONE_STEPS: [f64; 13] = [
+        0.020, 0.041, 0.061, 0.081, 0.099, 0.116, 0.132, 0.146, 0.159, 0.171, 0.182, 0.192, 0.201,
+    ];
+
+    /// ar2.forecastCone: for each step the lower (2 s after the step, when the cone factor is
+    /// positive) and upper (4 s after) bound, for the viewer.
+    fn cone(props: &Doc, now: i64, cone_factor: f64) -> Vec<Point> {
+        let Some(mut s) = start(props, now) else {
+            return vec![];
+        };
+        let mut points = vec![];
+        for step in CONE_STEPS {
+            s = s.next();
+            if cone_factor > 0.0 {
+                points.push(s.point(2000, -cone_factor, step));
+            }
+            points.push(s.point(4000, cone_factor, step));
+        }
+        points
+    }
 
     const T: i64 = 1_700_000_000_000;
 

@@ -19,6 +19,12 @@ fn last_sgv(props: &Doc) -> Option<&Doc> {
         .max_by_key(|s| mills(s))
 }
 
+/// Whether the newest reading lets the preview run: a glucose value (39 and up) at most 15
+/// minutes old. The alarm task asks it before computing the properties.
+pub fn is_current(mgdl: f64, mills: i64, now: i64) -> bool {
+    mgdl >= 39.0 && now.saturating_sub(mills) <= 15 * MIN
+}
+
 /// The `bwp` property, from the computed properties (`buckets`, `iob`).
 pub fn property(d: &Data, props: &Doc) -> Doc {
     let now = d.now;
@@ -48,7 +54,7 @@ pub fn property(d: &Data, props: &Doc) -> Doc {
     let current = last.is_some_and(|s| {
         let mgdl = js_number(s.get("mgdl")).unwrap_or(f64::NAN);
         let mills = s.get("mills").and_then(Value::as_i64).unwrap_or(i64::MIN);
-        mgdl >= 39.0 && now - mills <= 15 * MIN
+        is_current(mgdl, mills, now)
     });
     if !current {
         errors.push("Data isn't current");

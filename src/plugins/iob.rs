@@ -46,16 +46,6 @@ fn curve(insulin: f64, ms: i64, dia: f64, sens: f64) -> (f64, f64) {
     }
 }
 
-/// One treatment's share at `time`: (iobContrib, activityContrib).
-pub fn calc_treatment(d: &Data, treatment: &Doc, mills: i64, time: i64) -> (f64, f64) {
-    if !truthy(treatment.get("insulin")) {
-        return (0.0, 0.0);
-    }
-    let (dia, sens) = dia_sens(d, time);
-    let insulin = or_nan(js_number(treatment.get("insulin")));
-    curve(insulin, time - mills, dia, sens)
-}
-
 /// iob.fromTreatments at `time`.
 pub struct FromTreatments<'a> {
     /// Rounded to three decimals.
@@ -107,8 +97,8 @@ pub fn boluses(d: &Data) -> Vec<(i64, f64)> {
 pub fn activity_at(d: &Data, boluses: &[(i64, f64)], time: i64) -> f64 {
     // Statuses are oldest first: look only when one falls in lastIOBDeviceStatus' window.
     let ds = d.devicestatus;
-    let from = ds.partition_point(|(_, m)| *m < time - 30 * 60_000);
-    let in_window = ds.get(from).is_some_and(|(_, m)| *m <= time + 5 * 60_000);
+    let from = ds.partition_point(|(_, m)| *m < time - 30 * MIN);
+    let in_window = ds.get(from).is_some_and(|(_, m)| *m <= time + 5 * MIN);
     if in_window {
         if let Some(status) = last_iob_status(time, d.now, ds) {
             if !status.contains_key("iob") {
@@ -302,6 +292,16 @@ mod tests {
     use crate::plugins::testing::{data, doc, iso, treatments, with_mills, MIN, NOW};
     use crate::plugins::Settings;
     use serde_json::json;
+
+    /// One treatment's share (iob.calcTreatment: what `from_treatments` sums) at `time`: (iobContrib, activityContrib).
+    fn calc_treatment(d: &Data, treatment: &Doc, mills: i64, time: i64) -> (f64, f64) {
+        if !truthy(treatment.get("insulin")) {
+            return (0.0, 0.0);
+        }
+        let (dia, sens) = super::dia_sens(d, time);
+        let insulin = or_nan(js_number(treatment.get("insulin")));
+        curve(insulin, time - mills, dia, sens)
+    }
 
     fn dia_sens(dia: f64) -> impl Fn(i64, Field) -> Option<f64> {
         move |_, f| match f {

@@ -63,8 +63,8 @@ pub struct Data<'a> {
 
 /// Adds `ar2`, `bwp` and `basal` to `props`, and IOB/COB from treatments to `iob`/`cob`,
 /// leaving out plugins named in DISABLE; returns what bwp asks of the alarms.
-pub fn extend(props: &mut Doc, d: &Data, disable: &[String]) -> Option<bwp::Notice> {
-    let on = |p: &str| !disable.iter().any(|x| x == p);
+fn extend(props: &mut Doc, d: &Data, config: &Config) -> Option<bwp::Notice> {
+    let on = |p: &str| registry::enabled(config, p);
     if on("ar2") {
         let a = ar2::property(props, d);
         props.insert("ar2".into(), Value::Object(a));
@@ -130,7 +130,7 @@ pub fn extend_with(
         devicestatus: ds,
         profile: (!profiles.is_empty()).then_some(&lookup as &ProfileFn),
     };
-    extend(props, &d, &config.disable)
+    extend(props, &d, config)
 }
 
 /// A JavaScript value that may be a number or undefined, read as Nightscout's arithmetic

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::Doc;
-use crate::jsnum::{js_number, js_round, parse_int, truthy};
+use crate::jsnum::{js_number, js_round, parse_float, parse_int, truthy};
 use crate::profiles::schedule::Zone;
 use crate::profiles::timeline::{select, ProfileSource};
 use crate::store::StoredDoc;
@@ -189,25 +189,6 @@ impl Profiles {
             _ => value,
         })
     }
-}
-
-/// JavaScript's `parseFloat` of a string: the longest leading decimal number, else NaN.
-fn parse_float(s: &str) -> f64 {
-    let t = s.trim_start();
-    if t.starts_with("Infinity") || t.starts_with("+Infinity") {
-        return f64::INFINITY;
-    }
-    if t.starts_with("-Infinity") {
-        return f64::NEG_INFINITY;
-    }
-    let end = t
-        .bytes()
-        .position(|b| !(b.is_ascii_digit() || b"+-.eE".contains(&b)))
-        .unwrap_or(t.len());
-    (1..=end)
-        .rev()
-        .find_map(|n| t[..n].parse::<f64>().ok())
-        .unwrap_or(f64::NAN)
 }
 
 /// timeStringToSeconds of an entry's `time` ("HH:MM"), else its stored `timeAsSeconds`.

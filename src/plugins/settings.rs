@@ -26,11 +26,7 @@ impl Default for Settings {
 
 /// JavaScript's `Number(s)` for a setting's text; `None` for NaN.
 fn number(v: Option<&String>) -> Option<f64> {
-    let t = v?.trim();
-    if t.is_empty() {
-        return Some(0.0);
-    }
-    t.parse::<f64>().ok().filter(|f| f.is_finite())
+    crate::jsnum::str_number(v?)
 }
 
 /// `Number(x) || default`.
