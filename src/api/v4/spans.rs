@@ -27,12 +27,7 @@ pub fn v3_routes(cfg: &mut web::ServiceConfig) {
 
 /// Every value of a parameter, repeated or comma-separated.
 fn all_values(query: &str, name: &str) -> Vec<String> {
-    query
-        .split('&')
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (qs::decode(k) == name).then(|| qs::decode(v))
-        })
+    qs::values(query, name)
         .flat_map(|v| {
             v.split(',')
                 .map(|s| s.trim().to_string())
