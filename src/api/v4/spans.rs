@@ -2,7 +2,7 @@
 //! state spans derived from treatments (src/spans/, docs/state-spans.md).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::time_param;
 use crate::api::v1::State;
@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::qs;
 use crate::spans::{Category, Span, Status};
 use crate::store::spans::{self as store_spans, SpanQuery};
+use crate::store::StoredDoc;
 
 /// Spans per reply unless `limit` says otherwise, and the most one may ask for.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -122,9 +123,7 @@ async fn state_spans(state: State, req: HttpRequest) -> Result<HttpResponse> {
         .read(move |conn| store_spans::list(conn, &q))
         .await?;
     let body: Vec<Value> = spans.iter().map(|s| Value::Object(render(s))).collect();
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-cache"))
-        .json(body))
+    Ok(reply(&body))
 }
 
 /// What became of an override or temporary target, as of `now`.
@@ -143,11 +142,26 @@ pub(super) fn status_param(query: &str) -> Result<Option<Status>> {
     }
 }
 
+/// The live treatment `s` comes from, as stored (REQ-OVERRIDE-004); null when it is gone.
+pub(super) fn treatment(origins: &[StoredDoc], s: &Span) -> Value {
+    origins
+        .iter()
+        .find(|d| d.seq == s.origin_seq)
+        .map_or(Value::Null, StoredDoc::to_v1)
+}
+
+/// A span reply: never cached, as the spans change with every treatment.
+pub(super) fn reply(items: &[Value]) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-cache"))
+        .json(items)
+}
+
 /// The spans `q` selects and the live treatments they come from.
 pub(super) async fn with_origins(
     state: &State,
     q: SpanQuery,
-) -> Result<(Vec<Span>, Vec<crate::store::StoredDoc>)> {
+) -> Result<(Vec<Span>, Vec<StoredDoc>)> {
     state
         .store
         .read(move |conn| {
@@ -174,21 +188,14 @@ async fn overrides(state: State, req: HttpRequest) -> Result<HttpResponse> {
         item.insert("status".into(), status.into());
         item.insert("superseded_by".into(), s.superseded_by.clone().into());
         item.insert("superseded_at".into(), s.superseded_at.into());
-        // The treatment as stored, unchanged (REQ-OVERRIDE-004).
-        let origin = origins.iter().find(|d| d.seq == s.origin_seq);
-        item.insert(
-            "treatment".into(),
-            origin.map_or(Value::Null, |d| d.to_v1()),
-        );
+        item.insert("treatment".into(), treatment(&origins, s));
         items.push(Value::Object(item));
         // In force now is one at most: the newest (REQ-OVERRIDE-005); spans come newest first.
         if wanted == Some(Status::Active) {
             break;
         }
     }
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-cache"))
-        .json(json!(items)))
+    Ok(reply(&items))
 }
 
 #[cfg(test)]
