@@ -126,11 +126,6 @@ async fn state_spans(state: State, req: HttpRequest) -> Result<HttpResponse> {
     Ok(reply(&body))
 }
 
-/// What became of an override or temporary target, as of `now`.
-pub(super) fn status(s: &Span, now: i64) -> &'static str {
-    Status::of(s, now).name()
-}
-
 /// The `status` asked for, if any; 400 for an unknown one.
 pub(super) fn status_param(query: &str) -> Result<Option<Status>> {
     match qs::first_value(query, "status") {
@@ -183,7 +178,7 @@ async fn overrides(state: State, req: HttpRequest) -> Result<HttpResponse> {
     let (spans, origins) = with_origins(&state, q).await?;
     let mut items: Vec<Value> = Vec::new();
     for s in &spans {
-        let status = status(s, now);
+        let status = Status::of(s, now).name();
         let mut item = render(s);
         item.insert("status".into(), status.into());
         item.insert("superseded_by".into(), s.superseded_by.clone().into());
