@@ -117,13 +117,18 @@ pub fn parse(query: &str) -> Result<Value> {
     Ok(Value::Object(root))
 }
 
-/// The first value of a top-level parameter.
-pub(crate) fn first_value(query: &str, name: &str) -> Option<String> {
+/// Every value of a top-level parameter, in the order given.
+pub(crate) fn values<'a>(query: &'a str, name: &'a str) -> impl Iterator<Item = String> + 'a {
     query
         .split('&')
-        .filter_map(|p| p.split_once('=').or(Some((p, ""))))
-        .find(|(k, _)| decode(k) == name)
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .filter(move |(k, _)| decode(k) == name)
         .map(|(_, v)| decode(v))
+}
+
+/// The first value of a top-level parameter.
+pub(crate) fn first_value(query: &str, name: &str) -> Option<String> {
+    values(query, name).next()
 }
 
 /// A top-level scalar of a parsed tree (the last one when repeated).

@@ -233,11 +233,12 @@ async fn import_file(
     let (mut docs, size, read) =
         files::open(file).map_err(|e| Error::Internal(format!("{}: {e}", file.display())))?;
     let caller = Caller::server("import");
-    // As an upload through API v1 would (api/entries.rs, resource.rs).
-    let merge = if coll == Collection::Entries {
-        Merge::Shallow
-    } else {
-        Merge::Replace
+    // As an upload through API v1 would (api/entries.rs, api/profile.rs, resource.rs): a
+    // profile export is a history, and two of its documents sharing `created_at` stay two.
+    let merge = match coll {
+        Collection::Entries => Merge::Shallow,
+        Collection::Profile => Merge::History,
+        _ => Merge::Replace,
     };
     let mut progress = ProgressLine::new(file, size);
     let mut batch: Vec<Item> = Vec::with_capacity(BATCH);

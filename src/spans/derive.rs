@@ -85,23 +85,6 @@ impl Fold {
     }
 }
 
-fn new_span(category: Category, e: &Event, part: usize, state: &str, start: i64) -> Span {
-    Span {
-        id: span_id(category, &e.origin, part),
-        category,
-        state: state.to_string(),
-        start,
-        end: None,
-        source: rules::source(&e.doc),
-        metadata: serde_json::Map::new(),
-        origin: e.origin.clone(),
-        origin_seq: e.seq,
-        superseded_by: None,
-        superseded_at: None,
-        ended_by: None,
-    }
-}
-
 fn opened(category: Category, e: &Event, effect: &Effect) -> Option<Span> {
     let Effect::Start {
         state,
@@ -111,10 +94,20 @@ fn opened(category: Category, e: &Event, effect: &Effect) -> Option<Span> {
     else {
         return None;
     };
-    let mut span = new_span(category, e, 0, state, e.mills);
-    span.end = duration.map(|d| e.mills.saturating_add(d));
-    span.metadata = metadata.clone();
-    Some(span)
+    Some(Span {
+        id: span_id(category, &e.origin, 0),
+        category,
+        state: state.clone(),
+        start: e.mills,
+        end: duration.map(|d| e.mills.saturating_add(d)),
+        source: rules::source(&e.doc),
+        metadata: metadata.clone(),
+        origin: e.origin.clone(),
+        origin_seq: e.seq,
+        superseded_by: None,
+        superseded_at: None,
+        ended_by: None,
+    })
 }
 
 /// The newest event covering a moment is in force: pieces between the moments where that
@@ -123,25 +116,18 @@ fn opened(category: Category, e: &Event, effect: &Effect) -> Option<Span> {
 fn stack(category: Category, effects: &[(&Event, Effect)]) -> Vec<Span> {
     // Each start with its own range; later in the list = newer (the input is in (mills, seq)
     // order).
-    let starts: Vec<(usize, Span)> = effects
+    let starts: Vec<Span> = effects
         .iter()
         .filter_map(|(e, effect)| opened(category, e, effect))
-        .enumerate()
         .collect();
     let mut bounds: Vec<i64> = starts
         .iter()
-        .flat_map(|(_, s)| [Some(s.start), s.end])
+        .flat_map(|s| [Some(s.start), s.end])
         .flatten()
         .collect();
     bounds.sort_unstable();
     bounds.dedup();
-    let winner_at = |t: i64| {
-        starts
-            .iter()
-            .rev()
-            .find(|(_, s)| s.covers(t))
-            .map(|(i, _)| *i)
-    };
+    let winner_at = |t: i64| starts.iter().rposition(|s| s.covers(t));
     let mut pieces: Vec<Span> = Vec::new();
     let mut parts = vec![0usize; starts.len()];
     let mut current: Option<usize> = None;
@@ -154,7 +140,7 @@ fn stack(category: Category, effects: &[(&Event, Effect)]) -> Vec<Span> {
             piece.end = Some(t);
             // Ended by a newer start, not by its own end: superseded.
             if let Some(w) = winner.filter(|w| current.is_some_and(|c| *w > c)) {
-                let (_, next) = &starts[w];
+                let next = &starts[w];
                 if next.start == t {
                     piece.superseded_by = Some(span_id(category, &next.origin, parts[w]));
                     piece.superseded_at = Some(t);
@@ -162,7 +148,7 @@ fn stack(category: Category, effects: &[(&Event, Effect)]) -> Vec<Span> {
             }
         }
         if let Some(w) = winner {
-            let (_, origin_span) = &starts[w];
+            let origin_span = &starts[w];
             // Its end stays its own unless the winner changes before (set above).
             let mut piece = origin_span.clone();
             piece.id = span_id(category, &origin_span.origin, parts[w]);

@@ -66,12 +66,12 @@ fn minutes_or_ms(doc: &Map<String, Value>) -> Option<i64> {
     durations::duration(doc).0
 }
 
-fn start(state: &str, duration: Option<i64>, metadata: Map<String, Value>) -> Option<Effect> {
-    Some(Effect::Start {
+fn start(state: &str, duration: Option<i64>, metadata: Map<String, Value>) -> Effect {
+    Effect::Start {
         state: state.into(),
         duration,
         metadata,
-    })
+    }
 }
 
 /// Every eventType that can start or end a state (what the store selects when it derives
@@ -119,7 +119,7 @@ pub fn classify(doc: &Map<String, Value>) -> Option<(Category, Effect)> {
                         "CircadianPercentageProfile",
                     ],
                 ),
-            )?,
+            ),
         ),
         "Temporary Override" => {
             // Loop: minutes; indefinite is no duration (and `durationType: indefinite`).
@@ -138,7 +138,7 @@ pub fn classify(doc: &Map<String, Value>) -> Option<(Category, Effect)> {
             );
             let indefinite = text(doc, "durationType") == Some("indefinite");
             let duration = if indefinite { None } else { minutes_or_ms(doc) };
-            (Category::Override, start("Custom", duration, metadata)?)
+            (Category::Override, start("Custom", duration, metadata))
         }
         "Exercise" if by == "Trio" => {
             // Trio's overrides: minutes, 43,200 for "indefinite", the preset's name in notes.
@@ -148,7 +148,7 @@ pub fn classify(doc: &Map<String, Value>) -> Option<(Category, Effect)> {
                 _ => minutes_or_ms(doc),
             };
             let metadata = pick(doc, &["notes", "reason"]);
-            (Category::Override, start("Custom", duration, metadata)?)
+            (Category::Override, start("Custom", duration, metadata))
         }
         "Temporary Target" | "Temporary Target Cancel" => {
             let duration = minutes_or_ms(doc);
@@ -159,7 +159,7 @@ pub fn classify(doc: &Map<String, Value>) -> Option<(Category, Effect)> {
                 let metadata = pick(doc, &["targetTop", "targetBottom", "units", "reason"]);
                 (
                     Category::TemporaryTarget,
-                    start("Active", duration, metadata)?,
+                    start("Active", duration, metadata),
                 )
             }
         }
@@ -169,12 +169,12 @@ pub fn classify(doc: &Map<String, Value>) -> Option<(Category, Effect)> {
                 (Category::TempBasal, Effect::End)
             } else {
                 let metadata = pick(doc, &["rate", "absolute", "percent", "temp", "type"]);
-                (Category::TempBasal, start("Active", duration, metadata)?)
+                (Category::TempBasal, start("Active", duration, metadata))
             }
         }
         "Suspend Pump" | "Pump Suspend" => (
             Category::PumpMode,
-            start("Suspended", None, pick(doc, &["reason", "notes"]))?,
+            start("Suspended", None, pick(doc, &["reason", "notes"])),
         ),
         "Resume Pump" | "Pump Resume" => (Category::PumpMode, Effect::End),
         "OpenAPS Offline" => offline(doc)?,
@@ -184,7 +184,7 @@ pub fn classify(doc: &Map<String, Value>) -> Option<(Category, Effect)> {
                 "Active",
                 None,
                 pick(doc, &["sensorCode", "transmitterId", "notes"]),
-            )?,
+            ),
         ),
         "Sensor Stop" => (Category::Sensor, Effect::End),
         "Exercise" | "Sleep" | "Illness" | "Sick" => {
@@ -196,7 +196,7 @@ pub fn classify(doc: &Map<String, Value>) -> Option<(Category, Effect)> {
             // No duration: an instant, not a state that never ends.
             let duration = minutes_or_ms(doc).or(Some(0));
             let metadata = pick(doc, &["notes", "reason"]);
-            (category, start("Active", duration, metadata)?)
+            (category, start("Active", duration, metadata))
         }
         _ => return None,
     };
@@ -227,5 +227,5 @@ fn offline(doc: &Map<String, Value>) -> Option<(Category, Effect)> {
         // Nightscout's careportal: "OpenAPS Offline" with a duration in minutes.
         _ => (Category::PumpMode, "Offline"),
     };
-    Some((category, start(state, duration, metadata)?))
+    Some((category, start(state, duration, metadata)))
 }

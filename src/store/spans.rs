@@ -176,7 +176,7 @@ fn insert(conn: &Connection, s: &Span) -> Result<()> {
     Ok(())
 }
 
-/// Derives every span from the stored treatments again (`nightlite spans rebuild`, and the
+/// Derives every span from the stored treatments again (`nightlite rebuild-spans`, and the
 /// first start after the upgrade that added spans). Returns how many spans there are.
 pub fn rebuild(conn: &Connection) -> Result<usize> {
     conn.execute_batch("DELETE FROM state_spans; DELETE FROM span_sources;")?;

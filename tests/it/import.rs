@@ -308,3 +308,34 @@ fn a_running_server_keeps_its_data_directory_and_unknown_collections_are_refused
         stderr(&out)
     );
 }
+
+/// A profile export is a history of the settings: two documents with their own `_id`s that
+/// share `created_at` are both kept, as two API v1 uploads would be (Merge::History).
+#[test]
+fn profile_documents_sharing_created_at_are_both_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("profile.json");
+    let doc = |id: &str, name: &str| {
+        json!({"_id": {"$oid": id}, "defaultProfile": name,
+            "startDate": "2024-01-01T00:00:00.000Z", "created_at": "2024-01-01T00:00:00.000Z",
+            "store": {name: {"dia": 4}}})
+        .to_string()
+    };
+    let text = format!(
+        "{}\n{}\n",
+        doc(P1, "A"),
+        doc("5f1c2a3b4c5d6e7f80910d02", "B")
+    );
+    std::fs::write(&file, text).unwrap();
+    let out = import(&data, &[file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = TestServer::in_dir(&data, &[]);
+    let profiles = s.list("/api/v1/profile.json?count=10");
+    assert_eq!(profiles.len(), 2, "{profiles:?}");
+    assert_eq!(by_id(&profiles, P1)["defaultProfile"], "A");
+    assert_eq!(
+        by_id(&profiles, "5f1c2a3b4c5d6e7f80910d02")["defaultProfile"],
+        "B"
+    );
+}

@@ -6,7 +6,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::spans::{span_query, status, status_param, with_origins};
+use super::spans::{reply, span_query, status_param, with_origins};
 use crate::api::v1::State;
 use crate::error::{Error, Result};
 use crate::spans::{adjust, Status};
@@ -41,7 +41,7 @@ async fn adjustments(state: State, req: HttpRequest) -> Result<HttpResponse> {
     let mut items: Vec<Value> = Vec::new();
     let mut seen = Vec::new();
     for s in spans.iter().filter(|s| adjust::adjusts(s)) {
-        let status = status(s, now);
+        let status = Status::of(s, now).name();
         // In force now: one per category at most, the newest (spans come newest first).
         if active {
             if seen.contains(&s.category) {
@@ -61,7 +61,5 @@ async fn adjustments(state: State, req: HttpRequest) -> Result<HttpResponse> {
         );
         items.push(Value::Object(item));
     }
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-cache"))
-        .json(items))
+    Ok(reply(&items))
 }

@@ -2,7 +2,7 @@
 //! state spans derived from treatments (src/spans/, docs/state-spans.md).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::time_param;
 use crate::api::v1::State;
@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::qs;
 use crate::spans::{Category, Span, Status};
 use crate::store::spans::{self as store_spans, SpanQuery};
+use crate::store::StoredDoc;
 
 /// Spans per reply unless `limit` says otherwise, and the most one may ask for.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -27,12 +28,7 @@ pub fn v3_routes(cfg: &mut web::ServiceConfig) {
 
 /// Every value of a parameter, repeated or comma-separated.
 fn all_values(query: &str, name: &str) -> Vec<String> {
-    query
-        .split('&')
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (qs::decode(k) == name).then(|| qs::decode(v))
-        })
+    qs::values(query, name)
         .flat_map(|v| {
             v.split(',')
                 .map(|s| s.trim().to_string())
@@ -127,14 +123,7 @@ async fn state_spans(state: State, req: HttpRequest) -> Result<HttpResponse> {
         .read(move |conn| store_spans::list(conn, &q))
         .await?;
     let body: Vec<Value> = spans.iter().map(|s| Value::Object(render(s))).collect();
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-cache"))
-        .json(body))
-}
-
-/// What became of an override or temporary target, as of `now`.
-pub(super) fn status(s: &Span, now: i64) -> &'static str {
-    Status::of(s, now).name()
+    Ok(reply(&body))
 }
 
 /// The `status` asked for, if any; 400 for an unknown one.
@@ -148,11 +137,26 @@ pub(super) fn status_param(query: &str) -> Result<Option<Status>> {
     }
 }
 
+/// The live treatment `s` comes from, as stored (REQ-OVERRIDE-004); null when it is gone.
+pub(super) fn treatment(origins: &[StoredDoc], s: &Span) -> Value {
+    origins
+        .iter()
+        .find(|d| d.seq == s.origin_seq)
+        .map_or(Value::Null, StoredDoc::to_v1)
+}
+
+/// A span reply: never cached, as the spans change with every treatment.
+pub(super) fn reply(items: &[Value]) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-cache"))
+        .json(items)
+}
+
 /// The spans `q` selects and the live treatments they come from.
 pub(super) async fn with_origins(
     state: &State,
     q: SpanQuery,
-) -> Result<(Vec<Span>, Vec<crate::store::StoredDoc>)> {
+) -> Result<(Vec<Span>, Vec<StoredDoc>)> {
     state
         .store
         .read(move |conn| {
@@ -174,26 +178,19 @@ async fn overrides(state: State, req: HttpRequest) -> Result<HttpResponse> {
     let (spans, origins) = with_origins(&state, q).await?;
     let mut items: Vec<Value> = Vec::new();
     for s in &spans {
-        let status = status(s, now);
+        let status = Status::of(s, now).name();
         let mut item = render(s);
         item.insert("status".into(), status.into());
         item.insert("superseded_by".into(), s.superseded_by.clone().into());
         item.insert("superseded_at".into(), s.superseded_at.into());
-        // The treatment as stored, unchanged (REQ-OVERRIDE-004).
-        let origin = origins.iter().find(|d| d.seq == s.origin_seq);
-        item.insert(
-            "treatment".into(),
-            origin.map_or(Value::Null, |d| d.to_v1()),
-        );
+        item.insert("treatment".into(), treatment(&origins, s));
         items.push(Value::Object(item));
         // In force now is one at most: the newest (REQ-OVERRIDE-005); spans come newest first.
         if wanted == Some(Status::Active) {
             break;
         }
     }
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-cache"))
-        .json(json!(items)))
+    Ok(reply(&items))
 }
 
 #[cfg(test)]
