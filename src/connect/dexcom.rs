@@ -206,7 +206,9 @@ pub fn window(gap: &Gap) -> (i64, i64) {
 /// The first run of digits (with a sign) inside `Date(...)`, and the offset after it.
 fn parse_date(v: &str) -> Option<(i64, Option<i32>)> {
     let inner = v.split_once('(')?.1.split_once(')')?.0;
-    let split = inner[1..].find(['+', '-']).map(|i| i + 1);
+    // The sign of the offset comes after the first character (which may be the number's
+    // own sign); `get` rather than slicing, so `Date()` is refused instead of panicking.
+    let split = inner.get(1..)?.find(['+', '-']).map(|i| i + 1);
     let (ms, offset) = match split {
         Some(i) => (&inner[..i], Some(&inner[i..])),
         None => (inner, None),
@@ -303,6 +305,9 @@ mod tests {
             (Some(1_426_292_016_000), &json!("Flat"))
         );
         assert!(entry(&json!({"WT":"Date(1)","Value":0})).is_none());
+        // A malformed time is skipped, never a panic in the polling task.
+        assert!(entry(&json!({"WT":"Date()","Value":100})).is_none());
+        assert!(entry(&json!({"WT":"Date(é5)","Value":100})).is_none());
     }
 
     #[test]
