@@ -91,10 +91,7 @@ impl Libre {
 
 /// Lowercase hex SHA-256, LibreLinkUp's Account-Id.
 pub fn account_id(user_id: &str) -> String {
-    Sha256::digest(user_id.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::ids::hex(&Sha256::digest(user_id.as_bytes()))
 }
 
 /// A reply's body when it is a success (HTTP 200, body status 0), else the error by class.
@@ -463,5 +460,10 @@ mod tests {
             floor.message
         );
         assert_eq!(account_id("7ad66b40-0000-0000-0000-000000000000").len(), 64);
+        // FIPS 180-2's example: the digest itself, not just its length.
+        assert_eq!(
+            account_id("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }
