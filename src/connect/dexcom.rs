@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::engine::{sgv_entry, Batch, Gap, Source};
 use super::errors::SourceError;
-use super::http::{base_url, Http, Reply};
+use super::http::{base_url, host_of, Http, Reply};
 use crate::config::bridges::{DexcomShare, Password, ShareRegion};
 
 /// The `device` of every entry this source writes.
@@ -34,17 +34,9 @@ pub struct Dexcom {
 impl Dexcom {
     pub fn new(s: &DexcomShare) -> Dexcom {
         let base = base_url(&s.server);
-        let host = base
-            .split("://")
-            .nth(1)
-            .unwrap_or(&base)
-            .split('/')
-            .next()
-            .unwrap_or("")
-            .to_string();
         Dexcom {
+            host: format!("Dexcom Share ({})", host_of(&base)),
             base,
-            host: format!("Dexcom Share ({host})"),
             account_name: s.account_name.clone(),
             password: s.password.clone(),
             app_id: if s.region == ShareRegion::Jp {

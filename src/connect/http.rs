@@ -43,6 +43,13 @@ pub fn base_url(server: &str) -> String {
     }
 }
 
+/// The host (and port) of a base URL from [`base_url`], to name the vendor in messages: never
+/// a path or a query.
+pub fn host_of(base: &str) -> &str {
+    let rest = base.split_once("://").map_or(base, |(_, r)| r);
+    rest.split('/').next().unwrap_or("")
+}
+
 impl Http {
     pub fn new(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Http, String> {
         let client = reqwest::Client::builder()
@@ -183,6 +190,8 @@ mod tests {
     fn servers_are_hosts_or_base_urls() {
         assert_eq!(base_url("share2.dexcom.com"), "https://share2.dexcom.com");
         assert_eq!(base_url("http://127.0.0.1:9/"), "http://127.0.0.1:9");
+        assert_eq!(host_of("http://127.0.0.1:9/x?sessionID=1"), "127.0.0.1:9");
+        assert_eq!(host_of("https://share2.dexcom.com"), "share2.dexcom.com");
         assert_eq!(retry_after_ms("120", 0), Some(120_000));
         assert_eq!(retry_after_ms("soon", 0), None);
     }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::engine::{sgv_entry, Batch, Gap, Source};
 use super::errors::SourceError;
-use super::http::{base_url, Http, Reply};
+use super::http::{base_url, host_of, Http, Reply};
 use crate::config::bridges::{LinkUp, Password};
 
 pub const DEVICE: &str = "librelinkup";
@@ -67,8 +67,7 @@ impl Libre {
     }
 
     fn host(base: &str) -> String {
-        let h = base.split("://").nth(1).unwrap_or(base);
-        format!("LibreLinkUp ({})", h.split('/').next().unwrap_or(""))
+        format!("LibreLinkUp ({})", host_of(base))
     }
 
     async fn get(&self, http: &Http, t: &Ticket, path: &str) -> Result<Value, SourceError> {
