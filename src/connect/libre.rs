@@ -31,18 +31,17 @@ pub struct Libre {
 }
 
 /// What the login yields.
+#[derive(Clone)]
 pub struct Ticket {
     base: String,
     token: String,
     account_id: String,
 }
 
-/// What each fetch needs.
+/// What each fetch needs: the login's ticket and the patient chosen.
 #[derive(Clone)]
 pub struct Session {
-    base: String,
-    token: String,
-    account_id: String,
+    ticket: Ticket,
     patient_id: String,
 }
 
@@ -255,21 +254,14 @@ impl Source for Libre {
         }
         Ok(Session {
             patient_id: patient.to_string(),
-            base: t.base,
-            token: t.token,
-            account_id: t.account_id,
+            ticket: t,
         })
     }
 
     async fn fetch(&self, http: &Http, s: &Session, _gap: &Gap) -> Result<Value, SourceError> {
-        let t = Ticket {
-            base: s.base.clone(),
-            token: s.token.clone(),
-            account_id: s.account_id.clone(),
-        };
         self.get(
             http,
-            &t,
+            &s.ticket,
             &format!("/llu/connections/{}/graph", s.patient_id),
         )
         .await
