@@ -269,12 +269,12 @@ impl Source for Libre {
 
     fn transform(&self, raw: Value, gap: &Gap) -> Result<Batch, SourceError> {
         let data = &raw["data"];
-        let current = data["connection"]["glucoseMeasurement"].clone();
+        let current = &data["connection"]["glucoseMeasurement"];
         let mut items: Vec<(&Value, bool)> = data["graphData"]
             .as_array()
             .map(|a| a.iter().map(|i| (i, false)).collect())
             .unwrap_or_default();
-        items.push((&current, true));
+        items.push((current, true));
         let mut entries: Vec<Value> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         // The current reading first, so its arrow wins over a graph point of the same time.
