@@ -106,6 +106,8 @@ fn checked(host: &str, reply: &Reply, version: &str) -> Result<Value, SourceErro
         let floor: String = floor
             .chars()
             .filter(|c| c.is_ascii_digit() || *c == '.')
+            // Bounded like the step below: the reply may be megabytes.
+            .take(20)
             .collect();
         return Err(SourceError::fatal(format!(
             "{host}: version {version} is below LibreLinkUp's floor {floor}; set \
@@ -450,6 +452,16 @@ mod tests {
             "{}",
             floor.message
         );
+        let long = checked(
+            "h",
+            &r(
+                403,
+                json!({"status":920,"data":{"minimumVersion":"9".repeat(10_000)}}),
+            ),
+            "4.7.0",
+        )
+        .unwrap_err();
+        assert!(long.message.len() < 300, "{}", long.message.len());
         assert_eq!(account_id("7ad66b40-0000-0000-0000-000000000000").len(), 64);
         // FIPS 180-2's example: the digest itself, not just its length.
         assert_eq!(
