@@ -92,6 +92,17 @@ pub fn account_id(user_id: &str) -> String {
     crate::ids::hex(&Sha256::digest(user_id.as_bytes()))
 }
 
+/// The region a login redirect names, as letters and digits; None when it names none or
+/// something far longer than a region code (it becomes part of a host name and messages).
+fn redirect_region(data: &Value) -> Option<String> {
+    let region: String = data["region"]
+        .as_str()?
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    (!region.is_empty() && region.len() <= 8).then_some(region)
+}
+
 /// A reply's body when it is a success (HTTP 200, body status 0), else the error by class.
 fn checked(host: &str, reply: &Reply, version: &str) -> Result<Value, SourceError> {
     let body = reply.json().unwrap_or(Value::Null);
@@ -199,17 +210,11 @@ impl Source for Libre {
             let r = checked(&host, &reply, &self.version)?;
             let data = &r["data"];
             if data["redirect"] == true {
-                let region: String = data["region"]
-                    .as_str()
-                    .unwrap_or("")
-                    .chars()
-                    .filter(char::is_ascii_alphanumeric)
-                    .collect();
-                if region.is_empty() {
+                let Some(region) = redirect_region(data) else {
                     return Err(SourceError::transient(format!(
                         "{host}: a redirect without a region"
                     )));
-                }
+                };
                 base = self.base_for(&region);
                 continue;
             }
@@ -396,6 +401,17 @@ mod tests {
         let e = entry(&item, false).unwrap();
         assert!(e.get("direction").is_none(), "graph points carry no arrow");
         assert_eq!(arrow(9), (8, "NOT COMPUTABLE"));
+    }
+
+    #[test]
+    fn redirects_name_a_short_region() {
+        assert_eq!(
+            redirect_region(&json!({"redirect":true,"region":"eu2"})).as_deref(),
+            Some("eu2")
+        );
+        assert_eq!(redirect_region(&json!({"redirect":true})), None);
+        assert_eq!(redirect_region(&json!({"region":"-."})), None);
+        assert_eq!(redirect_region(&json!({"region":"x".repeat(5_000)})), None);
     }
 
     #[test]
