@@ -363,7 +363,13 @@ fn entry(item: &Value, with_arrow: bool) -> Option<Value> {
     } else {
         None
     };
-    Some(sgv_entry(DEVICE, date, sgv, offset as i32, trend))
+    Some(sgv_entry(
+        DEVICE,
+        date,
+        sgv,
+        i32::try_from(offset).unwrap_or(i32::MAX),
+        trend,
+    ))
 }
 
 #[cfg(test)]
