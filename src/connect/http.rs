@@ -22,10 +22,21 @@ pub struct Http {
 }
 
 /// A reply the source reads itself (any status but 429).
-#[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub body: String,
+}
+
+/// Without the body: it can hold a session id, a token, names and readings.
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Reply {{ status: {}, body: {} bytes }}",
+            self.status,
+            self.body.len()
+        )
+    }
 }
 
 impl Reply {
@@ -196,5 +207,14 @@ mod tests {
         assert_eq!(host_of("https://share2.dexcom.com"), "share2.dexcom.com");
         assert_eq!(retry_after_ms("120", 0), Some(120_000));
         assert_eq!(retry_after_ms("soon", 0), None);
+    }
+
+    #[test]
+    fn a_reply_s_debug_shows_no_body() {
+        let r = Reply {
+            status: 200,
+            body: r#"{"sessionId":"99999999-9999-9999-9999-999999999999"}"#.into(),
+        };
+        assert_eq!(format!("{r:?}"), "Reply { status: 200, body: 52 bytes }");
     }
 }
