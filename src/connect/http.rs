@@ -67,6 +67,10 @@ impl Http {
     pub fn new(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Http, String> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("nightlite/", env!("CARGO_PKG_VERSION")))
+            // No vendor API redirects by HTTP (LibreLinkUp names its region in the reply's
+            // body): a followed 307/308 would send the login's password on to whatever host
+            // a Location header names. A 3xx is a reply like any other the source classifies.
+            .redirect(reqwest::redirect::Policy::none())
             // A backstop in real time; the deadline that counts runs on the engine's clock.
             .timeout(std::time::Duration::from_millis(
                 u64::try_from(timeout_ms.saturating_mul(2)).unwrap_or(60_000),
@@ -207,6 +211,42 @@ mod tests {
         assert_eq!(host_of("https://share2.dexcom.com"), "share2.dexcom.com");
         assert_eq!(retry_after_ms("120", 0), Some(120_000));
         assert_eq!(retry_after_ms("soon", 0), None);
+    }
+
+    /// A login answered with a redirect to another host: the password is not sent there.
+    #[tokio::test]
+    async fn a_redirect_is_not_followed() {
+        use std::io::{Read, Write};
+        let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        elsewhere.set_nonblocking(true).unwrap();
+        let there = elsewhere.local_addr().unwrap();
+        let vendor = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let here = vendor.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = vendor.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf).unwrap();
+            let reply = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{there}/login\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            c.write_all(reply.as_bytes()).unwrap();
+        });
+        let http = Http::new(Arc::new(super::super::clock::SystemClock), 5_000).unwrap();
+        let r = http
+            .post_json(
+                "vendor",
+                &format!("http://{here}/login"),
+                &serde_json::json!({"password": "p"}),
+            )
+            .await
+            .unwrap();
+        server.join().unwrap();
+        assert_eq!(r.status, 307);
+        assert!(
+            elsewhere.accept().is_err(),
+            "the request was sent on to the redirect's host"
+        );
     }
 
     #[test]
