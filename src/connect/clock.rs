@@ -100,7 +100,11 @@ impl Future for Waiting {
         if s.now >= self.deadline {
             return Poll::Ready(());
         }
-        s.wakers.push(cx.waker().clone());
+        // A wait polled again before the time moves (select! re-polls it each time the
+        // request beside it progresses) keeps one waker, not one per poll.
+        if !s.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            s.wakers.push(cx.waker().clone());
+        }
         Poll::Pending
     }
 }
@@ -113,8 +117,16 @@ mod tests {
     async fn a_manual_wait_ends_only_when_the_time_is_set_past_it() {
         let clock = ManualClock::new(1_000);
         let mut wait = clock.sleep_until(5_000);
-        let mut cx = Context::from_waker(Waker::noop());
+        struct Nothing;
+        impl std::task::Wake for Nothing {
+            fn wake(self: Arc<Self>) {}
+        }
+        // A waker of its own (a no-op waker's identity is not stable across calls).
+        let waker = Waker::from(Arc::new(Nothing));
+        let mut cx = Context::from_waker(&waker);
         assert!(wait.as_mut().poll(&mut cx).is_pending());
+        assert!(wait.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(lock(&clock.state).wakers.len(), 1, "one waker per wait");
         clock.advance(3_000);
         assert!(wait.as_mut().poll(&mut cx).is_pending());
         clock.set(2_000); // never back

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::engine::{sgv_entry, Batch, Gap, Source};
 use super::errors::SourceError;
-use super::http::{base_url, Http, Reply};
+use super::http::{base_url, host_of, Http, Reply};
 use crate::config::bridges::{DexcomShare, Password, ShareRegion};
 
 /// The `device` of every entry this source writes.
@@ -34,17 +34,9 @@ pub struct Dexcom {
 impl Dexcom {
     pub fn new(s: &DexcomShare) -> Dexcom {
         let base = base_url(&s.server);
-        let host = base
-            .split("://")
-            .nth(1)
-            .unwrap_or(&base)
-            .split('/')
-            .next()
-            .unwrap_or("")
-            .to_string();
         Dexcom {
+            host: format!("Dexcom Share ({})", host_of(&base)),
             base,
-            host: format!("Dexcom Share ({host})"),
             account_name: s.account_name.clone(),
             password: s.password.clone(),
             app_id: if s.region == ShareRegion::Jp {
@@ -206,7 +198,9 @@ pub fn window(gap: &Gap) -> (i64, i64) {
 /// The first run of digits (with a sign) inside `Date(...)`, and the offset after it.
 fn parse_date(v: &str) -> Option<(i64, Option<i32>)> {
     let inner = v.split_once('(')?.1.split_once(')')?.0;
-    let split = inner[1..].find(['+', '-']).map(|i| i + 1);
+    // The sign of the offset comes after the first character (which may be the number's
+    // own sign); `get` rather than slicing, so `Date()` is refused instead of panicking.
+    let split = inner.get(1..)?.find(['+', '-']).map(|i| i + 1);
     let (ms, offset) = match split {
         Some(i) => (&inner[..i], Some(&inner[i..])),
         None => (inner, None),
@@ -303,6 +297,9 @@ mod tests {
             (Some(1_426_292_016_000), &json!("Flat"))
         );
         assert!(entry(&json!({"WT":"Date(1)","Value":0})).is_none());
+        // A malformed time is skipped, never a panic in the polling task.
+        assert!(entry(&json!({"WT":"Date()","Value":100})).is_none());
+        assert!(entry(&json!({"WT":"Date(é5)","Value":100})).is_none());
     }
 
     #[test]

@@ -54,6 +54,13 @@ pub fn sgv_entry(
     offset_min: i32,
     trend: Option<(i64, &str)>,
 ) -> Value {
+    // An offset of a day or more is a vendor's garbage, not a zone: written, it would make a
+    // dateString no reader (ours included, dates::parse_iso) can parse. UTC, as when unknown.
+    let offset_min = if offset_min.unsigned_abs() < 24 * 60 {
+        offset_min
+    } else {
+        0
+    };
     let mut doc = serde_json::Map::new();
     doc.insert("type".into(), "sgv".into());
     doc.insert("sgv".into(), sgv);
@@ -339,4 +346,20 @@ impl<S: Source> Engine<S> {
 /// transient, so the next poll tries again, and its text holds no vendor data.
 fn local(e: &crate::error::Error) -> SourceError {
     SourceError::transient(format!("storing failed: {}", e.client_message()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_entry_s_date_string_is_readable_whatever_offset_the_vendor_sent() {
+        let date = 1_763_776_800_000;
+        for (offset, kept) in [(-300, -300), (23 * 60 + 59, 1439), (3000, 0), (i32::MIN, 0)] {
+            let e = sgv_entry("x", date, 100.into(), offset, None);
+            let at = crate::dates::parse_iso(e["dateString"].as_str().unwrap()).unwrap();
+            assert_eq!((at.ms, at.offset_min), (date, kept), "{e}");
+        }
+    }
 }

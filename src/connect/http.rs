@@ -10,7 +10,9 @@ use serde_json::Value;
 use super::clock::Clock;
 use super::errors::SourceError;
 
-/// The largest reply read (a day of Dexcom readings is about 30 KB).
+/// The largest reply read. A day of Dexcom readings is about 36 KB: 288 records of the shape
+/// research/bridges.md §2 shows, with the trend FortyFiveDown, as compact JSON are 35,713
+/// bytes (counted with Python's json.dumps).
 const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
 
 pub struct Http {
@@ -20,10 +22,21 @@ pub struct Http {
 }
 
 /// A reply the source reads itself (any status but 429).
-#[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub body: String,
+}
+
+/// Without the body: it can hold a session id, a token, names and readings.
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Reply {{ status: {}, body: {} bytes }}",
+            self.status,
+            self.body.len()
+        )
+    }
 }
 
 impl Reply {
@@ -43,10 +56,21 @@ pub fn base_url(server: &str) -> String {
     }
 }
 
+/// The host (and port) of a base URL from [`base_url`], to name the vendor in messages: never
+/// a path or a query.
+pub fn host_of(base: &str) -> &str {
+    let rest = base.split_once("://").map_or(base, |(_, r)| r);
+    rest.split('/').next().unwrap_or("")
+}
+
 impl Http {
     pub fn new(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Http, String> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("nightlite/", env!("CARGO_PKG_VERSION")))
+            // No vendor API redirects by HTTP (LibreLinkUp names its region in the reply's
+            // body): a followed 307/308 would send the login's password on to whatever host
+            // a Location header names. A 3xx is a reply like any other the source classifies.
+            .redirect(reqwest::redirect::Policy::none())
             // A backstop in real time; the deadline that counts runs on the engine's clock.
             .timeout(std::time::Duration::from_millis(
                 u64::try_from(timeout_ms.saturating_mul(2)).unwrap_or(60_000),
@@ -183,7 +207,54 @@ mod tests {
     fn servers_are_hosts_or_base_urls() {
         assert_eq!(base_url("share2.dexcom.com"), "https://share2.dexcom.com");
         assert_eq!(base_url("http://127.0.0.1:9/"), "http://127.0.0.1:9");
+        assert_eq!(host_of("http://127.0.0.1:9/x?sessionID=1"), "127.0.0.1:9");
+        assert_eq!(host_of("https://share2.dexcom.com"), "share2.dexcom.com");
         assert_eq!(retry_after_ms("120", 0), Some(120_000));
         assert_eq!(retry_after_ms("soon", 0), None);
+    }
+
+    /// A login answered with a redirect to another host: the password is not sent there.
+    #[tokio::test]
+    async fn a_redirect_is_not_followed() {
+        use std::io::{Read, Write};
+        let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        elsewhere.set_nonblocking(true).unwrap();
+        let there = elsewhere.local_addr().unwrap();
+        let vendor = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let here = vendor.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = vendor.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf).unwrap();
+            let reply = format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{there}/login\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            c.write_all(reply.as_bytes()).unwrap();
+        });
+        let http = Http::new(Arc::new(super::super::clock::SystemClock), 5_000).unwrap();
+        let r = http
+            .post_json(
+                "vendor",
+                &format!("http://{here}/login"),
+                &serde_json::json!({"password": "p"}),
+            )
+            .await
+            .unwrap();
+        server.join().unwrap();
+        assert_eq!(r.status, 307);
+        assert!(
+            elsewhere.accept().is_err(),
+            "the request was sent on to the redirect's host"
+        );
+    }
+
+    #[test]
+    fn a_reply_s_debug_shows_no_body() {
+        let r = Reply {
+            status: 200,
+            body: r#"{"sessionId":"99999999-9999-9999-9999-999999999999"}"#.into(),
+        };
+        assert_eq!(format!("{r:?}"), "Reply { status: 200, body: 52 bytes }");
     }
 }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::engine::{sgv_entry, Batch, Gap, Source};
 use super::errors::SourceError;
-use super::http::{base_url, Http, Reply};
+use super::http::{base_url, host_of, Http, Reply};
 use crate::config::bridges::{LinkUp, Password};
 
 pub const DEVICE: &str = "librelinkup";
@@ -31,18 +31,17 @@ pub struct Libre {
 }
 
 /// What the login yields.
+#[derive(Clone)]
 pub struct Ticket {
     base: String,
     token: String,
     account_id: String,
 }
 
-/// What each fetch needs.
+/// What each fetch needs: the login's ticket and the patient chosen.
 #[derive(Clone)]
 pub struct Session {
-    base: String,
-    token: String,
-    account_id: String,
+    ticket: Ticket,
     patient_id: String,
 }
 
@@ -67,8 +66,7 @@ impl Libre {
     }
 
     fn host(base: &str) -> String {
-        let h = base.split("://").nth(1).unwrap_or(base);
-        format!("LibreLinkUp ({})", h.split('/').next().unwrap_or(""))
+        format!("LibreLinkUp ({})", host_of(base))
     }
 
     async fn get(&self, http: &Http, t: &Ticket, path: &str) -> Result<Value, SourceError> {
@@ -91,10 +89,18 @@ impl Libre {
 
 /// Lowercase hex SHA-256, LibreLinkUp's Account-Id.
 pub fn account_id(user_id: &str) -> String {
-    Sha256::digest(user_id.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::ids::hex(&Sha256::digest(user_id.as_bytes()))
+}
+
+/// The region a login redirect names, as letters and digits; None when it names none or
+/// something far longer than a region code (it becomes part of a host name and messages).
+fn redirect_region(data: &Value) -> Option<String> {
+    let region: String = data["region"]
+        .as_str()?
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    (!region.is_empty() && region.len() <= 8).then_some(region)
 }
 
 /// A reply's body when it is a success (HTTP 200, body status 0), else the error by class.
@@ -111,6 +117,8 @@ fn checked(host: &str, reply: &Reply, version: &str) -> Result<Value, SourceErro
         let floor: String = floor
             .chars()
             .filter(|c| c.is_ascii_digit() || *c == '.')
+            // Bounded like the step below: the reply may be megabytes.
+            .take(20)
             .collect();
         return Err(SourceError::fatal(format!(
             "{host}: version {version} is below LibreLinkUp's floor {floor}; set \
@@ -202,17 +210,11 @@ impl Source for Libre {
             let r = checked(&host, &reply, &self.version)?;
             let data = &r["data"];
             if data["redirect"] == true {
-                let region: String = data["region"]
-                    .as_str()
-                    .unwrap_or("")
-                    .chars()
-                    .filter(char::is_ascii_alphanumeric)
-                    .collect();
-                if region.is_empty() {
+                let Some(region) = redirect_region(data) else {
                     return Err(SourceError::transient(format!(
                         "{host}: a redirect without a region"
                     )));
-                }
+                };
                 base = self.base_for(&region);
                 continue;
             }
@@ -259,21 +261,14 @@ impl Source for Libre {
         }
         Ok(Session {
             patient_id: patient.to_string(),
-            base: t.base,
-            token: t.token,
-            account_id: t.account_id,
+            ticket: t,
         })
     }
 
     async fn fetch(&self, http: &Http, s: &Session, _gap: &Gap) -> Result<Value, SourceError> {
-        let t = Ticket {
-            base: s.base.clone(),
-            token: s.token.clone(),
-            account_id: s.account_id.clone(),
-        };
         self.get(
             http,
-            &t,
+            &s.ticket,
             &format!("/llu/connections/{}/graph", s.patient_id),
         )
         .await
@@ -281,12 +276,12 @@ impl Source for Libre {
 
     fn transform(&self, raw: Value, gap: &Gap) -> Result<Batch, SourceError> {
         let data = &raw["data"];
-        let current = data["connection"]["glucoseMeasurement"].clone();
+        let current = &data["connection"]["glucoseMeasurement"];
         let mut items: Vec<(&Value, bool)> = data["graphData"]
             .as_array()
             .map(|a| a.iter().map(|i| (i, false)).collect())
             .unwrap_or_default();
-        items.push((&current, true));
+        items.push((current, true));
         let mut entries: Vec<Value> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         // The current reading first, so its arrow wins over a graph point of the same time.
@@ -368,7 +363,13 @@ fn entry(item: &Value, with_arrow: bool) -> Option<Value> {
     } else {
         None
     };
-    Some(sgv_entry(DEVICE, date, sgv, offset as i32, trend))
+    Some(sgv_entry(
+        DEVICE,
+        date,
+        sgv,
+        i32::try_from(offset).unwrap_or(i32::MAX),
+        trend,
+    ))
 }
 
 #[cfg(test)]
@@ -406,6 +407,17 @@ mod tests {
         let e = entry(&item, false).unwrap();
         assert!(e.get("direction").is_none(), "graph points carry no arrow");
         assert_eq!(arrow(9), (8, "NOT COMPUTABLE"));
+    }
+
+    #[test]
+    fn redirects_name_a_short_region() {
+        assert_eq!(
+            redirect_region(&json!({"redirect":true,"region":"eu2"})).as_deref(),
+            Some("eu2")
+        );
+        assert_eq!(redirect_region(&json!({"redirect":true})), None);
+        assert_eq!(redirect_region(&json!({"region":"-."})), None);
+        assert_eq!(redirect_region(&json!({"region":"x".repeat(5_000)})), None);
     }
 
     #[test]
@@ -462,6 +474,21 @@ mod tests {
             "{}",
             floor.message
         );
+        let long = checked(
+            "h",
+            &r(
+                403,
+                json!({"status":920,"data":{"minimumVersion":"9".repeat(10_000)}}),
+            ),
+            "4.7.0",
+        )
+        .unwrap_err();
+        assert!(long.message.len() < 300, "{}", long.message.len());
         assert_eq!(account_id("7ad66b40-0000-0000-0000-000000000000").len(), 64);
+        // FIPS 180-2's example: the digest itself, not just its length.
+        assert_eq!(
+            account_id("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }
