@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Browser tests of the web viewer (tests/browser/viewer.test.mjs): Debian's chromium driven by
-# playwright-core from the npm registry, against the real nightlite binary with fixture data.
+# Browser tests of the web viewer (tests/browser/*.test.mjs, shared helpers in lib.mjs): Debian's
+# chromium driven by playwright-core from the npm registry, against the real nightlite binary with fixture data.
 # Screenshots and perf.json go to target/browser/. Exits non-zero when a test fails.
 #
 #   tests/browser/run.sh            builds and tests the release binary
@@ -34,4 +34,4 @@ fi
 
 mkdir -p target/browser
 NIGHTLITE_BIN="$bin" NIGHTLITE_ARTIFACTS="$root/target/browser" \
-  node --test --test-concurrency=1 --test-timeout=120000 tests/browser/viewer.test.mjs
+  node --test --test-concurrency=1 --test-timeout=120000 tests/browser/*.test.mjs
