@@ -264,6 +264,9 @@ impl Session {
                 }
                 let write = access.can("api:entries:create");
                 let write_treatment = access.can("api:treatments:create");
+                // The viewer offers Edit and Delete only to callers the REST API would let.
+                let update_treatment = access.can("api:treatments:update");
+                let delete_treatment = access.can("api:treatments:delete");
                 if !access.defaults {
                     self.unauthenticated = None;
                 }
@@ -272,6 +275,7 @@ impl Session {
                 self.send(&json!({
                     "type": "auth", "ok": true,
                     "read": read, "write": write, "write_treatment": write_treatment,
+                    "update_treatment": update_treatment, "delete_treatment": delete_treatment,
                 }))?;
                 let hours = cmd
                     .get("history")

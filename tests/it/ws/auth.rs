@@ -12,6 +12,8 @@ async fn authorize_with_the_api_secret_gives_full_access_and_a_snapshot() {
     assert_eq!(auth["read"], true, "{auth}");
     assert_eq!(auth["write"], true, "{auth}");
     assert_eq!(auth["write_treatment"], true, "{auth}");
+    assert_eq!(auth["update_treatment"], true, "{auth}");
+    assert_eq!(auth["delete_treatment"], true, "{auth}");
     let snapshot = snapshot.unwrap();
     for list in [
         "sgvs",
@@ -46,6 +48,8 @@ async fn authorize_with_an_access_token() {
     assert_eq!(auth["read"], true, "{auth}");
     assert_eq!(auth["write"], false, "a readable subject: {auth}");
     assert_eq!(auth["write_treatment"], false, "{auth}");
+    assert_eq!(auth["update_treatment"], false, "{auth}");
+    assert_eq!(auth["delete_treatment"], false, "{auth}");
     assert!(snapshot.is_some());
 }
 
@@ -61,6 +65,9 @@ async fn authorize_with_a_jwt() {
     assert_eq!(auth["read"], true, "{auth}");
     assert_eq!(auth["write"], false, "{auth}");
     assert_eq!(auth["write_treatment"], true, "careportal: {auth}");
+    // Nightscout's careportal role adds treatments; changing them needs more.
+    assert_eq!(auth["update_treatment"], false, "careportal: {auth}");
+    assert_eq!(auth["delete_treatment"], false, "careportal: {auth}");
     assert!(snapshot.is_some());
     // A JWT is also accepted where a token is (Nightscout's socket takes either).
     let mut ws = s.connect().await;
