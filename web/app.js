@@ -1,5 +1,5 @@
 // The viewer's entry point: settings from /api/v1/status.json, live data from /ws, and the
-// Now, Reports, sign-in and careportal views wired together. No framework and no build step:
+// Now (live or any past day), Treatments, Reports, sign-in and careportal views wired together. No framework and no build step:
 // the browser loads these modules as they are in web/.
 
 import { Alarms } from './alarm.js';
@@ -11,18 +11,20 @@ import { ago, arrow, clock, delta, fmt, fmtDelta, MIN_VALID, rangeOf, RANGE_WORD
 import { Live } from './live.js';
 import { AGE_EVENTS, ageKey, pills, predictions } from './pills.js';
 import { Reports } from './reports.js';
+import { TreatmentActions } from './treatments.js';
 
 const $ = (id) => document.getElementById(id);
 const H = 3600000;
 /** The live snapshot asks for a day of data: the longest chart. */
 const HISTORY_HOURS = 24;
 const KEEP_MS = 25 * H;
+const RANGES = [2, 3, 4, 6, 12, 24];
 
 const state = {
   settings: null,
   auth: null,
   conn: 'connecting',
-  hours: [3, 6, 12, 24].includes(Number(store.get('nl.hours'))) ? Number(store.get('nl.hours')) : 3,
+  hours: RANGES.includes(Number(store.get('nl.hours'))) ? Number(store.get('nl.hours')) : 3,
   lists: { sgvs: new Map(), mbgs: new Map(), treatments: new Map(), devicestatus: new Map() },
   sorted: { sgvs: [], mbgs: [], treatments: [], devicestatus: [] },
   ages: {},
@@ -32,6 +34,10 @@ const state = {
   ar2: null,
   lastAnnounced: null,
   firstRender: null,
+  /** The past day shown (its local midnight in ms), or null for the live chart. */
+  day: null,
+  /** That day's data from the REST API: {sgvs, mbgs, treatments: Map by _id}. */
+  past: null,
 };
 
 const settings = {
@@ -48,18 +54,19 @@ const settings = {
 // Views
 
 function showView(name) {
-  for (const v of ['signin', 'now', 'reports']) $(`view-${v}`).hidden = v !== name;
-  for (const tab of ['now', 'reports']) {
+  for (const v of ['signin', 'now', 'log', 'reports']) $(`view-${v}`).hidden = v !== name;
+  for (const tab of ['now', 'log', 'reports']) {
     if (tab === name) $(`tab-${tab}`).setAttribute('aria-current', 'page');
     else $(`tab-${tab}`).removeAttribute('aria-current');
   }
   if (name === 'reports') reports.load();
   if (name === 'now') chart.schedule();
+  if (name === 'log') renderLog();
 }
 
 function route() {
   if (!$('view-signin').hidden && needSignin) return;
-  showView(location.hash === '#reports' ? 'reports' : 'now');
+  showView({ '#reports': 'reports', '#log': 'log' }[location.hash] || 'now');
 }
 
 let needSignin = false;
@@ -118,6 +125,7 @@ function applyData(msg) {
       if (!it || !it._id) continue;
       if (it.action === 'remove') L[name].delete(it._id);
       else L[name].set(it._id, it);
+      if (name === 'treatments' && state.past) pastTreatment(it);
     }
   }
   const cutoff = Date.now() - KEEP_MS;
@@ -139,6 +147,81 @@ function applyData(msg) {
     }
   }
   render();
+}
+
+/** A live change to a treatment, applied to the past day shown when it belongs there. */
+function pastTreatment(it) {
+  const m = state.past.treatments;
+  if (it.action === 'remove') m.delete(it._id);
+  else if (m.has(it._id) || (it.mills >= state.past.from && it.mills < state.past.to)) m.set(it._id, it);
+}
+
+/** Local midnight of the day holding ms. */
+function midnight(ms) {
+  const d = new Date(ms);
+  d.setHours(0, 0, 0, 0);
+  return d.getTime();
+}
+/** The next local midnight (not always 24 h later: daylight saving). */
+function nextMidnight(day) {
+  const d = new Date(day);
+  d.setDate(d.getDate() + 1);
+  return d.getTime();
+}
+const pad2 = (n) => String(n).padStart(2, '0');
+const dayInput = (ms) => {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
+};
+
+/**
+ * Shows a day: null (or today) is the live chart; an earlier day is loaded once through the
+ * REST API, readings and treatments (the treatments from 12 hours before, for temp targets
+ * and basals running into it). Live changes to its treatments still apply.
+ */
+async function showDay(day) {
+  if (day != null && day >= midnight(Date.now())) day = null;
+  state.day = day;
+  state.past = null;
+  $('day').value = dayInput(day ?? Date.now());
+  $('day').max = dayInput(Date.now());
+  $('day-next').disabled = day == null;
+  $('day-today').disabled = day == null;
+  for (const o of document.querySelectorAll('[data-hours]')) o.setAttribute('aria-pressed', String(day == null && Number(o.dataset.hours) === state.hours));
+  showTip(null);
+  if (day == null) {
+    render();
+    renderLog();
+    return;
+  }
+  const from = day;
+  const to = nextMidnight(day);
+  const range = (field, a, b) => `find[${field}][$gte]=${encodeURIComponent(a)}&find[${field}][$lt]=${encodeURIComponent(b)}`;
+  $('log-status').textContent = 'Loading…';
+  try {
+    const [sgvs, mbgs, treatments] = await Promise.all([
+      api(`/api/v1/entries/sgv.json?${range('date', from, to)}&count=3000`),
+      api(`/api/v1/entries/mbg.json?${range('date', from, to)}&count=500`),
+      api(`/api/v1/treatments.json?${range('created_at', new Date(from - 12 * H).toISOString(), new Date(to).toISOString())}&count=2000`),
+    ]);
+    if (state.day !== day) return;
+    const entries = (list, field) => (Array.isArray(list) ? list : [])
+      .map((e) => ({ ...e, mgdl: Number(e[field]), mills: Number(e.date) }))
+      .filter((e) => Number.isFinite(e.mgdl) && e.mgdl >= MIN_VALID && Number.isFinite(e.mills))
+      .sort((a, b) => a.mills - b.mills);
+    const m = new Map();
+    for (const t of Array.isArray(treatments) ? treatments : []) {
+      const mills = Date.parse(t.created_at);
+      if (t._id && Number.isFinite(mills)) m.set(t._id, { ...t, mills });
+    }
+    state.past = { from, to, sgvs: entries(sgvs, 'sgv'), mbgs: entries(mbgs, 'mbg'), treatments: m };
+    $('log-status').textContent = '';
+  } catch (e) {
+    state.past = { from, to, sgvs: [], mbgs: [], treatments: new Map() };
+    $('log-status').textContent = `Could not load that day: ${e.message}`;
+  }
+  render();
+  renderLog();
 }
 
 let forecastTimer = null;
@@ -268,20 +351,29 @@ function renderNow() {
   }));
 }
 
+/** The treatments of the day shown (the live chart's: the last 24 hours), oldest first. */
+function dayTreatments() {
+  if (state.past) return [...state.past.treatments.values()].sort((a, b) => a.mills - b.mills);
+  return state.sorted.treatments;
+}
+
 function renderChart() {
   if (!state.settings) return;
-  const now = Date.now();
-  const from = now - state.hours * H;
-  const treatments = state.sorted.treatments.filter((t) => t.mills >= from - 12 * H);
+  const past = state.day != null ? state.past || { from: state.day, to: nextMidnight(state.day), sgvs: [], mbgs: [], treatments: new Map() } : null;
+  // A past day is drawn whole, midnight to midnight, without predictions.
+  const now = past ? past.to : Date.now();
+  const hours = past ? (past.to - past.from) / H : state.hours;
+  const from = now - hours * H;
+  const treatments = dayTreatments().filter((t) => t.mills >= from - 12 * H && t.mills <= now);
   chart.set({
-    sgvs: state.sorted.sgvs,
-    mbgs: state.sorted.mbgs,
+    sgvs: past ? past.sgvs : state.sorted.sgvs,
+    mbgs: past ? past.mbgs : state.sorted.mbgs,
     treatments,
-    predictions: predictions(state.sorted.devicestatus, now),
-    ar2: state.ar2 || { predicted: [], cone: [] },
+    predictions: past ? [] : predictions(state.sorted.devicestatus, now),
+    ar2: (!past && state.ar2) || { predicted: [], cone: [] },
     basal: basalSteps([...state.profiles.values()], from, now),
     now,
-    hours: state.hours,
+    hours,
     th: settings.thresholds(),
     units: settings.units(),
     timeFormat: settings.timeFormat(),
@@ -300,8 +392,42 @@ function renderChart() {
     li.append(time, what, document.createTextNode(rest ? ` \u2013 ${rest}` : ''));
     return li;
   }));
+  if (!$('view-log').hidden) renderLog();
   const latest = state.sorted.sgvs[state.sorted.sgvs.length - 1];
+  if (past) {
+    $('chart').setAttribute('aria-label', `Glucose chart of ${new Date(past.from).toDateString()}. Treatments are listed below.`);
+    return;
+  }
   $('chart').setAttribute('aria-label', `Glucose chart, last ${state.hours} hours${latest ? `, latest ${fmt(latest.mgdl, settings.units())} ${unitLabel(settings.units())}` : ''}. Treatments are listed below.`);
+}
+
+/** The Treatments view: the day's treatments, newest first, with Edit and Delete. */
+function renderLog() {
+  if (!state.settings) return;
+  const tf = settings.timeFormat();
+  const from = state.past ? state.past.from : Date.now() - 24 * H;
+  const to = state.past ? state.past.to : Infinity;
+  const list = dayTreatments().filter((t) => t.mills >= from && t.mills < to).reverse();
+  $('log-period').textContent = `${state.past ? new Date(from).toDateString() : 'The last 24 hours'}: ${list.length} treatment${list.length === 1 ? '' : 's'}`;
+  $('log-list').replaceChildren(...list.map((t) => {
+    const li = document.createElement('li');
+    li.dataset.id = t._id;
+    const time = document.createElement('time');
+    time.dateTime = new Date(t.mills).toISOString();
+    time.textContent = state.past ? clock(t.mills, tf) : `${new Date(t.mills).toLocaleDateString(undefined, { weekday: 'short' })} ${clock(t.mills, tf)}`;
+    const what = document.createElement('strong');
+    what.textContent = t.eventType || 'Treatment';
+    const rest = describe(t);
+    li.append(time, what, document.createTextNode(rest ? ` \u2013 ${rest}` : ''));
+    const buttons = actions.buttons(t);
+    if (buttons.length) {
+      const div = document.createElement('div');
+      div.className = 'row-actions';
+      div.append(...buttons);
+      li.append(div);
+    }
+    return li;
+  }));
 }
 
 function showTip(item, x, y) {
@@ -323,6 +449,13 @@ function showTip(item, x, y) {
     body.textContent = `${clock(t.mills, tf)}${describe(t) ? ` \u2013 ${describe(t)}` : ''}`;
   }
   tip.replaceChildren(head, body);
+  const buttons = item.kind === 'treatment' ? actions.buttons(item.t) : [];
+  if (buttons.length) {
+    const div = document.createElement('div');
+    div.className = 'tip-actions';
+    div.append(...buttons);
+    tip.append(div);
+  }
   tip.hidden = false;
   const wrap = tip.parentElement.getBoundingClientRect();
   const left = Math.min(Math.max(0, x - tip.offsetWidth / 2), wrap.width - tip.offsetWidth);
@@ -356,7 +489,28 @@ const alarms = new Alarms({
 const careportal = new Careportal($('careportal'), {
   units: settings.units(),
   store,
-  onSaved: (t) => toast(`${t.eventType} saved`),
+  onSaved: (t, edited) => toast(`${t.eventType} ${edited ? 'changed' : 'saved'}`),
+  profiles: () => {
+    // The names in the newest profile document, the one in force.
+    let newest = null;
+    for (const p of state.profiles.values()) {
+      if (!newest || String(p.startDate || p.created_at) > String(newest.startDate || newest.created_at)) newest = p;
+    }
+    return newest && newest.store ? Object.keys(newest.store) : [];
+  },
+});
+const actions = new TreatmentActions($('confirm'), {
+  may: () => ({ update: Boolean(state.auth && state.auth.update_treatment), delete: Boolean(state.auth && state.auth.delete_treatment) }),
+  edit: (t) => {
+    showTip(null);
+    careportal.edit(t);
+  },
+  describe,
+  when: (t) => `${new Date(t.mills).toLocaleDateString()} ${clock(t.mills, settings.timeFormat())}`,
+  done: (text) => {
+    showTip(null);
+    toast(text);
+  },
 });
 
 live.addEventListener('state', (e) => setConn(e.detail.state, e.detail.retryIn));
@@ -369,6 +523,7 @@ live.addEventListener('auth', (e) => {
   const a = e.detail;
   state.auth = a.ok ? a : null;
   $('btn-add').hidden = !(a.ok && a.write_treatment);
+  renderLog();
   if (a.ok && needSignin) {
     needSignin = false;
     route();
@@ -391,11 +546,26 @@ for (const b of document.querySelectorAll('[data-hours]')) {
   b.addEventListener('click', () => {
     state.hours = Number(b.dataset.hours);
     store.set('nl.hours', String(state.hours));
+    // A range is of the live chart: from a past day it goes back to now.
+    if (state.day != null) showDay(null);
     for (const o of document.querySelectorAll('[data-hours]')) o.setAttribute('aria-pressed', String(o === b));
     showTip(null);
     renderChart();
   });
 }
+$('day').addEventListener('change', (e) => {
+  const [y, m, d] = e.target.value.split('-').map(Number);
+  if (y && m && d) showDay(new Date(y, m - 1, d).getTime());
+});
+$('day-prev').addEventListener('click', () => {
+  const d = new Date(state.day ?? midnight(Date.now()));
+  d.setDate(d.getDate() - 1);
+  showDay(d.getTime());
+});
+$('day-next').addEventListener('click', () => {
+  if (state.day != null) showDay(nextMidnight(state.day));
+});
+$('day-today').addEventListener('click', () => showDay(null));
 
 $('btn-add').addEventListener('click', () => careportal.open());
 $('btn-menu').addEventListener('click', () => {
@@ -499,7 +669,7 @@ async function restart() {
   $('set-units-default').textContent = `The site's (${unitLabel(s.units)})`;
   careportal.setUnits(settings.units());
   route();
-  render();
+  showDay(state.day);
   loadAges();
 }
 

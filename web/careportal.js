@@ -1,32 +1,72 @@
-// The careportal: a form that adds a treatment through POST /api/v1/treatments. Everyone's
-// chart shows it through the live connection, this one's included.
+// The careportal: a form that adds a treatment (POST /api/v1/treatments) or corrects one
+// (PUT /api/v1/treatments with the stored document, so fields this form does not know stay).
+// Everyone's chart shows the result through the live connection, this one's included.
 
 import { api } from './auth.js';
-import { fromUnits, unitLabel } from './glucose.js';
+import { fromUnits, MMOL, toUnits, unitLabel } from './glucose.js';
 
-/** Which field groups each event type shows, and which of them it needs. */
+/**
+ * Nightscout's careportal event types (lib/plugins/careportal.js plus the temporary targets):
+ * the label, the field groups shown, those needed, and the eventType stored when it differs.
+ */
 const EVENTS = {
   'BG Check': { show: ['glucose'], need: ['glucose'] },
-  'Carb Correction': { show: ['carbs'], need: ['carbs'] },
-  'Correction Bolus': { show: ['insulin'], need: ['insulin'] },
-  'Meal Bolus': { show: ['carbs', 'insulin'], need: [] },
-  Note: { show: [], need: ['notes'] },
-  'Temporary Target': { show: ['target'], need: ['targetBottom', 'targetTop', 'duration'] },
-  'Site Change': { show: [], need: [] },
-  'Sensor Change': { show: [], need: [] },
-  'Insulin Change': { show: [], need: [] },
-  'Pump Battery Change': { show: [], need: [] },
+  'Snack Bolus': { show: ['glucose', 'carbs', 'insulin'], need: ['carbs|insulin'] },
+  'Meal Bolus': { show: ['glucose', 'carbs', 'insulin'], need: ['carbs|insulin'] },
+  'Correction Bolus': { show: ['glucose', 'insulin'], need: ['insulin'] },
+  'Carb Correction': { show: ['glucose', 'carbs'], need: ['carbs'] },
+  'Combo Bolus': { show: ['glucose', 'carbs', 'insulin', 'duration', 'split'], need: ['insulin', 'duration'] },
+  Announcement: { show: ['glucose'], need: ['notes'] },
+  Note: { show: ['glucose', 'duration'], need: ['notes'] },
+  Question: { show: ['glucose'], need: ['notes'] },
+  Exercise: { show: ['duration'], need: ['duration'] },
+  'Site Change': { label: 'Pump Site Change', show: ['glucose', 'insulin'], need: [] },
+  'Sensor Start': { label: 'CGM Sensor Start', show: ['glucose'], need: [] },
+  'Sensor Change': { label: 'CGM Sensor Insert', show: ['glucose'], need: [] },
+  'Sensor Stop': { label: 'CGM Sensor Stop', show: ['glucose'], need: [] },
+  'Pump Battery Change': { show: ['glucose'], need: [] },
+  'Insulin Change': { label: 'Insulin Cartridge Change', show: ['glucose'], need: [] },
+  'Temp Basal Start': { show: ['glucose', 'duration', 'basal'], need: ['duration', 'percent|absolute'], store: 'Temp Basal' },
+  'Temp Basal End': { show: ['glucose'], need: [], store: 'Temp Basal' },
+  'Profile Switch': { show: ['glucose', 'duration', 'profile'], need: ['profile'] },
+  'D.A.D. Alert': { show: ['glucose'], need: [] },
+  'Temporary Target': { show: ['target', 'duration'], need: ['targetBottom', 'targetTop', 'duration'] },
+  'Temporary Target Cancel': { show: [], need: [], store: 'Temporary Target' },
 };
+
+/** The fields each group writes: an edit sets or removes exactly these, and keeps the rest. */
+const GROUP_FIELDS = {
+  glucose: ['glucose', 'glucoseType'],
+  carbs: ['carbs', 'protein', 'fat'],
+  insulin: ['insulin'],
+  duration: ['duration'],
+  split: ['splitNow', 'splitExt', 'enteredinsulin', 'relative'],
+  basal: ['percent', 'absolute'],
+  profile: ['profile'],
+  target: ['targetBottom', 'targetTop', 'reason'],
+};
+const NUMBERS = ['glucose', 'carbs', 'protein', 'fat', 'insulin', 'duration', 'splitNow', 'percent', 'absolute', 'targetBottom', 'targetTop'];
 
 const NAMES = {
   glucose: 'a glucose value',
   carbs: 'carbs',
+  'carbs|insulin': 'carbs or insulin',
   insulin: 'insulin',
   targetBottom: 'a target bottom',
   targetTop: 'a target top',
   duration: 'a duration',
   notes: 'a note',
+  profile: 'a profile',
+  'percent|absolute': 'a percent or an absolute rate',
 };
+
+/** The careportal entry an existing treatment is edited as. */
+export function formEvent(t) {
+  const e = t.eventType || '';
+  if (e === 'Temp Basal') return t.percent != null || t.absolute != null || t.rate != null ? 'Temp Basal Start' : 'Temp Basal End';
+  if (e === 'Temporary Target' && !(Number(t.duration) > 0)) return 'Temporary Target Cancel';
+  return e;
+}
 
 const pad = (n) => String(n).padStart(2, '0');
 function localInput(ms) {
@@ -35,16 +75,26 @@ function localInput(ms) {
 }
 
 export class Careportal {
-  constructor(dialog, { units, store, onSaved }) {
+  /** `profiles()` names the profiles a Profile Switch may choose. */
+  constructor(dialog, { units, store, onSaved, profiles }) {
     this.dialog = dialog;
     this.form = dialog.querySelector('form');
     this.units = units;
     this.store = store;
     this.onSaved = onSaved;
+    this.profiles = profiles || (() => []);
     this.error = dialog.querySelector('.form-error');
+    this.title = dialog.querySelector('h2');
     this.defaultWhen = '';
+    /** The treatment being edited, or null when adding. */
+    this.editing = null;
     const f = this.form;
-    f.elements.eventType.addEventListener('change', () => this.showFields());
+    const select = f.elements.eventType;
+    select.replaceChildren(...Object.entries(EVENTS).map(([value, ev]) => new Option(ev.label || value, value)));
+    select.addEventListener('change', () => this.showFields(true));
+    f.elements.splitNow.addEventListener('input', () => {
+      f.elements.splitExt.value = String(100 - (Number(f.elements.splitNow.value) || 0));
+    });
     dialog.querySelector('[data-close]').addEventListener('click', () => dialog.close());
     f.addEventListener('submit', (e) => {
       e.preventDefault();
@@ -59,74 +109,183 @@ export class Careportal {
     for (const name of ['glucose', 'targetBottom', 'targetTop']) this.form.elements[name].step = step;
   }
 
+  /** The add form, empty but for who enters and when. */
   open() {
+    this.prepare(null);
+    this.form.elements.enteredBy.value = this.store.get('nl.enteredBy') || '';
+    this.form.elements.eventType.value = 'BG Check';
+    this.showFields(false);
+    this.dialog.showModal();
+    this.form.elements.eventType.focus();
+  }
+
+  /** The form filled from an existing treatment; its event type stays as it is. */
+  edit(t) {
+    this.prepare(t);
+    const f = this.form.elements;
+    const key = formEvent(t);
+    const select = f.eventType;
+    if (!EVENTS[key]) select.append(new Option(key || '(no event type)', key));
+    select.value = key;
+    select.disabled = true;
+    const mmolDoc = String(t.units || '').startsWith('mmol');
+    const glucose = (v) => {
+      const mg = Number(v) * (mmolDoc ? MMOL : 1);
+      const shown = toUnits(mg, this.units);
+      return this.units === 'mmol' ? String(Math.round(shown * 10) / 10) : String(Math.round(shown));
+    };
+    for (const name of NUMBERS) {
+      const v = t[name] ?? (name === 'absolute' ? t.rate : undefined);
+      if (v == null || v === '' || !f[name]) continue;
+      f[name].value = ['glucose', 'targetBottom', 'targetTop'].includes(name) ? glucose(v) : String(v);
+    }
+    if (t.enteredinsulin != null) f.insulin.value = String(t.enteredinsulin);
+    if (t.splitExt != null) f.splitExt.value = String(t.splitExt);
+    if (t.glucoseType) f.glucoseType.value = t.glucoseType;
+    if (t.reason) f.reason.value = t.reason;
+    if (t.profile) this.profileOptions(t.profile);
+    f.notes.value = t.notes || '';
+    f.enteredBy.value = t.enteredBy || '';
+    this.defaultWhen = localInput(t.mills);
+    f.when.value = this.defaultWhen;
+    this.showFields(false);
+    this.dialog.showModal();
+    f.notes.focus();
+  }
+
+  prepare(t) {
     const f = this.form;
     f.reset();
+    for (const o of [...f.elements.eventType.options]) if (!EVENTS[o.value]) o.remove();
+    f.elements.eventType.disabled = false;
+    this.editing = t;
+    this.title.textContent = t ? `Edit ${t.eventType || 'treatment'}` : 'Add treatment';
     this.error.textContent = '';
-    f.elements.enteredBy.value = this.store.get('nl.enteredBy') || '';
+    this.profileOptions('');
     this.defaultWhen = localInput(Date.now());
     f.elements.when.value = this.defaultWhen;
-    this.showFields();
-    this.dialog.showModal();
-    f.elements.eventType.focus();
   }
 
-  showFields() {
-    const ev = EVENTS[this.form.elements.eventType.value] || EVENTS.Note;
+  profileOptions(current) {
+    const names = [...new Set([...this.profiles(), current].filter(Boolean))];
+    this.form.elements.profile.replaceChildren(...names.map((n) => new Option(n, n, false, n === current)));
+  }
+
+  /** The entry's settings: a known event type, or for an edit the groups its fields fill. */
+  event() {
+    const key = this.form.elements.eventType.value;
+    if (EVENTS[key]) return EVENTS[key];
+    const t = this.editing || {};
+    const show = Object.keys(GROUP_FIELDS).filter((g) => GROUP_FIELDS[g].some((n) => t[n] != null));
+    return { show, need: [], store: key };
+  }
+
+  /**
+   * Shows the groups of the chosen type. On a change of type the hidden groups' values and
+   * the last error go, so nothing typed for another type is saved with this one.
+   */
+  showFields(changed) {
+    const ev = this.event();
     for (const group of this.dialog.querySelectorAll('[data-group]')) {
       group.hidden = !ev.show.includes(group.dataset.group);
+      if (changed && group.hidden) {
+        for (const input of group.querySelectorAll('input')) input.value = input.defaultValue;
+      }
     }
+    if (changed) this.error.textContent = '';
+    if (this.form.elements.eventType.value === 'Profile Switch' && !this.form.elements.profile.value) this.profileOptions('');
   }
 
-  /** The treatment the form describes, or an error message. */
+  /** The treatment the form describes (only the fields it manages), or an error message. */
   treatment() {
     const f = this.form.elements;
-    const eventType = f.eventType.value;
-    const ev = EVENTS[eventType] || EVENTS.Note;
-    const t = { eventType };
-    const number = (name) => {
-      const raw = f[name].value.trim().replace(',', '.');
-      if (raw === '') return null;
-      const v = Number(raw);
-      return Number.isFinite(v) && v >= 0 ? v : NaN;
-    };
+    const key = f.eventType.value;
+    const ev = this.event();
+    const t = { eventType: ev.store || key };
     const fields = {};
-    for (const name of ['glucose', 'carbs', 'insulin', 'targetBottom', 'targetTop', 'duration']) {
+    for (const name of NUMBERS) {
       const group = f[name].closest('[data-group]');
       if (group && group.hidden) continue;
-      const v = number(name);
-      if (Number.isNaN(v)) return `Enter ${NAMES[name]} as a number`;
-      if (v != null) fields[name] = v;
+      const raw = f[name].value.trim().replace(',', '.');
+      if (raw === '') continue;
+      const v = Number(raw);
+      const negative = name === 'percent';
+      if (!Number.isFinite(v) || (!negative && v < 0)) return `Enter ${NAMES[name] || name} as a number`;
+      fields[name] = v;
     }
     const notes = f.notes.value.trim();
+    const profile = ev.show.includes('profile') ? f.profile.value : '';
+    const has = (n) => (n === 'notes' ? Boolean(notes) : n === 'profile' ? Boolean(profile) : fields[n] != null);
     for (const need of ev.need) {
-      if (need === 'notes' ? !notes : fields[need] == null) return `${eventType} needs ${NAMES[need]}`;
+      if (!need.split('|').some(has)) return `${key} needs ${NAMES[need]}`;
     }
-    if (eventType === 'Meal Bolus' && fields.carbs == null && fields.insulin == null) return 'Meal Bolus needs carbs or insulin';
     if (fields.glucose != null) {
       t.glucose = fields.glucose;
       t.glucoseType = f.glucoseType.value;
       t.units = this.units === 'mmol' ? 'mmol' : 'mg/dl';
     }
-    if (fields.carbs != null) t.carbs = fields.carbs;
-    if (fields.insulin != null) t.insulin = fields.insulin;
-    if (eventType === 'Temporary Target') {
+    for (const name of ['carbs', 'protein', 'fat', 'insulin', 'duration', 'percent', 'absolute']) {
+      if (fields[name] != null) t[name] = fields[name];
+    }
+    if (profile) t.profile = profile;
+    if (key === 'Combo Bolus') {
+      // Stored as Nightscout's careportal stores it: the part given now as insulin, the
+      // extended part as a rate over the duration.
+      const now = Math.min(100, Math.max(0, fields.splitNow ?? 100));
+      Object.assign(t, {
+        enteredinsulin: fields.insulin,
+        insulin: Math.round(fields.insulin * now) / 100,
+        splitNow: now,
+        splitExt: 100 - now,
+        relative: fields.duration > 0 ? Math.round(((fields.insulin * (100 - now)) / 100 / fields.duration) * 60 * 1000) / 1000 : 0,
+      });
+    }
+    if (key === 'Temporary Target') {
       // Stored in mg/dl, as AndroidAPS and Loop upload them, so every client reads them alike.
       const bottom = Math.round(fromUnits(fields.targetBottom, this.units));
       const top = Math.round(fromUnits(fields.targetTop, this.units));
       if (bottom > top) return 'Temporary Target: the bottom is above the top';
-      Object.assign(t, { targetBottom: bottom, targetTop: top, duration: fields.duration, units: 'mg/dl' });
+      if (bottom < 72 || top > 324) return `Temporary Target: keep it within ${this.units === 'mmol' ? '4\u201318 mmol/L' : '72\u2013324 mg/dL'}`;
+      Object.assign(t, { targetBottom: bottom, targetTop: top, units: 'mg/dl' });
       const reason = f.reason.value.trim();
       if (reason) t.reason = reason;
     }
+    if (key === 'Temporary Target Cancel' || (key === 'Temp Basal End' && t.duration == null)) t.duration = 0;
     if (notes) t.notes = notes;
     const by = f.enteredBy.value.trim();
     if (by) t.enteredBy = by;
     const when = f.when.value;
-    const ms = when && when !== this.defaultWhen ? new Date(when).getTime() : Date.now();
-    if (!Number.isFinite(ms)) return 'Time: enter a date and time';
-    t.created_at = new Date(ms).toISOString();
+    if (when !== this.defaultWhen || !this.editing) {
+      const ms = when && when !== this.defaultWhen ? new Date(when).getTime() : Date.now();
+      if (!Number.isFinite(ms)) return 'Time: enter a date and time';
+      t.created_at = new Date(ms).toISOString();
+    }
     return t;
+  }
+
+  /**
+   * The stored document with the form's fields applied: the groups the form shows are set
+   * or removed, everything else (fields of uploaders this viewer does not know) is kept.
+   */
+  async merged(t) {
+    const id = this.editing._id;
+    const found = await api(`/api/v1/treatments.json?find[_id]=${encodeURIComponent(id)}`);
+    const doc = Array.isArray(found) && found[0];
+    if (!doc) throw new Error('this treatment no longer exists');
+    const managed = ['notes', 'enteredBy', ...this.event().show.flatMap((g) => GROUP_FIELDS[g])];
+    for (const name of managed) {
+      if (t[name] == null) delete doc[name];
+      else doc[name] = t[name];
+    }
+    if (t.units) doc.units = t.units;
+    if (t.duration != null) doc.duration = t.duration;
+    // AndroidAPS writes a temp basal's rate twice; both follow the edit.
+    if (t.absolute != null && doc.rate != null) doc.rate = t.absolute;
+    if (t.created_at) {
+      doc.created_at = t.created_at;
+      if (typeof doc.date === 'number') doc.date = Date.parse(t.created_at);
+    }
+    return doc;
   }
 
   async save() {
@@ -139,12 +298,16 @@ export class Careportal {
     button.disabled = true;
     this.error.textContent = '';
     try {
-      await api('/api/v1/treatments', { method: 'POST', body: t });
-      this.store.set('nl.enteredBy', t.enteredBy || null);
+      if (this.editing) await api('/api/v1/treatments', { method: 'PUT', body: await this.merged(t) });
+      else await api('/api/v1/treatments', { method: 'POST', body: t });
+      if (!this.editing) this.store.set('nl.enteredBy', t.enteredBy || null);
       this.dialog.close();
-      this.onSaved(t);
+      this.onSaved(t, Boolean(this.editing));
     } catch (e) {
-      this.error.textContent = e.status === 401 ? 'Not allowed: sign in with a secret or token that may add treatments.' : `Not saved: ${e.message}`;
+      const what = this.editing ? 'change' : 'add';
+      this.error.textContent = e.status === 401 || e.status === 403
+        ? `Not allowed: ${e.message}. Sign in with a secret or token that may ${what} treatments.`
+        : `Not saved: ${e.message}`;
     } finally {
       button.disabled = false;
     }
