@@ -5,6 +5,9 @@
 //! - `/` is `web/index.html` with `{{static}}` replaced by `/static/<hash>`, where `<hash>` is
 //!   a digest of every file. It is `no-cache` (revalidated by ETag), so a new binary's page is
 //!   seen at the next load.
+//! - `/clock` is `web/clock.html`, templated the same way: Nightscout's clock faces for a
+//!   bedside tablet (`?face=clock|color|bgclock`); `/clock/<face>`, Nightscout's address for
+//!   them, redirects there (a page one level down would resolve its relative URLs wrongly).
 //! - `/static/<hash>/<file>` are the other files. Their URL changes whenever any file changes,
 //!   so they are `immutable` for a year. JavaScript modules import each other by relative path
 //!   and so stay under the same hash without a build step.
@@ -48,6 +51,7 @@ struct Asset {
 struct Site {
     hash: String,
     index: Asset,
+    clock: Asset,
     assets: HashMap<String, Asset>,
 }
 
@@ -108,11 +112,17 @@ fn build() -> Site {
     let hash = hex(&digest.finalize())[..16].to_string();
     let mut assets = HashMap::new();
     let mut index = asset("index.html", b"viewer missing".to_vec());
+    let mut clock = asset("clock.html", b"clock missing".to_vec());
+    let page = |name: &str, data: &[u8]| {
+        let text = String::from_utf8_lossy(data)
+            .replace("{{static}}", &format!("{}{hash}", &STATIC_PREFIX[1..]));
+        asset(name, text.into_bytes())
+    };
     for (name, data) in raw {
         if name == "index.html" {
-            let text = String::from_utf8_lossy(&data)
-                .replace("{{static}}", &format!("{}{hash}", &STATIC_PREFIX[1..]));
-            index = asset(&name, text.into_bytes());
+            index = page(&name, &data);
+        } else if name == "clock.html" {
+            clock = page(&name, &data);
         } else {
             let a = asset(&name, data);
             assets.insert(name, a);
@@ -121,6 +131,7 @@ fn build() -> Site {
     Site {
         hash,
         index,
+        clock,
         assets,
     }
 }
@@ -132,6 +143,8 @@ fn site() -> &'static Site {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
+        .route("/clock", web::get().to(clock))
+        .route("/clock/{face}", web::get().to(clock_face))
         .route("/static/{asset:.*}", web::get().to(static_file));
 }
 
@@ -198,6 +211,26 @@ async fn index(req: HttpRequest) -> HttpResponse {
     respond(&req, &site().index, "no-cache", true)
 }
 
+async fn clock(req: HttpRequest) -> HttpResponse {
+    respond(&req, &site().clock, "no-cache", true)
+}
+
+/// Nightscout's clock faces; any other name is a 404 rather than a page that shows nothing.
+const CLOCK_FACES: [&str; 3] = ["clock", "color", "bgclock"];
+
+async fn clock_face(face: web::Path<String>) -> Result<HttpResponse> {
+    let face = face.into_inner();
+    if !CLOCK_FACES.contains(&face.as_str()) {
+        return Err(Error::NotFound(format!(
+            "no clock face '{face}' (clock, color, bgclock)"
+        )));
+    }
+    // Relative, so it stays under BASE_PATH: /<base>/clock/color → /<base>/clock?face=color.
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, format!("../clock?face={face}")))
+        .finish())
+}
+
 async fn static_file(req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse> {
     let s = site();
     let (hash, name) = path.split_once('/').unwrap_or(("", path.as_str()));
@@ -230,6 +263,7 @@ mod tests {
     fn sizes() -> Vec<(String, usize, usize)> {
         let s = site();
         std::iter::once(("index.html".to_string(), &s.index))
+            .chain(std::iter::once(("clock.html".to_string(), &s.clock)))
             .chain(s.assets.iter().map(|(n, a)| (n.clone(), a)))
             .map(|(n, a)| {
                 let gz = a.gzip.as_ref().map_or(a.body.len(), Bytes::len);
@@ -274,6 +308,31 @@ mod tests {
         }
         // Nothing from another origin.
         assert!(!page.contains("http://") && !page.contains("https://"));
+    }
+
+    #[actix_web::test]
+    async fn clock_faces_redirect_and_unknown_ones_are_404() {
+        let app = atest::init_service(actix_web::App::new().configure(routes)).await;
+        let get = |uri: &str| atest::TestRequest::get().uri(uri).to_request();
+        let res = atest::call_service(&app, get("/clock/bgclock")).await;
+        assert_eq!(res.status(), 302);
+        assert_eq!(
+            res.headers().get(header::LOCATION).unwrap(),
+            "../clock?face=bgclock"
+        );
+        let res = atest::call_service(&app, get("/clock")).await;
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().contains_key(header::CONTENT_SECURITY_POLICY));
+        let body = atest::read_body(res).await;
+        assert!(
+            String::from_utf8_lossy(&body).contains(&format!("static/{}/clock.js", site().hash))
+        );
+        let res = atest::try_call_service(&app, get("/clock/sundial")).await;
+        let status = match res {
+            Ok(r) => r.status(),
+            Err(e) => e.as_response_error().status_code(),
+        };
+        assert_eq!(status, 404);
     }
 
     #[test]

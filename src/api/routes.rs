@@ -49,6 +49,8 @@ pub const RULES: &[Rule] = &[
     // The viewer (src/web.rs): its page and its files.
     open("GET", "/"),
     open("GET", "/static/{asset:.*}"),
+    open("GET", "/clock"),
+    open("GET", "/clock/{face}"),
     open("GET", "/api/versions"),
     // API documentation where Nightscout serves it (src/api/docs.rs)
     open("GET", "/swagger.json"),

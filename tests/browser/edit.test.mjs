@@ -297,3 +297,49 @@ describe('careportal event types', () => {
     }
   });
 });
+
+describe('clock faces', () => {
+  test('/clock/color, /clock/bgclock and /clock update live; an unknown face is a 404', async () => {
+    const srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable', BASE_PATH: '/ns' });
+    const now = Date.now();
+    await srv.post('/ns/api/v1/entries', [sgv(now - 5 * MIN - 30000, 110), sgv(now - 30000, 115)]);
+    const unknown = await fetch(`${srv.base}/ns/clock/sundial`, { redirect: 'manual' });
+    assert.equal(unknown.status, 404);
+    assert.match((await unknown.json()).message, /no clock face 'sundial'/);
+    const b = await openBrowser(srv, { width: 800, height: 480 });
+    const { page } = b;
+    try {
+      // Nightscout's address, redirected under the base path.
+      await page.goto(`${srv.base}/ns/clock/color`);
+      assert.equal(new URL(page.url()).pathname + new URL(page.url()).search, '/ns/clock?face=color');
+      await page.waitForFunction(() => document.querySelector('#c-bg').textContent === '115');
+      assert.equal(await text(page, '#c-arrow'), '\u2192');
+      assert.equal(await text(page, '#c-delta'), '+5');
+      assert.match(await page.getAttribute('body', 'class'), /face-color in-range/);
+      const green = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      await shot(page, 'clock-color');
+      // A new high reading: the number and the colour follow without a reload.
+      await srv.post('/ns/api/v1/entries', [sgv(Date.now(), 200, 'SingleUp')]);
+      await page.waitForFunction(() => document.querySelector('#c-bg').textContent === '200', null, { timeout: 3000 });
+      assert.equal(await text(page, '#c-arrow'), '\u2191');
+      assert.match(await page.getAttribute('body', 'class'), /face-color high/);
+      assert.notEqual(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), green);
+      await shot(page, 'clock-color-high');
+
+      await page.goto(`${srv.base}/ns/clock/bgclock`);
+      await page.waitForFunction(() => document.querySelector('#c-bg').textContent === '200');
+      assert.match(await page.getAttribute('body', 'class'), /face-bgclock/);
+      await shot(page, 'clock-bgclock');
+      await page.goto(`${srv.base}/ns/clock`);
+      await page.waitForFunction(() => document.querySelector('#c-bg').textContent === '200');
+      assert.match(await page.getAttribute('body', 'class'), /face-clock/);
+      assert.match(await text(page, '#c-time'), /\d:\d\d/);
+      await srv.post('/ns/api/v1/entries', [sgv(Date.now() + 1000, 190, 'Flat')]);
+      await page.waitForFunction(() => document.querySelector('#c-bg').textContent === '190', null, { timeout: 3000 });
+      await shot(page, 'clock-simple');
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+});

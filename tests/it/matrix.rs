@@ -161,7 +161,8 @@ fn fill(path: &str, token: &str, collection: Option<&str>) -> String {
         .replace("{collection}", collection.unwrap_or("entries"))
         .replace("{token}", token)
         .replace("{permission}", CHECKED_PERMISSION)
-        .replace("{asset:.*}", "0/app.js");
+        .replace("{asset:.*}", "0/app.js")
+        .replace("{face}", "color");
     assert!(
         !filled.contains('{'),
         "{path}: a new path parameter; teach matrix::fill a sample value for it"
