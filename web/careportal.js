@@ -149,6 +149,10 @@ export class Careportal {
     this.defaultWhen = localInput(t.mills);
     f.when.value = this.defaultWhen;
     this.showFields(false);
+    // What the untouched form says: a field the user leaves as it was is not rewritten (a
+    // glucose stored in mmol stays in mmol even when this page shows mg/dL).
+    const initial = this.treatment();
+    this.initial = typeof initial === 'string' ? {} : initial;
     this.dialog.showModal();
     f.notes.focus();
   }
@@ -159,6 +163,7 @@ export class Careportal {
     for (const o of [...f.elements.eventType.options]) if (!EVENTS[o.value]) o.remove();
     f.elements.eventType.disabled = false;
     this.editing = t;
+    this.initial = {};
     this.title.textContent = t ? `Edit ${t.eventType || 'treatment'}` : 'Add treatment';
     this.error.textContent = '';
     this.profileOptions('');
@@ -264,21 +269,25 @@ export class Careportal {
   }
 
   /**
-   * The stored document with the form's fields applied: the groups the form shows are set
-   * or removed, everything else (fields of uploaders this viewer does not know) is kept.
+   * The stored document with the user's changes applied: a field of the groups the form
+   * shows is set or removed only when its value changed; everything else (fields of
+   * uploaders this viewer does not know) is kept as stored.
    */
   async merged(t) {
     const id = this.editing._id;
     const found = await api(`/api/v1/treatments.json?find[_id]=${encodeURIComponent(id)}`);
     const doc = Array.isArray(found) && found[0];
     if (!doc) throw new Error('this treatment no longer exists');
+    const same = (name) => JSON.stringify(t[name]) === JSON.stringify(this.initial[name]);
     const managed = ['notes', 'enteredBy', ...this.event().show.flatMap((g) => GROUP_FIELDS[g])];
     for (const name of managed) {
+      if (same(name)) continue;
       if (t[name] == null) delete doc[name];
       else doc[name] = t[name];
     }
-    if (t.units) doc.units = t.units;
-    if (t.duration != null) doc.duration = t.duration;
+    // The units travel with the values written in them.
+    if (t.units && !['glucose', 'targetBottom', 'targetTop'].every(same)) doc.units = t.units;
+    if (t.duration != null && !same('duration')) doc.duration = t.duration;
     // AndroidAPS writes a temp basal's rate twice; both follow the edit.
     if (t.absolute != null && doc.rate != null) doc.rate = t.absolute;
     if (t.created_at) {

@@ -39,6 +39,8 @@ describe('correcting treatments', () => {
     const [created] = await srv.post('/api/v1/treatments', {
       eventType: 'Meal Bolus', carbs: 200, insulin: 2, created_at: iso(now - 20 * MIN), enteredBy: 'uploader',
       pumpId: 4711, uploaderExtra: { nested: [1, 'two'] }, isSMB: false,
+      // A finger check entered in mmol/L: this mg/dL page shows 130 and must not rewrite it.
+      glucose: 7.2, units: 'mmol', glucoseType: 'Finger',
     });
     const a = await secretPage(srv, { width: 900, height: 800 });
     const b = await secretPage(srv, { width: 900, height: 800 });
@@ -56,6 +58,7 @@ describe('correcting treatments', () => {
       await page.waitForSelector('#careportal[open]');
       assert.equal(await page.inputValue('#cp-carbs'), '200');
       assert.equal(await page.inputValue('#cp-insulin'), '2');
+      assert.equal(await page.inputValue('#cp-glucose'), '130');
       assert.ok(await page.locator('#cp-event').isDisabled(), 'the event type stays');
       await page.fill('#cp-carbs', '20');
       await shot(page, 'edit-form');
@@ -72,6 +75,7 @@ describe('correcting treatments', () => {
       assert.equal(stored.pumpId, 4711);
       assert.deepEqual(stored.uploaderExtra, { nested: [1, 'two'] });
       assert.equal(stored.isSMB, false);
+      assert.deepEqual([stored.glucose, stored.units, stored.glucoseType], [7.2, 'mmol', 'Finger']);
       assert.equal(stored.enteredBy, 'uploader');
       assert.equal(stored.created_at, created.created_at);
       assert.equal(stored.identifier, created.identifier);
