@@ -27,7 +27,7 @@ const EVENTS = {
   'Pump Battery Change': { show: ['glucose'], need: [] },
   'Insulin Change': { label: 'Insulin Cartridge Change', show: ['glucose'], need: [] },
   'Temp Basal Start': { show: ['glucose', 'duration', 'basal'], need: ['duration', 'percent|absolute'], store: 'Temp Basal' },
-  'Temp Basal End': { show: ['glucose'], need: [], store: 'Temp Basal' },
+  'Temp Basal End': { show: ['glucose', 'duration'], need: [], store: 'Temp Basal' },
   'Profile Switch': { show: ['glucose', 'duration', 'profile'], need: ['profile'] },
   'D.A.D. Alert': { show: ['glucose'], need: [] },
   'Temporary Target': { show: ['target', 'duration'], need: ['targetBottom', 'targetTop', 'duration'] },
