@@ -11,11 +11,11 @@ import { fromUnits, MMOL, toUnits, unitLabel } from './glucose.js';
  */
 const EVENTS = {
   'BG Check': { show: ['glucose'], need: ['glucose'] },
-  'Snack Bolus': { show: ['glucose', 'carbs', 'insulin'], need: ['carbs|insulin'] },
-  'Meal Bolus': { show: ['glucose', 'carbs', 'insulin'], need: ['carbs|insulin'] },
+  'Snack Bolus': { show: ['glucose', 'carbs', 'insulin', 'prebolus'], need: ['carbs|insulin'] },
+  'Meal Bolus': { show: ['glucose', 'carbs', 'insulin', 'prebolus'], need: ['carbs|insulin'] },
   'Correction Bolus': { show: ['glucose', 'insulin'], need: ['insulin'] },
   'Carb Correction': { show: ['glucose', 'carbs'], need: ['carbs'] },
-  'Combo Bolus': { show: ['glucose', 'carbs', 'insulin', 'duration', 'split'], need: ['insulin', 'duration'] },
+  'Combo Bolus': { show: ['glucose', 'carbs', 'insulin', 'prebolus', 'duration', 'split'], need: ['insulin', 'duration'] },
   Announcement: { show: ['glucose'], need: ['notes'] },
   Note: { show: ['glucose', 'duration'], need: ['notes'] },
   Question: { show: ['glucose'], need: ['notes'] },
@@ -44,8 +44,12 @@ const GROUP_FIELDS = {
   basal: ['percent', 'absolute'],
   profile: ['profile'],
   target: ['targetBottom', 'targetTop', 'reason'],
+  // Only when adding: the server stores the carbs as their own treatment at that time.
+  prebolus: [],
 };
-const NUMBERS = ['glucose', 'carbs', 'protein', 'fat', 'insulin', 'duration', 'splitNow', 'percent', 'absolute', 'targetBottom', 'targetTop'];
+const NUMBERS = ['glucose', 'carbs', 'protein', 'fat', 'insulin', 'preBolus', 'duration', 'splitNow', 'percent', 'absolute', 'targetBottom', 'targetTop'];
+/** Numbers that may be negative: a lower temp basal, carbs eaten before the bolus. */
+const SIGNED = ['percent', 'preBolus'];
 
 const NAMES = {
   glucose: 'a glucose value',
@@ -55,6 +59,7 @@ const NAMES = {
   targetBottom: 'a target bottom',
   targetTop: 'a target top',
   duration: 'a duration',
+  preBolus: 'the carb time',
   notes: 'a note',
   profile: 'a profile',
   'percent|absolute': 'a percent or an absolute rate',
@@ -192,7 +197,7 @@ export class Careportal {
   showFields(changed) {
     const ev = this.event();
     for (const group of this.dialog.querySelectorAll('[data-group]')) {
-      group.hidden = !ev.show.includes(group.dataset.group);
+      group.hidden = !ev.show.includes(group.dataset.group) || (group.dataset.group === 'prebolus' && Boolean(this.editing));
       if (changed && group.hidden) {
         for (const input of group.querySelectorAll('input')) input.value = input.defaultValue;
       }
@@ -214,8 +219,7 @@ export class Careportal {
       const raw = f[name].value.trim().replace(',', '.');
       if (raw === '') continue;
       const v = Number(raw);
-      const negative = name === 'percent';
-      if (!Number.isFinite(v) || (!negative && v < 0)) return `Enter ${NAMES[name] || name} as a number`;
+      if (!Number.isFinite(v) || (!SIGNED.includes(name) && v < 0)) return `Enter ${NAMES[name] || name} as a number`;
       fields[name] = v;
     }
     const notes = f.notes.value.trim();
@@ -233,6 +237,7 @@ export class Careportal {
       if (fields[name] != null) t[name] = fields[name];
     }
     if (profile) t.profile = profile;
+    if (fields.preBolus && t.carbs) t.preBolus = fields.preBolus;
     if (key === 'Combo Bolus') {
       // Stored as Nightscout's careportal stores it: the part given now as insulin, the
       // extended part as a rate over the duration.

@@ -288,6 +288,20 @@ describe('careportal event types', () => {
       const [combo] = await storedTreatments(srv, 'find[eventType]=Combo%20Bolus');
       assert.deepEqual([combo.enteredinsulin, combo.insulin, combo.splitNow, combo.splitExt, combo.relative, combo.duration], [4, 2.4, 60, 40, 0.8, 120]);
 
+      // A Meal Bolus with the carbs eaten 15 minutes after the insulin: two treatments.
+      await page.click('#btn-add');
+      await page.selectOption('#cp-event', 'Meal Bolus');
+      await page.fill('#cp-carbs', '30');
+      await page.fill('#cp-insulin', '3');
+      await page.fill('#cp-prebolus', '15');
+      await page.click('#careportal button[type=submit]');
+      await page.waitForFunction(() => !document.querySelector('#careportal').open);
+      const meal = (await storedTreatments(srv, 'find[eventType]=Meal%20Bolus&find[created_at][$gte]=' + iso(now)))
+        .sort((x, y) => Date.parse(x.created_at) - Date.parse(y.created_at));
+      assert.equal(meal.length, 2, JSON.stringify(meal));
+      assert.deepEqual([meal[0].insulin, meal[0].carbs, meal[1].carbs, meal[1].insulin], [3, undefined, 30, undefined]);
+      assert.equal(Date.parse(meal[1].created_at) - Date.parse(meal[0].created_at), 15 * MIN);
+
       // Cancelling a temporary target: Nightscout's form, duration 0.
       await page.click('#btn-add');
       await page.selectOption('#cp-event', 'Temporary Target Cancel');
