@@ -169,7 +169,10 @@ export class GlucoseChart {
     for (const v of [th.bgLow, th.bgTargetBottom, th.bgTargetTop, th.bgHigh]) ctx.fillText(fmt(v, units), pad.l + pw + 4, Y(v));
 
     // Time grid on local hours.
-    const step = hours <= 3 ? 0.5 * H : hours <= 6 ? H : hours <= 12 ? 2 * H : 3 * H;
+    // The finest step whose labels do not touch ("10:30am" needs about 52 px): a phone gets
+    // fewer labels than a desktop for the same range.
+    const labelPx = timeFormat === 24 ? 44 : 56;
+    const step = [0.5, 1, 2, 3, 4, 6].map((k) => k * H).find((st) => (st / (x1 - x0)) * pw >= labelPx) || 6 * H;
     const tz = new Date(x0).getTimezoneOffset() * 60000;
     ctx.textAlign = 'center';
     ctx.strokeStyle = c.grid;
@@ -355,6 +358,7 @@ export class GlucoseChart {
     }
 
     this.canvas.dataset.from = String(x0);
+    this.canvas.dataset.tickGap = String(Math.round((step / (x1 - x0)) * pw));
     this.canvas.dataset.points = String(visible.length);
     this.canvas.dataset.markers = String(this.hits.length);
     this.canvas.dataset.forecast = String(forecast.length);

@@ -241,6 +241,11 @@ describe('careportal event types', () => {
     try {
       await page.goto(`${srv.base}/`);
       await page.waitForSelector('#btn-add:not([hidden])');
+      // A phone: the time labels of the 3-hour chart keep apart ("10:30am" is about 52 px).
+      await page.click('[data-hours="3"]');
+      await page.waitForFunction(() => Number(document.querySelector('#chart').dataset.points) > 0);
+      const gap = Number(await page.getAttribute('#chart', 'data-tick-gap'));
+      assert.ok(gap >= 52, `time labels ${gap} px apart`);
       await page.click('#btn-add');
       const options = await page.locator('#cp-event option').allTextContents();
       for (const name of ['BG Check', 'Snack Bolus', 'Meal Bolus', 'Correction Bolus', 'Carb Correction', 'Combo Bolus',
