@@ -59,6 +59,10 @@ function showView(name) {
     if (tab === name) $(`tab-${tab}`).setAttribute('aria-current', 'page');
     else $(`tab-${tab}`).removeAttribute('aria-current');
   }
+  // One day picker, in whichever of the two views that follow it is shown.
+  const nav = document.querySelector('.day-nav');
+  if (name === 'log') $('log-title').after(nav);
+  if (name === 'now') document.querySelector('.chart-head').prepend(nav);
   if (name === 'reports') reports.load();
   if (name === 'now') chart.schedule();
   if (name === 'log') renderLog();

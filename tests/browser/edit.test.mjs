@@ -207,6 +207,12 @@ describe('looking back', () => {
       await page.click('#tab-log');
       await page.waitForFunction(() => /Correction Bolus/.test(document.querySelector('#log-list').textContent));
       assert.equal(await page.locator('#log-list li').count(), 1);
+      // The Treatments view has the day picker too: the day after is empty.
+      await page.click('#day-next');
+      await page.waitForFunction(() => document.querySelector('#log-period').textContent.endsWith(': 0 treatments'));
+      await page.click('#day-prev');
+      await page.waitForFunction(() => document.querySelectorAll('#log-list li').length === 1);
+      await shot(page, 'past-day-treatments');
       await page.click('#tab-now');
       // Next: yesterday, empty; next again: today, live.
       await page.click('#day-next');
