@@ -40,6 +40,8 @@ pub struct Counters {
     pub stored: u64,
     /// Documents fetched again that were already stored as they are.
     pub duplicates: u64,
+    /// Documents the store refused (each refusal, so one fetched again is counted again).
+    pub refused: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +79,7 @@ impl SourceStatus {
                 "fetches": self.counters.fetches,
                 "stored": self.counters.stored,
                 "duplicates": self.counters.duplicates,
+                "refused": self.counters.refused,
             },
         })
     }

@@ -2,6 +2,7 @@
 //! (fake_dexcom.rs), with the engine on a manual clock: each test moves the clock to the next
 //! poll the status API announces and asserts what the fake was asked and what was stored.
 
+mod dexcom_faults;
 mod fake_dexcom;
 mod fake_http;
 mod fake_libre;
