@@ -31,6 +31,12 @@ pub enum Fault {
     Locked,
     /// The graph answers 401 "invalid or expired jwt".
     Expired,
+    /// The graph answers HTTP 429 with `Retry-After: <seconds>`.
+    TooMany(u32),
+    /// The graph answers HTTP 500 with an HTML body.
+    ServerError,
+    /// The graph never answers (until the fake is dropped).
+    Hang,
 }
 
 /// A request as the fake saw it.
@@ -218,11 +224,30 @@ fn serve(r: Request, stream: &mut TcpStream, state: &Mutex<State>, clock: &Manua
         );
     }
     if path == format!("/llu/connections/{PATIENT}/graph") {
-        if matches!(s.faults.front(), Some(Fault::Expired)) {
-            s.faults.pop_front();
-            s.tokens.clear();
-            drop(s);
-            return reply(stream, 401, &json!({"message": "invalid or expired jwt"}));
+        match s.faults.front().copied() {
+            Some(Fault::Expired) => {
+                s.faults.pop_front();
+                s.tokens.clear();
+                drop(s);
+                return reply(stream, 401, &json!({"message": "invalid or expired jwt"}));
+            }
+            Some(Fault::TooMany(secs)) => {
+                s.faults.pop_front();
+                drop(s);
+                let retry = format!("Retry-After: {secs}\r\n");
+                return super::fake_http::reply(stream, 429, &retry, "{}");
+            }
+            Some(Fault::ServerError) => {
+                s.faults.pop_front();
+                drop(s);
+                return super::fake_http::reply(stream, 500, "", "<html>oops</html>");
+            }
+            Some(Fault::Hang) => {
+                s.faults.pop_front();
+                drop(s);
+                return std::thread::sleep(std::time::Duration::from_secs(60));
+            }
+            _ => {}
         }
         drop(s);
         // Graph points every 15 min for 12 h, oldest first; the current reading each minute.

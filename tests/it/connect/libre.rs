@@ -1,6 +1,7 @@
 //! LibreLinkUp against its fake (fake_libre.rs), on the manual clock.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use nightlite::connect::{Clock, ManualClock};
 use serde_json::Value;
@@ -118,6 +119,9 @@ fn redirects_expired_tokens_terms_version_floor_and_locks() {
         .as_str()
         .unwrap()
         .contains("CONNECT_LINK_UP_VERSION to at least 4.16.0"));
+    clock.advance(1440 * MIN);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(fake.log().len(), 1, "no request after the version floor");
     drop(b);
 
     // Locked: a throttle for the lockout, no request before it ends.
@@ -132,4 +136,131 @@ fn redirects_expired_tokens_terms_version_floor_and_locks() {
     assert_eq!(b.row()["state"], "backing off");
     assert_eq!(fake.log().len(), 1);
     assert_eq!(b.step()["state"], "idle");
+}
+
+#[test]
+fn a_wrong_password_stops_the_source_without_another_request() {
+    let (clock, fake) = clock_and_fake();
+    let wrong = "Not-The-Libre-Pa55";
+    let b = Bridge::start(
+        setup(&clock, &fake).env("CONNECT_LINK_UP_PASSWORD", wrong),
+        &clock,
+    );
+    let row = b.row();
+    assert_eq!(row["state"], "stopped: fatal", "{row}");
+    assert_eq!(row["nextPoll"], Value::Null);
+    let message = row["lastError"]["message"].as_str().unwrap();
+    assert!(message.contains("password is wrong"), "{message}");
+    assert!(
+        !message.contains(wrong) && !message.contains(EMAIL),
+        "{message}"
+    );
+    assert_eq!(fake.log().len(), 1, "the login, never retried");
+    clock.advance(7 * 1440 * MIN);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(b.row()["state"], "stopped: fatal");
+    assert_eq!(fake.log().len(), 1, "no request after a fatal error");
+}
+
+#[test]
+fn a_429_waits_its_retry_after_with_no_request_meanwhile() {
+    let (clock, fake) = clock_and_fake();
+    let b = Bridge::start(setup(&clock, &fake), &clock);
+    fake.fault(Fault::TooMany(420));
+    let row = b.step();
+    assert_eq!(row["state"], "backing off", "{row}");
+    assert_eq!(row["lastError"]["class"], "throttle");
+    let at = clock.now_ms();
+    assert_eq!(row["nextPoll"], at + 420_000, "{row}");
+    let asked = fake.log().len();
+    clock.set(at + 419_000);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(b.row()["state"], "backing off");
+    assert_eq!(fake.log().len(), asked, "no request during the back-off");
+    assert_eq!(b.step()["state"], "idle");
+    assert_eq!(
+        fake.log().len(),
+        asked + 1,
+        "the graph, with the same session"
+    );
+    assert_eq!(fake.count("/llu/auth/login"), 1);
+}
+
+#[test]
+fn server_errors_and_timeouts_back_off_and_keep_the_session() {
+    let (clock, fake) = clock_and_fake();
+    let b = Bridge::start(setup(&clock, &fake), &clock);
+    fake.fault(Fault::ServerError);
+    let row = b.step();
+    assert_eq!(row["state"], "backing off", "{row}");
+    assert_eq!(row["lastError"]["class"], "transient");
+    let wait = row["nextPoll"].as_i64().unwrap() - clock.now_ms();
+    assert!(
+        (150_000..=165_000).contains(&wait),
+        "half an interval: {wait}"
+    );
+    let asked = fake.log().len();
+    clock.advance(wait - 1_000);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(fake.log().len(), asked, "no request during the back-off");
+    assert_eq!(b.step()["state"], "idle");
+
+    // No answer: the request's deadline runs on the clock.
+    fake.fault(Fault::Hang);
+    let graphs = fake.count("/graph");
+    clock.set(b.row()["nextPoll"].as_i64().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fake.count("/graph") == graphs {
+        assert!(Instant::now() < deadline, "the graph was never asked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    clock.advance(30_000);
+    let row = b.wait(|r| r["state"] == "backing off");
+    assert_eq!(row["lastError"]["class"], "transient", "{row}");
+    assert_eq!(b.step()["state"], "idle");
+    assert_eq!(fake.count("/llu/auth/login"), 1, "errors keep the session");
+}
+
+#[test]
+fn more_than_two_redirects_back_off_and_the_next_poll_logs_in() {
+    let (clock, fake) = clock_and_fake();
+    for _ in 0..3 {
+        fake.fault(Fault::Redirect);
+    }
+    let b = Bridge::start(setup(&clock, &fake), &clock);
+    let row = b.row();
+    assert_eq!(row["state"], "backing off", "{row}");
+    assert_eq!(row["lastError"]["class"], "transient");
+    assert!(row["lastError"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("redirects"));
+    assert_eq!(fake.log().len(), 3, "the login and two redirects, no more");
+    let row = b.step();
+    assert_eq!(row["state"], "idle", "{row}");
+    assert_eq!(fake.count("/llu/auth/login"), 4);
+    assert_eq!(counter(&row, "stored"), 49);
+}
+
+#[test]
+fn a_restart_stores_nothing_new_and_no_reading_twice() {
+    let (clock, fake) = clock_and_fake();
+    let data = tempfile::tempdir().unwrap();
+    let b = Bridge::start(setup(&clock, &fake).data_dir(data.path()), &clock);
+    b.step();
+    let before = b.entries(1000).len();
+    drop(b);
+    let b = Bridge::start(setup(&clock, &fake).data_dir(data.path()), &clock);
+    let row = b.row();
+    assert_eq!(fake.count("/llu/auth/login"), 2);
+    assert_eq!(counter(&row, "stored"), 0, "{row}");
+    assert!(counter(&row, "duplicates") >= 1, "{row}");
+    let entries = b.entries(1000);
+    assert_eq!(entries.len(), before);
+    let mut dates: Vec<i64> = entries
+        .iter()
+        .map(|e| e["date"].as_i64().unwrap())
+        .collect();
+    dates.dedup();
+    assert_eq!(dates.len(), before, "no reading twice");
 }
