@@ -85,6 +85,22 @@ impl SourceStatus {
     }
 }
 
+impl SourceStatus {
+    /// The short form `/api/v1/status.json` carries: what a viewer's pill needs.
+    pub fn summary_json(&self) -> Value {
+        json!({
+            "source": self.source,
+            "state": self.state.name(),
+            "lastSuccess": self.last_success,
+            "lastError": self.last_error.as_ref().map(|(at, e)| json!({
+                "class": e.class.name(),
+                "message": e.message,
+                "at": at,
+            })),
+        })
+    }
+}
+
 /// Every bridge's row, shared between the tasks and the status route.
 #[derive(Debug, Clone, Default)]
 pub struct Board {

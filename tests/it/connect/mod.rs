@@ -7,6 +7,7 @@ mod fake_dexcom;
 mod fake_http;
 mod fake_libre;
 mod libre;
+mod summary;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
