@@ -264,3 +264,104 @@ fn a_restart_stores_nothing_new_and_no_reading_twice() {
     dates.dedup();
     assert_eq!(dates.len(), before, "no reading twice");
 }
+
+#[test]
+fn a_sensor_gives_one_sensor_start_and_a_device_status_per_state() {
+    let (clock, fake) = clock_and_fake();
+    let data = tempfile::tempdir().unwrap();
+    // Activated 30 minutes ago, with a warm-up of an hour.
+    let started = (clock.now_ms() - 30 * MIN) / 1000 * 1000;
+    fake.sensor(started, 60);
+    let b = Bridge::start(setup(&clock, &fake).data_dir(data.path()), &clock);
+    let treatments = b.s.list("/api/v1/treatments.json?count=10");
+    assert_eq!(treatments.len(), 1, "{treatments:?}");
+    let t = &treatments[0];
+    assert_eq!(t["eventType"], "Sensor Start");
+    assert_eq!(t["created_at"], nightlite::dates::to_iso(started));
+    assert_eq!(t["enteredBy"], "librelinkup");
+    assert_eq!(
+        t["identifier"],
+        nightlite::ids::v3_identifier(Some("librelinkup"), started, Some("Sensor Start"))
+    );
+    let statuses = b.s.list("/api/v1/devicestatus.json?count=10");
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    let sensor = &statuses[0]["librelinkup"]["sensor"];
+    assert_eq!(sensor["state"], "warming up", "{sensor}");
+    assert_eq!(sensor["started"], nightlite::dates::to_iso(started));
+    assert_eq!(sensor["warmupMinutes"], 60);
+    assert_eq!(statuses[0]["device"], "librelinkup");
+    let all = format!("{treatments:?}{statuses:?}");
+    assert!(!all.contains("ABCDEF1234"), "no serial number is stored");
+
+    // Polls through the end of the warm-up: one device status more, the treatment once.
+    while clock.now_ms() < started + 70 * MIN {
+        b.step();
+    }
+    assert_eq!(b.s.list("/api/v1/treatments.json?count=10").len(), 1);
+    let statuses = b.s.list("/api/v1/devicestatus.json?count=10");
+    assert_eq!(statuses.len(), 2, "{statuses:?}");
+    assert_eq!(statuses[0]["librelinkup"]["sensor"]["state"], "active");
+    let ready = nightlite::dates::to_iso(started + 60 * MIN);
+    assert_eq!(statuses[0]["created_at"], ready);
+    drop(b);
+
+    // A restart stores neither again.
+    let b = Bridge::start(setup(&clock, &fake).data_dir(data.path()), &clock);
+    assert_eq!(counter(&b.row(), "stored"), 0, "{}", b.row());
+    assert_eq!(b.s.list("/api/v1/treatments.json?count=10").len(), 1);
+    assert_eq!(b.s.list("/api/v1/devicestatus.json?count=10").len(), 2);
+}
+
+#[test]
+fn logbook_readings_become_entries_with_their_arrows_read_once_an_hour() {
+    let (clock, fake) = clock_and_fake();
+    let t0 = clock.now_ms();
+    // A scan 3 h ago and a low alarm 26 h ago (older than the graph), at whole seconds off the
+    // graph's points; and an event without a reading.
+    let scan = (t0 - 180 * MIN) / 1000 * 1000 + 7_000;
+    let alarm = (t0 - 26 * 60 * MIN) / 1000 * 1000 + 11_000;
+    let mut low = FakeLibre::item(alarm, Some(1));
+    low["type"] = 2.into();
+    low["alarmType"] = 0.into();
+    fake.logbook(vec![
+        FakeLibre::item(scan, Some(2)),
+        low,
+        serde_json::json!({"type": 3, "FactoryTimestamp": FakeLibre::stamp(t0 - MIN, 0)}),
+    ]);
+    let b = Bridge::start(setup(&clock, &fake), &clock);
+    let row = b.row();
+    assert_eq!(
+        counter(&row, "stored"),
+        51,
+        "the graph's 49 and two events: {row}"
+    );
+    assert_eq!(fake.count("/logbook"), 1);
+    let entries = b.entries(100);
+    let at = |t: i64| {
+        entries
+            .iter()
+            .find(|e| e["date"] == t)
+            .unwrap_or_else(|| panic!("no entry at {t}"))
+    };
+    assert_eq!(at(scan)["direction"], "FortyFiveDown");
+    assert_eq!(at(scan)["sgv"], FakeLibre::value_at(scan));
+    assert_eq!(at(alarm)["direction"], "SingleDown");
+    assert_eq!(at(alarm)["device"], "librelinkup");
+
+    // Within the hour no logbook; after it, once more, and nothing stored twice.
+    b.step();
+    assert_eq!(fake.count("/logbook"), 1);
+    while clock.now_ms() < t0 + 61 * MIN {
+        b.step();
+    }
+    assert_eq!(fake.count("/logbook"), 2);
+    let entries = b.entries(1000);
+    let mut dates: Vec<i64> = entries
+        .iter()
+        .map(|e| e["date"].as_i64().unwrap())
+        .collect();
+    dates.sort_unstable();
+    dates.dedup();
+    assert_eq!(dates.len(), entries.len(), "no reading twice");
+    assert_eq!(counter(&b.row(), "stored") as usize, entries.len());
+}
