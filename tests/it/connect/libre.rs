@@ -7,7 +7,7 @@ use nightlite::connect::{Clock, ManualClock};
 use serde_json::Value;
 
 use super::fake_http::Fake;
-use super::fake_libre::{FakeLibre, Fault, EMAIL, MIN, PASSWORD};
+use super::fake_libre::{FakeLibre, Fault, EMAIL, MIN, PASSWORD, USER_ID};
 use super::{counter, Bridge};
 use crate::support::{now_ms, Setup};
 
@@ -364,4 +364,29 @@ fn logbook_readings_become_entries_with_their_arrows_read_once_an_hour() {
     dates.dedup();
     assert_eq!(dates.len(), entries.len(), "no reading twice");
     assert_eq!(counter(&b.row(), "stored") as usize, entries.len());
+}
+
+/// The real binary at trace level, polling the fake: neither the log nor the status API holds
+/// the password, the email, the session's token or the user id.
+#[test]
+fn the_libre_credentials_and_token_are_never_logged() {
+    // The fake's readings at the real time, which the binary polls on.
+    let fake = FakeLibre::start(&ManualClock::new(now_ms()));
+    fake.fault(Fault::Expired);
+    let p = Setup::new()
+        .env("NIGHTLITE_LOG", "trace")
+        .env("CONNECT_SOURCE", "linkup")
+        .env("CONNECT_LINK_UP_USERNAME", EMAIL)
+        .env("CONNECT_LINK_UP_PASSWORD", PASSWORD)
+        .env("CONNECT_LINK_UP_SERVER", &fake.url())
+        .spawn();
+    let status = super::status_once(&p, |row| counter(row, "stored") > 0);
+    // Two logins: the token the fake ended was used, then a second one.
+    assert_eq!(fake.count("/llu/auth/login"), 2);
+    let logs = p.logs();
+    for secret in [PASSWORD, EMAIL, "eyJ.synthetic", USER_ID] {
+        assert!(!logs.contains(secret), "{secret} is in the log");
+        assert!(!status.contains(secret), "{secret} is in the status");
+    }
+    assert!(logs.contains("bridge started"), "the log was read: {logs}");
 }

@@ -62,3 +62,49 @@ fn status_json_has_no_bridges_without_bridges() {
     assert_eq!(r.status, 200);
     assert!(r.json().get("bridges").is_none(), "{}", r.text);
 }
+
+/// `nightlite settings` (the real binary) hides the vendor account names unless `--reveal`;
+/// the passwords never.
+#[test]
+fn settings_masks_account_names_unless_revealed_and_never_shows_passwords() {
+    let names = [
+        ("CONNECT_SHARE_ACCOUNT_NAME", "share-owner@example.org"),
+        ("CONNECT_LINK_UP_USERNAME", "libre-follower@example.org"),
+        ("BRIDGE_USER_NAME", "legacy-bridge-user"),
+    ];
+    let passwords = [
+        ("CONNECT_SHARE_PASSWORD", "Share-Pa55-Never"),
+        ("CONNECT_LINK_UP_PASSWORD", "Libre-Pa55-Never"),
+        ("BRIDGE_PASSWORD", "Bridge-Pa55-Never"),
+    ];
+    let run = |reveal: bool| {
+        let mut c = crate::support::command();
+        c.arg("settings")
+            .envs(names.iter().copied())
+            .envs(passwords.iter().copied());
+        if reveal {
+            c.arg("--reveal");
+        }
+        let out = c.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let line = |text: &str, name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+            .to_string()
+    };
+    let masked = run(false);
+    for (name, value) in names {
+        assert!(!masked.contains(value), "{masked}");
+        assert!(line(&masked, name).contains("(set, not shown: --reveal shows it)"));
+    }
+    let revealed = run(true);
+    for (name, value) in names {
+        assert!(line(&revealed, name).contains(value), "{revealed}");
+    }
+    for (name, value) in passwords {
+        assert!(!masked.contains(value) && !revealed.contains(value));
+        assert!(line(&revealed, name).contains("(set, not shown)"));
+    }
+}
