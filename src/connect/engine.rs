@@ -277,7 +277,10 @@ impl<S: Source> Engine<S> {
             self.source.device().to_string(),
         )
         .await
-        .map_err(|e| local(&e))?;
+        .map_err(|e| local(&e))?
+        // A reading stored with a date ahead of the clock (a receiver's clock a year off)
+        // counts as now: else every later fetch would start in the future and find nothing.
+        .map(|t| t.min(now));
         let from = schedule::fetch_from(
             newest_own,
             now,
@@ -359,7 +362,8 @@ impl<S: Source> Engine<S> {
                 r.counters.duplicates += duplicates;
             });
         }
-        Ok(newest)
+        // Likewise for the schedule: the next poll follows the clock, not a future date.
+        Ok(newest.map(|t| t.min(self.clock.now_ms())))
     }
 }
 

@@ -79,3 +79,36 @@ fn no_request_during_the_back_off_after_server_errors() {
     assert_eq!(b.step()["state"], "idle");
     assert_eq!(fake.logins(), 1, "server errors keep the session");
 }
+
+#[test]
+fn a_reading_dated_in_the_future_does_not_stall_the_bridge() {
+    let (clock, fake) = clock_and_fake();
+    // A receiver clock a year ahead: stored (it is a valid document), but the next polls must
+    // neither wait for that date nor fetch from it.
+    let ahead = clock.now_ms() + 365 * DAY;
+    fake.serve_also(json!({"WT": format!("Date({ahead})"), "Value": 120, "Trend": "Flat"}));
+    let b = Bridge::start(setup(&clock, &fake, PASSWORD), &clock);
+    let row = b.row();
+    assert_eq!(counter(&row, "stored"), 289, "{row}");
+    let next = row["nextPoll"].as_i64().unwrap();
+    assert!(next <= clock.now_ms() + 5 * MIN + 36_000, "{row}");
+    let t0 = clock.now_ms();
+    b.step();
+    // A failed poll: the next one fetches what it missed, from the stored readings on.
+    fake.fail_read(Fault::BadGateway);
+    assert_eq!(b.step()["state"], "backing off");
+    for _ in 0..3 {
+        b.step();
+    }
+    let stored: Vec<i64> = b
+        .entries(1000)
+        .iter()
+        .map(|e| e["date"].as_i64().unwrap())
+        .collect();
+    let new = fake.readings_until(clock.now_ms());
+    let new: Vec<&i64> = new.iter().filter(|t| **t > t0 - 5 * MIN).collect();
+    assert!(new.len() >= 4, "{new:?}");
+    for t in new {
+        assert!(stored.contains(t), "the reading at {t} was never fetched");
+    }
+}
