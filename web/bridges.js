@@ -39,26 +39,31 @@ export function bridgePill(b, now) {
   return pill;
 }
 
+/**
+ * A pill's list item: label, value and, for screen readers, the detail and level. The same
+ * markup as app.js draws for pills.js' pills (with its own copy of this code, for now).
+ */
+export function pillItem(p) {
+  const li = document.createElement('li');
+  li.className = p.level;
+  li.dataset.pill = p.key;
+  li.title = p.detail;
+  const k = document.createElement('span');
+  k.className = 'k';
+  k.textContent = p.label;
+  const v = document.createElement('span');
+  v.className = 'v';
+  v.textContent = p.value;
+  const sr = document.createElement('span');
+  sr.className = 'sr-only';
+  sr.textContent = ` (${p.detail}${p.level ? `, ${p.level}` : ''})`;
+  li.append(k, v, sr);
+  return li;
+}
+
 function render(list, bridges) {
   const now = Date.now();
-  list.replaceChildren(...bridges.map((b) => {
-    const p = bridgePill(b, now);
-    const li = document.createElement('li');
-    li.className = p.level;
-    li.dataset.pill = p.key;
-    li.title = p.detail;
-    const k = document.createElement('span');
-    k.className = 'k';
-    k.textContent = p.label;
-    const v = document.createElement('span');
-    v.className = 'v';
-    v.textContent = p.value;
-    const sr = document.createElement('span');
-    sr.className = 'sr-only';
-    sr.textContent = ` (${p.detail}${p.level ? `, ${p.level}` : ''})`;
-    li.append(k, v, sr);
-    return li;
-  }));
+  list.replaceChildren(...bridges.map((b) => pillItem(bridgePill(b, now))));
   list.hidden = bridges.length === 0;
 }
 
