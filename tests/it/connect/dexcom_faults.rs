@@ -1,6 +1,6 @@
 //! Dexcom Share faults the first tests (mod.rs) leave out: a document the store refuses, a
-//! password that stops working while the bridge runs, and no request during a back-off after
-//! server errors.
+//! reading dated in the future, a password that stops working while the bridge runs, no
+//! request during a back-off after server errors, and a 429 at login.
 
 use nightlite::connect::Clock;
 use serde_json::json;
@@ -111,4 +111,22 @@ fn a_reading_dated_in_the_future_does_not_stall_the_bridge() {
     for t in new {
         assert!(stored.contains(t), "the reading at {t} was never fetched");
     }
+}
+
+#[test]
+fn a_429_at_login_waits_its_retry_after_then_logs_in_once() {
+    let (clock, fake) = clock_and_fake();
+    fake.fail_login(Fault::TooMany(300));
+    let b = Bridge::start(setup(&clock, &fake, PASSWORD), &clock);
+    let row = b.row();
+    assert_eq!(row["state"], "backing off", "{row}");
+    assert_eq!(row["lastError"]["class"], "throttle");
+    assert_eq!(row["nextPoll"], clock.now_ms() + 300_000, "{row}");
+    clock.advance(299_000);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(fake.log().len(), 1, "no request during the back-off");
+    let row = b.step();
+    assert_eq!(row["state"], "idle", "{row}");
+    assert_eq!(fake.logins(), 2);
+    assert_eq!(counter(&row, "stored"), 288);
 }
