@@ -79,6 +79,10 @@ enum Command {
         /// Print the packaged nightlite.toml instead.
         #[arg(long)]
         toml: bool,
+        /// Show vendor account names (personal data, hidden by default); passwords and
+        /// API_SECRET are never shown.
+        #[arg(long, conflicts_with_all = ["markdown", "toml"])]
+        reveal: bool,
     },
 }
 
@@ -115,9 +119,14 @@ fn main() -> ExitCode {
         // Colour codes only for a terminal, not in journald or log files.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    if let Some(Command::Settings { markdown, toml }) = &cli.command {
-        let (markdown, toml) = (*markdown, *toml);
-        return settings(cli.config.as_deref(), markdown, toml);
+    if let Some(Command::Settings {
+        markdown,
+        toml,
+        reveal,
+    }) = &cli.command
+    {
+        let (markdown, toml, reveal) = (*markdown, *toml, *reveal);
+        return settings(cli.config.as_deref(), markdown, toml, reveal);
     }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -136,13 +145,17 @@ fn main() -> ExitCode {
         Command::RebuildSpans => rebuild_spans(&config),
         Command::Import { files, collection } => import(&config, &files, collection.as_deref()),
         // Answered above, before the settings are checked.
-        Command::Settings { markdown, toml } => settings(cli.config.as_deref(), markdown, toml),
+        Command::Settings {
+            markdown,
+            toml,
+            reveal,
+        } => settings(cli.config.as_deref(), markdown, toml, reveal),
     }
 }
 
 /// `nightlite settings`: the table as text, before the settings are checked, so that a bad
 /// value is listed too; then the check the server makes, with its message.
-fn settings(file: Option<&std::path::Path>, markdown: bool, toml: bool) -> ExitCode {
+fn settings(file: Option<&std::path::Path>, markdown: bool, toml: bool, reveal: bool) -> ExitCode {
     use nightlite::config::render;
     if markdown {
         print!("{}", render::markdown());
@@ -152,7 +165,7 @@ fn settings(file: Option<&std::path::Path>, markdown: bool, toml: bool) -> ExitC
         print!("{}", render::toml());
         return ExitCode::SUCCESS;
     }
-    let listed = render::listing(file).and_then(|text| {
+    let listed = render::listing(file, reveal).and_then(|text| {
         print!("{text}");
         Config::load(file)
     });

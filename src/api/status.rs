@@ -151,7 +151,7 @@ pub fn settings_json(c: &Config) -> Value {
     s
 }
 
-async fn status(state: State, req: HttpRequest) -> Result<HttpResponse> {
+async fn status(state: State, access: Access, req: HttpRequest) -> Result<HttpResponse> {
     // LoopFollow reads `authorized` for the token it passed.
     let q = req.query_string();
     let presented =
@@ -166,7 +166,7 @@ async fn status(state: State, req: HttpRequest) -> Result<HttpResponse> {
     // nightlite's own fields: bytes of database + WAL, and bytes free on its disk.
     let dbsize = state.store.db_size();
     let disk_free = state.store.disk().space().ok().map(|s| s.free);
-    let info = json!({
+    let mut info = json!({
         "status": "ok",
         "name": "nightlite",
         "version": NIGHTSCOUT_VERSION,
@@ -183,6 +183,13 @@ async fn status(state: State, req: HttpRequest) -> Result<HttpResponse> {
         "dbsize": dbsize,
         "diskFree": disk_free
     });
+    // The bridges in short (docs/bridges.md), for callers who may read GET /api/v4/bridges;
+    // absent when none is configured, so a plain site's status keeps Nightscout's shape.
+    let bridges = state.bridges.snapshot();
+    if !bridges.is_empty() && access.can("api:bridges:read") {
+        let rows: Vec<Value> = bridges.iter().map(|b| b.summary_json()).collect();
+        info["bridges"] = Value::Array(rows);
+    }
     let ext = super::format::ext_of(&req);
     // Express' res.format order for a suffix-less request: html, js, text, json.
     let offered = [

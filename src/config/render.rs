@@ -14,6 +14,7 @@ pub fn accepted(s: &Setting) -> String {
     match s.kind {
         Kind::Text => "text".into(),
         Kind::Password => "text, never shown".into(),
+        Kind::Account => "text, shown only with `settings --reveal`".into(),
         Kind::Secret => format!("text, {} characters or more", super::MIN_SECRET_LENGTH),
         Kind::Path => "a path".into(),
         Kind::List => "words".into(),
@@ -125,22 +126,27 @@ pub fn toml() -> String {
 }
 
 /// `nightlite settings`: every setting, the value in force and where it comes from. The file
-/// is read as the server reads it; API_SECRET (any [`Kind::Secret`]) shows only whether it is
-/// set.
-pub fn listing(file: Option<&Path>) -> Result<String, ConfigError> {
+/// is read as the server reads it; API_SECRET (any [`Kind::Secret`]) and the vendors'
+/// passwords show only whether they are set, vendor account names (personal data) too unless
+/// `reveal`.
+pub fn listing(file: Option<&Path>, reveal: bool) -> Result<String, ConfigError> {
     let from_file = match file {
         Some(path) => super::read_toml(path)?.0,
         None => HashMap::new(),
     };
-    Ok(listing_of(&from_file, file, &|name| {
-        std::env::var(name).ok()
-    }))
+    Ok(listing_of(
+        &from_file,
+        file,
+        &|name| std::env::var(name).ok(),
+        reveal,
+    ))
 }
 
 fn listing_of(
     from_file: &HashMap<String, String>,
     file: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
+    reveal: bool,
 ) -> String {
     let width = SETTINGS.iter().map(|s| s.name.len()).max().unwrap_or(0);
     let file_name = file.map(|p| p.display().to_string()).unwrap_or_default();
@@ -160,6 +166,8 @@ fn listing_of(
             "-".to_string()
         } else if s.is_secret() {
             "(set, not shown)".to_string()
+        } else if s.is_personal() && !reveal {
+            "(set, not shown: --reveal shows it)".to_string()
         } else {
             value.trim().to_string()
         };
@@ -207,7 +215,7 @@ mod tests {
                 "PORT" => Some("9090".to_string()),
                 _ => None,
             };
-            let text = listing_of(&from_file, Some(&path), &env);
+            let text = listing_of(&from_file, Some(&path), &env, false);
             assert!(!text.contains(env_secret), "{text}");
             assert!(!text.contains(file_secret), "{text}");
             let line = |name: &str| {
@@ -222,7 +230,7 @@ mod tests {
             assert!(line("THEME").contains("colors  (from "), "{text}");
             assert!(line("HOSTNAME").contains("-  (default 0.0.0.0)"), "{text}");
         }
-        let none = listing_of(&HashMap::new(), None, &|_| None);
+        let none = listing_of(&HashMap::new(), None, &|_| None, false);
         assert!(none
             .lines()
             .next()

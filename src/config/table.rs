@@ -40,6 +40,9 @@ pub enum Kind {
     Secret,
     /// A vendor's password: any text, never shown (as [`Kind::Secret`], without its length).
     Password,
+    /// A vendor account's name or email: any text; personal data, so `nightlite settings`
+    /// shows it only with `--reveal`.
+    Account,
     /// A file or folder.
     Path,
     /// Words, split on spaces, commas and colons as Nightscout splits them.
@@ -642,6 +645,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         name: "CONNECT_SHARE_ACCOUNT_NAME",
+        kind: Kind::Account,
         doc: "Dexcom Share: the account that shares (the publisher's login: email, phone or \
               account id), for `dexcomshare`",
         packaged: Packaged::Example("\"you@example.org\""),
@@ -676,6 +680,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         name: "CONNECT_LINK_UP_USERNAME",
+        kind: Kind::Account,
         doc: "LibreLinkUp: the email of a follower account the patient's LibreLink app \
               shares with, for `linkup`",
         packaged: Packaged::Example("\"follower@example.org\""),
@@ -750,6 +755,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         name: "BRIDGE_USER_NAME",
+        kind: Kind::Account,
         doc: "legacy (cgm-remote-monitor's `bridge` in `ENABLE` turns Dexcom Share on): the \
               account when `CONNECT_SHARE_ACCOUNT_NAME` is unset",
         packaged: Packaged::Omit,
@@ -833,6 +839,7 @@ impl Setting {
         match self.kind {
             Kind::Text
             | Kind::Password
+            | Kind::Account
             | Kind::Path
             | Kind::Custom { .. }
             | Kind::Plugin { .. } => Ok(Value::Text(v.to_string())),
@@ -898,6 +905,11 @@ impl Setting {
     /// Whether `nightlite settings` must not show the value.
     pub fn is_secret(&self) -> bool {
         matches!(self.kind, Kind::Secret | Kind::Password)
+    }
+
+    /// Whether `nightlite settings` shows the value only when asked to (`--reveal`).
+    pub fn is_personal(&self) -> bool {
+        matches!(self.kind, Kind::Account)
     }
 }
 

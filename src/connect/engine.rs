@@ -194,7 +194,7 @@ impl<S: Source> Engine<S> {
                             throttles += 1;
                             Some(schedule::throttled(throttles, e.retry_after_ms))
                         }
-                        ErrorClass::Auth | ErrorClass::Transient => {
+                        ErrorClass::Auth | ErrorClass::Transient | ErrorClass::Refused => {
                             throttles = 0;
                             failures += 1;
                             let jitter =
@@ -277,7 +277,10 @@ impl<S: Source> Engine<S> {
             self.source.device().to_string(),
         )
         .await
-        .map_err(|e| local(&e))?;
+        .map_err(|e| local(&e))?
+        // A reading stored with a date ahead of the clock (a receiver's clock a year off)
+        // counts as now: else every later fetch would start in the future and find nothing.
+        .map(|t| t.min(now));
         let from = schedule::fetch_from(
             newest_own,
             now,
@@ -291,18 +294,25 @@ impl<S: Source> Engine<S> {
         })
     }
 
+    /// Counts a document the store refused and shows why in the status (the store's message
+    /// names the field by its path, never a credential).
+    fn refused(&self, e: &crate::error::Error) {
+        let message = format!("a document was refused: {}", e.client_message());
+        tracing::warn!(source = self.source.name(), "bridge: {message}");
+        let now = self.clock.now_ms();
+        self.row.update(|r| {
+            r.counters.refused += 1;
+            r.last_error = Some((now, SourceError::new(ErrorClass::Refused, message)));
+        });
+    }
+
     /// Writes the batch collection by collection; returns the newest entry now known.
     async fn persist(
         &self,
         batch: Batch,
         newest_own: Option<i64>,
     ) -> Result<Option<i64>, SourceError> {
-        let newest = batch
-            .entries
-            .iter()
-            .filter_map(|e| e.get("date").and_then(Value::as_i64))
-            .chain(newest_own)
-            .max();
+        let mut newest = newest_own;
         for (coll, docs) in [
             (Collection::Entries, batch.entries),
             (Collection::Treatments, batch.treatments),
@@ -314,8 +324,22 @@ impl<S: Source> Engine<S> {
             let now = crate::dates::now_ms();
             let mut prepared = Vec::with_capacity(docs.len());
             for (i, doc) in docs.into_iter().enumerate() {
-                let label = format!("{}[{i}]", self.source.name());
-                prepared.extend(prepare(coll, doc, &label, now).map_err(|e| local(&e))?);
+                let label = format!("{}.{}[{i}]", self.source.name(), coll.table());
+                match prepare(coll, doc, &label, now) {
+                    Ok(p) => prepared.extend(p),
+                    // One document the store refuses (a value out of range, a date it cannot
+                    // read) is counted and reported, and the rest stored: failing the poll
+                    // would fetch the same batch again at every poll and store none of it.
+                    Err(e) => self.refused(&e),
+                }
+            }
+            if prepared.is_empty() {
+                continue;
+            }
+            if coll == Collection::Entries {
+                // Only what the store accepts sets the schedule: a refused reading dated in
+                // the year 287,000 must not push the next poll there.
+                newest = prepared.iter().map(|d| d.mills).chain(newest).max();
             }
             let written: Vec<Written> = documents::upsert(
                 &self.store,
@@ -338,12 +362,13 @@ impl<S: Source> Engine<S> {
                 r.counters.duplicates += duplicates;
             });
         }
-        Ok(newest)
+        // Likewise for the schedule: the next poll follows the clock, not a future date.
+        Ok(newest.map(|t| t.min(self.clock.now_ms())))
     }
 }
 
-/// A local failure (the database, a document the store refuses) while handling a fetch:
-/// transient, so the next poll tries again, and its text holds no vendor data.
+/// A local failure (the database) while handling a fetch: transient, so the next poll tries
+/// again, and its text holds no vendor data.
 fn local(e: &crate::error::Error) -> SourceError {
     SourceError::transient(format!("storing failed: {}", e.client_message()))
 }

@@ -16,6 +16,9 @@ pub enum ErrorClass {
     /// Anything else (5xx, timeouts, refused connections, replies we cannot read): back off
     /// exponentially, at most 6 intervals.
     Transient,
+    /// Not the vendor's: one fetched document the store refused. The rest is stored and the
+    /// source goes on; the status shows it and counts it.
+    Refused,
 }
 
 impl ErrorClass {
@@ -25,6 +28,7 @@ impl ErrorClass {
             ErrorClass::Fatal => "fatal",
             ErrorClass::Throttle => "throttle",
             ErrorClass::Transient => "transient",
+            ErrorClass::Refused => "refused",
         }
     }
 }

@@ -5,12 +5,19 @@
 //! SHA-256 of the user id. Terms to accept, a bad password and the version floor are fatal
 //! (nightlite never accepts terms for the user); `locked` is a throttle with its lockout.
 //! Entries carry `device: "librelinkup"` and API v3's identifier of device and date.
+//!
+//! Beyond nightscout-connect (seed proposal P1): each sensor the graph names gives a
+//! `Sensor Start` treatment at its activation and a device status with its state (warming up,
+//! then active), each with a deterministic identifier so it is stored once; and once an hour
+//! the logbook's events that carry a reading (scans, alarms) become entries with their arrow.
+
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::engine::{sgv_entry, Batch, Gap, Source};
-use super::errors::SourceError;
+use super::errors::{ErrorClass, SourceError};
 use super::http::{base_url, host_of, Http, Reply};
 use crate::config::bridges::{LinkUp, Password};
 
@@ -18,6 +25,8 @@ pub const DEVICE: &str = "librelinkup";
 const PRODUCT: &str = "llu.android";
 const HOUR_MS: i64 = 3_600_000;
 const MAX_REDIRECTS: usize = 2;
+/// The logbook (about two weeks of events) is read at most this often.
+const LOGBOOK_EVERY_MS: i64 = HOUR_MS;
 
 pub struct Libre {
     /// The configured server, when not the region's.
@@ -28,6 +37,14 @@ pub struct Libre {
     patient_id: Option<String>,
     interval_ms: i64,
     version: String,
+    /// When the logbook was last asked for (epoch ms; i64::MIN before the first time).
+    logbook_at: AtomicI64,
+}
+
+/// What a fetch brings: the graph, and the logbook when it was due.
+pub struct Fetched {
+    graph: Value,
+    logbook: Option<Value>,
 }
 
 /// What the login yields.
@@ -55,6 +72,34 @@ impl Libre {
             patient_id: s.patient_id.clone(),
             interval_ms: i64::from(s.interval_min) * 60_000,
             version: s.version.clone(),
+            logbook_at: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// The logbook when an hour has passed since it was last asked for. It is optional: a
+    /// failure other than an ended session or a throttle is logged and the graph stored.
+    async fn logbook(
+        &self,
+        http: &Http,
+        s: &Session,
+        now: i64,
+    ) -> Result<Option<Value>, SourceError> {
+        let last = self.logbook_at.load(Ordering::Relaxed);
+        if last != i64::MIN && now - last < LOGBOOK_EVERY_MS {
+            return Ok(None);
+        }
+        self.logbook_at.store(now, Ordering::Relaxed);
+        let path = format!("/llu/connections/{}/logbook", s.patient_id);
+        match self.get(http, &s.ticket, &path).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if matches!(e.class, ErrorClass::Auth | ErrorClass::Throttle) => Err(e),
+            Err(e) => {
+                tracing::warn!(
+                    "LibreLinkUp: the logbook is skipped this hour: {}",
+                    e.message
+                );
+                Ok(None)
+            }
         }
     }
 
@@ -171,7 +216,7 @@ fn checked(host: &str, reply: &Reply, version: &str) -> Result<Value, SourceErro
 impl Source for Libre {
     type Auth = Ticket;
     type Session = Session;
-    type Raw = Value;
+    type Raw = Fetched;
 
     fn name(&self) -> &'static str {
         "linkup"
@@ -265,17 +310,20 @@ impl Source for Libre {
         })
     }
 
-    async fn fetch(&self, http: &Http, s: &Session, _gap: &Gap) -> Result<Value, SourceError> {
-        self.get(
-            http,
-            &s.ticket,
-            &format!("/llu/connections/{}/graph", s.patient_id),
-        )
-        .await
+    async fn fetch(&self, http: &Http, s: &Session, gap: &Gap) -> Result<Fetched, SourceError> {
+        let graph = self
+            .get(
+                http,
+                &s.ticket,
+                &format!("/llu/connections/{}/graph", s.patient_id),
+            )
+            .await?;
+        let logbook = self.logbook(http, s, gap.now).await?;
+        Ok(Fetched { graph, logbook })
     }
 
-    fn transform(&self, raw: Value, gap: &Gap) -> Result<Batch, SourceError> {
-        let data = &raw["data"];
+    fn transform(&self, raw: Fetched, gap: &Gap) -> Result<Batch, SourceError> {
+        let data = &raw.graph["data"];
         let current = &data["connection"]["glucoseMeasurement"];
         let mut items: Vec<(&Value, bool)> = data["graphData"]
             .as_array()
@@ -293,11 +341,84 @@ impl Source for Libre {
                 }
             }
         }
+        // Logbook events are each a reading with its arrow; older than the graph's window,
+        // they are stored once all the same (their identifiers make a re-read a no-op).
+        let logbook = raw.logbook.as_ref().and_then(|l| l["data"].as_array());
+        for item in logbook.into_iter().flatten() {
+            if let Some(e) = entry(item, true) {
+                if seen.insert(e["date"].as_i64().unwrap_or(0)) {
+                    entries.push(e);
+                }
+            }
+        }
+        let (treatments, devicestatus) = sensors(data, gap.now);
         Ok(Batch {
             entries,
-            ..Batch::default()
+            treatments,
+            devicestatus,
         })
     }
+}
+
+/// The sensors a graph reply names (`activeSensors`, and the connection's own), each once:
+/// a `Sensor Start` treatment at its activation, and a device status with its state at the
+/// moment that state began (so each is stored once, whatever the number of polls).
+fn sensors(data: &Value, now: i64) -> (Vec<Value>, Vec<Value>) {
+    let listed = data["activeSensors"].as_array().into_iter().flatten();
+    let all = listed
+        .map(|s| &s["sensor"])
+        .chain(std::iter::once(&data["connection"]["sensor"]));
+    let (mut treatments, mut statuses) = (Vec::new(), Vec::new());
+    let mut seen = std::collections::HashSet::new();
+    for s in all {
+        // `a`: the activation, in Unix seconds; `w`: the warm-up, in minutes.
+        let Some(started) = s["a"].as_i64().filter(|a| *a > 0).map(|a| a * 1000) else {
+            continue;
+        };
+        if started > now || !seen.insert(started) {
+            continue;
+        }
+        let warmup = s["w"]
+            .as_i64()
+            .filter(|w| (0..=24 * 60).contains(w))
+            .unwrap_or(60);
+        treatments.push(sensor_start(started));
+        let ready = started + warmup * 60_000;
+        let (state, since) = if now < ready {
+            ("warming up", started)
+        } else {
+            ("active", ready)
+        };
+        let mut sensor = json!({
+            "state": state,
+            "started": crate::dates::to_iso(started),
+            "warmupMinutes": warmup,
+        });
+        if let Some(pt) = s["pt"].as_i64() {
+            sensor["productType"] = pt.into();
+        }
+        statuses.push(json!({
+            "device": DEVICE,
+            "created_at": crate::dates::to_iso(since),
+            "identifier": crate::ids::v3_identifier(Some(DEVICE), since, None),
+            "librelinkup": { "sensor": sensor },
+        }));
+    }
+    (treatments, statuses)
+}
+
+/// The `Sensor Start` treatment of a sensor activated at `started` (epoch ms), with API v3's
+/// identifier of device, date and event type.
+fn sensor_start(started: i64) -> Value {
+    const EVENT: &str = "Sensor Start";
+    json!({
+        "eventType": EVENT,
+        "created_at": crate::dates::to_iso(started),
+        "enteredBy": DEVICE,
+        "device": DEVICE,
+        "notes": "FreeStyle Libre sensor started (from LibreLinkUp)",
+        "identifier": crate::ids::v3_identifier(Some(DEVICE), started, Some(EVENT)),
+    })
 }
 
 /// `M/d/yyyy h:mm:ss AM` (en-US) as epoch ms, read as UTC.

@@ -40,6 +40,8 @@ pub struct Counters {
     pub stored: u64,
     /// Documents fetched again that were already stored as they are.
     pub duplicates: u64,
+    /// Documents the store refused (each refusal, so one fetched again is counted again).
+    pub refused: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -77,7 +79,24 @@ impl SourceStatus {
                 "fetches": self.counters.fetches,
                 "stored": self.counters.stored,
                 "duplicates": self.counters.duplicates,
+                "refused": self.counters.refused,
             },
+        })
+    }
+}
+
+impl SourceStatus {
+    /// The short form `/api/v1/status.json` carries: what a viewer's pill needs.
+    pub fn summary_json(&self) -> Value {
+        json!({
+            "source": self.source,
+            "state": self.state.name(),
+            "lastSuccess": self.last_success,
+            "lastError": self.last_error.as_ref().map(|(at, e)| json!({
+                "class": e.class.name(),
+                "message": e.message,
+                "at": at,
+            })),
         })
     }
 }

@@ -428,3 +428,52 @@ describe('http', () => {
     assert.equal(again.status, 304);
   });
 });
+
+describe('bridges', () => {
+  test('a pill shows a bridge that cannot reach its vendor, without its credentials', async () => {
+    const vendor = await freePort(); // nothing listens there: every request is refused
+    const account = 'browser-bridge@example.org';
+    const password = 'Browser-Bridge-Pa55';
+    const srv = await startServer({
+      AUTH_DEFAULT_ROLES: 'readable',
+      CONNECT_SOURCE: 'dexcomshare',
+      CONNECT_SHARE_ACCOUNT_NAME: account,
+      CONNECT_SHARE_PASSWORD: password,
+      CONNECT_SHARE_SERVER: `http://127.0.0.1:${vendor}`,
+    });
+    await srv.post('/api/v1/entries', [sgv(Date.now() - MIN, 120)]);
+    const b = await openBrowser(srv);
+    const { page } = b;
+    const pill = '#bridge-pills [data-pill="bridge-dexcomshare"]';
+    try {
+      await page.goto(`${srv.base}/`);
+      await page.waitForSelector(`${pill}.warn`, { timeout: 20000 });
+      assert.equal(await text(page, `${pill} .k`), 'Dexcom');
+      assert.equal(await text(page, `${pill} .v`), 'retrying');
+      assert.match(await page.getAttribute(pill, 'title'), /^Dexcom bridge retrying: /);
+      const html = await page.content();
+      assert.ok(!html.includes(password) && !html.includes(account), 'no credential on the page');
+      await shot(page, 'bridge-pill');
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('no bridge pill on a site without bridges', async () => {
+    const srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable' });
+    await srv.post('/api/v1/entries', [sgv(Date.now() - MIN, 120)]);
+    const b = await openBrowser(srv);
+    const { page } = b;
+    try {
+      await page.goto(`${srv.base}/`);
+      await page.waitForFunction(() => document.querySelector('#bg-value')?.textContent === '120');
+      await page.waitForSelector('#bridge-pills', { state: 'attached' });
+      assert.ok(await page.locator('#bridge-pills').isHidden());
+      assert.equal(await page.locator('#bridge-pills li').count(), 0);
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+});

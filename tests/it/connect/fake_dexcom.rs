@@ -55,6 +55,8 @@ struct State {
     object_ids: bool,
     /// No readings before this time.
     first_reading: i64,
+    /// Records served first in every read, as they are (a vendor's garbage).
+    extra: Vec<Value>,
 }
 
 pub struct FakeDexcom {
@@ -97,6 +99,11 @@ impl FakeDexcom {
     /// Every session ends (Dexcom answers SessionIdNotFound from now on).
     pub fn end_sessions(&self) {
         self.state.lock().unwrap().sessions.clear();
+    }
+
+    /// `record` comes first in every read from now on.
+    pub fn serve_also(&self, record: Value) {
+        self.state.lock().unwrap().extra.push(record);
     }
 
     pub fn object_ids(&self) {
@@ -218,11 +225,14 @@ fn serve(r: Request, stream: &mut TcpStream, state: &Mutex<State>, clock: &Manua
             }
             let minutes: i64 = param("minutes").and_then(|v| v.parse().ok()).unwrap_or(0);
             let count: usize = param("maxCount").and_then(|v| v.parse().ok()).unwrap_or(0);
-            let first = s.first_reading;
+            let (first, mut out) = (s.first_reading, s.extra.clone());
             drop(s);
             let mut t = (now - PHASE).div_euclid(5 * MIN) * 5 * MIN + PHASE;
-            let mut out = vec![];
-            while t >= first && t > now - minutes.min(1440) * MIN && out.len() < count.min(288) {
+            let readings = out.len();
+            while t >= first
+                && t > now - minutes.min(1440) * MIN
+                && out.len() - readings < count.min(288)
+            {
                 let (trend, _) = FakeDexcom::trend_at(t);
                 out.push(json!({
                     "WT": format!("Date({t})"),

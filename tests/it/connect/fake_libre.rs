@@ -31,6 +31,12 @@ pub enum Fault {
     Locked,
     /// The graph answers 401 "invalid or expired jwt".
     Expired,
+    /// The graph answers HTTP 429 with `Retry-After: <seconds>`.
+    TooMany(u32),
+    /// The graph answers HTTP 500 with an HTML body.
+    ServerError,
+    /// The graph never answers (until the fake is dropped).
+    Hang,
 }
 
 /// A request as the fake saw it.
@@ -41,6 +47,10 @@ struct State {
     log: Vec<Logged>,
     faults: VecDeque<Fault>,
     tokens: Vec<String>,
+    /// The sensor the graph names: activation (Unix s) and warm-up (min).
+    sensor: Option<(i64, i64)>,
+    /// What the logbook answers.
+    logbook: Vec<Value>,
 }
 
 pub struct FakeLibre {
@@ -62,6 +72,16 @@ impl FakeLibre {
 
     pub fn fault(&self, f: Fault) {
         self.state.lock().unwrap().faults.push_back(f);
+    }
+
+    /// The graph names a sensor activated at `activated_ms` with a warm-up of `warmup_min`.
+    pub fn sensor(&self, activated_ms: i64, warmup_min: i64) {
+        self.state.lock().unwrap().sensor = Some((activated_ms / 1000, warmup_min));
+    }
+
+    /// The logbook holds `items` (GlucoseItems with their arrows, or anything else).
+    pub fn logbook(&self, items: Vec<Value>) {
+        self.state.lock().unwrap().logbook = items;
     }
 
     pub fn value_at(t: i64) -> i64 {
@@ -218,12 +238,39 @@ fn serve(r: Request, stream: &mut TcpStream, state: &Mutex<State>, clock: &Manua
         );
     }
     if path == format!("/llu/connections/{PATIENT}/graph") {
-        if matches!(s.faults.front(), Some(Fault::Expired)) {
-            s.faults.pop_front();
-            s.tokens.clear();
-            drop(s);
-            return reply(stream, 401, &json!({"message": "invalid or expired jwt"}));
+        match s.faults.front().copied() {
+            Some(Fault::Expired) => {
+                s.faults.pop_front();
+                s.tokens.clear();
+                drop(s);
+                return reply(stream, 401, &json!({"message": "invalid or expired jwt"}));
+            }
+            Some(Fault::TooMany(secs)) => {
+                s.faults.pop_front();
+                drop(s);
+                let retry = format!("Retry-After: {secs}\r\n");
+                return super::fake_http::reply(stream, 429, &retry, "{}");
+            }
+            Some(Fault::ServerError) => {
+                s.faults.pop_front();
+                drop(s);
+                return super::fake_http::reply(stream, 500, "", "<html>oops</html>");
+            }
+            Some(Fault::Hang) => {
+                s.faults.pop_front();
+                drop(s);
+                return std::thread::sleep(std::time::Duration::from_secs(60));
+            }
+            _ => {}
         }
+        let sensors: Vec<Value> = s
+            .sensor
+            .iter()
+            .map(|(a, w)| {
+                json!({"deviceId": "", "sn": "ABCDEF1234", "a": a, "w": w, "pt": 4,
+                    "s": true, "lj": false})
+            })
+            .collect();
         drop(s);
         // Graph points every 15 min for 12 h, oldest first; the current reading each minute.
         let last_graph = now.div_euclid(15 * MIN) * 15 * MIN;
@@ -236,9 +283,17 @@ fn serve(r: Request, stream: &mut TcpStream, state: &Mutex<State>, clock: &Manua
             stream,
             200,
             &json!({"status": 0, "data": {
-            "connection": {"patientId": PATIENT, "glucoseMeasurement": current},
-            "activeSensors": [], "graphData": graph}}),
+            "connection": {"patientId": PATIENT, "glucoseMeasurement": current,
+                "sensor": sensors.first().cloned().unwrap_or(Value::Null)},
+            "activeSensors": sensors.iter().map(|s| json!({"sensor": s,
+                "device": {"did": "synthetic", "dtid": 40068, "v": "3.3.1"}})).collect::<Vec<_>>(),
+            "graphData": graph}}),
         );
+    }
+    if path == format!("/llu/connections/{PATIENT}/logbook") {
+        let items = s.logbook.clone();
+        drop(s);
+        return reply(stream, 200, &json!({"status": 0, "data": items}));
     }
     drop(s);
     reply(stream, 404, &json!({"status": 404}))

@@ -2,10 +2,12 @@
 //! (fake_dexcom.rs), with the engine on a manual clock: each test moves the clock to the next
 //! poll the status API announces and asserts what the fake was asked and what was stored.
 
+mod dexcom_faults;
 mod fake_dexcom;
 mod fake_http;
 mod fake_libre;
 mod libre;
+mod summary;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -330,6 +332,21 @@ fn the_status_needs_admin_or_bridges_read_and_never_shows_the_password() {
     assert!(row["lastSuccess"].is_i64(), "{row}");
 }
 
+/// `GET /api/v4/bridges` of a spawned binary (as an admin) once its first row satisfies `done`.
+fn status_once(p: &crate::support::Process, done: impl Fn(&Value) -> bool) -> String {
+    let (_, token) = p.create_subject("watcher", &["admin"]);
+    let auth = format!("Bearer {}", p.jwt_for(&token));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = p.request("GET", "/api/v4/bridges", &[("Authorization", &auth)], None);
+        if done(&r.json()["bridges"][0]) {
+            return r.text;
+        }
+        assert!(Instant::now() < deadline, "{}", r.text);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The real binary at trace level, with a password Dexcom refuses: neither the log nor the
 /// status API nor `nightlite settings` shows it (or the account's name in the status).
 #[test]
@@ -343,17 +360,7 @@ fn the_password_is_never_logged_or_shown() {
         .env("CONNECT_SHARE_PASSWORD", password)
         .env("CONNECT_SHARE_SERVER", &fake.url())
         .spawn();
-    let (_, token) = p.create_subject("watcher", &["admin"]);
-    let auth = format!("Bearer {}", p.jwt_for(&token));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        let r = p.request("GET", "/api/v4/bridges", &[("Authorization", &auth)], None);
-        if r.json()["bridges"][0]["state"] == "stopped: fatal" {
-            break r.text;
-        }
-        assert!(Instant::now() < deadline, "{}", r.text);
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = status_once(&p, |row| row["state"] == "stopped: fatal");
     assert_eq!(fake.logins(), 1);
     let logs = p.logs();
     assert!(logs.contains("AccountPasswordInvalid"), "{logs}");
