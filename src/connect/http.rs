@@ -45,6 +45,44 @@ impl Reply {
     }
 }
 
+/// A reply with the headers a source reads itself: Glooko's session cookie, the Location of
+/// Tandem's authorization redirect.
+pub struct Headed {
+    pub reply: Reply,
+    headers: reqwest::header::HeaderMap,
+}
+
+/// Without the headers: a Set-Cookie or a Location holds a session or a code.
+impl std::fmt::Debug for Headed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Headed {{ {:?}, {} headers }}",
+            self.reply,
+            self.headers.len()
+        )
+    }
+}
+
+impl Headed {
+    /// The `name=value` of each Set-Cookie (attributes dropped), in order.
+    pub fn cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|c| c.split(';').next())
+            .map(|c| c.trim().to_string())
+            .filter(|c| c.contains('='))
+            .collect()
+    }
+}
+
+/// What a request sends.
+pub enum Body<'a> {
+    Json(&'a Value),
+}
+
 /// A base URL from a `CONNECT_*_SERVER` value: a host name (https assumed) or a URL with its
 /// scheme (and port), without a trailing slash.
 pub fn base_url(server: &str) -> String {
@@ -127,20 +165,46 @@ impl Http {
         self.send(host, request).await
     }
 
+    /// Any request, answered with its headers.
+    pub async fn exchange(
+        &self,
+        host: &str,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+    ) -> Result<Headed, SourceError> {
+        let mut request = self
+            .client
+            .request(method, url)
+            .header("Accept", "application/json");
+        request = match body {
+            Body::Json(v) => request.json(v),
+        };
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        self.send_headed(host, request).await
+    }
+
     async fn send(
         &self,
         host: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<Reply, SourceError> {
+        Ok(self.send_headed(host, request).await?.reply)
+    }
+
+    async fn send_headed(
+        &self,
+        host: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Headed, SourceError> {
         let deadline = self.clock.now_ms() + self.timeout_ms;
         let exchange = async {
             let mut resp = request.send().await.map_err(|e| failed(host, &e))?;
             let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
+            let headers = resp.headers().clone();
             let mut body = Vec::new();
             while let Some(chunk) = resp.chunk().await.map_err(|e| failed(host, &e))? {
                 if body.len() + chunk.len() > MAX_REPLY_BYTES {
@@ -150,9 +214,9 @@ impl Http {
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok((status, retry_after, body))
+            Ok((status, headers, body))
         };
-        let (status, retry_after, body) = tokio::select! {
+        let (status, headers, body) = tokio::select! {
             r = exchange => r?,
             () = self.clock.sleep_until(deadline) => {
                 return Err(SourceError::transient(format!(
@@ -163,15 +227,21 @@ impl Http {
         };
         if status == 429 {
             let now = self.clock.now_ms();
-            let wait = retry_after.as_deref().and_then(|v| retry_after_ms(v, now));
+            let wait = headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry_after_ms(v, now));
             return Err(SourceError::throttle(
                 format!("{host} asks to slow down (429)"),
                 wait,
             ));
         }
-        Ok(Reply {
-            status,
-            body: String::from_utf8_lossy(&body).into_owned(),
+        Ok(Headed {
+            reply: Reply {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            },
+            headers,
         })
     }
 }

@@ -8,12 +8,13 @@
 //! - `errors.rs`: the four error classes; `schedule.rs`: alignment, back-off, throttles
 //! - `http.rs`: outbound HTTPS with deadlines on the clock; `clock.rs`: real and test time
 //! - `status.rs`: what `GET /api/v4/bridges` shows
-//! - one file per vendor: `dexcom.rs` (Dexcom Share), `libre.rs` (LibreLinkUp)
+//! - one file per vendor: `dexcom.rs` (Dexcom Share), `libre.rs` (LibreLinkUp), `glooko.rs`
 
 pub mod clock;
 mod dexcom;
 mod engine;
 mod errors;
+mod glooko;
 mod http;
 mod libre;
 mod schedule;
@@ -39,6 +40,7 @@ pub fn board(settings: &Bridges) -> Board {
         match s {
             SourceSettings::DexcomShare(_) => board.add("dexcomshare", dexcom::DEVICE),
             SourceSettings::LinkUp(_) => board.add("linkup", libre::DEVICE),
+            SourceSettings::Glooko(_) => board.add("glooko", glooko::DEVICE),
         };
     }
     for name in &settings.not_built {
@@ -82,6 +84,10 @@ pub fn spawn(
             }
             SourceSettings::LinkUp(l) => {
                 let e = engine::Engine::new(libre::Libre::new(l), http, clock, store, row);
+                actix_web::rt::spawn(e.run())
+            }
+            SourceSettings::Glooko(g) => {
+                let e = engine::Engine::new(glooko::Glooko::new(g), http, clock, store, row);
                 actix_web::rt::spawn(e.run())
             }
         };

@@ -116,3 +116,8 @@ pub trait Fake {
         self.paths().iter().filter(|p| p.ends_with(suffix)).count()
     }
 }
+
+/// A JSON response without extra headers.
+pub fn reply_json(stream: &mut TcpStream, status: u16, body: &Value) {
+    reply(stream, status, "", &body.to_string());
+}

@@ -3,8 +3,10 @@
 //! poll the status API announces and asserts what the fake was asked and what was stored.
 
 mod fake_dexcom;
+mod fake_glooko;
 mod fake_http;
 mod fake_libre;
+mod glooko;
 mod libre;
 
 use std::sync::Arc;
