@@ -117,11 +117,28 @@ impl Glooko {
     }
 }
 
+/// Tandem Source (research/bridges.md §6): the t:slim X2 / Mobi account's login.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tandem {
+    pub email: String,
+    pub password: Password,
+    /// `us` or `eu`.
+    pub region: String,
+    /// CONNECT_TANDEM_SERVER: one base URL serving both the accounts and the Source hosts
+    /// (a proxy, or the tests' fake) instead of the region's two.
+    pub server: Option<String>,
+    /// The IANA zone of the pump's clock, which has none.
+    pub zone: String,
+    /// CONNECT_TANDEM_CLIENT_ID, when not the region's.
+    pub client_id: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSettings {
     DexcomShare(DexcomShare),
     LinkUp(LinkUp),
     Glooko(Glooko),
+    Tandem(Tandem),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -148,6 +165,7 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
     let mut dexcom = false;
     let mut linkup = false;
     let mut glooko = false;
+    let mut tandem = false;
     for name in r.list("CONNECT_SOURCE")? {
         let lower = name.to_ascii_lowercase();
         if lower == "dexcomshare" {
@@ -156,6 +174,8 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
             linkup = true;
         } else if lower == "glooko" {
             glooko = true;
+        } else if lower == "tandem" || lower == "tandemsource" {
+            tandem = true;
         } else if NOT_BUILT.contains(&lower.as_str()) {
             if !out.not_built.contains(&lower) {
                 out.not_built.push(lower);
@@ -164,7 +184,7 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
             return Err(invalid(
                 "CONNECT_SOURCE",
                 format!(
-                    "'{name}' is not a source (dexcomshare, linkup, glooko; not built yet: {})",
+                    "'{name}' is not a source (dexcomshare, linkup, glooko, tandem; not built yet: {})",
                     NOT_BUILT.join(", ")
                 ),
             ));
@@ -260,7 +280,63 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
     if let Some(g) = read_glooko(r, glooko)? {
         out.sources.push(SourceSettings::Glooko(g));
     }
+    if let Some(t) = read_tandem(r, tandem)? {
+        out.sources.push(SourceSettings::Tandem(t));
+    }
     Ok(out)
+}
+
+/// An IANA zone setting, refused when the zone is unknown.
+fn zone(r: &Reader, name: &'static str) -> Result<Option<String>, ConfigError> {
+    let z = r.given(name)?;
+    if let Some(z) = &z {
+        if jiff::tz::TimeZone::get(z).is_err() {
+            return Err(invalid(
+                name,
+                format!("'{z}' is not an IANA time zone (such as Europe/Berlin)"),
+            ));
+        }
+    }
+    Ok(z)
+}
+
+/// Tandem Source's settings, read (and so checked) whether or not the source is on.
+fn read_tandem(r: &Reader, on: bool) -> Result<Option<Tandem>, ConfigError> {
+    let email = r.given("CONNECT_TANDEM_EMAIL")?;
+    let password = r.given("CONNECT_TANDEM_PASSWORD")?;
+    let region = r.text("CONNECT_TANDEM_REGION")?;
+    let server = r.given("CONNECT_TANDEM_SERVER")?;
+    let zone = zone(r, "CONNECT_TANDEM_TIMEZONE")?;
+    let client_id = r.given("CONNECT_TANDEM_CLIENT_ID")?;
+    if !on {
+        return Ok(None);
+    }
+    let email = email.ok_or_else(|| {
+        invalid(
+            "CONNECT_TANDEM_EMAIL",
+            "must be set for CONNECT_SOURCE=tandem (the Tandem Source account's email)",
+        )
+    })?;
+    let password = password.ok_or_else(|| {
+        invalid(
+            "CONNECT_TANDEM_PASSWORD",
+            "must be set for CONNECT_SOURCE=tandem",
+        )
+    })?;
+    let zone = zone.ok_or_else(|| {
+        invalid(
+            "CONNECT_TANDEM_TIMEZONE",
+            "must be set for CONNECT_SOURCE=tandem: the pump's clock has no time zone",
+        )
+    })?;
+    Ok(Some(Tandem {
+        email,
+        password: Password::new(password),
+        region,
+        server,
+        zone,
+        client_id,
+    }))
 }
 
 /// Glooko's settings, read (and so checked) whether or not the source is on.
@@ -269,15 +345,7 @@ fn read_glooko(r: &Reader, on: bool) -> Result<Option<Glooko>, ConfigError> {
     let password = r.given("CONNECT_GLOOKO_PASSWORD")?;
     let env = r.text("CONNECT_GLOOKO_ENV")?;
     let server = r.given("CONNECT_GLOOKO_SERVER")?;
-    let zone = r.given("CONNECT_GLOOKO_TIMEZONE")?;
-    if let Some(z) = &zone {
-        if jiff::tz::TimeZone::get(z).is_err() {
-            return Err(invalid(
-                "CONNECT_GLOOKO_TIMEZONE",
-                format!("'{z}' is not an IANA time zone (such as Europe/Berlin)"),
-            ));
-        }
-    }
+    let zone = zone(r, "CONNECT_GLOOKO_TIMEZONE")?;
     let offset = match r.given("CONNECT_GLOOKO_TIMEZONE_OFFSET")? {
         None => None,
         Some(v) => match v.parse::<f64>() {
@@ -483,6 +551,34 @@ mod tests {
             SourceSettings::Glooko(g) => {
                 assert_eq!(g.local_time, LocalTime::Zone("Europe/Berlin".into()));
                 assert_eq!(g.web_origin, "https://de-fr.my.glooko.com");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn tandem_needs_its_account_and_the_pump_s_zone() {
+        let base = [
+            ("CONNECT_SOURCE", "tandem"),
+            ("CONNECT_TANDEM_EMAIL", "t@example.org"),
+            ("CONNECT_TANDEM_PASSWORD", "pw"),
+        ];
+        let e = config(&base).unwrap_err();
+        assert!(e.to_string().starts_with("CONNECT_TANDEM_TIMEZONE:"), "{e}");
+        let e = config(&[("CONNECT_TANDEM_REGION", "asia")]).unwrap_err();
+        assert!(e.to_string().starts_with("CONNECT_TANDEM_REGION:"), "{e}");
+        let mut pairs = base.to_vec();
+        pairs.extend([
+            ("CONNECT_TANDEM_TIMEZONE", "Europe/Vienna"),
+            ("CONNECT_TANDEM_REGION", "EU"),
+        ]);
+        match &config(&pairs).unwrap().bridges.sources[0] {
+            SourceSettings::Tandem(t) => {
+                assert_eq!(
+                    (t.region.as_str(), t.zone.as_str()),
+                    ("eu", "Europe/Vienna")
+                );
+                assert_eq!((t.server.as_ref(), t.client_id.as_ref()), (None, None));
             }
             other => panic!("{other:?}"),
         }

@@ -629,7 +629,7 @@ pub const SETTINGS: &[Setting] = &[
         name: "CONNECT_SOURCE",
         kind: Kind::List,
         doc: "bridges: vendor clouds to fetch readings from, space separated, with \
-              nightscout-connect's names: `dexcomshare`, `linkup` (or `librelinkup`), `glooko` \
+              nightscout-connect's names: `dexcomshare`, `linkup` (or `librelinkup`), `glooko`, `tandem` \
               (`nightscout`, `minimedcarelink`: not built yet, shown as stopped) \
               ([docs/bridges.md](docs/bridges.md))",
         packaged: Packaged::Example("\"dexcomshare\""),
@@ -805,6 +805,55 @@ pub const SETTINGS: &[Setting] = &[
         },
         doc: "Glooko: the pump clock's fixed offset, when `CONNECT_GLOOKO_TIMEZONE` is unset \
               (wrong by an hour for half the year where clocks change)",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_TANDEM_EMAIL",
+        doc: "Tandem Source: the account's email (t:slim X2, Mobi), for `tandem`",
+        packaged: Packaged::Example("\"you@example.org\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_TANDEM_PASSWORD",
+        kind: Kind::Password,
+        doc: "Tandem Source: that account's password (never shown or logged)",
+        packaged: Packaged::Example("\"your Tandem Source password\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_TANDEM_REGION",
+        kind: Kind::Choice {
+            words: &[("us", "us"), ("eu", "eu")],
+            fold_case: true,
+            refusal: "not us or eu",
+        },
+        default: "us",
+        doc: "Tandem Source: `us` or `eu`, where the account was made; the wrong one fails as \
+              a wrong password does",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_TANDEM_SERVER",
+        kind: Kind::Custom {
+            values: "a host name (https) or a base URL with scheme and port",
+        },
+        doc: "Tandem Source: one server for both the accounts and the Source hosts instead of \
+              the region's",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_TANDEM_CLIENT_ID",
+        doc: "Tandem Source: the OIDC client id of Tandem's web app, when Tandem changes it \
+              (else the region's: see docs/bridges.md)",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_TANDEM_TIMEZONE",
+        kind: Kind::Custom {
+            values: "an IANA time zone such as `America/New_York`",
+        },
+        doc: "Tandem Source: the zone the pump's clock is set to (the pump records local time \
+              without a zone), as tconnectsync's `TIMEZONE_NAME`",
         ..ROW
     },
     Setting {

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::engine::{local_iso, sgv_entry, Batch, Gap, Source};
 use super::errors::SourceError;
-use super::http::{base_url, host_of, Body, Http, Reply};
+use super::http::{base_url, host_of, percent_encode, Body, Http, Reply};
 use crate::config::bridges::{Glooko as Settings, LocalTime, Password};
 
 pub const DEVICE: &str = "glooko";
@@ -389,7 +389,7 @@ impl Source for Glooko {
         let limit = (end - start) / 300_000 + 1000;
         let query = format!(
             "patient={}&startDate={}&endDate={}&lastGuid={LAST_GUID}&lastUpdatedAt={}&limit={limit}",
-            urlencode(&s.patient),
+            percent_encode(&s.patient),
             iso(start),
             iso(end),
             iso(start),
@@ -425,19 +425,6 @@ impl Source for Glooko {
         }
         Ok(batch)
     }
-}
-
-/// Percent-encoding of a query value (a patient code is letters, digits and dashes; anything
-/// else is escaped).
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -579,6 +566,5 @@ mod tests {
         assert_eq!(data(403), Some(ErrorClass::Auth));
         assert_eq!(data(422), Some(ErrorClass::Throttle));
         assert_eq!(data(432), Some(ErrorClass::Transient));
-        assert_eq!(urlencode("us-east-1 a&b"), "us-east-1%20a%26b");
     }
 }

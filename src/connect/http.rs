@@ -76,11 +76,18 @@ impl Headed {
             .filter(|c| c.contains('='))
             .collect()
     }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 /// What a request sends.
 pub enum Body<'a> {
+    None,
     Json(&'a Value),
+    /// `application/x-www-form-urlencoded`.
+    Form(&'a [(&'a str, &'a str)]),
 }
 
 /// A base URL from a `CONNECT_*_SERVER` value: a host name (https assumed) or a URL with its
@@ -101,7 +108,24 @@ pub fn host_of(base: &str) -> &str {
     rest.split('/').next().unwrap_or("")
 }
 
+/// Percent-encoding of a query value (letters, digits and `-_.~` stay).
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 impl Http {
+    /// The engine's clock (a token's expiry is checked on it).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     pub fn new(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Http, String> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("nightlite/", env!("CARGO_PKG_VERSION")))
@@ -179,7 +203,9 @@ impl Http {
             .request(method, url)
             .header("Accept", "application/json");
         request = match body {
+            Body::None => request,
             Body::Json(v) => request.json(v),
+            Body::Form(f) => request.form(f),
         };
         for (k, v) in headers {
             request = request.header(*k, *v);
@@ -281,6 +307,7 @@ mod tests {
         assert_eq!(host_of("https://share2.dexcom.com"), "share2.dexcom.com");
         assert_eq!(retry_after_ms("120", 0), Some(120_000));
         assert_eq!(retry_after_ms("soon", 0), None);
+        assert_eq!(percent_encode("us-east-1 a&b"), "us-east-1%20a%26b");
     }
 
     /// A login answered with a redirect to another host: the password is not sent there.

@@ -8,7 +8,8 @@
 //! - `errors.rs`: the four error classes; `schedule.rs`: alignment, back-off, throttles
 //! - `http.rs`: outbound HTTPS with deadlines on the clock; `clock.rs`: real and test time
 //! - `status.rs`: what `GET /api/v4/bridges` shows
-//! - one file per vendor: `dexcom.rs` (Dexcom Share), `libre.rs` (LibreLinkUp), `glooko.rs`
+//! - one file per vendor: `dexcom.rs` (Dexcom Share), `libre.rs` (LibreLinkUp), `glooko.rs`,
+//!   `tandem.rs` (Tandem Source; its events in `tandem_events.rs`)
 
 pub mod clock;
 mod dexcom;
@@ -20,6 +21,8 @@ mod libre;
 mod schedule;
 mod session;
 pub mod status;
+mod tandem;
+mod tandem_events;
 
 use std::sync::Arc;
 
@@ -41,6 +44,7 @@ pub fn board(settings: &Bridges) -> Board {
             SourceSettings::DexcomShare(_) => board.add("dexcomshare", dexcom::DEVICE),
             SourceSettings::LinkUp(_) => board.add("linkup", libre::DEVICE),
             SourceSettings::Glooko(_) => board.add("glooko", glooko::DEVICE),
+            SourceSettings::Tandem(_) => board.add("tandem", tandem::DEVICE),
         };
     }
     for name in &settings.not_built {
@@ -88,6 +92,10 @@ pub fn spawn(
             }
             SourceSettings::Glooko(g) => {
                 let e = engine::Engine::new(glooko::Glooko::new(g), http, clock, store, row);
+                actix_web::rt::spawn(e.run())
+            }
+            SourceSettings::Tandem(t) => {
+                let e = engine::Engine::new(tandem::Tandem::new(t), http, clock, store, row);
                 actix_web::rt::spawn(e.run())
             }
         };

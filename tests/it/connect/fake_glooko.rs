@@ -20,7 +20,8 @@ use super::fake_http::{listen, reply_json as reply, Fake, Request};
 
 pub const EMAIL: &str = "john.doe@example.org";
 pub const PASSWORD: &str = "Synthetic-Glooko-Pa55";
-pub const ZONE: &str = "America/New_York";
+/// The synthetic pump's zone (the Tandem fake's too).
+pub use super::fake_tandem::ZONE;
 pub const MIN: i64 = 60_000;
 pub const HOUR: i64 = 60 * MIN;
 /// How long after it happens a record is served.

@@ -6,8 +6,10 @@ mod fake_dexcom;
 mod fake_glooko;
 mod fake_http;
 mod fake_libre;
+mod fake_tandem;
 mod glooko;
 mod libre;
+mod tandem;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -388,4 +390,27 @@ fn a_session_is_used_for_a_day_then_renewed() {
     let all = fake.readings_until(clock.now_ms());
     let expected = all.iter().filter(|t| **t > t0 - DAY).count();
     assert_eq!(b.entries(1000).len(), expected);
+}
+
+impl Bridge {
+    /// The source stopped on a fatal error whose message says `words` and none of `secrets`,
+    /// and a week later it has sent `fake` nothing more.
+    fn assert_stopped_for_good(&self, fake: &impl Fake, words: &str, secrets: &[&str]) {
+        let row = self.row();
+        assert_eq!(row["state"], "stopped: fatal", "{row}");
+        let message = row["lastError"]["message"].as_str().unwrap();
+        assert!(message.contains(words), "{message}");
+        for s in secrets {
+            assert!(!message.contains(s), "{message}");
+        }
+        let requests = fake.paths().len();
+        self.clock.advance(7 * DAY);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(self.row()["state"], "stopped: fatal");
+        assert_eq!(
+            fake.paths().len(),
+            requests,
+            "no request after a fatal error"
+        );
+    }
 }
