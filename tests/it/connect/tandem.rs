@@ -337,3 +337,51 @@ fn refused_logins_are_fatal_and_api_faults_are_classified() {
     }
     assert_eq!(fake.logins(), 4);
 }
+
+/// The real binary at trace level through a whole login and read: neither the log nor the
+/// status API shows the password, the session cookie, the code, the verifier or the tokens.
+#[test]
+fn no_secret_of_the_login_is_logged_or_shown() {
+    let now = crate::support::now_ms();
+    let clock = ManualClock::new(now);
+    let fake = FakeTandem::start(&clock, now - 6 * HOUR, now, now - 2 * HOUR);
+    let p = Setup::new()
+        .env("NIGHTLITE_LOG", "trace")
+        .env("CONNECT_SOURCE", "tandem")
+        .env("CONNECT_TANDEM_EMAIL", EMAIL)
+        .env("CONNECT_TANDEM_PASSWORD", PASSWORD)
+        .env("CONNECT_TANDEM_SERVER", &fake.url())
+        .env("CONNECT_TANDEM_TIMEZONE", ZONE)
+        .spawn();
+    let (_, token) = p.create_subject("watcher", &["admin"]);
+    let auth = format!("Bearer {}", p.jwt_for(&token));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        let r = p.request("GET", "/api/v4/bridges", &[("Authorization", &auth)], None);
+        if r.json()["bridges"][0]["lastSuccess"].is_i64() {
+            break r.text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", r.text);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let log = fake.log();
+    let verifier = log[2]
+        .raw
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("code_verifier="))
+        .unwrap()
+        .to_string();
+    let logs = p.logs();
+    assert!(logs.contains("bridge started"), "{logs}");
+    for secret in [
+        PASSWORD,
+        "tdc_session=tdc1",
+        "code-1",
+        "access-1",
+        verifier.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "{secret} is in the log");
+        assert!(!status.contains(secret), "{secret} is in the status");
+    }
+    assert!(!status.contains(EMAIL), "{status}");
+}
