@@ -261,3 +261,33 @@ fn a_changed_patient_code_signs_in_again_and_list_faults_back_off() {
     assert_eq!(fake.sign_ins(), 3);
     assert_eq!(b.step()["state"], "idle");
 }
+
+/// The real binary at trace level through a sign-in and a read: neither the log nor the
+/// status API shows the password, the session cookie or the patient code.
+#[test]
+fn no_secret_of_the_session_is_logged_or_shown() {
+    let now = crate::support::now_ms();
+    let clock = ManualClock::new(now);
+    let fake = FakeGlooko::start(&clock, now - 6 * HOUR, now);
+    let p = Setup::new()
+        .env("NIGHTLITE_LOG", "trace")
+        .env("CONNECT_SOURCE", "glooko")
+        .env("CONNECT_GLOOKO_EMAIL", EMAIL)
+        .env("CONNECT_GLOOKO_PASSWORD", PASSWORD)
+        .env("CONNECT_GLOOKO_SERVER", &fake.url())
+        .env("CONNECT_GLOOKO_TIMEZONE", ZONE)
+        .spawn();
+    let status = super::spawned_status(&p, |row| row["lastSuccess"].is_i64());
+    assert!(fake.log().len() > 1, "signed in and read");
+    let logs = p.logs();
+    assert!(logs.contains("bridge started"), "{logs}");
+    for secret in [
+        PASSWORD,
+        "_logbook-web_session=sess1",
+        fake.code().as_str(),
+        EMAIL,
+    ] {
+        assert!(!logs.contains(secret), "{secret} is in the log");
+        assert!(!status.contains(secret), "{secret} is in the status");
+    }
+}

@@ -414,3 +414,19 @@ impl Bridge {
         );
     }
 }
+
+/// Polls the status API of a spawned server (as an admin) until the first source's row
+/// satisfies `done`; returns the answer's text.
+fn spawned_status(p: &crate::support::Process, done: impl Fn(&Value) -> bool) -> String {
+    let (_, token) = p.create_subject("watcher", &["admin"]);
+    let auth = format!("Bearer {}", p.jwt_for(&token));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = p.request("GET", "/api/v4/bridges", &[("Authorization", &auth)], None);
+        if done(&r.json()["bridges"][0]) {
+            return r.text;
+        }
+        assert!(Instant::now() < deadline, "{}", r.text);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -353,17 +353,7 @@ fn no_secret_of_the_login_is_logged_or_shown() {
         .env("CONNECT_TANDEM_SERVER", &fake.url())
         .env("CONNECT_TANDEM_TIMEZONE", ZONE)
         .spawn();
-    let (_, token) = p.create_subject("watcher", &["admin"]);
-    let auth = format!("Bearer {}", p.jwt_for(&token));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let status = loop {
-        let r = p.request("GET", "/api/v4/bridges", &[("Authorization", &auth)], None);
-        if r.json()["bridges"][0]["lastSuccess"].is_i64() {
-            break r.text;
-        }
-        assert!(std::time::Instant::now() < deadline, "{}", r.text);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = super::spawned_status(&p, |row| row["lastSuccess"].is_i64());
     let log = fake.log();
     let verifier = log[2]
         .raw
