@@ -347,6 +347,36 @@ mod tests {
     }
 
     #[test]
+    fn cookies_are_name_value_pairs_and_debug_shows_no_header() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        for c in [
+            "_logbook-web_session=abc; path=/; HttpOnly",
+            "locale=en",
+            "junk",
+        ] {
+            headers.append(reqwest::header::SET_COOKIE, c.parse().unwrap());
+        }
+        headers.insert(
+            "location",
+            "https://sso.example/cb?code=xyz".parse().unwrap(),
+        );
+        let h = Headed {
+            reply: Reply {
+                status: 302,
+                body: String::new(),
+            },
+            headers,
+        };
+        assert_eq!(h.cookies(), ["_logbook-web_session=abc", "locale=en"]);
+        assert_eq!(
+            h.header("Location"),
+            Some("https://sso.example/cb?code=xyz")
+        );
+        let debug = format!("{h:?}");
+        assert!(!debug.contains("abc") && !debug.contains("xyz"), "{debug}");
+    }
+
+    #[test]
     fn a_reply_s_debug_shows_no_body() {
         let r = Reply {
             status: 200,
