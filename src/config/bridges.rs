@@ -82,10 +82,63 @@ impl LinkUp {
     }
 }
 
+/// How Glooko's local times, written as UTC, are read (research/bridges.md §4).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LocalTime {
+    /// CONNECT_GLOOKO_TIMEZONE: an IANA zone, right across DST changes.
+    Zone(String),
+    /// CONNECT_GLOOKO_TIMEZONE_OFFSET: minutes east of UTC, all year.
+    Offset(i32),
+}
+
+/// Glooko (research/bridges.md §4): the account's email sign-in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Glooko {
+    pub email: String,
+    pub password: Password,
+    /// CONNECT_GLOOKO_SERVER as given, else CONNECT_GLOOKO_ENV's host.
+    pub server: String,
+    /// The web app's origin, sent as Origin and Referer as the browser does.
+    pub web_origin: String,
+    pub local_time: LocalTime,
+}
+
+impl Glooko {
+    /// The API host and web origin of a CONNECT_GLOOKO_ENV value (nightscout-connect's).
+    pub fn env_hosts(env: &str) -> (&'static str, &'static str) {
+        match env {
+            "eu" => ("eu.api.glooko.com", "https://eu.my.glooko.com"),
+            "de-fr" => ("de-fr.api.glooko.com", "https://de-fr.my.glooko.com"),
+            "ca" => ("ca.api.glooko.com", "https://ca.my.glooko.com"),
+            "development" => ("api.glooko.work", "https://my.glooko.work"),
+            "production" => ("externalapi.glooko.com", "https://my.glooko.com"),
+            _ => ("api.glooko.com", "https://my.glooko.com"),
+        }
+    }
+}
+
+/// Tandem Source (research/bridges.md §6): the t:slim X2 / Mobi account's login.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tandem {
+    pub email: String,
+    pub password: Password,
+    /// `us` or `eu`.
+    pub region: String,
+    /// CONNECT_TANDEM_SERVER: one base URL serving both the accounts and the Source hosts
+    /// (a proxy, or the tests' fake) instead of the region's two.
+    pub server: Option<String>,
+    /// The IANA zone of the pump's clock, which has none.
+    pub zone: String,
+    /// CONNECT_TANDEM_CLIENT_ID, when not the region's.
+    pub client_id: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSettings {
     DexcomShare(DexcomShare),
     LinkUp(LinkUp),
+    Glooko(Glooko),
+    Tandem(Tandem),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -97,7 +150,7 @@ pub struct Bridges {
 }
 
 /// nightscout-connect's source names nightlite knows but has not built yet.
-const NOT_BUILT: &[&str] = &["nightscout", "glooko", "minimedcarelink"];
+const NOT_BUILT: &[&str] = &["nightscout", "minimedcarelink"];
 
 fn share_region(v: &str) -> ShareRegion {
     match v {
@@ -111,12 +164,18 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
     let mut out = Bridges::default();
     let mut dexcom = false;
     let mut linkup = false;
+    let mut glooko = false;
+    let mut tandem = false;
     for name in r.list("CONNECT_SOURCE")? {
         let lower = name.to_ascii_lowercase();
         if lower == "dexcomshare" {
             dexcom = true;
         } else if lower == "linkup" || lower == "librelinkup" {
             linkup = true;
+        } else if lower == "glooko" {
+            glooko = true;
+        } else if lower == "tandem" || lower == "tandemsource" {
+            tandem = true;
         } else if NOT_BUILT.contains(&lower.as_str()) {
             if !out.not_built.contains(&lower) {
                 out.not_built.push(lower);
@@ -125,7 +184,7 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
             return Err(invalid(
                 "CONNECT_SOURCE",
                 format!(
-                    "'{name}' is not a source (dexcomshare, linkup; not built yet: {})",
+                    "'{name}' is not a source (dexcomshare, linkup, glooko, tandem; not built yet: {})",
                     NOT_BUILT.join(", ")
                 ),
             ));
@@ -218,7 +277,135 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
             version,
         }));
     }
+    if let Some(g) = read_glooko(r, glooko)? {
+        out.sources.push(SourceSettings::Glooko(g));
+    }
+    if let Some(t) = read_tandem(r, tandem)? {
+        out.sources.push(SourceSettings::Tandem(t));
+    }
     Ok(out)
+}
+
+/// An IANA zone setting, refused when the zone is unknown.
+fn zone(r: &Reader, name: &'static str) -> Result<Option<String>, ConfigError> {
+    let z = r.given(name)?;
+    if let Some(z) = &z {
+        if jiff::tz::TimeZone::get(z).is_err() {
+            return Err(invalid(
+                name,
+                format!("'{z}' is not an IANA time zone (such as Europe/Berlin)"),
+            ));
+        }
+    }
+    Ok(z)
+}
+
+/// Tandem Source's settings, read (and so checked) whether or not the source is on.
+fn read_tandem(r: &Reader, on: bool) -> Result<Option<Tandem>, ConfigError> {
+    let email = r.given("CONNECT_TANDEM_EMAIL")?;
+    let password = r.given("CONNECT_TANDEM_PASSWORD")?;
+    let region = r.text("CONNECT_TANDEM_REGION")?;
+    let server = r.given("CONNECT_TANDEM_SERVER")?;
+    let zone = zone(r, "CONNECT_TANDEM_TIMEZONE")?;
+    let client_id = r.given("CONNECT_TANDEM_CLIENT_ID")?;
+    if !on {
+        return Ok(None);
+    }
+    let email = email.ok_or_else(|| {
+        invalid(
+            "CONNECT_TANDEM_EMAIL",
+            "must be set for CONNECT_SOURCE=tandem (the Tandem Source account's email)",
+        )
+    })?;
+    let password = password.ok_or_else(|| {
+        invalid(
+            "CONNECT_TANDEM_PASSWORD",
+            "must be set for CONNECT_SOURCE=tandem",
+        )
+    })?;
+    let zone = zone.ok_or_else(|| {
+        invalid(
+            "CONNECT_TANDEM_TIMEZONE",
+            "must be set for CONNECT_SOURCE=tandem: the pump's clock has no time zone",
+        )
+    })?;
+    Ok(Some(Tandem {
+        email,
+        password: Password::new(password),
+        region,
+        server,
+        zone,
+        client_id,
+    }))
+}
+
+/// Glooko's settings, read (and so checked) whether or not the source is on.
+fn read_glooko(r: &Reader, on: bool) -> Result<Option<Glooko>, ConfigError> {
+    let email = r.given("CONNECT_GLOOKO_EMAIL")?;
+    let password = r.given("CONNECT_GLOOKO_PASSWORD")?;
+    let env = r.text("CONNECT_GLOOKO_ENV")?;
+    let server = r.given("CONNECT_GLOOKO_SERVER")?;
+    let zone = zone(r, "CONNECT_GLOOKO_TIMEZONE")?;
+    let offset = match r.given("CONNECT_GLOOKO_TIMEZONE_OFFSET")? {
+        None => None,
+        Some(v) => match v.parse::<f64>() {
+            Ok(h) if h.is_finite() && h.abs() <= 14.0 => Some((h * 60.0).round() as i32),
+            _ => {
+                return Err(invalid(
+                    "CONNECT_GLOOKO_TIMEZONE_OFFSET",
+                    format!("'{v}' is not a number of hours from -14 to 14"),
+                ))
+            }
+        },
+    };
+    if !on {
+        return Ok(None);
+    }
+    let email = email.ok_or_else(|| {
+        invalid(
+            "CONNECT_GLOOKO_EMAIL",
+            "must be set for CONNECT_SOURCE=glooko (the Glooko account's email)",
+        )
+    })?;
+    let password = password.ok_or_else(|| {
+        invalid(
+            "CONNECT_GLOOKO_PASSWORD",
+            "must be set for CONNECT_SOURCE=glooko",
+        )
+    })?;
+    let local_time = match (zone, offset) {
+        (Some(z), _) => LocalTime::Zone(z),
+        (None, Some(o)) => LocalTime::Offset(o),
+        (None, None) => {
+            return Err(invalid(
+                "CONNECT_GLOOKO_TIMEZONE",
+                "must be set for CONNECT_SOURCE=glooko (or CONNECT_GLOOKO_TIMEZONE_OFFSET): \
+                 Glooko writes the pump's local time as if it were UTC",
+            ))
+        }
+    };
+    let (host, origin) = Glooko::env_hosts(&env);
+    let web_origin = match &server {
+        // The web app's host is the API's with `my` for `api` (api.x → my.x, eu.api.x → eu.my.x).
+        Some(s) => {
+            let s = s.trim_end_matches('/');
+            let base = if s.contains("://") {
+                s.to_string()
+            } else {
+                format!("https://{s}")
+            };
+            base.replacen("://api.", "://my.", 1)
+                .replacen(".api.", ".my.", 1)
+        }
+        None => origin.to_string(),
+    };
+    Ok(Some(Glooko {
+        email,
+        password: Password::new(password),
+        server: server.unwrap_or_else(|| host.to_string()),
+        web_origin,
+        local_time,
+    }))
 }
 
 #[cfg(test)]
@@ -322,6 +509,79 @@ mod tests {
         // BRIDGE_* without `bridge` in ENABLE turn nothing on.
         let c = config(&[("BRIDGE_USER_NAME", "b"), ("BRIDGE_PASSWORD", "pw2")]).unwrap();
         assert!(c.bridges.sources.is_empty());
+    }
+
+    #[test]
+    fn glooko_needs_its_account_and_the_pump_s_zone() {
+        let base = [
+            ("CONNECT_SOURCE", "glooko"),
+            ("CONNECT_GLOOKO_EMAIL", "g@example.org"),
+            ("CONNECT_GLOOKO_PASSWORD", "pw"),
+        ];
+        let e = config(&base).unwrap_err();
+        assert!(e.to_string().starts_with("CONNECT_GLOOKO_TIMEZONE:"), "{e}");
+        let e = config(&[("CONNECT_GLOOKO_TIMEZONE", "Mars/Olympus")]).unwrap_err();
+        assert!(e.to_string().starts_with("CONNECT_GLOOKO_TIMEZONE:"), "{e}");
+        let e = config(&[("CONNECT_GLOOKO_TIMEZONE_OFFSET", "15")]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("CONNECT_GLOOKO_TIMEZONE_OFFSET:"),
+            "{e}"
+        );
+        let mut pairs = base.to_vec();
+        pairs.extend([
+            ("CONNECT_GLOOKO_TIMEZONE_OFFSET", "5.5"),
+            ("CONNECT_GLOOKO_ENV", "EU"),
+        ]);
+        let c = config(&pairs).unwrap();
+        match &c.bridges.sources[0] {
+            SourceSettings::Glooko(g) => {
+                assert_eq!(g.local_time, LocalTime::Offset(330));
+                assert_eq!(
+                    (g.server.as_str(), g.web_origin.as_str()),
+                    ("eu.api.glooko.com", "https://eu.my.glooko.com")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        pairs.extend([
+            ("CONNECT_GLOOKO_TIMEZONE", "Europe/Berlin"),
+            ("CONNECT_GLOOKO_SERVER", "de-fr.api.glooko.com"),
+        ]);
+        match &config(&pairs).unwrap().bridges.sources[0] {
+            SourceSettings::Glooko(g) => {
+                assert_eq!(g.local_time, LocalTime::Zone("Europe/Berlin".into()));
+                assert_eq!(g.web_origin, "https://de-fr.my.glooko.com");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn tandem_needs_its_account_and_the_pump_s_zone() {
+        let base = [
+            ("CONNECT_SOURCE", "tandem"),
+            ("CONNECT_TANDEM_EMAIL", "t@example.org"),
+            ("CONNECT_TANDEM_PASSWORD", "pw"),
+        ];
+        let e = config(&base).unwrap_err();
+        assert!(e.to_string().starts_with("CONNECT_TANDEM_TIMEZONE:"), "{e}");
+        let e = config(&[("CONNECT_TANDEM_REGION", "asia")]).unwrap_err();
+        assert!(e.to_string().starts_with("CONNECT_TANDEM_REGION:"), "{e}");
+        let mut pairs = base.to_vec();
+        pairs.extend([
+            ("CONNECT_TANDEM_TIMEZONE", "Europe/Vienna"),
+            ("CONNECT_TANDEM_REGION", "EU"),
+        ]);
+        match &config(&pairs).unwrap().bridges.sources[0] {
+            SourceSettings::Tandem(t) => {
+                assert_eq!(
+                    (t.region.as_str(), t.zone.as_str()),
+                    ("eu", "Europe/Vienna")
+                );
+                assert_eq!((t.server.as_ref(), t.client_id.as_ref()), (None, None));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

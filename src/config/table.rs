@@ -632,8 +632,8 @@ pub const SETTINGS: &[Setting] = &[
         name: "CONNECT_SOURCE",
         kind: Kind::List,
         doc: "bridges: vendor clouds to fetch readings from, space separated, with \
-              nightscout-connect's names: `dexcomshare`, `linkup` (or `librelinkup`) \
-              (`nightscout`, `glooko`, `minimedcarelink`: not built yet, shown as stopped) \
+              nightscout-connect's names: `dexcomshare`, `linkup` (or `librelinkup`), `glooko`, `tandem` \
+              (`nightscout`, `minimedcarelink`: not built yet, shown as stopped) \
               ([docs/bridges.md](docs/bridges.md))",
         packaged: Packaged::Example("\"dexcomshare\""),
         note: Note::New(
@@ -751,6 +751,116 @@ pub const SETTINGS: &[Setting] = &[
         default: "4.16.0",
         doc: "LibreLinkUp: the app version sent; raise it when the status API reports the \
               version floor",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_GLOOKO_EMAIL",
+        kind: Kind::Account,
+        doc: "Glooko: the account's email, for `glooko`",
+        packaged: Packaged::Example("\"you@example.org\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_GLOOKO_PASSWORD",
+        kind: Kind::Password,
+        doc: "Glooko: that account's password (never shown or logged)",
+        packaged: Packaged::Example("\"your Glooko password\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_GLOOKO_ENV",
+        kind: Kind::Choice {
+            words: &[
+                ("default", "default"),
+                ("us", "us"),
+                ("eu", "eu"),
+                ("de-fr", "de-fr"),
+                ("ca", "ca"),
+                ("development", "development"),
+                ("production", "production"),
+            ],
+            fold_case: true,
+            refusal: "not a Glooko environment (default us eu de-fr ca development production)",
+        },
+        default: "default",
+        doc: "Glooko: the account's region: `default` or `us` (api.glooko.com), `eu`, \
+              `de-fr`, `ca`",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_GLOOKO_SERVER",
+        kind: Kind::Custom {
+            values: "a host name (https) or a base URL with scheme and port",
+        },
+        doc: "Glooko: another server than `CONNECT_GLOOKO_ENV`'s",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_GLOOKO_TIMEZONE",
+        kind: Kind::Custom {
+            values: "an IANA time zone such as `Europe/Berlin`",
+        },
+        doc: "Glooko: the zone the pump's clock is set to (Glooko writes its local times as \
+              UTC); right across DST changes, so preferred to the offset",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_GLOOKO_TIMEZONE_OFFSET",
+        kind: Kind::Custom {
+            values: "hours east of UTC, -14 to 14 (`-5`, `5.5`)",
+        },
+        doc: "Glooko: the pump clock's fixed offset, when `CONNECT_GLOOKO_TIMEZONE` is unset \
+              (wrong by an hour for half the year where clocks change)",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_TANDEM_EMAIL",
+        kind: Kind::Account,
+        doc: "Tandem Source: the account's email (t:slim X2, Mobi), for `tandem`",
+        packaged: Packaged::Example("\"you@example.org\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_TANDEM_PASSWORD",
+        kind: Kind::Password,
+        doc: "Tandem Source: that account's password (never shown or logged)",
+        packaged: Packaged::Example("\"your Tandem Source password\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_TANDEM_REGION",
+        kind: Kind::Choice {
+            words: &[("us", "us"), ("eu", "eu")],
+            fold_case: true,
+            refusal: "not us or eu",
+        },
+        default: "us",
+        doc: "Tandem Source: `us` or `eu`, where the account was made; the wrong one fails as \
+              a wrong password does",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_TANDEM_SERVER",
+        kind: Kind::Custom {
+            values: "a host name (https) or a base URL with scheme and port",
+        },
+        doc: "Tandem Source: one server for both the accounts and the Source hosts instead of \
+              the region's",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_TANDEM_CLIENT_ID",
+        doc: "Tandem Source: the OIDC client id of Tandem's web app, when Tandem changes it \
+              (else the region's: see docs/bridges.md)",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_TANDEM_TIMEZONE",
+        kind: Kind::Custom {
+            values: "an IANA time zone such as `America/New_York`",
+        },
+        doc: "Tandem Source: the zone the pump's clock is set to (the pump records local time \
+              without a zone), as tconnectsync's `TIMEZONE_NAME`",
         ..ROW
     },
     Setting {

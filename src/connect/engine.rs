@@ -79,7 +79,7 @@ pub fn sgv_entry(
 }
 
 /// ISO 8601 of `ms` in the zone `offset_min` east of UTC.
-fn local_iso(ms: i64, offset_min: i32) -> String {
+pub fn local_iso(ms: i64, offset_min: i32) -> String {
     let utc = crate::dates::to_iso(ms + i64::from(offset_min) * 60_000);
     let sign = if offset_min < 0 { '-' } else { '+' };
     let o = offset_min.abs();

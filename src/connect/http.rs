@@ -45,6 +45,51 @@ impl Reply {
     }
 }
 
+/// A reply with the headers a source reads itself: Glooko's session cookie, the Location of
+/// Tandem's authorization redirect.
+pub struct Headed {
+    pub reply: Reply,
+    headers: reqwest::header::HeaderMap,
+}
+
+/// Without the headers: a Set-Cookie or a Location holds a session or a code.
+impl std::fmt::Debug for Headed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Headed {{ {:?}, {} headers }}",
+            self.reply,
+            self.headers.len()
+        )
+    }
+}
+
+impl Headed {
+    /// The `name=value` of each Set-Cookie (attributes dropped), in order.
+    pub fn cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|c| c.split(';').next())
+            .map(|c| c.trim().to_string())
+            .filter(|c| c.contains('='))
+            .collect()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// What a request sends.
+pub enum Body<'a> {
+    None,
+    Json(&'a Value),
+    /// `application/x-www-form-urlencoded`.
+    Form(&'a [(&'a str, &'a str)]),
+}
+
 /// A base URL from a `CONNECT_*_SERVER` value: a host name (https assumed) or a URL with its
 /// scheme (and port), without a trailing slash.
 pub fn base_url(server: &str) -> String {
@@ -63,7 +108,24 @@ pub fn host_of(base: &str) -> &str {
     rest.split('/').next().unwrap_or("")
 }
 
+/// Percent-encoding of a query value (letters, digits and `-_.~` stay).
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 impl Http {
+    /// The engine's clock (a token's expiry is checked on it).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     pub fn new(clock: Arc<dyn Clock>, timeout_ms: i64) -> Result<Http, String> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("nightlite/", env!("CARGO_PKG_VERSION")))
@@ -127,20 +189,48 @@ impl Http {
         self.send(host, request).await
     }
 
+    /// Any request, answered with its headers.
+    pub async fn exchange(
+        &self,
+        host: &str,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+    ) -> Result<Headed, SourceError> {
+        let mut request = self
+            .client
+            .request(method, url)
+            .header("Accept", "application/json");
+        request = match body {
+            Body::None => request,
+            Body::Json(v) => request.json(v),
+            Body::Form(f) => request.form(f),
+        };
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        self.send_headed(host, request).await
+    }
+
     async fn send(
         &self,
         host: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<Reply, SourceError> {
+        Ok(self.send_headed(host, request).await?.reply)
+    }
+
+    async fn send_headed(
+        &self,
+        host: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Headed, SourceError> {
         let deadline = self.clock.now_ms() + self.timeout_ms;
         let exchange = async {
             let mut resp = request.send().await.map_err(|e| failed(host, &e))?;
             let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
+            let headers = resp.headers().clone();
             let mut body = Vec::new();
             while let Some(chunk) = resp.chunk().await.map_err(|e| failed(host, &e))? {
                 if body.len() + chunk.len() > MAX_REPLY_BYTES {
@@ -150,9 +240,9 @@ impl Http {
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok((status, retry_after, body))
+            Ok((status, headers, body))
         };
-        let (status, retry_after, body) = tokio::select! {
+        let (status, headers, body) = tokio::select! {
             r = exchange => r?,
             () = self.clock.sleep_until(deadline) => {
                 return Err(SourceError::transient(format!(
@@ -163,15 +253,21 @@ impl Http {
         };
         if status == 429 {
             let now = self.clock.now_ms();
-            let wait = retry_after.as_deref().and_then(|v| retry_after_ms(v, now));
+            let wait = headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry_after_ms(v, now));
             return Err(SourceError::throttle(
                 format!("{host} asks to slow down (429)"),
                 wait,
             ));
         }
-        Ok(Reply {
-            status,
-            body: String::from_utf8_lossy(&body).into_owned(),
+        Ok(Headed {
+            reply: Reply {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            },
+            headers,
         })
     }
 }
@@ -211,6 +307,7 @@ mod tests {
         assert_eq!(host_of("https://share2.dexcom.com"), "share2.dexcom.com");
         assert_eq!(retry_after_ms("120", 0), Some(120_000));
         assert_eq!(retry_after_ms("soon", 0), None);
+        assert_eq!(percent_encode("us-east-1 a&b"), "us-east-1%20a%26b");
     }
 
     /// A login answered with a redirect to another host: the password is not sent there.
@@ -247,6 +344,36 @@ mod tests {
             elsewhere.accept().is_err(),
             "the request was sent on to the redirect's host"
         );
+    }
+
+    #[test]
+    fn cookies_are_name_value_pairs_and_debug_shows_no_header() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        for c in [
+            "_logbook-web_session=abc; path=/; HttpOnly",
+            "locale=en",
+            "junk",
+        ] {
+            headers.append(reqwest::header::SET_COOKIE, c.parse().unwrap());
+        }
+        headers.insert(
+            "location",
+            "https://sso.example/cb?code=xyz".parse().unwrap(),
+        );
+        let h = Headed {
+            reply: Reply {
+                status: 302,
+                body: String::new(),
+            },
+            headers,
+        };
+        assert_eq!(h.cookies(), ["_logbook-web_session=abc", "locale=en"]);
+        assert_eq!(
+            h.header("Location"),
+            Some("https://sso.example/cb?code=xyz")
+        );
+        let debug = format!("{h:?}");
+        assert!(!debug.contains("abc") && !debug.contains("xyz"), "{debug}");
     }
 
     #[test]

@@ -8,17 +8,21 @@
 //! - `errors.rs`: the four error classes; `schedule.rs`: alignment, back-off, throttles
 //! - `http.rs`: outbound HTTPS with deadlines on the clock; `clock.rs`: real and test time
 //! - `status.rs`: what `GET /api/v4/bridges` shows
-//! - one file per vendor: `dexcom.rs` (Dexcom Share), `libre.rs` (LibreLinkUp)
+//! - one file per vendor: `dexcom.rs` (Dexcom Share), `libre.rs` (LibreLinkUp), `glooko.rs`,
+//!   `tandem.rs` (Tandem Source; its events in `tandem_events.rs`)
 
 pub mod clock;
 mod dexcom;
 mod engine;
 mod errors;
+mod glooko;
 mod http;
 mod libre;
 mod schedule;
 mod session;
 pub mod status;
+mod tandem;
+mod tandem_events;
 
 use std::sync::Arc;
 
@@ -39,6 +43,8 @@ pub fn board(settings: &Bridges) -> Board {
         match s {
             SourceSettings::DexcomShare(_) => board.add("dexcomshare", dexcom::DEVICE),
             SourceSettings::LinkUp(_) => board.add("linkup", libre::DEVICE),
+            SourceSettings::Glooko(_) => board.add("glooko", glooko::DEVICE),
+            SourceSettings::Tandem(_) => board.add("tandem", tandem::DEVICE),
         };
     }
     for name in &settings.not_built {
@@ -82,6 +88,14 @@ pub fn spawn(
             }
             SourceSettings::LinkUp(l) => {
                 let e = engine::Engine::new(libre::Libre::new(l), http, clock, store, row);
+                actix_web::rt::spawn(e.run())
+            }
+            SourceSettings::Glooko(g) => {
+                let e = engine::Engine::new(glooko::Glooko::new(g), http, clock, store, row);
+                actix_web::rt::spawn(e.run())
+            }
+            SourceSettings::Tandem(t) => {
+                let e = engine::Engine::new(tandem::Tandem::new(t), http, clock, store, row);
                 actix_web::rt::spawn(e.run())
             }
         };

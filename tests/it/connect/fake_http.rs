@@ -16,6 +16,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// The body as JSON (null when there is none or it is not JSON).
     pub body: Value,
+    /// The body as text (a form's fields).
+    pub raw: String,
 }
 
 impl Request {
@@ -87,6 +89,7 @@ fn read(stream: &TcpStream) -> Option<Request> {
         query: query.to_string(),
         headers,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        raw: String::from_utf8_lossy(&body).into_owned(),
     })
 }
 
@@ -115,4 +118,9 @@ pub trait Fake {
     fn count(&self, suffix: &str) -> usize {
         self.paths().iter().filter(|p| p.ends_with(suffix)).count()
     }
+}
+
+/// A JSON response without extra headers.
+pub fn reply_json(stream: &mut TcpStream, status: u16, body: &Value) {
+    reply(stream, status, "", &body.to_string());
 }

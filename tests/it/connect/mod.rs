@@ -4,10 +4,14 @@
 
 mod dexcom_faults;
 mod fake_dexcom;
+mod fake_glooko;
 mod fake_http;
 mod fake_libre;
+mod fake_tandem;
+mod glooko;
 mod libre;
 mod summary;
+mod tandem;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -393,4 +397,43 @@ fn a_session_is_used_for_a_day_then_renewed() {
     let all = fake.readings_until(clock.now_ms());
     let expected = all.iter().filter(|t| **t > t0 - DAY).count();
     assert_eq!(b.entries(1000).len(), expected);
+}
+
+impl Bridge {
+    /// The source stopped on a fatal error whose message says `words` and none of `secrets`,
+    /// and a week later it has sent `fake` nothing more.
+    fn assert_stopped_for_good(&self, fake: &impl Fake, words: &str, secrets: &[&str]) {
+        let row = self.row();
+        assert_eq!(row["state"], "stopped: fatal", "{row}");
+        let message = row["lastError"]["message"].as_str().unwrap();
+        assert!(message.contains(words), "{message}");
+        for s in secrets {
+            assert!(!message.contains(s), "{message}");
+        }
+        let requests = fake.paths().len();
+        self.clock.advance(7 * DAY);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(self.row()["state"], "stopped: fatal");
+        assert_eq!(
+            fake.paths().len(),
+            requests,
+            "no request after a fatal error"
+        );
+    }
+}
+
+/// Polls the status API of a spawned server (as an admin) until the first source's row
+/// satisfies `done`; returns the answer's text.
+fn spawned_status(p: &crate::support::Process, done: impl Fn(&Value) -> bool) -> String {
+    let (_, token) = p.create_subject("watcher", &["admin"]);
+    let auth = format!("Bearer {}", p.jwt_for(&token));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = p.request("GET", "/api/v4/bridges", &[("Authorization", &auth)], None);
+        if done(&r.json()["bridges"][0]) {
+            return r.text;
+        }
+        assert!(Instant::now() < deadline, "{}", r.text);
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
