@@ -41,6 +41,7 @@ pub struct Batch {
     pub entries: Vec<Value>,
     pub treatments: Vec<Value>,
     pub devicestatus: Vec<Value>,
+    pub profile: Vec<Value>,
 }
 
 /// A glucose reading as the v1 entry every source writes: `sgv` in mg/dl at `date`, its
@@ -126,6 +127,9 @@ pub trait Source: 'static {
         gap: &Gap,
     ) -> Result<Self::Raw, SourceError>;
     fn transform(&self, raw: Self::Raw, gap: &Gap) -> Result<Batch, SourceError>;
+    /// Called once a fetch's batch is stored: a source that keeps cursors of its own
+    /// (nightscout.rs) moves them only now, so a failed write is fetched again.
+    fn stored(&self) {}
 }
 
 pub struct Engine<S: Source> {
@@ -240,7 +244,9 @@ impl<S: Source> Engine<S> {
             match self.source.fetch(&self.http, &session, &gap).await {
                 Ok(raw) => {
                     let batch = self.source.transform(raw, &gap)?;
-                    return self.persist(batch, gap.newest_own).await;
+                    let newest = self.persist(batch, gap.newest_own).await?;
+                    self.source.stored();
+                    return Ok(newest);
                 }
                 Err(e) if e.class == ErrorClass::Auth => {
                     self.sessions.invalidate().await;
@@ -307,6 +313,7 @@ impl<S: Source> Engine<S> {
             (Collection::Entries, batch.entries),
             (Collection::Treatments, batch.treatments),
             (Collection::DeviceStatus, batch.devicestatus),
+            (Collection::Profile, batch.profile),
         ] {
             if docs.is_empty() {
                 continue;

@@ -8,14 +8,17 @@
 //! - `errors.rs`: the four error classes; `schedule.rs`: alignment, back-off, throttles
 //! - `http.rs`: outbound HTTPS with deadlines on the clock; `clock.rs`: real and test time
 //! - `status.rs`: what `GET /api/v4/bridges` shows
-//! - one file per vendor: `dexcom.rs` (Dexcom Share), `libre.rs` (LibreLinkUp)
+//! - one file per vendor: `dexcom.rs` (Dexcom Share), `libre.rs` (LibreLinkUp),
+//!   `nightscout.rs` (another Nightscout, through src/remote/)
+//! - `output.rs`: CONNECT_OUTPUT, uploads to a remote Nightscout
 
 pub mod clock;
 mod dexcom;
 mod engine;
-mod errors;
-mod http;
+pub(crate) mod errors;
+pub(crate) mod http;
 mod libre;
+mod nightscout;
 mod schedule;
 mod session;
 pub mod status;
@@ -39,6 +42,7 @@ pub fn board(settings: &Bridges) -> Board {
         match s {
             SourceSettings::DexcomShare(_) => board.add("dexcomshare", dexcom::DEVICE),
             SourceSettings::LinkUp(_) => board.add("linkup", libre::DEVICE),
+            SourceSettings::Nightscout(_) => board.add("nightscout", nightscout::DEVICE),
         };
     }
     for name in &settings.not_built {
@@ -82,6 +86,19 @@ pub fn spawn(
             }
             SourceSettings::LinkUp(l) => {
                 let e = engine::Engine::new(libre::Libre::new(l), http, clock, store, row);
+                actix_web::rt::spawn(e.run())
+            }
+            SourceSettings::Nightscout(n) => {
+                // The source's requests go through src/remote/ with a client of their own.
+                let remote_http = match http::Http::new(clock.clone(), REQUEST_TIMEOUT_MS) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        tracing::error!("bridges: {e}");
+                        return tasks;
+                    }
+                };
+                let source = nightscout::Nightscout::new(n, remote_http, clock.clone());
+                let e = engine::Engine::new(source, http, clock, store, row);
                 actix_web::rt::spawn(e.run())
             }
         };

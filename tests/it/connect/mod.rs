@@ -5,7 +5,9 @@
 mod fake_dexcom;
 mod fake_http;
 mod fake_libre;
+mod fake_nightscout;
 mod libre;
+mod nightscout;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
