@@ -179,11 +179,7 @@ impl<S: Source> Engine<S> {
                         interval,
                         schedule::jitter(schedule::READING_DELAY_MS),
                     );
-                    self.row.update(|r| {
-                        r.state = State::Idle;
-                        r.last_success = Some(now);
-                        r.next_poll = Some(next);
-                    });
+                    self.row.succeeded(now, next);
                 }
                 Err(e) => {
                     tracing::warn!(
@@ -210,15 +206,7 @@ impl<S: Source> Engine<S> {
                     if let Some(w) = wait {
                         next = now + w;
                     }
-                    self.row.update(|r| {
-                        r.state = if stopped {
-                            State::Stopped
-                        } else {
-                            State::BackingOff
-                        };
-                        r.next_poll = (!stopped).then_some(next);
-                        r.last_error = Some((now, e));
-                    });
+                    self.row.failed(now, e, (!stopped).then_some(next));
                     if stopped {
                         tracing::error!(
                             source = name,

@@ -19,6 +19,7 @@ pub(crate) mod errors;
 pub(crate) mod http;
 mod libre;
 mod nightscout;
+mod output;
 mod schedule;
 mod session;
 pub mod status;
@@ -55,6 +56,10 @@ pub fn board(settings: &Bridges) -> Board {
             ));
         });
         tracing::warn!(source = %name, "CONNECT_SOURCE: not available in this version; ignored");
+    }
+    // The output's row comes last (spawn relies on it).
+    if settings.output.is_some() {
+        board.add(output::NAME, output::NAME);
     }
     board
 }
@@ -104,5 +109,43 @@ pub fn spawn(
         };
         tasks.push(task);
     }
+    if let (Some(site), Some(row)) = (&settings.output, board.rows().pop()) {
+        match http::Http::new(clock.clone(), REQUEST_TIMEOUT_MS) {
+            Ok(h) => {
+                let o = output::Output::new(site, h, clock, store.clone(), row);
+                tasks.push(actix_web::rt::spawn(o.run()));
+            }
+            Err(e) => tracing::error!("bridges: {e}"),
+        }
+    }
     tasks
+}
+
+/// `nightlite bridge`: the bridges and the output on the data directory, without the HTTP
+/// server, until `stop` completes. Errors name what could not be opened.
+pub async fn run_alone(
+    config: &crate::Config,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    if config.bridges.sources.is_empty() && config.bridges.output.is_none() {
+        return Err("CONNECT_SOURCE names no source and CONNECT_OUTPUT is unset".into());
+    }
+    // As `serve`: one process per data directory.
+    let _lock = crate::store::lock::DataDirLock::try_acquire(&config.data_dir)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "another nightlite is using the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+    let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let board = board(&config.bridges);
+    let tasks = spawn(&config.bridges, &store, Arc::new(SystemClock), &board);
+    tracing::info!(tasks = tasks.len(), "nightlite bridge: running");
+    stop.await;
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
 }

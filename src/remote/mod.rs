@@ -12,8 +12,6 @@
 
 mod auth;
 pub mod read;
-// The output (src/connect/output.rs) is its user.
-#[allow(dead_code)]
 pub mod write;
 
 use std::sync::Arc;
@@ -48,13 +46,17 @@ impl Remote {
         }
     }
 
+    /// How messages name the site.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
     /// GET `path` (with its query), authorized.
     pub async fn get(&self, path: &str) -> Result<Reply, SourceError> {
         self.send(path, None).await
     }
 
     /// POST `body` as JSON to `path`, authorized.
-    #[allow(dead_code)]
     pub async fn post(&self, path: &str, body: &Value) -> Result<Reply, SourceError> {
         self.send(path, Some(body)).await
     }

@@ -22,6 +22,9 @@ pub enum Uploaded {
     Refused(u16),
 }
 
+/// The `app` of an upload through API v3 that has none.
+pub const APP: &str = "nightlite";
+
 /// The fields the receiving site sets itself (API v3 refuses some of them from a client).
 const SERVER_FIELDS: [&str; 5] = ["_id", "srvModified", "srvCreated", "isValid", "modifiedBy"];
 
@@ -46,10 +49,18 @@ impl Remote {
         doc: Map<String, Value>,
     ) -> Result<Uploaded, SourceError> {
         let (path, body) = match api {
-            Api::V3 => (
-                format!("/api/v3/{collection}"),
-                Value::Object(for_upload(doc, false)),
-            ),
+            Api::V3 => {
+                let mut doc = for_upload(doc, false);
+                // API v3 refuses a document without `app` (what wrote it); v1 uploads have none.
+                let has_app = doc
+                    .get("app")
+                    .and_then(Value::as_str)
+                    .is_some_and(|a| !a.trim().is_empty());
+                if !has_app {
+                    doc.insert("app".into(), APP.into());
+                }
+                (format!("/api/v3/{collection}"), Value::Object(doc))
+            }
             // v1 treatments are matched by `_id` too: ours is an ObjectId, as v1 wants.
             Api::V1 => (
                 format!("/api/v1/{collection}.json"),

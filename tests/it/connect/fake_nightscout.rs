@@ -95,6 +95,16 @@ impl FakeNightscout {
     pub fn log(&self) -> Vec<Request> {
         self.state.lock().unwrap().log.clone()
     }
+
+    /// The documents of `coll` it holds.
+    pub fn docs(&self, coll: &str) -> Vec<Value> {
+        let s = self.state.lock().unwrap();
+        s.docs
+            .iter()
+            .filter(|(c, _)| c == coll)
+            .map(|(_, d)| d.clone())
+            .collect()
+    }
 }
 
 fn handle(state: &Mutex<State>, r: &Request) -> (u16, Value) {
@@ -132,6 +142,28 @@ fn handle(state: &Mutex<State>, r: &Request) -> (u16, Value) {
             .map_or(d, |l| l.parse().unwrap())
     };
     match parts.as_slice() {
+        ["api", "v1", file] if r.method == "POST" => {
+            // Nightscout's v1 upsert: entries by time and type, the others by identifier or
+            // _id; anything else is a new document.
+            let coll = file.trim_end_matches(".json").to_string();
+            let docs = r.body.as_array().cloned().unwrap_or_default();
+            for d in &docs {
+                let same = |(c, o): &(String, Value)| {
+                    *c == coll
+                        && if coll == "entries" {
+                            o["date"] == d["date"] && o["type"] == d["type"]
+                        } else {
+                            (!d["identifier"].is_null() && o["identifier"] == d["identifier"])
+                                || (!d["_id"].is_null() && o["_id"] == d["_id"])
+                        }
+                };
+                match s.docs.iter().position(same) {
+                    Some(i) => s.docs[i] = (coll.clone(), d.clone()),
+                    None => s.docs.push((coll.clone(), d.clone())),
+                }
+            }
+            (200, Value::Array(docs))
+        }
         ["api", "v3", coll, "history", since] => {
             let since: i64 = since.parse().unwrap();
             let mut docs: Vec<Value> = s

@@ -8,6 +8,7 @@ mod fake_libre;
 mod fake_nightscout;
 mod libre;
 mod nightscout;
+mod nightscout_output;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
