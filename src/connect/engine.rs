@@ -42,6 +42,9 @@ pub struct Batch {
     pub treatments: Vec<Value>,
     pub devicestatus: Vec<Value>,
     pub profile: Vec<Value>,
+    /// Documents the vendor deleted (a followed Nightscout's `isValid: false`), by
+    /// identifier: soft-deleted here when they are live here.
+    pub deleted: Vec<(Collection, String)>,
 }
 
 /// A glucose reading as the v1 entry every source writes: `sgv` in mg/dl at `date`, its
@@ -332,6 +335,17 @@ impl<S: Source> Engine<S> {
                 r.counters.stored += stored;
                 r.counters.duplicates += duplicates;
             });
+        }
+        for (coll, identifier) in batch.deleted {
+            let live = documents::get(&self.store, &self.caller, coll, identifier.clone())
+                .await
+                .map_err(|e| local(&e))?;
+            if live.is_some() {
+                documents::delete(&self.store, &self.caller, coll, identifier, false)
+                    .await
+                    .map_err(|e| local(&e))?;
+                self.row.update(|r| r.counters.stored += 1);
+            }
         }
         Ok(newest)
     }

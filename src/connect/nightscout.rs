@@ -9,8 +9,9 @@
 //!
 //! Documents keep the remote's identifier (API v3's `identifier`; a v1 document without one
 //! is known there by its `_id`, as v3 lists it), never its `_id` as ours, so reading one
-//! twice, through both APIs or after a restart, stores nothing new. Deleted documents
-//! (`isValid: false`) are not stored. The cursors live in memory and move only once a poll's
+//! twice, through both APIs or after a restart, stores nothing new. A document history lists
+//! as deleted (`isValid: false`) is soft-deleted here when it is live here (a v1 delete on
+//! Nightscout leaves no trace to follow). The cursors live in memory and move only once a poll's
 //! documents are stored (`Source::stored`); a start reads CONNECT_SOURCE_BACKFILL_HOURS
 //! again, which the identifiers make a no-op.
 
@@ -172,7 +173,17 @@ impl Source for Nightscout {
                 "devicestatus" => &mut batch.devicestatus,
                 _ => &mut batch.profile,
             };
-            list.extend(docs.into_iter().filter_map(|d| carried(c, d)));
+            for d in docs {
+                match carried(c, d) {
+                    Carried::Doc(d) => list.push(d),
+                    Carried::Deleted(identifier) => {
+                        if let Some(coll) = crate::store::Collection::from_name(c) {
+                            batch.deleted.push((coll, identifier));
+                        }
+                    }
+                    Carried::Nothing => {}
+                }
+            }
         }
         Ok(batch)
     }
@@ -184,15 +195,28 @@ impl Source for Nightscout {
     }
 }
 
+/// What a remote document becomes here.
+#[derive(Debug, PartialEq)]
+enum Carried {
+    Doc(Value),
+    /// Deleted there (history lists deletions): this identifier is deleted here.
+    Deleted(String),
+    /// Not a document.
+    Nothing,
+}
+
 /// A remote document as stored here: its identifier kept (or made, see the module doc), the
 /// remote server's own fields (`_id`, srvModified, srvCreated, isValid) left behind, which
-/// this server sets for itself. None for a deleted document or one that is not an object.
-fn carried(collection: &str, doc: Value) -> Option<Value> {
+/// this server sets for itself.
+fn carried(collection: &str, doc: Value) -> Carried {
     let Value::Object(mut doc) = doc else {
-        return None;
+        return Carried::Nothing;
     };
     if doc.get("isValid") == Some(&Value::Bool(false)) {
-        return None;
+        return match doc.get("identifier").and_then(Value::as_str) {
+            Some(i) if !i.is_empty() => Carried::Deleted(i.to_string()),
+            _ => Carried::Nothing,
+        };
     }
     let remote_id = doc.get("_id").and_then(|v| match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -211,7 +235,7 @@ fn carried(collection: &str, doc: Value) -> Option<Value> {
         let identifier = remote_id.unwrap_or_else(|| made_identifier(collection, &doc));
         doc.insert("identifier".into(), identifier.into());
     }
-    Some(Value::Object(doc))
+    Carried::Doc(Value::Object(doc))
 }
 
 /// API v3's identifier of device, time and eventType, for a document with neither an
@@ -234,27 +258,32 @@ mod tests {
 
     #[test]
     fn the_remote_identifier_is_carried_never_its_id() {
-        let d = carried(
+        let doc = |c: &str, v: Value| match carried(c, v) {
+            Carried::Doc(d) => d,
+            other => panic!("{other:?}"),
+        };
+        let d = doc(
             "entries",
             json!({"_id":"5f0000000000000000000001","identifier":"abc","srvModified":5,
                    "sgv":100,"date":1}),
-        )
-        .unwrap();
+        );
         assert_eq!(d, json!({"identifier":"abc","sgv":100,"date":1}));
         // A v1 document: known by its _id, as API v3 lists it.
-        let d = carried(
+        let d = doc(
             "treatments",
             json!({"_id":"5f0000000000000000000002","eventType":"Note"}),
-        )
-        .unwrap();
+        );
         assert_eq!(d["identifier"], "5f0000000000000000000002");
         assert!(d.get("_id").is_none());
-        let d = carried("entries", json!({"device":"x","date":7})).unwrap();
+        let d = doc("entries", json!({"device":"x","date":7}));
         assert_eq!(
             d["identifier"],
             crate::ids::v3_identifier(Some("x"), 7, None)
         );
-        assert!(carried("entries", json!({"identifier":"a","isValid":false})).is_none());
-        assert!(carried("entries", json!(3)).is_none());
+        assert_eq!(
+            carried("entries", json!({"identifier":"a","isValid":false})),
+            Carried::Deleted("a".into())
+        );
+        assert_eq!(carried("entries", json!(3)), Carried::Nothing);
     }
 }

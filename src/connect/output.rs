@@ -76,11 +76,17 @@ impl Output {
         let mut api = None;
         let mut failures = 0u32;
         let mut next = self.clock.now_ms();
+        let mut listening = true;
         loop {
             tokio::select! {
                 () = self.clock.sleep_until(next) => {}
-                // A local change (or a lagged receiver, which only means "changes").
-                _ = changes.recv(), if failures == 0 => {}
+                // A local change (a lagged receiver only means "changes"); a closed bus (the
+                // store shutting down) is not listened to again, or it would spin.
+                r = changes.recv(), if listening && failures == 0 => {
+                    if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                        listening = false;
+                    }
+                }
             }
             self.row.update(|r| r.state = State::Polling);
             let outcome = self.round(&mut cursors, &mut api).await;

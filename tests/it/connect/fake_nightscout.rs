@@ -96,6 +96,11 @@ impl FakeNightscout {
         self.state.lock().unwrap().log.clone()
     }
 
+    /// How many JWTs it gave.
+    pub fn jwts(&self) -> u64 {
+        self.state.lock().unwrap().jwts
+    }
+
     /// The documents of `coll` it holds.
     pub fn docs(&self, coll: &str) -> Vec<Value> {
         let s = self.state.lock().unwrap();

@@ -145,15 +145,39 @@ fn a_second_nightlite_is_followed_in_every_collection_once() {
     let row = b.step();
     assert_eq!(counter(&row, "stored"), 12, "{row}");
     assert_eq!(b.entries(100).len(), 7);
+
+    // A treatment deleted upstream through API v3 is deleted here.
+    let note = v3_list(&up, "/api/v3/treatments?eventType$eq=Note")[0]["identifier"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, admin) = up.create_subject("deleter", &["admin"]);
+    let jwt = format!("Bearer {}", up.jwt_for(&admin));
+    let r = up.request(
+        "DELETE",
+        &format!("/api/v3/treatments/{note}"),
+        &[("Authorization", &jwt)],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let row = b.step();
+    assert_eq!(counter(&row, "stored"), 13, "{row}");
+    let left = b.s.list("/api/v1/treatments.json?count=100");
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|d| d["identifier"] != note.as_str()));
     drop(b);
 
     // A restart reads the backfill window again and stores nothing new.
     let b = Bridge::start(follower(&clock, &url).data_dir(data.path()), &clock);
     let row = b.row();
     assert_eq!(counter(&row, "stored"), 0, "{row}");
-    assert!(counter(&row, "duplicates") >= 12, "{row}");
+    assert!(counter(&row, "duplicates") >= 11, "{row}");
     assert_eq!(b.entries(100).len(), 7);
-    assert_eq!(b.s.list("/api/v1/treatments.json?count=100").len(), 3);
+    assert_eq!(
+        b.s.list("/api/v1/treatments.json?count=100").len(),
+        2,
+        "deleted stays deleted"
+    );
 }
 
 #[test]
@@ -379,4 +403,35 @@ fn a_site_without_v3_is_read_by_v1_date_windows() {
     let b = Bridge::start(setup(), &clock);
     assert_eq!(counter(&b.row(), "stored"), 0);
     assert_eq!(b.entries(2000).len(), 1201);
+}
+
+/// The JWT (8 hours on Nightscout) is renewed before it ends, on the engine's clock, and not
+/// before.
+#[test]
+fn the_jwt_is_renewed_before_it_expires() {
+    let t = now_ms();
+    let fake = FakeNightscout::start(true);
+    fake.add(
+        "entries",
+        json!({"identifier":"e-1","type":"sgv","sgv":100,"date":t - MIN,"dateString":iso(t - MIN),
+               "device":"fake","srvModified":t - MIN}),
+    );
+    let clock = ManualClock::new(t);
+    let b = Bridge::start(
+        follower(&clock, &token_url(fake.port(), TOKEN))
+            .env("CONNECT_SOURCE_COLLECTIONS", "entries"),
+        &clock,
+    );
+    assert_eq!(fake.jwts(), 1);
+    b.step();
+    assert_eq!(fake.jwts(), 1, "one JWT serves the polls of its life");
+    // Past nine tenths of its 8 hours: the next poll asks for a new one first.
+    let before = b.row();
+    clock.set(t + 7 * 60 * MIN + 15 * MIN);
+    let row = b.wait(|r| r["nextPoll"] != before["nextPoll"]);
+    assert_eq!(row["state"], "idle", "{row}");
+    assert_eq!(fake.jwts(), 2);
+    let last = fake.log().into_iter().last().unwrap();
+    assert_eq!(last.header("authorization"), Some("Bearer jwt-2"));
+    assert_eq!(counter(&row, "logins"), 1, "a renewal, not a new login");
 }
