@@ -284,6 +284,16 @@ fn the_token_is_never_logged() {
     assert!(logs.contains("refused the access token"), "{logs}");
     assert!(!logs.contains(token), "the token is in the log");
     assert!(!status.contains(token), "{status}");
+    let out = crate::support::command()
+        .arg("settings")
+        .env("CONNECT_SOURCE_ENDPOINT", token_url(fake.port(), token))
+        .env("CONNECT_OUTPUT", token_url(fake.port(), token))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("CONNECT_SOURCE_ENDPOINT"), "{text}");
+    assert!(text.contains("?token=(not shown)"), "{text}");
+    assert!(!text.contains(token), "{text}");
 }
 
 /// Nightscout stamps srvModified with its clock: a batch shares one millisecond, and more
