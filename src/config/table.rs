@@ -761,8 +761,9 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "CONNECT_SOURCE_API_SECRET",
         kind: Kind::Password,
-        doc: "Nightscout as a source: that site's API secret, when the endpoint has no token \
-              (sent hashed as the `api-secret` header; never shown or logged)",
+        doc: "Nightscout as a source: that site's API secret, when the endpoint has no token: \
+              nightlite reads with the token of a `nightlite-reader` subject it makes there \
+              with it (never shown or logged)",
         ..ROW
     },
     Setting {

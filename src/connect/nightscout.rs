@@ -30,6 +30,9 @@ use crate::remote::{Api, Remote};
 
 /// The status row's `device`; documents keep the remote's own `device`.
 pub const DEVICE: &str = "nightscout";
+/// The subject made on the site when only its API secret is given (its token can read API
+/// v3; the secret cannot).
+pub const READER: &str = "nightlite-reader";
 /// How far before the newest document time already read a v1 read starts again (a document
 /// that reached the remote late).
 const OVERLAP_MS: i64 = 10 * 60_000;
@@ -69,7 +72,7 @@ impl Nightscout {
             .filter(|c| s.collections.iter().any(|k| k == c))
             .collect();
         Nightscout {
-            remote: Remote::new(&s.site, http, clock),
+            remote: Remote::new(&s.site, http, clock).with_subject(READER, &["readable"]),
             collections,
             window_ms: i64::from(s.backfill_hours) * 3_600_000,
             cursors: Mutex::new(Cursors::default()),

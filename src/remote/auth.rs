@@ -7,11 +7,17 @@
 //!
 //! nightscout-connect's own exchange crashed before its first use (research/bridges.md §7);
 //! here a token the site refuses is fatal at once: retrying cannot help.
+//!
+//! With the API secret, a user of this client may ask for a subject of its own on the site
+//! ([`Remote::subject_token`], as nightscout-connect makes `nightscout-connect-reader`, with
+//! `roles` spelled as the API wants): its access token then replaces the secret, so API v3,
+//! which takes only tokens, can be read.
 
 use super::{encode, Remote};
 use crate::config::bridges::{Password, RemoteSite};
 use crate::connect::errors::SourceError;
 
+#[derive(Clone)]
 enum Credential {
     Anonymous,
     Token(Password),
@@ -28,6 +34,8 @@ struct Jwt {
 
 pub(super) struct Auth {
     credential: Credential,
+    /// A subject's token obtained with the secret, used instead of it.
+    subject_token: std::sync::Mutex<Option<Password>>,
     jwt: tokio::sync::Mutex<Option<Jwt>>,
 }
 
@@ -40,18 +48,37 @@ impl Auth {
         };
         Auth {
             credential,
+            subject_token: std::sync::Mutex::new(None),
             jwt: tokio::sync::Mutex::new(None),
         }
     }
 
+    /// The credential in use: the subject's token once there is one.
+    fn current(&self) -> Credential {
+        let held = self.subject_token.lock().unwrap_or_else(|e| e.into_inner());
+        match held.as_ref() {
+            Some(t) => Credential::Token(t.clone()),
+            None => self.credential.clone(),
+        }
+    }
+
+    /// Whether only the API secret is there to send (no token, none obtained with it).
+    pub(super) fn secret_only(&self) -> bool {
+        matches!(self.current(), Credential::Secret(_))
+    }
+
+    pub(super) fn set_subject_token(&self, token: Password) {
+        *self.subject_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token);
+    }
+
     /// Whether requests go without the API secret (API v3 refuses it).
     pub(super) fn token_based(&self) -> bool {
-        !matches!(self.credential, Credential::Secret(_))
+        !self.secret_only()
     }
 
     /// Whether a 401 may be met with a new JWT.
     pub(super) fn renewable(&self) -> bool {
-        matches!(self.credential, Credential::Token(_))
+        matches!(self.current(), Credential::Token(_))
     }
 
     pub(super) async fn drop_jwt(&self) {
@@ -64,9 +91,9 @@ impl Auth {
         &self,
         remote: &Remote,
     ) -> Result<Option<(&'static str, String)>, SourceError> {
-        let token = match &self.credential {
+        let token = match self.current() {
             Credential::Anonymous => return Ok(None),
-            Credential::Secret(hash) => return Ok(Some(("api-secret", hash.clone()))),
+            Credential::Secret(hash) => return Ok(Some(("api-secret", hash))),
             Credential::Token(t) => t,
         };
         let mut held = self.jwt.lock().await;
@@ -75,7 +102,7 @@ impl Auth {
             return Ok(Some(("Authorization", j.bearer.clone())));
         }
         *held = None;
-        let jwt = self.request(remote, token, now).await?;
+        let jwt = self.request(remote, &token, now).await?;
         let bearer = jwt.bearer.clone();
         *held = Some(jwt);
         Ok(Some(("Authorization", bearer)))
@@ -143,7 +170,7 @@ impl Auth {
             .take(4)
             .collect::<Vec<_>>()
             .join("/");
-        match (status, &self.credential) {
+        match (status, &self.current()) {
             (401, Credential::Token(_)) => {
                 SourceError::auth(format!("{label} refused a new JWT for {what} (401)"))
             }

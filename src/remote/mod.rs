@@ -28,6 +28,8 @@ pub use read::Api;
 /// One remote site and its credentials.
 pub struct Remote {
     base: String,
+    /// With the API secret: the subject (name, roles) whose token to read with instead.
+    subject: Option<(&'static str, &'static [&'static str])>,
     /// "Nightscout (host:port)": how messages name it (never with a path or a query).
     label: String,
     http: Http,
@@ -40,10 +42,18 @@ impl Remote {
         Remote {
             label: format!("Nightscout ({})", host_of(&site.base)),
             base: site.base.clone(),
+            subject: None,
             http,
             clock,
             auth: auth::Auth::new(site),
         }
+    }
+
+    /// With the API secret, log in as the subject `name` with `roles` on the site (made there
+    /// if it is missing), so its token is used instead of the secret (see auth.rs).
+    pub fn with_subject(mut self, name: &'static str, roles: &'static [&'static str]) -> Remote {
+        self.subject = Some((name, roles));
+        self
     }
 
     /// How messages name the site.
@@ -93,8 +103,55 @@ impl Remote {
     /// Logs in: for an access token, a new JWT now (a token the site does not know is a fatal
     /// error here rather than at the first read); nothing to do for the API secret.
     pub async fn login(&self) -> Result<(), SourceError> {
+        if let (Some((name, roles)), true) = (self.subject, self.auth.secret_only()) {
+            if let Some(token) = self.subject_token(name, roles).await? {
+                self.auth.set_subject_token(token);
+            }
+        }
         self.auth.drop_jwt().await;
         self.auth.header(self).await.map(|_| ())
+    }
+
+    /// The access token of the subject `name`, made with `roles` when the site has none of
+    /// that name, through `/api/v2/authorization/subjects` with the API secret; None when the
+    /// site has no such API (the secret is used as it is).
+    async fn subject_token(
+        &self,
+        name: &str,
+        roles: &[&str],
+    ) -> Result<Option<crate::config::bridges::Password>, SourceError> {
+        const PATH: &str = "/api/v2/authorization/subjects";
+        let find = |reply: &Reply| -> Result<Option<String>, SourceError> {
+            let subjects = documents(&self.label, reply, "the subject list")?;
+            Ok(subjects
+                .iter()
+                .find(|s| s.get("name").and_then(Value::as_str) == Some(name))
+                .and_then(|s| s.get("accessToken").and_then(Value::as_str))
+                .map(str::to_string))
+        };
+        let reply = self.get(PATH).await?;
+        if reply.status == 404 {
+            return Ok(None);
+        }
+        if let Some(t) = find(&reply)? {
+            return Ok(Some(crate::config::bridges::Password::new(t)));
+        }
+        let body = serde_json::json!({
+            "name": name,
+            "roles": roles,
+            "notes": "made by nightlite to read this site (CONNECT_SOURCE=nightscout)",
+        });
+        let made = self.post(PATH, &body).await?;
+        if !matches!(made.status, 200 | 201) {
+            return Err(status_error(&self.label, made.status, "making its subject"));
+        }
+        let token = find(&self.get(PATH).await?)?.ok_or_else(|| {
+            SourceError::transient(format!(
+                "{}: the subject {name} made there is not listed",
+                self.label
+            ))
+        })?;
+        Ok(Some(crate::config::bridges::Password::new(token)))
     }
 }
 

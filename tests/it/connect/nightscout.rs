@@ -230,24 +230,50 @@ fn a_refused_jwt_is_renewed_once_and_a_wrong_token_stops_the_source() {
     assert!(!text.contains(wrong) && !text.contains(&token), "{text}");
 }
 
+/// With the API secret only: a reader subject of its own is made on the site with it (once),
+/// and its token reads API v3; a wrong secret is fatal.
 #[test]
-fn the_api_secret_is_sent_hashed_and_a_wrong_one_is_fatal() {
+fn the_api_secret_makes_a_reader_subject_and_a_wrong_one_is_fatal() {
     let t = now_ms();
     let up = upstream(t);
     let proxy = Proxy::start(up.port);
     let clock = ManualClock::new(t);
     let url = format!("http://127.0.0.1:{}", proxy.port());
-    let b = Bridge::start(
-        follower(&clock, &url).env("CONNECT_SOURCE_API_SECRET", crate::support::SECRET),
-        &clock,
-    );
+    let with_secret =
+        || follower(&clock, &url).env("CONNECT_SOURCE_API_SECRET", crate::support::SECRET);
+    let b = Bridge::start(with_secret(), &clock);
     assert_eq!(b.row()["state"], "idle");
     assert_eq!(b.entries(100).len(), 6);
-    let read = proxy.log().into_iter().last().unwrap();
+    let log = proxy.log();
+    let first = &log[0];
+    assert_eq!(first.path, "/api/v2/authorization/subjects");
     assert_eq!(
-        read.header("api-secret"),
+        first.header("api-secret"),
         Some(crate::support::secret_sha1().as_str())
     );
+    let made = log.iter().find(|r| r.method == "POST").unwrap();
+    assert_eq!(made.body["name"], "nightlite-reader");
+    assert_eq!(made.body["roles"], json!(["readable"]));
+    // The data came through v3 with the subject's JWT, not the secret.
+    let reads: Vec<_> = log
+        .iter()
+        .filter(|r| r.path.contains("/history/"))
+        .collect();
+    assert!(!reads.is_empty());
+    assert!(reads.iter().all(|r| r.header("api-secret").is_none()
+        && r.header("authorization")
+            .is_some_and(|h| h.starts_with("Bearer "))));
+    drop(b);
+    // A restart finds the subject: no second one.
+    let b = Bridge::start(with_secret(), &clock);
+    assert_eq!(b.row()["state"], "idle");
+    let readers = up
+        .list("/api/v2/authorization/subjects")
+        .into_iter()
+        .filter(|s| s["name"] == "nightlite-reader")
+        .count();
+    assert_eq!(readers, 1);
+    assert_eq!(proxy.log().iter().filter(|r| r.method == "POST").count(), 1);
     drop(b);
 
     let b = Bridge::start(
@@ -256,6 +282,13 @@ fn the_api_secret_is_sent_hashed_and_a_wrong_one_is_fatal() {
     );
     let row = b.row();
     assert_eq!(row["state"], "stopped: fatal", "{row}");
+    assert!(
+        row["lastError"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("API secret"),
+        "{row}"
+    );
     assert!(!row.to_string().contains("not-the-secret"), "{row}");
 }
 
