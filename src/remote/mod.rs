@@ -35,6 +35,8 @@ pub struct Remote {
     http: Http,
     clock: Arc<dyn Clock>,
     auth: auth::Auth,
+    /// The largest API v3 `limit` the site takes (read.rs lowers it after a 400).
+    v3_cap: std::sync::atomic::AtomicUsize,
 }
 
 impl Remote {
@@ -46,6 +48,7 @@ impl Remote {
             http,
             clock,
             auth: auth::Auth::new(site),
+            v3_cap: std::sync::atomic::AtomicUsize::new(usize::MAX),
         }
     }
 

@@ -14,6 +14,7 @@
 //! reads its v1 lists by document time, newest first, window by window.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 
 use serde_json::Value;
 
@@ -50,6 +51,9 @@ pub fn page_size(collection: &str) -> usize {
         _ => 20,
     }
 }
+
+/// The page asked for when a site refuses a larger one.
+pub const SMALL_PAGE: usize = 100;
 
 /// A document's srvModified.
 pub fn srv_modified(doc: &Value) -> Option<i64> {
@@ -89,36 +93,42 @@ impl Remote {
         }
     }
 
-    /// One page of history after `since`.
-    async fn history(
+    /// An API v3 list, `path(limit)`, with the largest page the site takes: a site that
+    /// answers 400 to a page (a Nightscout whose API3_MAX_LIMIT is below it) is asked for
+    /// [`SMALL_PAGE`] from then on. Returns the documents and the limit used.
+    async fn v3_page(
         &self,
         collection: &str,
-        since: i64,
-        limit: usize,
-    ) -> Result<Vec<Value>, SourceError> {
-        let path = format!("/api/v3/{collection}/history/{since}?limit={limit}");
-        let reply = self.get(&path).await?;
-        documents(&self.label, &reply, &format!("{collection} history"))
+        what: &str,
+        path: impl Fn(usize) -> String,
+    ) -> Result<(Vec<Value>, usize), SourceError> {
+        loop {
+            let limit = page_size(collection).min(self.v3_cap.load(Ordering::Relaxed));
+            let reply = self.get(&path(limit)).await?;
+            if reply.status == 400 && limit > SMALL_PAGE {
+                self.v3_cap.store(SMALL_PAGE, Ordering::Relaxed);
+                continue;
+            }
+            return Ok((documents(&self.label, &reply, what)?, limit));
+        }
     }
 
     /// Every live document whose srvModified is `ms`, through searches in pages (sorted by
     /// identifier, so the pages do not overlap).
-    async fn millisecond(
-        &self,
-        collection: &str,
-        ms: i64,
-        page: usize,
-    ) -> Result<Vec<Value>, SourceError> {
+    async fn millisecond(&self, collection: &str, ms: i64) -> Result<Vec<Value>, SourceError> {
         let mut out = Vec::new();
         // A bound on pages, so a site answering nonsense cannot keep this going.
-        for n in 0..1000 {
-            let path = format!(
-                "/api/v3/{collection}?srvModified$eq={ms}&sort=identifier&limit={page}&skip={}",
-                n * page
-            );
-            let reply = self.get(&path).await?;
-            let docs = documents(&self.label, &reply, &format!("{collection} search"))?;
-            let short = docs.len() < page;
+        for _ in 0..1000 {
+            let skip = out.len();
+            let (docs, limit) = self
+                .v3_page(collection, &format!("{collection} search"), |limit| {
+                    format!(
+                        "/api/v3/{collection}?srvModified$eq={ms}&sort=identifier&limit={limit}\
+                         &skip={skip}"
+                    )
+                })
+                .await?;
+            let short = docs.len() < limit;
             out.extend(docs);
             if short {
                 break;
@@ -135,13 +145,17 @@ impl Remote {
         since: i64,
         max: usize,
     ) -> Result<Changes, SourceError> {
-        let limit = page_size(collection);
         let mut out = Changes {
             cursor: since,
             ..Changes::default()
         };
         while out.docs.len() < max {
-            let page = self.history(collection, out.cursor, limit).await?;
+            let since = out.cursor;
+            let (page, limit) = self
+                .v3_page(collection, &format!("{collection} history"), |limit| {
+                    format!("/api/v3/{collection}/history/{since}?limit={limit}")
+                })
+                .await?;
             let times: Vec<i64> = page.iter().filter_map(srv_modified).collect();
             let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
                 // Empty, or documents without srvModified: nothing to page by.
@@ -170,8 +184,7 @@ impl Remote {
                 out.docs.extend(before);
             } else {
                 // A whole page in one millisecond: read all of it, then go past it.
-                out.docs
-                    .extend(self.millisecond(collection, last, limit).await?);
+                out.docs.extend(self.millisecond(collection, last).await?);
                 out.cursor = last;
             }
         }
@@ -187,24 +200,26 @@ impl Remote {
         from: i64,
         max: usize,
     ) -> Result<Changes, SourceError> {
-        let page = page_size(collection);
         let (field, bound) = if collection == "entries" {
             ("date", from.to_string())
         } else {
             ("created_at", crate::dates::to_iso(from))
         };
+        let bound = super::encode(&bound);
         let mut out = Changes {
             cursor: from,
             ..Changes::default()
         };
-        let mut skip = 0;
         loop {
-            let path = format!(
-                "/api/v3/{collection}?{field}$gt={}&sort$desc={field}&limit={page}&skip={skip}",
-                super::encode(&bound)
-            );
-            let reply = self.get(&path).await?;
-            let docs = documents(&self.label, &reply, &format!("{collection} search"))?;
+            let skip = out.docs.len();
+            let (docs, limit) = self
+                .v3_page(collection, &format!("{collection} search"), |limit| {
+                    format!(
+                        "/api/v3/{collection}?{field}$gt={bound}&sort$desc={field}\
+                         &limit={limit}&skip={skip}"
+                    )
+                })
+                .await?;
             let n = docs.len();
             for d in &docs {
                 if let Some(t) = doc_time(collection, d) {
@@ -212,8 +227,7 @@ impl Remote {
                 }
             }
             out.docs.extend(docs);
-            skip += n;
-            if n < page {
+            if n < limit {
                 out.complete = true;
                 return Ok(out);
             }

@@ -23,6 +23,8 @@ struct State {
     docs: Vec<(String, Value)>,
     log: Vec<Request>,
     jwts: u64,
+    /// API3_MAX_LIMIT: a larger v3 `limit` is answered 400.
+    max_limit: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -96,6 +98,11 @@ impl FakeNightscout {
         self.state.lock().unwrap().log.clone()
     }
 
+    /// Refuses v3 limits above `n`, as a Nightscout with API3_MAX_LIMIT=n.
+    pub fn max_limit(&self, n: usize) {
+        self.state.lock().unwrap().max_limit = Some(n);
+    }
+
     /// How many JWTs it gave.
     pub fn jwts(&self) -> u64 {
         self.state.lock().unwrap().jwts
@@ -146,6 +153,14 @@ fn handle(state: &Mutex<State>, r: &Request) -> (u16, Value) {
             .or(param("count"))
             .map_or(d, |l| l.parse().unwrap())
     };
+    if let (Some(max), true) = (s.max_limit, path.starts_with("/api/v3/")) {
+        if limit(0) > max {
+            return (
+                400,
+                json!({"status":400,"message":"Parameter limit out of tolerance"}),
+            );
+        }
+    }
     match parts.as_slice() {
         ["api", "v1", file] if r.method == "POST" => {
             // Nightscout's v1 upsert: entries by time and type, the others by identifier or

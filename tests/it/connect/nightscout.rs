@@ -478,3 +478,35 @@ fn the_jwt_is_renewed_before_it_expires() {
     assert_eq!(last.header("authorization"), Some("Bearer jwt-2"));
     assert_eq!(counter(&row, "logins"), 1, "a renewal, not a new login");
 }
+
+/// A Nightscout whose API3_MAX_LIMIT is below the page asked for answers 400: smaller pages,
+/// everything read.
+#[test]
+fn a_site_with_a_lower_v3_limit_is_read_in_smaller_pages() {
+    let t = now_ms();
+    let fake = FakeNightscout::start(true);
+    fake.max_limit(100);
+    for n in 0..250i64 {
+        let date = t - 300 * MIN + n * MIN;
+        fake.add(
+            "entries",
+            json!({"identifier":format!("e-{n:03}"),"type":"sgv","sgv":100,"date":date,
+                   "dateString":iso(date),"device":"fake","srvModified":t - 250_000 + n}),
+        );
+    }
+    let clock = ManualClock::new(t);
+    let b = Bridge::start(
+        follower(&clock, &token_url(fake.port(), TOKEN))
+            .env("CONNECT_SOURCE_COLLECTIONS", "entries"),
+        &clock,
+    );
+    let row = b.row();
+    assert_eq!(row["state"], "idle", "{row}");
+    assert_eq!(counter(&row, "stored"), 250, "{row}");
+    let small = fake
+        .log()
+        .iter()
+        .filter(|r| r.path.contains("/history/") && r.query == "limit=100")
+        .count();
+    assert_eq!(small, 3);
+}
