@@ -292,9 +292,10 @@ fn the_api_secret_makes_a_reader_subject_and_a_wrong_one_is_fatal() {
     assert!(!row.to_string().contains("not-the-secret"), "{row}");
 }
 
-/// The token never reaches the log, even at trace level, nor the status.
+/// The token and the API secret never reach the log, even at trace level, nor the status or
+/// `nightlite settings`.
 #[test]
-fn the_token_is_never_logged() {
+fn the_token_and_the_secret_are_never_logged() {
     let fake = FakeNightscout::start(true);
     let token = "follower-Never-Log-This-7733";
     let p = Setup::new()
@@ -327,6 +328,32 @@ fn the_token_is_never_logged() {
     assert!(text.contains("CONNECT_SOURCE_ENDPOINT"), "{text}");
     assert!(text.contains("?token=(not shown)"), "{text}");
     assert!(!text.contains(token), "{text}");
+    drop(p);
+
+    // The API secret, and its hash (which the header carries and which works as the secret).
+    let secret = "Never-Log-This-Secret-5521";
+    let p = Setup::new()
+        .env("NIGHTLITE_LOG", "trace")
+        .env("CONNECT_SOURCE", "nightscout")
+        .env("CONNECT_SOURCE_ENDPOINT", &fake.url())
+        .env("CONNECT_SOURCE_API_SECRET", secret)
+        .spawn();
+    let (_, admin) = p.create_subject("watcher", &["admin"]);
+    let auth = format!("Bearer {}", p.jwt_for(&admin));
+    let status = loop {
+        let r = p.request("GET", "/api/v4/bridges", &[("Authorization", &auth)], None);
+        if r.json()["bridges"][0]["state"] == "stopped: fatal" {
+            break r.text;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", r.text);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let logs = p.logs();
+    assert!(logs.contains("refused the API secret"), "{logs}");
+    let hash = crate::support::sha1hex(secret);
+    for text in [&logs, &status] {
+        assert!(!text.contains(secret) && !text.contains(&hash), "{text}");
+    }
 }
 
 /// Nightscout stamps srvModified with its clock: a batch shares one millisecond, and more
