@@ -50,6 +50,11 @@ mod tests {
             "connect",
             &["api", "live", "web", "server", "care", "admin"],
         ),
+        // The remote-site client: the bridges' HTTP, below the HTTP handlers.
+        (
+            "remote",
+            &["api", "live", "web", "server", "care", "admin", "import"],
+        ),
         ("plugins", &["api", "live", "web"]),
         ("profiles", &["api", "live", "web"]),
     ];

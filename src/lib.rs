@@ -23,6 +23,7 @@ pub(crate) mod live;
 pub(crate) mod plugins;
 pub(crate) mod profiles;
 pub mod qs;
+pub(crate) mod remote;
 mod server;
 pub(crate) mod spans;
 pub mod store;

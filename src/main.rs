@@ -28,6 +28,9 @@ struct Cli {
 enum Command {
     /// Serve the API (the default).
     Serve,
+    /// Run only the bridges (CONNECT_SOURCE) and the upload to a remote Nightscout
+    /// (CONNECT_OUTPUT), without the HTTP server (docs/bridges.md).
+    Bridge,
     /// Exit 0 when a server answers on the configured port.
     Healthcheck,
     /// Access tokens for followers and uploaders, managed offline on the data directory.
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
+        Command::Bridge => bridge(&config),
         Command::Healthcheck => healthcheck(&config),
         Command::Token { action } => token(config, action),
         Command::Backup { to } => backup(&config, to.as_deref()),
@@ -502,6 +506,18 @@ trait ReadWrite: std::io::Read + std::io::Write {}
 impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
 
 /// Ctrl-C, or SIGTERM (what `systemctl stop` and container runtimes send): a graceful stop.
+fn bridge(config: &Config) -> ExitCode {
+    let result =
+        actix_web::rt::System::new().block_on(nightlite::connect::run_alone(config, stop_signal()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nightlite bridge: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 async fn stop_signal() {
     use actix_web::rt::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {

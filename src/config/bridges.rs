@@ -132,6 +132,27 @@ pub struct Tandem {
     /// CONNECT_TANDEM_CLIENT_ID, when not the region's.
     pub client_id: Option<String>,
 }
+/// Another Nightscout-compatible site (CONNECT_SOURCE_ENDPOINT, or CONNECT_OUTPUT), its base
+/// URL apart from the credential a `?token=` on it carried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteSite {
+    /// Scheme, host, port and path, without a query or a trailing slash.
+    pub base: String,
+    pub token: Option<Password>,
+    pub api_secret: Option<Password>,
+}
+
+/// CONNECT_SOURCE=nightscout: follow another Nightscout (src/connect/nightscout.rs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NightscoutSource {
+    pub site: RemoteSite,
+    /// Of `entries`, `treatments`, `devicestatus`, `profile`, in that order.
+    pub collections: Vec<String>,
+    pub backfill_hours: u32,
+}
+
+/// The collections a Nightscout source may follow (and the output uploads), in order.
+pub const REMOTE_COLLECTIONS: [&str; 4] = ["entries", "treatments", "devicestatus", "profile"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSettings {
@@ -139,6 +160,7 @@ pub enum SourceSettings {
     LinkUp(LinkUp),
     Glooko(Glooko),
     Tandem(Tandem),
+    Nightscout(NightscoutSource),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -147,10 +169,36 @@ pub struct Bridges {
     /// nightscout-connect's names for sources nightlite does not have yet: reported as
     /// stopped in the status API and the log, rather than silently ignored.
     pub not_built: Vec<String>,
+    /// CONNECT_OUTPUT: upload what is stored to this site (src/connect/output.rs).
+    pub output: Option<RemoteSite>,
+}
+
+/// A site from a URL setting that may end in `?token=...`: the base URL, and the token (or
+/// else `token`) and the API secret as the credentials.
+fn remote_site(
+    name: &'static str,
+    url: &str,
+    token: Option<String>,
+    api_secret: Option<String>,
+) -> Result<RemoteSite, ConfigError> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    if !(base.starts_with("https://") || base.starts_with("http://")) || base.len() < 9 {
+        return Err(invalid(name, "must be an http(s):// URL"));
+    }
+    let from_url = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("token="))
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    Ok(RemoteSite {
+        base: base.trim_end_matches('/').to_string(),
+        token: from_url.or(token).map(Password::new),
+        api_secret: api_secret.map(Password::new),
+    })
 }
 
 /// nightscout-connect's source names nightlite knows but has not built yet.
-const NOT_BUILT: &[&str] = &["nightscout", "minimedcarelink"];
+const NOT_BUILT: &[&str] = &["minimedcarelink"];
 
 fn share_region(v: &str) -> ShareRegion {
     match v {
@@ -166,6 +214,7 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
     let mut linkup = false;
     let mut glooko = false;
     let mut tandem = false;
+    let mut nightscout = false;
     for name in r.list("CONNECT_SOURCE")? {
         let lower = name.to_ascii_lowercase();
         if lower == "dexcomshare" {
@@ -176,6 +225,8 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
             glooko = true;
         } else if lower == "tandem" || lower == "tandemsource" {
             tandem = true;
+        } else if lower == "nightscout" {
+            nightscout = true;
         } else if NOT_BUILT.contains(&lower.as_str()) {
             if !out.not_built.contains(&lower) {
                 out.not_built.push(lower);
@@ -184,7 +235,7 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
             return Err(invalid(
                 "CONNECT_SOURCE",
                 format!(
-                    "'{name}' is not a source (dexcomshare, linkup, glooko, tandem; not built yet: {})",
+                    "'{name}' is not a source (dexcomshare, linkup, nightscout, glooko, tandem; not built yet: {})",
                     NOT_BUILT.join(", ")
                 ),
             ));
@@ -283,6 +334,7 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
     if let Some(t) = read_tandem(r, tandem)? {
         out.sources.push(SourceSettings::Tandem(t));
     }
+    read_nightscout(r, nightscout, &mut out)?;
     Ok(out)
 }
 
@@ -408,6 +460,62 @@ fn read_glooko(r: &Reader, on: bool) -> Result<Option<Glooko>, ConfigError> {
     }))
 }
 
+/// CONNECT_SOURCE=nightscout's settings and CONNECT_OUTPUT's, read (and so checked) whether
+/// or not they are used.
+fn read_nightscout(r: &Reader, on: bool, out: &mut Bridges) -> Result<(), ConfigError> {
+    let endpoint = r.given("CONNECT_SOURCE_ENDPOINT")?;
+    let secret = r.given("CONNECT_SOURCE_API_SECRET")?;
+    let mut collections = Vec::new();
+    for c in r.list("CONNECT_SOURCE_COLLECTIONS")? {
+        let c = c.to_ascii_lowercase();
+        if !REMOTE_COLLECTIONS.contains(&c.as_str()) {
+            return Err(invalid(
+                "CONNECT_SOURCE_COLLECTIONS",
+                format!("'{c}' is not one of {}", REMOTE_COLLECTIONS.join(", ")),
+            ));
+        }
+        if !collections.contains(&c) {
+            collections.push(c);
+        }
+    }
+    collections.sort_by_key(|c| REMOTE_COLLECTIONS.iter().position(|k| k == c));
+    let backfill_hours = r.count("CONNECT_SOURCE_BACKFILL_HOURS")?;
+    let site = endpoint
+        .map(|e| remote_site("CONNECT_SOURCE_ENDPOINT", &e, None, secret))
+        .transpose()?;
+    if on {
+        let site = site.ok_or_else(|| {
+            invalid(
+                "CONNECT_SOURCE_ENDPOINT",
+                "must be set for CONNECT_SOURCE=nightscout (the URL of the site to follow)",
+            )
+        })?;
+        if collections.is_empty() {
+            return Err(invalid("CONNECT_SOURCE_COLLECTIONS", "names no collection"));
+        }
+        out.sources
+            .push(SourceSettings::Nightscout(NightscoutSource {
+                site,
+                collections,
+                backfill_hours,
+            }));
+    }
+    let output = r.given("CONNECT_OUTPUT")?;
+    let token = r.given("CONNECT_OUTPUT_TOKEN")?;
+    let secret = r.given("CONNECT_OUTPUT_API_SECRET")?;
+    if let Some(url) = output {
+        let site = remote_site("CONNECT_OUTPUT", &url, token, secret)?;
+        if site.token.is_none() && site.api_secret.is_none() {
+            return Err(invalid(
+                "CONNECT_OUTPUT_TOKEN",
+                "must be set for CONNECT_OUTPUT (or a ?token= on it, or CONNECT_OUTPUT_API_SECRET)",
+            ));
+        }
+        out.output = Some(site);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -455,7 +563,7 @@ mod tests {
     #[test]
     fn dexcom_settings_regions_servers_and_the_legacy_names() {
         let c = config(&[
-            ("CONNECT_SOURCE", "dexcomshare nightscout"),
+            ("CONNECT_SOURCE", "dexcomshare minimedcarelink"),
             ("CONNECT_SHARE_ACCOUNT_NAME", "a@example.org"),
             ("CONNECT_SHARE_PASSWORD", "pw"),
             ("CONNECT_SHARE_REGION", "EU"),
@@ -466,7 +574,7 @@ mod tests {
             (d.region, d.server.as_str()),
             (ShareRegion::Ous, "shareous1.dexcom.com")
         );
-        assert_eq!(c.bridges.not_built, ["nightscout"]);
+        assert_eq!(c.bridges.not_built, ["minimedcarelink"]);
         let e = config(&[("CONNECT_SOURCE", "librelinkup")]).unwrap_err();
         assert!(
             e.to_string().starts_with("CONNECT_LINK_UP_USERNAME:"),
@@ -582,6 +690,52 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn nightscout_source_and_output_settings() {
+        let e = config(&[("CONNECT_SOURCE", "nightscout")]).unwrap_err();
+        assert!(e.to_string().starts_with("CONNECT_SOURCE_ENDPOINT:"), "{e}");
+        let e = config(&[("CONNECT_SOURCE_ENDPOINT", "ftp://x")]).unwrap_err();
+        assert!(e.to_string().starts_with("CONNECT_SOURCE_ENDPOINT:"), "{e}");
+        let e = config(&[("CONNECT_SOURCE_COLLECTIONS", "entries food")]).unwrap_err();
+        assert!(
+            e.to_string().starts_with("CONNECT_SOURCE_COLLECTIONS:"),
+            "{e}"
+        );
+        let c = config(&[
+            ("CONNECT_SOURCE", "nightscout"),
+            (
+                "CONNECT_SOURCE_ENDPOINT",
+                "https://ns.example.org/sub/?token=reader-0123456789abcdef",
+            ),
+            ("CONNECT_SOURCE_COLLECTIONS", "profile entries"),
+            ("CONNECT_SOURCE_BACKFILL_HOURS", "6"),
+        ])
+        .unwrap();
+        match &c.bridges.sources[0] {
+            SourceSettings::Nightscout(n) => {
+                assert_eq!(n.site.base, "https://ns.example.org/sub");
+                assert_eq!(
+                    n.site.token.as_ref().map(Password::reveal),
+                    Some("reader-0123456789abcdef")
+                );
+                assert_eq!(n.collections, ["entries", "profile"]);
+                assert_eq!(n.backfill_hours, 6);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+        assert!(c.bridges.output.is_none());
+        let e = config(&[("CONNECT_OUTPUT", "https://cloud.example.org")]).unwrap_err();
+        assert!(e.to_string().starts_with("CONNECT_OUTPUT_TOKEN:"), "{e}");
+        let c = config(&[
+            ("CONNECT_OUTPUT", "https://cloud.example.org"),
+            ("CONNECT_OUTPUT_TOKEN", "up-1"),
+        ])
+        .unwrap();
+        let out = c.bridges.output.unwrap();
+        assert_eq!(out.token.as_ref().map(Password::reveal), Some("up-1"));
     }
 
     #[test]

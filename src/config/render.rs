@@ -142,6 +142,21 @@ pub fn listing(file: Option<&Path>, reveal: bool) -> Result<String, ConfigError>
     ))
 }
 
+/// A URL setting's `?token=...` (CONNECT_SOURCE_ENDPOINT, CONNECT_OUTPUT) as not shown.
+fn without_token(value: &str) -> String {
+    let Some((base, query)) = value.split_once('?') else {
+        return value.to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("token") => format!("{k}=(not shown)"),
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
 fn listing_of(
     from_file: &HashMap<String, String>,
     file: Option<&Path>,
@@ -169,7 +184,7 @@ fn listing_of(
         } else if s.is_personal() && !reveal {
             "(set, not shown: --reveal shows it)".to_string()
         } else {
-            value.trim().to_string()
+            without_token(value.trim())
         };
         let mut about = Vec::new();
         if !from.is_empty() {

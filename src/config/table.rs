@@ -632,8 +632,9 @@ pub const SETTINGS: &[Setting] = &[
         name: "CONNECT_SOURCE",
         kind: Kind::List,
         doc: "bridges: vendor clouds to fetch readings from, space separated, with \
-              nightscout-connect's names: `dexcomshare`, `linkup` (or `librelinkup`), `glooko`, `tandem` \
-              (`nightscout`, `minimedcarelink`: not built yet, shown as stopped) \
+              nightscout-connect's names: `dexcomshare`, `linkup` (or `librelinkup`), \
+              `nightscout`, `glooko`, `tandem` (`minimedcarelink`: not built yet, shown as \
+              stopped) \
               ([docs/bridges.md](docs/bridges.md))",
         packaged: Packaged::Example("\"dexcomshare\""),
         note: Note::New(
@@ -861,6 +862,68 @@ pub const SETTINGS: &[Setting] = &[
         },
         doc: "Tandem Source: the zone the pump's clock is set to (the pump records local time \
               without a zone), as tconnectsync's `TIMEZONE_NAME`",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_SOURCE_ENDPOINT",
+        kind: Kind::Custom {
+            values: "an http(s):// URL, optionally ending in `?token=<access token>`",
+        },
+        doc: "Nightscout as a source: the site to follow, for `nightscout`; a `?token=` on it \
+              is the access token (a `readable` role is enough), never shown or logged",
+        packaged: Packaged::Example("\"https://other.example.org?token=reader-0123456789abcdef\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_SOURCE_API_SECRET",
+        kind: Kind::Password,
+        doc: "Nightscout as a source: that site's API secret, when the endpoint has no token: \
+              nightlite reads with the token of a `nightlite-reader` subject it makes there \
+              with it (never shown or logged)",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_SOURCE_COLLECTIONS",
+        kind: Kind::List,
+        default: "entries treatments devicestatus profile",
+        doc: "Nightscout as a source: what to follow, of `entries`, `treatments`, \
+              `devicestatus`, `profile`",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_SOURCE_BACKFILL_HOURS",
+        kind: Kind::Range {
+            min: 1,
+            max: 2160,
+            unit: " hours",
+        },
+        default: "48",
+        doc: "Nightscout as a source: how far back the first poll after a start reads",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_OUTPUT",
+        kind: Kind::Custom {
+            values: "an http(s):// URL, optionally ending in `?token=<access token>`",
+        },
+        doc: "upload what is stored here to this Nightscout (API v3, v1 when it has no v3); \
+              a `?token=` on it is the access token (role `admin` or `api:*:create,update`)",
+        packaged: Packaged::Example(
+            "\"https://cloud.example.org?token=uploader-0123456789abcdef\"",
+        ),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_OUTPUT_TOKEN",
+        kind: Kind::Password,
+        doc: "the output's access token, when `CONNECT_OUTPUT` has no `?token=` (never shown \
+              or logged)",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_OUTPUT_API_SECRET",
+        kind: Kind::Password,
+        doc: "the output's API secret, when it has no token (sent hashed as `api-secret`)",
         ..ROW
     },
     Setting {

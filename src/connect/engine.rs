@@ -41,6 +41,10 @@ pub struct Batch {
     pub entries: Vec<Value>,
     pub treatments: Vec<Value>,
     pub devicestatus: Vec<Value>,
+    pub profile: Vec<Value>,
+    /// Documents the vendor deleted (a followed Nightscout's `isValid: false`), by
+    /// identifier: soft-deleted here when they are live here.
+    pub deleted: Vec<(Collection, String)>,
 }
 
 /// A glucose reading as the v1 entry every source writes: `sgv` in mg/dl at `date`, its
@@ -126,6 +130,9 @@ pub trait Source: 'static {
         gap: &Gap,
     ) -> Result<Self::Raw, SourceError>;
     fn transform(&self, raw: Self::Raw, gap: &Gap) -> Result<Batch, SourceError>;
+    /// Called once a fetch's batch is stored: a source that keeps cursors of its own
+    /// (nightscout.rs) moves them only now, so a failed write is fetched again.
+    fn stored(&self) {}
 }
 
 pub struct Engine<S: Source> {
@@ -175,11 +182,7 @@ impl<S: Source> Engine<S> {
                         interval,
                         schedule::jitter(schedule::READING_DELAY_MS),
                     );
-                    self.row.update(|r| {
-                        r.state = State::Idle;
-                        r.last_success = Some(now);
-                        r.next_poll = Some(next);
-                    });
+                    self.row.succeeded(now, next);
                 }
                 Err(e) => {
                     tracing::warn!(
@@ -206,15 +209,7 @@ impl<S: Source> Engine<S> {
                     if let Some(w) = wait {
                         next = now + w;
                     }
-                    self.row.update(|r| {
-                        r.state = if stopped {
-                            State::Stopped
-                        } else {
-                            State::BackingOff
-                        };
-                        r.next_poll = (!stopped).then_some(next);
-                        r.last_error = Some((now, e));
-                    });
+                    self.row.failed(now, e, (!stopped).then_some(next));
                     if stopped {
                         tracing::error!(
                             source = name,
@@ -240,7 +235,9 @@ impl<S: Source> Engine<S> {
             match self.source.fetch(&self.http, &session, &gap).await {
                 Ok(raw) => {
                     let batch = self.source.transform(raw, &gap)?;
-                    return self.persist(batch, gap.newest_own).await;
+                    let newest = self.persist(batch, gap.newest_own).await?;
+                    self.source.stored();
+                    return Ok(newest);
                 }
                 Err(e) if e.class == ErrorClass::Auth => {
                     self.sessions.invalidate().await;
@@ -317,6 +314,7 @@ impl<S: Source> Engine<S> {
             (Collection::Entries, batch.entries),
             (Collection::Treatments, batch.treatments),
             (Collection::DeviceStatus, batch.devicestatus),
+            (Collection::Profile, batch.profile),
         ] {
             if docs.is_empty() {
                 continue;
@@ -361,6 +359,17 @@ impl<S: Source> Engine<S> {
                 r.counters.stored += stored;
                 r.counters.duplicates += duplicates;
             });
+        }
+        for (coll, identifier) in batch.deleted {
+            let live = documents::get(&self.store, &self.caller, coll, identifier.clone())
+                .await
+                .map_err(|e| local(&e))?;
+            if live.is_some() {
+                documents::delete(&self.store, &self.caller, coll, identifier, false)
+                    .await
+                    .map_err(|e| local(&e))?;
+                self.row.update(|r| r.counters.stored += 1);
+            }
         }
         // Likewise for the schedule: the next poll follows the clock, not a future date.
         Ok(newest.map(|t| t.min(self.clock.now_ms())))

@@ -356,6 +356,7 @@ impl Source for Libre {
             entries,
             treatments,
             devicestatus,
+            ..Batch::default()
         })
     }
 }

@@ -9,15 +9,19 @@
 //! - `http.rs`: outbound HTTPS with deadlines on the clock; `clock.rs`: real and test time
 //! - `status.rs`: what `GET /api/v4/bridges` shows
 //! - one file per vendor: `dexcom.rs` (Dexcom Share), `libre.rs` (LibreLinkUp), `glooko.rs`,
-//!   `tandem.rs` (Tandem Source; its events in `tandem_events.rs`)
+//!   `tandem.rs` (Tandem Source; its events in `tandem_events.rs`), `nightscout.rs` (another
+//!   Nightscout, through src/remote/)
+//! - `output.rs`: CONNECT_OUTPUT, uploads to a remote Nightscout
 
 pub mod clock;
 mod dexcom;
 mod engine;
-mod errors;
+pub(crate) mod errors;
 mod glooko;
-mod http;
+pub(crate) mod http;
 mod libre;
+mod nightscout;
+mod output;
 mod schedule;
 mod session;
 pub mod status;
@@ -45,6 +49,7 @@ pub fn board(settings: &Bridges) -> Board {
             SourceSettings::LinkUp(_) => board.add("linkup", libre::DEVICE),
             SourceSettings::Glooko(_) => board.add("glooko", glooko::DEVICE),
             SourceSettings::Tandem(_) => board.add("tandem", tandem::DEVICE),
+            SourceSettings::Nightscout(_) => board.add("nightscout", nightscout::DEVICE),
         };
     }
     for name in &settings.not_built {
@@ -57,6 +62,10 @@ pub fn board(settings: &Bridges) -> Board {
             ));
         });
         tracing::warn!(source = %name, "CONNECT_SOURCE: not available in this version; ignored");
+    }
+    // The output's row comes last (spawn relies on it).
+    if settings.output.is_some() {
+        board.add(output::NAME, output::NAME);
     }
     board
 }
@@ -98,8 +107,59 @@ pub fn spawn(
                 let e = engine::Engine::new(tandem::Tandem::new(t), http, clock, store, row);
                 actix_web::rt::spawn(e.run())
             }
+            SourceSettings::Nightscout(n) => {
+                // The source's requests go through src/remote/ with a client of their own.
+                let remote_http = match http::Http::new(clock.clone(), REQUEST_TIMEOUT_MS) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        tracing::error!("bridges: {e}");
+                        return tasks;
+                    }
+                };
+                let source = nightscout::Nightscout::new(n, remote_http, clock.clone());
+                let e = engine::Engine::new(source, http, clock, store, row);
+                actix_web::rt::spawn(e.run())
+            }
         };
         tasks.push(task);
     }
+    if let (Some(site), Some(row)) = (&settings.output, board.rows().pop()) {
+        match http::Http::new(clock.clone(), REQUEST_TIMEOUT_MS) {
+            Ok(h) => {
+                let o = output::Output::new(site, h, clock, store.clone(), row);
+                tasks.push(actix_web::rt::spawn(o.run()));
+            }
+            Err(e) => tracing::error!("bridges: {e}"),
+        }
+    }
     tasks
+}
+
+/// `nightlite bridge`: the bridges and the output on the data directory, without the HTTP
+/// server, until `stop` completes. Errors name what could not be opened.
+pub async fn run_alone(
+    config: &crate::Config,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    if config.bridges.sources.is_empty() && config.bridges.output.is_none() {
+        return Err("CONNECT_SOURCE names no source and CONNECT_OUTPUT is unset".into());
+    }
+    // As `serve`: one process per data directory.
+    let _lock = crate::store::lock::DataDirLock::try_acquire(&config.data_dir)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "another nightlite is using the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+    let store = Store::open(&config.data_dir).map_err(|e| e.to_string())?;
+    let board = board(&config.bridges);
+    let tasks = spawn(&config.bridges, &store, Arc::new(SystemClock), &board);
+    tracing::info!(tasks = tasks.len(), "nightlite bridge: running");
+    stop.await;
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
 }

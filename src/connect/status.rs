@@ -159,6 +159,28 @@ impl Row {
         }
     }
 
+    /// After a poll that succeeded at `now`; the next is at `next`.
+    pub fn succeeded(&self, now: i64, next: i64) {
+        self.update(|r| {
+            r.state = State::Idle;
+            r.last_success = Some(now);
+            r.next_poll = Some(next);
+        });
+    }
+
+    /// After a failed poll at `now`: backing off until `next`, or stopped (None) for good.
+    pub fn failed(&self, now: i64, e: SourceError, next: Option<i64>) {
+        self.update(|r| {
+            r.state = if next.is_some() {
+                State::BackingOff
+            } else {
+                State::Stopped
+            };
+            r.next_poll = next;
+            r.last_error = Some((now, e));
+        });
+    }
+
     pub fn get(&self) -> Option<SourceStatus> {
         self.board.lock().get(self.index).cloned()
     }

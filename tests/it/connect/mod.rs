@@ -7,9 +7,12 @@ mod fake_dexcom;
 mod fake_glooko;
 mod fake_http;
 mod fake_libre;
+mod fake_nightscout;
 mod fake_tandem;
 mod glooko;
 mod libre;
+mod nightscout;
+mod nightscout_output;
 mod summary;
 mod tandem;
 
@@ -389,8 +392,9 @@ fn a_session_is_used_for_a_day_then_renewed() {
     clock.advance(DAY - 10 * MIN);
     let row = b.wait(|r| r["nextPoll"] != before["nextPoll"]);
     assert_eq!(fake.logins(), 1, "{row}");
-    clock.advance(20 * MIN);
+    // The row before the clock moves: read after, the poll may already have changed it.
     let before = b.row();
+    clock.advance(20 * MIN);
     b.wait(|r| r["nextPoll"] != before["nextPoll"]);
     assert_eq!(fake.logins(), 2, "a new session after 24 h");
     // Every reading since the first window, none missed, none twice.
