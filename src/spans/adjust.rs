@@ -55,6 +55,14 @@ fn targets(metadata: &Map<String, Value>) -> Option<(f64, f64)> {
             }
         }
     }
+    // Loop's device status: `currentCorrectionRange: {minValue, maxValue}`, mg/dL.
+    if let Some(Value::Object(range)) = metadata.get("currentCorrectionRange") {
+        let lo = range.get("minValue").and_then(number);
+        let hi = range.get("maxValue").and_then(number);
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            return Some((lo, hi));
+        }
+    }
     let lo = metadata.get("targetBottom").and_then(number);
     let hi = metadata.get("targetTop").and_then(number);
     let (lo, hi) = match (lo, hi) {
@@ -77,24 +85,39 @@ fn targets(metadata: &Map<String, Value>) -> Option<(f64, f64)> {
 fn insulin_percent(span: &Span) -> Option<f64> {
     match span.category {
         Category::Profile => Some(percentage(&span.metadata)),
-        _ => span
-            .metadata
-            .get("insulinNeedsScaleFactor")
-            .and_then(number)
+        // Loop: `insulinNeedsScaleFactor` on the treatment, `multiplier` in its device status.
+        _ => ["insulinNeedsScaleFactor", "multiplier"]
+            .iter()
+            .find_map(|k| span.metadata.get(*k).and_then(number))
             .map(|f| f * 100.0),
     }
 }
 
-/// What the user named it: Loop's `reasonDisplay` or `reason`, Trio's `notes`, a temporary
-/// target's `reason`, the switch's profile.
+/// What the user named it: Loop's `reasonDisplay` or `reason` (its status: `name`), Trio's
+/// `notes`, a temporary target's `reason`, the switch's profile.
 fn name(span: &Span) -> Value {
     let keys: &[&str] = match span.category {
         Category::Profile => &["profile", "originalProfileName"],
-        _ => &["reasonDisplay", "reason", "notes"],
+        _ => &["reasonDisplay", "reason", "notes", "name"],
     };
     keys.iter()
         .find_map(|k| span.metadata.get(*k).filter(|v| v.is_string()).cloned())
         .unwrap_or(Value::Null)
+}
+
+/// What is in force now, at most one per category (the override, the temporary target and the
+/// profile switch): of `spans` in force, newest first, the first of each category. Several can
+/// be in force in one category when device statuses of two devices report overrides.
+pub fn one_per_category(spans: Vec<Span>) -> Vec<Span> {
+    let mut seen = Vec::new();
+    spans
+        .into_iter()
+        .filter(|s| {
+            let first = !seen.contains(&s.category);
+            seen.push(s.category);
+            first
+        })
+        .collect()
 }
 
 /// The adjustment of `span` (one [`adjusts`] accepts), from the treatment it comes from.

@@ -104,9 +104,11 @@ fn opened(category: Category, e: &Event, effect: &Effect) -> Option<Span> {
         metadata: metadata.clone(),
         origin: e.origin.clone(),
         origin_seq: e.seq,
+        origin_kind: super::OriginKind::Treatment,
         superseded_by: None,
         superseded_at: None,
         ended_by: None,
+        shadowed_by: None,
     })
 }
 

@@ -14,14 +14,15 @@ use serde_json::{Map, Value};
 
 use super::query::SqlFilter;
 use crate::error::Result;
-use crate::spans::{derive, rules, Category, Event, Layering, Span, Status};
+use crate::spans::{derive, rules, status, Category, Event, Layering, OriginKind, Span, Status};
 
-/// The treatments a transaction changed, by `seq` (the change bus' notes, src/store/changes.rs).
-fn changed_treatments(conn: &Connection) -> Result<Vec<i64>> {
+/// The rows of `table` a transaction changed, by `seq` (the change bus' notes,
+/// src/store/changes.rs).
+fn changed(conn: &Connection, table: &str) -> Result<Vec<i64>> {
     let mut stmt =
-        conn.prepare_cached("SELECT seq FROM temp.changes WHERE tbl = 'treatments' ORDER BY seq")?;
+        conn.prepare_cached("SELECT DISTINCT seq FROM temp.changes WHERE tbl = ? ORDER BY seq")?;
     let seqs = stmt
-        .query_map([], |r| r.get(0))?
+        .query_map([table], |r| r.get(0))?
         .collect::<rusqlite::Result<Vec<i64>>>()?;
     Ok(seqs)
 }
@@ -39,32 +40,38 @@ fn classified(conn: &Connection, seq: i64) -> Result<Option<(Category, i64)>> {
     Ok(rules::classify(&doc).map(|(c, _)| (c, mills)))
 }
 
-/// Brings the spans up to date with the treatments this transaction changed. Runs on the
-/// writer's connection inside the open transaction.
+/// Brings the spans up to date with the treatments and device statuses this transaction
+/// changed. Runs on the writer's connection inside the open transaction.
 pub fn refresh(conn: &Connection) -> Result<()> {
-    let seqs = changed_treatments(conn)?;
-    if seqs.is_empty() {
-        return Ok(());
-    }
+    let treatments = changed(conn, "treatments")?;
+    let statuses = changed(conn, "devicestatus")?;
+    refresh_rows(conn, &treatments, &statuses)
+}
+
+/// Keeps the earliest moment per key.
+fn earliest<K: Ord>(map: &mut BTreeMap<K, i64>, k: K, t: i64) {
+    let e = map.entry(k).or_insert(t);
+    *e = (*e).min(t);
+}
+
+/// Brings the spans up to date with these treatment and devicestatus rows (changed, added or
+/// gone): the writer's upkeep, and retention for the rows it deletes.
+pub fn refresh_rows(conn: &Connection, treatments: &[i64], statuses: &[i64]) -> Result<()> {
     // The earliest changed moment per category: the old time and the new one both count.
     let mut from: BTreeMap<Category, i64> = BTreeMap::new();
-    let mut touch = |c: Category, t: i64| {
-        let e = from.entry(c).or_insert(t);
-        *e = (*e).min(t);
-    };
-    for seq in seqs {
+    for &seq in treatments {
         let old: Option<(String, i64)> = conn
             .prepare_cached("SELECT category, mills FROM span_sources WHERE seq = ?")?
             .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         if let Some((c, t)) = old {
             if let Some(c) = Category::from_name(&c) {
-                touch(c, t);
+                earliest(&mut from, c, t);
             }
         }
         match classified(conn, seq)? {
             Some((c, t)) => {
-                touch(c, t);
+                earliest(&mut from, c, t);
                 conn.prepare_cached(
                     "INSERT OR REPLACE INTO span_sources (seq, category, mills) VALUES (?, ?, ?)",
                 )?
@@ -76,8 +83,221 @@ pub fn refresh(conn: &Connection) -> Result<()> {
             }
         }
     }
+    // Where the spans of a category that device statuses also feed may have changed, for
+    // their shadows.
+    let mut changed_from: BTreeMap<Category, i64> = BTreeMap::new();
     for (c, t) in from {
-        rederive(conn, c, t)?;
+        let anchor = rederive(conn, c, t)?;
+        earliest(&mut changed_from, c, anchor);
+    }
+    let mut runs: BTreeMap<(Category, String), i64> = BTreeMap::new();
+    for &seq in statuses {
+        for (c, device, t) in status_sources_of(conn, seq)? {
+            earliest(&mut runs, (c, device), t);
+        }
+        conn.prepare_cached("DELETE FROM status_sources WHERE seq = ?")?
+            .execute([seq])?;
+        for (c, device, t) in sample(conn, seq)? {
+            earliest(&mut runs, (c, device), t);
+        }
+    }
+    for ((c, device), t) in runs {
+        let anchor = rederive_runs(conn, c, &device, t)?;
+        earliest(&mut changed_from, c, anchor);
+    }
+    for (c, t) in changed_from {
+        if status::CATEGORIES.contains(&c) {
+            shadow(conn, c, t)?;
+        }
+    }
+    Ok(())
+}
+
+/// The (category, device, time) of the samples a devicestatus row gave when last derived.
+fn status_sources_of(conn: &Connection, seq: i64) -> Result<Vec<(Category, String, i64)>> {
+    let rows = conn
+        .prepare_cached("SELECT category, device, mills FROM status_sources WHERE seq = ?")?
+        .query_map([seq], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(c, d, t)| Category::from_name(&c).map(|c| (c, d, t)))
+        .collect())
+}
+
+/// Records what a live devicestatus row reports (status_sources); returns the categories it
+/// feeds with its device and time.
+fn sample(conn: &Connection, seq: i64) -> Result<Vec<(Category, String, i64)>> {
+    let row: Option<(String, i64)> = conn
+        .prepare_cached("SELECT doc, mills FROM devicestatus WHERE seq = ? AND is_valid = 1")?
+        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((doc, mills)) = row else {
+        return Ok(Vec::new());
+    };
+    let doc: Map<String, Value> = serde_json::from_str(&doc)?;
+    let device = status::device(&doc);
+    let mut out = Vec::new();
+    for (c, reading) in status::classify(&doc) {
+        let (state, key, metadata) = match &reading {
+            Some(r) => (
+                Some(r.state.as_str()),
+                Some(r.key.as_str()),
+                Some(serde_json::to_string(&r.metadata)?),
+            ),
+            None => (None, None, None),
+        };
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO status_sources (seq, category, device, mills, state, key, metadata)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )?
+        .execute(params![seq, c.name(), device, mills, state, key, metadata])?;
+        out.push((c, device.clone(), mills));
+    }
+    Ok(out)
+}
+
+const SPAN_COLUMNS: &str = "id, category, state, start_mills, end_mills, source, origin,
+    origin_seq, superseded_by, superseded_at, ended_by, metadata, origin_kind, shadowed_by";
+
+/// Derives the runs of `device` in `c` from its last sample before `t` on again (a sample at
+/// or after `t` changed). Returns the earliest moment whose spans may have changed.
+///
+/// An upload in time order reads two samples (the one before and the new one) by index; a
+/// sample backfilled into the past re-reads the later samples of that device (small rows of
+/// status_sources, no document is parsed).
+fn rederive_runs(conn: &Connection, c: Category, device: &str, t: i64) -> Result<i64> {
+    let prev: Option<(i64, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT mills, key FROM status_sources WHERE category = ? AND device = ? AND mills < ?
+             ORDER BY mills DESC, seq DESC LIMIT 1",
+        )?
+        .query_row(params![c.name(), device, t], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let mut current: Option<(Span, String)> = None;
+    if let Some((at, Some(key))) = &prev {
+        // The run the sample before belongs to: the newest one of this device starting by then.
+        let sql = format!(
+            "SELECT {SPAN_COLUMNS} FROM state_spans
+             WHERE category = ? AND origin_kind = 'devicestatus' AND device = ? AND start_mills <= ?
+             ORDER BY start_mills DESC, origin_seq DESC LIMIT 1"
+        );
+        let run = conn
+            .prepare_cached(&sql)?
+            .query_row(params![c.name(), device, at], span_row)
+            .optional()?;
+        if let Some(run) = run {
+            let mut run = parsed(run)?;
+            run.end = None;
+            run.superseded_by = None;
+            run.superseded_at = None;
+            run.ended_by = None;
+            run.shadowed_by = None;
+            current = Some((run, key.clone()));
+        }
+    }
+    let kept = current
+        .as_ref()
+        .map(|(s, _)| s.id.clone())
+        .unwrap_or_default();
+    conn.prepare_cached(
+        "DELETE FROM state_spans WHERE category = ? AND origin_kind = 'devicestatus' AND device = ?
+             AND (start_mills >= ? OR id = ?)",
+    )?
+    .execute(params![c.name(), device, t, kept])?;
+    let mut fold = status::RunFold::new(c, device, current);
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.seq, s.mills, coalesce(d.identifier, d.id), s.state, s.key, s.metadata
+         FROM status_sources s JOIN devicestatus d ON d.seq = s.seq
+         WHERE s.category = ? AND s.device = ? AND s.mills >= ?
+         ORDER BY s.mills, s.seq",
+    )?;
+    let mut rows = stmt.query(params![c.name(), device, t])?;
+    while let Some(r) = rows.next()? {
+        let state: Option<String> = r.get(3)?;
+        let key: Option<String> = r.get(4)?;
+        let metadata: Option<String> = r.get(5)?;
+        let reading = match (state, key, metadata) {
+            (Some(state), Some(key), Some(metadata)) => Some(status::Reading {
+                state,
+                key,
+                metadata: serde_json::from_str(&metadata)?,
+            }),
+            _ => None,
+        };
+        let s = status::Sample {
+            seq: r.get(0)?,
+            mills: r.get(1)?,
+            origin: r.get(2)?,
+            reading,
+        };
+        if let Some(span) = fold.push(&s) {
+            insert(conn, &span)?;
+        }
+    }
+    if let Some(span) = fold.finish() {
+        insert(conn, &span)?;
+    }
+    Ok(prev.map_or(t, |(at, _)| at))
+}
+
+/// Precedence: a span from device statuses that a span from treatments of the same category
+/// overlaps is hidden behind it (`shadowed_by`), so the same suspension or override uploaded
+/// both ways is listed once. Recomputed for the status spans of `c` that reach past `from`.
+fn shadow(conn: &Connection, c: Category, from: i64) -> Result<()> {
+    let runs = conn
+        .prepare_cached(
+            "SELECT id, start_mills, end_mills FROM state_spans
+             WHERE category = ?1 AND origin_kind = 'devicestatus'
+               AND (end_mills IS NULL OR end_mills > ?2 OR start_mills >= ?2)",
+        )?
+        .query_map(params![c.name(), from], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (id, start, end) in runs {
+        // Treatment spans of these categories follow one another (one at a time): the one in
+        // force at the run's start, else the first starting inside it.
+        let before: Option<(String, Option<i64>)> = conn
+            .prepare_cached(
+                "SELECT id, end_mills FROM state_spans
+                 WHERE category = ?1 AND origin_kind = 'treatment' AND start_mills <= ?2
+                 ORDER BY start_mills DESC, id LIMIT 1",
+            )?
+            .query_row(params![c.name(), start], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let covering = before
+            .filter(|(_, e)| e.is_none_or(|e| e > start))
+            .map(|(id, _)| id);
+        let inside = || -> Result<Option<String>> {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT id FROM state_spans
+                     WHERE category = ?1 AND origin_kind = 'treatment' AND start_mills >= ?2
+                       AND start_mills < ?3
+                     ORDER BY start_mills, id LIMIT 1",
+                )?
+                .query_row(params![c.name(), start, end.unwrap_or(i64::MAX)], |r| {
+                    r.get(0)
+                })
+                .optional()?)
+        };
+        let by = match covering {
+            Some(id) => Some(id),
+            None => inside()?,
+        };
+        conn.prepare_cached("UPDATE state_spans SET shadowed_by = ? WHERE id = ?")?
+            .execute(params![by, id])?;
     }
     Ok(())
 }
@@ -90,7 +310,8 @@ fn anchor(conn: &Connection, c: Category, t: i64) -> Result<i64> {
         Layering::Replace => {
             let before: Option<i64> = conn
                 .prepare_cached(
-                    "SELECT max(start_mills) FROM state_spans WHERE category = ? AND start_mills < ?",
+                    "SELECT max(start_mills) FROM state_spans
+                     WHERE category = ? AND origin_kind = 'treatment' AND start_mills < ?",
                 )?
                 .query_row(params![c.name(), t], |r| r.get(0))?;
             before.map_or(t, |b| b.min(t))
@@ -98,11 +319,14 @@ fn anchor(conn: &Connection, c: Category, t: i64) -> Result<i64> {
     })
 }
 
-/// Derives the spans of `c` starting at or after the anchor of a change at `t` again.
-fn rederive(conn: &Connection, c: Category, t: i64) -> Result<()> {
+/// Derives the spans of `c` from treatments starting at or after the anchor of a change at `t`
+/// again. Returns the anchor.
+fn rederive(conn: &Connection, c: Category, t: i64) -> Result<i64> {
     let from = anchor(conn, c, t)?;
-    conn.prepare_cached("DELETE FROM state_spans WHERE category = ? AND start_mills >= ?")?
-        .execute(params![c.name(), from])?;
+    conn.prepare_cached(
+        "DELETE FROM state_spans WHERE category = ? AND origin_kind = 'treatment' AND start_mills >= ?",
+    )?
+    .execute(params![c.name(), from])?;
     if c.layering() == Layering::Stack {
         let mut events = Vec::new();
         each_event(conn, c, from, |e| {
@@ -112,7 +336,7 @@ fn rederive(conn: &Connection, c: Category, t: i64) -> Result<()> {
         for span in derive::derive(c, &events) {
             insert(conn, &span)?;
         }
-        return Ok(());
+        return Ok(from);
     }
     // One event at a time: years of temp basals are never held at once.
     let mut fold = derive::Fold::new(c);
@@ -123,7 +347,7 @@ fn rederive(conn: &Connection, c: Category, t: i64) -> Result<()> {
     if let Some(span) = fold.finish() {
         insert(conn, &span)?;
     }
-    Ok(())
+    Ok(from)
 }
 
 /// The live treatments feeding `c` from `from` on, in (mills, seq) order, each handed to
@@ -154,10 +378,20 @@ fn each_event(
 }
 
 fn insert(conn: &Connection, s: &Span) -> Result<()> {
+    let device = match s.origin_kind {
+        OriginKind::Treatment => None,
+        OriginKind::DeviceStatus => Some(
+            s.metadata
+                .get("device")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        ),
+    };
     conn.prepare_cached(
         "INSERT OR REPLACE INTO state_spans (id, category, state, start_mills, end_mills, source,
-             origin, origin_seq, superseded_by, superseded_at, ended_by, metadata)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             origin, origin_seq, superseded_by, superseded_at, ended_by, metadata, origin_kind,
+             device, shadowed_by, adjusts)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![
         s.id,
@@ -172,14 +406,57 @@ fn insert(conn: &Connection, s: &Span) -> Result<()> {
         s.superseded_at,
         s.ended_by,
         serde_json::to_string(&s.metadata)?,
+        s.origin_kind.name(),
+        device,
+        s.shadowed_by,
+        crate::spans::adjust::adjusts(s),
     ])?;
     Ok(())
+}
+
+/// A state_spans row as read ([`SPAN_COLUMNS`]), before its text columns are parsed.
+type SpanRow = (Span, String, String, String);
+
+fn span_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SpanRow> {
+    Ok((
+        Span {
+            id: r.get(0)?,
+            category: Category::Profile,
+            state: r.get(2)?,
+            start: r.get(3)?,
+            end: r.get(4)?,
+            source: r.get(5)?,
+            metadata: Map::new(),
+            origin: r.get(6)?,
+            origin_seq: r.get(7)?,
+            origin_kind: OriginKind::Treatment,
+            superseded_by: r.get(8)?,
+            superseded_at: r.get(9)?,
+            ended_by: r.get(10)?,
+            shadowed_by: r.get(13)?,
+        },
+        r.get(1)?,
+        r.get(11)?,
+        r.get(12)?,
+    ))
+}
+
+/// The span of a row; an error for a category or origin this nightlite does not know.
+fn parsed((mut span, category, metadata, kind): SpanRow) -> Result<Span> {
+    span.category = Category::from_name(&category)
+        .ok_or_else(|| crate::Error::Internal(format!("unknown span category {category:?}")))?;
+    span.origin_kind = OriginKind::from_name(&kind)
+        .ok_or_else(|| crate::Error::Internal(format!("unknown span origin {kind:?}")))?;
+    span.metadata = serde_json::from_str(&metadata)?;
+    Ok(span)
 }
 
 /// Derives every span from the stored treatments again (`nightlite rebuild-spans`, and the
 /// first start after the upgrade that added spans). Returns how many spans there are.
 pub fn rebuild(conn: &Connection) -> Result<usize> {
-    conn.execute_batch("DELETE FROM state_spans; DELETE FROM span_sources;")?;
+    conn.execute_batch(
+        "DELETE FROM state_spans; DELETE FROM span_sources; DELETE FROM status_sources;",
+    )?;
     let placeholders = vec!["?"; rules::EVENT_TYPES.len()].join(", ");
     let sql = format!(
         "SELECT seq, mills, doc FROM treatments WHERE is_valid = 1 AND eventType IN ({placeholders})"
@@ -207,6 +484,29 @@ pub fn rebuild(conn: &Connection) -> Result<usize> {
     }
     for c in Category::ALL {
         rederive(conn, c, i64::MIN)?;
+    }
+    // Device statuses: the samples that report a state, then their runs per device.
+    let seqs = conn
+        .prepare(
+            "SELECT seq FROM devicestatus WHERE is_valid = 1
+               AND (json_type(doc, '$.pump') = 'object' OR json_type(doc, '$.override') = 'object')",
+        )?
+        .query_map([], |r| r.get::<_, i64>(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    for seq in seqs {
+        sample(conn, seq)?;
+    }
+    let runs = conn
+        .prepare("SELECT DISTINCT category, device FROM status_sources ORDER BY category, device")?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (c, device) in runs {
+        if let Some(c) = Category::from_name(&c) {
+            rederive_runs(conn, c, &device, i64::MIN)?;
+        }
+    }
+    for c in status::CATEGORIES {
+        shadow(conn, c, i64::MIN)?;
     }
     conn.execute_batch("UPDATE span_status SET built = 1")?;
     Ok(conn.query_row("SELECT count(*) FROM state_spans", [], |r| r.get(0))?)
@@ -255,9 +555,9 @@ pub struct SpanQuery {
     pub active: Option<(bool, i64)>,
     /// Some((status, now)): only spans with that status at `now` ([`Status::of`]'s rules).
     pub status: Option<(Status, i64)>,
-    /// Profile spans only when their percentage is a positive number other than 100 (the
-    /// switches that change insulin, spans::adjust).
-    pub scaled_profiles_only: bool,
+    /// Only the spans that change targets or insulin (spans::adjust::adjusts, computed when the
+    /// span is stored).
+    pub adjustments_only: bool,
     pub limit: usize,
     pub offset: usize,
 }
@@ -321,53 +621,28 @@ pub fn list(conn: &Connection, q: &SpanQuery) -> Result<Vec<Span>> {
         };
         and(&sql, params);
     }
-    if q.scaled_profiles_only {
-        let pct = "CAST(json_extract(metadata, '$.percentage') AS REAL)";
-        and(
-            &format!("category != 'Profile' OR ({pct} > 0 AND {pct} != 100)"),
-            vec![],
-        );
+    if q.adjustments_only {
+        and("adjusts = 1", vec![]);
     }
+    // A status span behind a treatment span is not listed (precedence: [`shadow`]).
     let sql = format!(
-        "SELECT id, category, state, start_mills, end_mills, source, origin, origin_seq,
-                superseded_by, superseded_at, ended_by, metadata
-         FROM state_spans WHERE {} ORDER BY start_mills DESC, id LIMIT ? OFFSET ?",
+        "SELECT {SPAN_COLUMNS} FROM state_spans WHERE shadowed_by IS NULL AND {}
+         ORDER BY start_mills DESC, id LIMIT ? OFFSET ?",
         f.sql
     );
     let mut params = f.params;
     params.push(V::Integer(i64::try_from(q.limit).unwrap_or(i64::MAX)));
     params.push(V::Integer(i64::try_from(q.offset).unwrap_or(i64::MAX)));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
-        Ok((
-            Span {
-                id: r.get(0)?,
-                category: Category::Profile,
-                state: r.get(2)?,
-                start: r.get(3)?,
-                end: r.get(4)?,
-                source: r.get(5)?,
-                metadata: Map::new(),
-                origin: r.get(6)?,
-                origin_seq: r.get(7)?,
-                superseded_by: r.get(8)?,
-                superseded_at: r.get(9)?,
-                ended_by: r.get(10)?,
-            },
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(11)?,
-        ))
-    })?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params), span_row)?;
     let mut out = Vec::new();
     for row in rows {
-        let (mut span, category, metadata) = row?;
-        let Some(category) = Category::from_name(&category) else {
+        let row = row?;
+        if Category::from_name(&row.1).is_none() || OriginKind::from_name(&row.3).is_none() {
             // Written by a newer nightlite: not shown rather than shown as something else.
             continue;
-        };
-        span.category = category;
-        span.metadata = serde_json::from_str(&metadata)?;
-        out.push(span);
+        }
+        out.push(parsed(row)?);
     }
     Ok(out)
 }
@@ -505,6 +780,191 @@ mod tests {
             }
         }
         assert!(all_spans(&store).await.len() > 20, "the test makes spans");
+    }
+
+    const D: Collection = Collection::DeviceStatus;
+
+    /// Every stored span, hidden ones included, by id.
+    async fn all_rows(store: &Store) -> Vec<Span> {
+        store
+            .read(|c| {
+                let sql = format!("SELECT {SPAN_COLUMNS} FROM state_spans ORDER BY id");
+                let mut stmt = c.prepare(&sql)?;
+                let rows = stmt.query_map([], span_row)?;
+                rows.map(|r| parsed(r?)).collect::<Result<Vec<Span>>>()
+            })
+            .await
+            .unwrap()
+    }
+
+    /// A device status as Loop (`pump.suspended`, `override`) or OpenAPS/Trio
+    /// (`pump.status`) upload it, from one of two devices.
+    fn status(r: &mut Lcg) -> Value {
+        let at = T0 + i64::try_from(r.below(12 * 60)).unwrap() * MIN;
+        let suspended = r.below(3) == 0;
+        if r.below(2) == 0 {
+            let mut doc = json!({
+                "device": "loop://iPhone",
+                "created_at": crate::dates::to_iso(at),
+                "pump": { "clock": crate::dates::to_iso(at), "suspended": suspended, "reservoir": 100 },
+                "loop": { "timestamp": crate::dates::to_iso(at) },
+            });
+            let over = r.below(3);
+            doc["override"] = if over == 0 {
+                json!({ "active": false, "timestamp": crate::dates::to_iso(at) })
+            } else {
+                json!({ "active": true, "name": format!("P{over}"), "multiplier": 0.8,
+                    "timestamp": crate::dates::to_iso(T0 + i64::try_from(over).unwrap() * 60 * MIN),
+                    "currentCorrectionRange": { "minValue": 140, "maxValue": 160 }, "duration": 3600 })
+            };
+            doc
+        } else {
+            let s = if suspended { "suspended" } else { "normal" };
+            json!({
+                "device": "openaps://rig",
+                "created_at": crate::dates::to_iso(at),
+                "pump": { "clock": crate::dates::to_iso(at),
+                    "status": { "status": s, "suspended": suspended, "bolusing": false } },
+            })
+        }
+    }
+
+    fn write_one(c: &Connection, coll: Collection, doc: Value) -> Vec<String> {
+        prepare::prepare(coll, doc, "t", T0)
+            .unwrap()
+            .into_iter()
+            .map(|d| {
+                upsert::upsert(c, coll, d, upsert::Merge::Replace, T0)
+                    .unwrap()
+                    .id
+            })
+            .collect()
+    }
+
+    /// Device statuses and the treatments that hold the same states, written out of time
+    /// order, moved and deleted: the runs, their supersessions and which treatment hides
+    /// which run, kept commit by commit, equal a rebuild.
+    #[tokio::test]
+    async fn status_upkeep_on_every_commit_equals_a_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut r = Lcg(3);
+        let mut ids: Vec<(Collection, String)> = Vec::new();
+        for round in 0..150 {
+            let ops: Vec<(u64, Value, Value, u64)> = (0..=r.below(4))
+                .map(|_| {
+                    (
+                        r.below(12),
+                        status(&mut r),
+                        treatment(&mut r),
+                        r.below(1_000),
+                    )
+                })
+                .collect();
+            let known = ids.clone();
+            let added = store
+                .write(move |c| {
+                    let mut added = Vec::new();
+                    for (kind, status, treatment, pick) in ops {
+                        let target = (!known.is_empty())
+                            .then(|| known[usize::try_from(pick).unwrap() % known.len()].clone());
+                        match (kind, target) {
+                            (0, Some((coll, id))) => {
+                                let mut set = Map::new();
+                                set.insert("created_at".into(), status["created_at"].clone());
+                                crate::store::merge_fields(c, coll, &id, &set, &[]).unwrap();
+                            }
+                            (1, Some((coll, id))) => {
+                                let f = query::id_filter(coll, &id).unwrap();
+                                crate::store::soft_delete(c, coll, &f).unwrap();
+                            }
+                            (2..=3, _) => {
+                                for id in write_one(c, T, treatment) {
+                                    added.push((T, id));
+                                }
+                            }
+                            _ => {
+                                for id in write_one(c, D, status) {
+                                    added.push((D, id));
+                                }
+                            }
+                        }
+                    }
+                    Ok(added)
+                })
+                .await
+                .unwrap();
+            ids.extend(added);
+            if round % 30 == 29 {
+                let kept = all_rows(&store).await;
+                store.write(rebuild).await.unwrap();
+                assert_eq!(kept, all_rows(&store).await, "after round {round}");
+            }
+        }
+        let rows = all_rows(&store).await;
+        let from_status = |k: &Span| k.origin_kind == OriginKind::DeviceStatus;
+        assert!(rows.iter().filter(|s| from_status(s)).count() > 10, "runs");
+        assert!(
+            rows.iter()
+                .any(|s| from_status(s) && s.shadowed_by.is_some()),
+            "some runs are behind treatments"
+        );
+        assert!(
+            rows.iter()
+                .any(|s| from_status(s) && s.shadowed_by.is_none()),
+            "some runs are listed"
+        );
+    }
+
+    /// Retention deleting the oldest treatments and statuses takes their spans with it: the
+    /// spans left equal a rebuild of what is left.
+    #[tokio::test]
+    async fn retention_removes_the_spans_of_what_it_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut r = Lcg(5);
+        let docs: Vec<(Value, Value)> = (0..200)
+            .map(|_| (treatment(&mut r), status(&mut r)))
+            .collect();
+        store
+            .write(move |c| {
+                for (t, d) in docs {
+                    write_one(c, T, t);
+                    write_one(c, D, d);
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let before = all_rows(&store).await;
+        let cutoff = T0 + 6 * 60 * MIN;
+        for coll in [T, D] {
+            store
+                .write(move |c| crate::store::retention::delete_older(c, coll, cutoff, 50))
+                .await
+                .unwrap();
+        }
+        let kept = all_rows(&store).await;
+        store.write(rebuild).await.unwrap();
+        assert_eq!(kept, all_rows(&store).await);
+        assert!(kept.len() < before.len(), "spans went with their origins");
+        let origins: Vec<i64> = store
+            .read(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT seq FROM treatments UNION ALL SELECT -seq FROM devicestatus",
+                )?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<i64>>>()?)
+            })
+            .await
+            .unwrap();
+        for s in &kept {
+            let seq = match s.origin_kind {
+                OriginKind::Treatment => s.origin_seq,
+                OriginKind::DeviceStatus => -s.origin_seq,
+            };
+            assert!(origins.contains(&seq), "{s:?} outlived its origin");
+        }
     }
 
     fn store_merge(c: &Connection, id: &str, set: Map<String, Value>) {
