@@ -218,6 +218,8 @@ CREATE INDEX state_spans_category_end ON state_spans (category, end_mills);
 
 CREATE INDEX state_spans_category_start ON state_spans (category, start_mills);
 
+CREATE INDEX state_spans_device_start ON state_spans (category, device, start_mills, origin_seq);
+
 CREATE INDEX state_spans_start ON state_spans (start_mills);
 
 CREATE INDEX status_sources_device_mills ON status_sources (category, device, mills, seq);

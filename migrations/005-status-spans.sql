@@ -17,6 +17,10 @@ ALTER TABLE state_spans ADD COLUMN shadowed_by TEXT;
 -- 1 when the span changes glucose targets or insulin (src/spans/adjust.rs decides, when the
 -- span is stored, so /api/v4/adjustments selects and pages in SQL by the one rule).
 ALTER TABLE state_spans ADD COLUMN adjusts INTEGER NOT NULL DEFAULT 0;
+-- device: NULL for spans from treatments, the status's `device` ('' when none) for runs.
+-- The two indexes make the upkeep of one status, and which treatment hides a run, index
+-- lookups (docs/state-spans.md "Cost").
+CREATE INDEX state_spans_device_start ON state_spans (category, device, start_mills, origin_seq);
 CREATE INDEX state_spans_category_end ON state_spans (category, end_mills);
 
 CREATE TABLE status_sources (

@@ -166,6 +166,42 @@ fn sample(conn: &Connection, seq: i64) -> Result<Vec<(Category, String, i64)>> {
 const SPAN_COLUMNS: &str = "id, category, state, start_mills, end_mills, source, origin,
     origin_seq, superseded_by, superseded_at, ended_by, metadata, origin_kind, shadowed_by";
 
+/// The sample of a device before a moment.
+const PREV_SAMPLE: &str = "SELECT mills, key FROM status_sources
+    WHERE category = ? AND device = ? AND mills < ? ORDER BY mills DESC, seq DESC LIMIT 1";
+
+/// The newest run of a device starting by a moment.
+const RUN_AT: &str = "FROM state_spans WHERE category = ? AND device = ? AND start_mills <= ?
+    ORDER BY start_mills DESC, origin_seq DESC LIMIT 1";
+
+/// The runs of a device from a moment on, and the run in force then.
+const DELETE_RUNS: &str =
+    "DELETE FROM state_spans WHERE category = ? AND device = ? AND (start_mills >= ? OR id = ?)";
+
+/// The samples of a device from a moment on.
+const SAMPLES_FROM: &str =
+    "SELECT s.seq, s.mills, coalesce(d.identifier, d.id), s.state, s.key, s.metadata
+     FROM status_sources s JOIN devicestatus d ON d.seq = s.seq
+     WHERE s.category = ? AND s.device = ? AND s.mills >= ? ORDER BY s.mills, s.seq";
+
+/// The runs of a category reaching a moment or later: two index ranges of (category,
+/// end_mills); `+device` keeps the planner on them.
+const RUNS_REACHING: &str = "SELECT id, start_mills, end_mills FROM state_spans
+    WHERE category = ?1 AND end_mills IS NULL AND +device IS NOT NULL
+    UNION ALL
+    SELECT id, start_mills, end_mills FROM state_spans
+    WHERE category = ?1 AND end_mills >= ?2 AND +device IS NOT NULL";
+
+/// The newest span from treatments (device NULL) of a category starting by a moment.
+const TREATMENT_SPAN_AT: &str = "SELECT id, end_mills FROM state_spans
+    WHERE category = ?1 AND device IS NULL AND start_mills <= ?2
+    ORDER BY start_mills DESC, origin_seq DESC, id LIMIT 1";
+
+/// The first span from treatments of a category starting in a range.
+const TREATMENT_SPAN_IN: &str = "SELECT id FROM state_spans
+    WHERE category = ?1 AND device IS NULL AND start_mills >= ?2 AND start_mills < ?3
+    ORDER BY start_mills, origin_seq, id LIMIT 1";
+
 /// Derives the runs of `device` in `c` from its last sample before `t` on again (a sample at
 /// or after `t` changed). Returns the earliest moment whose spans may have changed.
 ///
@@ -174,20 +210,13 @@ const SPAN_COLUMNS: &str = "id, category, state, start_mills, end_mills, source,
 /// status_sources, no document is parsed).
 fn rederive_runs(conn: &Connection, c: Category, device: &str, t: i64) -> Result<i64> {
     let prev: Option<(i64, Option<String>)> = conn
-        .prepare_cached(
-            "SELECT mills, key FROM status_sources WHERE category = ? AND device = ? AND mills < ?
-             ORDER BY mills DESC, seq DESC LIMIT 1",
-        )?
+        .prepare_cached(PREV_SAMPLE)?
         .query_row(params![c.name(), device, t], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let mut current: Option<(Span, String)> = None;
     if let Some((at, Some(key))) = &prev {
         // The run the sample before belongs to: the newest one of this device starting by then.
-        let sql = format!(
-            "SELECT {SPAN_COLUMNS} FROM state_spans
-             WHERE category = ? AND origin_kind = 'devicestatus' AND device = ? AND start_mills <= ?
-             ORDER BY start_mills DESC, origin_seq DESC LIMIT 1"
-        );
+        let sql = format!("SELECT {SPAN_COLUMNS} {RUN_AT}");
         let run = conn
             .prepare_cached(&sql)?
             .query_row(params![c.name(), device, at], span_row)
@@ -206,18 +235,10 @@ fn rederive_runs(conn: &Connection, c: Category, device: &str, t: i64) -> Result
         .as_ref()
         .map(|(s, _)| s.id.clone())
         .unwrap_or_default();
-    conn.prepare_cached(
-        "DELETE FROM state_spans WHERE category = ? AND origin_kind = 'devicestatus' AND device = ?
-             AND (start_mills >= ? OR id = ?)",
-    )?
+    conn.prepare_cached(DELETE_RUNS)?
     .execute(params![c.name(), device, t, kept])?;
     let mut fold = status::RunFold::new(c, device, current);
-    let mut stmt = conn.prepare_cached(
-        "SELECT s.seq, s.mills, coalesce(d.identifier, d.id), s.state, s.key, s.metadata
-         FROM status_sources s JOIN devicestatus d ON d.seq = s.seq
-         WHERE s.category = ? AND s.device = ? AND s.mills >= ?
-         ORDER BY s.mills, s.seq",
-    )?;
+    let mut stmt = conn.prepare_cached(SAMPLES_FROM)?;
     let mut rows = stmt.query(params![c.name(), device, t])?;
     while let Some(r) = rows.next()? {
         let state: Option<String> = r.get(3)?;
@@ -249,14 +270,11 @@ fn rederive_runs(conn: &Connection, c: Category, device: &str, t: i64) -> Result
 
 /// Precedence: a span from device statuses that a span from treatments of the same category
 /// overlaps is hidden behind it (`shadowed_by`), so the same suspension or override uploaded
-/// both ways is listed once. Recomputed for the status spans of `c` that reach past `from`.
+/// both ways is listed once. Recomputed for the status spans of `c` that reach `from` or later
+/// (a span ends at or after its start, so one starting after `from` is among them).
 fn shadow(conn: &Connection, c: Category, from: i64) -> Result<()> {
     let runs = conn
-        .prepare_cached(
-            "SELECT id, start_mills, end_mills FROM state_spans
-             WHERE category = ?1 AND origin_kind = 'devicestatus'
-               AND (end_mills IS NULL OR end_mills > ?2 OR start_mills >= ?2)",
-        )?
+        .prepare_cached(RUNS_REACHING)?
         .query_map(params![c.name(), from], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -269,11 +287,7 @@ fn shadow(conn: &Connection, c: Category, from: i64) -> Result<()> {
         // Treatment spans of these categories follow one another (one at a time): the one in
         // force at the run's start, else the first starting inside it.
         let before: Option<(String, Option<i64>)> = conn
-            .prepare_cached(
-                "SELECT id, end_mills FROM state_spans
-                 WHERE category = ?1 AND origin_kind = 'treatment' AND start_mills <= ?2
-                 ORDER BY start_mills DESC, id LIMIT 1",
-            )?
+            .prepare_cached(TREATMENT_SPAN_AT)?
             .query_row(params![c.name(), start], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let covering = before
@@ -281,12 +295,7 @@ fn shadow(conn: &Connection, c: Category, from: i64) -> Result<()> {
             .map(|(id, _)| id);
         let inside = || -> Result<Option<String>> {
             Ok(conn
-                .prepare_cached(
-                    "SELECT id FROM state_spans
-                     WHERE category = ?1 AND origin_kind = 'treatment' AND start_mills >= ?2
-                       AND start_mills < ?3
-                     ORDER BY start_mills, id LIMIT 1",
-                )?
+                .prepare_cached(TREATMENT_SPAN_IN)?
                 .query_row(params![c.name(), start, end.unwrap_or(i64::MAX)], |r| {
                     r.get(0)
                 })
@@ -311,7 +320,7 @@ fn anchor(conn: &Connection, c: Category, t: i64) -> Result<i64> {
             let before: Option<i64> = conn
                 .prepare_cached(
                     "SELECT max(start_mills) FROM state_spans
-                     WHERE category = ? AND origin_kind = 'treatment' AND start_mills < ?",
+                     WHERE category = ? AND device IS NULL AND start_mills < ?",
                 )?
                 .query_row(params![c.name(), t], |r| r.get(0))?;
             before.map_or(t, |b| b.min(t))
@@ -324,7 +333,7 @@ fn anchor(conn: &Connection, c: Category, t: i64) -> Result<i64> {
 fn rederive(conn: &Connection, c: Category, t: i64) -> Result<i64> {
     let from = anchor(conn, c, t)?;
     conn.prepare_cached(
-        "DELETE FROM state_spans WHERE category = ? AND origin_kind = 'treatment' AND start_mills >= ?",
+        "DELETE FROM state_spans WHERE category = ? AND device IS NULL AND start_mills >= ?",
     )?
     .execute(params![c.name(), from])?;
     if c.layering() == Layering::Stack {
@@ -964,6 +973,95 @@ mod tests {
                 OriginKind::DeviceStatus => -s.origin_seq,
             };
             assert!(origins.contains(&seq), "{s:?} outlived its origin");
+        }
+    }
+
+    /// The statements the upkeep of one device status runs are index searches: none scans a
+    /// table or sorts more than the rows of one moment, so a status costs the same with a day or
+    /// years of history (docs/state-spans.md "Cost").
+    #[test]
+    fn status_upkeep_statements_are_index_searches() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::store::migrate::migrate(&mut c).unwrap();
+        let statements = [
+            PREV_SAMPLE.to_string(),
+            format!("SELECT {SPAN_COLUMNS} {RUN_AT}"),
+            DELETE_RUNS.to_string(),
+            SAMPLES_FROM.to_string(),
+            RUNS_REACHING.to_string(),
+            TREATMENT_SPAN_AT.to_string(),
+            TREATMENT_SPAN_IN.to_string(),
+            "SELECT category, device, mills FROM status_sources WHERE seq = ?".to_string(),
+        ];
+        for sql in statements {
+            let n = c.prepare(&sql).unwrap().parameter_count();
+            let params = vec![rusqlite::types::Value::Integer(0); n];
+            let plan: Vec<String> = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            for step in &plan {
+                // A search on the category alone reads all of the category's rows.
+                assert!(
+                    !step.starts_with("SCAN")
+                        && !step.ends_with("(category=?)")
+                        && !step.contains("USE TEMP B-TREE FOR ORDER BY"),
+                    "{sql}\n{plan:?}"
+                );
+            }
+            assert!(plan.iter().any(|p| p.starts_with("SEARCH")), "{sql}\n{plan:?}");
+        }
+    }
+
+    /// Not a test: prints what one device status costs to store after a short and a long
+    /// history (docs/state-spans.md "Cost"). Run with
+    /// `cargo test --release --lib status_upkeep_cost -- --ignored --nocapture`.
+    #[tokio::test]
+    #[ignore]
+    async fn status_upkeep_cost() {
+        for history in [1_000_i64, 100_000] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let loop_status = |i: i64| {
+                let at = crate::dates::to_iso(T0 + i * 5 * MIN);
+                json!({ "device": "loop://iPhone", "created_at": at,
+                    "pump": { "clock": at, "suspended": i % 50 < 5 },
+                    "override": { "active": i % 40 < 10, "name": "Run",
+                        "timestamp": crate::dates::to_iso(T0 + i / 40 * 200 * MIN), "duration": 3600 } })
+            };
+            store
+                .write(move |c| {
+                    for i in 0..history {
+                        write_one(c, D, loop_status(i));
+                    }
+                    Ok(())
+                })
+                .await
+                .unwrap();
+            // Baseline: statuses that report no state (no span upkeep beyond reading them).
+            for with_state in [false, true] {
+                let n = 500;
+                let started = std::time::Instant::now();
+                for i in 0..n {
+                    let mut doc = loop_status(history + i + if with_state { n } else { 0 });
+                    if !with_state {
+                        doc = json!({ "device": "loop://iPhone", "created_at": doc["created_at"],
+                            "uploader": { "battery": 50 } });
+                    }
+                    store
+                        .write(move |c| {
+                            write_one(c, D, doc);
+                            Ok(())
+                        })
+                        .await
+                        .unwrap();
+                }
+                let each = started.elapsed() / u32::try_from(n).unwrap();
+                println!("history {history} statuses, with state {with_state}: {each:?} per status");
+            }
         }
     }
 
