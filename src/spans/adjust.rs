@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::durations::number;
 use super::rules::{self, Effect};
-use super::{Category, Span};
+use super::{Category, OriginKind, Span};
 
 /// The categories an adjustment comes from.
 pub const CATEGORIES: [Category; 3] = [
@@ -132,12 +132,22 @@ pub fn adjustment(span: &Span, treatment: Option<&Map<String, Value>>) -> Map<St
             Category::TemporaryTarget => "Temporary Target",
             _ => "Temporary Override",
         });
-    let planned = treatment
-        .and_then(rules::classify)
-        .and_then(|(_, e)| match e {
-            Effect::Start { duration, .. } => duration,
-            Effect::End => None,
-        });
+    let planned = match span.origin_kind {
+        OriginKind::Treatment => treatment
+            .and_then(rules::classify)
+            .and_then(|(_, e)| match e {
+                Effect::Start { duration, .. } => duration,
+                Effect::End => None,
+            }),
+        // Loop's status: `override.duration` in seconds (NightscoutKit OverrideStatus, a
+        // TimeInterval); 0 or none is indefinite.
+        OriginKind::DeviceStatus => span
+            .metadata
+            .get("duration")
+            .and_then(number)
+            .filter(|d| *d > 0.0)
+            .map(|d| (d * 1000.0).round() as i64),
+    };
     let targets = targets(&span.metadata);
     let mut out = Map::new();
     out.insert("id".into(), span.id.clone().into());

@@ -236,7 +236,7 @@ fn rederive_runs(conn: &Connection, c: Category, device: &str, t: i64) -> Result
         .map(|(s, _)| s.id.clone())
         .unwrap_or_default();
     conn.prepare_cached(DELETE_RUNS)?
-    .execute(params![c.name(), device, t, kept])?;
+        .execute(params![c.name(), device, t, kept])?;
     let mut fold = status::RunFold::new(c, device, current);
     let mut stmt = conn.prepare_cached(SAMPLES_FROM)?;
     let mut rows = stmt.query(params![c.name(), device, t])?;
@@ -999,7 +999,9 @@ mod tests {
             let plan: Vec<String> = c
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .unwrap()
-                .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3))
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    r.get::<_, String>(3)
+                })
                 .unwrap()
                 .collect::<rusqlite::Result<_>>()
                 .unwrap();
@@ -1012,7 +1014,10 @@ mod tests {
                     "{sql}\n{plan:?}"
                 );
             }
-            assert!(plan.iter().any(|p| p.starts_with("SEARCH")), "{sql}\n{plan:?}");
+            assert!(
+                plan.iter().any(|p| p.starts_with("SEARCH")),
+                "{sql}\n{plan:?}"
+            );
         }
     }
 
@@ -1060,7 +1065,9 @@ mod tests {
                         .unwrap();
                 }
                 let each = started.elapsed() / u32::try_from(n).unwrap();
-                println!("history {history} statuses, with state {with_state}: {each:?} per status");
+                println!(
+                    "history {history} statuses, with state {with_state}: {each:?} per status"
+                );
             }
         }
     }
