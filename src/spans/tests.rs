@@ -449,3 +449,29 @@ fn statuses_that_carry_no_state_report_nothing() {
         );
     }
 }
+
+/// AndroidAPS uploads the switch it applied as a `Note` with `originalProfileName` (its
+/// Effective Profile Switch, ../shared/research/wave2.md A.4): the Profile Switch is the
+/// record, so the note adds no second Profile span and ends nothing.
+#[test]
+fn aaps_effective_profile_switch_note_adds_no_profile_span() {
+    let ps = json!({ "eventType": "Profile Switch", "date": T0, "profile": "Weekday (150%,-1h)",
+        "originalProfileName": "Weekday", "percentage": 150, "timeshift": -3_600_000,
+        "duration": 60, "durationInMilliseconds": 3_600_000, "originalDuration": 3_600_000,
+        "app": "AAPS" });
+    let eps = json!({ "eventType": "Note", "date": T0 + 1000, "utcOffset": 120, "isValid": true,
+        "notes": "Weekday (150%,-1h)", "originalProfileName": "Weekday",
+        "originalCustomizedName": "Weekday (150%,-1h)", "originalTimeshift": -3_600_000,
+        "originalPercentage": 150, "originalDuration": 3_600_000, "originalEnd": T0 + 3_601_000,
+        "profileJson": "{\"units\":\"mg/dl\",\"dia\":5}", "app": "AAPS" });
+    assert_eq!(classify(eps.as_object().unwrap()), None);
+    let spans = derive(
+        Category::Profile,
+        &[ev(1, T0, "ps", ps), ev(2, T0 + 1000, "eps", eps)],
+    );
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(
+        (spans[0].origin.as_str(), spans[0].end),
+        ("ps", Some(T0 + 60 * MIN))
+    );
+}

@@ -453,7 +453,10 @@ fn loop_statuses_make_one_span_per_run_and_a_treatment_takes_precedence() {
     assert_eq!(over[0]["treatment"], Value::Null);
 
     // Loop also uploads the suspension as treatments: one span, the treatment's.
-    for (event, at) in [("Suspend Pump", t0 + 10 * MIN), ("Resume Pump", t0 + 30 * MIN)] {
+    for (event, at) in [
+        ("Suspend Pump", t0 + 10 * MIN),
+        ("Resume Pump", t0 + 30 * MIN),
+    ] {
         s.post_ok(
             "/api/v1/treatments",
             &json!({"eventType": event, "created_at": iso(at), "enteredBy": "Loop"}),
@@ -464,7 +467,10 @@ fn loop_statuses_make_one_span_per_run_and_a_treatment_takes_precedence() {
     assert_eq!(pump[0]["originKind"], "treatment");
     assert_eq!(pump[0]["endMills"], t0 + 30 * MIN);
     // A status arriving late, in the middle of the run, changes nothing that is listed.
-    s.post_ok("/api/v1/devicestatus", &loop_status(t0 + 12 * MIN, true, false));
+    s.post_ok(
+        "/api/v1/devicestatus",
+        &loop_status(t0 + 12 * MIN, true, false),
+    );
     assert_eq!(c.list("/api/v4/state-spans?category=PumpMode"), pump);
 }
 
@@ -492,4 +498,50 @@ fn an_adjustments_page_holds_limit_items_when_more_exist() {
     assert_eq!(pcts, [&json!(120), &json!(90)], "{page:?}");
     let next = c.list("/api/v4/adjustments?category=Profile&limit=2&offset=2");
     assert_eq!(next.len(), 1, "{next:?}");
+}
+
+/// `from`/`to` select overlapping spans with `endMills` exclusive, `active` splits the spans in
+/// force now from the others, and /api/v3/state-spans serves the same spans as v4.
+#[test]
+fn range_bounds_active_and_the_v3_route() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["readable"]);
+    let now = now_ms();
+    let t0 = now - 5 * 60 * MIN;
+    let tt = |at: i64, minutes: i64| {
+        json!({"eventType": "Temporary Target", "created_at": iso(at), "duration": minutes,
+               "targetTop": 140, "targetBottom": 140, "units": "mg/dl", "enteredBy": "careportal"})
+    };
+    s.post_ok("/api/v1/treatments", &tt(t0, 60)); // [t0, t0+60) expired
+    s.post_ok("/api/v1/treatments", &tt(now - 30 * MIN, 60)); // in force now
+    let at = |q: &str| -> Vec<i64> {
+        c.list(&format!("/api/v4/state-spans?category=TemporaryTarget&{q}"))
+            .iter()
+            .map(|s| s["startMills"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        at(&format!("from={}", t0 + 60 * MIN)),
+        [now - 30 * MIN],
+        "end is exclusive"
+    );
+    assert_eq!(
+        at(&format!("from={}", iso(t0 + 59 * MIN))),
+        [now - 30 * MIN, t0]
+    );
+    assert_eq!(
+        at(&format!("to={}", iso(now - 30 * MIN))),
+        [now - 30 * MIN, t0],
+        "start <= to"
+    );
+    assert_eq!(at(&format!("to={}", now - 31 * MIN)), [t0]);
+    assert_eq!(
+        at("active=true"),
+        [now - 30 * MIN],
+        "a finite span still running"
+    );
+    assert_eq!(at("active=false"), [t0]);
+    let v3 = c.list("/api/v3/state-spans?category=TemporaryTarget");
+    assert_eq!(v3, c.list("/api/v4/state-spans?category=TemporaryTarget"));
+    assert_eq!(v3.len(), 2);
 }
