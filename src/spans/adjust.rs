@@ -19,8 +19,9 @@ pub const CATEGORIES: [Category; 3] = [
 /// Nightscout's mmol/L → mg/dL factor (lib/data/ddata.js scales temporary targets by 18).
 const MMOL_TO_MGDL: f64 = 18.0;
 
-/// A Profile Switch's percentage as applied: 100 when absent or not a positive number (as the
-/// profile timeline reads it, src/profiles/switch.rs).
+/// A Profile Switch's percentage as applied: 100 when absent or not a positive number. The one
+/// rule for the effective profile (src/profiles/switch.rs) and for which switches are
+/// adjustments ([`adjusts`]); `metadata` may be the switch itself.
 pub fn percentage(metadata: &Map<String, Value>) -> f64 {
     metadata
         .get("percentage")

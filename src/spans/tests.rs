@@ -475,3 +475,45 @@ fn aaps_effective_profile_switch_note_adds_no_profile_span() {
         ("ps", Some(T0 + 60 * MIN))
     );
 }
+
+/// The remaining shapes of the mapping: an AndroidAPS target in mmol with only
+/// `durationInMilliseconds`, a percent temp basal (OpenAPS), MyLife's `Pump Suspend` /
+/// `Pump Resume`.
+#[test]
+fn ms_only_targets_percent_temp_basals_and_mylife_suspends() {
+    let tt = json!({ "eventType": "Temporary Target", "date": T0, "units": "mmol",
+        "targetTop": 7.5, "targetBottom": 7.5, "durationInMilliseconds": 1_800_000,
+        "reason": "Eating Soon", "app": "AAPS" });
+    let spans = derive(Category::TemporaryTarget, &[ev(1, T0, "tt", tt)]);
+    assert_eq!(spans[0].end, Some(T0 + 30 * MIN));
+    assert_eq!(spans[0].metadata["units"], "mmol");
+    let tb = json!({ "eventType": "Temp Basal", "percent": -50, "duration": 30,
+        "enteredBy": "openaps://rig" });
+    let spans = derive(Category::TempBasal, &[ev(1, T0, "tb", tb)]);
+    assert_eq!(spans[0].end, Some(T0 + 30 * MIN));
+    assert_eq!(spans[0].metadata["percent"], -50);
+    let spans = derive(
+        Category::PumpMode,
+        &[
+            ev(
+                1,
+                T0,
+                "s",
+                json!({ "eventType": "Pump Suspend", "enteredBy": "MyLife" }),
+            ),
+            ev(
+                2,
+                T0 + 7 * MIN,
+                "r",
+                json!({ "eventType": "Pump Resume", "enteredBy": "MyLife" }),
+            ),
+        ],
+    );
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        (spans[0].state.as_str(), spans[0].end),
+        ("Suspended", Some(T0 + 7 * MIN))
+    );
+    assert_eq!(spans[0].ended_by.as_deref(), Some("r"));
+    assert_eq!(spans[0].source, "MyLife");
+}
