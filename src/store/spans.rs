@@ -1128,6 +1128,59 @@ mod tests {
         assert_eq!(spans[0].end, Some(T0 + 30 * MIN));
     }
 
+    /// Version 5 adds spans from device statuses and the stored `adjusts` flag: a version-4
+    /// database gets both at its first start (the migration marks the spans for a rebuild).
+    #[tokio::test]
+    async fn a_version_4_database_gets_status_spans_and_adjusts_at_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = crate::store::migrate::reference(4).unwrap();
+            let ps = r#"{"eventType":"Profile Switch","created_at":"2025-12-07T08:00:00Z","profile":"P","percentage":80}"#;
+            c.execute(
+                "INSERT INTO treatments (id, doc, mills, srv_created, srv_modified)
+                 VALUES ('aaaaaaaaaaaaaaaaaaaaaaaa', ?, ?, 1, 1)",
+                rusqlite::params![ps, T0],
+            )
+            .unwrap();
+            // As version 4 kept it: the switch's span, built.
+            c.execute(
+                "INSERT INTO state_spans (id, category, state, start_mills, source, origin,
+                     origin_seq, metadata) VALUES ('x', 'Profile', 'Active', ?, 'P', 'a', 1, '{}')",
+                [T0],
+            )
+            .unwrap();
+            c.execute("UPDATE span_status SET built = 1", []).unwrap();
+            let ds = r#"{"device":"loop://iPhone","created_at":"2025-12-07T08:05:00Z","pump":{"clock":"2025-12-07T08:05:00Z","suspended":true}}"#;
+            c.execute(
+                "INSERT INTO devicestatus (id, doc, mills, srv_created, srv_modified)
+                 VALUES ('bbbbbbbbbbbbbbbbbbbbbbbb', ?, ?, 1, 1)",
+                rusqlite::params![ds, T0 + 5 * MIN],
+            )
+            .unwrap();
+            c.pragma_update(None, "user_version", 4).unwrap();
+            c.execute(
+                "VACUUM INTO ?",
+                [dir.path().join(crate::store::DB_FILE).to_str().unwrap()],
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let spans = all_spans(&store).await;
+        assert_eq!(spans.len(), 2, "{spans:?}");
+        assert!(
+            spans
+                .iter()
+                .any(|s| s.category == Category::PumpMode
+                    && s.origin_kind == OriginKind::DeviceStatus)
+        );
+        let q = SpanQuery {
+            adjustments_only: true,
+            ..everything()
+        };
+        let adjusting = store.read(move |c| list(c, &q)).await.unwrap();
+        assert_eq!(adjusting.len(), 1, "the 80 % switch: {adjusting:?}");
+    }
+
     #[tokio::test]
     async fn a_database_from_before_spans_gets_them_at_its_first_start() {
         let dir = tempfile::tempdir().unwrap();
