@@ -211,6 +211,11 @@ impl RunFold {
         done
     }
 
+    /// The id of the run in force after the samples pushed so far.
+    pub fn current_id(&self) -> Option<&str> {
+        self.current.as_ref().map(|(s, _)| s.id.as_str())
+    }
+
     /// The run still in force when the samples run out: open.
     pub fn finish(self) -> Option<Span> {
         self.current.map(|(s, _)| s)

@@ -57,8 +57,13 @@ fn earliest<K: Ord>(map: &mut BTreeMap<K, i64>, k: K, t: i64) {
 /// Brings the spans up to date with these treatment and devicestatus rows (changed, added or
 /// gone): the writer's upkeep, and retention for the rows it deletes.
 pub fn refresh_rows(conn: &Connection, treatments: &[i64], statuses: &[i64]) -> Result<()> {
-    // The earliest changed moment per category: the old time and the new one both count.
-    let mut from: BTreeMap<Category, i64> = BTreeMap::new();
+    // The earliest and latest changed moment per category: the old time and the new one both
+    // count.
+    let mut from: BTreeMap<Category, (i64, i64)> = BTreeMap::new();
+    let mut touch = |c: Category, t: i64| {
+        let e = from.entry(c).or_insert((t, t));
+        *e = (e.0.min(t), e.1.max(t));
+    };
     for &seq in treatments {
         let old: Option<(String, i64)> = conn
             .prepare_cached("SELECT category, mills FROM span_sources WHERE seq = ?")?
@@ -66,12 +71,12 @@ pub fn refresh_rows(conn: &Connection, treatments: &[i64], statuses: &[i64]) -> 
             .optional()?;
         if let Some((c, t)) = old {
             if let Some(c) = Category::from_name(&c) {
-                earliest(&mut from, c, t);
+                touch(c, t);
             }
         }
         match classified(conn, seq)? {
             Some((c, t)) => {
-                earliest(&mut from, c, t);
+                touch(c, t);
                 conn.prepare_cached(
                     "INSERT OR REPLACE INTO span_sources (seq, category, mills) VALUES (?, ?, ?)",
                 )?
@@ -86,23 +91,22 @@ pub fn refresh_rows(conn: &Connection, treatments: &[i64], statuses: &[i64]) -> 
     // Where the spans of a category that device statuses also feed may have changed, for
     // their shadows.
     let mut changed_from: BTreeMap<Category, i64> = BTreeMap::new();
-    for (c, t) in from {
-        let anchor = rederive(conn, c, t)?;
+    for (c, (t, until)) in from {
+        let anchor = rederive(conn, c, t, until)?;
         earliest(&mut changed_from, c, anchor);
     }
-    let mut runs: BTreeMap<(Category, String), i64> = BTreeMap::new();
+    let mut runs: BTreeMap<(Category, String), (i64, i64)> = BTreeMap::new();
     for &seq in statuses {
-        for (c, device, t) in status_sources_of(conn, seq)? {
-            earliest(&mut runs, (c, device), t);
-        }
+        let old = status_sources_of(conn, seq)?;
         conn.prepare_cached("DELETE FROM status_sources WHERE seq = ?")?
             .execute([seq])?;
-        for (c, device, t) in sample(conn, seq)? {
-            earliest(&mut runs, (c, device), t);
+        for (c, device, t) in old.into_iter().chain(sample(conn, seq)?) {
+            let e = runs.entry((c, device)).or_insert((t, t));
+            *e = (e.0.min(t), e.1.max(t));
         }
     }
-    for ((c, device), t) in runs {
-        let anchor = rederive_runs(conn, c, &device, t)?;
+    for ((c, device), (t, until)) in runs {
+        let anchor = rederive_runs(conn, c, &device, t, until)?;
         earliest(&mut changed_from, c, anchor);
     }
     for (c, t) in changed_from {
@@ -174,9 +178,13 @@ const PREV_SAMPLE: &str = "SELECT mills, key FROM status_sources
 const RUN_AT: &str = "FROM state_spans WHERE category = ? AND device = ? AND start_mills <= ?
     ORDER BY start_mills DESC, origin_seq DESC LIMIT 1";
 
-/// The runs of a device from a moment on, and the run in force then.
-const DELETE_RUNS: &str =
-    "DELETE FROM state_spans WHERE category = ? AND device = ? AND (start_mills >= ? OR id = ?)";
+/// The runs of a device starting in a range, and the run in force before it.
+const DELETE_RUNS: &str = "DELETE FROM state_spans WHERE category = ?1 AND device = ?2
+    AND ((start_mills >= ?3 AND start_mills <= ?4) OR id = ?5)";
+
+/// The run of a device that one sample starts.
+const DELETE_RUN_FROM: &str = "DELETE FROM state_spans
+    WHERE category = ? AND device = ? AND start_mills = ? AND origin_seq = ?";
 
 /// The samples of a device from a moment on.
 const SAMPLES_FROM: &str =
@@ -202,13 +210,15 @@ const TREATMENT_SPAN_IN: &str = "SELECT id FROM state_spans
     WHERE category = ?1 AND device IS NULL AND start_mills >= ?2 AND start_mills < ?3
     ORDER BY start_mills, origin_seq, id LIMIT 1";
 
-/// Derives the runs of `device` in `c` from its last sample before `t` on again (a sample at
-/// or after `t` changed). Returns the earliest moment whose spans may have changed.
+/// Derives the runs of `device` in `c` from its last sample before `t` on again (samples from
+/// `t` to `until` changed). Returns the earliest moment whose spans may have changed.
 ///
-/// An upload in time order reads two samples (the one before and the new one) by index; a
-/// sample backfilled into the past re-reads the later samples of that device (small rows of
-/// status_sources, no document is parsed).
-fn rederive_runs(conn: &Connection, c: Category, device: &str, t: i64) -> Result<i64> {
+/// An upload in time order reads two samples (the one before and the new one) by index. Past
+/// `until` the samples are as before, so the derivation stops at the first of them after which
+/// the state is the one stored: a sample reporting no state, or one inside the run stored for
+/// it. A backfilled or deleted sample thus re-reads the samples up to the end of the run it
+/// touched (small rows of status_sources, no document parsed), not the history after it.
+fn rederive_runs(conn: &Connection, c: Category, device: &str, t: i64, until: i64) -> Result<i64> {
     let prev: Option<(i64, Option<String>)> = conn
         .prepare_cached(PREV_SAMPLE)?
         .query_row(params![c.name(), device, t], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -236,7 +246,8 @@ fn rederive_runs(conn: &Connection, c: Category, device: &str, t: i64) -> Result
         .map(|(s, _)| s.id.clone())
         .unwrap_or_default();
     conn.prepare_cached(DELETE_RUNS)?
-        .execute(params![c.name(), device, t, kept])?;
+        .execute(params![c.name(), device, t, until, kept])?;
+    let run_at = format!("SELECT id {RUN_AT}");
     let mut fold = status::RunFold::new(c, device, current);
     let mut stmt = conn.prepare_cached(SAMPLES_FROM)?;
     let mut rows = stmt.query(params![c.name(), device, t])?;
@@ -260,6 +271,26 @@ fn rederive_runs(conn: &Connection, c: Category, device: &str, t: i64) -> Result
         };
         if let Some(span) = fold.push(&s) {
             insert(conn, &span)?;
+        }
+        if s.mills > until {
+            let Some(id) = fold.current_id() else {
+                // No state after this sample, whatever came before: as stored from here on.
+                return Ok(prev.map_or(t, |(at, _)| at));
+            };
+            let stored: Option<String> = conn
+                .prepare_cached(&run_at)?
+                .query_row(params![c.name(), device, s.mills], |r| r.get(0))
+                .optional()?;
+            if stored.as_deref() == Some(id) {
+                return Ok(prev.map_or(t, |(at, _)| at));
+            }
+            // Not the stored state yet: a run stored as starting here is no longer one.
+            conn.prepare_cached(DELETE_RUN_FROM)?.execute(params![
+                c.name(),
+                device,
+                s.mills,
+                s.seq
+            ])?;
         }
     }
     if let Some(span) = fold.finish() {
@@ -329,59 +360,79 @@ fn anchor(conn: &Connection, c: Category, t: i64) -> Result<i64> {
 }
 
 /// Derives the spans of `c` from treatments starting at or after the anchor of a change at `t`
-/// again. Returns the anchor.
-fn rederive(conn: &Connection, c: Category, t: i64) -> Result<i64> {
+/// again, up to the first event after `until` (the latest changed moment): from there on
+/// nothing changed, since the span an event of a one-at-a-time or independent category opens
+/// depends on that event alone. So a backfilled treatment, or retention deleting the oldest,
+/// re-reads a few events, not the history after them. Returns the anchor.
+fn rederive(conn: &Connection, c: Category, t: i64, until: i64) -> Result<i64> {
     let from = anchor(conn, c, t)?;
-    conn.prepare_cached(
-        "DELETE FROM state_spans WHERE category = ? AND device IS NULL AND start_mills >= ?",
-    )?
-    .execute(params![c.name(), from])?;
     if c.layering() == Layering::Stack {
+        // A switch can hold again after any later one ends: all of them, from the anchor.
+        conn.prepare_cached(
+            "DELETE FROM state_spans WHERE category = ? AND device IS NULL AND start_mills >= ?",
+        )?
+        .execute(params![c.name(), from])?;
         let mut events = Vec::new();
         each_event(conn, c, from, |e| {
             events.push(e);
-            Ok(())
+            Ok(true)
         })?;
         for span in derive::derive(c, &events) {
             insert(conn, &span)?;
         }
         return Ok(from);
     }
+    conn.prepare_cached(
+        "DELETE FROM state_spans
+         WHERE category = ? AND device IS NULL AND start_mills >= ? AND start_mills <= ?",
+    )?
+    .execute(params![c.name(), from, until])?;
     // One event at a time: years of temp basals are never held at once.
     let mut fold = derive::Fold::new(c);
-    each_event(conn, c, from, |e| match fold.push(&e) {
-        Some(span) => insert(conn, &span),
-        None => Ok(()),
+    let mut stopped = false;
+    each_event(conn, c, from, |e| {
+        if let Some(span) = fold.push(&e) {
+            insert(conn, &span)?;
+        }
+        // The span this event opened is stored already, ended by the events after it.
+        stopped = e.mills > until;
+        Ok(!stopped)
     })?;
-    if let Some(span) = fold.finish() {
-        insert(conn, &span)?;
+    if !stopped {
+        if let Some(span) = fold.finish() {
+            insert(conn, &span)?;
+        }
     }
     Ok(from)
 }
 
 /// The live treatments feeding `c` from `from` on, in (mills, seq) order, each handed to
-/// `each` as it is read.
+/// `each` as it is read, until it answers false.
 fn each_event(
     conn: &Connection,
     c: Category,
     from: i64,
-    mut each: impl FnMut(Event) -> Result<()>,
+    mut each: impl FnMut(Event) -> Result<bool>,
 ) -> Result<()> {
+    // In span_sources' index order (its mills are the treatment's), so rows stream.
     let mut stmt = conn.prepare_cached(
         "SELECT t.seq, t.mills, coalesce(t.identifier, t.id), t.doc
          FROM span_sources s JOIN treatments t ON t.seq = s.seq
          WHERE s.category = ? AND s.mills >= ? AND t.is_valid = 1
-         ORDER BY t.mills, t.seq",
+         ORDER BY s.mills, s.seq",
     )?;
     let mut rows = stmt.query(params![c.name(), from])?;
     while let Some(r) = rows.next()? {
         let doc: String = r.get(3)?;
-        each(Event {
+        let more = each(Event {
             seq: r.get(0)?,
             mills: r.get(1)?,
             origin: r.get(2)?,
             doc: serde_json::from_str(&doc)?,
         })?;
+        if !more {
+            break;
+        }
     }
     Ok(())
 }
@@ -492,7 +543,7 @@ pub fn rebuild(conn: &Connection) -> Result<usize> {
             .execute(params![seq, c.name(), mills])?;
     }
     for c in Category::ALL {
-        rederive(conn, c, i64::MIN)?;
+        rederive(conn, c, i64::MIN, i64::MAX)?;
     }
     // Device statuses: the samples that report a state, then their runs per device.
     let seqs = conn
@@ -511,7 +562,7 @@ pub fn rebuild(conn: &Connection) -> Result<usize> {
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for (c, device) in runs {
         if let Some(c) = Category::from_name(&c) {
-            rederive_runs(conn, c, &device, i64::MIN)?;
+            rederive_runs(conn, c, &device, i64::MIN, i64::MAX)?;
         }
     }
     for c in status::CATEGORIES {
@@ -987,6 +1038,7 @@ mod tests {
             PREV_SAMPLE.to_string(),
             format!("SELECT {SPAN_COLUMNS} {RUN_AT}"),
             DELETE_RUNS.to_string(),
+            DELETE_RUN_FROM.to_string(),
             SAMPLES_FROM.to_string(),
             RUNS_REACHING.to_string(),
             TREATMENT_SPAN_AT.to_string(),
