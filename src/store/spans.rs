@@ -1124,6 +1124,48 @@ mod tests {
         }
     }
 
+    /// A span's `status` is computed in Rust for the reply (`Status::of`) and selected in SQL
+    /// for `?status=`: both give the same spans, at any moment.
+    #[tokio::test]
+    async fn status_selected_in_sql_is_the_status_each_span_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut r = Lcg(13);
+        let docs: Vec<Value> = (0..150).map(|_| treatment(&mut r)).collect();
+        store
+            .write(move |c| {
+                for d in docs {
+                    write_one(c, T, d);
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let spans = all_spans(&store).await;
+        for now in (0..26).map(|h| T0 - 30 * MIN + h * 60 * MIN) {
+            for status in Status::ALL {
+                let q = SpanQuery {
+                    status: Some((status, now)),
+                    ..everything()
+                };
+                let mut selected: Vec<String> = store
+                    .read(move |c| list(c, &q))
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|s| s.id)
+                    .collect();
+                selected.sort();
+                let given: Vec<String> = spans
+                    .iter()
+                    .filter(|s| Status::of(s, now) == status)
+                    .map(|s| s.id.clone())
+                    .collect();
+                assert_eq!(selected, given, "{status:?} at {now}");
+            }
+        }
+    }
+
     fn store_merge(c: &Connection, id: &str, set: Map<String, Value>) {
         crate::store::merge_fields(c, T, id, &set, &[]).unwrap();
     }
