@@ -1131,7 +1131,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let mut r = Lcg(13);
-        let docs: Vec<Value> = (0..150).map(|_| treatment(&mut r)).collect();
+        let docs: Vec<Value> = (0..40).map(|_| treatment(&mut r)).collect();
         store
             .write(move |c| {
                 for d in docs {
@@ -1142,7 +1142,16 @@ mod tests {
             .await
             .unwrap();
         let spans = all_spans(&store).await;
-        for now in (0..26).map(|h| T0 - 30 * MIN + h * 60 * MIN) {
+        // Every span's bounds, and a moment on each side of them.
+        let mut nows: Vec<i64> = spans
+            .iter()
+            .flat_map(|s| [Some(s.start), s.end])
+            .flatten()
+            .flat_map(|t| [t - 1, t, t + 1])
+            .collect();
+        nows.sort_unstable();
+        nows.dedup();
+        for now in nows {
             for status in Status::ALL {
                 let q = SpanQuery {
                     status: Some((status, now)),
