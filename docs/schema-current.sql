@@ -104,7 +104,7 @@ CREATE TABLE span_sources (
     seq INTEGER PRIMARY KEY,
     category TEXT NOT NULL,
     mills INTEGER NOT NULL
-);
+, holds_open INTEGER NOT NULL DEFAULT 0);
 
 CREATE TABLE span_status (
     built INTEGER NOT NULL
@@ -213,6 +213,8 @@ CREATE INDEX settings_mills ON settings (mills);
 CREATE INDEX settings_srv_modified ON settings (srv_modified);
 
 CREATE INDEX span_sources_category_mills ON span_sources (category, mills);
+
+CREATE INDEX span_sources_open ON span_sources (category, holds_open, mills);
 
 CREATE INDEX state_spans_category_end ON state_spans (category, end_mills);
 

@@ -35,7 +35,13 @@ CREATE TABLE status_sources (
 );
 CREATE INDEX status_sources_device_mills ON status_sources (category, device, mills, seq);
 
+-- 1 for a treatment that starts a state with no end of its own (a permanent profile switch):
+-- profile upkeep re-derives from the newest such switch before a change, not from the first.
+ALTER TABLE span_sources ADD COLUMN holds_open INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX span_sources_open ON span_sources (category, holds_open, mills);
+
 -- The spans are derived again at the first start (span rebuild): the statuses stored before
--- this version get theirs, and the spans stored before get `adjusts`.
+-- this version get theirs, the spans stored before get `adjusts` and their sources `holds_open`.
 UPDATE span_status SET built = 0
-WHERE EXISTS (SELECT 1 FROM devicestatus) OR EXISTS (SELECT 1 FROM state_spans);
+WHERE EXISTS (SELECT 1 FROM devicestatus) OR EXISTS (SELECT 1 FROM state_spans)
+   OR EXISTS (SELECT 1 FROM span_sources);

@@ -27,8 +27,13 @@ fn changed(conn: &Connection, table: &str) -> Result<Vec<i64>> {
     Ok(seqs)
 }
 
-/// A live treatment's category, time and document, if it feeds one.
-fn classified(conn: &Connection, seq: i64) -> Result<Option<(Category, i64)>> {
+/// A live treatment's category and time, and whether it holds open, if it feeds a category.
+/// Whether an event starts a state with no end of its own (it holds until something ends it).
+fn holds_open(effect: &rules::Effect) -> bool {
+    matches!(effect, rules::Effect::Start { duration: None, .. })
+}
+
+fn classified(conn: &Connection, seq: i64) -> Result<Option<(Category, i64, bool)>> {
     let row: Option<(String, i64)> = conn
         .prepare_cached("SELECT doc, mills FROM treatments WHERE seq = ? AND is_valid = 1")?
         .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -37,7 +42,7 @@ fn classified(conn: &Connection, seq: i64) -> Result<Option<(Category, i64)>> {
         return Ok(None);
     };
     let doc: Map<String, Value> = serde_json::from_str(&doc)?;
-    Ok(rules::classify(&doc).map(|(c, _)| (c, mills)))
+    Ok(rules::classify(&doc).map(|(c, e)| (c, mills, holds_open(&e))))
 }
 
 /// Brings the spans up to date with the treatments and device statuses this transaction
@@ -75,12 +80,13 @@ pub fn refresh_rows(conn: &Connection, treatments: &[i64], statuses: &[i64]) -> 
             }
         }
         match classified(conn, seq)? {
-            Some((c, t)) => {
+            Some((c, t, open)) => {
                 touch(c, t);
                 conn.prepare_cached(
-                    "INSERT OR REPLACE INTO span_sources (seq, category, mills) VALUES (?, ?, ?)",
+                    "INSERT OR REPLACE INTO span_sources (seq, category, mills, holds_open)
+                     VALUES (?, ?, ?, ?)",
                 )?
-                .execute(params![seq, c.name(), t])?;
+                .execute(params![seq, c.name(), t, open])?;
             }
             None => {
                 conn.prepare_cached("DELETE FROM span_sources WHERE seq = ?")?
@@ -342,10 +348,18 @@ fn shadow(conn: &Connection, c: Category, from: i64) -> Result<()> {
     Ok(())
 }
 
-/// The earliest moment a change at `t` can affect in `c`.
+/// The earliest moment from which a change at `t` makes `c` derive differently.
 fn anchor(conn: &Connection, c: Category, t: i64) -> Result<i64> {
     Ok(match c.layering() {
-        Layering::Stack => i64::MIN,
+        // The newest switch without an end before `t` holds at every later moment no newer
+        // switch covers, so the switches before it no longer matter: from it on.
+        Layering::Stack => conn
+            .prepare_cached(
+                "SELECT max(mills) FROM span_sources
+                 WHERE category = ? AND holds_open = 1 AND mills < ?",
+            )?
+            .query_row(params![c.name(), t], |r| r.get::<_, Option<i64>>(0))?
+            .unwrap_or(i64::MIN),
         Layering::Independent => t,
         Layering::Replace => {
             let before: Option<i64> = conn
@@ -367,7 +381,8 @@ fn anchor(conn: &Connection, c: Category, t: i64) -> Result<i64> {
 fn rederive(conn: &Connection, c: Category, t: i64, until: i64) -> Result<i64> {
     let from = anchor(conn, c, t)?;
     if c.layering() == Layering::Stack {
-        // A switch can hold again after any later one ends: all of them, from the anchor.
+        // A switch can hold again after any later one ends: all of them from the anchor (the
+        // piece in force before it ends at the anchor, superseded by the open switch there).
         conn.prepare_cached(
             "DELETE FROM state_spans WHERE category = ? AND device IS NULL AND start_mills >= ?",
         )?
@@ -533,14 +548,16 @@ pub fn rebuild(conn: &Connection) -> Result<usize> {
     for row in rows {
         let (seq, mills, doc) = row?;
         let doc: Map<String, Value> = serde_json::from_str(&doc)?;
-        if let Some((c, _)) = rules::classify(&doc) {
-            sources.push((seq, c, mills));
+        if let Some((c, e)) = rules::classify(&doc) {
+            sources.push((seq, c, mills, holds_open(&e)));
         }
     }
     drop(stmt);
-    for (seq, c, mills) in &sources {
-        conn.prepare_cached("INSERT INTO span_sources (seq, category, mills) VALUES (?, ?, ?)")?
-            .execute(params![seq, c.name(), mills])?;
+    for (seq, c, mills, open) in &sources {
+        conn.prepare_cached(
+            "INSERT INTO span_sources (seq, category, mills, holds_open) VALUES (?, ?, ?, ?)",
+        )?
+        .execute(params![seq, c.name(), mills, open])?;
     }
     for c in Category::ALL {
         rederive(conn, c, i64::MIN, i64::MAX)?;
