@@ -1,11 +1,14 @@
-//! The state spans table (migrations/004-state-spans.sql), kept up to date by the writer.
+//! The state spans table (migrations/004-state-spans.sql, 005-status-spans.sql), kept up to
+//! date by the writer.
 //!
-//! Upkeep runs in every group transaction that changed a treatment, just before the commit
-//! (store/writer.rs), so spans change in the same commit as the treatments they come from,
-//! whoever wrote them. It re-derives a category from an anchor: the earliest moment the change
-//! can affect (for one-at-a-time categories, the start of the span in force just before the
-//! change; for profiles, which resume after a temporary switch, everything). A test checks that
-//! this gives the same table as a full rebuild.
+//! Upkeep runs in every group transaction that changed a treatment or a device status, just
+//! before the commit (store/writer.rs), and in each retention batch, so spans change in the
+//! same commit as the documents they come from, whoever wrote them. It re-derives a category
+//! from an anchor (the earliest moment the change can affect: for one-at-a-time categories the
+//! start of the span in force just before the change; for profiles, which resume after a
+//! temporary switch, the newest switch without an end before it) up to where the stored spans
+//! hold again; and the runs of a device's statuses from its status before the change. Tests
+//! check that this gives the same table as a full rebuild.
 
 use std::collections::BTreeMap;
 
@@ -27,12 +30,12 @@ fn changed(conn: &Connection, table: &str) -> Result<Vec<i64>> {
     Ok(seqs)
 }
 
-/// A live treatment's category and time, and whether it holds open, if it feeds a category.
 /// Whether an event starts a state with no end of its own (it holds until something ends it).
 fn holds_open(effect: &rules::Effect) -> bool {
     matches!(effect, rules::Effect::Start { duration: None, .. })
 }
 
+/// A live treatment's category and time, and whether it holds open, if it feeds a category.
 fn classified(conn: &Connection, seq: i64) -> Result<Option<(Category, i64, bool)>> {
     let row: Option<(String, i64)> = conn
         .prepare_cached("SELECT doc, mills FROM treatments WHERE seq = ? AND is_valid = 1")?
@@ -59,16 +62,18 @@ fn earliest<K: Ord>(map: &mut BTreeMap<K, i64>, k: K, t: i64) {
     *e = (*e).min(t);
 }
 
+/// Keeps the earliest and the latest moment per key.
+fn widen<K: Ord>(map: &mut BTreeMap<K, (i64, i64)>, k: K, t: i64) {
+    let e = map.entry(k).or_insert((t, t));
+    *e = (e.0.min(t), e.1.max(t));
+}
+
 /// Brings the spans up to date with these treatment and devicestatus rows (changed, added or
 /// gone): the writer's upkeep, and retention for the rows it deletes.
 pub fn refresh_rows(conn: &Connection, treatments: &[i64], statuses: &[i64]) -> Result<()> {
     // The earliest and latest changed moment per category: the old time and the new one both
     // count.
     let mut from: BTreeMap<Category, (i64, i64)> = BTreeMap::new();
-    let mut touch = |c: Category, t: i64| {
-        let e = from.entry(c).or_insert((t, t));
-        *e = (e.0.min(t), e.1.max(t));
-    };
     for &seq in treatments {
         let old: Option<(String, i64)> = conn
             .prepare_cached("SELECT category, mills FROM span_sources WHERE seq = ?")?
@@ -76,12 +81,12 @@ pub fn refresh_rows(conn: &Connection, treatments: &[i64], statuses: &[i64]) -> 
             .optional()?;
         if let Some((c, t)) = old {
             if let Some(c) = Category::from_name(&c) {
-                touch(c, t);
+                widen(&mut from, c, t);
             }
         }
         match classified(conn, seq)? {
             Some((c, t, open)) => {
-                touch(c, t);
+                widen(&mut from, c, t);
                 conn.prepare_cached(
                     "INSERT OR REPLACE INTO span_sources (seq, category, mills, holds_open)
                      VALUES (?, ?, ?, ?)",
@@ -107,8 +112,7 @@ pub fn refresh_rows(conn: &Connection, treatments: &[i64], statuses: &[i64]) -> 
         conn.prepare_cached("DELETE FROM status_sources WHERE seq = ?")?
             .execute([seq])?;
         for (c, device, t) in old.into_iter().chain(sample(conn, seq)?) {
-            let e = runs.entry((c, device)).or_insert((t, t));
-            *e = (e.0.min(t), e.1.max(t));
+            widen(&mut runs, (c, device), t);
         }
     }
     for ((c, device), (t, until)) in runs {

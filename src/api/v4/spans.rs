@@ -138,8 +138,8 @@ pub(super) fn status_param(query: &str) -> Result<Option<Status>> {
     }
 }
 
-/// The live treatment `s` comes from, as stored (REQ-OVERRIDE-004); null when it is gone.
-/// The treatment a span comes from, if it comes from one.
+/// The treatment a span comes from, if it comes from one (not a run of device statuses) and
+/// it is live.
 pub(super) fn origin_of<'a>(origins: &'a [StoredDoc], s: &Span) -> Option<&'a StoredDoc> {
     if s.origin_kind != OriginKind::Treatment {
         return None;
@@ -147,6 +147,8 @@ pub(super) fn origin_of<'a>(origins: &'a [StoredDoc], s: &Span) -> Option<&'a St
     origins.iter().find(|d| d.seq == s.origin_seq)
 }
 
+/// The live treatment `s` comes from, as stored (REQ-OVERRIDE-004); null when it is gone or
+/// the span comes from device statuses.
 pub(super) fn treatment(origins: &[StoredDoc], s: &Span) -> Value {
     origin_of(origins, s).map_or(Value::Null, StoredDoc::to_v1)
 }
