@@ -4,14 +4,15 @@
 //! the first sample starts it, the first sample of that device reporting another state (or
 //! none) ends it, and the samples between only confirm it.
 //!
-//! The shapes, per client (../shared/research/wave2.md A.5, "Derivation from devicestatus";
-//! Nightscout's lib/plugins/pump.js and loop.js read the same fields):
-//! - Loop: `pump.suspended` (bool, NightscoutKit `PumpStatus`); a top-level `override`
-//!   `{name, timestamp, active, currentCorrectionRange: {minValue, maxValue}, duration,
-//!   multiplier}` (NightscoutKit `OverrideStatus`; `duration` in seconds, `timestamp` the
-//!   override's start).
+//! The shapes, per client (docs/state-spans.md "From device statuses"; ../shared/research/
+//! wave2.md A.5 and "Derivation from devicestatus"):
+//! - Loop: `pump.suspended` (bool) and a top-level `override` `{name, timestamp, active,
+//!   currentCorrectionRange: {minValue, maxValue}, duration, multiplier}`, `duration` in
+//!   seconds and `timestamp` the override's start (LoopKit/NightscoutKit@aba31720
+//!   `Models/DeviceStatus.swift`, `PumpStatus.swift`, `OverrideStatus.swift`).
 //! - OpenAPS, Trio and AndroidAPS: `pump.status` `{status: "normal" | "suspended" |
-//!   "bolusing", suspended: bool, bolusing: bool, timestamp}`.
+//!   "bolusing", suspended: bool, bolusing: bool, timestamp}` (Trio's `PumpStatus`;
+//!   Nightscout's lib/plugins/pump.js reads these three fields).
 //!
 //! None of these shapes says whether the loop is closed or open, or whether the pump is
 //! connected: those PumpMode and PumpConnectivity states come from treatments only
