@@ -1,4 +1,4 @@
--- nightlite schema version 4: the shape a database has after schema.sql and every
+-- nightlite schema version 5: the shape a database has after schema.sql and every
 -- step in migrations/ (src/store/migrate.rs). Generated, not applied: schema.sql and
 -- migrations/ are what runs. A test compares this file with the schema the steps make;
 -- after adding a step, regenerate it with
@@ -104,7 +104,7 @@ CREATE TABLE span_sources (
     seq INTEGER PRIMARY KEY,
     category TEXT NOT NULL,
     mills INTEGER NOT NULL
-);
+, holds_open INTEGER NOT NULL DEFAULT 0);
 
 CREATE TABLE span_status (
     built INTEGER NOT NULL
@@ -123,6 +123,17 @@ CREATE TABLE state_spans (
     superseded_at INTEGER,
     ended_by TEXT,
     metadata TEXT NOT NULL CHECK (json_valid(metadata))
+, origin_kind TEXT NOT NULL DEFAULT 'treatment', device TEXT, shadowed_by TEXT, adjusts INTEGER NOT NULL DEFAULT 0);
+
+CREATE TABLE status_sources (
+    seq INTEGER NOT NULL,
+    category TEXT NOT NULL,
+    device TEXT NOT NULL,
+    mills INTEGER NOT NULL,
+    state TEXT,
+    key TEXT,
+    metadata TEXT CHECK (metadata IS NULL OR json_valid(metadata)),
+    PRIMARY KEY (seq, category)
 );
 
 CREATE TABLE treatments (
@@ -203,9 +214,17 @@ CREATE INDEX settings_srv_modified ON settings (srv_modified);
 
 CREATE INDEX span_sources_category_mills ON span_sources (category, mills);
 
+CREATE INDEX span_sources_open ON span_sources (category, holds_open, mills);
+
+CREATE INDEX state_spans_category_end ON state_spans (category, end_mills);
+
 CREATE INDEX state_spans_category_start ON state_spans (category, start_mills);
 
+CREATE INDEX state_spans_device_start ON state_spans (category, device, start_mills, origin_seq);
+
 CREATE INDEX state_spans_start ON state_spans (start_mills);
+
+CREATE INDEX status_sources_device_mills ON status_sources (category, device, mills, seq);
 
 CREATE INDEX treatments_created_at_eventType ON treatments (created_at, eventType);
 

@@ -58,8 +58,8 @@ enum Command {
         older_than_days: u32,
     },
     /// Derive every state span (overrides, targets, temp basals, ...) from the stored
-    /// treatments again; the server keeps them up to date itself, this is for repairs. The
-    /// server must be stopped.
+    /// treatments and device statuses again; the server keeps them up to date itself, this is
+    /// for repairs. The server must be stopped.
     RebuildSpans,
     /// Import an old Nightscout's data from mongoexport (.json) or mongodump (.bson,
     /// .bson.gz) files, through the same rules as an upload: original `_id`s kept, importing

@@ -5,7 +5,6 @@
 use serde_json::{Map, Value};
 
 use super::document::{text, Profile};
-use super::schedule::number;
 pub use crate::spans::durations::{duration, timeshift_ms, DurationSource};
 use crate::store::StoredDoc;
 
@@ -60,11 +59,8 @@ impl ProfileSwitch {
             mills,
             profile: text("profile"),
             original_profile_name: text("originalProfileName"),
-            percentage: doc
-                .get("percentage")
-                .and_then(number)
-                .filter(|p| *p > 0.0)
-                .unwrap_or(100.0),
+            // One rule for the timeline and /api/v4/adjustments.
+            percentage: crate::spans::adjust::percentage(doc),
             timeshift_ms: timeshift_ms(doc.get("timeshift")),
             duration_ms,
             duration_source,

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::durations::number;
 use super::rules::{self, Effect};
-use super::{Category, Span};
+use super::{Category, OriginKind, Span};
 
 /// The categories an adjustment comes from.
 pub const CATEGORIES: [Category; 3] = [
@@ -19,8 +19,9 @@ pub const CATEGORIES: [Category; 3] = [
 /// Nightscout's mmol/L → mg/dL factor (lib/data/ddata.js scales temporary targets by 18).
 const MMOL_TO_MGDL: f64 = 18.0;
 
-/// A Profile Switch's percentage as applied: 100 when absent or not a positive number (as the
-/// profile timeline reads it, src/profiles/switch.rs).
+/// A Profile Switch's percentage as applied: 100 when absent or not a positive number. The one
+/// rule for the effective profile (src/profiles/switch.rs) and for which switches are
+/// adjustments ([`adjusts`]); `metadata` may be the switch itself.
 pub fn percentage(metadata: &Map<String, Value>) -> f64 {
     metadata
         .get("percentage")
@@ -55,6 +56,14 @@ fn targets(metadata: &Map<String, Value>) -> Option<(f64, f64)> {
             }
         }
     }
+    // Loop's device status: `currentCorrectionRange: {minValue, maxValue}`, mg/dL.
+    if let Some(Value::Object(range)) = metadata.get("currentCorrectionRange") {
+        let lo = range.get("minValue").and_then(number);
+        let hi = range.get("maxValue").and_then(number);
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            return Some((lo, hi));
+        }
+    }
     let lo = metadata.get("targetBottom").and_then(number);
     let hi = metadata.get("targetTop").and_then(number);
     let (lo, hi) = match (lo, hi) {
@@ -77,24 +86,39 @@ fn targets(metadata: &Map<String, Value>) -> Option<(f64, f64)> {
 fn insulin_percent(span: &Span) -> Option<f64> {
     match span.category {
         Category::Profile => Some(percentage(&span.metadata)),
-        _ => span
-            .metadata
-            .get("insulinNeedsScaleFactor")
-            .and_then(number)
+        // Loop: `insulinNeedsScaleFactor` on the treatment, `multiplier` in its device status.
+        _ => ["insulinNeedsScaleFactor", "multiplier"]
+            .iter()
+            .find_map(|k| span.metadata.get(*k).and_then(number))
             .map(|f| f * 100.0),
     }
 }
 
-/// What the user named it: Loop's `reasonDisplay` or `reason`, Trio's `notes`, a temporary
-/// target's `reason`, the switch's profile.
+/// What the user named it: Loop's `reasonDisplay` or `reason` (its status: `name`), Trio's
+/// `notes`, a temporary target's `reason`, the switch's profile.
 fn name(span: &Span) -> Value {
     let keys: &[&str] = match span.category {
         Category::Profile => &["profile", "originalProfileName"],
-        _ => &["reasonDisplay", "reason", "notes"],
+        _ => &["reasonDisplay", "reason", "notes", "name"],
     };
     keys.iter()
         .find_map(|k| span.metadata.get(*k).filter(|v| v.is_string()).cloned())
         .unwrap_or(Value::Null)
+}
+
+/// What is in force now, at most one per category (the override, the temporary target and the
+/// profile switch): of `spans` in force, newest first, the first of each category. Several can
+/// be in force in one category when device statuses of two devices report overrides.
+pub fn one_per_category(spans: Vec<Span>) -> Vec<Span> {
+    let mut seen = Vec::new();
+    spans
+        .into_iter()
+        .filter(|s| {
+            let first = !seen.contains(&s.category);
+            seen.push(s.category);
+            first
+        })
+        .collect()
 }
 
 /// The adjustment of `span` (one [`adjusts`] accepts), from the treatment it comes from.
@@ -109,12 +133,22 @@ pub fn adjustment(span: &Span, treatment: Option<&Map<String, Value>>) -> Map<St
             Category::TemporaryTarget => "Temporary Target",
             _ => "Temporary Override",
         });
-    let planned = treatment
-        .and_then(rules::classify)
-        .and_then(|(_, e)| match e {
-            Effect::Start { duration, .. } => duration,
-            Effect::End => None,
-        });
+    let planned = match span.origin_kind {
+        OriginKind::Treatment => treatment
+            .and_then(rules::classify)
+            .and_then(|(_, e)| match e {
+                Effect::Start { duration, .. } => duration,
+                Effect::End => None,
+            }),
+        // Loop's status: `override.duration` in seconds (NightscoutKit OverrideStatus, a
+        // TimeInterval); 0 or none is indefinite.
+        OriginKind::DeviceStatus => span
+            .metadata
+            .get("duration")
+            .and_then(number)
+            .filter(|d| *d > 0.0)
+            .map(|d| (d * 1000.0).round() as i64),
+    };
     let targets = targets(&span.metadata);
     let mut out = Map::new();
     out.insert("id".into(), span.id.clone().into());

@@ -10,6 +10,7 @@ pub mod adjust;
 pub mod derive;
 pub mod durations;
 pub mod rules;
+pub mod status;
 
 #[cfg(test)]
 mod tests;
@@ -111,14 +112,42 @@ pub struct Span {
     pub metadata: Map<String, Value>,
     /// The identifier (or `_id`) of the treatment it comes from.
     pub origin: String,
-    /// The treatment's storage order (what the store maintains spans by).
+    /// The origin's storage order (what the store maintains spans by).
     pub origin_seq: i64,
+    /// Whether the origin is a treatment or (a run of) device statuses.
+    pub origin_kind: OriginKind,
     /// The span that ended this one early by starting, and when.
     pub superseded_by: Option<String>,
     pub superseded_at: Option<i64>,
     /// The treatment that ended this one early without a span of its own (a cancel, a resume,
     /// a sensor stop).
     pub ended_by: Option<String>,
+    /// A span from device statuses that a span from treatments of the same category overlaps:
+    /// that span's id. Kept, but not listed (the treatment is the record).
+    pub shadowed_by: Option<String>,
+}
+
+/// Where a span comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginKind {
+    Treatment,
+    /// A run of consecutive device statuses of one device reporting the same state.
+    DeviceStatus,
+}
+
+impl OriginKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OriginKind::Treatment => "treatment",
+            OriginKind::DeviceStatus => "devicestatus",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<OriginKind> {
+        [OriginKind::Treatment, OriginKind::DeviceStatus]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
 }
 
 impl Span {

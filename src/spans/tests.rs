@@ -274,3 +274,246 @@ fn every_listed_event_type_is_classified() {
         assert!(classify(doc.as_object().unwrap()).is_some(), "{t}");
     }
 }
+
+// ---- Device statuses (src/spans/status.rs) ----
+
+use super::status::{self, RunFold, Sample};
+
+/// Loop's status (NightscoutKit `DeviceStatus`: `pump` a `PumpStatus`, `override` an
+/// `OverrideStatus` with `duration` in seconds), as it uploads one every five minutes.
+fn loop_status(at: i64, suspended: bool, over: Option<(&str, i64)>) -> Value {
+    let mut doc = json!({
+        "device": "loop://iPhone",
+        "created_at": crate::dates::to_iso(at),
+        "pump": { "clock": crate::dates::to_iso(at), "pumpID": "1234", "manufacturer": "Insulet",
+            "model": "Dash", "reservoir": 120.5, "bolusing": false, "suspended": suspended,
+            "secondsFromGMT": 3600 },
+        "loop": { "name": "Loop", "version": "3.4.1", "timestamp": crate::dates::to_iso(at) },
+        "uploader": { "name": "iPhone", "timestamp": crate::dates::to_iso(at), "battery": 80 },
+    });
+    doc["override"] = match over {
+        Some((name, start)) => json!({ "name": name, "timestamp": crate::dates::to_iso(start),
+            "active": true, "currentCorrectionRange": { "minValue": 140, "maxValue": 160 },
+            "duration": 3600, "multiplier": 0.8 }),
+        None => json!({ "timestamp": crate::dates::to_iso(at), "active": false }),
+    };
+    doc
+}
+
+/// The runs of `category` from statuses given as (mills, doc), one device.
+fn runs(category: Category, statuses: &[(i64, Value)]) -> Vec<super::Span> {
+    let mut fold: Option<RunFold> = None;
+    let mut out = Vec::new();
+    for (i, (at, doc)) in statuses.iter().enumerate() {
+        let doc = doc.as_object().unwrap();
+        let fold = fold.get_or_insert_with(|| RunFold::new(category, &status::device(doc), None));
+        let Some((_, reading)) = status::classify(doc)
+            .into_iter()
+            .find(|(c, _)| *c == category)
+        else {
+            continue;
+        };
+        let seq = i64::try_from(i).unwrap();
+        let sample = Sample {
+            seq,
+            mills: *at,
+            origin: format!("ds{seq}"),
+            reading,
+        };
+        out.extend(fold.push(&sample));
+    }
+    out.extend(fold.and_then(RunFold::finish));
+    out
+}
+
+#[test]
+fn loop_statuses_every_five_minutes_make_one_suspension_not_one_per_status() {
+    // Suspended from 10 to 40 minutes, then running again; statuses every 5 minutes.
+    let statuses: Vec<(i64, Value)> = (0..12)
+        .map(|i| {
+            let at = T0 + i * 5 * MIN;
+            (at, loop_status(at, (2..8).contains(&i), None))
+        })
+        .collect();
+    let spans = runs(Category::PumpMode, &statuses);
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    let s = &spans[0];
+    assert_eq!((s.state.as_str(), s.source.as_str()), ("Suspended", "Loop"));
+    assert_eq!((s.start, s.end), (T0 + 10 * MIN, Some(T0 + 40 * MIN)));
+    assert_eq!(s.origin, "ds2", "the first status of the run");
+    assert_eq!(
+        s.ended_by.as_deref(),
+        Some("ds8"),
+        "the first running status"
+    );
+    assert_eq!(s.origin_kind, super::OriginKind::DeviceStatus);
+    assert_eq!(s.metadata["device"], "loop://iPhone");
+    // Still suspended at the latest status: open.
+    let spans = runs(Category::PumpMode, &statuses[..5]);
+    assert_eq!((spans[0].start, spans[0].end), (T0 + 10 * MIN, None));
+}
+
+#[test]
+fn loop_status_overrides_one_span_each_and_a_new_one_supersedes() {
+    let a = T0 - 3 * MIN;
+    let b = T0 + 22 * MIN;
+    let statuses: Vec<(i64, Value)> = (0..10)
+        .map(|i| {
+            let at = T0 + i * 5 * MIN;
+            let over = match i {
+                0..=4 => Some(("🏃 Running", a)),
+                5..=7 => Some(("Pre-Meal", b)),
+                _ => None,
+            };
+            (at, loop_status(at, false, over))
+        })
+        .collect();
+    let spans = runs(Category::Override, &statuses);
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    assert_eq!((spans[0].start, spans[0].end), (T0, Some(T0 + 25 * MIN)));
+    assert_eq!(spans[0].superseded_by.as_ref(), Some(&spans[1].id));
+    assert_eq!(spans[0].superseded_at, Some(T0 + 25 * MIN));
+    assert_eq!(
+        (spans[1].start, spans[1].end),
+        (T0 + 25 * MIN, Some(T0 + 40 * MIN))
+    );
+    assert_eq!(spans[1].ended_by.as_deref(), Some("ds8"));
+    // The block's fields unchanged: duration stays Loop's seconds.
+    let m = &spans[0].metadata;
+    assert_eq!(
+        (m["name"].clone(), m["duration"].clone()),
+        (json!("🏃 Running"), json!(3600))
+    );
+    assert_eq!(m["multiplier"], json!(0.8));
+    // As an adjustment: seconds to ms, the multiplier as a percentage, the range in mg/dL.
+    let adj = super::adjust::adjustment(&spans[0], None);
+    assert_eq!(adj["plannedDurationMs"], json!(3_600_000));
+    assert_eq!(adj["insulinPercent"], json!(80));
+    assert_eq!(
+        (adj["targetLow"].clone(), adj["targetHigh"].clone()),
+        (json!(140), json!(160))
+    );
+    assert_eq!(adj["name"], json!("🏃 Running"));
+    assert!(super::adjust::adjusts(&spans[0]));
+}
+
+#[test]
+fn pump_status_shapes_of_openaps_trio_and_androidaps() {
+    let pump = |device: &str, status: Value| {
+        let doc = json!({ "device": device, "created_at": "2026-12-07T10:00:00Z",
+            "openaps": { "iob": { "iob": 0.5 } },
+            "pump": { "clock": "2026-12-07T10:00:00Z", "reservoir": 100, "battery": { "percent": 80 },
+                "status": status } });
+        let doc = doc.as_object().unwrap().clone();
+        let found = status::classify(&doc);
+        assert_eq!(found.len(), 1, "{doc:?}");
+        assert_eq!(found[0].0, Category::PumpMode);
+        (
+            found[0].1.as_ref().map(|r| r.state.clone()),
+            status::source(device),
+        )
+    };
+    // OpenAPS and Trio: `status` names the state and `suspended` says it again.
+    let trio = json!({ "status": "suspended", "bolusing": false, "suspended": true,
+        "timestamp": "2026-12-07T09:59:00Z" });
+    assert_eq!(
+        pump("Trio", trio),
+        (Some("Suspended".into()), "Trio".into())
+    );
+    let rig = json!({ "status": "normal", "bolusing": false, "suspended": false });
+    assert_eq!(pump("openaps://rig", rig), (None, "OpenAPS".into()));
+    // AndroidAPS: `status` alone.
+    let aaps = json!({ "status": "suspended", "timestamp": "2026-12-07T09:59:00Z" });
+    assert_eq!(
+        pump("openaps://AndroidAPS samsung", aaps),
+        (Some("Suspended".into()), "AAPS".into())
+    );
+    let bolusing = json!({ "status": "bolusing", "bolusing": true, "suspended": false });
+    assert_eq!(pump("Trio", bolusing).0, None);
+}
+
+#[test]
+fn statuses_that_carry_no_state_report_nothing() {
+    for doc in [
+        // minimed-connect: pump without a status.
+        json!({ "device": "connect://paradigm", "pump": { "battery": 1, "iob": 0, "clock": "x" },
+            "connect": { "sensorState": "NORMAL" } }),
+        // xDrip+: the uploader's battery.
+        json!({ "device": "xDrip-DexcomG6", "uploader": { "battery": 60 } }),
+        // An override block that is not an object.
+        json!({ "device": "loop://iPhone", "override": "none" }),
+    ] {
+        assert!(
+            status::classify(doc.as_object().unwrap()).is_empty(),
+            "{doc}"
+        );
+    }
+}
+
+/// AndroidAPS uploads the switch it applied as a `Note` with `originalProfileName` (its
+/// Effective Profile Switch, ../shared/research/wave2.md A.4): the Profile Switch is the
+/// record, so the note adds no second Profile span and ends nothing.
+#[test]
+fn aaps_effective_profile_switch_note_adds_no_profile_span() {
+    let ps = json!({ "eventType": "Profile Switch", "date": T0, "profile": "Weekday (150%,-1h)",
+        "originalProfileName": "Weekday", "percentage": 150, "timeshift": -3_600_000,
+        "duration": 60, "durationInMilliseconds": 3_600_000, "originalDuration": 3_600_000,
+        "app": "AAPS" });
+    let eps = json!({ "eventType": "Note", "date": T0 + 1000, "utcOffset": 120, "isValid": true,
+        "notes": "Weekday (150%,-1h)", "originalProfileName": "Weekday",
+        "originalCustomizedName": "Weekday (150%,-1h)", "originalTimeshift": -3_600_000,
+        "originalPercentage": 150, "originalDuration": 3_600_000, "originalEnd": T0 + 3_601_000,
+        "profileJson": "{\"units\":\"mg/dl\",\"dia\":5}", "app": "AAPS" });
+    assert_eq!(classify(eps.as_object().unwrap()), None);
+    let spans = derive(
+        Category::Profile,
+        &[ev(1, T0, "ps", ps), ev(2, T0 + 1000, "eps", eps)],
+    );
+    assert_eq!(spans.len(), 1, "{spans:#?}");
+    assert_eq!(
+        (spans[0].origin.as_str(), spans[0].end),
+        ("ps", Some(T0 + 60 * MIN))
+    );
+}
+
+/// The remaining shapes of the mapping: an AndroidAPS target in mmol with only
+/// `durationInMilliseconds`, a percent temp basal (OpenAPS), MyLife's `Pump Suspend` /
+/// `Pump Resume`.
+#[test]
+fn ms_only_targets_percent_temp_basals_and_mylife_suspends() {
+    let tt = json!({ "eventType": "Temporary Target", "date": T0, "units": "mmol",
+        "targetTop": 7.5, "targetBottom": 7.5, "durationInMilliseconds": 1_800_000,
+        "reason": "Eating Soon", "app": "AAPS" });
+    let spans = derive(Category::TemporaryTarget, &[ev(1, T0, "tt", tt)]);
+    assert_eq!(spans[0].end, Some(T0 + 30 * MIN));
+    assert_eq!(spans[0].metadata["units"], "mmol");
+    let tb = json!({ "eventType": "Temp Basal", "percent": -50, "duration": 30,
+        "enteredBy": "openaps://rig" });
+    let spans = derive(Category::TempBasal, &[ev(1, T0, "tb", tb)]);
+    assert_eq!(spans[0].end, Some(T0 + 30 * MIN));
+    assert_eq!(spans[0].metadata["percent"], -50);
+    let spans = derive(
+        Category::PumpMode,
+        &[
+            ev(
+                1,
+                T0,
+                "s",
+                json!({ "eventType": "Pump Suspend", "enteredBy": "MyLife" }),
+            ),
+            ev(
+                2,
+                T0 + 7 * MIN,
+                "r",
+                json!({ "eventType": "Pump Resume", "enteredBy": "MyLife" }),
+            ),
+        ],
+    );
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        (spans[0].state.as_str(), spans[0].end),
+        ("Suspended", Some(T0 + 7 * MIN))
+    );
+    assert_eq!(spans[0].ended_by.as_deref(), Some("r"));
+    assert_eq!(spans[0].source, "MyLife");
+}

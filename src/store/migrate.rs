@@ -11,6 +11,7 @@ const STEPS: &[&str] = &[
     include_str!("../../migrations/002-srv-modified-in-writes.sql"),
     include_str!("../../migrations/003-entries-sgv.sql"),
     include_str!("../../migrations/004-state-spans.sql"),
+    include_str!("../../migrations/005-status-spans.sql"),
 ];
 
 pub fn latest_version() -> u32 {

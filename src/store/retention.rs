@@ -44,6 +44,13 @@ pub fn delete_older(
         .execute([&list])?;
     // Live clients keep a window of hours; rows leaving after days are not news to them.
     changes::forget(conn, t, &list)?;
+    // The spans these rows gave go with them (the writer's upkeep reads the notes just
+    // forgotten).
+    match coll {
+        Collection::Treatments => super::spans::refresh_rows(conn, &seqs, &[])?,
+        Collection::DeviceStatus => super::spans::refresh_rows(conn, &[], &seqs)?,
+        _ => {}
+    }
     Ok(n)
 }
 

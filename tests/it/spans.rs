@@ -404,3 +404,144 @@ fn superseded_profile_spans_change_no_stored_treatment() {
     assert_eq!(after[0]["duration"], 0);
     assert!(after[0].get("endMills").is_none() && after[0].get("supersededBy").is_none());
 }
+
+/// Loop's device status (NightscoutKit `DeviceStatus`), uploaded every five minutes.
+fn loop_status(at: i64, suspended: bool, over: bool) -> Value {
+    json!({
+        "device": "loop://iPhone", "created_at": iso(at),
+        "pump": {"clock": iso(at), "pumpID": "1234", "manufacturer": "Insulet", "model": "Dash",
+                 "reservoir": 120.5, "bolusing": false, "suspended": suspended},
+        "loop": {"name": "Loop", "version": "3.4.1", "timestamp": iso(at)},
+        "override": if over {
+            json!({"name": "🏃 Running", "timestamp": iso(at - at % (60 * MIN)), "active": true,
+                   "currentCorrectionRange": {"minValue": 140, "maxValue": 160},
+                   "duration": 3600, "multiplier": 0.8})
+        } else {
+            json!({"timestamp": iso(at), "active": false})
+        },
+        "uploader": {"name": "iPhone", "timestamp": iso(at), "battery": 80}
+    })
+}
+
+/// Statuses every five minutes make one span per run, not one per status; the same state
+/// uploaded as a treatment is listed once, as the treatment's span.
+#[test]
+fn loop_statuses_make_one_span_per_run_and_a_treatment_takes_precedence() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["readable"]);
+    let t0 = now_ms() - 60 * MIN;
+    let t0 = t0 - t0 % (60 * MIN);
+    let statuses: Vec<Value> = (0..12)
+        .map(|i| loop_status(t0 + i * 5 * MIN, (2..6).contains(&i), (6..9).contains(&i)))
+        .collect();
+    s.post_ok("/api/v1/devicestatus", &Value::Array(statuses));
+    let pump = c.list("/api/v4/state-spans?category=PumpMode");
+    assert_eq!(pump.len(), 1, "{pump:?}");
+    assert_eq!(pump[0]["state"], "Suspended");
+    assert_eq!(pump[0]["source"], "Loop");
+    assert_eq!(pump[0]["originKind"], "devicestatus");
+    assert_eq!(pump[0]["startMills"], t0 + 10 * MIN);
+    assert_eq!(pump[0]["endMills"], t0 + 30 * MIN);
+    assert_eq!(pump[0]["metadata"]["device"], "loop://iPhone");
+    let over = c.list("/api/v4/adjustments?category=Override");
+    assert_eq!(over.len(), 1, "{over:?}");
+    assert_eq!(over[0]["name"], "🏃 Running");
+    assert_eq!(over[0]["insulinPercent"], 80);
+    assert_eq!(over[0]["targetLow"], 140);
+    assert_eq!(over[0]["plannedDurationMs"], 3_600_000, "Loop's seconds");
+    assert_eq!(over[0]["durationMs"], 15 * MIN);
+    assert_eq!(over[0]["treatment"], Value::Null);
+
+    // Loop also uploads the suspension as treatments: one span, the treatment's.
+    for (event, at) in [
+        ("Suspend Pump", t0 + 10 * MIN),
+        ("Resume Pump", t0 + 30 * MIN),
+    ] {
+        s.post_ok(
+            "/api/v1/treatments",
+            &json!({"eventType": event, "created_at": iso(at), "enteredBy": "Loop"}),
+        );
+    }
+    let pump = c.list("/api/v4/state-spans?category=PumpMode");
+    assert_eq!(pump.len(), 1, "{pump:?}");
+    assert_eq!(pump[0]["originKind"], "treatment");
+    assert_eq!(pump[0]["endMills"], t0 + 30 * MIN);
+    // A status arriving late, in the middle of the run, changes nothing that is listed.
+    s.post_ok(
+        "/api/v1/devicestatus",
+        &loop_status(t0 + 12 * MIN, true, false),
+    );
+    assert_eq!(c.list("/api/v4/state-spans?category=PumpMode"), pump);
+}
+
+/// An /adjustments page holds `limit` items when more exist: the rule that a switch changes
+/// insulin is applied in the query, not after it ("80%" is not a percentage nightlite applies,
+/// src/profiles/switch.rs, so those switches are not adjustments).
+#[test]
+fn an_adjustments_page_holds_limit_items_when_more_exist() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["readable"]);
+    let now = now_ms();
+    for (i, pct) in [json!(80), json!(90), json!(120), json!("80%"), json!("70%")]
+        .into_iter()
+        .enumerate()
+    {
+        let at = now - (100 - 10 * i64::try_from(i).unwrap()) * MIN;
+        s.post_ok(
+            "/api/v1/treatments",
+            &json!({"eventType": "Profile Switch", "created_at": iso(at), "profile": "Default",
+                    "percentage": pct, "duration": 5, "enteredBy": "test"}),
+        );
+    }
+    let page = c.list("/api/v4/adjustments?category=Profile&limit=2");
+    let pcts: Vec<&Value> = page.iter().map(|a| &a["insulinPercent"]).collect();
+    assert_eq!(pcts, [&json!(120), &json!(90)], "{page:?}");
+    let next = c.list("/api/v4/adjustments?category=Profile&limit=2&offset=2");
+    assert_eq!(next.len(), 1, "{next:?}");
+}
+
+/// `from`/`to` select overlapping spans with `endMills` exclusive, `active` splits the spans in
+/// force now from the others, and /api/v3/state-spans serves the same spans as v4.
+#[test]
+fn range_bounds_active_and_the_v3_route() {
+    let s = TestServer::start();
+    let c = Client::new(&s, &["readable"]);
+    let now = now_ms();
+    let t0 = now - 5 * 60 * MIN;
+    let tt = |at: i64, minutes: i64| {
+        json!({"eventType": "Temporary Target", "created_at": iso(at), "duration": minutes,
+               "targetTop": 140, "targetBottom": 140, "units": "mg/dl", "enteredBy": "careportal"})
+    };
+    s.post_ok("/api/v1/treatments", &tt(t0, 60)); // [t0, t0+60) expired
+    s.post_ok("/api/v1/treatments", &tt(now - 30 * MIN, 60)); // in force now
+    let at = |q: &str| -> Vec<i64> {
+        c.list(&format!("/api/v4/state-spans?category=TemporaryTarget&{q}"))
+            .iter()
+            .map(|s| s["startMills"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        at(&format!("from={}", t0 + 60 * MIN)),
+        [now - 30 * MIN],
+        "end is exclusive"
+    );
+    assert_eq!(
+        at(&format!("from={}", iso(t0 + 59 * MIN))),
+        [now - 30 * MIN, t0]
+    );
+    assert_eq!(
+        at(&format!("to={}", iso(now - 30 * MIN))),
+        [now - 30 * MIN, t0],
+        "start <= to"
+    );
+    assert_eq!(at(&format!("to={}", now - 31 * MIN)), [t0]);
+    assert_eq!(
+        at("active=true"),
+        [now - 30 * MIN],
+        "a finite span still running"
+    );
+    assert_eq!(at("active=false"), [t0]);
+    let v3 = c.list("/api/v3/state-spans?category=TemporaryTarget");
+    assert_eq!(v3, c.list("/api/v4/state-spans?category=TemporaryTarget"));
+    assert_eq!(v3.len(), 2);
+}

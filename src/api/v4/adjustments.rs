@@ -6,7 +6,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use super::spans::{reply, span_query, status_param, with_origins};
+use super::spans::{origin_of, reply, span_query, status_param, with_origins};
 use crate::api::v1::State;
 use crate::error::{Error, Result};
 use crate::spans::{adjust, Status};
@@ -33,23 +33,30 @@ async fn adjustments(state: State, req: HttpRequest) -> Result<HttpResponse> {
     if q.categories.is_empty() {
         q.categories = adjust::CATEGORIES.to_vec();
     }
-    q.scaled_profiles_only = true;
-    let active = wanted == Some(Status::Active);
+    q.adjustments_only = true;
     // Selected in the query, so `limit` and `offset` count only spans of that status.
     q.status = wanted.map(|w| (w, now));
+    let page = (q.offset, q.limit);
+    let active = wanted == Some(Status::Active);
+    if active {
+        // Few spans are in force at once: all of them, then one per category, then the page.
+        q.offset = 0;
+        q.limit = usize::MAX;
+    }
     let (spans, origins) = with_origins(&state, q).await?;
+    let spans = if active {
+        adjust::one_per_category(spans)
+            .into_iter()
+            .skip(page.0)
+            .take(page.1)
+            .collect()
+    } else {
+        spans
+    };
     let mut items: Vec<Value> = Vec::new();
-    let mut seen = Vec::new();
-    for s in spans.iter().filter(|s| adjust::adjusts(s)) {
+    for s in &spans {
         let status = Status::of(s, now).name();
-        // In force now: one per category at most, the newest (spans come newest first).
-        if active {
-            if seen.contains(&s.category) {
-                continue;
-            }
-            seen.push(s.category);
-        }
-        let origin = origins.iter().find(|d| d.seq == s.origin_seq);
+        let origin = origin_of(&origins, s);
         let mut item = adjust::adjustment(s, origin.map(|d| &d.doc));
         item.insert("status".into(), status.into());
         item.insert("supersededBy".into(), s.superseded_by.clone().into());

@@ -8,7 +8,7 @@ use super::time_param;
 use crate::api::v1::State;
 use crate::error::{Error, Result};
 use crate::qs;
-use crate::spans::{Category, Span, Status};
+use crate::spans::{Category, OriginKind, Span, Status};
 use crate::store::spans::{self as store_spans, SpanQuery};
 use crate::store::StoredDoc;
 
@@ -93,7 +93,7 @@ pub(super) fn span_query(query: &str, now: i64) -> Result<SpanQuery> {
         source: qs::first_value(query, "source"),
         active: active_param(query)?.map(|a| (a, now)),
         status: None,
-        scaled_profiles_only: false,
+        adjustments_only: false,
         limit: count_param(query, "limit", DEFAULT_LIMIT, MAX_LIMIT)?,
         offset: count_param(query, "offset", 0, usize::MAX)?,
     })
@@ -110,6 +110,7 @@ pub fn render(s: &Span) -> Map<String, Value> {
     out.insert("source".into(), s.source.clone().into());
     out.insert("metadata".into(), Value::Object(s.metadata.clone()));
     out.insert("originalId".into(), s.origin.clone().into());
+    out.insert("originKind".into(), s.origin_kind.name().into());
     out.insert("supersededBy".into(), s.superseded_by.clone().into());
     out.insert("supersededAt".into(), s.superseded_at.into());
     out.insert("endedBy".into(), s.ended_by.clone().into());
@@ -137,12 +138,19 @@ pub(super) fn status_param(query: &str) -> Result<Option<Status>> {
     }
 }
 
-/// The live treatment `s` comes from, as stored (REQ-OVERRIDE-004); null when it is gone.
+/// The treatment a span comes from, if it comes from one (not a run of device statuses) and
+/// it is live.
+pub(super) fn origin_of<'a>(origins: &'a [StoredDoc], s: &Span) -> Option<&'a StoredDoc> {
+    if s.origin_kind != OriginKind::Treatment {
+        return None;
+    }
+    origins.iter().find(|d| d.seq == s.origin_seq)
+}
+
+/// The live treatment `s` comes from, as stored (REQ-OVERRIDE-004); null when it is gone or
+/// the span comes from device statuses.
 pub(super) fn treatment(origins: &[StoredDoc], s: &Span) -> Value {
-    origins
-        .iter()
-        .find(|d| d.seq == s.origin_seq)
-        .map_or(Value::Null, StoredDoc::to_v1)
+    origin_of(origins, s).map_or(Value::Null, StoredDoc::to_v1)
 }
 
 /// A span reply: never cached, as the spans change with every treatment.
@@ -161,7 +169,11 @@ pub(super) async fn with_origins(
         .store
         .read(move |conn| {
             let spans = store_spans::list(conn, &q)?;
-            let seqs: Vec<i64> = spans.iter().map(|s| s.origin_seq).collect();
+            let seqs: Vec<i64> = spans
+                .iter()
+                .filter(|s| s.origin_kind == OriginKind::Treatment)
+                .map(|s| s.origin_seq)
+                .collect();
             Ok((spans, store_spans::origins(conn, &seqs)?))
         })
         .await
