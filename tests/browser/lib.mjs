@@ -24,7 +24,7 @@ if (!BIN) throw new Error('set NIGHTLITE_BIN to the nightlite binary (run.sh doe
 // ---------------------------------------------------------------------------------------------
 // Servers
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);

@@ -6,7 +6,7 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MIN, MMOL, OUT, SECRET, SECRET_SHA1, clean, openBrowser, seedDay, sgv, shot, startServer, text, timings } from './lib.mjs';
+import { MIN, MMOL, OUT, SECRET, SECRET_SHA1, clean, freePort, openBrowser, seedDay, sgv, shot, startServer, text, timings } from './lib.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Tests
