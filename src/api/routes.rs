@@ -51,6 +51,10 @@ pub const RULES: &[Rule] = &[
     open("GET", "/static/{asset:.*}"),
     open("GET", "/clock"),
     open("GET", "/clock/{face}"),
+    // The profile editor, food database and admin pages; their data needs the API's permissions.
+    open("GET", "/profile"),
+    open("GET", "/food"),
+    open("GET", "/admin"),
     open("GET", "/api/versions"),
     // API documentation where Nightscout serves it (src/api/docs.rs)
     open("GET", "/swagger.json"),

@@ -1,0 +1,168 @@
+// Browser tests of the profile editor (/profile), the food editor (/food) with the careportal's
+// food picks, and the admin page (/admin). Run through run.sh.
+
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MIN, SECRET_SHA1, clean, iso, openBrowser, seedDay, shot, startServer } from './lib.mjs';
+
+/** A page signed in with the API secret (as after typing it once). */
+async function secretPage(srv, opts) {
+  const b = await openBrowser(srv, opts);
+  await b.context.addInitScript((hash) => localStorage.setItem('nl.secretHash', hash), SECRET_SHA1);
+  return b;
+}
+
+/** Clicks a Save button and waits for the page to say it saved (or fails with what it said). */
+async function save(page, button) {
+  // What an earlier attempt said goes first, so only this attempt's answer is read.
+  await page.evaluate(() => {
+    for (const e of document.querySelectorAll('#status, .form-error')) e.textContent = '';
+  });
+  await page.click(button);
+  await page.waitForFunction(() => /Saved|Could|Not allowed/.test(document.querySelector('#status').textContent) || document.querySelector('.form-error[role=alert]:not(:empty)'));
+  const said = await page.evaluate(() => [document.querySelector('#status').textContent, ...[...document.querySelectorAll('.form-error')].map((e) => e.textContent)].join(' | '));
+  assert.match(said, /^Saved/, said);
+}
+
+const get = async (srv, path) => (await srv.request('GET', path)).json;
+
+describe('profile editor', () => {
+  let srv;
+  let now;
+  before(async () => {
+    srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable' });
+    now = Date.now();
+    await seedDay(srv, now);
+  });
+
+  test('editing a basal value on /profile is stored (unknown fields kept) and changes the main page\'s basal line', async () => {
+    // An AndroidAPS-like record, newer than the fixture's: extra fields at every level.
+    const start = iso(now - 2 * 24 * 60 * MIN);
+    const [aaps] = await srv.post('/api/v1/profile', {
+      defaultProfile: 'Home', startDate: start, units: 'mg/dl', enteredBy: 'AndroidAPS', app: 'AAPS', aapsVersion: { v: '3.2' },
+      store: {
+        Home: {
+          dia: 5, carbratio: [{ time: '00:00', timeAsSeconds: 0, value: 10 }], sens: [{ time: '00:00', timeAsSeconds: 0, value: 50 }],
+          basal: [{ time: '00:00', timeAsSeconds: 0, value: 0.8 }, { time: '12:00', timeAsSeconds: 43200, value: 1.1 }],
+          target_low: [{ time: '00:00', timeAsSeconds: 0, value: 100 }], target_high: [{ time: '00:00', timeAsSeconds: 0, value: 120 }],
+          units: 'mg/dl', timezone: 'UTC', loopSetting: 'keep-me',
+        },
+        Sport: { dia: 5, carbratio: [{ time: '00:00', value: 12 }], sens: [{ time: '00:00', value: 60 }], basal: [{ time: '00:00', value: 0.5 }], target_low: [{ time: '00:00', value: 140 }], target_high: [{ time: '00:00', value: 160 }], units: 'mg/dl', timezone: 'UTC' },
+      },
+    });
+    assert.ok(aaps && aaps._id);
+    const before = await get(srv, '/api/v1/profile.json?count=10');
+
+    // The main page, 24 hours: both of the profile's basal steps are in view.
+    const main = await secretPage(srv, { width: 1366, height: 800 });
+    await main.page.goto(srv.base + '/');
+    await main.page.click('#hours [data-hours="24"]');
+    await main.page.waitForFunction(() => Number(document.querySelector('#chart').dataset.basal) >= 2);
+
+    const b = await secretPage(srv);
+    try {
+      const { page } = b;
+      await page.goto(srv.base + '/profile');
+      await page.waitForSelector('#page:not([hidden])');
+      // The history: both records, the newest (in force) first.
+      assert.equal(await page.locator('#pe-record option').count(), 2);
+      assert.match(await page.locator('#pe-record option').first().textContent(), /In force/);
+      assert.equal(await page.inputValue('#pe-name'), 'Home');
+      assert.equal(await page.locator('#pe-name-select option').count(), 2);
+      // Validation: a row out of order, a value that is not positive.
+      const basal = page.locator('.sched-box').first();
+      await basal.locator('tbody tr').nth(1).locator('input.t').fill('00:00');
+      await page.click('#pe-save');
+      assert.match(await page.textContent('#pe-error'), /times must go up/);
+      await basal.locator('tbody tr').nth(1).locator('input.t').fill('12:00');
+      await basal.locator('tbody tr').nth(1).locator('input.value').fill('0');
+      await page.click('#pe-save');
+      assert.match(await page.textContent('#pe-error'), /Basal rates at 12:00: enter a number above 0/);
+      // The edit: the 12:00 rate becomes the night's, one step for the whole day.
+      await basal.locator('tbody tr').nth(1).locator('input.value').fill('0.8');
+      await shot(page, 'profile-editor');
+      await save(page, '#pe-save');
+      assert.equal(await page.textContent('#pe-error'), '');
+
+      const after = await get(srv, '/api/v1/profile.json?count=10');
+      assert.equal(after.length, before.length, 'an edit replaces its record, as Nightscout\'s editor does');
+      const doc = after.find((d) => d._id === aaps._id);
+      assert.deepEqual(doc.store.Home.basal, [{ time: '00:00', timeAsSeconds: 0, value: 0.8 }, { time: '12:00', timeAsSeconds: 43200, value: 0.8 }]);
+      assert.equal(doc.store.Home.loopSetting, 'keep-me');
+      assert.deepEqual(doc.aapsVersion, { v: '3.2' });
+      assert.equal(doc.app, 'AAPS');
+      assert.equal(doc.identifier, aaps.identifier);
+      assert.deepEqual(doc.store.Sport, {
+        dia: 5, carbratio: [{ time: '00:00', value: 12 }], sens: [{ time: '00:00', value: 60 }], basal: [{ time: '00:00', value: 0.5 }],
+        target_low: [{ time: '00:00', value: 140 }], target_high: [{ time: '00:00', value: 160 }], units: 'mg/dl', timezone: 'UTC',
+      }, 'a profile not opened is sent back as it was');
+      assert.equal(doc.startDate, aaps.startDate, 'the start stays as stored');
+
+      // The main page's basal line follows, live.
+      await main.page.waitForFunction(() => Number(document.querySelector('#chart').dataset.basal) === 1, null, { timeout: 5000 });
+
+      // A new record from this one: a second document, the history grows.
+      await page.click('#pe-record-new');
+      await page.fill('#pe-dia', '6');
+      await save(page, '#pe-save');
+      const more = await get(srv, '/api/v1/profile.json?count=10');
+      assert.equal(more.length, before.length + 1);
+      assert.equal(more[0].store.Home.dia, 6);
+      assert.equal(more[0].store.Home.loopSetting, 'keep-me');
+      assert.notEqual(more[0]._id, aaps._id);
+      assert.equal(await page.locator('#pe-record option').count(), 3);
+      clean(b);
+      clean(main);
+    } finally {
+      await b.close();
+      await main.close();
+    }
+  });
+
+  test('a reader sees the profiles without Save; adding a profile and a time row', async () => {
+    const reader = await openBrowser(srv);
+    try {
+      await reader.page.goto(srv.base + '/profile');
+      await reader.page.waitForSelector('#page:not([hidden])');
+      assert.ok(await reader.page.locator('#pe-save').isHidden());
+      assert.ok(await reader.page.evaluate(() => document.querySelector('#pe-editor').disabled));
+      assert.equal(await reader.page.textContent('#signout'), 'Sign in');
+      // The permission checks a reader fails are the only refusals.
+      clean(reader, ['status of 401']);
+    } finally {
+      await reader.close();
+    }
+    const b = await secretPage(srv, { width: 390, height: 844 });
+    try {
+      const { page } = b;
+      await page.goto(srv.base + '/profile');
+      await page.waitForSelector('#page:not([hidden])');
+      const count = (await get(srv, '/api/v1/profile.json?count=10')).length;
+      await page.click('#pe-profile-add');
+      assert.equal(await page.inputValue('#pe-name'), 'New profile');
+      await page.click('#pe-save');
+      assert.match(await page.textContent('#pe-error'), /New profile, Basal rates at 00:00: enter a number above 0/);
+      await page.fill('#pe-name', 'Night');
+      await page.fill('#pe-dia', '4.5');
+      const boxes = page.locator('.sched-box');
+      await boxes.nth(0).locator('input.value').first().fill('0.6');
+      await boxes.nth(0).getByRole('button', { name: 'Add a time' }).click();
+      await boxes.nth(0).locator('tbody tr').nth(1).locator('input.t').fill('06:30');
+      await boxes.nth(0).locator('tbody tr').nth(1).locator('input.value').fill('0.9');
+      await boxes.nth(1).locator('input.value').first().fill('9');
+      await boxes.nth(2).locator('input.value').first().fill('45');
+      await boxes.nth(3).locator('input.low').first().fill('90');
+      await boxes.nth(3).locator('input.high').first().fill('110');
+      await shot(page, 'profile-editor-phone');
+      await save(page, '#pe-save');
+      const docs = await get(srv, '/api/v1/profile.json?count=10');
+      assert.equal(docs.length, count);
+      const night = docs[0].store.Night;
+      assert.deepEqual(night.basal.map((e) => [e.time, e.value, e.timeAsSeconds]), [['00:00', 0.6, 0], ['06:30', 0.9, 23400]]);
+      assert.deepEqual([night.dia, night.carbratio[0].value, night.sens[0].value, night.target_low[0].value, night.target_high[0].value], [4.5, 9, 45, 90, 110]);
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+});
