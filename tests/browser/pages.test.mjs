@@ -166,3 +166,86 @@ describe('profile editor', () => {
     }
   });
 });
+
+describe('food editor', () => {
+  test('add, edit (unknown fields kept) and delete a food; a quick pick of two foods; the careportal picks it and fills the carbs', async () => {
+    const srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable' });
+    await seedDay(srv, Date.now());
+    const [bread] = await srv.post('/api/v1/food', { type: 'food', name: 'Bread', category: 'Bakery', portion: 50, unit: 'g', carbs: 24, gi: 2, source: 'imported', barcode: { ean: '4001' } });
+    const b = await secretPage(srv);
+    const { page } = b;
+    page.on('dialog', (d) => d.accept());
+    try {
+      await page.goto(srv.base + '/food');
+      await page.waitForSelector('#page:not([hidden])');
+      assert.equal(await page.locator('#fe-list tr').count(), 1);
+      // Add.
+      await page.fill('#fe-name', 'Apple');
+      await page.fill('#fe-category', 'Fruit');
+      await page.fill('#fe-portion', '150');
+      await page.fill('#fe-carbs', '-3');
+      await save(page, '#fe-save').catch(() => {});
+      assert.match(await page.textContent('#fe-error'), /Carbs: enter a number of 0 or more/);
+      await page.fill('#fe-carbs', '18');
+      await page.selectOption('#fe-gi', '1');
+      await save(page, '#fe-save');
+      const foods = async () => (await get(srv, '/api/v1/food.json')).filter((f) => f.type === 'food');
+      const apple = (await foods()).find((f) => f.name === 'Apple');
+      assert.deepEqual([apple.category, apple.portion, apple.unit, apple.carbs, apple.gi, apple.fat], ['Fruit', 150, 'g', 18, 1, 0]);
+      await page.waitForFunction(() => document.querySelectorAll('#fe-list tr').length === 2);
+      // Search.
+      await page.fill('#fe-filter', 'app');
+      assert.equal(await page.locator('#fe-list tr').count(), 1);
+      await page.fill('#fe-filter', '');
+      // Edit Bread: its own fields stay.
+      await page.click('button[aria-label="Edit Bread"]');
+      assert.equal(await page.inputValue('#fe-carbs'), '24');
+      await page.fill('#fe-carbs', '25');
+      await save(page, '#fe-save');
+      const bread2 = (await foods()).find((f) => f._id === bread._id);
+      assert.equal(bread2.carbs, 25);
+      assert.equal(bread2.source, 'imported');
+      assert.deepEqual(bread2.barcode, { ean: '4001' });
+      assert.equal((await foods()).length, 2, 'an edit is not a new food');
+
+      // A quick pick: two apples and a bread.
+      await page.click('#qp-add');
+      await page.fill('.qp input[type=text]', 'Breakfast');
+      await page.selectOption('.qp select', { label: 'Apple (18 g)' });
+      await page.fill('.qp input.portions', '2');
+      await page.dispatchEvent('.qp input.portions', 'change');
+      await page.selectOption('.qp select', { label: 'Bread (25 g)' });
+      assert.equal(await page.textContent('.qp .qp-carbs'), '61 g carbs');
+      await shot(page, 'food-editor');
+      await save(page, '#qp-save');
+      const [pick] = (await get(srv, '/api/v1/food/quickpicks.json'));
+      assert.equal(pick.name, 'Breakfast');
+      assert.equal(pick.carbs, 61);
+      assert.equal(pick.position, 0);
+      assert.deepEqual(pick.foods.map((f) => [f.name, f.portions]), [['Apple', 2], ['Bread', 1]]);
+
+      // Delete Apple.
+      await page.click('button[aria-label="Delete Apple"]');
+      await page.waitForFunction(() => document.querySelectorAll('#fe-list tr').length === 1);
+      assert.deepEqual((await foods()).map((f) => f.name), ['Bread']);
+
+      // The careportal offers the quick pick and the foods; a pick fills the carbs.
+      await page.goto(srv.base + '/');
+      await page.waitForSelector('#btn-add:not([hidden])');
+      await page.click('#btn-add');
+      await page.selectOption('#cp-event', 'Meal Bolus');
+      await page.waitForSelector('#cp-food:visible');
+      assert.deepEqual(await page.locator('#cp-food option').allTextContents(), ['\u2014', 'Breakfast (61 g)', 'Bread, 50 g (25 g)']);
+      await page.selectOption('#cp-food', { label: 'Breakfast (61 g)' });
+      assert.equal(await page.inputValue('#cp-carbs'), '61');
+      await page.fill('#cp-insulin', '6');
+      await page.click('#careportal button[type=submit]');
+      await page.waitForFunction(() => !document.querySelector('#careportal').open);
+      const meal = (await get(srv, '/api/v1/treatments.json?find[insulin]=6'))[0];
+      assert.equal(meal.carbs, 61);
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+});
