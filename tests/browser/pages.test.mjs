@@ -249,3 +249,63 @@ describe('food editor', () => {
     }
   });
 });
+
+describe('admin', () => {
+  test('create a token in /admin and sign in with its address on a second page; roles; revoke; no admin page for a reader', async () => {
+    const srv = await startServer({ AUTH_DEFAULT_ROLES: 'denied' });
+    await seedDay(srv, Date.now());
+    const admin = await secretPage(srv, { width: 1366, height: 800 });
+    admin.page.on('dialog', (d) => d.accept());
+    const follower = await openBrowser(srv);
+    try {
+      const { page } = admin;
+      await page.goto(srv.base + '/admin');
+      await page.waitForSelector('#page:not([hidden])');
+      // Built-in roles are offered and cannot be deleted.
+      assert.ok((await page.locator('#ad-subject-roles option').allTextContents()).includes('readable'));
+      assert.match(await page.textContent('#ad-roles tr[data-role="admin"]'), /built in/);
+      assert.match(await page.textContent('#ad-server'), /Database \(with its log\)\d/);
+
+      await page.fill('#ad-subject-name', 'Anna phone');
+      await page.selectOption('#ad-subject-roles', ['readable']);
+      await page.click('#ad-subject-form button[type=submit]');
+      await page.waitForSelector('#ad-subjects tr[data-subject="Anna phone"]');
+      const url = await page.getAttribute('#ad-subjects tr[data-subject="Anna phone"] a.token-url', 'href');
+      assert.match(url, new RegExp(`^${srv.base}/\\?token=annaphone-[0-9a-f]{16}$`));
+      const token = new URL(url).searchParams.get('token');
+      const [stored] = (await srv.request('GET', '/api/v2/authorization/subjects')).json.filter((s) => s.name === 'Anna phone');
+      assert.deepEqual([stored.accessToken, stored.roles], [token, ['readable']]);
+      await shot(page, 'admin');
+
+      // The second page: a fresh browser opens the address and sees the data.
+      await follower.page.goto(url);
+      await follower.page.waitForFunction(() => /^\d+$/.test(document.querySelector('#bg-value').textContent));
+      assert.equal(new URL(follower.page.url()).searchParams.get('token'), null, 'the token leaves the address');
+      // A reader's token does not open /admin.
+      await follower.page.goto(srv.base + '/admin');
+      await follower.page.waitForSelector('#view-signin:not([hidden])');
+      assert.equal(await follower.page.locator('#ad-subjects tr').count(), 0);
+
+      // A role of one's own, then deleted.
+      await page.fill('#ad-role-name', 'entries-reader');
+      await page.fill('#ad-role-perms', 'api:entries:read api:entries,treatments:read');
+      await page.click('#ad-role-form button[type=submit]');
+      await page.waitForSelector('#ad-roles tr[data-role="entries-reader"]');
+      const role = (await srv.request('GET', '/api/v2/authorization/roles')).json.find((r) => r.name === 'entries-reader');
+      assert.deepEqual(role.permissions, ['api:entries:read', 'api:entries,treatments:read']);
+      await page.click('button[aria-label="Delete role entries-reader"]');
+      await page.waitForFunction(() => !document.querySelector('#ad-roles tr[data-role="entries-reader"]'));
+
+      // Revoked: the token no longer reads.
+      await page.click('button[aria-label="Revoke Anna phone"]');
+      await page.waitForFunction(() => !document.querySelector('#ad-subjects tr[data-subject="Anna phone"]'));
+      const r = await fetch(`${srv.base}/api/v1/entries.json?token=${token}`);
+      assert.equal(r.status, 401);
+      clean(admin);
+      clean(follower, ['status of 401']);
+    } finally {
+      await admin.close();
+      await follower.close();
+    }
+  });
+});
