@@ -365,7 +365,9 @@ mod tests {
         for name in PAGES {
             let res = atest::call_service(
                 &app,
-                atest::TestRequest::get().uri(&format!("/{name}")).to_request(),
+                atest::TestRequest::get()
+                    .uri(&format!("/{name}"))
+                    .to_request(),
             )
             .await;
             assert_eq!(res.status(), 200, "/{name}");

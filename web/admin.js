@@ -94,7 +94,7 @@ function renderServer(status) {
     ['Units', s.units || ''],
     ['Visitors without a token', s.authDefaultRoles || ''],
     ['Plugins', (s.enable || []).join(' ')],
-    ['Backups', 'nightlite backup, BACKUP_INTERVAL_HOURS (docs/data-care.md)'],
+    ['Backups', 'not reported over the API: see nightlite backup and BACKUP_INTERVAL_HOURS (docs/data-care.md)'],
   ];
   $('ad-server').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: String(v) })]));
   const bridges = Array.isArray(status.bridges) ? status.bridges : [];
