@@ -3,14 +3,7 @@
 
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MIN, SECRET_SHA1, clean, iso, openBrowser, seedDay, shot, startServer } from './lib.mjs';
-
-/** A page signed in with the API secret (as after typing it once). */
-async function secretPage(srv, opts) {
-  const b = await openBrowser(srv, opts);
-  await b.context.addInitScript((hash) => localStorage.setItem('nl.secretHash', hash), SECRET_SHA1);
-  return b;
-}
+import { MIN, clean, iso, openBrowser, secretPage, seedDay, shot, startServer } from './lib.mjs';
 
 /** Clicks a Save button and waits for the page to say it saved (or fails with what it said). */
 async function save(page, button) {
