@@ -1,7 +1,8 @@
 // The admin page at /admin (Nightscout's address), for the API secret or an admin token:
 // subjects with their access tokens and sign-in addresses (copyable), roles, and what the
-// server reports about itself (bridges, database size, free disk, settings), read-only.
-// Everything goes through /api/v2/authorization (docs/auth.md) and /api/v1/status.json.
+// server reports about itself (bridges, database size, free disk, settings, backups),
+// read-only. Everything goes through /api/v2/authorization (docs/auth.md),
+// /api/v1/status.json and /api/v1/backups (docs/data-care.md).
 
 import { $, api, el, refusal, say, start } from './page.js';
 
@@ -94,8 +95,15 @@ function renderServer(status) {
     ['Units', s.units || ''],
     ['Visitors without a token', s.authDefaultRoles || ''],
     ['Plugins', (s.enable || []).join(' ')],
-    ['Backups', 'not reported over the API: see nightlite backup and BACKUP_INTERVAL_HOURS (docs/data-care.md)'],
   ];
+  const b = status.backupState;
+  if (b) {
+    const newest = b.backups[0];
+    facts.push(
+      ['Automatic backups', b.intervalHours > 0 ? `every ${b.intervalHours} h, the newest ${b.keep} kept` : 'off (BACKUP_INTERVAL_HOURS)'],
+      ['Backups', b.backups.length ? `${b.backups.length}, newest ${new Date(newest.date).toLocaleString()} (${bytes(newest.bytes)})` : 'none yet'],
+    );
+  }
   $('ad-server').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: String(v) })]));
   const bridges = Array.isArray(status.bridges) ? status.bridges : [];
   $('ad-bridges').replaceChildren(bridges.length
@@ -108,11 +116,13 @@ function renderServer(status) {
 
 async function load() {
   // The subjects list reveals tokens: only an admin gets it (a 401 shows the sign-in form).
-  const [subjects, roles, status] = await Promise.all([
+  const [subjects, roles, status, backups] = await Promise.all([
     api(`${AUTHZ}/subjects`),
     api(`${AUTHZ}/roles`),
     api('/api/v1/status.json').catch(() => ({})),
+    api('/api/v1/backups').catch(() => null),
   ]);
+  if (status && backups) status.backupState = backups;
   renderSubjects(Array.isArray(subjects) ? subjects : []);
   renderRoles(Array.isArray(roles) ? roles : []);
   renderServer(status || {});

@@ -76,6 +76,8 @@ pub const RULES: &[Rule] = &[
         "/api/v1/experiments/test",
         &["authorization:debug:test"],
     ),
+    // The backup settings and files, for the admin page (docs/data-care.md).
+    ns("GET", "/api/v1/backups", &["admin:api:backups:read"]),
     // report numbers (docs/api-stats.md)
     ns("GET", "/api/v2/stats", &["api:entries:read"]),
     // entries

@@ -258,6 +258,14 @@ describe('admin', () => {
       assert.ok((await page.locator('#ad-subject-roles option').allTextContents()).includes('readable'));
       assert.match(await page.textContent('#ad-roles tr[data-role="admin"]'), /built in/);
       assert.match(await page.textContent('#ad-server'), /Database \(with its log\)\d/);
+      assert.match(await page.textContent('#ad-server'), /Automatic backupsoff/);
+      assert.match(await page.textContent('#ad-server'), /Backupsnone yet/);
+      // A backup (SIGUSR1, as `systemctl kill -s USR1`) shows after a reload.
+      srv.child.kill('SIGUSR1');
+      for (let i = 0; i < 100 && !(await get(srv, '/api/v1/backups')).backups.length; i++) await new Promise((r) => setTimeout(r, 100));
+      await page.reload();
+      await page.waitForSelector('#page:not([hidden])');
+      assert.match(await page.textContent('#ad-server'), /Backups1, newest /);
 
       await page.fill('#ad-subject-name', 'Anna phone');
       await page.selectOption('#ad-subject-roles', ['readable']);
