@@ -241,6 +241,10 @@ function collect() {
     for (const [k, v] of Object.entries(doc.store)) store[k === state.name ? name : k] = v;
     doc.store = store;
     if (doc.defaultProfile === state.name) doc.defaultProfile = name;
+    // The lists follow, so the choice of the profile in force keeps pointing at it.
+    for (const o of [...$('pe-default').options, ...$('pe-name-select').options]) {
+      if (o.value === state.name) Object.assign(o, { value: name, text: name });
+    }
     state.name = name;
   }
   return '';

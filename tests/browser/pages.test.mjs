@@ -153,6 +153,15 @@ describe('profile editor', () => {
       const night = docs[0].store.Night;
       assert.deepEqual(night.basal.map((e) => [e.time, e.value, e.timeAsSeconds]), [['00:00', 0.6, 0], ['06:30', 0.9, 23400]]);
       assert.deepEqual([night.dia, night.carbratio[0].value, night.sens[0].value, night.target_low[0].value, night.target_high[0].value], [4.5, 9, 45, 90, 110]);
+      assert.equal(docs[0].defaultProfile, 'Home');
+      // Renaming the profile in force renames it there too.
+      await page.selectOption('#pe-name-select', 'Home');
+      await page.fill('#pe-name', 'Home base');
+      await save(page, '#pe-save');
+      const renamed = (await get(srv, '/api/v1/profile.json?count=10'))[0];
+      assert.equal(renamed.defaultProfile, 'Home base');
+      assert.deepEqual(Object.keys(renamed.store).sort(), ['Home base', 'Night', 'Sport']);
+      assert.equal(renamed.store['Home base'].loopSetting, 'keep-me');
       clean(b);
     } finally {
       await b.close();
