@@ -44,10 +44,6 @@ export function refusal(e, what) {
   return `Could not ${what}: ${(e && e.message) || e}`;
 }
 
-export function confirmDialog(text) {
-  return window.confirm(text);
-}
-
 /**
  * Starts a page: theme, token from the address, then `load()`; a 401 shows the sign-in form,
  * whose credentials are kept for the main page and the clock as well.
