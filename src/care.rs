@@ -90,6 +90,45 @@ pub fn prune(dir: &Path, keep: usize) -> std::io::Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
+/// A backup file as the admin page lists it.
+pub struct BackupFile {
+    pub name: String,
+    pub bytes: u64,
+    /// When it was written (epoch ms).
+    pub modified_ms: i64,
+}
+
+/// The backups in `dir` named as [`backup_name`] makes them, newest first; none when the
+/// folder does not exist (no backup made yet).
+pub fn list_backups(dir: &Path) -> Vec<BackupFile> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<BackupFile> = entries
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().into_string().ok()?;
+            if !is_backup_name(&name) {
+                return None;
+            }
+            let meta = e.metadata().ok()?;
+            let modified_ms = meta
+                .modified()
+                .ok()?
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()?
+                .as_millis();
+            Some(BackupFile {
+                name,
+                bytes: meta.len(),
+                modified_ms: i64::try_from(modified_ms).unwrap_or(i64::MAX),
+            })
+        })
+        .collect();
+    out.sort_unstable_by(|a, b| b.name.cmp(&a.name));
+    out
+}
+
 /// When the newest backup in `dir` was written.
 fn newest_backup(dir: &Path) -> Option<SystemTime> {
     std::fs::read_dir(dir)

@@ -8,6 +8,9 @@
 //! - `/clock` is `web/clock.html`, templated the same way: Nightscout's clock faces for a
 //!   bedside tablet (`?face=clock|color|bgclock`); `/clock/<face>`, Nightscout's address for
 //!   them, redirects there (a page one level down would resolve its relative URLs wrongly).
+//! - `/profile`, `/food` and `/admin` (Nightscout's addresses) are `web/profile.html`,
+//!   `web/food.html` and `web/admin.html`, templated the same way: the profile editor, the food
+//!   database and the administration of subjects and tokens.
 //! - `/static/<hash>/<file>` are the other files. Their URL changes whenever any file changes,
 //!   so they are `immutable` for a year. JavaScript modules import each other by relative path
 //!   and so stay under the same hash without a build step.
@@ -52,8 +55,13 @@ struct Site {
     hash: String,
     index: Asset,
     clock: Asset,
+    /// The other pages ([`PAGES`]), by file name.
+    pages: HashMap<&'static str, Asset>,
     assets: HashMap<String, Asset>,
 }
+
+/// Pages served at `/<name>` from `web/<name>.html` (Nightscout's addresses for them).
+const PAGES: [&str; 3] = ["profile", "food", "admin"];
 
 fn content_type(name: &str) -> &'static str {
     match name.rsplit('.').next().unwrap_or("") {
@@ -113,6 +121,7 @@ fn build() -> Site {
     let mut assets = HashMap::new();
     let mut index = asset("index.html", b"viewer missing".to_vec());
     let mut clock = asset("clock.html", b"clock missing".to_vec());
+    let mut pages = HashMap::new();
     let page = |name: &str, data: &[u8]| {
         let text = String::from_utf8_lossy(data)
             .replace("{{static}}", &format!("{}{hash}", &STATIC_PREFIX[1..]));
@@ -123,6 +132,8 @@ fn build() -> Site {
             index = page(&name, &data);
         } else if name == "clock.html" {
             clock = page(&name, &data);
+        } else if let Some(p) = PAGES.iter().find(|p| name == format!("{p}.html")) {
+            pages.insert(*p, page(&name, &data));
         } else {
             let a = asset(&name, data);
             assets.insert(name, a);
@@ -132,6 +143,7 @@ fn build() -> Site {
         hash,
         index,
         clock,
+        pages,
         assets,
     }
 }
@@ -145,6 +157,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
         .route("/clock", web::get().to(clock))
         .route("/clock/{face}", web::get().to(clock_face))
+        .route("/profile", web::get().to(|r| named_page(r, "profile")))
+        .route("/food", web::get().to(|r| named_page(r, "food")))
+        .route("/admin", web::get().to(|r| named_page(r, "admin")))
         .route("/static/{asset:.*}", web::get().to(static_file));
 }
 
@@ -215,6 +230,14 @@ async fn clock(req: HttpRequest) -> HttpResponse {
     respond(&req, &site().clock, "no-cache", true)
 }
 
+async fn named_page(req: HttpRequest, name: &'static str) -> Result<HttpResponse> {
+    let page = site()
+        .pages
+        .get(name)
+        .ok_or_else(|| Error::NotFound(format!("the viewer has no page '{name}'")))?;
+    Ok(respond(&req, page, "no-cache", true))
+}
+
 /// Nightscout's clock faces; any other name is a 404 rather than a page that shows nothing.
 const CLOCK_FACES: [&str; 3] = ["clock", "color", "bgclock"];
 
@@ -264,6 +287,7 @@ mod tests {
         let s = site();
         std::iter::once(("index.html".to_string(), &s.index))
             .chain(std::iter::once(("clock.html".to_string(), &s.clock)))
+            .chain(s.pages.iter().map(|(n, a)| (format!("{n}.html"), a)))
             .chain(s.assets.iter().map(|(n, a)| (n.clone(), a)))
             .map(|(n, a)| {
                 let gz = a.gzip.as_ref().map_or(a.body.len(), Bytes::len);
@@ -333,6 +357,31 @@ mod tests {
             Err(e) => e.as_response_error().status_code(),
         };
         assert_eq!(status, 404);
+    }
+
+    #[actix_web::test]
+    async fn profile_food_and_admin_pages() {
+        let app = atest::init_service(actix_web::App::new().configure(routes)).await;
+        for name in PAGES {
+            let res = atest::call_service(
+                &app,
+                atest::TestRequest::get()
+                    .uri(&format!("/{name}"))
+                    .to_request(),
+            )
+            .await;
+            assert_eq!(res.status(), 200, "/{name}");
+            assert_eq!(
+                res.headers().get(header::CONTENT_SECURITY_POLICY).unwrap(),
+                CSP
+            );
+            let body = String::from_utf8_lossy(&atest::read_body(res).await).into_owned();
+            assert!(
+                body.contains(&format!("static/{}/{name}.js", site().hash)),
+                "/{name}: {body}"
+            );
+            assert!(!body.contains("<style") && !body.contains(" style="));
+        }
     }
 
     #[test]

@@ -100,11 +100,72 @@ export class Careportal {
     f.elements.splitNow.addEventListener('input', () => {
       f.elements.splitExt.value = String(100 - (Number(f.elements.splitNow.value) || 0));
     });
+    this.foodPick = this.makeFoodPick();
     dialog.querySelector('[data-close]').addEventListener('click', () => dialog.close());
     f.addEventListener('submit', (e) => {
       e.preventDefault();
       this.save();
     });
+  }
+
+  /**
+   * A "Food" choice above the carbs (/food's quick picks and foods): picking one fills the
+   * carbs (and a food's fat and protein). Shown only when the site has food stored.
+   */
+  makeFoodPick() {
+    const select = document.createElement('select');
+    select.id = 'cp-food';
+    const label = document.createElement('label');
+    label.htmlFor = 'cp-food';
+    label.textContent = 'Food';
+    const wrap = document.createElement('div');
+    wrap.dataset.group = 'food-none';
+    wrap.hidden = true;
+    wrap.append(label, select);
+    const carbs = this.form.querySelector('[data-group="carbs"]');
+    carbs.before(wrap);
+    select.addEventListener('change', () => {
+      const o = select.selectedOptions[0];
+      const f = this.form.elements;
+      if (!o || !o.value) return;
+      for (const k of ['carbs', 'fat', 'protein']) if (o.dataset[k] != null) f[k].value = o.dataset[k];
+    });
+    return { wrap, select };
+  }
+
+  /** Reads the food database for the Food choice; without access to it the choice stays hidden. */
+  async loadFoods() {
+    const { wrap, select } = this.foodPick;
+    let docs = [];
+    try {
+      const all = await api('/api/v1/food.json');
+      docs = Array.isArray(all) ? all : [];
+    } catch {
+      docs = [];
+    }
+    const num = (v) => (Number.isFinite(Number(v)) ? Number(v) : 0);
+    const picks = docs
+      .filter((d) => d && d.type === 'quickpick' && !(d.hidden === true || d.hidden === 'true'))
+      .sort((a, b) => num(a.position) - num(b.position));
+    const foods = docs.filter((d) => d && d.type === 'food').sort((a, b) => String(a.name).localeCompare(String(b.name)));
+    const option = (text, values) => {
+      const o = new Option(text, 'x');
+      for (const [k, v] of Object.entries(values)) if (num(v) > 0 || k === 'carbs') o.dataset[k] = String(num(v));
+      return o;
+    };
+    const group = (label, items) => {
+      const g = document.createElement('optgroup');
+      g.label = label;
+      g.append(...items);
+      return g;
+    };
+    select.replaceChildren(new Option('\u2014', ''));
+    if (picks.length) select.append(group('Quick picks', picks.map((q) => option(`${q.name} (${num(q.carbs)} g)`, { carbs: q.carbs }))));
+    if (foods.length) {
+      select.append(group('Foods', foods.map((f) => option(`${f.name}${f.portion ? `, ${f.portion} ${f.unit || ''}` : ''} (${num(f.carbs)} g)`, { carbs: f.carbs, fat: f.fat, protein: f.protein }))));
+    }
+    wrap.dataset.group = picks.length || foods.length ? 'carbs' : 'food-none';
+    this.showFields(false);
   }
 
   setUnits(units) {
@@ -120,6 +181,7 @@ export class Careportal {
     this.form.elements.enteredBy.value = this.store.get('nl.enteredBy') || '';
     this.form.elements.eventType.value = 'BG Check';
     this.showFields(false);
+    this.loadFoods();
     this.dialog.showModal();
     this.form.elements.eventType.focus();
   }

@@ -3,6 +3,7 @@
 
 pub(crate) mod activity;
 pub(crate) mod authorization;
+pub(crate) mod backups;
 pub(crate) mod cors;
 pub(crate) mod count;
 pub(crate) mod devicestatus;
@@ -67,6 +68,7 @@ fn v1_routes(cfg: &mut web::ServiceConfig) {
     activity::routes(cfg);
     experiments::routes(cfg);
     count::routes(cfg);
+    backups::routes(cfg);
 }
 
 async fn not_found() -> Result<HttpResponse, Error> {

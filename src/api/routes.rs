@@ -51,6 +51,10 @@ pub const RULES: &[Rule] = &[
     open("GET", "/static/{asset:.*}"),
     open("GET", "/clock"),
     open("GET", "/clock/{face}"),
+    // The profile editor, food database and admin pages; their data needs the API's permissions.
+    open("GET", "/profile"),
+    open("GET", "/food"),
+    open("GET", "/admin"),
     open("GET", "/api/versions"),
     // API documentation where Nightscout serves it (src/api/docs.rs)
     open("GET", "/swagger.json"),
@@ -72,6 +76,8 @@ pub const RULES: &[Rule] = &[
         "/api/v1/experiments/test",
         &["authorization:debug:test"],
     ),
+    // The backup settings and files, for the admin page (docs/data-care.md).
+    ns("GET", "/api/v1/backups", &["admin:api:backups:read"]),
     // report numbers (docs/api-stats.md)
     ns("GET", "/api/v2/stats", &["api:entries:read"]),
     // entries

@@ -4,14 +4,7 @@
 
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MIN, SECRET_SHA1, clean, iso, openBrowser, seedDay, sgv, shot, startServer, text } from './lib.mjs';
-
-/** A page signed in with the API secret (as after typing it once). */
-async function secretPage(srv, opts) {
-  const b = await openBrowser(srv, opts);
-  await b.context.addInitScript((hash) => localStorage.setItem('nl.secretHash', hash), SECRET_SHA1);
-  return b;
-}
+import { MIN, clean, iso, openBrowser, secretPage, seedDay, sgv, shot, startServer, text } from './lib.mjs';
 
 /** Taps the chart marker of a treatment (by _id or event type); waits for the details. */
 async function tapMarker(page, which) {

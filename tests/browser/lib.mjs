@@ -214,6 +214,13 @@ export async function openBrowser(srv, { width = 412, height = 915 } = {}) {
   };
 }
 
+/** A page signed in with the API secret (as after typing it once). */
+export async function secretPage(srv, opts) {
+  const b = await openBrowser(srv, opts);
+  await b.context.addInitScript((hash) => localStorage.setItem('nl.secretHash', hash), SECRET_SHA1);
+  return b;
+}
+
 export async function shot(page, name) {
   await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
 }

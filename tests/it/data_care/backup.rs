@@ -156,3 +156,54 @@ fn restore_refuses_damaged_files_and_a_running_server_then_replaces_the_database
     assert_eq!(entries.as_array().unwrap().len(), 200);
     assert!(entries.as_array().unwrap().iter().all(|e| e["sgv"] == 110));
 }
+
+/// The admin page's list: the settings and the server's backup files, newest first, other
+/// files left out; admins only.
+#[test]
+fn backups_are_listed_for_admins_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = TestServer::in_dir(
+        &data,
+        &[("BACKUP_INTERVAL_HOURS", "6"), ("BACKUP_KEEP", "3")],
+    );
+    let r = s.get_auth("/api/v1/backups");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json(),
+        json!({"intervalHours": 6, "keep": 3, "backups": []})
+    );
+    let backups = data.join("backups");
+    std::fs::create_dir_all(&backups).unwrap();
+    std::fs::write(backups.join("nightlite-20260102T030405Z.sqlite3"), b"older").unwrap();
+    std::fs::write(
+        backups.join("nightlite-20260103T030405Z.sqlite3"),
+        b"newer!",
+    )
+    .unwrap();
+    std::fs::write(backups.join("notes.txt"), b"mine").unwrap();
+    let r = s.get_auth("/api/v2/backups");
+    assert_eq!(r.status, 200, "{}", r.text);
+    let list = r.json()["backups"].clone();
+    let names: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap().to_string(),
+                b["bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("nightlite-20260103T030405Z.sqlite3".to_string(), 6),
+            ("nightlite-20260102T030405Z.sqlite3".to_string(), 5)
+        ]
+    );
+    assert!(list[0]["date"].as_i64().unwrap() > 0);
+    // A visitor (readable by default) does not see them.
+    assert_eq!(s.get("/api/v1/backups").status, 401);
+}
