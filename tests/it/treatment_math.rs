@@ -255,3 +255,23 @@ fn without_profile_or_treatments_nothing_is_invented() {
     );
     assert_eq!(p["ar2"]["forecast"]["predicted"][0]["mgdl"], json!(100));
 }
+
+/// AR2_CONE_FACTOR reaches clients as Nightscout's status sends it
+/// (`extendedSettings.ar2.coneFactor`, env.js's number), only with ar2 enabled; the viewer
+/// draws its cone with it (tests/browser).
+#[test]
+fn the_cone_factor_is_in_the_status_extended_settings() {
+    let status = |vars: &[(&str, &str)]| {
+        let s = TestServer::with(vars);
+        get(&s, "/api/v1/status.json")["extendedSettings"].clone()
+    };
+    let on = status(&[("ENABLE", "ar2"), ("AR2_CONE_FACTOR", "1.5")]);
+    assert_eq!(on["ar2"], json!({ "coneFactor": 1.5 }), "{on}");
+    assert_eq!(on["devicestatus"], json!({ "advanced": true, "days": 1 }));
+    // ALARM_TYPES=predict enables ar2 as well.
+    let predict = status(&[("ALARM_TYPES", "predict"), ("AR2_CONE_FACTOR", "0")]);
+    assert_eq!(predict["ar2"], json!({ "coneFactor": 0 }), "{predict}");
+    // Not enabled, or not set: no ar2 settings (the client's default is 2).
+    assert!(status(&[("AR2_CONE_FACTOR", "3")]).get("ar2").is_none());
+    assert!(status(&[("ENABLE", "ar2")]).get("ar2").is_none());
+}
