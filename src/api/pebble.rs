@@ -25,10 +25,10 @@ const ENTRIES_WINDOW_MS: i64 = 2 * 86_400_000;
 const MAX_COUNT: usize = 2_000;
 /// Readings read beyond `count`, for the delta (bgnow skips future-dated readings).
 const EXTRA_READINGS: usize = 100;
-/// Nightscout's in-memory window of device statuses, where the battery is looked up.
+/// Nightscout's in-memory window of device statuses, where the battery is looked up. IOB and
+/// COB take a status of the last 30 minutes, and COB from treatments looks up the insulin
+/// activity at past moments in the whole day (as /api/v2/properties, src/plugins/current.rs).
 const DEVICESTATUS_WINDOW_MS: i64 = 86_400_000;
-/// IOB and COB come from statuses of the last 30 minutes.
-const RECENT_STATUS_MS: i64 = 30 * 60_000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/pebble", web::get().to(get));
@@ -265,7 +265,11 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
                 } else {
                     vec![]
                 },
-                devicestatus: docs(recent::devicestatus(conn, now - RECENT_STATUS_MS, 1_000)?),
+                devicestatus: docs(recent::devicestatus(
+                    conn,
+                    now - DEVICESTATUS_WINDOW_MS,
+                    2_000,
+                )?),
                 uploader_status: recent::latest_uploader_status(
                     conn,
                     now - DEVICESTATUS_WINDOW_MS,

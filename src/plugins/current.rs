@@ -19,8 +19,11 @@ use crate::Config;
 /// this many leaves room for several uploaders and stray future-dated entries.
 const ENTRIES_WINDOW_MS: i64 = 2 * 86_400_000;
 const ENTRIES_LIMIT: usize = 100;
-/// Device statuses: loop and openaps look back six hours, the others less.
-const DEVICESTATUS_WINDOW_MS: i64 = 6 * 3_600_000;
+/// Device statuses: Nightscout's data loader and cache hold one day (DEVICESTATUS_DAYS,
+/// which env.js keeps at 1). Loop and openaps look back six hours and the others less, but
+/// COB asks iob.calcTotal for the insulin activity at each carb entry's past decay times, and
+/// there a device status within 30 minutes answers instead of the treatments.
+const DEVICESTATUS_WINDOW_MS: i64 = 24 * 3_600_000;
 const DEVICESTATUS_LIMIT: usize = 2_000;
 /// Site/sensor/insulin/battery changes: Nightscout looks back 62 days.
 const TREATMENTS_WINDOW_MS: i64 = 62 * 86_400_000;

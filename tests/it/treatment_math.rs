@@ -275,3 +275,54 @@ fn the_cone_factor_is_in_the_status_extended_settings() {
     assert!(status(&[("AR2_CONE_FACTOR", "3")]).get("ar2").is_none());
     assert!(status(&[("ENABLE", "ar2")]).get("ar2").is_none());
 }
+
+/// COB's absorption delay asks iob.calcTotal for the insulin activity at past moments, and
+/// there a device status within 30 minutes answers instead of the treatments, as Nightscout's
+/// day of device statuses (its data loader and cache hold one day) answers. A Loop status 8
+/// hours ago reports IOB without `activity`: NaN, so no delay for the carbs computed at that
+/// moment. Without it the 10 U bolus' activity delays them.
+#[test]
+fn cob_reads_device_statuses_of_the_last_day() {
+    let cob_of = |with_status: bool| {
+        let s = TestServer::start();
+        let now = now_ms();
+        let at = |mins: i64| iso(now - mins * MIN);
+        let flat = |v: f64| json!([{ "time": "00:00", "value": v }]);
+        s.post_ok(
+            "/api/v1/profile",
+            &json!({ "defaultProfile": "Default", "startDate": iso(now - 30 * 24 * 60 * MIN),
+                     "store": { "Default": { "dia": 4, "carbs_hr": 30, "timezone": "UTC",
+                       "units": "mg/dl", "carbratio": flat(10.0), "sens": flat(40.0),
+                       "basal": flat(0.9), "target_low": flat(100.0), "target_high": flat(120.0) } } }),
+        );
+        s.post_ok(
+            "/api/v1/treatments",
+            &json!([
+                { "eventType": "Carb Correction", "created_at": at(540), "carbs": 20 },
+                { "eventType": "Correction Bolus", "created_at": at(510), "insulin": 10 },
+                { "eventType": "Carb Correction", "created_at": at(60), "carbs": 30 }
+            ]),
+        );
+        if with_status {
+            s.post_ok(
+                "/api/v1/devicestatus",
+                &json!({ "device": "loop://iPhone", "created_at": at(480),
+                         "loop": { "timestamp": at(480), "iob": { "iob": 1.0, "timestamp": at(480) } } }),
+            );
+        }
+        s.post_ok("/api/v1/entries", &json!([sgv("x", now - MIN, 100)]));
+        let cob = get(&s, "/api/v2/properties/cob")["cob"].clone();
+        assert_eq!(cob["source"], json!("Care Portal"), "{cob}");
+        // /pebble reads the same day of statuses.
+        let pebble = get(&s, "/pebble?count=1")["bgs"][0]["cob"].clone();
+        assert_eq!(pebble, cob["display"], "{cob}");
+        f(&cob["cob"])
+    };
+    // The snack 60 minutes ago: 20 minutes' delay plus 30 g at 0.5 g/min decays 20 minutes
+    // from now, 10 g on board, with no extra delay when the activity 8 hours ago is NaN.
+    let with_status = cob_of(true);
+    assert!((with_status - 10.0).abs() < 0.1, "{with_status}");
+    // From the treatments the bolus' activity adds minutes: more on board.
+    let without = cob_of(false);
+    assert!(without > with_status + 0.4, "{without} vs {with_status}");
+}
