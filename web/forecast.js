@@ -42,13 +42,14 @@ function profileOf(doc) {
 
 const formats = new Map();
 
-/** Seconds since local midnight at `ms` in `zone` (the browser's zone without one). */
+/** Seconds since local midnight (on the clock) at `ms` in `zone`; UTC without one or for one
+ *  the browser does not know, as the server reads schedules. */
 function secondsOfDay(ms, zone) {
-  const key = zone || '';
+  const key = zone || 'UTC';
   let f = formats.get(key);
   if (!f) {
     try {
-      f = new Intl.DateTimeFormat('en-GB', { timeZone: zone || undefined, hourCycle: 'h23', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+      f = new Intl.DateTimeFormat('en-GB', { timeZone: key, hourCycle: 'h23', hour: 'numeric', minute: 'numeric', second: 'numeric' });
     } catch {
       f = new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', hourCycle: 'h23', hour: 'numeric', minute: 'numeric', second: 'numeric' });
     }
@@ -147,7 +148,7 @@ function inForce(docs, switches, t) {
 /**
  * The effective basal from `from` to `to` as steps `{mills, rate}` (each until the next), read
  * every 5 minutes and at each document start and switch start and end: the profile in force
- * ([`inForce`]), its `basal` in its `timezone` (the default profile's, else the browser's),
+ * ([`inForce`]), its `basal` in its `timezone` (the default profile's, else UTC),
  * moved by the switch's timeshift and scaled by its percentage, as the server's
  * /api/v4/profile/timeline and the basal property apply them. `switches` are Profile Switch
  * treatments: those that may be in force over the window (an older permanent one included).
