@@ -25,10 +25,12 @@ const ENTRIES_WINDOW_MS: i64 = 2 * 86_400_000;
 const MAX_COUNT: usize = 2_000;
 /// Readings read beyond `count`, for the delta (bgnow skips future-dated readings).
 const EXTRA_READINGS: usize = 100;
-/// Nightscout's in-memory window of device statuses, where the battery is looked up. IOB and
-/// COB take a status of the last 30 minutes, and COB from treatments looks up the insulin
-/// activity at past moments in the whole day (as /api/v2/properties, src/plugins/current.rs).
+/// Nightscout's in-memory window of device statuses, where the battery is looked up.
 const DEVICESTATUS_WINDOW_MS: i64 = 86_400_000;
+/// IOB and COB come from statuses of the last 30 minutes; COB from treatments looks up the
+/// insulin activity at past moments in the rest of the day, where only the IOB reports of
+/// the older statuses are read (as /api/v2/properties: `plugins::current::older_iob`).
+const RECENT_STATUS_MS: i64 = 30 * 60_000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/pebble", web::get().to(get));
@@ -49,6 +51,7 @@ pub struct Request {
 pub struct Data {
     pub entries: Vec<Doc>,
     pub cals: Vec<Doc>,
+    /// Those of the last 30 minutes whole, then the day's older ones with their IOB reports only.
     pub devicestatus: Vec<Doc>,
     pub uploader_status: Option<Doc>,
     /// Treatments of the last 2.5 days and the newest profile, for IOB/COB from treatments
@@ -265,11 +268,12 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
                 } else {
                     vec![]
                 },
-                devicestatus: docs(recent::devicestatus(
-                    conn,
-                    now - DEVICESTATUS_WINDOW_MS,
-                    2_000,
-                )?),
+                devicestatus: {
+                    let since = now - RECENT_STATUS_MS;
+                    let mut all = docs(recent::devicestatus(conn, since, 1_000)?);
+                    all.extend(crate::plugins::current::older_iob(conn, since, now)?);
+                    all
+                },
                 uploader_status: recent::latest_uploader_status(
                     conn,
                     now - DEVICESTATUS_WINDOW_MS,
