@@ -9,12 +9,9 @@ use crate::config::Units;
 use crate::error::Result;
 use crate::jsnum;
 use crate::plugins::bgnow::{self, Sgv};
-use crate::plugins::current::{
-    math_fields, plugin_profiles, runtime_doc, PLUGIN_TREATMENTS_WINDOW_MS,
-};
+use crate::plugins::current::{runtime_doc, MathInputs};
 use crate::plugins::{cob, devicestatus, iob, registry, Doc};
 use crate::store::recent::{self, EntryKind};
-use crate::store::treatment_math;
 use crate::store::StoredDoc;
 use crate::{dates, Config};
 
@@ -261,6 +258,7 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
         .read(move |conn| {
             let docs = |v: Vec<StoredDoc>| -> Vec<Doc> { v.into_iter().map(runtime_doc).collect() };
             let from = now - ENTRIES_WINDOW_MS;
+            let math = MathInputs::read(conn, now)?;
             Ok(Data {
                 entries: docs(recent::entries(conn, EntryKind::Sgv, from, limit)?),
                 cals: if rawbg {
@@ -279,14 +277,8 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
                     now - DEVICESTATUS_WINDOW_MS,
                 )?
                 .map(runtime_doc),
-                treatments: treatment_math::treatments_since(
-                    conn,
-                    now - PLUGIN_TREATMENTS_WINDOW_MS,
-                )?
-                .iter()
-                .map(math_fields)
-                .collect::<Result<Vec<Doc>>>()?,
-                profiles: plugin_profiles(conn, now)?,
+                treatments: math.treatments,
+                profiles: math.profiles,
             })
         })
         .await?;

@@ -86,13 +86,33 @@ pub fn read_with_notice(
         treatments: &treatments,
         db_size_bytes: crate::store::disk::db_size(db_path),
     });
-    let raw = treatment_math::treatments_since(conn, now - PLUGIN_TREATMENTS_WINDOW_MS)?;
-    let recent = raw.iter().map(math_fields).collect::<Result<Vec<Doc>>>()?;
-    let profiles = plugin_profiles(conn, now)?;
+    let math = MathInputs::read(conn, now)?;
+    let (raw, recent, profiles) = (math.raw, math.treatments, math.profiles);
     let ds = with_older_iob(conn, devicestatus, now - DEVICESTATUS_WINDOW_MS, now)?;
     let notice = super::extend_with(&mut all, config, now, recent, &ds, &profiles);
     whole_treatments(&mut all, &raw)?;
     Ok((all, notice))
+}
+
+/// The treatments and profiles the treatment math reads, for /api/v2/properties and /pebble.
+pub struct MathInputs {
+    /// Nightscout's in-memory window of treatments as stored text, newest first.
+    pub raw: Vec<RawDoc>,
+    /// The same, each with only the fields the math reads ([`math_fields`]).
+    pub treatments: Vec<Doc>,
+    pub profiles: Profiles,
+}
+
+impl MathInputs {
+    pub fn read(conn: &Connection, now: i64) -> Result<MathInputs> {
+        let raw = treatment_math::treatments_since(conn, now - PLUGIN_TREATMENTS_WINDOW_MS)?;
+        let treatments = raw.iter().map(math_fields).collect::<Result<Vec<Doc>>>()?;
+        Ok(MathInputs {
+            raw,
+            treatments,
+            profiles: plugin_profiles(conn, now)?,
+        })
+    }
 }
 
 /// The device statuses the treatment math reads, as [`super::devicestatus`] gives them:
