@@ -42,21 +42,40 @@ function profileOf(doc) {
 
 const formats = new Map();
 
-/** Seconds since local midnight (on the clock) at `ms` in `zone`; UTC without one or for one
- *  the browser does not know, as the server reads schedules. */
-function secondsOfDay(ms, zone) {
+/** The wall clock in `zone` at `ms` (UTC without a zone or for one the browser does not know). */
+function wall(ms, zone) {
   const key = zone || 'UTC';
   let f = formats.get(key);
   if (!f) {
+    const opts = { hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' };
     try {
-      f = new Intl.DateTimeFormat('en-GB', { timeZone: key, hourCycle: 'h23', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+      f = new Intl.DateTimeFormat('en-GB', { ...opts, timeZone: key });
     } catch {
-      f = new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', hourCycle: 'h23', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+      f = new Intl.DateTimeFormat('en-GB', { ...opts, timeZone: 'UTC' });
     }
     formats.set(key, f);
   }
-  const p = Object.fromEntries(f.formatToParts(new Date(ms)).map((x) => [x.type, x.value]));
-  return Number(p.hour) * 3600 + Number(p.minute) * 60 + Number(p.second);
+  const p = Object.fromEntries(f.formatToParts(new Date(ms)).map((x) => [x.type, Number(x.value)]));
+  return { date: Date.UTC(p.year, p.month - 1, p.day), secs: p.hour * 3600 + p.minute * 60 + p.second };
+}
+
+/**
+ * Seconds elapsed since local midnight at `ms` in `zone`, as the server's plugins count them
+ * (Nightscout's moment diff from startOf('day')): on a day the clocks change they differ from
+ * the clock time by the hour the clocks moved.
+ */
+function secondsOfDay(ms, zone) {
+  const at = Math.floor(ms / 1000) * 1000;
+  const { date, secs } = wall(at, zone);
+  // The zone's offset at a moment: its wall clock read as UTC, minus the moment.
+  const offset = (t) => {
+    const w = wall(t, zone);
+    return w.date + w.secs * 1000 - t;
+  };
+  let midnight = date - offset(at);
+  midnight = date - offset(midnight);
+  const elapsed = Math.round((at - midnight) / 1000);
+  return elapsed >= 0 && elapsed < 90000 ? elapsed : secs;
 }
 
 /** A schedule's value at `secs` after midnight: the last entry at or before, else the day's last. */

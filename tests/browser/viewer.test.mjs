@@ -780,6 +780,15 @@ describe('treatment math (a Care Portal site: no device statuses)', () => {
         return basalSteps([doc], [sw], day + 3 * 3600000, day + 7 * 3600000).map((s) => [(s.mills - day) / 3600000, Math.round(s.rate * 1000) / 1000]);
       });
       assert.deepEqual(shifted, [[3, 0.8], [4, 1.2], [5, 1.8], [6, 1.2]]);
+      // The day Berlin's clocks go forward, as the server's plugins count it (src/plugins/profile.rs
+      // dst_day_counts_elapsed_seconds_like_moment): 02:30 UTC is 04:30 on the clock but 3.5 h
+      // after midnight, still the 00:00 rate; an hour later the 04:00 rate.
+      const dst = await page.evaluate(async () => {
+        const { basalSteps } = await import(document.querySelector('script[type=module]').src.replace(/app\.js$/, 'forecast.js'));
+        const doc = { startDate: '2024-01-01T00:00:00Z', defaultProfile: 'D', store: { D: { timezone: 'Europe/Berlin', basal: [{ time: '00:00', value: 1 }, { time: '04:00', value: 2 }] } } };
+        return ['2024-03-31T02:30:00Z', '2024-03-31T03:30:00Z'].map((at) => basalSteps([doc], [], Date.parse(at), Date.parse(at))[0].rate);
+      });
+      assert.deepEqual(dst, [1, 2]);
       await shot(page, 'basal-switches');
       clean(b);
     } finally {
