@@ -6,7 +6,7 @@ import { Alarms } from './alarm.js';
 import { api, authorizeMessage, credentials, forget, remember, signedIn, store, takeTokenFromUrl } from './auth.js';
 import { Careportal } from './careportal.js';
 import { GlucoseChart } from './chart.js';
-import { ar2Cone, basalSteps } from './forecast.js';
+import { ar2Cone, basalSteps, coneFactor } from './forecast.js';
 import { ago, arrow, clock, delta, fmt, fmtDelta, MIN_VALID, rangeOf, RANGE_WORDS, treatmentMgdl, unitLabel } from './glucose.js';
 import { Live } from './live.js';
 import { AGE_EVENTS, ageKey, pills, predictions } from './pills.js';
@@ -30,8 +30,14 @@ const state = {
   ages: {},
   /** Profile documents by _id (not cut to the live window: they start long before it). */
   profiles: new Map(),
+  /** The newest Profile Switches from before the live window (one may still be in force). */
+  olderSwitches: [],
   /** The server's AR2 forecast and its cone: {predicted: [{mills, mgdl}], cone: [...]}. */
   ar2: null,
+  /** The server's properties for the pills (iob, cob, bwp, basal), or null when not read. */
+  props: null,
+  /** AR2_CONE_FACTOR as the server's status sends it (extendedSettings.ar2.coneFactor). */
+  coneFactor: 2,
   lastAnnounced: null,
   firstRender: null,
   /** The past day shown (its local midnight in ms), or null for the live chart. */
@@ -119,7 +125,7 @@ function applyData(msg) {
     if (p.action === 'remove') state.profiles.delete(p._id);
     else state.profiles.set(p._id, p);
   }
-  if (Array.isArray(msg.sgvs) && msg.sgvs.length) loadForecast();
+  loadProperties();
   let treatmentsChanged = false;
   for (const name of Object.keys(L)) {
     const items = msg[name];
@@ -229,22 +235,28 @@ async function showDay(day) {
 }
 
 let forecastTimer = null;
+let propertiesTimer = null;
 
-/** The AR2 forecast from the server's properties (its bgnow and delta give the cone), once per
- *  burst of new readings. Without the permission or offline the chart simply has none. */
-function loadForecast() {
-  clearTimeout(forecastTimer);
-  forecastTimer = setTimeout(async () => {
+/** The server's properties, once per burst of updates: the AR2 forecast (its bgnow and delta
+ *  give the cone) and the IOB, COB, BWP and basal pills, computed there from device statuses and
+ *  Care Portal treatments as /api/v2/properties computes them. Without the permission or
+ *  offline the chart has no forecast and the pills fall back to the device statuses. */
+function loadProperties() {
+  clearTimeout(propertiesTimer);
+  propertiesTimer = setTimeout(async () => {
     try {
-      const p = await api('/api/v2/properties/bgnow,delta,ar2');
+      const p = await api('/api/v2/properties/bgnow,delta,ar2,iob,cob,bwp,basal');
       const predicted = (p && p.ar2 && p.ar2.forecast && p.ar2.forecast.predicted) || [];
       state.ar2 = {
         predicted: predicted.map((x) => ({ mills: Number(x.mills), mgdl: Number(x.mgdl) })),
-        cone: ar2Cone(p && p.bgnow, p && p.delta),
+        cone: ar2Cone(p && p.bgnow, p && p.delta, state.coneFactor),
       };
+      state.props = p && typeof p === 'object' ? p : null;
     } catch {
       state.ar2 = null;
+      state.props = null;
     }
+    renderNow();
     renderChart();
   }, 300);
 }
@@ -334,7 +346,7 @@ function renderNow() {
   if (state.conn !== 'live') classes.push('offline');
   box.className = classes.join(' ');
 
-  const list = pills({ devicestatus: state.sorted.devicestatus, now, units, ages: state.ages });
+  const list = pills({ devicestatus: state.sorted.devicestatus, now, units, ages: state.ages, props: state.props });
   const ul = $('pills');
   ul.replaceChildren(...list.map((p) => {
     const li = document.createElement('li');
@@ -353,6 +365,26 @@ function renderNow() {
     li.append(k, v, sr);
     return li;
   }));
+}
+
+/** Profile Switches for the basal line: those of the live window and the older ones read. */
+function switches() {
+  const all = new Map(state.olderSwitches.map((t) => [t._id, t]));
+  for (const t of state.sorted.treatments) if (t.eventType === 'Profile Switch') all.set(t._id, t);
+  return [...all.values()];
+}
+
+/** The newest Profile Switches before the live window: a permanent one (or a long temporary
+ *  one) started days ago may still set the basal. */
+async function loadOlderSwitches() {
+  const before = new Date(Date.now() - HISTORY_HOURS * H).toISOString();
+  try {
+    const list = await api(`/api/v1/treatments.json?find[eventType]=${encodeURIComponent('Profile Switch')}&find[created_at][$lt]=${encodeURIComponent(before)}&count=10`);
+    state.olderSwitches = (Array.isArray(list) ? list : []).map((t) => ({ ...t, mills: Number(t.mills) || Date.parse(t.created_at) }));
+  } catch {
+    state.olderSwitches = [];
+  }
+  renderChart();
 }
 
 /** The treatments of the day shown (the live chart's: the last 24 hours), oldest first. */
@@ -375,7 +407,7 @@ function renderChart() {
     treatments,
     predictions: past ? [] : predictions(state.sorted.devicestatus, now),
     ar2: (!past && state.ar2) || { predicted: [], cone: [] },
-    basal: basalSteps([...state.profiles.values()], from, now),
+    basal: basalSteps([...state.profiles.values()], switches(), from, now),
     now,
     hours,
     th: settings.thresholds(),
@@ -654,7 +686,9 @@ async function restart() {
   const status = api('/api/v1/status.json');
   live.start();
   try {
-    state.settings = (await status).settings || {};
+    const st = await status;
+    state.settings = st.settings || {};
+    state.coneFactor = coneFactor(st.extendedSettings);
     if (!performance.getEntriesByName('nl:settings').length) performance.mark('nl:settings');
   } catch (e) {
     if (e.status === 401) {
@@ -675,13 +709,17 @@ async function restart() {
   route();
   showDay(state.day);
   loadAges();
+  loadOlderSwitches();
 }
 
 setInterval(() => {
   renderNow();
 }, 15000);
 setInterval(() => {
-  if (document.visibilityState === 'visible') renderChart();
+  if (document.visibilityState !== 'visible') return;
+  // IOB and COB decay between updates, as Nightscout's clients see on its minute data ticks.
+  if (state.settings && state.conn === 'live') loadProperties();
+  renderChart();
 }, 60000);
 
 takeTokenFromUrl();

@@ -1,7 +1,10 @@
-// The status pills under the current value, computed in the browser from the live device
-// status and treatments (Nightscout's iob, cob, pump, upbat, loop/openaps, cage/sage/iage/bage
-// plugins, in their simplest form). Each pill: {key, label, value, detail, level}, level being
-// '', 'warn' or 'urgent'.
+// The status pills under the current value. IOB, COB, BWP and basal come from the server's
+// /api/v2/properties (Nightscout's iob, cob, boluswizardpreview and basalprofile plugins, device
+// statuses and Care Portal treatments combined there), written as those plugins' pills write
+// them; without the properties IOB and COB fall back to the newest device status. The others
+// (pump, upbat, loop/openaps, cage/sage/iage/bage) are computed here from the live data in their
+// simplest form. Each pill: {key, label, value, detail, level}, level being '', 'warn' or
+// 'urgent'.
 
 import { age, fmt } from './glucose.js';
 
@@ -34,11 +37,8 @@ function openapsIob(o) {
   return num(iob && iob.iob) ?? num(o.suggested && o.suggested.IOB) ?? num(o.enacted && o.enacted.IOB);
 }
 
-/** The pills for the current state; `ages` maps an age key to the newest such treatment time. */
-export function pills({ devicestatus, now, units, ages }) {
-  const out = [];
-  const since = (ds) => `${age(now - ds.mills)} ago`;
-
+/** IOB and COB from the newest device status that has them, when the properties are missing. */
+function deviceIobCob(out, devicestatus, since) {
   const iob = newest(devicestatus, (d) =>
     (d.loop && num(d.loop.iob && d.loop.iob.iob)) ??
     (d.openaps && openapsIob(d.openaps)) ??
@@ -49,6 +49,79 @@ export function pills({ devicestatus, now, units, ages }) {
     (d.loop && num(d.loop.cob && d.loop.cob.cob)) ??
     (d.openaps && (num(d.openaps.suggested && d.openaps.suggested.COB) ?? num(d.openaps.enacted && d.openaps.enacted.COB))));
   if (cob) out.push({ key: 'cob', label: 'COB', value: `${round(cob.v, 0)}g`, detail: `carbs on board, ${since(cob.ds)}`, level: '' });
+}
+
+/** sandbox.roundInsulinForDisplayFormat (the default style): floored to hundredths. */
+function roundInsulin(insulin) {
+  if (insulin === 0) return '0';
+  return (Math.floor(insulin * 100) / 100).toFixed(2);
+}
+
+const info = (pairs) => pairs.filter(([, v]) => v != null && v !== '').map(([k, v]) => `${k}: ${v}`).join('; ');
+const clockOf = (ms) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+
+/**
+ * The IOB, COB, BWP and basal pills from the server's properties, with the values and texts of
+ * Nightscout's updateVisualisation in iob.js, cob.js, boluswizardpreview.js and
+ * basalprofile.js; a pill whose property is absent (no data, no profile, DISABLE) is left out,
+ * and so is BWP when it has no estimate (its `errors`: no profile, no current reading).
+ */
+export function therapyPills(props) {
+  const out = [];
+  const pill = (key, label, value, pairs, otherwise = '') => out.push({ key, label, value, detail: info(pairs) || otherwise, level: '' });
+  const { iob, cob, bwp, basal } = props;
+  if (iob && iob.display !== undefined) {
+    const last = iob.lastBolus;
+    pill('iob', 'IOB', `${roundInsulin(iob.display)}U`, [
+      ['Last Bolus', last && `${roundInsulin(Number(last.insulin))}U @ ${clockOf(last.mills)}`],
+      ['Basal IOB', typeof iob.basaliob === 'number' ? iob.basaliob.toFixed(2) : null],
+      ['Source', iob.source],
+      ['Device', iob.device],
+      ['Careportal IOB', typeof iob.treatmentIob === 'number' ? iob.treatmentIob.toFixed(2) : null],
+    ], 'insulin on board');
+  }
+  if (cob && cob.cob !== undefined) {
+    const tc = cob.treatmentCOB;
+    const last = cob.lastCarbs || (tc && tc.lastCarbs);
+    pill('cob', 'COB', `${Math.round(cob.cob * 10) / 10}g`, [
+      ['Source', cob.source],
+      ['Careportal COB', tc && tc.cob ? Math.round(tc.cob * 10) / 10 : null],
+      ['Last Carbs', last && `${last.carbs}g @ ${new Date(last.mills).toLocaleString()}`],
+    ], 'carbs on board');
+  }
+  if (bwp && bwp.bolusEstimateDisplay !== undefined) {
+    const e = bwp.bolusEstimateDisplay;
+    pill('bwp', 'BWP', e >= 0 ? `${e}U` : e < 0 ? '< 0U' : '', [
+      ['Insulin on Board', `${bwp.displayIOB}U`],
+      ['Expected effect', `-${bwp.effectDisplay}`],
+      ['Expected outcome', bwp.outcomeDisplay],
+    ]);
+  }
+  if (basal && basal.display !== undefined) {
+    const cur = basal.current || {};
+    const t = cur.treatment;
+    const temp = t && (t.percent ? `${t.percent > 0 ? '+' : ''}${t.percent}%` : !Number.isNaN(Number(t.absolute)) ? `${t.absolute}U/h` : '');
+    const combo = cur.combobolustreatment;
+    pill('basal', 'BASAL', String(basal.display), [
+      ['Current basal', basal.display],
+      ['Active temp basal', temp],
+      ['Basal profile value', t && typeof cur.basal === 'number' ? `${cur.basal.toFixed(3)} U` : null],
+      ['Active combo bolus', combo && combo.relative ? `+${combo.relative}U/h` : null],
+    ]);
+  }
+  return out;
+}
+
+/**
+ * The pills for the current state; `ages` maps an age key to the newest such treatment time;
+ * `props` are the server's properties (null when not fetched).
+ */
+export function pills({ devicestatus, now, units, ages, props = null }) {
+  const out = [];
+  const since = (ds) => `${age(now - ds.mills)} ago`;
+
+  if (props) out.push(...therapyPills(props));
+  else deviceIobCob(out, devicestatus, since);
 
   const reservoir = newest(devicestatus, (d) => d.pump && num(d.pump.reservoir));
   if (reservoir) {

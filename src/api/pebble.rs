@@ -9,12 +9,9 @@ use crate::config::Units;
 use crate::error::Result;
 use crate::jsnum;
 use crate::plugins::bgnow::{self, Sgv};
-use crate::plugins::current::{
-    math_fields, plugin_profiles, runtime_doc, PLUGIN_TREATMENTS_WINDOW_MS,
-};
+use crate::plugins::current::{runtime_doc, MathInputs};
 use crate::plugins::{cob, devicestatus, iob, registry, Doc};
 use crate::store::recent::{self, EntryKind};
-use crate::store::treatment_math;
 use crate::store::StoredDoc;
 use crate::{dates, Config};
 
@@ -27,7 +24,9 @@ const MAX_COUNT: usize = 2_000;
 const EXTRA_READINGS: usize = 100;
 /// Nightscout's in-memory window of device statuses, where the battery is looked up.
 const DEVICESTATUS_WINDOW_MS: i64 = 86_400_000;
-/// IOB and COB come from statuses of the last 30 minutes.
+/// IOB and COB come from statuses of the last 30 minutes; COB from treatments looks up the
+/// insulin activity at past moments in the rest of the day, where only the IOB reports of
+/// the older statuses are read (as /api/v2/properties: `plugins::current::older_iob`).
 const RECENT_STATUS_MS: i64 = 30 * 60_000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -49,6 +48,7 @@ pub struct Request {
 pub struct Data {
     pub entries: Vec<Doc>,
     pub cals: Vec<Doc>,
+    /// Those of the last 30 minutes whole, then the day's older ones with their IOB reports only.
     pub devicestatus: Vec<Doc>,
     pub uploader_status: Option<Doc>,
     /// Treatments of the last 2.5 days and the newest profile, for IOB/COB from treatments
@@ -258,6 +258,7 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
         .read(move |conn| {
             let docs = |v: Vec<StoredDoc>| -> Vec<Doc> { v.into_iter().map(runtime_doc).collect() };
             let from = now - ENTRIES_WINDOW_MS;
+            let math = MathInputs::read(conn, now)?;
             Ok(Data {
                 entries: docs(recent::entries(conn, EntryKind::Sgv, from, limit)?),
                 cals: if rawbg {
@@ -265,20 +266,19 @@ async fn get(state: State, req: HttpRequest) -> Result<HttpResponse> {
                 } else {
                     vec![]
                 },
-                devicestatus: docs(recent::devicestatus(conn, now - RECENT_STATUS_MS, 1_000)?),
+                devicestatus: {
+                    let since = now - RECENT_STATUS_MS;
+                    let mut all = docs(recent::devicestatus(conn, since, 1_000)?);
+                    all.extend(crate::plugins::current::older_iob(conn, since, now)?);
+                    all
+                },
                 uploader_status: recent::latest_uploader_status(
                     conn,
                     now - DEVICESTATUS_WINDOW_MS,
                 )?
                 .map(runtime_doc),
-                treatments: treatment_math::treatments_since(
-                    conn,
-                    now - PLUGIN_TREATMENTS_WINDOW_MS,
-                )?
-                .iter()
-                .map(math_fields)
-                .collect::<Result<Vec<Doc>>>()?,
-                profiles: plugin_profiles(conn, now)?,
+                treatments: math.treatments,
+                profiles: math.profiles,
             })
         })
         .await?;

@@ -82,6 +82,17 @@ pub fn enabled_features(c: &Config) -> Vec<String> {
     all
 }
 
+/// `extendedSettings` as Nightscout's plugins.extendedClientSettings: devicestatus, and the
+/// client plugins' settings the viewer reads (ar2's cone factor, when ar2 is enabled).
+fn extended_settings(c: &Config, enabled: &[String]) -> Value {
+    let mut out = json!({ "devicestatus": { "advanced": true, "days": 1 } });
+    let cone = c.plugins.cone_factor_setting.clone();
+    if let Some(v) = cone.filter(|_| enabled.iter().any(|f| f == "ar2")) {
+        out["ar2"] = json!({ "coneFactor": v });
+    }
+    out
+}
+
 /// The client-visible settings, as Nightscout's filteredSettings: every key of lib/settings.js
 /// in its order (never a secret; `obscured` and `obscureDeviceProvenance` are removed there too).
 pub fn settings_json(c: &Config) -> Value {
@@ -177,7 +188,7 @@ async fn status(state: State, access: Access, req: HttpRequest) -> Result<HttpRe
         "careportalEnabled": enabled.iter().any(|f| f == "careportal"),
         "boluscalcEnabled": enabled.iter().any(|f| f == "boluscalc"),
         "settings": settings_json(c),
-        "extendedSettings": { "devicestatus": { "advanced": true, "days": 1 } },
+        "extendedSettings": extended_settings(c, &enabled),
         "authorized": authorized,
         "runtimeState": "loaded",
         "dbsize": dbsize,

@@ -170,11 +170,23 @@ impl Engine {
         Some((level, title, message, event, "ar2"))
     }
 
+    /// sandbox.displayBg: LOW and HIGH for Dexcom's 39 and 401, else scaleEntry's number
+    /// (mmol rounded half up to one decimal by units.mgdlToMMOL, then `Number`: 3.0 shows "3"),
+    /// written as JavaScript writes numbers.
     fn scaled(&self, mgdl: f64) -> String {
-        match self.units {
-            Units::MgDl => format!("{}", mgdl.round()),
-            Units::Mmol => format!("{:.1}", mgdl / crate::config::MMOL_TO_MGDL),
+        if mgdl == 39.0 {
+            return "LOW".into();
         }
+        if mgdl == 401.0 {
+            return "HIGH".into();
+        }
+        let v = match self.units {
+            Units::MgDl => mgdl,
+            Units::Mmol => {
+                crate::jsnum::str_number(&crate::jsnum::mgdl_to_mmol(mgdl)).unwrap_or(f64::NAN)
+            }
+        };
+        crate::jsnum::js_str(v)
     }
 
     /// The highest alarm the data calls for now; of equal levels the forecast's, as
@@ -550,5 +562,20 @@ mod tests {
             e.evaluate(at(300.0, 0), NOW)[0].payload["message"],
             "BG Now: 16.7 mmol"
         );
+        // units.mgdlToMMOL then Number: 54 mg/dl is 2.997 mmol, "3.0", shown "3"; 50 is
+        // 2.7754, "2.8"; 400 is 22.2029, "22.2".
+        for (mgdl, shown) in [(54.0, "3"), (50.0, "2.8"), (400.0, "22.2")] {
+            let mut e = engine(&[("DISPLAY_UNITS", "mmol")]);
+            assert_eq!(
+                e.evaluate(at(mgdl, 0), NOW)[0].payload["message"],
+                format!("BG Now: {shown} mmol"),
+                "{mgdl}"
+            );
+        }
+        // mg/dl as stored, and Dexcom's 401 as Nightscout names it.
+        let mut e = engine(&[]);
+        let message =
+            |e: &mut Engine, mgdl| e.evaluate(at(mgdl, 0), NOW)[0].payload["message"].clone();
+        assert_eq!(message(&mut e, 401.0), "BG Now: HIGH mg/dl");
     }
 }

@@ -12,6 +12,8 @@ pub(crate) mod wsproto;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use actix_web::rt::time::{sleep_until, Instant};
+
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -19,6 +21,12 @@ use crate::dates::now_ms;
 use crate::store::changes::{ChangeSet, Op};
 use crate::store::{Collection, Store};
 use alarms::{Engine, Notify, Reading};
+
+/// The bolus wizard preview is computed at most this often after writes: Nightscout reloads
+/// its data, and so evaluates the plugins' notifications, at most once a second while writes
+/// arrive (lib/server/bootevent.js: a 1 s debounce, leading and trailing edge). Each
+/// computation reads and computes every property (docs/PERFORMANCE.md).
+const BWP_MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Events beyond data changes (alarms, announcements) for every connected client.
 pub type Events = broadcast::Sender<Arc<Notify>>;
@@ -188,6 +196,9 @@ impl Live {
         let warn_ms = (config.alarms.timeago_warn_mins * 60_000.0) as u64;
         let tick = Duration::from_millis((warn_ms / 4).clamp(200, 30_000));
         let mut timer = actix_web::rt::time::interval(tick);
+        let mut last_bwp = Instant::now();
+        // Commits arrived since the last computation, which was too recent to run again.
+        let mut bwp_due = false;
         loop {
             tokio::select! {
                 msg = bus.recv() => match msg {
@@ -195,21 +206,36 @@ impl Live {
                         if self.follow(&set) {
                             self.reload_latest(&store).await;
                         }
-                        // A burst of commits: the preview is computed once it is read.
+                        // A burst of commits: the preview is computed once it is read, at
+                        // most once per BWP_MIN_INTERVAL (else when that has passed).
                         if bus.is_empty() {
-                            self.refresh_bwp(&store, &config).await;
+                            if last_bwp.elapsed() >= BWP_MIN_INTERVAL {
+                                self.refresh_bwp(&store, &config).await;
+                                last_bwp = Instant::now();
+                                bwp_due = false;
+                            } else {
+                                bwp_due = true;
+                            }
                         }
                         self.evaluate();
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         self.reload_latest(&store).await;
-                        self.refresh_bwp(&store, &config).await;
+                        bwp_due = true;
                         self.evaluate();
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
+                _ = sleep_until(last_bwp + BWP_MIN_INTERVAL), if bwp_due => {
+                    self.refresh_bwp(&store, &config).await;
+                    last_bwp = Instant::now();
+                    bwp_due = false;
+                    self.evaluate();
+                }
                 _ = timer.tick() => {
                     self.refresh_bwp(&store, &config).await;
+                    last_bwp = Instant::now();
+                    bwp_due = false;
                     self.evaluate();
                 }
             }

@@ -270,6 +270,29 @@ mod tests {
         assert!(p.get("displayLine").is_none());
     }
 
+    /// 15.0.7's boluswizardpreview.js asks `sbx.isCurrent(lastSGVEntry)`: at most 15 minutes
+    /// old (sandbox.js `sbx.time - entry.mills <= times.mins(15).msecs`); an older copy of the
+    /// plugin asked for 10.
+    #[test]
+    fn a_reading_up_to_15_minutes_old_is_current() {
+        let s = Settings::default();
+        let d = data(&s, &[], &[], Some(&profile));
+        let aged = |ago_ms: i64| {
+            let mut p = props(220.0, 0, 1.2);
+            p["buckets"][0]["sgvs"][0]["mills"] = json!(NOW - ago_ms);
+            property(&d, &p)
+        };
+        for ago in [12 * M, 15 * M] {
+            let p = aged(ago);
+            assert!(p.get("errors").is_none(), "{ago}: {p:?}");
+            assert_eq!(p["bolusEstimateDisplay"], json!("0.80"));
+        }
+        let stale = aged(15 * M + 1);
+        assert_eq!(stale["errors"], json!(["Data isn't current"]));
+        assert!(is_current(100.0, NOW - 15 * M, NOW) && !is_current(100.0, NOW - 15 * M - 1, NOW));
+        assert!(!is_current(38.0, NOW, NOW), "error codes are not readings");
+    }
+
     #[test]
     fn notices_follow_the_bwp_settings() {
         let s = Settings::default();

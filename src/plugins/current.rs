@@ -19,8 +19,14 @@ use crate::Config;
 /// this many leaves room for several uploaders and stray future-dated entries.
 const ENTRIES_WINDOW_MS: i64 = 2 * 86_400_000;
 const ENTRIES_LIMIT: usize = 100;
-/// Device statuses: loop and openaps look back six hours, the others less.
+/// Device statuses read whole: loop and openaps look back six hours, the others less.
 const DEVICESTATUS_WINDOW_MS: i64 = 6 * 3_600_000;
+/// Nightscout's data loader and cache hold a day of device statuses (DEVICESTATUS_DAYS, which
+/// env.js keeps at 1). COB asks iob.calcTotal for the insulin activity at each carb entry's
+/// past decay times, and there a device status within 30 minutes answers instead of the
+/// treatments; of the statuses older than the whole ones only their IOB reports are read
+/// ([`with_older_iob`]).
+pub const DEVICESTATUS_DAY_MS: i64 = 24 * 3_600_000;
 const DEVICESTATUS_LIMIT: usize = 2_000;
 /// Site/sensor/insulin/battery changes: Nightscout looks back 62 days.
 const TREATMENTS_WINDOW_MS: i64 = 62 * 86_400_000;
@@ -80,13 +86,110 @@ pub fn read_with_notice(
         treatments: &treatments,
         db_size_bytes: crate::store::disk::db_size(db_path),
     });
-    let raw = treatment_math::treatments_since(conn, now - PLUGIN_TREATMENTS_WINDOW_MS)?;
-    let recent = raw.iter().map(math_fields).collect::<Result<Vec<Doc>>>()?;
-    let profiles = plugin_profiles(conn, now)?;
-    let ds = super::shared::devicestatus_owned(devicestatus);
+    let math = MathInputs::read(conn, now)?;
+    let (raw, recent, profiles) = (math.raw, math.treatments, math.profiles);
+    let ds = with_older_iob(conn, devicestatus, now - DEVICESTATUS_WINDOW_MS, now)?;
     let notice = super::extend_with(&mut all, config, now, recent, &ds, &profiles);
     whole_treatments(&mut all, &raw)?;
     Ok((all, notice))
+}
+
+/// The treatments and profiles the treatment math reads, for /api/v2/properties and /pebble.
+pub struct MathInputs {
+    /// Nightscout's in-memory window of treatments as stored text, newest first.
+    pub raw: Vec<RawDoc>,
+    /// The same, each with only the fields the math reads ([`math_fields`]).
+    pub treatments: Vec<Doc>,
+    pub profiles: Profiles,
+}
+
+impl MathInputs {
+    pub fn read(conn: &Connection, now: i64) -> Result<MathInputs> {
+        let raw = treatment_math::treatments_since(conn, now - PLUGIN_TREATMENTS_WINDOW_MS)?;
+        let treatments = raw.iter().map(math_fields).collect::<Result<Vec<Doc>>>()?;
+        Ok(MathInputs {
+            raw,
+            treatments,
+            profiles: plugin_profiles(conn, now)?,
+        })
+    }
+}
+
+/// The device statuses the treatment math reads, as [`super::devicestatus`] gives them:
+/// `recent` (newest first, read whole from `since` on) and the rest of Nightscout's day
+/// ([`older_iob`]).
+pub fn with_older_iob(
+    conn: &Connection,
+    mut recent: Vec<Doc>,
+    since: i64,
+    now: i64,
+) -> Result<Vec<(Doc, i64)>> {
+    recent.extend(older_iob(conn, since, now)?);
+    Ok(super::shared::devicestatus_owned(recent))
+}
+
+/// The device statuses of Nightscout's day before `since`, newest first, each with its IOB
+/// reports only ([`iob_fields`]): iob.js reads nothing else of them.
+pub fn older_iob(conn: &Connection, since: i64, now: i64) -> Result<Vec<Doc>> {
+    let older = treatment_math::devicestatus_between(
+        conn,
+        now - DEVICESTATUS_DAY_MS,
+        since,
+        DEVICESTATUS_LIMIT,
+    )?;
+    older.iter().map(iob_fields).collect()
+}
+
+/// What iob.fromDeviceStatus reads of a status' part (`openaps`, `loop`, `pump`).
+#[derive(Deserialize)]
+struct IobPart<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    iob: Option<&'a RawValue>,
+}
+
+/// What iob.fromDeviceStatus reads of a device status.
+#[derive(Deserialize)]
+struct IobFields<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    device: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    connect: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    openaps: Option<IobPart<'a>>,
+    #[serde(rename = "loop", default, borrow)]
+    loop_: Option<IobPart<'a>>,
+    #[serde(default, borrow)]
+    pump: Option<IobPart<'a>>,
+}
+
+/// A device status as iob.js reads it: `_id`, `device`, `connect`, the `iob` of `openaps`,
+/// `loop` and `pump` (each part kept as an object, without its other fields), `mills`. A Loop
+/// status carries its predictions and an OpenAPS one its predBGs: those are skipped, not
+/// built. A document serde cannot read that way (a part that is not an object, a duplicated
+/// key) is parsed whole.
+pub fn iob_fields(d: &RawDoc) -> Result<Doc> {
+    let Ok(f) = serde_json::from_str::<IobFields>(&d.doc) else {
+        return Ok(runtime_doc(StoredDoc::parse(d.clone())?));
+    };
+    let mut out = Doc::new();
+    out.insert("_id".into(), Value::String(d.id.clone()));
+    for (key, raw) in [("device", f.device), ("connect", f.connect)] {
+        if let Some(raw) = raw {
+            out.insert(key.into(), serde_json::from_str(raw.get())?);
+        }
+    }
+    for (key, part) in [("openaps", f.openaps), ("loop", f.loop_), ("pump", f.pump)] {
+        let Some(part) = part else {
+            continue;
+        };
+        let mut o = Doc::new();
+        if let Some(raw) = part.iob {
+            o.insert("iob".into(), serde_json::from_str(raw.get())?);
+        }
+        out.insert(key.into(), Value::Object(o));
+    }
+    out.insert("mills".into(), d.mills.into());
+    Ok(out)
 }
 
 /// The fields of a treatment the math reads (iob, cob, basal, bwp), each as stored; `null`
@@ -212,6 +315,29 @@ mod tests {
             srv_modified: 0,
             is_valid: true,
         }
+    }
+
+    #[test]
+    fn older_statuses_keep_only_their_iob_reports() {
+        let loop_status = raw(
+            "l",
+            r#"{"device":"loop://iPhone","created_at":"x","loop":{"timestamp":"t","iob":{"iob":1.5,"timestamp":"t"},"predicted":{"values":[1,2,3]}},"pump":{"reservoir":50}}"#,
+        );
+        let light = iob_fields(&loop_status).unwrap_or_default();
+        assert_eq!(
+            serde_json::to_string(&light).unwrap_or_default(),
+            r#"{"_id":"l","device":"loop://iPhone","loop":{"iob":{"iob":1.5,"timestamp":"t"}},"pump":{},"mills":5}"#
+        );
+        // null parts are absent to iob.js as to serde; a part that is not an object is
+        // parsed whole.
+        let odd = iob_fields(&raw("o", r#"{"openaps":"x","loop":null,"connect":{}}"#))
+            .unwrap_or_default();
+        assert_eq!(odd.get("openaps"), Some(&json!("x")));
+        assert_eq!(odd.get("loop"), Some(&Value::Null));
+        // iob.js reads the same IOB from both forms.
+        let whole = runtime_doc(StoredDoc::parse(loop_status).unwrap_or_else(|_| unreachable!()));
+        let at = |d: Doc| super::super::iob::from_devicestatus(5, &[(d, 5)]);
+        assert_eq!(at(light), at(whole));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use serde_json::Value;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// ALARM_TYPES names `simple` (threshold alarms). On unless ALARM_TYPES leaves it out.
@@ -16,6 +18,9 @@ pub struct Settings {
     pub bwp_snooze_ms: i64,
     /// ar2.js getConeFactor: 2 unless a number of at least 0.
     pub cone_factor: f64,
+    /// AR2_CONE_FACTOR as set, in the form Nightscout's env.js gives extended settings to
+    /// clients (`extendedSettings.ar2.coneFactor` of the status); `None` when not set.
+    pub cone_factor_setting: Option<Value>,
 }
 
 impl Default for Settings {
@@ -27,6 +32,19 @@ impl Default for Settings {
 /// JavaScript's `Number(s)` for a setting's text; `None` for NaN.
 fn number(v: Option<&String>) -> Option<f64> {
     crate::jsnum::str_number(v?)
+}
+
+/// env.js findExtendedSettings: a value that is a number (`!isNaN`) becomes one, on/true and
+/// off/false become booleans, anything else stays text.
+fn extended_value(v: &str) -> Value {
+    if let Some(n) = crate::jsnum::str_number(v) {
+        return crate::jsnum::num(n);
+    }
+    match v.to_lowercase().as_str() {
+        "on" | "true" => Value::Bool(true),
+        "off" | "false" => Value::Bool(false),
+        _ => Value::String(v.to_string()),
+    }
 }
 
 /// `Number(x) || default`.
@@ -67,6 +85,7 @@ impl Settings {
             bwp_urgent: or_default(values.get("BWP_URGENT"), 1.00),
             bwp_snooze_ms: snooze_mins.map_or(10 * 60_000, |m| (m * 60_000.0) as i64),
             cone_factor: cone,
+            cone_factor_setting: values.get("AR2_CONE_FACTOR").map(|v| extended_value(v)),
         }
     }
 }
@@ -106,5 +125,16 @@ mod tests {
         assert!(both.simple_alarms && both.predict_alarms);
         let unknown = Settings::from_map(&map(&[("ALARM_TYPES", "loud")]));
         assert!(unknown.simple_alarms && !unknown.predict_alarms);
+    }
+
+    #[test]
+    fn the_cone_factor_is_kept_as_env_js_gives_it_to_clients() {
+        assert_eq!(Settings::default().cone_factor_setting, None);
+        let shown =
+            |v: &str| Settings::from_map(&map(&[("AR2_CONE_FACTOR", v)])).cone_factor_setting;
+        assert_eq!(shown("1.5"), Some(serde_json::json!(1.5)));
+        assert_eq!(shown("-1"), Some(serde_json::json!(-1)));
+        assert_eq!(shown("wide"), Some(serde_json::json!("wide")));
+        assert_eq!(shown("off"), Some(serde_json::json!(false)));
     }
 }

@@ -6,7 +6,7 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MIN, MMOL, OUT, SECRET, SECRET_SHA1, clean, freePort, openBrowser, seedDay, sgv, shot, startServer, text, timings } from './lib.mjs';
+import { MIN, MMOL, OUT, SECRET, SECRET_SHA1, clean, freePort, iso, openBrowser, seedDay, sgv, shot, startServer, text, timings } from './lib.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Tests
@@ -56,8 +56,10 @@ describe('a day of 1-minute data (AUTH_DEFAULT_ROLES=readable, mg/dl)', () => {
       assert.match(await page.title(), /^123 \u2192 \+5 \u2013 Browser Test Site$/);
       assert.ok((await page.getAttribute('.now', 'class')).includes('in-range'));
       const pill = (k) => text(page, `[data-pill="${k}"] .v`);
+      // IOB and COB from the server's properties (the Loop's, which take precedence over the
+      // meal bolus), written as Nightscout's pills write them.
+      await page.waitForFunction(() => document.querySelector('[data-pill="cob"] .v')?.textContent === '20.4g', null, { timeout: 5000 });
       assert.equal(await pill('iob'), '1.25U');
-      assert.equal(await pill('cob'), '20g');
       assert.equal(await pill('reservoir'), '85.5U');
       assert.equal(await pill('pumpbattery'), '60%');
       assert.equal(await pill('uploader'), '15%');
@@ -471,6 +473,133 @@ describe('bridges', () => {
       await page.waitForSelector('#bridge-pills', { state: 'attached' });
       assert.ok(await page.locator('#bridge-pills').isHidden());
       assert.equal(await page.locator('#bridge-pills li').count(), 0);
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('treatment math (a Care Portal site: no device statuses)', () => {
+  const flat = (v) => [{ time: '00:00', value: v, timeAsSeconds: 0 }];
+  /** Readings every 5 minutes for 3 hours, ending 150 (6 min ago) and 160 (1 min ago). */
+  async function seed(srv, now) {
+    const readings = [];
+    for (let i = 2; i < 36; i++) readings.push(sgv(now - MIN - i * 5 * MIN, Math.round(120 + 30 * Math.sin(i / 20))));
+    readings.push(sgv(now - 6 * MIN, 150), sgv(now - MIN, 160));
+    await srv.post('/api/v1/entries', readings);
+    await srv.post('/api/v1/profile', {
+      defaultProfile: 'Default', startDate: iso(now - 30 * 24 * 60 * MIN), units: 'mg/dl',
+      store: {
+        Default: { dia: 4, carbs_hr: 30, delay: 20, timezone: 'UTC', units: 'mg/dl', carbratio: flat(10), sens: flat(40), basal: flat(0.9), target_low: flat(100), target_high: flat(120) },
+        Night: { dia: 3, carbs_hr: 30, timezone: 'UTC', units: 'mg/dl', carbratio: flat(12), sens: flat(60), basal: flat(0.5), target_low: flat(100), target_high: flat(120) },
+      },
+    });
+  }
+
+  test('IOB, COB, BWP and basal pills show the server\'s numbers; the cone uses AR2_CONE_FACTOR', async () => {
+    const srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable', ENABLE: 'careportal ar2', AR2_CONE_FACTOR: '1' });
+    const now = Date.now();
+    await seed(srv, now);
+    const at = (mins) => iso(now - mins * MIN);
+    await srv.post('/api/v1/treatments', [
+      { eventType: 'Meal Bolus', created_at: at(120), insulin: 4.5, carbs: 45, enteredBy: 'xdrip' },
+      { eventType: 'Correction Bolus', created_at: at(40), insulin: 1.5, enteredBy: 'careportal' },
+      { eventType: 'Carb Correction', created_at: at(20), carbs: 15, enteredBy: 'careportal' },
+      { eventType: 'Temp Basal', created_at: at(10), duration: 30, absolute: 1.5, enteredBy: 'careportal' },
+    ]);
+    const b = await openBrowser(srv);
+    const { page } = b;
+    try {
+      await page.goto(`${srv.base}/`);
+      await page.waitForSelector('[data-pill="bwp"]', { timeout: 10000 });
+      const pill = (k) => text(page, `[data-pill="${k}"] .v`);
+      const shown = { iob: await pill('iob'), cob: await pill('cob'), bwp: await pill('bwp'), basal: await pill('basal') };
+      const p = (await srv.request('GET', '/api/v2/properties')).json;
+      assert.equal((await srv.request('GET', '/api/v1/devicestatus.json')).json.length, 0);
+      // Nightscout's pills: roundInsulinForDisplayFormat(iob.display) + 'U', round(cob, 1) + 'g',
+      // BWP '< 0U' below zero, basal's display.
+      assert.equal(p.iob.source, 'Care Portal');
+      // IOB decays between the page's request and this one: at most a hundredth apart.
+      const serverIob = Math.floor(Number(p.iob.display) * 100) / 100;
+      assert.match(shown.iob, /^\d+\.\d\dU$/);
+      assert.ok(Math.abs(parseFloat(shown.iob) - serverIob) <= 0.0101, `${shown.iob} vs ${p.iob.display}`);
+      assert.equal(shown.cob, `${Math.round(p.cob.cob * 10) / 10}g`);
+      assert.equal(shown.basal, p.basal.display);
+      // By hand (tests/it/treatment_math.rs): IOB 3.2048, COB 15 g, basal T: 1.500U, BWP
+      // 160 - 3.2048·40 < 100: about -1.7 U.
+      assert.match(shown.iob, /^3\.2[01]U$/);
+      assert.equal(shown.cob, '15g');
+      assert.equal(shown.basal, 'T: 1.500U');
+      assert.ok(Number(p.bwp.bolusEstimateDisplay) < 0);
+      assert.equal(shown.bwp, '< 0U');
+      assert.match(await page.getAttribute('[data-pill="iob"]', 'title'), /Source: Care Portal/);
+
+      // AR2_CONE_FACTOR=1 reaches the page through the status; the cone is the factor-1 cone.
+      await page.waitForFunction(() => Number(document.querySelector('#chart').dataset.cone) > 0, null, { timeout: 5000 });
+      const cones = await page.evaluate(async ({ bgnow, delta }) => {
+        const { ar2Cone } = await import(document.querySelector('script[type=module]').src.replace(/app\.js$/, 'forecast.js'));
+        return { drawn: document.querySelector('#chart').glucoseChart.data.ar2.cone, one: ar2Cone(bgnow, delta, 1), two: ar2Cone(bgnow, delta, 2) };
+      }, { bgnow: p.bgnow, delta: p.delta });
+      assert.deepEqual(cones.drawn, cones.one);
+      assert.notDeepEqual(cones.one, cones.two);
+      await shot(page, 'careportal-pills');
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('the basal line follows Profile Switches: percentage, profileJson, a temporary switch ending, one from before the window', async () => {
+    const srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable' });
+    const now = Date.now();
+    await seed(srv, now);
+    const at = (mins) => iso(now - mins * MIN);
+    await srv.post('/api/v1/treatments', [
+      // Permanent, 30 hours ago (before the live window): Default at 150 %.
+      { eventType: 'Profile Switch', created_at: at(30 * 60), profile: 'Default', percentage: 150, duration: 0, enteredBy: 'careportal' },
+      // Night for 50 minutes, then back to the permanent one.
+      { eventType: 'Profile Switch', created_at: at(170), profile: 'Night', duration: 50, enteredBy: 'careportal' },
+      // AndroidAPS: its own profile (0.8 U/h) at 50 % for 30 minutes.
+      { eventType: 'Profile Switch', created_at: at(60), profile: 'Sport', percentage: 50, duration: 30, profileJson: JSON.stringify({ units: 'mg/dl', timezone: 'UTC', basal: flat(0.8) }), enteredBy: 'AAPS' },
+    ]);
+    const b = await openBrowser(srv);
+    const { page } = b;
+    try {
+      await page.goto(`${srv.base}/`);
+      await page.waitForFunction(() => {
+        const d = document.querySelector('#chart').glucoseChart.data;
+        // The permanent switch from before the live window arrives by REST after the snapshot.
+        return d && d.basal.length === 5 && d.basal[0].rate !== 0.9;
+      }, null, { timeout: 10000 });
+      const steps = await page.evaluate(() => document.querySelector('#chart').glucoseChart.data.basal);
+      assert.deepEqual(steps.map((s) => s.rate), [1.35, 0.5, 1.35, 0.4, 1.35]);
+      assert.deepEqual(steps.slice(1).map((s) => Math.round((now - s.mills) / MIN)), [170, 120, 60, 30]);
+      // The server's basal property agrees on the rate now (0.9 × 150 %).
+      const p = (await srv.request('GET', '/api/v2/properties/basal')).json;
+      assert.equal(p.basal.current.basal, steps[steps.length - 1].rate);
+      assert.equal(await page.getAttribute('#chart', 'data-basal'), '5');
+      // A timeshift (AndroidAPS' milliseconds), docs/api-v4.md's example: 0.8 U/h from 00:00,
+      // 1.2 from 06:00; 150 % and -1 h from 04:00 UTC for two hours: 1.2, 1.8 from 05:00, then
+      // the profile's own 1.2 from 06:00.
+      const shifted = await page.evaluate(async () => {
+        const { basalSteps } = await import(document.querySelector('script[type=module]').src.replace(/app\.js$/, 'forecast.js'));
+        const day = Date.parse('2026-04-20T00:00:00Z');
+        const doc = { startDate: '2026-04-01T00:00:00Z', defaultProfile: 'Weekday', store: { Weekday: { timezone: 'UTC', basal: [{ time: '00:00', value: 0.8 }, { time: '06:00', value: 1.2 }, { time: '22:00', value: 0.6 }] } } };
+        const sw = { eventType: 'Profile Switch', mills: day + 4 * 3600000, profile: 'Weekday (150%,-1h)', originalProfileName: 'Weekday', percentage: 150, timeshift: -3600000, duration: 120 };
+        return basalSteps([doc], [sw], day + 3 * 3600000, day + 7 * 3600000).map((s) => [(s.mills - day) / 3600000, Math.round(s.rate * 1000) / 1000]);
+      });
+      assert.deepEqual(shifted, [[3, 0.8], [4, 1.2], [5, 1.8], [6, 1.2]]);
+      // The day Berlin's clocks go forward, as the server's plugins count it (src/plugins/profile.rs
+      // dst_day_counts_elapsed_seconds_like_moment): 02:30 UTC is 04:30 on the clock but 3.5 h
+      // after midnight, still the 00:00 rate; an hour later the 04:00 rate.
+      const dst = await page.evaluate(async () => {
+        const { basalSteps } = await import(document.querySelector('script[type=module]').src.replace(/app\.js$/, 'forecast.js'));
+        const doc = { startDate: '2024-01-01T00:00:00Z', defaultProfile: 'D', store: { D: { timezone: 'Europe/Berlin', basal: [{ time: '00:00', value: 1 }, { time: '04:00', value: 2 }] } } };
+        return ['2024-03-31T02:30:00Z', '2024-03-31T03:30:00Z'].map((at) => basalSteps([doc], [], Date.parse(at), Date.parse(at))[0].rate);
+      });
+      assert.deepEqual(dst, [1, 2]);
+      await shot(page, 'basal-switches');
       clean(b);
     } finally {
       await b.close();

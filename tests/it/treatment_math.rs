@@ -11,6 +11,11 @@ use crate::support::{iso, now_ms, sgv, TestServer};
 const MIN: i64 = 60_000;
 
 fn seed(s: &TestServer, now: i64) {
+    seed_in(s, now, false);
+}
+
+/// The day, with the profile in mmol/l (ISF 2.2 mmol/l per U, targets 5.5-6.7) when `mmol`.
+fn seed_in(s: &TestServer, now: i64, mmol: bool) {
     // A day of readings every 5 minutes, ending 150 (6 min ago) and 160 (1 min ago).
     let mut readings: Vec<Value> = (2..288)
         .map(|i| {
@@ -22,17 +27,22 @@ fn seed(s: &TestServer, now: i64) {
     readings.push(sgv("xDrip-DexcomG6", now - MIN, 160));
     s.post_ok("/api/v1/entries", &Value::Array(readings));
     let flat = |v: f64| json!([{ "time": "00:00", "value": v, "timeAsSeconds": 0 }]);
+    let (units, sens, low, high) = if mmol {
+        ("mmol", 2.2, 5.5, 6.7)
+    } else {
+        ("mg/dl", 40.0, 100.0, 120.0)
+    };
     s.post_ok(
         "/api/v1/profile",
         &json!({
             "defaultProfile": "Default",
             "startDate": iso(now - 30 * 24 * 60 * MIN),
             "mills": 0,
-            "units": "mg/dl",
+            "units": units,
             "store": { "Default": {
                 "dia": 4, "carbs_hr": 30, "delay": 20, "timezone": "Europe/Berlin",
-                "units": "mg/dl", "carbratio": flat(10.0), "sens": flat(40.0),
-                "basal": flat(0.9), "target_low": flat(100.0), "target_high": flat(120.0)
+                "units": units, "carbratio": flat(10.0), "sens": flat(sens),
+                "basal": flat(0.9), "target_low": flat(low), "target_high": flat(high)
             }, "Night": {
                 "dia": 3, "carbs_hr": 30, "timezone": "Europe/Berlin", "units": "mg/dl",
                 "carbratio": flat(12.0), "sens": flat(60.0), "basal": flat(0.5),
@@ -254,4 +264,123 @@ fn without_profile_or_treatments_nothing_is_invented() {
         json!(["Missing need a treatment profile"])
     );
     assert_eq!(p["ar2"]["forecast"]["predicted"][0]["mgdl"], json!(100));
+}
+
+/// AR2_CONE_FACTOR reaches clients as Nightscout's status sends it
+/// (`extendedSettings.ar2.coneFactor`, env.js's number), only with ar2 enabled; the viewer
+/// draws its cone with it (tests/browser).
+#[test]
+fn the_cone_factor_is_in_the_status_extended_settings() {
+    let status = |vars: &[(&str, &str)]| {
+        let s = TestServer::with(vars);
+        get(&s, "/api/v1/status.json")["extendedSettings"].clone()
+    };
+    let on = status(&[("ENABLE", "ar2"), ("AR2_CONE_FACTOR", "1.5")]);
+    assert_eq!(on["ar2"], json!({ "coneFactor": 1.5 }), "{on}");
+    assert_eq!(on["devicestatus"], json!({ "advanced": true, "days": 1 }));
+    // ALARM_TYPES=predict enables ar2 as well.
+    let predict = status(&[("ALARM_TYPES", "predict"), ("AR2_CONE_FACTOR", "0")]);
+    assert_eq!(predict["ar2"], json!({ "coneFactor": 0 }), "{predict}");
+    // Not enabled, or not set: no ar2 settings (the client's default is 2).
+    assert!(status(&[("AR2_CONE_FACTOR", "3")]).get("ar2").is_none());
+    assert!(status(&[("ENABLE", "ar2")]).get("ar2").is_none());
+}
+
+/// COB's absorption delay asks iob.calcTotal for the insulin activity at past moments, and
+/// there a device status within 30 minutes answers instead of the treatments, as Nightscout's
+/// day of device statuses (its data loader and cache hold one day) answers. A Loop status 8
+/// hours ago reports IOB without `activity`: NaN, so no delay for the carbs computed at that
+/// moment. Without it the 10 U bolus' activity delays them.
+#[test]
+fn cob_reads_device_statuses_of_the_last_day() {
+    let cob_of = |with_status: bool| {
+        let s = TestServer::start();
+        let now = now_ms();
+        let at = |mins: i64| iso(now - mins * MIN);
+        let flat = |v: f64| json!([{ "time": "00:00", "value": v }]);
+        s.post_ok(
+            "/api/v1/profile",
+            &json!({ "defaultProfile": "Default", "startDate": iso(now - 30 * 24 * 60 * MIN),
+                     "store": { "Default": { "dia": 4, "carbs_hr": 30, "timezone": "UTC",
+                       "units": "mg/dl", "carbratio": flat(10.0), "sens": flat(40.0),
+                       "basal": flat(0.9), "target_low": flat(100.0), "target_high": flat(120.0) } } }),
+        );
+        s.post_ok(
+            "/api/v1/treatments",
+            &json!([
+                { "eventType": "Carb Correction", "created_at": at(540), "carbs": 20 },
+                { "eventType": "Correction Bolus", "created_at": at(510), "insulin": 10 },
+                { "eventType": "Carb Correction", "created_at": at(60), "carbs": 30 }
+            ]),
+        );
+        if with_status {
+            s.post_ok(
+                "/api/v1/devicestatus",
+                &json!({ "device": "loop://iPhone", "created_at": at(480),
+                         "loop": { "timestamp": at(480), "iob": { "iob": 1.0, "timestamp": at(480) } } }),
+            );
+        }
+        s.post_ok("/api/v1/entries", &json!([sgv("x", now - MIN, 100)]));
+        let cob = get(&s, "/api/v2/properties/cob")["cob"].clone();
+        assert_eq!(cob["source"], json!("Care Portal"), "{cob}");
+        // /pebble reads the same day of statuses.
+        let pebble = get(&s, "/pebble?count=1")["bgs"][0]["cob"].clone();
+        assert_eq!(pebble, cob["display"], "{cob}");
+        f(&cob["cob"])
+    };
+    // The snack 60 minutes ago: 20 minutes' delay plus 30 g at 0.5 g/min decays 20 minutes
+    // from now, 10 g on board, with no extra delay when the activity 8 hours ago is NaN.
+    let with_status = cob_of(true);
+    assert!((with_status - 10.0).abs() < 0.1, "{with_status}");
+    // From the treatments the bolus' activity adds minutes: more on board.
+    let without = cob_of(false);
+    assert!(without > with_status + 0.4, "{without} vs {with_status}");
+}
+
+/// An mmol site (DISPLAY_UNITS=mmol, the profile in mmol/l): the same IOB and basal; BWP
+/// from the reading scaled as Nightscout scales it (mgdlToMMOL, one decimal) and the ISF in
+/// mmol/l per U, its outcome and effect rounded to one decimal; AR2's line in mmol/L.
+#[test]
+fn an_mmol_site_gets_the_numbers_converted_and_rounded() {
+    let s = TestServer::with(&[("DISPLAY_UNITS", "mmol")]);
+    let now = now_ms();
+    seed_in(&s, now, true);
+    let p = get(&s, "/api/v2/properties");
+    // IOB counts units of insulin: as on the mg/dl site (3.20478).
+    let iob = f(&p["iob"]["iob"]);
+    assert!((iob - 3.20478).abs() < 0.005, "{}", p["iob"]);
+    assert_eq!(p["basal"]["display"], json!("T: 1.500U"));
+    // 160 mg/dl is 8.8811 mmol/l, "8.9"; effect iob·2.2 ≈ 7.05; outcome 8.9 - 7.05 ≈ 1.85 <
+    // 5.5: -(5.5 - 1.85)/2.2 ≈ -1.66 U.
+    let bwp = &p["bwp"];
+    assert_eq!(bwp["scaledSGV"], json!(8.9), "{bwp}");
+    let effect = iob * 2.2;
+    let outcome = 8.9 - effect;
+    assert!((f(&bwp["effect"]) - effect).abs() < 1e-9, "{bwp}");
+    assert!((f(&bwp["outcome"]) - outcome).abs() < 1e-9, "{bwp}");
+    let expected = -((5.5 - outcome).abs() / 2.2);
+    assert!((f(&bwp["bolusEstimate"]) - expected).abs() < 1e-9, "{bwp}");
+    // roundBGToDisplayFormat: one decimal in mmol.
+    let tenth = |x: f64| (x * 10.0).round() / 10.0;
+    assert_eq!(f(&bwp["outcomeDisplay"]), tenth(outcome), "{bwp}");
+    assert_eq!(f(&bwp["effectDisplay"]), tenth(effect), "{bwp}");
+    assert_eq!(bwp["aimTarget"], json!(5.5));
+    // AR2 forecasts in mg/dl (150 → 160: 167, 173, 177, ...); the line shows 177 as 9.8.
+    assert_eq!(p["ar2"]["forecast"]["predicted"][2]["mgdl"], json!(177));
+    assert_eq!(p["ar2"]["displayLine"], json!("BG 15m: 9.8 mmol/L"));
+    // /pebble in mmol: the wizard's outcome as shown (IOB decays between the two requests:
+    // a tenth of outcome, a hundredth of the estimate apart at most).
+    let first = &get(&s, "/pebble")["bgs"][0];
+    let num = |v: &Value| v.as_str().and_then(|t| t.parse().ok()).unwrap_or(f64::NAN);
+    assert!(
+        (f(&first["bwpo"]) - f(&bwp["outcomeDisplay"])).abs() < 0.11,
+        "{first}"
+    );
+    // One decimal, as roundBGToDisplayFormat gives in mmol.
+    let tenths = f(&first["bwpo"]) * 10.0;
+    assert!((tenths - tenths.round()).abs() < 1e-9, "{first}");
+    assert!(
+        (num(&first["bwp"]) - num(&bwp["bolusEstimateDisplay"])).abs() < 0.011,
+        "{first}"
+    );
 }
