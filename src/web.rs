@@ -8,6 +8,7 @@
 //! - `/clock` is `web/clock.html`, templated the same way: Nightscout's clock faces for a
 //!   bedside tablet (`?face=clock|color|bgclock`); `/clock/<face>`, Nightscout's address for
 //!   them, redirects there (a page one level down would resolve its relative URLs wrongly).
+//! - `/report`, Nightscout's reports page, redirects to the viewer's Reports view.
 //! - `/static/<hash>/<file>` are the other files. Their URL changes whenever any file changes,
 //!   so they are `immutable` for a year. JavaScript modules import each other by relative path
 //!   and so stay under the same hash without a build step.
@@ -145,6 +146,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
         .route("/clock", web::get().to(clock))
         .route("/clock/{face}", web::get().to(clock_face))
+        .route("/report", web::get().to(report))
         .route("/static/{asset:.*}", web::get().to(static_file));
 }
 
@@ -229,6 +231,13 @@ async fn clock_face(face: web::Path<String>) -> Result<HttpResponse> {
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, format!("../clock?face={face}")))
         .finish())
+}
+
+/// Nightscout's reports address opens the viewer's Reports view (relative: BASE_PATH stays).
+async fn report() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, "./#reports"))
+        .finish()
 }
 
 async fn static_file(req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse> {
@@ -327,6 +336,9 @@ mod tests {
         assert!(
             String::from_utf8_lossy(&body).contains(&format!("static/{}/clock.js", site().hash))
         );
+        let res = atest::call_service(&app, get("/report")).await;
+        assert_eq!(res.status(), 302);
+        assert_eq!(res.headers().get(header::LOCATION).unwrap(), "./#reports");
         let res = atest::try_call_service(&app, get("/clock/sundial")).await;
         let status = match res {
             Ok(r) => r.status(),

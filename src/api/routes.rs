@@ -51,6 +51,7 @@ pub const RULES: &[Rule] = &[
     open("GET", "/static/{asset:.*}"),
     open("GET", "/clock"),
     open("GET", "/clock/{face}"),
+    open("GET", "/report"),
     open("GET", "/api/versions"),
     // API documentation where Nightscout serves it (src/api/docs.rs)
     open("GET", "/swagger.json"),
