@@ -101,7 +101,7 @@ export class DayToDay {
       const today = treatments.filter((t) => Date.parse(t.created_at) >= from);
       const carbs = today.reduce((a, t) => a + (Number(t.carbs) || 0), 0);
       const insulin = today.reduce((a, t) => a + (Number(t.insulin) || 0), 0);
-      day.totals.textContent = `${sgv.length} readings, carbs ${Math.round(carbs)} g, bolus insulin ${insulin.toFixed(2)} U`;
+      day.totals.textContent = `${sgv.length} reading${sgv.length === 1 ? '' : 's'}, carbs ${Math.round(carbs)} g, bolus insulin ${insulin.toFixed(2)} U`;
       day.fig.dataset.loaded = 'true';
       this.draw(day);
     } catch (e) {

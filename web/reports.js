@@ -107,12 +107,14 @@ export class Reports {
     const ticket = ++this.loading;
     try {
       const q = this.window();
-      const [stats, days, hours, weeks] = await Promise.all(
-        ['', '/days', '/hours', '/weeks'].map((by) => api(`/api/v2/stats${by}?${q}`)),
-      );
+      const [stats, days, hours, weeks, loop] = await Promise.all([
+        ...['', '/days', '/hours', '/weeks'].map((by) => api(`/api/v2/stats${by}?${q}`)),
+        // Device statuses have their own permission: without it the report has no loop part.
+        api(`/api/v2/stats/loop?${q}`).catch(() => null),
+      ]);
       if (ticket !== this.loading) return;
       this.stats = stats;
-      this.groups = { days, hours, weeks };
+      this.groups = { days, hours, weeks, loop };
       if (!this.range) {
         this.$('#r-from').value = dateInput(new Date(stats.from));
         this.$('#r-to').value = dateInput(new Date(stats.to - 1));
@@ -203,6 +205,23 @@ export class Reports {
       g.weeks.groups.map((w) => [day(w.start), String(w.count), share(w, 'veryLow', 'low'), share(w, 'inRange'),
         share(w, 'high', 'veryHigh'), fmt(w.mean, units), fmt(w.p50, units), sd(w.sd), pct(3.31 + 0.02392 * w.mean)]),
     ));
+
+    const loop = section(this.sections, 'r-loop', 'Loop analysis');
+    if (g.loop && g.loop.statuses) {
+      const p = document.createElement('p');
+      p.className = 'muted';
+      p.textContent = `${g.loop.statuses} loop device statuses, ${g.loop.enacted} with a change the pump received; means by hour of the day.`;
+      loop.append(p, table(
+        ['Hour', 'Statuses', 'IOB (U)', 'COB (g)', 'Enacted'],
+        g.loop.hours.map((x) => [hour(x.hour), String(x.statuses), x.iob == null ? '\u2013' : x.iob.toFixed(2),
+          x.cob == null ? '\u2013' : x.cob.toFixed(0), String(x.enacted)]),
+      ));
+    } else {
+      const p = document.createElement('p');
+      p.className = 'muted';
+      p.textContent = g.loop ? 'No loop device statuses (IOB or COB) in this period.' : 'Device statuses are not readable with these credentials.';
+      loop.append(p);
+    }
 
     this.dayToDay.show(section(this.sections, 'r-daytoday', 'Day to day'), g.days.groups.slice().reverse(), this.stats.bands);
     this.log.show(this.sections, this.stats.from, this.stats.to);

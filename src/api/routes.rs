@@ -75,6 +75,7 @@ pub const RULES: &[Rule] = &[
     ),
     // report numbers (docs/api-stats.md)
     ns("GET", "/api/v2/stats", &["api:entries:read"]),
+    ns("GET", "/api/v2/stats/loop", &["api:devicestatus:read"]),
     ns("GET", "/api/v2/stats/{by}", &["api:entries:read"]),
     // entries
     ns("GET", "/api/v1/entries", &["api:entries:read"]),

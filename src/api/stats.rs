@@ -16,6 +16,8 @@ const DAY_MS: i64 = 86_400_000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v2/stats", web::get().to(get_stats))
+        // Before the pattern below, which would take "loop" for a grouping.
+        .route("/api/v2/stats/loop", web::get().to(get_loop))
         .route("/api/v2/stats/{by}", web::get().to(get_groups));
 }
 
@@ -191,6 +193,40 @@ async fn get_groups(state: State, req: HttpRequest, by: web::Path<String>) -> Re
             "bands": bands_json(&query.bands),
             "count": groups.iter().map(|g| g.count).sum::<i64>(),
             "groups": items,
+        })))
+}
+
+/// `GET /api/v2/stats/loop`: mean IOB and COB and enacted changes by hour of the local day,
+/// from the device statuses of a loop (docs/api-stats.md).
+async fn get_loop(state: State, req: HttpRequest) -> Result<HttpResponse> {
+    let (days, tz, q) = parse_query(&state, req.query_string())?;
+    let (from, to) = (q.from, q.to);
+    let hours = state
+        .store
+        .read(move |conn| stats::loop_hours(conn, from, to, tz))
+        .await?;
+    let items: Vec<Value> = hours
+        .iter()
+        .map(|h| {
+            json!({
+                "hour": h.hour,
+                "statuses": h.statuses,
+                "iob": h.iob.map(round2),
+                "cob": h.cob.map(round2),
+                "enacted": h.enacted,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-cache"))
+        .json(json!({
+            "days": days,
+            "from": from,
+            "to": to,
+            "tz": tz,
+            "statuses": hours.iter().map(|h| h.statuses).sum::<i64>(),
+            "enacted": hours.iter().map(|h| h.enacted).sum::<i64>(),
+            "hours": items,
         })))
 }
 

@@ -247,6 +247,53 @@ pub fn stats(conn: &Connection, q: &StatsQuery) -> Result<Stats> {
     Ok(out)
 }
 
+/// Loop analysis: one hour of the local day, over the window's device statuses that carry a
+/// loop's IOB or COB (OpenAPS/AndroidAPS `openaps`, Loop `loop`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoopHour {
+    pub hour: i64,
+    pub statuses: i64,
+    /// Mean insulin on board, U; None when no status of the hour has one.
+    pub iob: Option<f64>,
+    /// Mean carbs on board, g.
+    pub cob: Option<f64>,
+    /// Statuses whose enacted change the pump received.
+    pub enacted: i64,
+}
+
+// The documents are parsed here (device statuses have no plain columns): one pass over the
+// window by `devicestatus_mills`, folded into 24 rows.
+const SQL_LOOP: &str = "
+WITH s AS (
+    SELECT ((mills + ?3) % 86400000 + 86400000) % 86400000 / 3600000 AS hour,
+           coalesce(json_extract(doc, '$.openaps.iob.iob'), json_extract(doc, '$.openaps.iob[0].iob'),
+                    json_extract(doc, '$.loop.iob.iob')) AS iob,
+           coalesce(json_extract(doc, '$.openaps.suggested.COB'), json_extract(doc, '$.openaps.enacted.COB'),
+                    json_extract(doc, '$.loop.cob.cob')) AS cob,
+           coalesce(json_extract(doc, '$.openaps.enacted.received'),
+                    json_extract(doc, '$.openaps.enacted.recieved'),
+                    json_extract(doc, '$.loop.enacted.received')) AS enacted
+    FROM devicestatus
+    WHERE mills >= ?1 AND mills < ?2 AND is_valid = 1
+)
+SELECT hour, count(*), avg(iob), avg(cob), coalesce(sum(enacted = 1), 0)
+FROM s WHERE iob IS NOT NULL OR cob IS NOT NULL
+GROUP BY hour ORDER BY hour";
+
+pub fn loop_hours(conn: &Connection, from: i64, to: i64, tz_minutes: i64) -> Result<Vec<LoopHour>> {
+    let mut stmt = conn.prepare_cached(SQL_LOOP)?;
+    let rows = stmt.query_map(params![from, to, tz_minutes * 60_000], |r| {
+        Ok(LoopHour {
+            hour: r.get(0)?,
+            statuses: r.get(1)?,
+            iob: r.get(2)?,
+            cob: r.get(3)?,
+            enacted: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// The window `[to - days, to)` in ms.
 pub fn window(days: i64, to: i64) -> (i64, i64) {
     (to - days * DAY_MS, to)

@@ -39,6 +39,11 @@ describe('reports', () => {
       { eventType: 'Temp Basal', absolute: 1.5, duration: 60, created_at: iso(d1 + 12 * H) },
       { eventType: 'Profile Switch', profile: 'Sport', duration: 120, created_at: iso(d2 + 9 * H), enteredBy: 'dad' },
     ]);
+    // Loop statuses at 08:00 and 08:30 on day 1: IOB (1 + 2) / 2 = 1.5 U, COB 20 g, one enacted.
+    await srv.post('/api/v1/devicestatus', [
+      { device: 'loop://iPhone', created_at: iso(d1 + 8 * H), loop: { iob: { iob: 1 }, cob: { cob: 20 }, enacted: { received: true } } },
+      { device: 'loop://iPhone', created_at: iso(d1 + 8 * H + 30 * MIN), loop: { iob: { iob: 2 } } },
+    ]);
     const b = await openBrowser(srv, { width: 1366, height: 800 });
     const { page } = b;
     try {
@@ -70,13 +75,15 @@ describe('reports', () => {
       assert.equal(hourly[0][10], '8.0');
       assert.equal(hourly[1][1], '1');
 
+      assert.deepEqual(await rows(page, '#r-loop'), [['8am', '2', '1.50', '20', '1']]);
+
       const weekly = await rows(page, '#r-weekly');
       assert.equal(weekly.reduce((n, r) => n + Number(r[1]), 0), 4);
 
       // Day to day, newest first, each with its data; day 1 has the meal.
       await page.waitForFunction(() => document.querySelectorAll('#r-daytoday figure[data-loaded]').length === 2);
       const totals = await page.$$eval('#r-daytoday .r-day-totals', (ps) => ps.map((p) => p.textContent));
-      assert.deepEqual(totals, ['1 readings, carbs 0 g, bolus insulin 0.00 U', '3 readings, carbs 30 g, bolus insulin 3.00 U']);
+      assert.deepEqual(totals, ['1 reading, carbs 0 g, bolus insulin 0.00 U', '3 readings, carbs 30 g, bolus insulin 3.00 U']);
 
       // Treatments log without the temp basal; the profile switch under profile changes.
       await page.waitForSelector('#r-profiles table');
@@ -105,6 +112,7 @@ describe('reports', () => {
       assert.deepEqual(print, {
         header: 'none', form: 'none', buttons: 'none', body: 'rgb(255, 255, 255)', fg: 'rgb(0, 0, 0)', daily: 'page', card: 'avoid',
       });
+      await shot(page, 'report-print');
       await page.pdf({ path: join(OUT, 'report.pdf'), format: 'A4' });
       await page.emulateMedia({ media: 'screen' });
       assert.notEqual(await page.evaluate(() => getComputedStyle(document.querySelector('header.bar')).display), 'none');

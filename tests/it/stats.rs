@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::support::{now_ms, sgv, TestServer};
+use crate::support::{iso, now_ms, sgv, TestServer};
 
 const MIN: i64 = 60_000;
 const BUCKET: i64 = 15 * MIN;
@@ -405,4 +405,49 @@ fn grouped_reports_check_their_input() {
     }
     // Reading glucose needs the same permission as the entries.
     assert_eq!(s.get("/api/v2/stats/days").status, 401);
+}
+
+#[test]
+fn loop_analysis_matches_a_hand_computation() {
+    let s = TestServer::start();
+    let at = |day: i64, h: i64, m: i64| iso(MON + day * DAY + h * HOUR + m * MIN);
+    let docs = json!([
+        // 08:10, 08:40 and (next day) 08:05 local at UTC+1: OpenAPS, Loop, AndroidAPS's array
+        // form with Nightscout's misspelt `recieved`.
+        { "device": "openaps://rig", "created_at": at(0, 8, 10),
+          "openaps": { "iob": { "iob": 1.5 }, "suggested": { "COB": 20 }, "enacted": { "received": true } } },
+        { "device": "loop://iPhone", "created_at": at(0, 8, 40),
+          "loop": { "iob": { "iob": 2.5 }, "cob": { "cob": 10 }, "enacted": { "received": false } } },
+        { "device": "openaps://phone", "created_at": at(1, 8, 5),
+          "openaps": { "iob": [{ "iob": 0.5 }], "enacted": { "recieved": true } } },
+        // No loop numbers: left out.
+        { "device": "uploader", "created_at": at(0, 9, 0), "uploader": { "battery": 50 } },
+        { "device": "loop://iPhone", "created_at": at(6, 23, 30), "loop": { "iob": { "iob": -0.5 } } },
+        // Outside the window.
+        { "device": "loop://iPhone", "created_at": at(9, 8, 0), "loop": { "iob": { "iob": 9 } } }
+    ]);
+    s.post_ok("/api/v1/devicestatus", &docs);
+    let r = s.get_auth(&format!(
+        "/api/v2/stats/loop?start={MON}&end={}&tz=60",
+        MON + 8 * DAY
+    ));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let j = r.json();
+    assert_eq!(
+        (j["statuses"].as_i64(), j["enacted"].as_i64()),
+        (Some(4), Some(2))
+    );
+    let h = j["hours"].as_array().unwrap();
+    assert_eq!(h.len(), 2, "{h:?}");
+    // Hour 8: IOB (1.5 + 2.5 + 0.5) / 3 = 1.5 U; COB (20 + 10) / 2 = 15 g; two enacted.
+    assert_eq!(
+        h[0],
+        json!({ "hour": 8, "statuses": 3, "iob": 1.5, "cob": 15.0, "enacted": 2 })
+    );
+    assert_eq!(
+        h[1],
+        json!({ "hour": 23, "statuses": 1, "iob": -0.5, "cob": null, "enacted": 0 })
+    );
+    // Device statuses need their own read permission.
+    assert_eq!(s.get("/api/v2/stats/loop").status, 401);
 }
