@@ -221,3 +221,57 @@ export class DayToDay {
     }
   }
 }
+
+/**
+ * Week to week: each week's daily means over Monday..Sunday, one line per week, so weeks can
+ * be compared day by day. `days` and `weeks` are groups of /api/v2/stats/days and /weeks.
+ */
+export function drawWeekToWeek(canvas, { days, weeks, units, bands }) {
+  const w = canvas.clientWidth;
+  const h = canvas.clientHeight;
+  if (!w || !h) return;
+  const dpr = Math.min(window.devicePixelRatio || 1, 3);
+  canvas.width = Math.round(w * dpr);
+  canvas.height = Math.round(h * dpr);
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  const pad = { l: 6, r: 36, t: 8, b: 18 };
+  const pw = w - pad.l - pad.r;
+  const ph = h - pad.t - pad.b;
+  const yMax = Math.max(250, ...days.map((d) => d.mean + 20));
+  const X = (i) => pad.l + ((i + 0.5) / 7) * pw;
+  const Y = (mg) => pad.t + (1 - (Math.min(Math.max(mg, 40), yMax) - 40) / (yMax - 40)) * ph;
+  ctx.font = '11px system-ui, sans-serif';
+  ctx.textBaseline = 'middle';
+  ctx.fillStyle = css('--band');
+  ctx.fillRect(pad.l, Y(bands.high), pw, Y(bands.low) - Y(bands.high));
+  ctx.fillStyle = css('--muted');
+  ctx.textAlign = 'center';
+  ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].forEach((name, i) => ctx.fillText(name, X(i), h - 8));
+  ctx.textAlign = 'left';
+  for (const v of [bands.low, bands.high]) ctx.fillText(fmt(v, units), pad.l + pw + 3, Y(v));
+  // Each day goes to the last week starting on or before it (dates compare as text).
+  const lines = weeks.map(() => []);
+  for (const d of days) {
+    let k = weeks.length - 1;
+    while (k > 0 && weeks[k].date > d.date) k--;
+    const weekday = (new Date(`${d.date}T00:00:00Z`).getUTCDay() + 6) % 7;
+    lines[k].push([weekday, d.mean]);
+  }
+  lines.forEach((pts, k) => {
+    ctx.strokeStyle = weekColour(k, weeks.length);
+    ctx.fillStyle = ctx.strokeStyle;
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    pts.forEach(([i, v], j) => (j ? ctx.lineTo(X(i), Y(v)) : ctx.moveTo(X(i), Y(v))));
+    ctx.stroke();
+    for (const [i, v] of pts) ctx.fillRect(X(i) - 2, Y(v) - 2, 4, 4);
+  });
+  canvas.dataset.weeks = String(lines.filter((l) => l.length).length);
+}
+
+/** The colour of week `k` of `n`: oldest blue-grey to newest orange. */
+export function weekColour(k, n) {
+  const f = n > 1 ? k / (n - 1) : 1;
+  return `hsl(${Math.round(210 - 180 * f)} 70% 50%)`;
+}

@@ -7,7 +7,7 @@
 import { api } from './auth.js';
 import { drawAgp } from './chart.js';
 import { fmt, unitLabel } from './glucose.js';
-import { DayToDay } from './reportdays.js';
+import { DayToDay, drawWeekToWeek, weekColour } from './reportdays.js';
 import { TreatmentLog } from './reportlog.js';
 import { section, table } from './reporttable.js';
 
@@ -79,8 +79,15 @@ export class Reports {
     if (window.ResizeObserver) new ResizeObserver(() => this.drawAgp()).observe(this.canvas);
   }
 
+  drawWeeks() {
+    const g = this.groups;
+    if (!this.weekCanvas || !g || this.root.hidden) return;
+    drawWeekToWeek(this.weekCanvas, { days: g.days.groups, weeks: g.weeks.groups, units: this.settings.units(), bands: this.stats.bands });
+  }
+
   redraw() {
     this.drawAgp();
+    this.drawWeeks();
     this.dayToDay.redraw();
   }
 
@@ -205,6 +212,22 @@ export class Reports {
       g.weeks.groups.map((w) => [day(w.start), String(w.count), share(w, 'veryLow', 'low'), share(w, 'inRange'),
         share(w, 'high', 'veryHigh'), fmt(w.mean, units), fmt(w.p50, units), sd(w.sd), pct(3.31 + 0.02392 * w.mean)]),
     ));
+    // Each week's daily means, Monday to Sunday, one line per week, with a key under it.
+    this.weekCanvas = document.createElement('canvas');
+    this.weekCanvas.className = 'r-weeks';
+    this.weekCanvas.setAttribute('role', 'img');
+    this.weekCanvas.setAttribute('aria-label', 'Daily mean glucose of each week, Monday to Sunday');
+    const key = document.createElement('p');
+    key.className = 'r-week-key';
+    g.weeks.groups.forEach((w, k) => {
+      const item = document.createElement('span');
+      // CSSOM, not a style attribute: the page's CSP allows no inline styles.
+      item.style.color = weekColour(k, g.weeks.groups.length);
+      item.textContent = `\u25a0 ${day(w.start)}`;
+      key.append(item, ' ');
+    });
+    weekly.querySelector('h3').after(this.weekCanvas, key);
+    this.drawWeeks();
 
     const loop = section(this.sections, 'r-loop', 'Loop analysis');
     if (g.loop && g.loop.statuses) {

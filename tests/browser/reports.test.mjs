@@ -79,6 +79,7 @@ describe('reports', () => {
 
       const weekly = await rows(page, '#r-weekly');
       assert.equal(weekly.reduce((n, r) => n + Number(r[1]), 0), 4);
+      assert.equal(await page.getAttribute('#r-weekly canvas', 'data-weeks'), String(weekly.length));
 
       // Day to day, newest first, each with its data; day 1 has the meal.
       await page.waitForFunction(() => document.querySelectorAll('#r-daytoday figure[data-loaded]').length === 2);
@@ -144,6 +145,8 @@ describe('reports', () => {
       assert.equal((await rows(page, '#r-hourly')).length, 24);
       const weeks = (await rows(page, '#r-weekly')).length;
       assert.ok(weeks >= 13 && weeks <= 15, `${weeks} weeks`);
+      // Week to week: a line per week.
+      assert.equal(await page.getAttribute('#r-weekly canvas', 'data-weeks'), String(weeks));
       // Seven day charts at first, the rest on request.
       await page.waitForFunction(() => document.querySelectorAll('#r-daytoday figure[data-loaded]').length === 7);
       assert.equal(await text(page, '#r-daytoday .r-more'), `Show 7 more of ${held - 7} days`);
