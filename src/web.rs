@@ -11,6 +11,7 @@
 //! - `/profile`, `/food` and `/admin` (Nightscout's addresses) are `web/profile.html`,
 //!   `web/food.html` and `web/admin.html`, templated the same way: the profile editor, the food
 //!   database and the administration of subjects and tokens.
+//! - `/report`, Nightscout's reports page, redirects to the viewer's Reports view.
 //! - `/static/<hash>/<file>` are the other files. Their URL changes whenever any file changes,
 //!   so they are `immutable` for a year. JavaScript modules import each other by relative path
 //!   and so stay under the same hash without a build step.
@@ -160,6 +161,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/profile", web::get().to(|r| named_page(r, "profile")))
         .route("/food", web::get().to(|r| named_page(r, "food")))
         .route("/admin", web::get().to(|r| named_page(r, "admin")))
+        .route("/report", web::get().to(report))
         .route("/static/{asset:.*}", web::get().to(static_file));
 }
 
@@ -252,6 +254,13 @@ async fn clock_face(face: web::Path<String>) -> Result<HttpResponse> {
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, format!("../clock?face={face}")))
         .finish())
+}
+
+/// Nightscout's reports address opens the viewer's Reports view (relative: BASE_PATH stays).
+async fn report() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, "./#reports"))
+        .finish()
 }
 
 async fn static_file(req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse> {
@@ -351,6 +360,9 @@ mod tests {
         assert!(
             String::from_utf8_lossy(&body).contains(&format!("static/{}/clock.js", site().hash))
         );
+        let res = atest::call_service(&app, get("/report")).await;
+        assert_eq!(res.status(), 302);
+        assert_eq!(res.headers().get(header::LOCATION).unwrap(), "./#reports");
         let res = atest::try_call_service(&app, get("/clock/sundial")).await;
         let status = match res {
             Ok(r) => r.status(),

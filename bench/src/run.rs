@@ -477,6 +477,16 @@ fn endpoints(info: &SeedInfo) -> Vec<Endpoint> {
             ),
         ),
         one("/api/v2/properties", "/api/v2/properties".into()),
+        // The viewer's 90-day report: its four stats requests in turn (docs/api-stats.md).
+        Endpoint {
+            name: "90-day report (/api/v2/stats, /days, /hours, /weeks)",
+            paths: ["", "/days", "/hours", "/weeks"]
+                .iter()
+                .map(|by| format!("/api/v2/stats{by}?days=90&end={}&tz=60", newest_ms + 1))
+                .collect(),
+            auth: Auth::Secret,
+            docs: 1,
+        },
         Endpoint {
             name: HISTORY,
             paths: history,

@@ -55,6 +55,7 @@ pub const RULES: &[Rule] = &[
     open("GET", "/profile"),
     open("GET", "/food"),
     open("GET", "/admin"),
+    open("GET", "/report"),
     open("GET", "/api/versions"),
     // API documentation where Nightscout serves it (src/api/docs.rs)
     open("GET", "/swagger.json"),
@@ -80,6 +81,8 @@ pub const RULES: &[Rule] = &[
     ns("GET", "/api/v1/backups", &["admin:api:backups:read"]),
     // report numbers (docs/api-stats.md)
     ns("GET", "/api/v2/stats", &["api:entries:read"]),
+    ns("GET", "/api/v2/stats/loop", &["api:devicestatus:read"]),
+    ns("GET", "/api/v2/stats/{by}", &["api:entries:read"]),
     // entries
     ns("GET", "/api/v1/entries", &["api:entries:read"]),
     ns(

@@ -6,15 +6,19 @@ use serde_json::{json, Value};
 
 use super::v1::State;
 use crate::error::{Error, Result};
-use crate::store::stats::{self, Bands, StatsQuery, PERCENTILES};
+use crate::store::stats::{self, Bands, Grouping, StatsQuery, PERCENTILES};
 
 pub const MAX_DAYS: i64 = 365;
 /// Consensus limits (Battelino et al. 2019) for level 2 hypo- and hyperglycaemia, mg/dl.
 const VERY_LOW: f64 = 54.0;
 const VERY_HIGH: f64 = 250.0;
+const DAY_MS: i64 = 86_400_000;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v2/stats", web::get().to(get_stats));
+    cfg.route("/api/v2/stats", web::get().to(get_stats))
+        // Before the pattern below, which would take "loop" for a grouping.
+        .route("/api/v2/stats/loop", web::get().to(get_loop))
+        .route("/api/v2/stats/{by}", web::get().to(get_groups));
 }
 
 /// Two decimals: enough for any display, and stable numbers for clients to compare.
@@ -60,11 +64,27 @@ fn parse_mgdl(q: &str, name: &str) -> Result<Option<f64>> {
         })
 }
 
-async fn get_stats(state: State, req: HttpRequest) -> Result<HttpResponse> {
-    let q = req.query_string();
-    let days = parse_int(q, "days", 1, MAX_DAYS)?.unwrap_or(14);
+/// The window, offset and bands a report request asks for; `days` is the window's length in
+/// whole days (rounded when `start` gives a window across a daylight-saving change).
+fn parse_query(state: &State, q: &str) -> Result<(i64, i64, StatsQuery)> {
     let now = crate::dates::now_ms();
     let to = parse_int(q, "end", 0, 253_402_300_799_999)?.unwrap_or(now);
+    let (days, from) = match parse_int(q, "start", 0, 253_402_300_799_999)? {
+        // A date picker's window: local midnight to local midnight, any length up to MAX_DAYS.
+        Some(from) => {
+            let span = to - from;
+            if span <= 0 || span > MAX_DAYS * DAY_MS {
+                return Err(Error::bad_request(format!(
+                    "start must be before end and at most {MAX_DAYS} days earlier"
+                )));
+            }
+            ((span + DAY_MS / 2) / DAY_MS, from)
+        }
+        None => {
+            let days = parse_int(q, "days", 1, MAX_DAYS)?.unwrap_or(14);
+            (days, stats::window(days, to).0)
+        }
+    };
     // Minutes east of UTC, as Nightscout's utcOffset; real zones span -12:00 to +14:00.
     let tz = parse_int(q, "tz", -900, 900)?.unwrap_or(0);
     let t = state.config.thresholds;
@@ -75,7 +95,6 @@ async fn get_stats(state: State, req: HttpRequest) -> Result<HttpResponse> {
     if low >= high {
         return Err(Error::bad_request("low must be below high"));
     }
-    let (from, to) = stats::window(days, to);
     let query = StatsQuery {
         from,
         to,
@@ -87,6 +106,11 @@ async fn get_stats(state: State, req: HttpRequest) -> Result<HttpResponse> {
             very_high: VERY_HIGH,
         },
     };
+    Ok((days, tz, query))
+}
+
+async fn get_stats(state: State, req: HttpRequest) -> Result<HttpResponse> {
+    let (days, tz, query) = parse_query(&state, req.query_string())?;
     let s = state
         .store
         .read(move |conn| stats::stats(conn, &query))
@@ -94,6 +118,120 @@ async fn get_stats(state: State, req: HttpRequest) -> Result<HttpResponse> {
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-cache"))
         .json(render(days, tz, &query, &s, state.config.units.as_str())))
+}
+
+/// `GET /api/v2/stats/hours|days|weeks`: the same numbers for each hour of the day, each
+/// local day or each local week (from Monday) of the window.
+async fn get_groups(state: State, req: HttpRequest, by: web::Path<String>) -> Result<HttpResponse> {
+    let by = match by.as_str() {
+        "hours" => Grouping::TimeOfDay(60),
+        "days" => Grouping::Day,
+        "weeks" => Grouping::Week,
+        other => {
+            return Err(Error::NotFound(format!(
+                "no report '{other}' (hours, days, weeks)"
+            )))
+        }
+    };
+    let (days, tz, query) = parse_query(&state, req.query_string())?;
+    let groups = state
+        .store
+        .read(move |conn| stats::groups(conn, &query, by))
+        .await?;
+    let tz_ms = tz * 60_000;
+    let items: Vec<Value> = groups
+        .iter()
+        .map(|g| {
+            let mut o = serde_json::Map::new();
+            // Where the group starts: an hour of the day, or a local day's midnight as epoch
+            // ms (and its date) for days and weeks.
+            let day = match by {
+                Grouping::TimeOfDay(_) => None,
+                Grouping::Day => Some(g.key),
+                Grouping::Week => Some(g.key * 7 - 3),
+            };
+            match day {
+                None => {
+                    o.insert("hour".into(), g.key.into());
+                }
+                Some(day) => {
+                    o.insert("start".into(), (day * DAY_MS - tz_ms).into());
+                    let iso = crate::dates::to_iso(day * DAY_MS);
+                    o.insert("date".into(), iso.get(..10).unwrap_or(&iso).into());
+                }
+            }
+            o.insert("count".into(), g.count.into());
+            o.insert("mean".into(), json!(round2(g.mean())));
+            o.insert("sd".into(), json!(round2(g.sd())));
+            o.insert("min".into(), json!(round2(g.min)));
+            o.insert("max".into(), json!(round2(g.max)));
+            for (p, v) in PERCENTILES.iter().zip(g.percentiles) {
+                o.insert(format!("p{}", (p * 100.0).round()), json!(round2(v)));
+            }
+            let r = g.range_counts;
+            o.insert(
+                "ranges".into(),
+                json!({ "veryLow": r[0], "low": r[1], "inRange": r[2], "high": r[3], "veryHigh": r[4] }),
+            );
+            Value::Object(o)
+        })
+        .collect();
+    let by_name = match by {
+        Grouping::TimeOfDay(_) => "hours",
+        Grouping::Day => "days",
+        Grouping::Week => "weeks",
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-cache"))
+        .json(json!({
+            "by": by_name,
+            "days": days,
+            "from": query.from,
+            "to": query.to,
+            "tz": tz,
+            "units": state.config.units.as_str(),
+            "bands": bands_json(&query.bands),
+            "count": groups.iter().map(|g| g.count).sum::<i64>(),
+            "groups": items,
+        })))
+}
+
+/// `GET /api/v2/stats/loop`: mean IOB and COB and enacted changes by hour of the local day,
+/// from the device statuses of a loop (docs/api-stats.md).
+async fn get_loop(state: State, req: HttpRequest) -> Result<HttpResponse> {
+    let (days, tz, q) = parse_query(&state, req.query_string())?;
+    let (from, to) = (q.from, q.to);
+    let hours = state
+        .store
+        .read(move |conn| stats::loop_hours(conn, from, to, tz))
+        .await?;
+    let items: Vec<Value> = hours
+        .iter()
+        .map(|h| {
+            json!({
+                "hour": h.hour,
+                "statuses": h.statuses,
+                "iob": h.iob.map(round2),
+                "cob": h.cob.map(round2),
+                "enacted": h.enacted,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-cache"))
+        .json(json!({
+            "days": days,
+            "from": from,
+            "to": to,
+            "tz": tz,
+            "statuses": hours.iter().map(|h| h.statuses).sum::<i64>(),
+            "enacted": hours.iter().map(|h| h.enacted).sum::<i64>(),
+            "hours": items,
+        })))
+}
+
+fn bands_json(b: &Bands) -> Value {
+    json!({ "veryLow": b.very_low, "low": b.low, "high": b.high, "veryHigh": b.very_high })
 }
 
 fn render(days: i64, tz: i64, q: &StatsQuery, s: &stats::Stats, units: &str) -> Value {
@@ -131,12 +269,7 @@ fn render(days: i64, tz: i64, q: &StatsQuery, s: &stats::Stats, units: &str) -> 
         "to": q.to,
         "tz": tz,
         "units": units,
-        "bands": {
-            "veryLow": q.bands.very_low,
-            "low": q.bands.low,
-            "high": q.bands.high,
-            "veryHigh": q.bands.very_high,
-        },
+        "bands": bands_json(&q.bands),
         "count": s.count,
         "first": s.first,
         "last": s.last,

@@ -14,7 +14,6 @@ use rusqlite::{params, Connection};
 use crate::error::Result;
 
 pub const BUCKET_MINUTES: i64 = 15;
-const BUCKET_MS: i64 = BUCKET_MINUTES * 60_000;
 const DAY_MS: i64 = 86_400_000;
 /// Dexcom reports values below 39 as error codes (sensor not ready, ???), not as glucose.
 pub const MIN_VALID_MGDL: f64 = 39.0;
@@ -67,10 +66,14 @@ pub struct Stats {
     pub agp: Vec<Bucket>,
 }
 
-const SQL: &str = "
+/// The query, with the expression that puts a reading (`mills`, `?3` the offset in ms) into
+/// its group: a bucket of the time of day (`?4` ms long), a local day or a local week.
+macro_rules! stats_sql {
+    ($bucket:literal) => {
+        concat!("
 WITH readings AS MATERIALIZED (
     SELECT sgv AS v, mills,
-           ((mills + ?3) % 86400000 + 86400000) % 86400000 / ?4 AS bucket
+           ", $bucket, " AS bucket
     FROM entries
     WHERE sgv IS NOT NULL AND mills >= ?1 AND mills < ?2 AND is_valid = 1
 ),
@@ -85,7 +88,7 @@ cum AS (
            sum(c) OVER (PARTITION BY bucket) - 1 AS last_i
     FROM hist
 )
-SELECT bucket, sum(c), sum(v * c), sum(v * v * c), min(first), max(last),
+SELECT bucket, sum(c), sum(v * c), sum(v * v * c), min(first), max(last), min(v), max(v),
        sum(c * (v < ?6)), sum(c * (v >= ?6 AND v < ?7)), sum(c * (v >= ?7 AND v <= ?8)),
        sum(c * (v > ?8 AND v <= ?9)), sum(c * (v > ?9)),
        max(CASE WHEN CAST(last_i * 0.05 AS INTEGER) BETWEEN upto - c AND upto - 1 THEN v END),
@@ -100,7 +103,15 @@ SELECT bucket, sum(c), sum(v * c), sum(v * v * c), min(first), max(last),
        max(CASE WHEN CAST(last_i * 0.95 AS INTEGER) + 1 BETWEEN upto - c AND upto - 1 THEN v END)
 FROM cum
 GROUP BY bucket
-ORDER BY bucket";
+ORDER BY bucket")
+    };
+}
+// ?4 is bound for every grouping; the day and week queries leave it unused.
+const SQL_TIME_OF_DAY: &str = stats_sql!("((mills + ?3) % 86400000 + 86400000) % 86400000 / ?4");
+// Integer division truncates toward zero: fine, readings before 1970 are not glucose.
+const SQL_DAY: &str = stats_sql!("(mills + ?3) / 86400000");
+// Day 0 (1970-01-01) was a Thursday: +3 makes weeks start on Monday.
+const SQL_WEEK: &str = stats_sql!("((mills + ?3) / 86400000 + 3) / 7");
 
 /// The value at fraction `p` of `last_i + 1` sorted values, given the values at the floor rank
 /// and the next one (None past the end): linear interpolation between closest ranks, as
@@ -114,15 +125,68 @@ fn interpolate(last_i: i64, p: f64, lo: f64, hi: Option<f64>) -> f64 {
     }
 }
 
-pub fn stats(conn: &Connection, q: &StatsQuery) -> Result<Stats> {
+/// How readings are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    /// Buckets of the local time of day, this many minutes long (a divisor of 1440).
+    TimeOfDay(i64),
+    /// Local days (key: days since 1970-01-01 in the offset's local time).
+    Day,
+    /// Local weeks from Monday (key: (day + 3) / 7).
+    Week,
+}
+
+/// The numbers of one group of readings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Group {
+    /// The bucket number, the local day number or the local week number (see [`Grouping`]).
+    pub key: i64,
+    pub count: i64,
+    pub sum: f64,
+    pub sum_sq: f64,
+    pub min: f64,
+    pub max: f64,
+    pub first: i64,
+    pub last: i64,
+    /// very low, low, in range, high, very high.
+    pub range_counts: [i64; 5],
+    /// Values at [`PERCENTILES`], linear interpolation between closest ranks.
+    pub percentiles: [f64; 5],
+}
+
+impl Group {
+    pub fn mean(&self) -> f64 {
+        self.sum / self.count as f64
+    }
+
+    /// Population standard deviation; max(0) absorbs rounding when every value is the same.
+    pub fn sd(&self) -> f64 {
+        population_sd(self.count, self.sum, self.sum_sq)
+    }
+}
+
+fn population_sd(n: i64, sum: f64, sum_sq: f64) -> f64 {
+    let n = n as f64;
+    let mean = sum / n;
+    (sum_sq / n - mean * mean).max(0.0).sqrt()
+}
+
+/// The readings of the window grouped by `by`, in key order; groups without readings are
+/// left out. Memory is one row per group: the readings are folded inside SQLite.
+pub fn groups(conn: &Connection, q: &StatsQuery, by: Grouping) -> Result<Vec<Group>> {
     let b = q.bands;
-    let mut stmt = conn.prepare_cached(SQL)?;
+    let (sql, bucket_ms) = match by {
+        Grouping::TimeOfDay(minutes) => (SQL_TIME_OF_DAY, minutes.max(1) * 60_000),
+        Grouping::Day => (SQL_DAY, DAY_MS),
+        Grouping::Week => (SQL_WEEK, DAY_MS),
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(
         params![
             q.from,
             q.to,
             q.tz_minutes * 60_000,
-            BUCKET_MS,
+            bucket_ms,
             MIN_VALID_MGDL,
             b.very_low,
             b.low,
@@ -130,60 +194,104 @@ pub fn stats(conn: &Connection, q: &StatsQuery) -> Result<Stats> {
             b.very_high
         ],
         |r| {
-            let mut cand = [0f64; 10];
-            let mut next = [None; 5];
-            for k in 0..5 {
-                cand[2 * k] = r.get::<_, Option<f64>>(11 + 2 * k)?.unwrap_or(0.0);
-                next[k] = r.get::<_, Option<f64>>(12 + 2 * k)?;
+            let count: i64 = r.get(1)?;
+            let mut percentiles = [0f64; 5];
+            for (k, p) in PERCENTILES.iter().enumerate() {
+                let lo = r.get::<_, Option<f64>>(13 + 2 * k)?.unwrap_or(0.0);
+                let hi = r.get::<_, Option<f64>>(14 + 2 * k)?;
+                percentiles[k] = interpolate(count - 1, *p, lo, hi);
             }
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, f64>(2)?,
-                r.get::<_, f64>(3)?,
-                (r.get::<_, i64>(4)?, r.get::<_, i64>(5)?),
-                [
-                    r.get::<_, i64>(6)?,
-                    r.get::<_, i64>(7)?,
-                    r.get::<_, i64>(8)?,
-                    r.get::<_, i64>(9)?,
-                    r.get::<_, i64>(10)?,
-                ],
-                cand,
-                next,
-            ))
+            let mut range_counts = [0i64; 5];
+            for (k, c) in range_counts.iter_mut().enumerate() {
+                *c = r.get(8 + k)?;
+            }
+            Ok(Group {
+                key: r.get(0)?,
+                count,
+                sum: r.get(2)?,
+                sum_sq: r.get(3)?,
+                first: r.get(4)?,
+                last: r.get(5)?,
+                min: r.get(6)?,
+                max: r.get(7)?,
+                range_counts,
+                percentiles,
+            })
         },
     )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn stats(conn: &Connection, q: &StatsQuery) -> Result<Stats> {
     let mut out = Stats::default();
     let (mut sum, mut sum_sq) = (0f64, 0f64);
-    for row in rows {
-        let (bucket, n, s, s2, (first, last), ranges, cand, next) = row?;
-        out.count += n;
-        sum += s;
-        sum_sq += s2;
-        out.first = Some(out.first.map_or(first, |f| f.min(first)));
-        out.last = Some(out.last.map_or(last, |l| l.max(last)));
-        for (total, c) in out.range_counts.iter_mut().zip(ranges) {
+    for g in groups(conn, q, Grouping::TimeOfDay(BUCKET_MINUTES))? {
+        out.count += g.count;
+        sum += g.sum;
+        sum_sq += g.sum_sq;
+        out.first = Some(out.first.map_or(g.first, |f| f.min(g.first)));
+        out.last = Some(out.last.map_or(g.last, |l| l.max(g.last)));
+        for (total, c) in out.range_counts.iter_mut().zip(g.range_counts) {
             *total += c;
         }
-        let mut percentiles = [0f64; 5];
-        for (k, p) in PERCENTILES.iter().enumerate() {
-            percentiles[k] = interpolate(n - 1, *p, cand[2 * k], next[k]);
-        }
         out.agp.push(Bucket {
-            minute: bucket * BUCKET_MINUTES,
-            count: n,
-            percentiles,
+            minute: g.key * BUCKET_MINUTES,
+            count: g.count,
+            percentiles: g.percentiles,
         });
     }
     if out.count > 0 {
-        let n = out.count as f64;
-        let mean = sum / n;
-        out.mean = Some(mean);
-        // Population variance; max(0) absorbs rounding when every value is the same.
-        out.sd = Some((sum_sq / n - mean * mean).max(0.0).sqrt());
+        out.mean = Some(sum / out.count as f64);
+        out.sd = Some(population_sd(out.count, sum, sum_sq));
     }
     Ok(out)
+}
+
+/// Loop analysis: one hour of the local day, over the window's device statuses that carry a
+/// loop's IOB or COB (OpenAPS/AndroidAPS `openaps`, Loop `loop`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoopHour {
+    pub hour: i64,
+    pub statuses: i64,
+    /// Mean insulin on board, U; None when no status of the hour has one.
+    pub iob: Option<f64>,
+    /// Mean carbs on board, g.
+    pub cob: Option<f64>,
+    /// Statuses whose enacted change the pump received.
+    pub enacted: i64,
+}
+
+// The documents are parsed here (device statuses have no plain columns): one pass over the
+// window by `devicestatus_mills`, folded into 24 rows.
+const SQL_LOOP: &str = "
+WITH s AS (
+    SELECT ((mills + ?3) % 86400000 + 86400000) % 86400000 / 3600000 AS hour,
+           coalesce(json_extract(doc, '$.openaps.iob.iob'), json_extract(doc, '$.openaps.iob[0].iob'),
+                    json_extract(doc, '$.loop.iob.iob')) AS iob,
+           coalesce(json_extract(doc, '$.openaps.suggested.COB'), json_extract(doc, '$.openaps.enacted.COB'),
+                    json_extract(doc, '$.loop.cob.cob')) AS cob,
+           coalesce(json_extract(doc, '$.openaps.enacted.received'),
+                    json_extract(doc, '$.openaps.enacted.recieved'),
+                    json_extract(doc, '$.loop.enacted.received')) AS enacted
+    FROM devicestatus
+    WHERE mills >= ?1 AND mills < ?2 AND is_valid = 1
+)
+SELECT hour, count(*), avg(iob), avg(cob), coalesce(sum(enacted = 1), 0)
+FROM s WHERE iob IS NOT NULL OR cob IS NOT NULL
+GROUP BY hour ORDER BY hour";
+
+pub fn loop_hours(conn: &Connection, from: i64, to: i64, tz_minutes: i64) -> Result<Vec<LoopHour>> {
+    let mut stmt = conn.prepare_cached(SQL_LOOP)?;
+    let rows = stmt.query_map(params![from, to, tz_minutes * 60_000], |r| {
+        Ok(LoopHour {
+            hour: r.get(0)?,
+            statuses: r.get(1)?,
+            iob: r.get(2)?,
+            cob: r.get(3)?,
+            enacted: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// The window `[to - days, to)` in ms.
@@ -251,20 +359,22 @@ mod tests {
     #[test]
     fn the_query_reads_the_index_alone() {
         let conn = db(&[]);
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {SQL}"))
-            .unwrap()
-            .query_map(params![0, 1, 0, BUCKET_MS, 39.0, 1.0, 2.0, 3.0, 4.0], |r| {
-                r.get::<_, String>(3)
-            })
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert!(
-            plan.iter()
-                .any(|p| p.contains("USING COVERING INDEX entries_sgv")),
-            "{plan:#?}"
-        );
+        for sql in [SQL_TIME_OF_DAY, SQL_DAY, SQL_WEEK] {
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(params![0, 1, 0, DAY_MS, 39.0, 1.0, 2.0, 3.0, 4.0], |r| {
+                    r.get::<_, String>(3)
+                })
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(
+                plan.iter()
+                    .any(|p| p.contains("USING COVERING INDEX entries_sgv")),
+                "{plan:#?}"
+            );
+        }
     }
 
     const BANDS: Bands = Bands {
@@ -309,6 +419,30 @@ mod tests {
         assert_eq!(s.agp[0].minute, 45);
         let s = stats(&db(&[(10 * 60_000, 100.0)]), &query(-60)).unwrap();
         assert_eq!(s.agp[0].minute, 23 * 60);
+    }
+
+    #[test]
+    fn days_and_weeks_follow_the_time_zone() {
+        // Sunday 1970-01-04 23:30 UTC is Monday 00:30 at UTC+1: day 4, week 1 (from Monday 5th)
+        // there, day 3 and week 0 in UTC.
+        let t = 3 * DAY_MS + 23 * 3_600_000 + 30 * 60_000;
+        let conn = db(&[(t, 100.0), (t + 60_000, 120.0)]);
+        let key = |tz, by| {
+            let g = groups(&conn, &query(tz), by).unwrap();
+            assert_eq!(g.len(), 1);
+            assert_eq!(
+                (g[0].count, g[0].min, g[0].max, g[0].mean()),
+                (2, 100.0, 120.0, 110.0)
+            );
+            assert_eq!(g[0].sd(), 10.0);
+            g[0].key
+        };
+        assert_eq!(key(0, Grouping::Day), 3);
+        assert_eq!(key(60, Grouping::Day), 4);
+        assert_eq!(key(0, Grouping::Week), 0);
+        assert_eq!(key(60, Grouping::Week), 1);
+        assert_eq!(key(60, Grouping::TimeOfDay(60)), 0);
+        assert_eq!(key(0, Grouping::TimeOfDay(60)), 23);
     }
 
     #[test]

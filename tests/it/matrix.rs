@@ -162,7 +162,8 @@ fn fill(path: &str, token: &str, collection: Option<&str>) -> String {
         .replace("{token}", token)
         .replace("{permission}", CHECKED_PERMISSION)
         .replace("{asset:.*}", "0/app.js")
-        .replace("{face}", "color");
+        .replace("{face}", "color")
+        .replace("{by}", "days");
     assert!(
         !filled.contains('{'),
         "{path}: a new path parameter; teach matrix::fill a sample value for it"

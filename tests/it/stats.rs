@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::support::{now_ms, sgv, TestServer};
+use crate::support::{iso, now_ms, sgv, TestServer};
 
 const MIN: i64 = 60_000;
 const BUCKET: i64 = 15 * MIN;
@@ -257,4 +257,197 @@ fn ninety_days_of_one_minute_data_is_fast() {
     // Debug builds run SQLite unoptimised; the release figure is in docs/api-stats.md.
     let limit = if cfg!(debug_assertions) { 5.0 } else { 1.0 };
     assert!(took.as_secs_f64() < limit, "stats took {took:?}");
+}
+
+/// Monday 2026-11-02 00:00 at UTC+1, the start of the fixture's window.
+const MON: i64 = 1_793_574_000_000;
+const HOUR: i64 = 3_600_000;
+
+/// Six readings over eight local days (UTC+1), worked through by hand below.
+fn seed_days(s: &TestServer) {
+    let at = |day: i64, h: i64, m: i64| MON + day * DAY + h * HOUR + m * MIN;
+    let docs: Vec<Value> = [
+        (at(0, 8, 10), 100),
+        (at(0, 8, 20), 140),
+        (at(0, 23, 30), 60),
+        // Sunday 00:30 local is Saturday 23:30 UTC.
+        (at(6, 0, 30), 200),
+        (at(6, 8, 40), 300),
+        (at(7, 8, 0), 50),
+        // Outside the window (the next day), and a Dexcom error code inside it.
+        (at(8, 8, 0), 180),
+        (at(1, 8, 0), 5),
+    ]
+    .iter()
+    .map(|(t, v)| sgv("days", *t, *v))
+    .collect();
+    s.post_ok("/api/v1/entries", &Value::Array(docs));
+}
+
+fn groups(s: &TestServer, by: &str, tz: i64) -> Value {
+    let r = s.get_auth(&format!(
+        "/api/v2/stats/{by}?start={MON}&end={}&tz={tz}&low=70&high=180",
+        MON + 8 * DAY
+    ));
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()
+}
+
+#[test]
+fn days_weeks_and_hours_match_a_hand_computation() {
+    let s = TestServer::start();
+    seed_days(&s);
+    let j = groups(&s, "days", 60);
+    assert_eq!(j["by"], "days");
+    assert_eq!(j["days"], 8);
+    assert_eq!(
+        (j["from"].as_i64(), j["to"].as_i64()),
+        (Some(MON), Some(MON + 8 * DAY))
+    );
+    assert_eq!(j["count"], 6);
+    let g = j["groups"].as_array().unwrap();
+    let dates: Vec<&str> = g.iter().map(|d| d["date"].as_str().unwrap()).collect();
+    assert_eq!(dates, ["2026-11-02", "2026-11-08", "2026-11-09"]);
+    assert_eq!(g[0]["start"], MON);
+    assert_eq!(g[1]["start"], MON + 6 * DAY);
+    // Monday: 60, 100, 140. Mean 100; SD sqrt((40² + 0 + 40²) / 3) = 32.66; ranks h = 2p.
+    let mon = &g[0];
+    assert_eq!(mon["count"], 3);
+    close(&mon["mean"], 100.0);
+    close(&mon["sd"], 32.66);
+    close(&mon["min"], 60.0);
+    close(&mon["max"], 140.0);
+    close(&mon["p5"], 64.0); // h 0.1: 60 + 0.1 × 40
+    close(&mon["p25"], 80.0); // h 0.5
+    close(&mon["p50"], 100.0);
+    close(&mon["p75"], 120.0);
+    close(&mon["p95"], 136.0); // h 1.9: 100 + 0.9 × 40
+    assert_eq!(
+        mon["ranges"],
+        json!({ "veryLow": 0, "low": 1, "inRange": 2, "high": 0, "veryHigh": 0 })
+    );
+    // Sunday: 200 (high, at most 250) and 300 (very high); mean 250, SD 50.
+    close(&g[1]["mean"], 250.0);
+    close(&g[1]["sd"], 50.0);
+    assert_eq!(g[1]["ranges"]["high"], 1);
+    assert_eq!(g[1]["ranges"]["veryHigh"], 1);
+    // Monday 9th: 50, very low.
+    assert_eq!(g[2]["count"], 1);
+    assert_eq!(g[2]["ranges"]["veryLow"], 1);
+
+    // In UTC the Sunday 00:30 reading falls on Saturday.
+    let utc = groups(&s, "days", 0);
+    let dates: Vec<&str> = utc["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dates,
+        ["2026-11-02", "2026-11-07", "2026-11-08", "2026-11-09"]
+    );
+
+    // Weeks from Monday: 60, 100, 140, 200, 300 (mean 160), then 50.
+    let w = groups(&s, "weeks", 60);
+    let w = w["groups"].as_array().unwrap();
+    assert_eq!(w.len(), 2);
+    assert_eq!(
+        (w[0]["date"].as_str(), w[0]["start"].as_i64()),
+        (Some("2026-11-02"), Some(MON))
+    );
+    assert_eq!(w[0]["count"], 5);
+    close(&w[0]["mean"], 160.0);
+    close(&w[0]["p50"], 140.0);
+    assert_eq!(w[1]["date"], "2026-11-09");
+    assert_eq!(w[1]["count"], 1);
+
+    // Hours of the local day: 00 (200), 08 (100, 140, 300, 50), 23 (60).
+    let h = groups(&s, "hours", 60);
+    let h = h["groups"].as_array().unwrap();
+    let hours: Vec<i64> = h.iter().map(|x| x["hour"].as_i64().unwrap()).collect();
+    assert_eq!(hours, [0, 8, 23]);
+    assert_eq!(h[1]["count"], 4);
+    close(&h[1]["mean"], 147.5);
+    close(&h[1]["min"], 50.0);
+    close(&h[1]["max"], 300.0);
+    close(&h[1]["p50"], 120.0); // 50, 100, 140, 300: h 1.5
+    assert!(h[1].get("date").is_none());
+
+    // The summary takes the same window.
+    let sum = s
+        .get_auth(&format!(
+            "/api/v2/stats?start={MON}&end={}&tz=60",
+            MON + 8 * DAY
+        ))
+        .json();
+    assert_eq!(
+        (sum["count"].as_i64(), sum["days"].as_i64()),
+        (Some(6), Some(8))
+    );
+}
+
+#[test]
+fn grouped_reports_check_their_input() {
+    let s = TestServer::start();
+    let r = s.get_auth("/api/v2/stats/months");
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert!(r.text.contains("hours, days, weeks"), "{}", r.text);
+    for q in [
+        format!("start={MON}&end={MON}"),
+        format!("start={}&end={MON}", MON + DAY),
+        format!("start={}&end={MON}", MON - 366 * DAY),
+        "start=yesterday".to_string(),
+    ] {
+        let r = s.get_auth(&format!("/api/v2/stats/days?{q}"));
+        assert_eq!(r.status, 400, "{q}: {}", r.text);
+        assert_eq!(r.json()["status"], 400);
+    }
+    // Reading glucose needs the same permission as the entries.
+    assert_eq!(s.get("/api/v2/stats/days").status, 401);
+}
+
+#[test]
+fn loop_analysis_matches_a_hand_computation() {
+    let s = TestServer::start();
+    let at = |day: i64, h: i64, m: i64| iso(MON + day * DAY + h * HOUR + m * MIN);
+    let docs = json!([
+        // 08:10, 08:40 and (next day) 08:05 local at UTC+1: OpenAPS, Loop, AndroidAPS's array
+        // form with Nightscout's misspelt `recieved`.
+        { "device": "openaps://rig", "created_at": at(0, 8, 10),
+          "openaps": { "iob": { "iob": 1.5 }, "suggested": { "COB": 20 }, "enacted": { "received": true } } },
+        { "device": "loop://iPhone", "created_at": at(0, 8, 40),
+          "loop": { "iob": { "iob": 2.5 }, "cob": { "cob": 10 }, "enacted": { "received": false } } },
+        { "device": "openaps://phone", "created_at": at(1, 8, 5),
+          "openaps": { "iob": [{ "iob": 0.5 }], "enacted": { "recieved": true } } },
+        // No loop numbers: left out.
+        { "device": "uploader", "created_at": at(0, 9, 0), "uploader": { "battery": 50 } },
+        { "device": "loop://iPhone", "created_at": at(6, 23, 30), "loop": { "iob": { "iob": -0.5 } } },
+        // Outside the window.
+        { "device": "loop://iPhone", "created_at": at(9, 8, 0), "loop": { "iob": { "iob": 9 } } }
+    ]);
+    s.post_ok("/api/v1/devicestatus", &docs);
+    let r = s.get_auth(&format!(
+        "/api/v2/stats/loop?start={MON}&end={}&tz=60",
+        MON + 8 * DAY
+    ));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let j = r.json();
+    assert_eq!(
+        (j["statuses"].as_i64(), j["enacted"].as_i64()),
+        (Some(4), Some(2))
+    );
+    let h = j["hours"].as_array().unwrap();
+    assert_eq!(h.len(), 2, "{h:?}");
+    // Hour 8: IOB (1.5 + 2.5 + 0.5) / 3 = 1.5 U; COB (20 + 10) / 2 = 15 g; two enacted.
+    assert_eq!(
+        h[0],
+        json!({ "hour": 8, "statuses": 3, "iob": 1.5, "cob": 15.0, "enacted": 2 })
+    );
+    assert_eq!(
+        h[1],
+        json!({ "hour": 23, "statuses": 1, "iob": -0.5, "cob": null, "enacted": 0 })
+    );
+    // Device statuses need their own read permission.
+    assert_eq!(s.get("/api/v2/stats/loop").status, 401);
 }
