@@ -31,6 +31,10 @@ pub const READ_ANNOUNCEMENTS: &str = "api:treatments:read";
 pub const ACK: &str = "notifications:*:ack";
 /// Readings older than this do not raise BG alarms (simplealarms: 10 minutes).
 const BG_ALARM_MAX_AGE_MS: i64 = 10 * 60 * 1000;
+/// A site being backfilled (a bridge or uploader catching up: new readings arriving that are
+/// older than now) is not stale: no stale-data alarm while such a reading arrived within this
+/// time. New readings only: an uploader resending ones already stored does not count.
+pub const BACKFILL_QUIET_MS: i64 = 5 * 60 * 1000;
 
 /// What the engine tells clients (WebSocket `alarm`, `urgent_alarm`, `clear_alarm`,
 /// `announcement`, `notification`).
@@ -70,6 +74,8 @@ pub struct Engine {
     /// What the bolus wizard preview asks for now (src/plugins/bwp.rs), set by the alarm
     /// task before each evaluation.
     bwp: Option<Notice>,
+    /// When a new reading older than now last arrived (see [`BACKFILL_QUIET_MS`]).
+    backfilled_at: Option<i64>,
 }
 
 /// The longest an ack silences an alarm of `level` and kind `event_name` (see the caps above).
@@ -106,7 +112,13 @@ impl Engine {
             predict: config.plugins.predict_alarms,
             history: vec![],
             bwp: None,
+            backfilled_at: None,
         }
+    }
+
+    /// A new reading dated before `now` arrived: the site is being backfilled.
+    pub fn backfilled(&mut self, now: i64) {
+        self.backfilled_at = Some(now);
     }
 
     /// The bolus wizard preview's notice for the next evaluations.
@@ -222,7 +234,10 @@ impl Engine {
                 found = Some((level, title.clone(), message.clone(), "", "bwp"));
             }
         }
-        if let Some(r) = latest {
+        let backfilling = self
+            .backfilled_at
+            .is_some_and(|at| now - at < BACKFILL_QUIET_MS);
+        if let Some(r) = latest.filter(|_| !backfilling) {
             let mins = (now - r.mills) as f64 / 60_000.0;
             let stale = if s.timeago_urgent && mins >= s.timeago_urgent_mins {
                 Some(URGENT)
@@ -540,6 +555,26 @@ mod tests {
         assert!(
             engine(&[]).evaluate(None, NOW).is_empty(),
             "no data, no alarm"
+        );
+    }
+
+    #[test]
+    fn no_stale_alarm_while_backfilling() {
+        let mut e = engine(&[]);
+        e.backfilled(NOW - 60_000);
+        assert!(
+            e.evaluate(at(120.0, 40 * 60_000), NOW).is_empty(),
+            "old readings arriving: no stale alarm"
+        );
+        assert_eq!(
+            e.evaluate(at(300.0, 60_000), NOW)[0].payload["eventName"],
+            "high",
+            "a current reading still alarms"
+        );
+        assert_eq!(
+            e.evaluate(at(120.0, 40 * 60_000), NOW + BACKFILL_QUIET_MS)[0].payload["eventName"],
+            "stale",
+            "once readings stop arriving, stale again"
         );
     }
 
