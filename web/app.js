@@ -12,6 +12,7 @@ import { ago, arrow, clock, delta, fmt, fmtDelta, MIN_VALID, rangeOf, RANGE_WORD
 import { Live } from './live.js';
 import { AGE_EVENTS, ageKey, pills, predictions } from './pills.js';
 import { Reports } from './reports.js';
+import { newestSwitch, spanPills, tapDetails } from './spanpills.js';
 import { TreatmentActions } from './treatments.js';
 
 const $ = (id) => document.getElementById(id);
@@ -335,7 +336,8 @@ function renderNow() {
   if (state.conn !== 'live') classes.push('offline');
   box.className = classes.join(' ');
 
-  const list = pills({ devicestatus: state.sorted.devicestatus, now, units, ages: state.ages });
+  const list = pills({ devicestatus: state.sorted.devicestatus, now, units, ages: state.ages })
+    .concat(spanPills({ treatments: state.sorted.treatments, profiles: [...state.profiles.values()], lastSwitch: state.lastSwitch, now, units, timeFormat: settings.timeFormat() }));
   const ul = $('pills');
   ul.replaceChildren(...list.map((p) => {
     const li = document.createElement('li');
@@ -354,6 +356,7 @@ function renderNow() {
     li.append(k, v, sr);
     return li;
   }));
+  pillDetail();
 }
 
 /** The treatments of the day shown (the live chart's: the last 24 hours), oldest first. */
@@ -482,6 +485,7 @@ const chart = new GlucoseChart($('chart'), {
     }
   },
 });
+const pillDetail = tapDetails($('pills'));
 const reports = new Reports($('view-reports'), { settings, store });
 const live = new Live(() => authorizeMessage(HISTORY_HOURS));
 const alarms = new Alarms({
@@ -705,6 +709,10 @@ async function restart() {
   route();
   showDay(state.day);
   loadAges();
+  newestSwitch(api).then((x) => {
+    state.lastSwitch = x;
+    renderNow();
+  });
 }
 
 setInterval(() => {
