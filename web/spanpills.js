@@ -92,7 +92,11 @@ export async function newestSwitch(api) {
   }
 }
 
-/** A tap on a pill shows its detail (the pill's title) under the list; tap again or elsewhere hides it. */
+/**
+ * A tap on a pill (these, pills.js' and the bridges' lists: every `.pills li`) shows its detail
+ * (the pill's title) under the status pills; the same pill again, or a tap elsewhere, hides it.
+ * Returns what to call after the pills are drawn again, to keep the open detail current.
+ */
 export function tapDetails(ul) {
   const box = document.createElement('p');
   box.className = 'pill-detail';
@@ -101,35 +105,27 @@ export function tapDetails(ul) {
   box.hidden = true;
   ul.after(box);
   let open = null;
+  const show = (li) => {
+    open = li;
+    li.setAttribute('aria-expanded', 'true');
+    box.textContent = `${li.querySelector('.k')?.textContent || ''}: ${li.title}`;
+    box.hidden = false;
+  };
   const hide = () => {
     box.hidden = true;
     if (open) open.removeAttribute('aria-expanded');
     open = null;
   };
-  ul.addEventListener('click', (e) => {
-    const li = e.target.closest('li');
-    if (!li) return;
-    const key = li.dataset.pill;
-    if (open && open.dataset.pill === key) {
-      hide();
-      return;
-    }
-    hide();
-    open = li;
-    li.setAttribute('aria-expanded', 'true');
-    box.textContent = `${li.querySelector('.k')?.textContent || ''}: ${li.title}`;
-    box.hidden = false;
-  });
   document.addEventListener('click', (e) => {
-    if (open && !e.target.closest('#pills')) hide();
+    const li = e.target.closest('.pills li');
+    const same = li && open && open.dataset.pill === li.dataset.pill;
+    hide();
+    if (li && !same) show(li);
   });
-  // The list is drawn again every few seconds: keep the open pill's detail current.
   return () => {
     if (!open) return;
-    const li = ul.querySelector(`li[data-pill="${CSS.escape(open.dataset.pill)}"]`);
-    if (!li) return hide();
-    open = li;
-    li.setAttribute('aria-expanded', 'true');
-    box.textContent = `${li.querySelector('.k')?.textContent || ''}: ${li.title}`;
+    const li = document.querySelector(`.pills li[data-pill="${CSS.escape(open.dataset.pill)}"]`);
+    if (li) show(li);
+    else hide();
   };
 }
