@@ -78,6 +78,24 @@ describe('LANGUAGE=de, TIME_FORMAT=24', () => {
   });
 });
 
+describe('the clock page, LANGUAGE=de, TIME_FORMAT=24', () => {
+  test('24-hour time and the age in German', async () => {
+    const srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable', LANGUAGE: 'de', TIME_FORMAT: '24' });
+    await seedDay(srv, Date.now());
+    const b = await openBrowser(srv);
+    const { page } = b;
+    try {
+      await page.goto(`${srv.base}/clock?face=clock`);
+      await page.waitForFunction(() => document.querySelector('#c-bg').textContent === '123');
+      assert.match(await text(page, '#c-time'), /^\d{2}:\d{2}$/);
+      assert.match(await text(page, '#c-ago'), /^(gerade eben|vor 1 Min\.)$/);
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
 describe('TIME_FORMAT=12 (the default), English', () => {
   test('12-hour times', async () => {
     const srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable' });
