@@ -113,7 +113,11 @@ export class Alarms {
     b.hidden = false;
     b.className = `alarm ${urgent ? 'urgent' : announcement ? 'info' : 'warn'}`;
     this.el.title.textContent = n.title ? t(n.title) : urgent ? t('Urgent alarm') : t('Alarm');
-    this.el.text.textContent = String(n.message || '').replace(/^BG Now:/, `${t('BG Now')}:`);
+    // The server's message is Nightscout's ("BG Now: 45 mg/dl"); the units as the page spells them.
+    this.el.text.textContent = String(n.message || '')
+      .replace(/^BG Now:/, `${t('BG Now')}:`)
+      .replace(/ mg\/dl$/, ' mg/dL')
+      .replace(/ mmol$/, ' mmol/L');
     this.mins = snoozeMinutes({ ...n, level }, this.settings());
     this.el.ack.textContent = announcement ? t('Dismiss') : t('Snooze {0} min', this.mins[0]);
     this.el.more.replaceChildren(...(announcement ? [] : this.mins.slice(1)).map((m) => {

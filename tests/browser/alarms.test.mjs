@@ -19,7 +19,7 @@ describe('alarms', () => {
       await page.waitForSelector('#conn.live');
       // Well before the engine's next evaluation (30 s with the default stale minutes).
       await page.waitForSelector('#alarm.urgent:not([hidden])', { timeout: 3000 });
-      assert.match(await text(page, '#alarm'), /Urgent LOW.*BG Now: 45/);
+      assert.equal(await text(page, '#alarm .alarm-msg'), 'Urgent LOW BG Now: 45 mg/dL');
       // Nightscout's alarmUrgentLowMins: 15, 30, 45.
       assert.equal(await text(page, '#alarm-ack'), 'Snooze 15 min');
       assert.deepEqual(await page.locator('#alarm-more button').allTextContents(), ['30 min', '45 min']);
