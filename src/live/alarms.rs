@@ -9,21 +9,22 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use crate::config::{AlarmSettings, Config, Units};
+use crate::config::{AlarmSettings, Config, SnoozeMins, Units};
 use crate::plugins::bwp::Notice;
 
 pub const WARN: u8 = 1;
 pub const URGENT: u8 = 2;
 const DEFAULT_SILENCE_MS: i64 = 30 * 60 * 1000;
 const MIN_MS: i64 = 60 * 1000;
-/// The longest snooze of each alarm, as Nightscout's page offers them (alarmUrgentLowMins
-/// 15/30/45, alarmLowMins up to 60, the others up to 120). Nightscout's server takes any
+/// The longest snooze of each alarm is the longest the viewer offers for it (ALARM_*_MINS:
+/// by default urgent low 45 minutes, low 60, the others 120). Nightscout's server takes any
 /// `silenceTime`; here an ack asking for more is held to the cap of the alarm that sounds,
 /// checked when it sounds, so an ack given during a high cannot silence a later urgent low
-/// for longer than 45 minutes (docs/security.md).
-pub const URGENT_LOW_CAP_MS: i64 = 45 * MIN_MS;
-pub const LOW_CAP_MS: i64 = 60 * MIN_MS;
-pub const OTHER_CAP_MS: i64 = 120 * MIN_MS;
+/// for longer than its choices allow (docs/security.md).
+fn longest(mins: &[f64]) -> i64 {
+    let m = mins.iter().copied().fold(0.0, f64::max);
+    (m * MIN_MS as f64) as i64
+}
 /// Who may receive an alarm: the BG alarms tell the readings; announcements are treatments.
 pub const READ_ALARMS: &str = "api:entries:read";
 pub const READ_ANNOUNCEMENTS: &str = "api:treatments:read";
@@ -78,13 +79,16 @@ pub struct Engine {
     backfilled_at: Option<i64>,
 }
 
-/// The longest an ack silences an alarm of `level` and kind `event_name` (see the caps above).
-fn snooze_cap(level: u8, event_name: &str) -> i64 {
-    match (level, event_name) {
-        (URGENT, "low") => URGENT_LOW_CAP_MS,
-        (_, "low") => LOW_CAP_MS,
-        _ => OTHER_CAP_MS,
-    }
+/// The longest an ack silences an alarm of `level` and kind `event_name` (see [`longest`]).
+fn snooze_cap(s: &SnoozeMins, level: u8, event_name: &str) -> i64 {
+    longest(match (level, event_name) {
+        (URGENT, "low") => &s.urgent_low,
+        (_, "low") => &s.low,
+        (URGENT, "high") => &s.urgent_high,
+        (_, "high") => &s.high,
+        (URGENT, _) => &s.urgent,
+        _ => &s.warn,
+    })
 }
 
 /// An alarm as (level, title, message, eventName, plugin).
@@ -272,8 +276,9 @@ impl Engine {
         if let Some(Notice::Snooze { length_ms }) = self.bwp {
             return self.snooze(&group, length_ms, now);
         }
+        let cap = snooze_cap(&self.settings.snooze, level, event_name);
         let alarm = self.alarms.entry((level, group.clone())).or_default();
-        if now <= alarm.last_ack + alarm.silence_ms.min(snooze_cap(level, event_name)) {
+        if now <= alarm.last_ack + alarm.silence_ms.min(cap) {
             return vec![];
         }
         alarm.emitted = true;
@@ -343,6 +348,23 @@ impl Engine {
         )]
     }
 
+    /// The longest of every snooze choice: no ack silences for longer.
+    fn longest_snooze(&self) -> i64 {
+        let s = &self.settings.snooze;
+        [
+            &s.urgent_high,
+            &s.high,
+            &s.low,
+            &s.urgent_low,
+            &s.urgent,
+            &s.warn,
+        ]
+        .into_iter()
+        .map(|l| longest(l))
+        .max()
+        .unwrap_or(DEFAULT_SILENCE_MS)
+    }
+
     /// A user's acknowledgement: silences `level` (and, for urgent, warn too) of `group`.
     pub fn ack(
         &mut self,
@@ -354,7 +376,7 @@ impl Engine {
         let silence = silence_ms
             .filter(|t| *t > 0)
             .unwrap_or(DEFAULT_SILENCE_MS)
-            .min(OTHER_CAP_MS);
+            .min(self.longest_snooze());
         let levels: &[u8] = if level >= URGENT {
             &[URGENT, WARN]
         } else {
@@ -477,6 +499,15 @@ mod tests {
         assert_eq!(
             sounds(&mut e, 70.0, NOW + 61 * MIN_MS),
             Some(json!("Warning LOW"))
+        );
+        // ALARM_URGENT_LOW_MINS sets the choices, and so the cap.
+        let mut e = engine(&[("ALARM_URGENT_LOW_MINS", "10 20")]);
+        e.ack(URGENT, "default", Some(ten_years), NOW);
+        assert_eq!(sounds(&mut e, 50.0, NOW + 19 * MIN_MS), None);
+        assert_eq!(
+            sounds(&mut e, 50.0, NOW + 21 * MIN_MS),
+            Some(json!("Urgent LOW")),
+            "urgent low sounds again after its 20 minute cap"
         );
     }
 

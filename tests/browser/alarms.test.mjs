@@ -32,6 +32,23 @@ describe('alarms', () => {
     }
   });
 
+  test('ALARM_URGENT_LOW_MINS sets the choices', async () => {
+    const srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable', ALARM_URGENT_LOW_MINS: '5 10' });
+    const b = await openBrowser(srv);
+    const { page } = b;
+    try {
+      await page.goto(`${srv.base}/`);
+      await page.waitForSelector('#conn.live');
+      await srv.post('/api/v1/entries', [sgv(Date.now(), 45, 'DoubleDown')]);
+      await page.waitForSelector('#alarm.urgent:not([hidden])', { timeout: 5000 });
+      assert.equal(await text(page, '#alarm-ack'), 'Snooze 5 min');
+      assert.deepEqual(await page.locator('#alarm-more button').allTextContents(), ['10 min']);
+      clean(b);
+    } finally {
+      await b.close();
+    }
+  });
+
   test('a high offers 30 to 120 minutes, and the ack asks the server for the one chosen', async () => {
     const srv = await startServer({ AUTH_DEFAULT_ROLES: 'readable' });
     const b = await openBrowser(srv);
