@@ -78,6 +78,35 @@ pub struct AlarmSettings {
     pub timeago_warn_mins: f64,
     pub timeago_urgent: bool,
     pub timeago_urgent_mins: f64,
+    /// The snooze choices (ALARM_*_MINS), minutes, as the viewer offers them.
+    pub snooze: SnoozeMins,
+}
+
+/// Nightscout's ALARM_URGENT_HIGH_MINS, ALARM_HIGH_MINS, ALARM_LOW_MINS,
+/// ALARM_URGENT_LOW_MINS, ALARM_URGENT_MINS and ALARM_WARN_MINS: each a non-empty list of
+/// minutes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnoozeMins {
+    pub urgent_high: Vec<f64>,
+    pub high: Vec<f64>,
+    pub low: Vec<f64>,
+    pub urgent_low: Vec<f64>,
+    pub urgent: Vec<f64>,
+    pub warn: Vec<f64>,
+}
+
+/// A list of minutes above 0 (`15 30 45`).
+fn minutes(r: &Reader, name: &'static str) -> Result<Vec<f64>, ConfigError> {
+    let words = r.list(name)?;
+    let mins: Vec<f64> = words
+        .iter()
+        .map(|w| w.parse::<f64>().ok().filter(|m| m.is_finite() && *m > 0.0))
+        .collect::<Option<_>>()
+        .ok_or_else(|| invalid(name, "not a list of minutes above 0"))?;
+    if mins.is_empty() {
+        return Err(invalid(name, "needs at least one number of minutes"));
+    }
+    Ok(mins)
 }
 
 /// TLS_CERT and TLS_KEY: PEM files for serving HTTPS directly.
@@ -130,6 +159,8 @@ pub struct Config {
     pub custom_title: String,
     pub time_format: u8,
     pub theme: String,
+    /// NIGHT_MODE: the viewer dims itself at night.
+    pub night_mode: bool,
     pub language: String,
     pub insecure_use_http: bool,
     /// Largest accepted request body, after gzip decoding.
@@ -296,6 +327,14 @@ impl Config {
             timeago_warn_mins: r.number("ALARM_TIMEAGO_WARN_MINS")?,
             timeago_urgent: r.flag("ALARM_TIMEAGO_URGENT")?,
             timeago_urgent_mins: r.number("ALARM_TIMEAGO_URGENT_MINS")?,
+            snooze: SnoozeMins {
+                urgent_high: minutes(r, "ALARM_URGENT_HIGH_MINS")?,
+                high: minutes(r, "ALARM_HIGH_MINS")?,
+                low: minutes(r, "ALARM_LOW_MINS")?,
+                urgent_low: minutes(r, "ALARM_URGENT_LOW_MINS")?,
+                urgent: minutes(r, "ALARM_URGENT_MINS")?,
+                warn: minutes(r, "ALARM_WARN_MINS")?,
+            },
         };
         let secure_hsts_header = r.flag("SECURE_HSTS_HEADER")?;
         let connections = ConnectionLimits {
@@ -327,6 +366,7 @@ impl Config {
             custom_title: r.text("CUSTOM_TITLE")?,
             time_format,
             theme: r.text("THEME")?,
+            night_mode: r.flag("NIGHT_MODE")?,
             language: r.text("LANGUAGE")?,
             insecure_use_http,
             max_body_bytes: max_body_mb * 1024 * 1024,
@@ -788,6 +828,22 @@ mod tests {
     }
 
     #[test]
+    fn snooze_minutes_and_night_mode() {
+        let d = Config::from_map(&HashMap::new()).unwrap();
+        assert_eq!(d.alarms.snooze.urgent_low, vec![15.0, 30.0, 45.0]);
+        assert_eq!(d.alarms.snooze.warn, vec![30.0, 60.0, 90.0, 120.0]);
+        assert!(!d.night_mode);
+        let c =
+            Config::from_map(&map(&[("ALARM_LOW_MINS", "5 10"), ("NIGHT_MODE", "on")])).unwrap();
+        assert_eq!(c.alarms.snooze.low, vec![5.0, 10.0]);
+        assert!(c.night_mode);
+        for bad in ["5 soon", "0", "-5"] {
+            let e = Config::from_map(&map(&[("ALARM_LOW_MINS", bad)])).unwrap_err();
+            assert!(e.to_string().starts_with("ALARM_LOW_MINS:"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn mmol_thresholds_are_converted() {
         let c = Config::from_map(&map(&[("DISPLAY_UNITS", "mmol"), ("BG_HIGH", "14")])).unwrap();
         assert_eq!(c.thresholds.bg_high, 252.0);
@@ -1125,7 +1181,7 @@ mod tests {
             "TERM",
             "MONGODB_URI",
             "SHOW_PLUGINS",
-            "ALARM_URGENT_HIGH_MINS",
+            "SCALE_Y",
             "BRIDGE_MAX_COUNT",
             "NIGHTLITE_DATADIR",
             "NIGHTLITE_LOG",
@@ -1141,10 +1197,10 @@ mod tests {
                 "SHOW_PLUGINS",
                 "PROT",
                 "NIGHTLITE_LOG",
-                "ALARM_URGENT_HIGH_MINS",
                 "BRIDGE_MAX_COUNT",
                 "MONGODB_URI",
                 "NIGHTLITE_DATADIR",
+                "SCALE_Y",
             ]
         );
         assert_eq!(got[0].1, Place::File);

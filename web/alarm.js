@@ -4,14 +4,34 @@
 // (docs/security.md); without it the server refuses the ack, so the snooze also holds on this
 // page alone: alarms no more severe than the snoozed one stay quiet here until it ends.
 // Browsers only let a page make sound after the user touched it, so the audio starts at the
-// first tap or key press.
+// first tap or key press. The snooze offers Nightscout's durations for the alarm sounding
+// (its settings alarmUrgentHighMins, alarmHighMins, alarmLowMins, alarmUrgentLowMins,
+// alarmUrgentMins, alarmWarnMins): the main button the first, the others beside it.
 
-const SNOOZE_MS = 30 * 60000;
+import { t } from './i18n.js';
+
+const DEFAULT_MINS = [30, 60, 90, 120];
+/** Nightscout's defaults, for a site whose settings do not say (or are not loaded yet). */
+const NIGHTSCOUT_MINS = { alarmLowMins: [15, 30, 45, 60], alarmUrgentLowMins: [15, 30, 45] };
+
+/** The snooze minutes Nightscout offers for an alarm (level 2 urgent, eventName high/low). */
+export function snoozeMinutes(n, s = {}) {
+  const urgent = (n.level ?? 1) >= 2;
+  const key = n.eventName === 'high'
+    ? (urgent ? 'alarmUrgentHighMins' : 'alarmHighMins')
+    : n.eventName === 'low'
+      ? (urgent ? 'alarmUrgentLowMins' : 'alarmLowMins')
+      : (urgent ? 'alarmUrgentMins' : 'alarmWarnMins');
+  const list = Array.isArray(s[key]) ? s[key].map(Number).filter((m) => m > 0) : [];
+  return list.length ? list : NIGHTSCOUT_MINS[key] || DEFAULT_MINS;
+}
 
 export class Alarms {
-  constructor({ banner, title, text, ack, sound, send }) {
-    this.el = { banner, title, text, ack, sound };
+  constructor({ banner, title, text, ack, more, sound, send, settings }) {
+    this.el = { banner, title, text, ack, more, sound };
     this.send = send;
+    this.settings = settings || (() => ({}));
+    this.mins = DEFAULT_MINS;
     this.audio = null;
     this.current = null;
     this.beeper = null;
@@ -19,7 +39,16 @@ export class Alarms {
     const unlock = () => this.unlock();
     window.addEventListener('pointerdown', unlock, { once: false, passive: true });
     window.addEventListener('keydown', unlock, { once: false });
-    ack.addEventListener('click', () => this.acknowledge());
+    // "Allow sound" goes only after the tap's click: hiding it at pointerdown moved the snooze
+    // buttons under the finger, and the click landed beside them.
+    window.addEventListener('click', () => {
+      if (this.audible) this.el.sound.hidden = true;
+    });
+    ack.addEventListener('click', () => this.acknowledge(this.mins[0]));
+    more.addEventListener('click', (e) => {
+      const b = e.target.closest('button[data-mins]');
+      if (b) this.acknowledge(Number(b.dataset.mins));
+    });
     sound.addEventListener('click', () => {
       this.unlock();
       this.beep();
@@ -37,7 +66,6 @@ export class Alarms {
       }
     }
     if (this.audio.state === 'suspended') this.audio.resume();
-    this.el.sound.hidden = true;
   }
 
   get audible() {
@@ -63,7 +91,13 @@ export class Alarms {
     }
   }
 
-  handle(msg) {
+  /** Shows the alarm sounding again (the settings or the language changed). */
+  refresh() {
+    if (this.last && !this.el.banner.hidden) this.handle(this.last, false);
+  }
+
+  handle(msg, sound = true) {
+    this.last = msg;
     const n = msg.notify || {};
     if (msg.type === 'clear_alarm') {
       this.clear();
@@ -78,10 +112,24 @@ export class Alarms {
     const b = this.el.banner;
     b.hidden = false;
     b.className = `alarm ${urgent ? 'urgent' : announcement ? 'info' : 'warn'}`;
-    this.el.title.textContent = n.title || (urgent ? 'Urgent alarm' : 'Alarm');
-    this.el.text.textContent = n.message || '';
-    this.el.ack.textContent = announcement ? 'Dismiss' : 'Snooze 30 min';
+    this.el.title.textContent = n.title ? t(n.title) : urgent ? t('Urgent alarm') : t('Alarm');
+    // The server's message is Nightscout's ("BG Now: 45 mg/dl"); the units as the page spells them.
+    this.el.text.textContent = String(n.message || '')
+      .replace(/^BG Now:/, `${t('BG Now')}:`)
+      .replace(/ mg\/dl$/, ' mg/dL')
+      .replace(/ mmol$/, ' mmol/L');
+    this.mins = snoozeMinutes({ ...n, level }, this.settings());
+    this.el.ack.textContent = announcement ? t('Dismiss') : t('Snooze {0} min', this.mins[0]);
+    this.el.more.replaceChildren(...(announcement ? [] : this.mins.slice(1)).map((m) => {
+      const o = document.createElement('button');
+      o.type = 'button';
+      o.dataset.mins = String(m);
+      o.textContent = t('{0} min', m);
+      o.setAttribute('aria-label', t('Snooze {0} min', m));
+      return o;
+    }));
     this.el.sound.hidden = announcement || this.audible;
+    if (!sound) return;
     clearInterval(this.beeper);
     if (!announcement) {
       this.beep(urgent);
@@ -89,11 +137,12 @@ export class Alarms {
     }
   }
 
-  acknowledge() {
+  acknowledge(mins) {
     const cur = this.current;
     if (cur && !cur.announcement) {
-      this.send({ type: 'ack', level: cur.level, group: cur.group, silenceTime: SNOOZE_MS });
-      this.snoozed = { level: cur.level, until: Date.now() + SNOOZE_MS };
+      const ms = mins * 60000;
+      this.send({ type: 'ack', level: cur.level, group: cur.group, silenceTime: ms });
+      this.snoozed = { level: cur.level, until: Date.now() + ms };
     }
     // The server answers with clear_alarm; hide at once so the tap feels answered.
     this.clear();

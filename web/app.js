@@ -6,11 +6,13 @@ import { Alarms } from './alarm.js';
 import { api, authorizeMessage, credentials, forget, remember, signedIn, store, takeTokenFromUrl } from './auth.js';
 import { Careportal } from './careportal.js';
 import { GlucoseChart } from './chart.js';
+import { LANGUAGES, locale, setLanguage, t as tr, translatePage } from './i18n.js';
 import { ar2Cone, basalSteps, coneFactor } from './forecast.js';
 import { ago, arrow, clock, delta, fmt, fmtDelta, MIN_VALID, rangeOf, RANGE_WORDS, treatmentMgdl, unitLabel } from './glucose.js';
 import { Live } from './live.js';
 import { AGE_EVENTS, ageKey, pills, predictions } from './pills.js';
 import { Reports } from './reports.js';
+import { newestSwitch, spanPills, tapDetails } from './spanpills.js';
 import { TreatmentActions } from './treatments.js';
 
 const $ = (id) => document.getElementById(id);
@@ -103,10 +105,10 @@ function setConn(s, retryIn) {
   const el = $('conn');
   el.className = `conn ${s}`;
   el.textContent = {
-    live: 'Live',
-    connecting: 'Connecting\u2026',
-    offline: `Offline${retryIn ? ` \u2013 retrying in ${Math.ceil(retryIn / 1000)} s` : ''}`,
-    denied: 'Not signed in',
+    live: tr('Live'),
+    connecting: tr('Connecting\u2026'),
+    offline: retryIn ? tr('Offline \u2013 retrying in {0} s', Math.ceil(retryIn / 1000)) : tr('Offline'),
+    denied: tr('Not signed in'),
   }[s];
   renderNow();
 }
@@ -284,8 +286,8 @@ async function loadAges() {
 function describe(t) {
   const units = settings.units();
   const parts = [];
-  if (Number(t.insulin) > 0) parts.push(`${Number(t.insulin)} U insulin`);
-  if (Number(t.carbs) > 0) parts.push(`${Number(t.carbs)} g carbs`);
+  if (Number(t.insulin) > 0) parts.push(tr('{0} U insulin', Number(t.insulin)));
+  if (Number(t.carbs) > 0) parts.push(tr('{0} g carbs', Number(t.carbs)));
   const g = treatmentMgdl(t);
   if (g != null) parts.push(`BG ${fmt(g, units)} ${unitLabel(units)}${t.glucoseType ? ` (${t.glucoseType})` : ''}`);
   if (t.eventType === 'Temporary Target' && t.targetTop) {
@@ -329,7 +331,7 @@ function renderNow() {
     $('bg-arrow').setAttribute('aria-label', words);
     const d = delta(sgvs);
     $('bg-delta').textContent = d ? fmtDelta(d.mgdl, units) : '';
-    $('bg-ago').textContent = stale ? `${ago(latest.mills, now)} \u2013 no recent data` : ago(latest.mills, now);
+    $('bg-ago').textContent = stale ? `${ago(latest.mills, now)} \u2013 ${tr('no recent data')}` : ago(latest.mills, now);
     classes.push(stale ? 'stale' : rangeOf(latest.mgdl, th));
     const title = state.settings ? state.settings.customTitle || 'Nightscout' : 'Nightscout';
     document.title = `${fmt(latest.mgdl, units)} ${sym} ${d ? fmtDelta(d.mgdl, units) : ''} \u2013 ${title}`;
@@ -341,12 +343,13 @@ function renderNow() {
     $('bg-value').textContent = '---';
     $('bg-arrow').textContent = '';
     $('bg-delta').textContent = '';
-    $('bg-ago').textContent = state.conn === 'live' ? 'no readings in the last day' : '';
+    $('bg-ago').textContent = state.conn === 'live' ? tr('no readings in the last day') : '';
   }
   if (state.conn !== 'live') classes.push('offline');
   box.className = classes.join(' ');
 
-  const list = pills({ devicestatus: state.sorted.devicestatus, now, units, ages: state.ages, props: state.props });
+  const list = pills({ devicestatus: state.sorted.devicestatus, now, units, ages: state.ages, props: state.props })
+    .concat(spanPills({ treatments: state.sorted.treatments, profiles: [...state.profiles.values()], lastSwitch: state.lastSwitch, now, units, timeFormat: settings.timeFormat() }));
   const ul = $('pills');
   ul.replaceChildren(...list.map((p) => {
     const li = document.createElement('li');
@@ -355,7 +358,7 @@ function renderNow() {
     li.title = p.detail;
     const k = document.createElement('span');
     k.className = 'k';
-    k.textContent = p.label;
+    k.textContent = tr(p.label);
     const v = document.createElement('span');
     v.className = 'v';
     v.textContent = p.value;
@@ -365,6 +368,7 @@ function renderNow() {
     li.append(k, v, sr);
     return li;
   }));
+  pillDetail();
 }
 
 /** Profile Switches for the basal line: those of the live window and the older ones read. */
@@ -423,7 +427,7 @@ function renderChart() {
     time.dateTime = new Date(t.mills).toISOString();
     time.textContent = clock(t.mills, settings.timeFormat());
     const what = document.createElement('strong');
-    what.textContent = t.eventType || 'Treatment';
+    what.textContent = tr(t.eventType || 'Treatment');
     const rest = describe(t);
     li.append(time, what, document.createTextNode(rest ? ` \u2013 ${rest}` : ''));
     return li;
@@ -444,15 +448,16 @@ function renderLog() {
   const from = state.past ? state.past.from : Date.now() - 24 * H;
   const to = state.past ? state.past.to : Infinity;
   const list = dayTreatments().filter((t) => t.mills >= from && t.mills < to).reverse();
-  $('log-period').textContent = `${state.past ? new Date(from).toDateString() : 'The last 24 hours'}: ${list.length} treatment${list.length === 1 ? '' : 's'}`;
+  const day = new Date(from).toLocaleDateString(locale(), { weekday: 'short', year: 'numeric', month: 'short', day: 'numeric' });
+  $('log-period').textContent = `${state.past ? day : tr('The last 24 hours')}: ${tr(list.length === 1 ? '1 treatment' : '{0} treatments', list.length)}`;
   $('log-list').replaceChildren(...list.map((t) => {
     const li = document.createElement('li');
     li.dataset.id = t._id;
     const time = document.createElement('time');
     time.dateTime = new Date(t.mills).toISOString();
-    time.textContent = state.past ? clock(t.mills, tf) : `${new Date(t.mills).toLocaleDateString(undefined, { weekday: 'short' })} ${clock(t.mills, tf)}`;
+    time.textContent = state.past ? clock(t.mills, tf) : `${new Date(t.mills).toLocaleDateString(locale(), { weekday: 'short' })} ${clock(t.mills, tf)}`;
     const what = document.createElement('strong');
-    what.textContent = t.eventType || 'Treatment';
+    what.textContent = tr(t.eventType || 'Treatment');
     const rest = describe(t);
     li.append(time, what, document.createTextNode(rest ? ` \u2013 ${rest}` : ''));
     const buttons = actions.buttons(t);
@@ -481,7 +486,7 @@ function showTip(item, x, y) {
     body.textContent = clock(item.s.mills, tf);
   } else {
     const t = item.t;
-    head.textContent = t.eventType || 'Treatment';
+    head.textContent = tr(t.eventType || 'Treatment');
     body.textContent = `${clock(t.mills, tf)}${describe(t) ? ` \u2013 ${describe(t)}` : ''}`;
   }
   tip.replaceChildren(head, body);
@@ -512,6 +517,7 @@ const chart = new GlucoseChart($('chart'), {
     }
   },
 });
+const pillDetail = tapDetails($('pills'));
 const reports = new Reports($('view-reports'), { settings, store });
 const live = new Live(() => authorizeMessage(HISTORY_HOURS));
 const alarms = new Alarms({
@@ -519,8 +525,10 @@ const alarms = new Alarms({
   title: $('alarm-title'),
   text: $('alarm-text'),
   ack: $('alarm-ack'),
+  more: $('alarm-more'),
   sound: $('alarm-sound'),
   send: (m) => live.send(m),
+  settings: () => state.settings || {},
 });
 const careportal = new Careportal($('careportal'), {
   units: settings.units(),
@@ -542,7 +550,7 @@ const actions = new TreatmentActions($('confirm'), {
     careportal.edit(t);
   },
   describe,
-  when: (t) => `${new Date(t.mills).toLocaleDateString()} ${clock(t.mills, settings.timeFormat())}`,
+  when: (t) => `${new Date(t.mills).toLocaleDateString(locale())} ${clock(t.mills, settings.timeFormat())}`,
   done: (text) => {
     showTip(null);
     toast(text);
@@ -606,6 +614,7 @@ $('day-today').addEventListener('click', () => showDay(null));
 $('btn-add').addEventListener('click', () => careportal.open());
 $('btn-menu').addEventListener('click', () => {
   $('set-theme').value = store.get('nl.theme') || 'auto';
+  $('set-lang').value = store.get('nl.lang') || '';
   $('set-units').value = store.get('nl.units') || '';
   const c = credentials();
   $('set-who').textContent = c.secret
@@ -617,6 +626,14 @@ $('btn-menu').addEventListener('click', () => {
 $('set-theme').addEventListener('change', (e) => {
   store.set('nl.theme', e.target.value === 'auto' ? null : e.target.value);
   applyTheme();
+});
+$('set-lang').addEventListener('change', async (e) => {
+  store.set('nl.lang', e.target.value || null);
+  await applyLanguage();
+  alarms.refresh();
+  setConn(state.conn);
+  render();
+  renderLog();
 });
 $('set-units').addEventListener('change', (e) => {
   store.set('nl.units', e.target.value || null);
@@ -654,8 +671,21 @@ window.addEventListener('hashchange', route);
 // Canvas colours are read when drawing: redraw when the device switches between light and dark.
 window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', applyTheme);
 
+/** The language picked here, else the site's LANGUAGE; the page's own text follows it. */
+async function applyLanguage() {
+  await setLanguage(store.get('nl.lang') || (state.settings && state.settings.language) || 'en');
+  translatePage();
+}
+
+/** Night mode: the theme picked here; without one, the site's NIGHT_MODE dims the page
+ *  between its dayEnd and dayStart hours (Nightscout's 21 and 7). */
 function applyTheme() {
-  const t = store.get('nl.theme');
+  let t = store.get('nl.theme');
+  const s = state.settings;
+  if (!t && s && s.nightMode) {
+    const h = new Date().getHours();
+    if (h >= (s.dayEnd ?? 21) || h < (s.dayStart ?? 7)) t = 'night';
+  }
   if (t) document.documentElement.dataset.theme = t;
   else delete document.documentElement.dataset.theme;
   chart.schedule();
@@ -701,19 +731,28 @@ async function restart() {
     return;
   }
   const s = state.settings;
+  await applyLanguage();
+  applyTheme();
+  alarms.refresh();
   const title = s.customTitle || 'Nightscout';
   $('title').textContent = title;
   document.title = title;
-  $('set-units-default').textContent = `The site's (${unitLabel(s.units)})`;
+  $('set-units-default').textContent = `${tr("The site's")} (${unitLabel(s.units)})`;
+  $('set-lang-default').textContent = `${tr("The site's")} (${LANGUAGES[String(s.language || 'en').split(/[_-]/)[0]] || s.language})`;
   careportal.setUnits(settings.units());
   route();
   showDay(state.day);
   loadAges();
   loadOlderSwitches();
+  newestSwitch(api).then((x) => {
+    state.lastSwitch = x;
+    renderNow();
+  });
 }
 
 setInterval(() => {
   renderNow();
+  if (state.settings && state.settings.nightMode) applyTheme();
 }, 15000);
 setInterval(() => {
   if (document.visibilityState !== 'visible') return;

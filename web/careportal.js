@@ -4,6 +4,7 @@
 
 import { api } from './auth.js';
 import { fromUnits, MMOL, toUnits, unitLabel } from './glucose.js';
+import { t as tr } from './i18n.js';
 
 /**
  * Nightscout's careportal event types (lib/plugins/careportal.js plus the temporary targets):
@@ -231,7 +232,7 @@ export class Careportal {
     f.elements.eventType.disabled = false;
     this.editing = t;
     this.initial = {};
-    this.title.textContent = t ? `Edit ${t.eventType || 'treatment'}` : 'Add treatment';
+    this.title.textContent = t ? `${tr('Edit')}: ${tr(t.eventType || 'Treatment')}` : tr('Add treatment');
     this.error.textContent = '';
     this.profileOptions('');
     this.defaultWhen = localInput(Date.now());

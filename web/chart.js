@@ -181,7 +181,9 @@ export class GlucoseChart {
       const x = Math.round(X(t)) + 0.5;
       ctx.moveTo(x, pad.t);
       ctx.lineTo(x, pad.t + ph);
-      ctx.fillText(tickLabel(t, timeFormat), x, h - 10);
+      // A label cut by the canvas' left edge is left out (its grid line stays).
+      const label = tickLabel(t, timeFormat);
+      if (x >= ctx.measureText(label).width / 2) ctx.fillText(label, x, h - 10);
     }
     ctx.stroke();
 

@@ -3,8 +3,9 @@
 // credentials the main page stored (or ?token=). Nothing else is loaded: a small page for an
 // old tablet or a watch's browser.
 
-import { api, authorizeMessage, takeTokenFromUrl } from './auth.js';
+import { api, authorizeMessage, store, takeTokenFromUrl } from './auth.js';
 import { ago, arrow, clock, delta, fmt, fmtDelta, MIN_VALID, rangeOf } from './glucose.js';
+import { setLanguage } from './i18n.js';
 import { Live } from './live.js';
 
 const $ = (id) => document.getElementById(id);
@@ -89,6 +90,8 @@ async function start() {
   for (;;) {
     try {
       state.settings = (await api('/api/v1/status.json')).settings || {};
+      // The main page's language choice (same origin), else the site's LANGUAGE.
+      await setLanguage(store.get('nl.lang') || state.settings.language);
       break;
     } catch (e) {
       if (e.status === 401) {

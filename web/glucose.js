@@ -1,6 +1,8 @@
 // Glucose values: units, ranges, trend arrows, deltas and times, shared by every view.
 // Values travel in mg/dl (as Nightscout stores them) and are converted only for display.
 
+import { locale, t } from './i18n.js';
+
 export const MMOL = 18.01559;
 /// Dexcom sends values below this as error codes, not glucose.
 export const MIN_VALID = 39;
@@ -87,11 +89,11 @@ export function delta(sgvs) {
 /** "just now", "3 min ago", "2 h 5 min ago". */
 export function ago(mills, now) {
   const mins = Math.floor((now - mills) / 60000);
-  if (mins < 1) return 'just now';
-  if (mins < 60) return `${mins} min ago`;
+  if (mins < 1) return t('just now');
+  if (mins < 60) return t('{0} min ago', mins);
   const h = Math.floor(mins / 60);
-  if (h < 48) return `${h} h ${mins % 60} min ago`;
-  return `${Math.floor(h / 24)} days ago`;
+  if (h < 48) return t('{0} h {1} min ago', h, mins % 60);
+  return t('{0} days ago', Math.floor(h / 24));
 }
 
 /** "2d 5h", "7h", "35m": an age, as the age pills show it. */
@@ -103,8 +105,9 @@ export function age(ms) {
   return `${Math.floor(h / 24)}d${h % 24 ? ` ${h % 24}h` : ''}`;
 }
 
+/** A time of day: TIME_FORMAT 24 gives 13:05, 12 gives 1:05 PM, in the page's language. */
 export function clock(mills, timeFormat) {
-  return new Date(mills).toLocaleTimeString([], {
+  return new Date(mills).toLocaleTimeString(locale(), {
     hour: timeFormat === 24 ? '2-digit' : 'numeric',
     minute: '2-digit',
     hour12: timeFormat !== 24,

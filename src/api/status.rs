@@ -93,6 +93,11 @@ fn extended_settings(c: &Config, enabled: &[String]) -> Value {
     out
 }
 
+/// ALARM_*_MINS as Nightscout's status shows them: numbers (whole ones without a fraction).
+fn mins(list: &[f64]) -> Value {
+    Value::Array(list.iter().map(|m| crate::jsnum::num(*m)).collect())
+}
+
 /// The client-visible settings, as Nightscout's filteredSettings: every key of lib/settings.js
 /// in its order (never a secret; `obscured` and `obscureDeviceProvenance` are removed there too).
 pub fn settings_json(c: &Config) -> Value {
@@ -102,21 +107,21 @@ pub fn settings_json(c: &Config) -> Value {
         "timeFormat": c.time_format,
         "dayStart": 7,
         "dayEnd": 21,
-        "nightMode": false,
+        "nightMode": c.night_mode,
         "editMode": true,
         "showRawbg": "never",
         "customTitle": c.custom_title,
         "theme": c.theme,
         "alarmUrgentHigh": c.alarms.urgent_high,
-        "alarmUrgentHighMins": [30, 60, 90, 120],
+        "alarmUrgentHighMins": mins(&c.alarms.snooze.urgent_high),
         "alarmHigh": c.alarms.high,
-        "alarmHighMins": [30, 60, 90, 120],
+        "alarmHighMins": mins(&c.alarms.snooze.high),
         "alarmLow": c.alarms.low,
-        "alarmLowMins": [15, 30, 45, 60],
+        "alarmLowMins": mins(&c.alarms.snooze.low),
         "alarmUrgentLow": c.alarms.urgent_low,
-        "alarmUrgentLowMins": [15, 30, 45],
-        "alarmUrgentMins": [30, 60, 90, 120],
-        "alarmWarnMins": [30, 60, 90, 120],
+        "alarmUrgentLowMins": mins(&c.alarms.snooze.urgent_low),
+        "alarmUrgentMins": mins(&c.alarms.snooze.urgent),
+        "alarmWarnMins": mins(&c.alarms.snooze.warn),
         "alarmTimeagoWarn": c.alarms.timeago_warn,
         "alarmTimeagoWarnMins": crate::jsnum::num(c.alarms.timeago_warn_mins),
         "alarmTimeagoUrgent": c.alarms.timeago_urgent,

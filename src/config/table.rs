@@ -298,6 +298,48 @@ pub const SETTINGS: &[Setting] = &[
         ..ROW
     },
     Setting {
+        name: "ALARM_URGENT_HIGH_MINS",
+        kind: Kind::List,
+        default: "30 60 90 120",
+        doc: "the viewer's snooze choices for the urgent high alarm, minutes, space separated; the longest is the most an acknowledgement silences it ([docs/viewer.md](docs/viewer.md#alarms))",
+        ..ROW
+    },
+    Setting {
+        name: "ALARM_HIGH_MINS",
+        kind: Kind::List,
+        default: "30 60 90 120",
+        doc: "snooze choices for the high alarm, as `ALARM_URGENT_HIGH_MINS`",
+        ..ROW
+    },
+    Setting {
+        name: "ALARM_LOW_MINS",
+        kind: Kind::List,
+        default: "15 30 45 60",
+        doc: "snooze choices for the low alarm, as `ALARM_URGENT_HIGH_MINS`",
+        ..ROW
+    },
+    Setting {
+        name: "ALARM_URGENT_LOW_MINS",
+        kind: Kind::List,
+        default: "15 30 45",
+        doc: "snooze choices for the urgent low alarm, as `ALARM_URGENT_HIGH_MINS`",
+        ..ROW
+    },
+    Setting {
+        name: "ALARM_URGENT_MINS",
+        kind: Kind::List,
+        default: "30 60 90 120",
+        doc: "snooze choices for other urgent alarms (stale data, forecast), as `ALARM_URGENT_HIGH_MINS`",
+        ..ROW
+    },
+    Setting {
+        name: "ALARM_WARN_MINS",
+        kind: Kind::List,
+        default: "30 60 90 120",
+        doc: "snooze choices for other warnings, as `ALARM_URGENT_HIGH_MINS`",
+        ..ROW
+    },
+    Setting {
         name: "ALARM_TIMEAGO_WARN",
         kind: ON_OFF,
         default: "true",
@@ -393,6 +435,13 @@ pub const SETTINGS: &[Setting] = &[
         default: "12",
         doc: "clock shown to clients: `12` or `24` hours",
         packaged: Packaged::Example("24"),
+        ..ROW
+    },
+    Setting {
+        name: "NIGHT_MODE",
+        kind: ON_OFF,
+        default: "false",
+        doc: "the viewer dims itself at night (21 to 7 h) unless a theme was chosen in it",
         ..ROW
     },
     Setting {

@@ -9,21 +9,22 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use crate::config::{AlarmSettings, Config, Units};
+use crate::config::{AlarmSettings, Config, SnoozeMins, Units};
 use crate::plugins::bwp::Notice;
 
 pub const WARN: u8 = 1;
 pub const URGENT: u8 = 2;
 const DEFAULT_SILENCE_MS: i64 = 30 * 60 * 1000;
 const MIN_MS: i64 = 60 * 1000;
-/// The longest snooze of each alarm, as Nightscout's page offers them (alarmUrgentLowMins
-/// 15/30/45, alarmLowMins up to 60, the others up to 120). Nightscout's server takes any
+/// The longest snooze of each alarm is the longest the viewer offers for it (ALARM_*_MINS:
+/// by default urgent low 45 minutes, low 60, the others 120). Nightscout's server takes any
 /// `silenceTime`; here an ack asking for more is held to the cap of the alarm that sounds,
 /// checked when it sounds, so an ack given during a high cannot silence a later urgent low
-/// for longer than 45 minutes (docs/security.md).
-pub const URGENT_LOW_CAP_MS: i64 = 45 * MIN_MS;
-pub const LOW_CAP_MS: i64 = 60 * MIN_MS;
-pub const OTHER_CAP_MS: i64 = 120 * MIN_MS;
+/// for longer than its choices allow (docs/security.md).
+fn longest(mins: &[f64]) -> i64 {
+    let m = mins.iter().copied().fold(0.0, f64::max);
+    (m * MIN_MS as f64) as i64
+}
 /// Who may receive an alarm: the BG alarms tell the readings; announcements are treatments.
 pub const READ_ALARMS: &str = "api:entries:read";
 pub const READ_ANNOUNCEMENTS: &str = "api:treatments:read";
@@ -31,6 +32,10 @@ pub const READ_ANNOUNCEMENTS: &str = "api:treatments:read";
 pub const ACK: &str = "notifications:*:ack";
 /// Readings older than this do not raise BG alarms (simplealarms: 10 minutes).
 const BG_ALARM_MAX_AGE_MS: i64 = 10 * 60 * 1000;
+/// A site being backfilled (a bridge or uploader catching up: new readings arriving that are
+/// older than now) is not stale: no stale-data alarm while such a reading arrived within this
+/// time. New readings only: an uploader resending ones already stored does not count.
+pub const BACKFILL_QUIET_MS: i64 = 5 * 60 * 1000;
 
 /// What the engine tells clients (WebSocket `alarm`, `urgent_alarm`, `clear_alarm`,
 /// `announcement`, `notification`).
@@ -70,15 +75,20 @@ pub struct Engine {
     /// What the bolus wizard preview asks for now (src/plugins/bwp.rs), set by the alarm
     /// task before each evaluation.
     bwp: Option<Notice>,
+    /// When a new reading older than now last arrived (see [`BACKFILL_QUIET_MS`]).
+    backfilled_at: Option<i64>,
 }
 
-/// The longest an ack silences an alarm of `level` and kind `event_name` (see the caps above).
-fn snooze_cap(level: u8, event_name: &str) -> i64 {
-    match (level, event_name) {
-        (URGENT, "low") => URGENT_LOW_CAP_MS,
-        (_, "low") => LOW_CAP_MS,
-        _ => OTHER_CAP_MS,
-    }
+/// The longest an ack silences an alarm of `level` and kind `event_name` (see [`longest`]).
+fn snooze_cap(s: &SnoozeMins, level: u8, event_name: &str) -> i64 {
+    longest(match (level, event_name) {
+        (URGENT, "low") => &s.urgent_low,
+        (_, "low") => &s.low,
+        (URGENT, "high") => &s.urgent_high,
+        (_, "high") => &s.high,
+        (URGENT, _) => &s.urgent,
+        _ => &s.warn,
+    })
 }
 
 /// An alarm as (level, title, message, eventName, plugin).
@@ -106,7 +116,13 @@ impl Engine {
             predict: config.plugins.predict_alarms,
             history: vec![],
             bwp: None,
+            backfilled_at: None,
         }
+    }
+
+    /// A new reading dated before `now` arrived: the site is being backfilled.
+    pub fn backfilled(&mut self, now: i64) {
+        self.backfilled_at = Some(now);
     }
 
     /// The bolus wizard preview's notice for the next evaluations.
@@ -234,7 +250,10 @@ impl Engine {
                 found = Some((level, title.clone(), message.clone(), "", "bwp"));
             }
         }
-        if let Some(r) = latest {
+        let backfilling = self
+            .backfilled_at
+            .is_some_and(|at| now - at < BACKFILL_QUIET_MS);
+        if let Some(r) = latest.filter(|_| !backfilling) {
             let mins = (now - r.mills) as f64 / 60_000.0;
             let stale = if s.timeago_urgent && mins >= s.timeago_urgent_mins {
                 Some(URGENT)
@@ -269,8 +288,9 @@ impl Engine {
         if let Some(Notice::Snooze { length_ms }) = self.bwp {
             return self.snooze(&group, length_ms, now);
         }
+        let cap = snooze_cap(&self.settings.snooze, level, event_name);
         let alarm = self.alarms.entry((level, group.clone())).or_default();
-        if now <= alarm.last_ack + alarm.silence_ms.min(snooze_cap(level, event_name)) {
+        if now <= alarm.last_ack + alarm.silence_ms.min(cap) {
             return vec![];
         }
         alarm.emitted = true;
@@ -340,6 +360,23 @@ impl Engine {
         )]
     }
 
+    /// The longest of every snooze choice: no ack silences for longer.
+    fn longest_snooze(&self) -> i64 {
+        let s = &self.settings.snooze;
+        [
+            &s.urgent_high,
+            &s.high,
+            &s.low,
+            &s.urgent_low,
+            &s.urgent,
+            &s.warn,
+        ]
+        .into_iter()
+        .map(|l| longest(l))
+        .max()
+        .unwrap_or(DEFAULT_SILENCE_MS)
+    }
+
     /// A user's acknowledgement: silences `level` (and, for urgent, warn too) of `group`.
     pub fn ack(
         &mut self,
@@ -351,7 +388,7 @@ impl Engine {
         let silence = silence_ms
             .filter(|t| *t > 0)
             .unwrap_or(DEFAULT_SILENCE_MS)
-            .min(OTHER_CAP_MS);
+            .min(self.longest_snooze());
         let levels: &[u8] = if level >= URGENT {
             &[URGENT, WARN]
         } else {
@@ -475,6 +512,15 @@ mod tests {
             sounds(&mut e, 70.0, NOW + 61 * MIN_MS),
             Some(json!("Warning LOW"))
         );
+        // ALARM_URGENT_LOW_MINS sets the choices, and so the cap.
+        let mut e = engine(&[("ALARM_URGENT_LOW_MINS", "10 20")]);
+        e.ack(URGENT, "default", Some(ten_years), NOW);
+        assert_eq!(sounds(&mut e, 50.0, NOW + 19 * MIN_MS), None);
+        assert_eq!(
+            sounds(&mut e, 50.0, NOW + 21 * MIN_MS),
+            Some(json!("Urgent LOW")),
+            "urgent low sounds again after its 20 minute cap"
+        );
     }
 
     #[test]
@@ -552,6 +598,26 @@ mod tests {
         assert!(
             engine(&[]).evaluate(None, NOW).is_empty(),
             "no data, no alarm"
+        );
+    }
+
+    #[test]
+    fn no_stale_alarm_while_backfilling() {
+        let mut e = engine(&[]);
+        e.backfilled(NOW - 60_000);
+        assert!(
+            e.evaluate(at(120.0, 40 * 60_000), NOW).is_empty(),
+            "old readings arriving: no stale alarm"
+        );
+        assert_eq!(
+            e.evaluate(at(300.0, 60_000), NOW)[0].payload["eventName"],
+            "high",
+            "a current reading still alarms"
+        );
+        assert_eq!(
+            e.evaluate(at(120.0, 40 * 60_000), NOW + BACKFILL_QUIET_MS)[0].payload["eventName"],
+            "stale",
+            "once readings stop arriving, stale again"
         );
     }
 

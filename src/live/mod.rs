@@ -37,6 +37,9 @@ pub struct Live {
     stopping: tokio::sync::watch::Sender<bool>,
     engine: Mutex<Engine>,
     latest: Mutex<Option<Reading>>,
+    /// The alarm sounding now (the last `alarm`/`urgent_alarm` not yet cleared), sent to a
+    /// client as it authorizes so a freshly opened page shows it at once.
+    current: Mutex<Option<Arc<Notify>>>,
     /// First `dataUpdate` snapshots shared between clients (see [`snapshots`]).
     pub snapshots: snapshots::Snapshots,
     /// Delta frames shared between WebSocket clients (see [`snapshots::SharedDeltas`]).
@@ -61,6 +64,7 @@ impl Live {
             stopping: tokio::sync::watch::channel(false).0,
             engine: Mutex::new(Engine::new(config)),
             latest: Mutex::new(None),
+            current: Mutex::new(None),
             snapshots: snapshots::Snapshots::default(),
             deltas: snapshots::SharedDeltas::default(),
             unauthenticated: crate::connlimits::Counter::new(
@@ -81,8 +85,24 @@ impl Live {
     fn emit(&self, notes: Vec<Notify>) {
         for n in notes {
             tracing::info!(event = n.event, title = %n.payload["title"], "alarm");
-            let _ = self.events.send(Arc::new(n));
+            let n = Arc::new(n);
+            match n.event {
+                "alarm" | "urgent_alarm" => {
+                    *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&n))
+                }
+                "clear_alarm" => *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None,
+                _ => {}
+            }
+            let _ = self.events.send(n);
         }
+    }
+
+    /// The alarm sounding now, if any.
+    pub fn current_alarm(&self) -> Option<Arc<Notify>> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn evaluate(&self) {
@@ -112,6 +132,8 @@ impl Live {
         let mut reload = set.overflow;
         let mut announcements = vec![];
         let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        let now = now_ms();
+        let mut backfilled = false;
         for c in &set.changes {
             let Some(d) = &c.doc else {
                 reload |= c.collection == Collection::Entries;
@@ -121,6 +143,8 @@ impl Live {
                 Collection::Entries if c.op == Op::Delete => reload = true,
                 Collection::Entries if ddata::list_name(c.collection, &d.doc) == Some("sgvs") => {
                     if let Some(mgdl) = d.doc.get("sgv").and_then(ddata::number) {
+                        // A reading from the CGM's last 5-minute interval is current, not backfill.
+                        backfilled |= c.op == Op::Insert && d.mills < now - 6 * 60_000;
                         if latest.is_none_or(|l| d.mills >= l.mills) {
                             *latest = Some(Reading {
                                 mgdl,
@@ -140,6 +164,12 @@ impl Live {
             }
         }
         drop(latest);
+        if backfilled {
+            self.engine
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .backfilled(now);
+        }
         self.emit(announcements);
         reload
     }

@@ -283,7 +283,18 @@ impl Session {
                     .filter(|h| h.is_finite() && *h > 0.0)
                     .unwrap_or(DEFAULT_HISTORY_H)
                     .min(MAX_HISTORY_H);
-                self.snapshot(hours).await
+                self.snapshot(hours).await?;
+                // An alarm already sounding shows on a freshly opened page at once, not at
+                // the engine's next evaluation.
+                match self.state.live.current_alarm() {
+                    Some(n) if self.access.as_ref().is_some_and(|a| a.can(n.needs)) => {
+                        let mut msg = Map::new();
+                        msg.insert("type".into(), n.event.into());
+                        msg.insert("notify".into(), n.payload.clone());
+                        self.send(&Value::Object(msg))
+                    }
+                    _ => Ok(()),
+                }
             }
             _ if self.access.is_none() => {
                 self.send(&json!({ "type": "error", "status": 401, "message": "authorize first" }))

@@ -182,7 +182,7 @@ const FLAGS = [
 ];
 
 /** A fresh browser profile (own user-data-dir: nothing remembered between tests). */
-export async function openBrowser(srv, { width = 412, height = 915 } = {}) {
+export async function openBrowser(srv, { width = 412, height = 915, touch = false } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'nightlite-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -190,6 +190,7 @@ export async function openBrowser(srv, { width = 412, height = 915 } = {}) {
     args: FLAGS,
     viewport: { width, height },
     deviceScaleFactor: 2,
+    hasTouch: touch,
   });
   const page = context.pages()[0] || (await context.newPage());
   const problems = [];

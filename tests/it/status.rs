@@ -43,6 +43,22 @@ fn status_reflects_configured_units_and_thresholds() {
     assert_eq!(st["settings"]["thresholds"]["bgHigh"].as_f64(), Some(252.0));
 }
 
+/// NIGHT_MODE and the ALARM_*_MINS snooze lists, as Nightscout's status shows them.
+#[test]
+fn status_reflects_snooze_choices_and_night_mode() {
+    let s = TestServer::with(&[("ALARM_URGENT_LOW_MINS", "10 20"), ("NIGHT_MODE", "on")]);
+    let st = s.get_auth("/api/v1/status.json").json();
+    assert_eq!(
+        st["settings"]["alarmUrgentLowMins"],
+        serde_json::json!([10, 20])
+    );
+    assert_eq!(
+        st["settings"]["alarmLowMins"],
+        serde_json::json!([15, 30, 45, 60])
+    );
+    assert_eq!(st["settings"]["nightMode"], true);
+}
+
 #[test]
 fn status_txt_html_and_js() {
     let s = TestServer::start();

@@ -192,6 +192,65 @@ async fn stale_data_raises_alarm_then_urgent_alarm() {
         .await;
 }
 
+/// A page opened while an alarm sounds gets it right after its snapshot, not at the engine's
+/// next evaluation (30 s later with the default stale-data minutes).
+#[tokio::test]
+async fn a_new_client_gets_the_alarm_sounding_now() {
+    let s = Server::start().await;
+    let mut first = s.admin_client().await;
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), 300)]))
+        .await;
+    first
+        .until(SOON, "urgent_alarm", |v| is_alarm(v, "urgent_alarm"))
+        .await;
+    let mut second = s.admin_client().await;
+    let got = second
+        .until(Duration::from_secs(2), "the sounding alarm", |v| {
+            is_alarm(v, "urgent_alarm")
+        })
+        .await;
+    assert_eq!(got["notify"]["title"], "Urgent HIGH", "{got}");
+    // Once cleared, a new client gets none.
+    s.post("/api/v1/entries", &json!([sgv(now_ms(), 100)]))
+        .await;
+    first
+        .until(SOON, "clear_alarm", |v| is_alarm(v, "clear_alarm"))
+        .await;
+    let mut third = s.admin_client().await;
+    let later = third.collect(Duration::from_millis(700)).await;
+    assert!(
+        later.iter().all(|v| v["type"] != "urgent_alarm"),
+        "{later:#?}"
+    );
+}
+
+/// A site being backfilled (new readings arriving, all older than now: a bridge catching up)
+/// raises no stale-data alarm; the readings are arriving.
+#[tokio::test]
+async fn backfilled_readings_raise_no_stale_alarm() {
+    let s = Server::with(&[
+        ("ALARM_TIMEAGO_WARN_MINS", "0.02"),
+        ("ALARM_TIMEAGO_URGENT_MINS", "0.05"),
+    ])
+    .await;
+    let mut ws = s.admin_client().await;
+    let hour_ago = now_ms() - 3_600_000;
+    let mut got = vec![];
+    for i in 0..6 {
+        s.post(
+            "/api/v1/entries",
+            &json!([sgv(hour_ago + i * 300_000, 120)]),
+        )
+        .await;
+        got.extend(ws.collect(Duration::from_millis(600)).await);
+    }
+    assert!(
+        got.iter()
+            .all(|v| v["type"] != "urgent_alarm" && v["type"] != "alarm"),
+        "stale alarm while backfilling: {got:#?}"
+    );
+}
+
 /// The bolus wizard preview's notifications (boluswizardpreview.js checkNotifications): above
 /// the profile's high target with more than BWP_URGENT (1 U) to bolus it sounds urgent, above
 /// the threshold plugin's warning high; once enough insulin is on board (estimate under
