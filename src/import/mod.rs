@@ -405,10 +405,11 @@ impl ProgressLine {
             return;
         }
         self.last = Instant::now();
-        let pct = (bytes.saturating_mul(100))
-            .checked_div(self.size)
-            .unwrap_or(100);
-        let line = format!("{}: {docs} documents, {}%", self.name, pct.min(100));
+        // Without a size (a site that does not count a collection), no percentage.
+        let line = match bytes.saturating_mul(100).checked_div(self.size) {
+            Some(pct) => format!("{}: {docs} documents, {}%", self.name, pct.min(100)),
+            None => format!("{}: {docs} documents", self.name),
+        };
         let mut err = std::io::stderr();
         if self.terminal {
             let _ = write!(err, "\r{line}\x1b[K");

@@ -8,7 +8,7 @@ use std::process::Output;
 use serde_json::{json, Value};
 
 use crate::data_care::{nightlite, stderr};
-use crate::support::{Http, TestServer, SECRET};
+use crate::support::{command, Http, TestServer, SECRET};
 
 /// Device statuses are kept 60 days by default; these are older.
 const KEEP: &[(&str, &str)] = &[("DEVICESTATUS_RETENTION_DAYS", "0")];
@@ -129,6 +129,19 @@ fn from(data: &Path, site: &TestServer, args: &[&str]) -> Output {
     )
 }
 
+/// As [`from`] with the log at its most detailed (HTTP requests included), to show no
+/// credential reaches it.
+fn from_traced(data: &Path, site: &TestServer, args: &[&str]) -> Output {
+    let url = site.http().url("");
+    command()
+        .args(["import", "--from", url.trim_end_matches('/')])
+        .args(args)
+        .env("NIGHTLITE_DATA_DIR", data)
+        .env("NIGHTLITE_LOG", "trace")
+        .output()
+        .unwrap()
+}
+
 fn assert_clean(out: &Output, secrets: &[&str]) {
     let all = format!("{}{}", stderr(out), String::from_utf8_lossy(&out.stdout));
     for s in secrets {
@@ -146,10 +159,14 @@ fn a_whole_site_is_copied_with_its_ids_resumes_after_a_stop_and_a_second_import_
     let data = dir.path().join("data");
 
     // Stopped part way, then gone on with (here with the API secret instead of the token).
-    let out = from(&data, &site, &["--token", &token, "--stop-after", "1500"]);
+    let out = from_traced(&data, &site, &["--token", &token, "--stop-after", "1500"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("run the same command again"), "{err}");
+    assert!(
+        err.contains("DEBUG") || err.contains("TRACE"),
+        "no log: {err}"
+    );
     assert!(data.join("import-progress.json").exists());
     assert_clean(&out, &[&token]);
     let out = from(&data, &site, &["--api-secret", SECRET]);
@@ -166,6 +183,22 @@ fn a_whole_site_is_copied_with_its_ids_resumes_after_a_stop_and_a_second_import_
         assert!(err.contains(line), "{line:?} not in:\n{err}");
     }
     assert!(!data.join("import-progress.json").exists(), "{err}");
+    // It went on from the recorded place: nothing read twice, nothing stored again.
+    let entries = err
+        .lines()
+        .find(|l| l.starts_with("entries: ") && l.contains("inserted"))
+        .unwrap();
+    let read: u64 = entries["entries: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(read < 3600 - 1000, "{entries}");
+    assert!(
+        entries.contains(&format!("{read} inserted, 0 updated, 0 unchanged")),
+        "{entries}"
+    );
 
     // Everything arrived once, with its `_id` and its fields.
     let copy = TestServer::in_dir(&data, KEEP);
@@ -197,7 +230,7 @@ fn a_refused_token_fails_clearly_without_showing_it() {
     let site = TestServer::start();
     let dir = tempfile::tempdir().unwrap();
     let token = "importer-0123456789abcdef";
-    let out = from(&dir.path().join("data"), &site, &["--token", token]);
+    let out = from_traced(&dir.path().join("data"), &site, &["--token", token]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("refused the access token"), "{err}");
