@@ -62,8 +62,9 @@ enum Command {
     /// server must be stopped.
     RebuildSpans,
     /// Import an old Nightscout's data from mongoexport (.json) or mongodump (.bson,
-    /// .bson.gz) files, through the same rules as an upload: original `_id`s kept, importing
-    /// twice stores nothing new (docs/import.md). The server must be stopped.
+    /// .bson.gz) files, or from the running site (--from URL), through the same rules as an
+    /// upload: original `_id`s kept, importing twice stores nothing new (docs/import.md). The
+    /// server must be stopped.
     Import {
         /// Export files, or mongodump folders (dump/<database>/).
         #[arg(required_unless_present = "from", conflicts_with = "from")]
@@ -73,11 +74,11 @@ enum Command {
         #[arg(long, value_name = "URL")]
         from: Option<String>,
         /// With --from: an access token of the site (a subject that may read); or
-        /// ?token=... on the URL.
-        #[arg(long, requires = "from")]
+        /// ?token=... on the URL. From the environment, it stays out of `ps`.
+        #[arg(long, env = "IMPORT_TOKEN", hide_env_values = true)]
         token: Option<String>,
         /// With --from: the site's API secret (when there is no token).
-        #[arg(long, requires = "from")]
+        #[arg(long, env = "IMPORT_API_SECRET", hide_env_values = true)]
         api_secret: Option<String>,
         /// With --from: stop after about this many documents; run again to go on.
         #[arg(long, requires = "from", value_name = "N")]

@@ -7,7 +7,7 @@ use std::process::Output;
 
 use serde_json::{json, Value};
 
-use crate::data_care::{nightlite, stderr};
+use crate::data_care::stderr;
 use crate::support::{command, Http, TestServer, SECRET};
 
 /// Device statuses are kept 60 days by default; these are older.
@@ -122,22 +122,22 @@ fn contents(http: &Http) -> BTreeMap<String, BTreeMap<String, Value>> {
 }
 
 fn from(data: &Path, site: &TestServer, args: &[&str]) -> Output {
-    let url = site.http().url("");
-    nightlite(
-        data,
-        &[&["import", "--from", url.trim_end_matches('/')], args].concat(),
-    )
+    from_with(data, site, args, &[("NIGHTLITE_LOG", "warn")])
 }
 
 /// As [`from`] with the log at its most detailed (HTTP requests included), to show no
 /// credential reaches it.
 fn from_traced(data: &Path, site: &TestServer, args: &[&str]) -> Output {
+    from_with(data, site, args, &[("NIGHTLITE_LOG", "trace")])
+}
+
+fn from_with(data: &Path, site: &TestServer, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let url = site.http().url("");
     command()
         .args(["import", "--from", url.trim_end_matches('/')])
         .args(args)
         .env("NIGHTLITE_DATA_DIR", data)
-        .env("NIGHTLITE_LOG", "trace")
+        .envs(envs.iter().copied())
         .output()
         .unwrap()
 }
@@ -210,8 +210,8 @@ fn a_whole_site_is_copied_with_its_ids_resumes_after_a_stop_and_a_second_import_
     }
     drop(copy);
 
-    // Again: nothing new.
-    let out = from(&data, &site, &["--token", &token]);
+    // Again, the token from the environment: nothing new.
+    let out = from_with(&data, &site, &[], &[("IMPORT_TOKEN", &token)]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert_clean(&out, &[&token]);
