@@ -38,8 +38,6 @@ const COLLECTIONS: [Collection; 5] = [
     Collection::Food,
 ];
 
-/// Profiles are read as one list (v1 has no time filter for them); far more than a site has.
-const PROFILES: usize = 10_000;
 /// Request timeout, ms.
 const TIMEOUT_MS: i64 = 60_000;
 /// Attempts at a page the site failed to answer (a timeout, a 5xx), with growing pauses.
@@ -219,11 +217,7 @@ async fn copy(
             let page = retry(|| remote.history_page(name, below)).await?;
             (page.docs, page.next)
         } else {
-            let count = if coll == Collection::Profile {
-                PROFILES
-            } else {
-                crate::store::MAX_LIST
-            };
+            let count = crate::store::MAX_LIST;
             (retry(|| remote.whole(name, count)).await?, None)
         };
         let n = docs.len() as u64;

@@ -1,23 +1,43 @@
 //! Reading a site's whole history through API v1, as `nightlite import --from` does: lists
-//! by document time (entries by `date`, the others by `created_at`), newest first, one page
-//! below a bound at a time, so the reader holds one page and can stop and go on at any bound.
+//! by document time (entries by `date`, profiles by `startDate` through `/api/v1/profiles`,
+//! the others by `created_at`), newest first, one page below a bound at a time, so the reader
+//! holds one page and can stop and go on at any bound.
 //! v1 is what every Nightscout has (15.0.7's v1 writes set no srvModified, so API v3 history
 //! misses them) and what the API secret may read. A bound in the find also lifts Nightscout's
 //! 4-day default window; `count` lifts its 10-document default.
 
 use serde_json::Value;
 
-use super::read::{doc_time, page_size};
+use super::read::page_size;
 use super::{documents, Remote};
 use crate::connect::errors::SourceError;
 
 /// The field a collection's v1 lists are filtered and sorted by, and a bound on it as the
 /// query wants it (epoch ms for entries, ISO 8601 text for the others).
 fn field(collection: &str) -> &'static str {
-    if collection == "entries" {
-        "date"
+    match collection {
+        "entries" => "date",
+        // Nightscout's `/api/v1/profiles` takes a find on it and sorts by it.
+        "profile" => "startDate",
+        _ => "created_at",
+    }
+}
+
+/// Where v1 lists a collection with a find: `/api/v1/profile` takes none, `/profiles` does.
+fn list(collection: &str) -> &str {
+    if collection == "profile" {
+        "profiles"
     } else {
-        "created_at"
+        collection
+    }
+}
+
+/// A document's time in the field its pages go by, epoch ms.
+fn time_of(collection: &str, doc: &Value) -> Option<i64> {
+    match doc.get(field(collection))? {
+        Value::Number(n) => n.as_f64().map(|d| d as i64),
+        Value::String(s) => crate::dates::parse_iso(s).map(|d| d.ms),
+        _ => None,
     }
 }
 
@@ -29,9 +49,12 @@ fn bound(collection: &str, ms: i64) -> String {
     }
 }
 
-/// Whether v1 lists this collection by time (profile and food are read whole).
+/// Whether v1 lists this collection by time (food is read whole).
 pub fn by_time(collection: &str) -> bool {
-    matches!(collection, "entries" | "treatments" | "devicestatus")
+    matches!(
+        collection,
+        "entries" | "treatments" | "devicestatus" | "profile"
+    )
 }
 
 /// One page of history: documents newest first, and the bound to read on below (None at the
@@ -57,7 +80,7 @@ impl Remote {
         if docs.len() < page {
             return Ok(Page { docs, next: None });
         }
-        let Some(oldest) = docs.iter().filter_map(|d| doc_time(collection, d)).min() else {
+        let Some(oldest) = docs.iter().filter_map(|d| time_of(collection, d)).min() else {
             return Err(SourceError::fatal(format!(
                 "{}: its {collection} have no {f} to page by",
                 self.label
@@ -65,7 +88,7 @@ impl Remote {
         };
         let mut docs: Vec<Value> = docs
             .into_iter()
-            .filter(|d| doc_time(collection, d).is_some_and(|t| t > oldest))
+            .filter(|d| time_of(collection, d).is_some_and(|t| t > oldest))
             .collect();
         // All of the oldest millisecond, with a larger count until it fits.
         let mut count = page;
@@ -95,7 +118,8 @@ impl Remote {
     ) -> Result<Vec<Value>, SourceError> {
         let f = field(collection);
         let mut path = format!(
-            "/api/v1/{collection}.json?count={count}&find%5B{f}%5D%5B%24gte%5D={}",
+            "/api/v1/{}.json?count={count}&find%5B{f}%5D%5B%24gte%5D={}",
+            list(collection),
             bound(collection, from)
         );
         if let Some(to) = to {
@@ -108,8 +132,7 @@ impl Remote {
         documents(&self.label, &reply, &format!("the v1 {collection} list"))
     }
 
-    /// A collection v1 lists without time: profile (newest first, up to `count`) and food
-    /// (all of it).
+    /// A collection v1 lists without time (food): all of it, up to `count`.
     pub async fn whole(&self, collection: &str, count: usize) -> Result<Vec<Value>, SourceError> {
         let reply = self
             .get(&format!("/api/v1/{collection}.json?count={count}"))
@@ -121,7 +144,7 @@ impl Remote {
     /// (Nightscout's and nightlite's; for entries, treatments and device statuses only: both
     /// count entries for any other name). None when the site has no such endpoint.
     pub async fn count(&self, collection: &str) -> Result<Option<u64>, SourceError> {
-        if !by_time(collection) {
+        if !matches!(collection, "entries" | "treatments" | "devicestatus") {
             return Ok(None);
         }
         let f = field(collection);

@@ -30,8 +30,9 @@ fn post_all(http: &Http, path: &str, docs: Vec<Value>) {
     }
 }
 
-/// Thousands of documents over 30 days in each collection, and in entries, treatments and
-/// device statuses more documents sharing one time than a page holds (1000, 500, 200).
+/// Thousands of documents over 30 days in each collection, and in entries, treatments,
+/// device statuses and profiles more documents sharing one time than a page holds (1000, 500,
+/// 200, 20).
 fn fill(http: &Http) {
     let mut entries: Vec<Value> = (0..2500)
         .map(|i| {
@@ -67,9 +68,15 @@ fn fill(http: &Http) {
         |i| json!({"_id": id(6, i), "device": format!("rig{i}"), "created_at": iso(T0 - 25 * DAY)}),
     ));
     post_all(http, "/api/v1/devicestatus", statuses);
-    for i in 0..3u64 {
+    // Profiles go by startDate, 20 a page: 25 share one.
+    for i in 0..45u64 {
+        let start = if i < 20 {
+            T0 - i as i64 * DAY
+        } else {
+            T0 - 40 * DAY
+        };
         let p = json!({"_id": id(7, i), "defaultProfile": "Default", "units": "mg/dl",
-                       "startDate": iso(T0 - i as i64 * DAY), "created_at": iso(T0 - i as i64 * DAY),
+                       "startDate": iso(start), "created_at": iso(T0 - i as i64 * 60_000),
                        "store": {"Default": {"dia": 3, "basal": [{"time": "00:00", "value": 0.5}]}}});
         http.post_ok("/api/v1/profile", &p);
     }
@@ -177,7 +184,7 @@ fn a_whole_site_is_copied_with_its_ids_resumes_after_a_stop_and_a_second_import_
         "entries: 3600 read, as the site counts",
         "treatments: 1800 read, as the site counts",
         "devicestatus: 1000 read, as the site counts",
-        "profile: 3 read (the site does not count these)",
+        "profile: 45 read (the site does not count these)",
         "food: 5 read (the site does not count these)",
     ] {
         assert!(err.contains(line), "{line:?} not in:\n{err}");
