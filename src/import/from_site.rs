@@ -315,3 +315,20 @@ pub fn site(url: &str, token: Option<String>, api_secret: Option<String>) -> Res
         api_secret: api_secret.filter(|s| !s.is_empty()).map(Password::new),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_token_on_the_url_is_taken_off_it() {
+        let s = site("https://old.site/?token=reader-abc&x=1", None, None).unwrap();
+        assert_eq!(s.base, "https://old.site");
+        assert_eq!(s.token.as_ref().map(Password::reveal), Some("reader-abc"));
+        let s = site("http://127.0.0.1:1337", None, Some("secret".into())).unwrap();
+        assert!(s.token.is_none());
+        assert_eq!(s.api_secret.as_ref().map(Password::reveal), Some("secret"));
+        assert!(site("old.site", None, None).is_err());
+    }
+}

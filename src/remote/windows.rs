@@ -167,3 +167,23 @@ impl Remote {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pages_go_by_each_collections_own_time() {
+        assert_eq!(
+            time_of("entries", &json!({"date": 5, "created_at": "x"})),
+            Some(5)
+        );
+        let p =
+            json!({"startDate": "1970-01-01T00:00:02.000Z", "created_at": "1970-01-01T00:00:09Z"});
+        assert_eq!(time_of("profile", &p), Some(2000));
+        assert_eq!(time_of("treatments", &p), Some(9000));
+        assert_eq!(list("profile"), "profiles");
+        assert_eq!(bound("treatments", 0), "1970-01-01T00%3A00%3A00.000Z");
+    }
+}
