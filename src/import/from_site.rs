@@ -5,15 +5,15 @@
 //!
 //! Resuming: after each page is committed, the bound to read on below is written to a
 //! progress record, `import-progress.json` in the data directory (the site's URL without
-//! credentials, and per collection the bound, whether it is done and what was read). An
+//! credentials, and per collection the bound, the first page's newest time, whether it is done and what was read). An
 //! import that stops (an error, Ctrl-C, `--stop-after`) and is run again for the same site
 //! goes on from there; the record is removed when every collection is done. Documents the
 //! site receives after the import began are newer than its first pages: run it again to
 //! copy them (it stores nothing new for the rest).
 //!
 //! At the end each collection's count is checked against the site's
-//! `/api/v1/count/<collection>/where` (entries, treatments, device statuses: neither
-//! Nightscout nor nightlite counts profile or food).
+//! `/api/v1/count/<collection>/where` up to the newest time of the first page (entries,
+//! treatments, device statuses: neither Nightscout nor nightlite counts profile or food).
 
 use std::path::{Path, PathBuf};
 
@@ -67,6 +67,8 @@ pub struct Outcome {
 struct Place {
     /// Read on below this time (None: from the newest).
     below: Option<i64>,
+    /// The newest time of the first page: what the site held then is what is counted.
+    top: Option<i64>,
     done: bool,
     read: u64,
 }
@@ -112,6 +114,7 @@ impl Progress {
         let field = |k: &str| v.and_then(|v| v.get(k));
         Place {
             below: field("below").and_then(Value::as_i64),
+            top: field("top").and_then(Value::as_i64),
             done: field("done").and_then(Value::as_bool).unwrap_or(false),
             read: field("read").and_then(Value::as_u64).unwrap_or(0),
         }
@@ -121,7 +124,7 @@ impl Progress {
     fn save(&mut self, coll: Collection, p: &Place) -> Result<()> {
         self.places.insert(
             coll.table().to_string(),
-            json!({"below": p.below, "done": p.done, "read": p.read}),
+            json!({"below": p.below, "top": p.top, "done": p.done, "read": p.read}),
         );
         let body = json!({"site": self.site, "collections": self.places});
         let tmp = self.path.with_extension("json.new");
@@ -160,7 +163,7 @@ pub fn run(data_dir: &Path, site: &RemoteSite, stop_after: Option<u64>) -> Resul
         for coll in COLLECTIONS {
             let mut place = progress.get(coll);
             if !place.done {
-                let total = retry(|| remote.count(coll.table())).await?;
+                let total = retry(|| remote.count(coll.table(), None)).await?;
                 let stopped = copy(
                     &store,
                     &remote,
@@ -177,7 +180,9 @@ pub fn run(data_dir: &Path, site: &RemoteSite, stop_after: Option<u64>) -> Resul
                     return Ok(out);
                 }
             }
-            let source = retry(|| remote.count(coll.table())).await?;
+            // Up to the newest document read, so what the site received since does not count.
+            let top = place.top;
+            let source = retry(|| remote.count(coll.table(), top)).await?;
             out.checks.push(Check {
                 collection: coll,
                 read: place.read,
@@ -215,6 +220,9 @@ async fn copy(
         let (docs, next) = if by_time(name) {
             let below = place.below;
             let page = retry(|| remote.history_page(name, below)).await?;
+            if place.top.is_none() {
+                place.top = page.newest;
+            }
             (page.docs, page.next)
         } else {
             let count = crate::store::MAX_LIST;

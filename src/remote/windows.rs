@@ -62,6 +62,8 @@ pub fn by_time(collection: &str) -> bool {
 pub struct Page {
     pub docs: Vec<Value>,
     pub next: Option<i64>,
+    /// The newest time in `docs`.
+    pub newest: Option<i64>,
 }
 
 impl Remote {
@@ -77,8 +79,13 @@ impl Remote {
         let page = page_size(collection);
         let f = field(collection);
         let docs = self.v1_window(collection, 0, below, page).await?;
+        let newest = docs.iter().filter_map(|d| time_of(collection, d)).max();
         if docs.len() < page {
-            return Ok(Page { docs, next: None });
+            return Ok(Page {
+                docs,
+                next: None,
+                newest,
+            });
         }
         let Some(oldest) = docs.iter().filter_map(|d| time_of(collection, d)).min() else {
             return Err(SourceError::fatal(format!(
@@ -105,6 +112,7 @@ impl Remote {
         Ok(Page {
             docs,
             next: Some(oldest - 1),
+            newest,
         })
     }
 
@@ -140,18 +148,29 @@ impl Remote {
         documents(&self.label, &reply, &format!("the v1 {collection} list"))
     }
 
-    /// How many documents of `collection` the site holds, from `/api/v1/count/<c>/where`
-    /// (Nightscout's and nightlite's; for entries, treatments and device statuses only: both
-    /// count entries for any other name). None when the site has no such endpoint.
-    pub async fn count(&self, collection: &str) -> Result<Option<u64>, SourceError> {
+    /// How many documents of `collection` the site holds (at or before `upto` when given),
+    /// from `/api/v1/count/<c>/where` (Nightscout's and nightlite's; for entries, treatments
+    /// and device statuses only: both count entries for any other name). None when the site
+    /// has no such endpoint.
+    pub async fn count(
+        &self,
+        collection: &str,
+        upto: Option<i64>,
+    ) -> Result<Option<u64>, SourceError> {
         if !matches!(collection, "entries" | "treatments" | "devicestatus") {
             return Ok(None);
         }
         let f = field(collection);
-        let path = format!(
+        let mut path = format!(
             "/api/v1/count/{collection}/where?find%5B{f}%5D%5B%24gte%5D={}",
             bound(collection, 0)
         );
+        if let Some(t) = upto {
+            path.push_str(&format!(
+                "&find%5B{f}%5D%5B%24lte%5D={}",
+                bound(collection, t)
+            ));
+        }
         let reply = self.get(&path).await?;
         if reply.status == 404 {
             return Ok(None);
