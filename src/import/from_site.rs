@@ -5,11 +5,11 @@
 //!
 //! Resuming: after each page is committed, the bound to read on below is written to a
 //! progress record, `import-progress.json` in the data directory (the site's URL without
-//! credentials, and per collection the bound, the first page's newest time, whether it is done and what was read). An
-//! import that stops (an error, Ctrl-C, `--stop-after`) and is run again for the same site
-//! goes on from there; the record is removed when every collection is done. Documents the
-//! site receives after the import began are newer than its first pages: run it again to
-//! copy them (it stores nothing new for the rest).
+//! credentials, and per collection the bound, the first page's newest time, whether it is
+//! done and what was read). An import that stops (an error, Ctrl-C, `--stop-after`) and is
+//! run again for the same site goes on from there; the record is removed when every
+//! collection is done. Documents the site receives after the import began are newer than its
+//! first pages: run it again to copy them (it stores nothing new for the rest).
 //!
 //! At the end each collection's count is checked against the site's
 //! `/api/v1/count/<collection>/where` up to the newest time of the first page (entries,
