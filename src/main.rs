@@ -62,12 +62,27 @@ enum Command {
     /// for repairs. The server must be stopped.
     RebuildSpans,
     /// Import an old Nightscout's data from mongoexport (.json) or mongodump (.bson,
-    /// .bson.gz) files, through the same rules as an upload: original `_id`s kept, importing
-    /// twice stores nothing new (docs/import.md). The server must be stopped.
+    /// .bson.gz) files, or from the running site (--from URL), through the same rules as an
+    /// upload: original `_id`s kept, importing twice stores nothing new (docs/import.md). The
+    /// server must be stopped.
     Import {
         /// Export files, or mongodump folders (dump/<database>/).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "from", conflicts_with = "from")]
         files: Vec<PathBuf>,
+        /// Copy a whole Nightscout site instead, through its API: every collection, all of
+        /// its history, resumable (docs/import.md).
+        #[arg(long, value_name = "URL")]
+        from: Option<String>,
+        /// With --from: an access token of the site (a subject that may read); or
+        /// ?token=... on the URL. From the environment, it stays out of `ps`.
+        #[arg(long, env = "IMPORT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// With --from: the site's API secret (when there is no token).
+        #[arg(long, env = "IMPORT_API_SECRET", hide_env_values = true)]
+        api_secret: Option<String>,
+        /// With --from: stop after about this many documents; run again to go on.
+        #[arg(long, requires = "from", value_name = "N")]
+        stop_after: Option<u64>,
         /// The collection of every file (entries, treatments, devicestatus, profile, food,
         /// activity, settings); default: from each file's name (entries.json, treatments.bson).
         #[arg(long)]
@@ -147,7 +162,16 @@ fn main() -> ExitCode {
         Command::Restore { file } => restore(&config, &file),
         Command::Compact { older_than_days } => compact(&config, older_than_days),
         Command::RebuildSpans => rebuild_spans(&config),
-        Command::Import { files, collection } => import(&config, &files, collection.as_deref()),
+        Command::Import {
+            from: Some(url),
+            token,
+            api_secret,
+            stop_after,
+            ..
+        } => import_site(&config, &url, token, api_secret, stop_after),
+        Command::Import {
+            files, collection, ..
+        } => import(&config, &files, collection.as_deref()),
         // Answered above, before the settings are checked.
         Command::Settings {
             markdown,
@@ -199,14 +223,83 @@ fn rebuild_spans(config: &Config) -> ExitCode {
     }
 }
 
-fn import(config: &Config, files: &[PathBuf], collection: Option<&str>) -> ExitCode {
-    // As restore: a new data directory only where one was named (a first import before the
-    // server ever ran), not a fresh database wherever the command happens to run.
+/// As restore: a new data directory only where one was named (a first import before the
+/// server ever ran), not a fresh database wherever the command happens to run.
+fn import_target(config: &Config) -> bool {
     if !config.data_dir_named {
         if let Err(e) = nightlite::admin::existing_database(config) {
             eprintln!("nightlite: import refused: {e}; to import into a new data directory, name it with NIGHTLITE_DATA_DIR");
+            return false;
+        }
+    }
+    true
+}
+
+fn import_site(
+    config: &Config,
+    url: &str,
+    token: Option<String>,
+    api_secret: Option<String>,
+    stop_after: Option<u64>,
+) -> ExitCode {
+    use nightlite::import::from_site;
+    if !import_target(config) {
+        return ExitCode::from(1);
+    }
+    let site = match from_site::site(url, token, api_secret) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("nightlite: import refused: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let out = match from_site::run(&config.data_dir, &site, stop_after) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("nightlite: import failed: {e}; run it again to go on from where it stopped");
             return ExitCode::from(1);
         }
+    };
+    print_counts(&out.report);
+    if out.stopped {
+        eprintln!("nightlite: stopped after --stop-after; run the same command again to go on");
+        return ExitCode::from(3);
+    }
+    let mut differ = 0;
+    for c in &out.checks {
+        match c.source {
+            Some(n) if n == c.read => {
+                eprintln!(
+                    "{}: {} read, as the site counts",
+                    c.collection.table(),
+                    c.read
+                )
+            }
+            Some(n) => {
+                differ += 1;
+                eprintln!(
+                    "{}: {} read, but the site counts {n} (documents without a time, or \
+                     written there during the import: run it again)",
+                    c.collection.table(),
+                    c.read
+                )
+            }
+            None => eprintln!(
+                "{}: {} read (the site does not count these)",
+                c.collection.table(),
+                c.read
+            ),
+        }
+    }
+    if differ > 0 || out.report.refused() > 0 {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
+fn import(config: &Config, files: &[PathBuf], collection: Option<&str>) -> ExitCode {
+    if !import_target(config) {
+        return ExitCode::from(1);
     }
     let report = match nightlite::import::run(&config.data_dir, files, collection) {
         Ok(r) => r,
@@ -215,6 +308,17 @@ fn import(config: &Config, files: &[PathBuf], collection: Option<&str>) -> ExitC
             return ExitCode::from(1);
         }
     };
+    print_counts(&report);
+    match report.refused() {
+        0 => ExitCode::SUCCESS,
+        n => {
+            eprintln!("nightlite: {n} documents refused (each named above); the others are stored");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_counts(report: &nightlite::import::Report) {
     for (coll, c) in &report.collections {
         eprintln!(
             "{}: {} read: {} inserted, {} updated, {} unchanged, {} refused, {} deleted in the \
@@ -227,13 +331,6 @@ fn import(config: &Config, files: &[PathBuf], collection: Option<&str>) -> ExitC
             c.refused,
             c.deleted
         );
-    }
-    match report.refused() {
-        0 => ExitCode::SUCCESS,
-        n => {
-            eprintln!("nightlite: {n} documents refused (each named above); the others are stored");
-            ExitCode::from(1)
-        }
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod extjson;
 mod files;
+pub mod from_site;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -91,13 +92,7 @@ pub fn run(data_dir: &Path, paths: &[PathBuf], collection: Option<&str>) -> Resu
         }
         files.extend(found);
     }
-    let _lock = DataDirLock::try_acquire(data_dir)?.ok_or_else(|| {
-        Error::Internal(format!(
-            "a nightlite server is running on {}; stop it first",
-            data_dir.display()
-        ))
-    })?;
-    let store = Store::open(data_dir)?;
+    let (_lock, store) = open(data_dir)?;
     let mut report = Report::default();
     actix_web::rt::System::new().block_on(async {
         for file in &files {
@@ -119,6 +114,17 @@ pub fn run(data_dir: &Path, paths: &[PathBuf], collection: Option<&str>) -> Resu
         Ok::<_, Error>(())
     })?;
     Ok(report)
+}
+
+/// The database in `data_dir`, locked against a server starting on it while importing.
+fn open(data_dir: &Path) -> Result<(DataDirLock, Store)> {
+    let lock = DataDirLock::try_acquire(data_dir)?.ok_or_else(|| {
+        Error::Internal(format!(
+            "a nightlite server is running on {}; stop it first",
+            data_dir.display()
+        ))
+    })?;
+    Ok((lock, Store::open(data_dir)?))
 }
 
 fn names() -> String {
@@ -233,13 +239,7 @@ async fn import_file(
     let (mut docs, size, read) =
         files::open(file).map_err(|e| Error::Internal(format!("{}: {e}", file.display())))?;
     let caller = Caller::server("import");
-    // As an upload through API v1 would (api/entries.rs, api/profile.rs, resource.rs): a
-    // profile export is a history, and two of its documents sharing `created_at` stay two.
-    let merge = match coll {
-        Collection::Entries => Merge::Shallow,
-        Collection::Profile => Merge::History,
-        _ => Merge::Replace,
-    };
+    let merge = merge_for(coll);
     let mut progress = ProgressLine::new(file, size);
     let mut batch: Vec<Item> = Vec::with_capacity(BATCH);
     let mut bytes = 0;
@@ -296,6 +296,16 @@ async fn import_file(
         coll.table()
     );
     Ok(())
+}
+
+/// As an upload through API v1 would (api/entries.rs, api/profile.rs, resource.rs): a
+/// profile export is a history, and two of its documents sharing `created_at` stay two.
+fn merge_for(coll: Collection) -> Merge {
+    match coll {
+        Collection::Entries => Merge::Shallow,
+        Collection::Profile => Merge::History,
+        _ => Merge::Replace,
+    }
 }
 
 /// Writes a batch in one transaction; when a document in it is refused, writes them one by
@@ -371,8 +381,13 @@ struct ProgressLine {
 
 impl ProgressLine {
     fn new(file: &Path, size: u64) -> ProgressLine {
+        ProgressLine::named(file.display().to_string(), size)
+    }
+
+    /// `name: 1200 documents, 45%` of `size` (a byte count or a document count).
+    fn named(name: String, size: u64) -> ProgressLine {
         ProgressLine {
-            name: file.display().to_string(),
+            name,
             size,
             terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             last: Instant::now(),
@@ -390,10 +405,11 @@ impl ProgressLine {
             return;
         }
         self.last = Instant::now();
-        let pct = (bytes.saturating_mul(100))
-            .checked_div(self.size)
-            .unwrap_or(100);
-        let line = format!("{}: {docs} documents, {}%", self.name, pct.min(100));
+        // Without a size (a site that does not count a collection), no percentage.
+        let line = match bytes.saturating_mul(100).checked_div(self.size) {
+            Some(pct) => format!("{}: {docs} documents, {}%", self.name, pct.min(100)),
+            None => format!("{}: {docs} documents", self.name),
+        };
         let mut err = std::io::stderr();
         if self.terminal {
             let _ = write!(err, "\r{line}\x1b[K");

@@ -12,6 +12,7 @@
 
 mod auth;
 pub mod read;
+pub mod windows;
 pub mod write;
 
 use std::sync::Arc;

@@ -15,6 +15,7 @@ mod data_care;
 mod entries;
 mod find;
 mod import;
+mod import_site;
 mod matrix;
 mod other;
 mod persistence;
