@@ -13,12 +13,12 @@
 //! a refused refresh (400/401/403: revoked, expired, used elsewhere) is fatal and asks for a
 //! new login; a 403 or 5xx on the data is transient.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 
 use serde_json::{json, Map, Value};
 
-use super::carelink_tokens::Tokens;
+use super::carelink_tokens::{self as tokens, Tokens};
 use super::engine::{local_iso, sgv_entry, Batch, Gap, Source};
 use super::errors::SourceError;
 use super::http::{base_url, host_of, Body, Http, Reply};
@@ -40,6 +40,17 @@ pub struct Carelink {
     patient: Option<String>,
     /// Set by a 401 on the data: the next login refreshes even an unexpired token.
     force_refresh: Cell<bool>,
+    /// The tokens in use, newer than the file while a write-back failed.
+    held: RefCell<Option<Held>>,
+}
+
+struct Held {
+    tokens: Tokens,
+    /// The file's text as last read or written: a different text is a new login's file.
+    seen: String,
+    /// Refreshed tokens the file does not have yet (its write failed): written at each login
+    /// until it works, and never dropped for the file's older ones meanwhile.
+    unsaved: bool,
 }
 
 #[derive(Clone)]
@@ -56,6 +67,7 @@ impl Carelink {
             username: s.username.clone(),
             patient: s.patient.clone(),
             force_refresh: Cell::new(false),
+            held: RefCell::new(None),
         }
     }
 
@@ -86,12 +98,46 @@ impl Carelink {
             .await?;
         let body = refresh_reply(&host, &r.reply)?;
         tokens.refreshed(&body)?;
-        tokens.save(&self.token_file)?;
         tracing::info!(
             source = "minimedcarelink",
             "CareLink: access token refreshed"
         );
         Ok(())
+    }
+
+    /// The tokens to use: those in memory while the file is as nightlite last saw it (or
+    /// unreadable after a refresh it could not write), else the file's.
+    fn current(&self) -> Result<Held, SourceError> {
+        let text = tokens::read(&self.token_file);
+        match (self.held.take(), text) {
+            (Some(h), Ok(t)) if t == h.seen => Ok(h),
+            (Some(h), Err(_)) if h.unsaved => Ok(h),
+            (_, Ok(t)) => Ok(Held {
+                tokens: Tokens::parse(&t, &self.token_file)?,
+                seen: t,
+                unsaved: false,
+            }),
+            (_, Err(e)) => Err(e),
+        }
+    }
+
+    /// Writes refreshed tokens back; a failure is logged and tried again at the next login
+    /// (the tokens in memory keep working meanwhile).
+    fn write_back(&self, held: &mut Held) {
+        if !held.unsaved {
+            return;
+        }
+        match held.tokens.save(&self.token_file) {
+            Ok(text) => {
+                held.seen = text;
+                held.unsaved = false;
+            }
+            Err(e) => tracing::error!(
+                source = "minimedcarelink",
+                "{}; a restart before it works needs a new login",
+                e.message
+            ),
+        }
     }
 }
 
@@ -379,15 +425,23 @@ impl Source for Carelink {
     }
 
     async fn authenticate(&self, http: &Http) -> Result<Session, SourceError> {
-        let mut tokens = Tokens::load(&self.token_file)?;
-        if self.force_refresh.get() || tokens.stale(http.now_ms()) {
-            self.refresh(http, &mut tokens).await?;
+        let mut held = self.current()?;
+        if self.force_refresh.get() || held.tokens.stale(http.now_ms()) {
+            if let Err(e) = self.refresh(http, &mut held.tokens).await {
+                // Kept: a failed refresh changes no token (and unsaved ones must survive it).
+                self.held.replace(Some(held));
+                return Err(e);
+            }
             self.force_refresh.set(false);
+            held.unsaved = true;
         }
-        Ok(Session {
-            access_token: tokens.access_token().to_string(),
-            mag_identifier: tokens.mag_identifier().map(str::to_string),
-        })
+        self.write_back(&mut held);
+        let session = Session {
+            access_token: held.tokens.access_token().to_string(),
+            mag_identifier: held.tokens.mag_identifier().map(str::to_string),
+        };
+        self.held.replace(Some(held));
+        Ok(session)
     }
 
     async fn authorize(&self, _http: &Http, s: Session) -> Result<Session, SourceError> {

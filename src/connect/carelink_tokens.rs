@@ -24,18 +24,23 @@ pub struct RefreshRequest {
     pub form: Vec<(&'static str, String)>,
 }
 
+/// The token file's text; a missing or unreadable file is fatal (the user must produce it).
+pub fn read(path: &Path) -> Result<String, SourceError> {
+    std::fs::read_to_string(path).map_err(|e| {
+        SourceError::fatal(format!(
+            "cannot read the CareLink token file {} ({}): log in with a CareLink login tool \
+             and put its logindata.json there (docs/bridges.md)",
+            path.display(),
+            e.kind()
+        ))
+    })
+}
+
 impl Tokens {
-    /// Reads the file; a missing or unreadable file is fatal (the user must produce it).
-    pub fn load(path: &Path) -> Result<Tokens, SourceError> {
+    /// The tokens in the file's text (read with [`read`]).
+    pub fn parse(text: &str, path: &Path) -> Result<Tokens, SourceError> {
         let shown = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            SourceError::fatal(format!(
-                "cannot read the CareLink token file {shown} ({}): log in with a CareLink \
-                 login tool and put its logindata.json there (docs/bridges.md)",
-                e.kind()
-            ))
-        })?;
-        let fields = match serde_json::from_str::<Value>(&text) {
+        let fields = match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(m)) => m,
             _ => {
                 return Err(SourceError::fatal(format!(
@@ -133,7 +138,8 @@ impl Tokens {
 
     /// Writes the file back atomically: a temporary file beside it (owner-only), synced, then
     /// renamed over it, so a crash leaves the old file or the new one, never half of one.
-    pub fn save(&self, path: &Path) -> Result<(), SourceError> {
+    /// Returns the text written.
+    pub fn save(&self, path: &Path) -> Result<String, SourceError> {
         let failed = |e: std::io::Error| {
             // Transient: the tokens in memory still work; the next refresh writes again.
             SourceError::transient(format!(
@@ -149,7 +155,8 @@ impl Tokens {
         std::fs::rename(&tmp, path).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             failed(e)
-        })
+        })?;
+        Ok(text)
     }
 }
 
@@ -191,7 +198,7 @@ mod tests {
         let file = serde_json::json!({"access_token": jwt(1000), "refresh_token": "r1",
             "client_id": "c", "token_url": "http://127.0.0.1:1/oauth/token", "scope": "s"});
         std::fs::write(&path, file.to_string()).unwrap();
-        let mut t = Tokens::load(&path).unwrap();
+        let mut t = Tokens::parse(&read(&path).unwrap(), &path).unwrap();
         assert_eq!(t.expires_ms(), Some(1_000_000));
         assert!(t.stale(1_000_000 - REFRESH_BEFORE_MS + 1));
         assert!(!t.stale(1_000_000 - REFRESH_BEFORE_MS - 1));
@@ -199,7 +206,8 @@ mod tests {
         assert!(req.form.contains(&("refresh_token", "r1".into())));
         t.refreshed(&serde_json::json!({"access_token": "a2", "refresh_token": "r2"}))
             .unwrap();
-        t.save(&path).unwrap();
+        let written = t.save(&path).unwrap();
+        assert_eq!(read(&path).unwrap(), written);
         let back: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(
             (

@@ -206,6 +206,38 @@ fn the_rotated_refresh_token_is_written_back_and_a_restart_stores_nothing_twice(
 }
 
 #[test]
+fn a_failed_write_back_keeps_the_new_tokens_and_writes_them_later() {
+    let (clock, fake, dir) = clock_fake_file();
+    let file = login_path(&dir);
+    let start = clock.now_ms();
+    let b = Bridge::start(setup(&clock, &fake, &file), &clock);
+    // The temporary file cannot be made (a directory has its name), whoever runs the test.
+    let blocker = dir.path().join("logindata.json.nightlite-new");
+    std::fs::create_dir(&blocker).unwrap();
+    while fake.refreshes() == 0 {
+        assert_eq!(
+            b.step()["state"],
+            "idle",
+            "the refresh worked, only its write failed"
+        );
+    }
+    assert_eq!(read_file(&file)["refresh_token"], "synthetic-refresh-0");
+    // The rotated tokens in memory go on working (the file's refresh token is refused by
+    // now: using it would stop the source), and are written as soon as it can be.
+    b.step();
+    assert_eq!(b.row()["state"], "idle");
+    std::fs::remove_dir(&blocker).unwrap();
+    while clock.now_ms() < start + 80 * MIN {
+        assert_eq!(b.step()["state"], "idle");
+    }
+    assert_eq!(fake.refreshes(), 1);
+    assert_eq!(
+        read_file(&file)["refresh_token"],
+        fake.refresh_token().as_str()
+    );
+}
+
+#[test]
 fn a_401_refreshes_once_and_a_refused_refresh_stops_the_source() {
     let (clock, fake, dir) = clock_fake_file();
     let b = Bridge::start(setup(&clock, &fake, &login_path(&dir)), &clock);
