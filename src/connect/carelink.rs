@@ -14,6 +14,7 @@
 //! new login; a 403 or 5xx on the data is transient.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde_json::{json, Map, Value};
@@ -42,6 +43,8 @@ pub struct Carelink {
     force_refresh: Cell<bool>,
     /// The tokens in use, newer than the file while a write-back failed.
     held: RefCell<Option<Held>>,
+    /// How the last reply's device times were read (see [`Reading::known`]).
+    known: RefCell<HashMap<String, Instant>>,
 }
 
 struct Held {
@@ -68,6 +71,7 @@ impl Carelink {
             patient: s.patient.clone(),
             force_refresh: Cell::new(false),
             held: RefCell::new(None),
+            known: RefCell::new(HashMap::new()),
         }
     }
 
@@ -220,23 +224,35 @@ fn trend(name: &str) -> Option<(i64, &'static str)> {
     })
 }
 
+/// A device time as read: epoch ms and the pump's offset then.
+type Instant = (i64, i32);
+
 /// One reply read with the pump's offset.
 struct Reading<'a> {
     data: &'a Value,
     offset: Option<i32>,
+    /// How the previous reply's times were read: a record still in this reply keeps its
+    /// instant when the pump's clock has changed since (a DST change), so it is not stored
+    /// again an hour off.
+    known: &'a HashMap<String, Instant>,
+    /// How this reply's times were read, for the next.
+    read: RefCell<HashMap<String, Instant>>,
 }
 
 impl Reading<'_> {
     /// A device time as (epoch ms, the pump's offset).
-    fn instant(&self, stamp: &str) -> Option<(i64, i32)> {
-        match self.offset {
-            Some(o) => Some((wall_ms(stamp)? - i64::from(o) * 60_000, o)),
+    fn instant(&self, stamp: &str) -> Option<Instant> {
+        let at = match (self.known.get(stamp), self.offset) {
+            (Some(known), _) => *known,
+            (None, Some(o)) => (wall_ms(stamp)? - i64::from(o) * 60_000, o),
             // No server time to correct with: the stamp as written.
-            None => {
+            (None, None) => {
                 let read = crate::dates::parse_iso(stamp)?;
-                Some((read.ms, read.offset_min))
+                (read.ms, read.offset_min)
             }
-        }
+        };
+        self.read.borrow_mut().insert(stamp.to_string(), at);
+        Some(at)
     }
 
     fn entries(&self) -> Vec<Value> {
@@ -479,16 +495,21 @@ impl Source for Carelink {
         } else {
             &raw
         };
+        let known = self.known.take();
         let r = Reading {
             data,
             offset: pump_offset(data),
+            known: &known,
+            read: RefCell::default(),
         };
-        Ok(Batch {
+        let batch = Batch {
             entries: r.entries(),
             treatments: r.treatments(),
             devicestatus: r.device_status().into_iter().collect(),
             ..Batch::default()
-        })
+        };
+        self.known.replace(r.read.take());
+        Ok(batch)
     }
 }
 
@@ -511,9 +532,12 @@ mod tests {
         let india = json!({"lastConduitDateTime": "2026-01-10T19:35:12.000Z",
             "lastConduitUpdateServerDateTime": ms("2026-01-10T14:05:30Z")});
         assert_eq!(pump_offset(&india), Some(330));
+        let known = HashMap::new();
         let r = Reading {
             data: &data,
             offset: Some(60),
+            known: &known,
+            read: RefCell::default(),
         };
         assert_eq!(
             r.instant("2026-01-10T15:00:00.000Z").unwrap(),
@@ -537,9 +561,12 @@ mod tests {
              "data": {"dataValues": {"unitValue": 110}}},
             {"type": "INSULIN", "timestamp": "2026-01-10T17:00:00.000Z",
              "data": {"dataValues": {"deliveredFastAmount": 0}}}]});
+        let known = HashMap::new();
         let r = Reading {
             data: &data,
             offset: Some(0),
+            known: &known,
+            read: RefCell::default(),
         };
         let t = r.treatments();
         let kinds: Vec<&str> = t.iter().map(|d| d["eventType"].as_str().unwrap()).collect();

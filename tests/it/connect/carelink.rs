@@ -205,6 +205,44 @@ fn the_rotated_refresh_token_is_written_back_and_a_restart_stores_nothing_twice(
     assert_eq!(statuses(&b).len(), n.2 + 1);
 }
 
+/// The pump's clock goes back an hour (2026-10-25 01:00 UTC, 03:00 CEST becomes 02:00 CET):
+/// readings fetched before the change and again after it keep their true times.
+#[test]
+fn readings_keep_their_true_times_across_a_dst_change() {
+    let clock = ManualClock::new(ms("2026-10-24T23:02:00Z"));
+    let fake = FakeCarelink::start(&clock);
+    let dir = tempfile::tempdir().unwrap();
+    write_file(&login_path(&dir), &fake.login_file());
+    let start = clock.now_ms();
+    let b = Bridge::start(setup(&clock, &fake, &login_path(&dir)), &clock);
+    while clock.now_ms() < start + 4 * HOUR {
+        assert_eq!(b.step()["state"], "idle");
+    }
+    let mut served: Vec<i64> = FakeCarelink::reading_times(start);
+    served.extend(FakeCarelink::reading_times(clock.now_ms()));
+    served.sort_unstable();
+    served.dedup();
+    let e = entries(&b);
+    let mut dates: Vec<i64> = e.iter().map(|d| d["date"].as_i64().unwrap()).collect();
+    dates.sort_unstable();
+    assert_eq!(dates, served, "each reading once, at its true time");
+    let change = ms("2026-10-25T01:00:00Z");
+    for d in &e {
+        let t = d["date"].as_i64().unwrap();
+        assert_eq!(d["sgv"].as_i64(), Some(FakeCarelink::value_at(t)), "{d}");
+        let offset = if t < change { 120 } else { 60 };
+        assert_eq!(d["utcOffset"].as_i64(), Some(offset), "{d}");
+    }
+    let mut at: Vec<i64> = treatments(&b).iter().map(created).collect();
+    at.sort_unstable();
+    let expected: Vec<i64> = served
+        .iter()
+        .copied()
+        .filter(|t| t % (3 * HOUR) == 10 * MIN || t % (6 * HOUR) == 40 * MIN)
+        .collect();
+    assert_eq!(at, expected, "each marker once, at its true time");
+}
+
 #[test]
 fn a_failed_write_back_keeps_the_new_tokens_and_writes_them_later() {
     let (clock, fake, dir) = clock_fake_file();

@@ -5,9 +5,9 @@
 //! an hour after they are issued, on the fake's clock. Scripted faults answer the next
 //! refresh or data request with any status; every request is logged.
 //!
-//! The synthetic patient (John Doe) wears an NGP pump set to Central European winter time:
-//! like CareLink, the fake writes every device time as that wall clock with a `Z`, and the
-//! upload's server time as real UTC milliseconds.
+//! The synthetic patient (John Doe) wears an NGP pump whose clock follows Central European
+//! time (DST included): like CareLink, the fake writes every device time as that wall clock
+//! with a `Z`, and the upload's server time as real UTC milliseconds.
 
 use std::collections::VecDeque;
 use std::net::TcpStream;
@@ -24,8 +24,8 @@ pub const CLIENT_ID: &str = "synthetic-client-id";
 pub const MAG: &str = "synthetic-mag-identifier";
 pub const MIN: i64 = 60_000;
 pub const HOUR: i64 = 60 * MIN;
-/// The pump's clock: UTC+1.
-pub const OFFSET_MIN: i64 = 60;
+/// The zone the pump's clock follows (UTC+1 in winter, +2 in summer).
+pub const ZONE: &str = "Europe/Berlin";
 pub const TOKEN_PATH: &str = "/oauth/token";
 pub const DATA_PATH: &str = "/connect/carepartner/v13/display/message";
 
@@ -65,9 +65,23 @@ pub fn jwt(n: usize, exp_ms: i64) -> String {
     format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c3ludGhldGljLXNpZw")
 }
 
+/// The pump clock's offset from UTC at `ms`, in minutes.
+pub fn offset_at(ms: i64) -> i64 {
+    let tz = jiff::tz::TimeZone::get(ZONE).unwrap();
+    let ts = jiff::Timestamp::from_millisecond(ms).unwrap();
+    i64::from(tz.to_offset(ts).seconds() / 60)
+}
+
 /// `ms` as the pump's wall clock written as UTC.
 pub fn fake_utc(ms: i64) -> String {
-    nightlite::dates::to_iso(ms + OFFSET_MIN * MIN)
+    nightlite::dates::to_iso(ms + offset_at(ms) * MIN)
+}
+
+/// Whether the wall clock at `ms` already showed an hour before (the second pass through
+/// the hour a DST change repeats): CareLink's times cannot tell the passes apart, so the fake
+/// serves only the first.
+fn second_pass(ms: i64) -> bool {
+    fake_utc(ms) == fake_utc(ms - HOUR)
 }
 
 impl FakeCarelink {
@@ -115,10 +129,15 @@ impl FakeCarelink {
         70 + (t / (5 * MIN)) % 180
     }
 
-    /// The readings' true times served at `now`: every 5 minutes of the last 24 hours.
+    /// The readings' true times served at `now`: every 5 minutes of the last 24 hours (but
+    /// a repeated hour's second pass).
     pub fn reading_times(now: i64) -> Vec<i64> {
         let last = now / (5 * MIN) * (5 * MIN);
-        (0..288).rev().map(|i| last - i * 5 * MIN).collect()
+        (0..288)
+            .rev()
+            .map(|i| last - i * 5 * MIN)
+            .filter(|t| !second_pass(*t))
+            .collect()
     }
 
     /// When the newest upload reached CareLink (real UTC).
