@@ -132,6 +132,20 @@ pub struct Tandem {
     /// CONNECT_TANDEM_CLIENT_ID, when not the region's.
     pub client_id: Option<String>,
 }
+/// Medtronic CareLink (research/bridges.md §5): tokens imported from a login tool's file,
+/// refreshed and written back by the source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Carelink {
+    /// CONNECT_CARELINK_LOGIN_FILE: the login tool's `logindata.json`.
+    pub token_file: String,
+    /// CONNECT_CARELINK_USERNAME: the account the tokens belong to.
+    pub username: String,
+    /// CONNECT_CARELINK_PATIENT_USERNAME: care-partner mode, the patient followed.
+    pub patient: Option<String>,
+    /// CONNECT_CARELINK_SERVER as given, else CONNECT_CARELINK_REGION's host.
+    pub server: String,
+}
+
 /// Another Nightscout-compatible site (CONNECT_SOURCE_ENDPOINT, or CONNECT_OUTPUT), its base
 /// URL apart from the credential a `?token=` on it carried.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +175,7 @@ pub enum SourceSettings {
     Glooko(Glooko),
     Tandem(Tandem),
     Nightscout(NightscoutSource),
+    Carelink(Carelink),
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -198,7 +213,7 @@ fn remote_site(
 }
 
 /// nightscout-connect's source names nightlite knows but has not built yet.
-const NOT_BUILT: &[&str] = &["minimedcarelink"];
+const NOT_BUILT: &[&str] = &[];
 
 fn share_region(v: &str) -> ShareRegion {
     match v {
@@ -215,6 +230,7 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
     let mut glooko = false;
     let mut tandem = false;
     let mut nightscout = false;
+    let mut carelink = false;
     for name in r.list("CONNECT_SOURCE")? {
         let lower = name.to_ascii_lowercase();
         if lower == "dexcomshare" {
@@ -227,6 +243,8 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
             tandem = true;
         } else if lower == "nightscout" {
             nightscout = true;
+        } else if lower == "minimedcarelink" || lower == "carelink" {
+            carelink = true;
         } else if NOT_BUILT.contains(&lower.as_str()) {
             if !out.not_built.contains(&lower) {
                 out.not_built.push(lower);
@@ -235,8 +253,7 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
             return Err(invalid(
                 "CONNECT_SOURCE",
                 format!(
-                    "'{name}' is not a source (dexcomshare, linkup, nightscout, glooko, tandem; not built yet: {})",
-                    NOT_BUILT.join(", ")
+                    "'{name}' is not a source (dexcomshare, linkup, nightscout, glooko, tandem, minimedcarelink)"
                 ),
             ));
         }
@@ -334,8 +351,47 @@ pub(super) fn read(r: &Reader, enable: &[String]) -> Result<Bridges, ConfigError
     if let Some(t) = read_tandem(r, tandem)? {
         out.sources.push(SourceSettings::Tandem(t));
     }
+    if let Some(c) = read_carelink(r, carelink)? {
+        out.sources.push(SourceSettings::Carelink(c));
+    }
     read_nightscout(r, nightscout, &mut out)?;
     Ok(out)
+}
+
+/// CareLink's settings, read (and so checked) whether or not the source is on.
+fn read_carelink(r: &Reader, on: bool) -> Result<Option<Carelink>, ConfigError> {
+    let token_file = r.given("CONNECT_CARELINK_LOGIN_FILE")?;
+    let username = r.given("CONNECT_CARELINK_USERNAME")?;
+    let patient = r.given("CONNECT_CARELINK_PATIENT_USERNAME")?;
+    let region = r.text("CONNECT_CARELINK_REGION")?;
+    let server = r.given("CONNECT_CARELINK_SERVER")?;
+    if !on {
+        return Ok(None);
+    }
+    let token_file = token_file.ok_or_else(|| {
+        invalid(
+            "CONNECT_CARELINK_LOGIN_FILE",
+            "must be set for CONNECT_SOURCE=minimedcarelink: the logindata.json a CareLink \
+             login tool writes (docs/bridges.md)",
+        )
+    })?;
+    let username = username.ok_or_else(|| {
+        invalid(
+            "CONNECT_CARELINK_USERNAME",
+            "must be set for CONNECT_SOURCE=minimedcarelink (the CareLink account's username)",
+        )
+    })?;
+    let host = if region == "eu" {
+        "clcloud.minimed.eu"
+    } else {
+        "clcloud.minimed.com"
+    };
+    Ok(Some(Carelink {
+        token_file,
+        username,
+        patient,
+        server: server.unwrap_or_else(|| host.to_string()),
+    }))
 }
 
 /// An IANA zone setting, refused when the zone is unknown.
@@ -563,7 +619,7 @@ mod tests {
     #[test]
     fn dexcom_settings_regions_servers_and_the_legacy_names() {
         let c = config(&[
-            ("CONNECT_SOURCE", "dexcomshare minimedcarelink"),
+            ("CONNECT_SOURCE", "dexcomshare"),
             ("CONNECT_SHARE_ACCOUNT_NAME", "a@example.org"),
             ("CONNECT_SHARE_PASSWORD", "pw"),
             ("CONNECT_SHARE_REGION", "EU"),
@@ -574,7 +630,7 @@ mod tests {
             (d.region, d.server.as_str()),
             (ShareRegion::Ous, "shareous1.dexcom.com")
         );
-        assert_eq!(c.bridges.not_built, ["minimedcarelink"]);
+        assert!(c.bridges.not_built.is_empty());
         let e = config(&[("CONNECT_SOURCE", "librelinkup")]).unwrap_err();
         assert!(
             e.to_string().starts_with("CONNECT_LINK_UP_USERNAME:"),

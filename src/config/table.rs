@@ -682,8 +682,7 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::List,
         doc: "bridges: vendor clouds to fetch readings from, space separated, with \
               nightscout-connect's names: `dexcomshare`, `linkup` (or `librelinkup`), \
-              `nightscout`, `glooko`, `tandem` (`minimedcarelink`: not built yet, shown as \
-              stopped) \
+              `nightscout`, `glooko`, `tandem`, `minimedcarelink` \
               ([docs/bridges.md](docs/bridges.md))",
         packaged: Packaged::Example("\"dexcomshare\""),
         note: Note::New(
@@ -911,6 +910,51 @@ pub const SETTINGS: &[Setting] = &[
         },
         doc: "Tandem Source: the zone the pump's clock is set to (the pump records local time \
               without a zone), as tconnectsync's `TIMEZONE_NAME`",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_CARELINK_LOGIN_FILE",
+        kind: Kind::Custom {
+            values: "a path to a `logindata.json`",
+        },
+        doc: "Medtronic CareLink: the token file a CareLink login tool writes after the \
+              browser login, for `minimedcarelink`; nightlite refreshes the tokens and writes \
+              them back there (so it must be writable; see docs/bridges.md)",
+        packaged: Packaged::Example("\"/var/lib/nightlite/carelink/logindata.json\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_CARELINK_USERNAME",
+        kind: Kind::Account,
+        doc: "Medtronic CareLink: the username the tokens belong to (a care partner's when \
+              following)",
+        packaged: Packaged::Example("\"johndoe-follower\""),
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_CARELINK_PATIENT_USERNAME",
+        kind: Kind::Account,
+        doc: "Medtronic CareLink: the patient's username, for a care-partner account \
+              (unset: the account is the patient's own)",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_CARELINK_REGION",
+        kind: Kind::Choice {
+            words: &[("us", "us"), ("eu", "eu")],
+            fold_case: true,
+            refusal: "not us or eu",
+        },
+        default: "us",
+        doc: "Medtronic CareLink: `us` (clcloud.minimed.com) or `eu` (clcloud.minimed.eu)",
+        ..ROW
+    },
+    Setting {
+        name: "CONNECT_CARELINK_SERVER",
+        kind: Kind::Custom {
+            values: "a host name (https) or a base URL with scheme and port",
+        },
+        doc: "Medtronic CareLink: another server than the region's",
         ..ROW
     },
     Setting {

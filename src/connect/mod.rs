@@ -10,9 +10,12 @@
 //! - `status.rs`: what `GET /api/v4/bridges` shows
 //! - one file per vendor: `dexcom.rs` (Dexcom Share), `libre.rs` (LibreLinkUp), `glooko.rs`,
 //!   `tandem.rs` (Tandem Source; its events in `tandem_events.rs`), `nightscout.rs` (another
-//!   Nightscout, through src/remote/)
+//!   Nightscout, through src/remote/), `carelink.rs` (Medtronic CareLink; its imported
+//!   tokens in `carelink_tokens.rs`)
 //! - `output.rs`: CONNECT_OUTPUT, uploads to a remote Nightscout
 
+mod carelink;
+mod carelink_tokens;
 pub mod clock;
 mod dexcom;
 mod engine;
@@ -50,6 +53,7 @@ pub fn board(settings: &Bridges) -> Board {
             SourceSettings::Glooko(_) => board.add("glooko", glooko::DEVICE),
             SourceSettings::Tandem(_) => board.add("tandem", tandem::DEVICE),
             SourceSettings::Nightscout(_) => board.add("nightscout", nightscout::DEVICE),
+            SourceSettings::Carelink(_) => board.add("minimedcarelink", carelink::DEVICE),
         };
     }
     for name in &settings.not_built {
@@ -105,6 +109,10 @@ pub fn spawn(
             }
             SourceSettings::Tandem(t) => {
                 let e = engine::Engine::new(tandem::Tandem::new(t), http, clock, store, row);
+                actix_web::rt::spawn(e.run())
+            }
+            SourceSettings::Carelink(c) => {
+                let e = engine::Engine::new(carelink::Carelink::new(c), http, clock, store, row);
                 actix_web::rt::spawn(e.run())
             }
             SourceSettings::Nightscout(n) => {

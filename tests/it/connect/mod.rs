@@ -2,7 +2,9 @@
 //! (fake_dexcom.rs), with the engine on a manual clock: each test moves the clock to the next
 //! poll the status API announces and asserts what the fake was asked and what was stored.
 
+mod carelink;
 mod dexcom_faults;
+mod fake_carelink;
 mod fake_dexcom;
 mod fake_glooko;
 mod fake_http;
@@ -406,6 +408,16 @@ fn a_session_is_used_for_a_day_then_renewed() {
 impl Bridge {
     /// The source stopped on a fatal error whose message says `words` and none of `secrets`,
     /// and a week later it has sent `fake` nothing more.
+    /// The next poll (a fault scripted to answer `status`) backs off as transient, naming the
+    /// status, and the one after it succeeds.
+    fn assert_transient_once(&self, status: u16) {
+        let row = self.step();
+        assert_eq!(row["lastError"]["class"], "transient", "{row}");
+        let message = row["lastError"]["message"].as_str().unwrap();
+        assert!(message.contains(&status.to_string()), "{message}");
+        assert_eq!(self.step()["state"], "idle");
+    }
+
     fn assert_stopped_for_good(&self, fake: &impl Fake, words: &str, secrets: &[&str]) {
         let row = self.row();
         assert_eq!(row["state"], "stopped: fatal", "{row}");
