@@ -226,15 +226,30 @@ pub(crate) fn derive_identifier(
     }
     let device = js_string(doc.get("device"));
     let event = doc.get("eventType").and_then(Value::as_str);
-    for n in 1..1000 {
+    for n in 1..NUMBERED_VARIANTS {
         let tagged = format!("{}#{n}", event.unwrap_or(""));
         let candidate = ids::v3_identifier(device.as_deref(), mills, Some(&tagged));
         if !identifier_taken(conn, coll, &candidate)? {
             return Ok(candidate);
         }
     }
+    // Past the numbered variants (a site that uploads a thousand documents of one device in one
+    // millisecond, seen in real imports), the document's own content tells it apart: still
+    // deterministic, so an import run twice derives the same identifier, and never a refusal
+    // of a document the dedup rules accepted.
+    let content = serde_json::to_string(doc)?;
+    let digest = ids::hex(&<sha2::Sha256 as sha2::Digest>::digest(content.as_bytes()));
+    for n in 0..NUMBERED_VARIANTS {
+        let candidate = ids::derived_uuid(&format!("{base}#{digest}#{n}"));
+        if !identifier_taken(conn, coll, &candidate)? {
+            return Ok(candidate);
+        }
+    }
     Err(Error::Internal("no free identifier".into()))
 }
+
+/// How many numbered identifiers are tried before the content decides (and again after).
+const NUMBERED_VARIANTS: usize = 1000;
 
 /// SQL for the srv_modified of the next write to `table`: now in ms, or one past the table's
 /// newest when the clock has not moved on (or went back). Every write runs on the one writer
@@ -414,6 +429,38 @@ mod tests {
     fn put(c: &Connection, coll: Collection, v: Value) -> Written {
         let d = prepare(coll, v, "t", 1_700_000_000_000).unwrap().remove(0);
         upsert(c, coll, d, Merge::Replace, 1).unwrap()
+    }
+
+    /// An entry's identifier is of device and date, its dedup key date and type: a thousand and
+    /// more of one device in one millisecond, told apart by their type, are each stored with an
+    /// identifier of their own (before, the 1000th was a 500 "no free identifier"), and the same
+    /// derivation again gives the same identifier.
+    #[test]
+    fn more_than_a_thousand_documents_of_one_device_and_millisecond_are_stored() {
+        let c = db();
+        let mut ids = std::collections::HashSet::new();
+        for i in 0..NUMBERED_VARIANTS + 5 {
+            let doc =
+                json!({"device": "d", "date": 1_700_000_000_000_i64, "type": format!("t{i}")});
+            let w = put(&c, Collection::Entries, doc);
+            assert_eq!(w.outcome, Outcome::Inserted);
+            let ident: String = c
+                .query_row(
+                    "SELECT identifier FROM entries WHERE id = ?",
+                    [&w.id],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert!(ids.insert(ident), "identifier {i} is new");
+        }
+        let doc = json!({"device": "d", "date": 1_700_000_000_000_i64, "type": "another"});
+        let d = prepare(Collection::Entries, doc, "t", 1_700_000_000_000)
+            .unwrap()
+            .remove(0);
+        let a = derive_identifier(&c, Collection::Entries, &d.doc, d.mills).unwrap();
+        let b = derive_identifier(&c, Collection::Entries, &d.doc, d.mills).unwrap();
+        assert_eq!(a, b, "the derivation is deterministic");
+        assert!(!ids.contains(&a));
     }
 
     #[test]
