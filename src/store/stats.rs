@@ -64,12 +64,21 @@ pub struct Stats {
     pub first: Option<i64>,
     pub last: Option<i64>,
     pub agp: Vec<Bucket>,
+    /// Below, in and above the target range ([`Grouping::Range`]); ranges without readings
+    /// are left out.
+    pub distribution: Vec<Group>,
+    /// All readings as one group (key 3, for the median); None without readings.
+    pub overall: Option<Group>,
 }
 
 /// The query, with the expression that puts a reading (`mills`, `?3` the offset in ms) into
 /// its group: a bucket of the time of day (`?4` ms long), a local day or a local week.
+/// `$more` adds groups folded from the histogram `hist0` (not from the readings again).
 macro_rules! stats_sql {
     ($bucket:literal) => {
+        stats_sql!($bucket, "")
+    };
+    ($bucket:literal, $more:literal) => {
         concat!("
 WITH readings AS MATERIALIZED (
     SELECT sgv AS v, mills,
@@ -77,10 +86,11 @@ WITH readings AS MATERIALIZED (
     FROM entries
     WHERE sgv IS NOT NULL AND mills >= ?1 AND mills < ?2 AND is_valid = 1
 ),
-hist AS (
+hist0 AS MATERIALIZED (
     SELECT bucket, v, count(*) AS c, min(mills) AS first, max(mills) AS last
     FROM readings WHERE v >= ?5 GROUP BY bucket, v
 ),
+hist AS (SELECT * FROM hist0", $more, "),
 -- Each histogram row holds the 0-based ranks upto - c .. upto - 1 of its bucket.
 cum AS (
     SELECT bucket, v, c, first, last,
@@ -112,6 +122,13 @@ const SQL_TIME_OF_DAY: &str = stats_sql!("((mills + ?3) % 86400000 + 86400000) %
 const SQL_DAY: &str = stats_sql!("(mills + ?3) / 86400000");
 // Day 0 (1970-01-01) was a Thursday: +3 makes weeks start on Monday.
 const SQL_WEEK: &str = stats_sql!("((mills + ?3) / 86400000 + 3) / 7");
+// Nightscout's glucose distribution: 0 below the target range (?7), 1 in it (up to ?8
+// inclusive), 2 above (the same bounds as `range_counts`), and 3 every reading, summed from
+// the histogram so the readings are still read once.
+const SQL_RANGE: &str = stats_sql!(
+    "CASE WHEN sgv < ?7 THEN 0 WHEN sgv <= ?8 THEN 1 ELSE 2 END",
+    " UNION ALL SELECT 3, v, sum(c), min(first), max(last) FROM hist0 GROUP BY v"
+);
 
 /// The value at fraction `p` of `last_i + 1` sorted values, given the values at the floor rank
 /// and the next one (None past the end): linear interpolation between closest ranks, as
@@ -134,6 +151,9 @@ pub enum Grouping {
     Day,
     /// Local weeks from Monday (key: (day + 3) / 7).
     Week,
+    /// Below (key 0), in (1) and above (2) the target range `bands.low..=bands.high`, and
+    /// every reading (3).
+    Range,
 }
 
 /// The numbers of one group of readings.
@@ -179,6 +199,7 @@ pub fn groups(conn: &Connection, q: &StatsQuery, by: Grouping) -> Result<Vec<Gro
         Grouping::TimeOfDay(minutes) => (SQL_TIME_OF_DAY, minutes.max(1) * 60_000),
         Grouping::Day => (SQL_DAY, DAY_MS),
         Grouping::Week => (SQL_WEEK, DAY_MS),
+        Grouping::Range => (SQL_RANGE, DAY_MS),
     };
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(
@@ -243,6 +264,12 @@ pub fn stats(conn: &Connection, q: &StatsQuery) -> Result<Stats> {
     if out.count > 0 {
         out.mean = Some(sum / out.count as f64);
         out.sd = Some(population_sd(out.count, sum, sum_sq));
+        // One more pass over the index: per-range and overall medians need their own ranks.
+        let mut distribution = groups(conn, q, Grouping::Range)?;
+        if distribution.last().is_some_and(|g| g.key == 3) {
+            out.overall = distribution.pop();
+        }
+        out.distribution = distribution;
     }
     Ok(out)
 }
@@ -359,7 +386,7 @@ mod tests {
     #[test]
     fn the_query_reads_the_index_alone() {
         let conn = db(&[]);
-        for sql in [SQL_TIME_OF_DAY, SQL_DAY, SQL_WEEK] {
+        for sql in [SQL_TIME_OF_DAY, SQL_DAY, SQL_WEEK, SQL_RANGE] {
             let plan: Vec<String> = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .unwrap()
@@ -443,6 +470,25 @@ mod tests {
         assert_eq!(key(60, Grouping::Week), 1);
         assert_eq!(key(60, Grouping::TimeOfDay(60)), 0);
         assert_eq!(key(0, Grouping::TimeOfDay(60)), 23);
+    }
+
+    #[test]
+    fn distribution_splits_at_the_target_range() {
+        // 60 low; 70, 100, 180 in range (bounds inclusive); 181, 300 high.
+        let values: Vec<(i64, f64)> = [60.0, 70.0, 100.0, 180.0, 181.0, 300.0]
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (k as i64 * 60_000, *v))
+            .collect();
+        let s = stats(&db(&values), &query(0)).unwrap();
+        let d: Vec<(i64, i64, f64)> = s
+            .distribution
+            .iter()
+            .map(|g| (g.key, g.count, g.percentiles[2]))
+            .collect();
+        assert_eq!(d, [(0, 1, 60.0), (1, 3, 100.0), (2, 2, 240.5)]);
+        let all = s.overall.unwrap();
+        assert_eq!((all.count, all.percentiles[2]), (6, 140.0));
     }
 
     #[test]

@@ -75,6 +75,17 @@ describe('reports', () => {
       assert.equal(hourly[0][10], '8.0');
       assert.equal(hourly[1][1], '1');
 
+      // Glucose distribution (target 80-180 mg/dl): low 72; in range 108, 180 (mean 144 = 8.0,
+      // SD 36 = 2.0); high 252. Overall mean 153 = 8.5, median (108 + 180) / 2 = 8.0,
+      // SD sqrt((81² + 45² + 27² + 99²) / 4) = 69.1 = 3.8; A1c (153 + 46.7) / 28.7 = 7.0 %,
+      // IFCC (6.958 - 2.15) × 10.929 = 53 mmol/mol; GMI 3.31 + 0.02392 × 153 = 7.0 %.
+      assert.deepEqual(await rows(page, '#r-distribution'), [
+        ['Low (below 4.4)', '25.0 %', '1', '4.0', '4.0', '0.0', ''],
+        ['In range (4.4–10.0)', '50.0 %', '2', '8.0', '8.0', '2.0', ''],
+        ['High (above 10.0)', '25.0 %', '1', '14.0', '14.0', '0.0', ''],
+        ['Overall', '100.0 %', '4', '8.5', '8.0', '3.8', '7.0 % (53 mmol/mol), GMI 7.0 %'],
+      ]);
+
       assert.deepEqual(await rows(page, '#r-loop'), [['8am', '2', '1.50', '20', '1']]);
 
       const weekly = await rows(page, '#r-weekly');
