@@ -1,9 +1,11 @@
 // Day to day (Nightscout's daytoday report): one chart per local day of the report with its
 // readings, carbs and insulin, temp basals and, where the uploader's device statuses carry
-// them, IOB and COB. A day's data is fetched only when its chart is shown (seven at a time,
+// them, IOB and COB, and the scheduled basal of the profile with its Profile Switches applied
+// (forecast.js' basalSteps, the main chart's line). A day's data is fetched only when its chart is shown (seven at a time,
 // newest first), so a 90-day report costs the phone seven days until asked for more.
 
 import { api } from './auth.js';
+import { basalSteps } from './forecast.js';
 import { fmt } from './glucose.js';
 
 const H = 3600000;
@@ -40,6 +42,8 @@ export class DayToDay {
     this.list = days;
     this.days = [];
     this.shown = 0;
+    // The profile documents, read once per report (none without the permission to read them).
+    this.profiles = null;
     this.box = document.createElement('div');
     this.box.className = 'r-days';
     this.more = document.createElement('button');
@@ -92,12 +96,24 @@ export class DayToDay {
     const to = next.getTime();
     day.to = to;
     try {
-      const [sgv, treatments, statuses] = await Promise.all([
+      this.profiles ||= api('/api/v1/profile.json?count=100').catch(() => []);
+      const before = encodeURIComponent(new Date(from).toISOString());
+      const [sgv, treatments, statuses, profiles, older] = await Promise.all([
         api(`/api/v1/entries/sgv.json?find[date][$gte]=${from}&find[date][$lt]=${to}&count=3000`),
         api(`/api/v1/treatments.json?${range(from - 12 * H, to)}&count=3000`),
         api(`/api/v1/devicestatus.json?${range(from, to)}&count=2000`).catch(() => []),
+        this.profiles,
+        // The newest switches before the day: a permanent one (or a long temporary one) may
+        // still be in force at its midnight.
+        api(`/api/v1/treatments.json?find[eventType]=${encodeURIComponent('Profile Switch')}&find[created_at][$lt]=${before}&count=10`).catch(() => []),
       ]);
-      day.data = { sgv, treatments, statuses };
+      const switches = new Map();
+      for (const t of [...older, ...treatments]) if (t.eventType === 'Profile Switch') switches.set(t._id, t);
+      const basal = basalSteps(Array.isArray(profiles) ? profiles : [], [...switches.values()], from, to - 1);
+      // The steps as "hh:mm rate" (local time), so the day's basal is readable without the canvas.
+      const hhmm = (ms) => new Date(ms).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+      day.fig.dataset.basal = basal.map((b) => `${hhmm(b.mills)} ${b.rate}`).join(', ');
+      day.data = { sgv, treatments, statuses, basal };
       const today = treatments.filter((t) => Date.parse(t.created_at) >= from);
       const carbs = today.reduce((a, t) => a + (Number(t.carbs) || 0), 0);
       const insulin = today.reduce((a, t) => a + (Number(t.insulin) || 0), 0);
@@ -126,7 +142,7 @@ export class DayToDay {
     const c = { fg: css('--fg'), muted: css('--muted'), grid: css('--grid'), band: css('--band'), ok: css('--ok'),
       warn: css('--warn'), urgent: css('--urgent'), carbs: css('--carbs'), bolus: css('--bolus'), basal: css('--basal'), pred: css('--pred') };
     const units = this.settings.units();
-    const { sgv, treatments, statuses } = day.data;
+    const { sgv, treatments, statuses, basal } = day.data;
     const from = day.d.start;
     const to = day.to;
     const b = this.bands;
@@ -164,7 +180,7 @@ export class DayToDay {
     }
     // Temp basals: bars in the strip, height by rate against the day's highest.
     const basals = treatments.filter((t) => t.eventType === 'Temp Basal' && Number.isFinite(Number(t.absolute ?? t.rate)));
-    const maxRate = Math.max(0.1, ...basals.map((t) => Number(t.absolute ?? t.rate)));
+    const maxRate = Math.max(0.1, ...basals.map((t) => Number(t.absolute ?? t.rate)), ...basal.map((b) => b.rate));
     ctx.globalAlpha = 0.45;
     ctx.fillStyle = c.basal;
     for (const t of basals) {
@@ -177,6 +193,21 @@ export class DayToDay {
       if (x1 > x0) ctx.fillRect(x0, sTop + strip - hgt, x1 - x0, hgt);
     }
     ctx.globalAlpha = 1;
+    // The scheduled basal (profile and switches) as a step line on the same scale.
+    if (basal.length) {
+      const Yb = (rate) => sTop + strip - (rate / maxRate) * strip + 0.5;
+      ctx.strokeStyle = c.basal;
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      basal.forEach((b, i) => {
+        const x = Math.max(X(b.mills), pad.l);
+        if (i) ctx.lineTo(x, Yb(basal[i - 1].rate));
+        ctx[i ? 'lineTo' : 'moveTo'](x, Yb(b.rate));
+      });
+      ctx.lineTo(pad.l + pw, Yb(basal[basal.length - 1].rate));
+      ctx.stroke();
+      ctx.lineWidth = 1;
+    }
     // IOB and COB lines over the strip, each scaled to its own maximum.
     const pts = statuses.map((ds) => ({ t: Date.parse(ds.created_at), ...iobCob(ds) })).sort((p, q) => p.t - q.t);
     for (const [key, colour, unit] of [['iob', c.bolus, 'U'], ['cob', c.carbs, 'g']]) {

@@ -38,7 +38,18 @@ describe('reports', () => {
       { eventType: 'Meal Bolus', carbs: 30, insulin: 3, created_at: iso(d1 + 12 * H), enteredBy: 'mum' },
       { eventType: 'Temp Basal', absolute: 1.5, duration: 60, created_at: iso(d1 + 12 * H) },
       { eventType: 'Profile Switch', profile: 'Sport', duration: 120, created_at: iso(d2 + 9 * H), enteredBy: 'dad' },
+      // Before the report: a permanent switch to Default at 50 %, still in force.
+      { eventType: 'Profile Switch', profile: 'Default', percentage: 50, duration: 0, created_at: iso(d1 - 2 * 24 * H) },
     ]);
+    // Saved long before the report, in this process's (and so the browser's) time zone.
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    await srv.post('/api/v1/profile', {
+      defaultProfile: 'Default', startDate: iso(d1 - 30 * 24 * H), units: 'mg/dl',
+      store: {
+        Default: { dia: 4, timezone: zone, units: 'mg/dl', basal: [{ time: '00:00', value: 0.5 }, { time: '06:00', value: 1 }] },
+        Sport: { dia: 4, timezone: zone, units: 'mg/dl', basal: [{ time: '00:00', value: 2 }] },
+      },
+    });
     // Loop statuses at 08:00 and 08:30 on day 1: IOB (1 + 2) / 2 = 1.5 U, COB 20 g, one enacted.
     await srv.post('/api/v1/devicestatus', [
       { device: 'loop://iPhone', created_at: iso(d1 + 8 * H), loop: { iob: { iob: 1 }, cob: { cob: 20 }, enacted: { received: true } } },
@@ -96,6 +107,11 @@ describe('reports', () => {
       await page.waitForFunction(() => document.querySelectorAll('#r-daytoday figure[data-loaded]').length === 2);
       const totals = await page.$$eval('#r-daytoday .r-day-totals', (ps) => ps.map((p) => p.textContent));
       assert.deepEqual(totals, ['1 reading, carbs 0 g, bolus insulin 0.00 U', '3 readings, carbs 30 g, bolus insulin 3.00 U']);
+      // Basal lines: Default at the older permanent switch's 50 % (0.25, then 0.5 from 06:00);
+      // on day 2 Sport (2 U/h) from 09:00 for 120 minutes, then the 50 % Default again.
+      const basal = await page.$$eval('#r-daytoday figure', (fs) => fs.map((f) => f.dataset.basal));
+      assert.deepEqual(basal, ['00:00 0.25, 06:00 0.5, 09:00 2, 11:00 0.5', '00:00 0.25, 06:00 0.5']);
+      await page.locator('#r-daytoday').screenshot({ path: join(OUT, 'report-daytoday.png') });
 
       // Treatments log without the temp basal; the profile switch under profile changes.
       await page.waitForSelector('#r-profiles table');
