@@ -254,10 +254,11 @@ export class DayToDay {
 }
 
 /**
- * Week to week: each week's daily means over Monday..Sunday, one line per week, so weeks can
- * be compared day by day. `days` and `weeks` are groups of /api/v2/stats/days and /weeks.
+ * Week to week (Nightscout's weektoweek report): each week's glucose over Monday..Sunday, one
+ * curve per week of its hourly means (`curve` of /api/v2/stats/weeks: [hour of the week, mean]),
+ * so weeks can be compared hour by hour. A curve breaks where an hour has no readings.
  */
-export function drawWeekToWeek(canvas, { days, weeks, units, bands }) {
+export function drawWeekToWeek(canvas, { weeks, units, bands }) {
   const w = canvas.clientWidth;
   const h = canvas.clientHeight;
   if (!w || !h) return;
@@ -269,36 +270,47 @@ export function drawWeekToWeek(canvas, { days, weeks, units, bands }) {
   const pad = { l: 6, r: 36, t: 8, b: 18 };
   const pw = w - pad.l - pad.r;
   const ph = h - pad.t - pad.b;
-  const yMax = Math.max(250, ...days.map((d) => d.mean + 20));
-  const X = (i) => pad.l + ((i + 0.5) / 7) * pw;
+  const curves = weeks.map((wk) => (Array.isArray(wk.curve) ? wk.curve : []));
+  const yMax = Math.max(250, ...curves.flat().map(([, v]) => v + 20));
+  // Hour k of the week is drawn at its middle.
+  const X = (k) => pad.l + ((k + 0.5) / 168) * pw;
   const Y = (mg) => pad.t + (1 - (Math.min(Math.max(mg, 40), yMax) - 40) / (yMax - 40)) * ph;
   ctx.font = '11px system-ui, sans-serif';
   ctx.textBaseline = 'middle';
   ctx.fillStyle = css('--band');
   ctx.fillRect(pad.l, Y(bands.high), pw, Y(bands.low) - Y(bands.high));
+  ctx.strokeStyle = css('--grid');
+  ctx.beginPath();
+  for (let d = 1; d < 7; d++) {
+    const x = Math.round(pad.l + (d / 7) * pw) + 0.5;
+    ctx.moveTo(x, pad.t);
+    ctx.lineTo(x, pad.t + ph);
+  }
+  ctx.stroke();
   ctx.fillStyle = css('--muted');
   ctx.textAlign = 'center';
-  ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].forEach((name, i) => ctx.fillText(name, X(i), h - 8));
+  ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].forEach((name, i) => ctx.fillText(name, pad.l + ((i + 0.5) / 7) * pw, h - 8));
   ctx.textAlign = 'left';
   for (const v of [bands.low, bands.high]) ctx.fillText(fmt(v, units), pad.l + pw + 3, Y(v));
-  // Each day goes to the last week starting on or before it (dates compare as text).
-  const lines = weeks.map(() => []);
-  for (const d of days) {
-    let k = weeks.length - 1;
-    while (k > 0 && weeks[k].date > d.date) k--;
-    const weekday = (new Date(`${d.date}T00:00:00Z`).getUTCDay() + 6) % 7;
-    lines[k].push([weekday, d.mean]);
-  }
-  lines.forEach((pts, k) => {
+  curves.forEach((pts, k) => {
     ctx.strokeStyle = weekColour(k, weeks.length);
-    ctx.fillStyle = ctx.strokeStyle;
-    ctx.lineWidth = 2;
+    ctx.lineWidth = 1.5;
     ctx.beginPath();
-    pts.forEach(([i, v], j) => (j ? ctx.lineTo(X(i), Y(v)) : ctx.moveTo(X(i), Y(v))));
+    pts.forEach(([hour, v], j) => {
+      if (j && hour === pts[j - 1][0] + 1) ctx.lineTo(X(hour), Y(v));
+      else ctx.moveTo(X(hour), Y(v));
+    });
     ctx.stroke();
-    for (const [i, v] of pts) ctx.fillRect(X(i) - 2, Y(v) - 2, 4, 4);
+    // A lone hour would draw nothing: a dot shows it.
+    ctx.fillStyle = ctx.strokeStyle;
+    pts.forEach(([hour, v], j) => {
+      const joined = (j && hour === pts[j - 1][0] + 1) || (j + 1 < pts.length && pts[j + 1][0] === hour + 1);
+      if (!joined) ctx.fillRect(X(hour) - 1.5, Y(v) - 1.5, 3, 3);
+    });
   });
-  canvas.dataset.weeks = String(lines.filter((l) => l.length).length);
+  ctx.lineWidth = 1;
+  canvas.dataset.weeks = String(curves.filter((c) => c.length).length);
+  canvas.dataset.hours = String(curves.reduce((n, c) => n + c.length, 0));
 }
 
 /** The colour of week `k` of `n`: oldest blue-grey to newest orange. */

@@ -82,7 +82,7 @@ export class Reports {
   drawWeeks() {
     const g = this.groups;
     if (!this.weekCanvas || !g || this.root.hidden) return;
-    drawWeekToWeek(this.weekCanvas, { days: g.days.groups, weeks: g.weeks.groups, units: this.settings.units(), bands: this.stats.bands });
+    drawWeekToWeek(this.weekCanvas, { weeks: g.weeks.groups, units: this.settings.units(), bands: this.stats.bands });
   }
 
   redraw() {
@@ -229,11 +229,11 @@ export class Reports {
       g.weeks.groups.map((w) => [day(w.start), String(w.count), share(w, 'veryLow', 'low'), share(w, 'inRange'),
         share(w, 'high', 'veryHigh'), fmt(w.mean, units), fmt(w.p50, units), sd(w.sd), pct(3.31 + 0.02392 * w.mean)]),
     ));
-    // Each week's daily means, Monday to Sunday, one line per week, with a key under it.
+    // Each week's hourly means, Monday to Sunday, one curve per week, with a key under it.
     this.weekCanvas = document.createElement('canvas');
     this.weekCanvas.className = 'r-weeks';
     this.weekCanvas.setAttribute('role', 'img');
-    this.weekCanvas.setAttribute('aria-label', 'Daily mean glucose of each week, Monday to Sunday');
+    this.weekCanvas.setAttribute('aria-label', 'Hourly mean glucose of each week, Monday to Sunday');
     const key = document.createElement('p');
     key.className = 'r-week-key';
     g.weeks.groups.forEach((w, k) => {

@@ -134,9 +134,17 @@ async fn get_groups(state: State, req: HttpRequest, by: web::Path<String>) -> Re
         }
     };
     let (days, tz, query) = parse_query(&state, req.query_string())?;
-    let groups = state
+    let (groups, week_hours) = state
         .store
-        .read(move |conn| stats::groups(conn, &query, by))
+        .read(move |conn| {
+            let groups = stats::groups(conn, &query, by)?;
+            // Weeks carry their hourly curve (Nightscout's week-to-week chart).
+            let week_hours = match by {
+                Grouping::Week => stats::week_hours(conn, &query)?,
+                _ => Vec::new(),
+            };
+            Ok((groups, week_hours))
+        })
         .await?;
     let tz_ms = tz * 60_000;
     let items: Vec<Value> = groups
@@ -173,6 +181,14 @@ async fn get_groups(state: State, req: HttpRequest, by: web::Path<String>) -> Re
                 "ranges".into(),
                 json!({ "veryLow": r[0], "low": r[1], "inRange": r[2], "high": r[3], "veryHigh": r[4] }),
             );
+            if by == Grouping::Week {
+                let curve: Vec<Value> = week_hours
+                    .iter()
+                    .filter(|h| h.week == g.key)
+                    .map(|h| json!([h.hour, round2(h.mean)]))
+                    .collect();
+                o.insert("curve".into(), curve.into());
+            }
             Value::Object(o)
         })
         .collect();

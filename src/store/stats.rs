@@ -274,6 +274,43 @@ pub fn stats(conn: &Connection, q: &StatsQuery) -> Result<Stats> {
     Ok(out)
 }
 
+/// The mean of one hour of one local week (Nightscout's week-to-week curves).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeekHour {
+    /// The local week from Monday, as [`Grouping::Week`] keys it.
+    pub week: i64,
+    /// Hours since the week's Monday midnight, 0..=167.
+    pub hour: i64,
+    pub mean: f64,
+}
+
+// From the `entries_sgv` index alone, like the other stats queries; one row per hour of the
+// window that has readings.
+const SQL_WEEK_HOURS: &str = "
+WITH r AS (
+    SELECT (mills + ?3) / 86400000 AS day, ((mills + ?3) % 86400000) / 3600000 AS hour, sgv
+    FROM entries
+    WHERE sgv IS NOT NULL AND mills >= ?1 AND mills < ?2 AND is_valid = 1 AND sgv >= ?4
+)
+SELECT (day + 3) / 7 AS week, (day + 3) % 7 * 24 + hour AS h, avg(sgv)
+FROM r GROUP BY week, h ORDER BY week, h";
+
+/// Each local week's hourly mean glucose, in week and hour order.
+pub fn week_hours(conn: &Connection, q: &StatsQuery) -> Result<Vec<WeekHour>> {
+    let mut stmt = conn.prepare_cached(SQL_WEEK_HOURS)?;
+    let rows = stmt.query_map(
+        params![q.from, q.to, q.tz_minutes * 60_000, MIN_VALID_MGDL],
+        |r| {
+            Ok(WeekHour {
+                week: r.get(0)?,
+                hour: r.get(1)?,
+                mean: r.get(2)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Loop analysis: one hour of the local day, over the window's device statuses that carry a
 /// loop's IOB or COB (OpenAPS/AndroidAPS `openaps`, Loop `loop`).
 #[derive(Debug, Clone, PartialEq)]
@@ -384,13 +421,38 @@ mod tests {
     }
 
     #[test]
+    fn week_hours_follow_the_time_zone() {
+        // Sunday 1970-01-04 23:30 UTC: hour 6 × 24 + 23 of week 0 in UTC, Monday 00:30 (hour 0
+        // of week 1) at UTC+1.
+        let t = 3 * DAY_MS + 23 * 3_600_000 + 30 * 60_000;
+        let conn = db(&[(t, 100.0), (t + 60_000, 120.0), (t + 120_000, 20.0)]);
+        let at = |tz| {
+            week_hours(&conn, &query(tz))
+                .unwrap()
+                .iter()
+                .map(|w| (w.week, w.hour, w.mean))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(at(0), [(0, 167, 110.0)]);
+        assert_eq!(at(60), [(1, 0, 110.0)]);
+    }
+
+    #[test]
     fn the_query_reads_the_index_alone() {
         let conn = db(&[]);
-        for sql in [SQL_TIME_OF_DAY, SQL_DAY, SQL_WEEK, SQL_RANGE] {
+        // Each query with as many of these parameters as it takes.
+        let values = [0.0, 1.0, 0.0, DAY_MS as f64, 39.0, 1.0, 2.0, 3.0, 4.0];
+        for (sql, n) in [
+            (SQL_TIME_OF_DAY, 9),
+            (SQL_DAY, 9),
+            (SQL_WEEK, 9),
+            (SQL_RANGE, 9),
+            (SQL_WEEK_HOURS, 4),
+        ] {
             let plan: Vec<String> = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .unwrap()
-                .query_map(params![0, 1, 0, DAY_MS, 39.0, 1.0, 2.0, 3.0, 4.0], |r| {
+                .query_map(rusqlite::params_from_iter(&values[..n]), |r| {
                     r.get::<_, String>(3)
                 })
                 .unwrap()

@@ -102,6 +102,8 @@ describe('reports', () => {
       const weekly = await rows(page, '#r-weekly');
       assert.equal(weekly.reduce((n, r) => n + Number(r[1]), 0), 4);
       assert.equal(await page.getAttribute('#r-weekly canvas', 'data-weeks'), String(weekly.length));
+      // Hourly curves: day 1 08h (72, 108) and 20h (180), day 2 08h (252): three hours in all.
+      assert.equal(await page.getAttribute('#r-weekly canvas', 'data-hours'), '3');
 
       // Day to day, newest first, each with its data; day 1 has the meal.
       await page.waitForFunction(() => document.querySelectorAll('#r-daytoday figure[data-loaded]').length === 2);
@@ -174,6 +176,10 @@ describe('reports', () => {
       assert.ok(weeks >= 13 && weeks <= 15, `${weeks} weeks`);
       // Week to week: a line per week.
       assert.equal(await page.getAttribute('#r-weekly canvas', 'data-weeks'), String(weeks));
+      // 90 × 24 hours of readings touch 2,160 or 2,161 clock hours, each in one week's curve.
+      const hours = Number(await page.getAttribute('#r-weekly canvas', 'data-hours'));
+      assert.ok(hours === 2160 || hours === 2161, `${hours} hours`);
+      await page.locator('#r-weekly').screenshot({ path: join(OUT, 'report-week-to-week.png') });
       // Seven day charts at first, the rest on request.
       await page.waitForFunction(() => document.querySelectorAll('#r-daytoday figure[data-loaded]').length === 7);
       assert.equal(await text(page, '#r-daytoday .r-more'), `Show 7 more of ${held - 7} days`);

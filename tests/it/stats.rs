@@ -387,6 +387,21 @@ fn days_weeks_and_hours_match_a_hand_computation() {
     close(&w[0]["p50"], 140.0);
     assert_eq!(w[1]["date"], "2026-11-09");
     assert_eq!(w[1]["count"], 1);
+    // Each week's curve, [hour of the week from Monday 00:00, mean]: Monday 08h (100, 140),
+    // Monday 23h (60), Sunday 00h (6 × 24 = 144: 200), Sunday 08h (152: 300); then 50.
+    assert_eq!(
+        w[0]["curve"],
+        json!([[8, 120.0], [23, 60.0], [144, 200.0], [152, 300.0]])
+    );
+    assert_eq!(w[1]["curve"], json!([[8, 50.0]]));
+    // In UTC the Sunday 00:30 reading is Saturday 23:30 (5 × 24 + 23 = 143), Monday's 07h.
+    let utc = groups(&s, "weeks", 0);
+    assert_eq!(
+        utc["groups"][0]["curve"],
+        json!([[7, 120.0], [22, 60.0], [143, 200.0], [151, 300.0]])
+    );
+    // Days carry no curve.
+    assert!(groups(&s, "days", 60)["groups"][0].get("curve").is_none());
 
     // Hours of the local day: 00 (200), 08 (100, 140, 300, 50), 23 (60).
     let h = groups(&s, "hours", 60);
