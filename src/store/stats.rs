@@ -64,10 +64,10 @@ pub struct Stats {
     pub first: Option<i64>,
     pub last: Option<i64>,
     pub agp: Vec<Bucket>,
-    /// Below, in and above the target range ([`Grouping::Range`]); ranges without readings
-    /// are left out.
+    /// Below (key 0), in (1) and above (2) the target range `bands.low..=bands.high`;
+    /// ranges without readings are left out.
     pub distribution: Vec<Group>,
-    /// All readings as one group (key 3, for the median); None without readings.
+    /// All readings as one group (for the overall median); None without readings.
     pub overall: Option<Group>,
 }
 
@@ -122,12 +122,19 @@ const SQL_TIME_OF_DAY: &str = stats_sql!("((mills + ?3) % 86400000 + 86400000) %
 const SQL_DAY: &str = stats_sql!("(mills + ?3) / 86400000");
 // Day 0 (1970-01-01) was a Thursday: +3 makes weeks start on Monday.
 const SQL_WEEK: &str = stats_sql!("((mills + ?3) / 86400000 + 3) / 7");
-// Nightscout's glucose distribution: 0 below the target range (?7), 1 in it (up to ?8
-// inclusive), 2 above (the same bounds as `range_counts`), and 3 every reading, summed from
-// the histogram so the readings are still read once.
-const SQL_RANGE: &str = stats_sql!(
-    "CASE WHEN sgv < ?7 THEN 0 WHEN sgv <= ?8 THEN 1 ELSE 2 END",
-    " UNION ALL SELECT 3, v, sum(c), min(first), max(last) FROM hist0 GROUP BY v"
+/// Where [`stats`]' query numbers its glucose distribution groups: below the target range
+/// (`?7`), in it (up to `?8` inclusive), above it (the same bounds as `range_counts`), then
+/// every reading.
+const RANGE_KEY: i64 = 1000;
+// The AGP's buckets, then Nightscout's glucose distribution: its groups are summed from the
+// buckets' histogram (a few thousand rows), so the readings are still read once.
+const SQL_AGP: &str = stats_sql!(
+    "((mills + ?3) % 86400000 + 86400000) % 86400000 / ?4",
+    " UNION ALL
+    SELECT 1000 + CASE WHEN v < ?7 THEN 0 WHEN v <= ?8 THEN 1 ELSE 2 END, v, sum(c), min(first),
+           max(last)
+    FROM hist0 GROUP BY 1, v
+    UNION ALL SELECT 1003, v, sum(c), min(first), max(last) FROM hist0 GROUP BY v"
 );
 
 /// The value at fraction `p` of `last_i + 1` sorted values, given the values at the floor rank
@@ -151,9 +158,6 @@ pub enum Grouping {
     Day,
     /// Local weeks from Monday (key: (day + 3) / 7).
     Week,
-    /// Below (key 0), in (1) and above (2) the target range `bands.low..=bands.high`, and
-    /// every reading (3).
-    Range,
 }
 
 /// The numbers of one group of readings.
@@ -194,13 +198,17 @@ fn population_sd(n: i64, sum: f64, sum_sq: f64) -> f64 {
 /// The readings of the window grouped by `by`, in key order; groups without readings are
 /// left out. Memory is one row per group: the readings are folded inside SQLite.
 pub fn groups(conn: &Connection, q: &StatsQuery, by: Grouping) -> Result<Vec<Group>> {
-    let b = q.bands;
     let (sql, bucket_ms) = match by {
         Grouping::TimeOfDay(minutes) => (SQL_TIME_OF_DAY, minutes.max(1) * 60_000),
         Grouping::Day => (SQL_DAY, DAY_MS),
         Grouping::Week => (SQL_WEEK, DAY_MS),
-        Grouping::Range => (SQL_RANGE, DAY_MS),
     };
+    run(conn, q, sql, bucket_ms)
+}
+
+/// One of the [`stats_sql`] queries, `bucket_ms` bound to `?4`.
+fn run(conn: &Connection, q: &StatsQuery, sql: &str, bucket_ms: i64) -> Result<Vec<Group>> {
+    let b = q.bands;
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(
         params![
@@ -246,7 +254,16 @@ pub fn groups(conn: &Connection, q: &StatsQuery, by: Grouping) -> Result<Vec<Gro
 pub fn stats(conn: &Connection, q: &StatsQuery) -> Result<Stats> {
     let mut out = Stats::default();
     let (mut sum, mut sum_sq) = (0f64, 0f64);
-    for g in groups(conn, q, Grouping::TimeOfDay(BUCKET_MINUTES))? {
+    for mut g in run(conn, q, SQL_AGP, BUCKET_MINUTES * 60_000)? {
+        if g.key >= RANGE_KEY {
+            g.key -= RANGE_KEY;
+            if g.key == 3 {
+                out.overall = Some(g);
+            } else {
+                out.distribution.push(g);
+            }
+            continue;
+        }
         out.count += g.count;
         sum += g.sum;
         sum_sq += g.sum_sq;
@@ -264,12 +281,6 @@ pub fn stats(conn: &Connection, q: &StatsQuery) -> Result<Stats> {
     if out.count > 0 {
         out.mean = Some(sum / out.count as f64);
         out.sd = Some(population_sd(out.count, sum, sum_sq));
-        // One more pass over the index: per-range and overall medians need their own ranks.
-        let mut distribution = groups(conn, q, Grouping::Range)?;
-        if distribution.last().is_some_and(|g| g.key == 3) {
-            out.overall = distribution.pop();
-        }
-        out.distribution = distribution;
     }
     Ok(out)
 }
@@ -446,7 +457,7 @@ mod tests {
             (SQL_TIME_OF_DAY, 9),
             (SQL_DAY, 9),
             (SQL_WEEK, 9),
-            (SQL_RANGE, 9),
+            (SQL_AGP, 9),
             (SQL_WEEK_HOURS, 4),
         ] {
             let plan: Vec<String> = conn
