@@ -1,9 +1,11 @@
 // Day to day (Nightscout's daytoday report): one chart per local day of the report with its
 // readings, carbs and insulin, temp basals and, where the uploader's device statuses carry
-// them, IOB and COB. A day's data is fetched only when its chart is shown (seven at a time,
+// them, IOB and COB, and the scheduled basal of the profile with its Profile Switches applied
+// (forecast.js' basalSteps, the main chart's line). A day's data is fetched only when its chart is shown (seven at a time,
 // newest first), so a 90-day report costs the phone seven days until asked for more.
 
 import { api } from './auth.js';
+import { basalSteps } from './forecast.js';
 import { fmt } from './glucose.js';
 
 const H = 3600000;
@@ -40,6 +42,8 @@ export class DayToDay {
     this.list = days;
     this.days = [];
     this.shown = 0;
+    // The profile documents, read once per report (none without the permission to read them).
+    this.profiles = null;
     this.box = document.createElement('div');
     this.box.className = 'r-days';
     this.more = document.createElement('button');
@@ -92,12 +96,24 @@ export class DayToDay {
     const to = next.getTime();
     day.to = to;
     try {
-      const [sgv, treatments, statuses] = await Promise.all([
+      this.profiles ||= api('/api/v1/profile.json?count=100').catch(() => []);
+      const before = encodeURIComponent(new Date(from).toISOString());
+      const [sgv, treatments, statuses, profiles, older] = await Promise.all([
         api(`/api/v1/entries/sgv.json?find[date][$gte]=${from}&find[date][$lt]=${to}&count=3000`),
         api(`/api/v1/treatments.json?${range(from - 12 * H, to)}&count=3000`),
         api(`/api/v1/devicestatus.json?${range(from, to)}&count=2000`).catch(() => []),
+        this.profiles,
+        // The newest switches before the day: a permanent one (or a long temporary one) may
+        // still be in force at its midnight.
+        api(`/api/v1/treatments.json?find[eventType]=${encodeURIComponent('Profile Switch')}&find[created_at][$lt]=${before}&count=10`).catch(() => []),
       ]);
-      day.data = { sgv, treatments, statuses };
+      const switches = new Map();
+      for (const t of [...older, ...treatments]) if (t.eventType === 'Profile Switch') switches.set(t._id, t);
+      const basal = basalSteps(Array.isArray(profiles) ? profiles : [], [...switches.values()], from, to - 1);
+      // The steps as "hh:mm rate" (local time), so the day's basal is readable without the canvas.
+      const hhmm = (ms) => new Date(ms).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+      day.fig.dataset.basal = basal.map((b) => `${hhmm(b.mills)} ${b.rate}`).join(', ');
+      day.data = { sgv, treatments, statuses, basal };
       const today = treatments.filter((t) => Date.parse(t.created_at) >= from);
       const carbs = today.reduce((a, t) => a + (Number(t.carbs) || 0), 0);
       const insulin = today.reduce((a, t) => a + (Number(t.insulin) || 0), 0);
@@ -126,7 +142,7 @@ export class DayToDay {
     const c = { fg: css('--fg'), muted: css('--muted'), grid: css('--grid'), band: css('--band'), ok: css('--ok'),
       warn: css('--warn'), urgent: css('--urgent'), carbs: css('--carbs'), bolus: css('--bolus'), basal: css('--basal'), pred: css('--pred') };
     const units = this.settings.units();
-    const { sgv, treatments, statuses } = day.data;
+    const { sgv, treatments, statuses, basal } = day.data;
     const from = day.d.start;
     const to = day.to;
     const b = this.bands;
@@ -164,7 +180,7 @@ export class DayToDay {
     }
     // Temp basals: bars in the strip, height by rate against the day's highest.
     const basals = treatments.filter((t) => t.eventType === 'Temp Basal' && Number.isFinite(Number(t.absolute ?? t.rate)));
-    const maxRate = Math.max(0.1, ...basals.map((t) => Number(t.absolute ?? t.rate)));
+    const maxRate = Math.max(0.1, ...basals.map((t) => Number(t.absolute ?? t.rate)), ...basal.map((b) => b.rate));
     ctx.globalAlpha = 0.45;
     ctx.fillStyle = c.basal;
     for (const t of basals) {
@@ -177,6 +193,21 @@ export class DayToDay {
       if (x1 > x0) ctx.fillRect(x0, sTop + strip - hgt, x1 - x0, hgt);
     }
     ctx.globalAlpha = 1;
+    // The scheduled basal (profile and switches) as a step line on the same scale.
+    if (basal.length) {
+      const Yb = (rate) => sTop + strip - (rate / maxRate) * strip + 0.5;
+      ctx.strokeStyle = c.basal;
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      basal.forEach((b, i) => {
+        const x = Math.max(X(b.mills), pad.l);
+        if (i) ctx.lineTo(x, Yb(basal[i - 1].rate));
+        ctx[i ? 'lineTo' : 'moveTo'](x, Yb(b.rate));
+      });
+      ctx.lineTo(pad.l + pw, Yb(basal[basal.length - 1].rate));
+      ctx.stroke();
+      ctx.lineWidth = 1;
+    }
     // IOB and COB lines over the strip, each scaled to its own maximum.
     const pts = statuses.map((ds) => ({ t: Date.parse(ds.created_at), ...iobCob(ds) })).sort((p, q) => p.t - q.t);
     for (const [key, colour, unit] of [['iob', c.bolus, 'U'], ['cob', c.carbs, 'g']]) {
@@ -223,10 +254,11 @@ export class DayToDay {
 }
 
 /**
- * Week to week: each week's daily means over Monday..Sunday, one line per week, so weeks can
- * be compared day by day. `days` and `weeks` are groups of /api/v2/stats/days and /weeks.
+ * Week to week (Nightscout's weektoweek report): each week's glucose over Monday..Sunday, one
+ * curve per week of its hourly means (`curve` of /api/v2/stats/weeks: [hour of the week, mean]),
+ * so weeks can be compared hour by hour. A curve breaks where an hour has no readings.
  */
-export function drawWeekToWeek(canvas, { days, weeks, units, bands }) {
+export function drawWeekToWeek(canvas, { weeks, units, bands }) {
   const w = canvas.clientWidth;
   const h = canvas.clientHeight;
   if (!w || !h) return;
@@ -238,36 +270,47 @@ export function drawWeekToWeek(canvas, { days, weeks, units, bands }) {
   const pad = { l: 6, r: 36, t: 8, b: 18 };
   const pw = w - pad.l - pad.r;
   const ph = h - pad.t - pad.b;
-  const yMax = Math.max(250, ...days.map((d) => d.mean + 20));
-  const X = (i) => pad.l + ((i + 0.5) / 7) * pw;
+  const curves = weeks.map((wk) => (Array.isArray(wk.curve) ? wk.curve : []));
+  const yMax = Math.max(250, ...curves.flat().map(([, v]) => v + 20));
+  // Hour k of the week is drawn at its middle.
+  const X = (k) => pad.l + ((k + 0.5) / 168) * pw;
   const Y = (mg) => pad.t + (1 - (Math.min(Math.max(mg, 40), yMax) - 40) / (yMax - 40)) * ph;
   ctx.font = '11px system-ui, sans-serif';
   ctx.textBaseline = 'middle';
   ctx.fillStyle = css('--band');
   ctx.fillRect(pad.l, Y(bands.high), pw, Y(bands.low) - Y(bands.high));
+  ctx.strokeStyle = css('--grid');
+  ctx.beginPath();
+  for (let d = 1; d < 7; d++) {
+    const x = Math.round(pad.l + (d / 7) * pw) + 0.5;
+    ctx.moveTo(x, pad.t);
+    ctx.lineTo(x, pad.t + ph);
+  }
+  ctx.stroke();
   ctx.fillStyle = css('--muted');
   ctx.textAlign = 'center';
-  ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].forEach((name, i) => ctx.fillText(name, X(i), h - 8));
+  ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].forEach((name, i) => ctx.fillText(name, pad.l + ((i + 0.5) / 7) * pw, h - 8));
   ctx.textAlign = 'left';
   for (const v of [bands.low, bands.high]) ctx.fillText(fmt(v, units), pad.l + pw + 3, Y(v));
-  // Each day goes to the last week starting on or before it (dates compare as text).
-  const lines = weeks.map(() => []);
-  for (const d of days) {
-    let k = weeks.length - 1;
-    while (k > 0 && weeks[k].date > d.date) k--;
-    const weekday = (new Date(`${d.date}T00:00:00Z`).getUTCDay() + 6) % 7;
-    lines[k].push([weekday, d.mean]);
-  }
-  lines.forEach((pts, k) => {
+  curves.forEach((pts, k) => {
     ctx.strokeStyle = weekColour(k, weeks.length);
-    ctx.fillStyle = ctx.strokeStyle;
-    ctx.lineWidth = 2;
+    ctx.lineWidth = 1.5;
     ctx.beginPath();
-    pts.forEach(([i, v], j) => (j ? ctx.lineTo(X(i), Y(v)) : ctx.moveTo(X(i), Y(v))));
+    pts.forEach(([hour, v], j) => {
+      if (j && hour === pts[j - 1][0] + 1) ctx.lineTo(X(hour), Y(v));
+      else ctx.moveTo(X(hour), Y(v));
+    });
     ctx.stroke();
-    for (const [i, v] of pts) ctx.fillRect(X(i) - 2, Y(v) - 2, 4, 4);
+    // A lone hour would draw nothing: a dot shows it.
+    ctx.fillStyle = ctx.strokeStyle;
+    pts.forEach(([hour, v], j) => {
+      const joined = (j && hour === pts[j - 1][0] + 1) || (j + 1 < pts.length && pts[j + 1][0] === hour + 1);
+      if (!joined) ctx.fillRect(X(hour) - 1.5, Y(v) - 1.5, 3, 3);
+    });
   });
-  canvas.dataset.weeks = String(lines.filter((l) => l.length).length);
+  ctx.lineWidth = 1;
+  canvas.dataset.weeks = String(curves.filter((c) => c.length).length);
+  canvas.dataset.hours = String(curves.reduce((n, c) => n + c.length, 0));
 }
 
 /** The colour of week `k` of `n`: oldest blue-grey to newest orange. */

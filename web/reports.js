@@ -82,7 +82,7 @@ export class Reports {
   drawWeeks() {
     const g = this.groups;
     if (!this.weekCanvas || !g || this.root.hidden) return;
-    drawWeekToWeek(this.weekCanvas, { days: g.days.groups, weeks: g.weeks.groups, units: this.settings.units(), bands: this.stats.bands });
+    drawWeekToWeek(this.weekCanvas, { weeks: g.weeks.groups, units: this.settings.units(), bands: this.stats.bands });
   }
 
   redraw() {
@@ -190,6 +190,23 @@ export class Reports {
     const sd = (v) => (units === 'mmol' ? fmt(v, units) : v.toFixed(1));
     const day = (ms) => new Date(ms).toLocaleDateString(undefined, { weekday: 'short', year: 'numeric', month: 'short', day: 'numeric' });
 
+    // Nightscout's glucose distribution: below, in and above the target range and overall.
+    const dist = section(this.sections, 'r-distribution', 'Glucose distribution');
+    const sd0 = this.stats.distribution || {};
+    const b = this.stats.bands;
+    const names = {
+      low: `Low (below ${fmt(b.low, units)})`,
+      inRange: `In range (${fmt(b.low, units)}\u2013${fmt(b.high, units)})`,
+      high: `High (above ${fmt(b.high, units)})`,
+      overall: 'Overall',
+    };
+    const a1c = (r) => (r.a1c ? `${r.a1c.dcct.toFixed(1)}\u202f% (${Math.round(r.a1c.ifcc)} mmol/mol), GMI ${r.gmi.toFixed(1)}\u202f%` : '');
+    dist.append(table(
+      ['Range', '% of readings', 'Readings', `Mean (${u})`, 'Median', 'SD', 'A1c estimate'],
+      Object.keys(names).filter((k) => sd0[k]).map((k) => [names[k], pct(sd0[k].percent), String(sd0[k].count),
+        fmt(sd0[k].mean, units), fmt(sd0[k].median, units), sd(sd0[k].sd), a1c(sd0[k])]),
+    ));
+
     const daily = section(this.sections, 'r-daily', 'Daily stats');
     daily.append(table(
       ['Date', 'Readings', 'Low', 'In range', 'High', `Min (${u})`, '25 %', 'Median', '75 %', 'Max', 'Mean', 'SD'],
@@ -212,11 +229,11 @@ export class Reports {
       g.weeks.groups.map((w) => [day(w.start), String(w.count), share(w, 'veryLow', 'low'), share(w, 'inRange'),
         share(w, 'high', 'veryHigh'), fmt(w.mean, units), fmt(w.p50, units), sd(w.sd), pct(3.31 + 0.02392 * w.mean)]),
     ));
-    // Each week's daily means, Monday to Sunday, one line per week, with a key under it.
+    // Each week's hourly means, Monday to Sunday, one curve per week, with a key under it.
     this.weekCanvas = document.createElement('canvas');
     this.weekCanvas.className = 'r-weeks';
     this.weekCanvas.setAttribute('role', 'img');
-    this.weekCanvas.setAttribute('aria-label', 'Daily mean glucose of each week, Monday to Sunday');
+    this.weekCanvas.setAttribute('aria-label', 'Hourly mean glucose of each week, Monday to Sunday');
     const key = document.createElement('p');
     key.className = 'r-week-key';
     g.weeks.groups.forEach((w, k) => {

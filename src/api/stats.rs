@@ -123,10 +123,10 @@ async fn get_stats(state: State, req: HttpRequest) -> Result<HttpResponse> {
 /// `GET /api/v2/stats/hours|days|weeks`: the same numbers for each hour of the day, each
 /// local day or each local week (from Monday) of the window.
 async fn get_groups(state: State, req: HttpRequest, by: web::Path<String>) -> Result<HttpResponse> {
-    let by = match by.as_str() {
-        "hours" => Grouping::TimeOfDay(60),
-        "days" => Grouping::Day,
-        "weeks" => Grouping::Week,
+    let (by, by_name) = match by.as_str() {
+        "hours" => (Grouping::TimeOfDay(60), "hours"),
+        "days" => (Grouping::Day, "days"),
+        "weeks" => (Grouping::Week, "weeks"),
         other => {
             return Err(Error::NotFound(format!(
                 "no report '{other}' (hours, days, weeks)"
@@ -134,9 +134,17 @@ async fn get_groups(state: State, req: HttpRequest, by: web::Path<String>) -> Re
         }
     };
     let (days, tz, query) = parse_query(&state, req.query_string())?;
-    let groups = state
+    let (groups, week_hours) = state
         .store
-        .read(move |conn| stats::groups(conn, &query, by))
+        .read(move |conn| {
+            let groups = stats::groups(conn, &query, by)?;
+            // Weeks carry their hourly curve (Nightscout's week-to-week chart).
+            let week_hours = match by {
+                Grouping::Week => stats::week_hours(conn, &query)?,
+                _ => Vec::new(),
+            };
+            Ok((groups, week_hours))
+        })
         .await?;
     let tz_ms = tz * 60_000;
     let items: Vec<Value> = groups
@@ -146,9 +154,9 @@ async fn get_groups(state: State, req: HttpRequest, by: web::Path<String>) -> Re
             // Where the group starts: an hour of the day, or a local day's midnight as epoch
             // ms (and its date) for days and weeks.
             let day = match by {
-                Grouping::TimeOfDay(_) => None,
                 Grouping::Day => Some(g.key),
                 Grouping::Week => Some(g.key * 7 - 3),
+                _ => None,
             };
             match day {
                 None => {
@@ -173,14 +181,17 @@ async fn get_groups(state: State, req: HttpRequest, by: web::Path<String>) -> Re
                 "ranges".into(),
                 json!({ "veryLow": r[0], "low": r[1], "inRange": r[2], "high": r[3], "veryHigh": r[4] }),
             );
+            if by == Grouping::Week {
+                let curve: Vec<Value> = week_hours
+                    .iter()
+                    .filter(|h| h.week == g.key)
+                    .map(|h| json!([h.hour, round2(h.mean)]))
+                    .collect();
+                o.insert("curve".into(), curve.into());
+            }
             Value::Object(o)
         })
         .collect();
-    let by_name = match by {
-        Grouping::TimeOfDay(_) => "hours",
-        Grouping::Day => "days",
-        Grouping::Week => "weeks",
-    };
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-cache"))
         .json(json!({
@@ -234,6 +245,17 @@ fn bands_json(b: &Bands) -> Value {
     json!({ "veryLow": b.very_low, "low": b.low, "high": b.high, "veryHigh": b.very_high })
 }
 
+/// Glucose management indicator (Bergenstal et al. 2018), percent, from the mean in mg/dl.
+fn gmi_of(mean: f64) -> f64 {
+    3.31 + 0.02392 * mean
+}
+
+/// The A1c estimate of Nightscout's glucose distribution (Nathan et al. 2008, ADAG), DCCT
+/// percent, from the mean in mg/dl; IFCC mmol/mol is (DCCT - 2.15) × 10.929.
+fn a1c_dcct(mean: f64) -> f64 {
+    (mean + 46.7) / 28.7
+}
+
 fn render(days: i64, tz: i64, q: &StatsQuery, s: &stats::Stats, units: &str) -> Value {
     let percent = |c: i64| {
         if s.count == 0 {
@@ -248,8 +270,33 @@ fn render(days: i64, tz: i64, q: &StatsQuery, s: &stats::Stats, units: &str) -> 
         (Some(m), Some(sd)) if m > 0.0 => Some(sd / m * 100.0),
         _ => None,
     };
-    // Glucose management indicator (Bergenstal et al. 2018), percent.
-    let gmi = s.mean.map(|m| 3.31 + 0.02392 * m);
+    let gmi = s.mean.map(gmi_of);
+    // Nightscout's glucose distribution: a row per range and the overall row.
+    let row = |g: &stats::Group| {
+        json!({
+            "count": g.count,
+            "percent": percent(g.count),
+            "mean": round2(g.mean()),
+            "median": round2(g.percentiles[2]),
+            "sd": round2(g.sd()),
+        })
+    };
+    let mut distribution = serde_json::Map::new();
+    for g in &s.distribution {
+        let name = match g.key {
+            0 => "low",
+            1 => "inRange",
+            _ => "high",
+        };
+        distribution.insert(name.into(), row(g));
+    }
+    if let Some(all) = &s.overall {
+        let mut o = row(all);
+        let dcct = a1c_dcct(all.mean());
+        o["a1c"] = json!({ "dcct": round2(dcct), "ifcc": round2((dcct - 2.15) * 10.929) });
+        o["gmi"] = json!(round2(gmi_of(all.mean())));
+        distribution.insert("overall".into(), o);
+    }
     let agp: Vec<Value> = s
         .agp
         .iter()
@@ -284,6 +331,7 @@ fn render(days: i64, tz: i64, q: &StatsQuery, s: &stats::Stats, units: &str) -> 
             "high": range(3),
             "veryHigh": range(4),
         },
+        "distribution": distribution,
         "bucketMinutes": stats::BUCKET_MINUTES,
         "agp": agp,
     })

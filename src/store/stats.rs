@@ -64,12 +64,21 @@ pub struct Stats {
     pub first: Option<i64>,
     pub last: Option<i64>,
     pub agp: Vec<Bucket>,
+    /// Below (key 0), in (1) and above (2) the target range `bands.low..=bands.high`;
+    /// ranges without readings are left out.
+    pub distribution: Vec<Group>,
+    /// All readings as one group (for the overall median); None without readings.
+    pub overall: Option<Group>,
 }
 
 /// The query, with the expression that puts a reading (`mills`, `?3` the offset in ms) into
 /// its group: a bucket of the time of day (`?4` ms long), a local day or a local week.
+/// `$more` adds groups folded from the histogram `hist0` (not from the readings again).
 macro_rules! stats_sql {
     ($bucket:literal) => {
+        stats_sql!($bucket, "")
+    };
+    ($bucket:literal, $more:literal) => {
         concat!("
 WITH readings AS MATERIALIZED (
     SELECT sgv AS v, mills,
@@ -77,10 +86,11 @@ WITH readings AS MATERIALIZED (
     FROM entries
     WHERE sgv IS NOT NULL AND mills >= ?1 AND mills < ?2 AND is_valid = 1
 ),
-hist AS (
+hist0 AS MATERIALIZED (
     SELECT bucket, v, count(*) AS c, min(mills) AS first, max(mills) AS last
     FROM readings WHERE v >= ?5 GROUP BY bucket, v
 ),
+hist AS (SELECT * FROM hist0", $more, "),
 -- Each histogram row holds the 0-based ranks upto - c .. upto - 1 of its bucket.
 cum AS (
     SELECT bucket, v, c, first, last,
@@ -112,6 +122,20 @@ const SQL_TIME_OF_DAY: &str = stats_sql!("((mills + ?3) % 86400000 + 86400000) %
 const SQL_DAY: &str = stats_sql!("(mills + ?3) / 86400000");
 // Day 0 (1970-01-01) was a Thursday: +3 makes weeks start on Monday.
 const SQL_WEEK: &str = stats_sql!("((mills + ?3) / 86400000 + 3) / 7");
+/// Where [`stats`]' query numbers its glucose distribution groups: below the target range
+/// (`?7`), in it (up to `?8` inclusive), above it (the same bounds as `range_counts`), then
+/// every reading.
+const RANGE_KEY: i64 = 1000;
+// The AGP's buckets, then Nightscout's glucose distribution: its groups are summed from the
+// buckets' histogram (a few thousand rows), so the readings are still read once.
+const SQL_AGP: &str = stats_sql!(
+    "((mills + ?3) % 86400000 + 86400000) % 86400000 / ?4",
+    " UNION ALL
+    SELECT 1000 + CASE WHEN v < ?7 THEN 0 WHEN v <= ?8 THEN 1 ELSE 2 END, v, sum(c), min(first),
+           max(last)
+    FROM hist0 GROUP BY 1, v
+    UNION ALL SELECT 1003, v, sum(c), min(first), max(last) FROM hist0 GROUP BY v"
+);
 
 /// The value at fraction `p` of `last_i + 1` sorted values, given the values at the floor rank
 /// and the next one (None past the end): linear interpolation between closest ranks, as
@@ -174,12 +198,17 @@ fn population_sd(n: i64, sum: f64, sum_sq: f64) -> f64 {
 /// The readings of the window grouped by `by`, in key order; groups without readings are
 /// left out. Memory is one row per group: the readings are folded inside SQLite.
 pub fn groups(conn: &Connection, q: &StatsQuery, by: Grouping) -> Result<Vec<Group>> {
-    let b = q.bands;
     let (sql, bucket_ms) = match by {
         Grouping::TimeOfDay(minutes) => (SQL_TIME_OF_DAY, minutes.max(1) * 60_000),
         Grouping::Day => (SQL_DAY, DAY_MS),
         Grouping::Week => (SQL_WEEK, DAY_MS),
     };
+    run(conn, q, sql, bucket_ms)
+}
+
+/// One of the [`stats_sql`] queries, `bucket_ms` bound to `?4`.
+fn run(conn: &Connection, q: &StatsQuery, sql: &str, bucket_ms: i64) -> Result<Vec<Group>> {
+    let b = q.bands;
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(
         params![
@@ -225,7 +254,16 @@ pub fn groups(conn: &Connection, q: &StatsQuery, by: Grouping) -> Result<Vec<Gro
 pub fn stats(conn: &Connection, q: &StatsQuery) -> Result<Stats> {
     let mut out = Stats::default();
     let (mut sum, mut sum_sq) = (0f64, 0f64);
-    for g in groups(conn, q, Grouping::TimeOfDay(BUCKET_MINUTES))? {
+    for mut g in run(conn, q, SQL_AGP, BUCKET_MINUTES * 60_000)? {
+        if g.key >= RANGE_KEY {
+            g.key -= RANGE_KEY;
+            if g.key == 3 {
+                out.overall = Some(g);
+            } else {
+                out.distribution.push(g);
+            }
+            continue;
+        }
         out.count += g.count;
         sum += g.sum;
         sum_sq += g.sum_sq;
@@ -245,6 +283,43 @@ pub fn stats(conn: &Connection, q: &StatsQuery) -> Result<Stats> {
         out.sd = Some(population_sd(out.count, sum, sum_sq));
     }
     Ok(out)
+}
+
+/// The mean of one hour of one local week (Nightscout's week-to-week curves).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeekHour {
+    /// The local week from Monday, as [`Grouping::Week`] keys it.
+    pub week: i64,
+    /// Hours since the week's Monday midnight, 0..=167.
+    pub hour: i64,
+    pub mean: f64,
+}
+
+// From the `entries_sgv` index alone, like the other stats queries; one row per hour of the
+// window that has readings.
+const SQL_WEEK_HOURS: &str = "
+WITH r AS (
+    SELECT (mills + ?3) / 86400000 AS day, ((mills + ?3) % 86400000) / 3600000 AS hour, sgv
+    FROM entries
+    WHERE sgv IS NOT NULL AND mills >= ?1 AND mills < ?2 AND is_valid = 1 AND sgv >= ?4
+)
+SELECT (day + 3) / 7 AS week, (day + 3) % 7 * 24 + hour AS h, avg(sgv)
+FROM r GROUP BY week, h ORDER BY week, h";
+
+/// Each local week's hourly mean glucose, in week and hour order.
+pub fn week_hours(conn: &Connection, q: &StatsQuery) -> Result<Vec<WeekHour>> {
+    let mut stmt = conn.prepare_cached(SQL_WEEK_HOURS)?;
+    let rows = stmt.query_map(
+        params![q.from, q.to, q.tz_minutes * 60_000, MIN_VALID_MGDL],
+        |r| {
+            Ok(WeekHour {
+                week: r.get(0)?,
+                hour: r.get(1)?,
+                mean: r.get(2)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Loop analysis: one hour of the local day, over the window's device statuses that carry a
@@ -357,13 +432,38 @@ mod tests {
     }
 
     #[test]
+    fn week_hours_follow_the_time_zone() {
+        // Sunday 1970-01-04 23:30 UTC: hour 6 × 24 + 23 of week 0 in UTC, Monday 00:30 (hour 0
+        // of week 1) at UTC+1.
+        let t = 3 * DAY_MS + 23 * 3_600_000 + 30 * 60_000;
+        let conn = db(&[(t, 100.0), (t + 60_000, 120.0), (t + 120_000, 20.0)]);
+        let at = |tz| {
+            week_hours(&conn, &query(tz))
+                .unwrap()
+                .iter()
+                .map(|w| (w.week, w.hour, w.mean))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(at(0), [(0, 167, 110.0)]);
+        assert_eq!(at(60), [(1, 0, 110.0)]);
+    }
+
+    #[test]
     fn the_query_reads_the_index_alone() {
         let conn = db(&[]);
-        for sql in [SQL_TIME_OF_DAY, SQL_DAY, SQL_WEEK] {
+        // Each query with as many of these parameters as it takes.
+        let values = [0.0, 1.0, 0.0, DAY_MS as f64, 39.0, 1.0, 2.0, 3.0, 4.0];
+        for (sql, n) in [
+            (SQL_TIME_OF_DAY, 9),
+            (SQL_DAY, 9),
+            (SQL_WEEK, 9),
+            (SQL_AGP, 9),
+            (SQL_WEEK_HOURS, 4),
+        ] {
             let plan: Vec<String> = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .unwrap()
-                .query_map(params![0, 1, 0, DAY_MS, 39.0, 1.0, 2.0, 3.0, 4.0], |r| {
+                .query_map(rusqlite::params_from_iter(&values[..n]), |r| {
                     r.get::<_, String>(3)
                 })
                 .unwrap()
@@ -443,6 +543,25 @@ mod tests {
         assert_eq!(key(60, Grouping::Week), 1);
         assert_eq!(key(60, Grouping::TimeOfDay(60)), 0);
         assert_eq!(key(0, Grouping::TimeOfDay(60)), 23);
+    }
+
+    #[test]
+    fn distribution_splits_at_the_target_range() {
+        // 60 low; 70, 100, 180 in range (bounds inclusive); 181, 300 high.
+        let values: Vec<(i64, f64)> = [60.0, 70.0, 100.0, 180.0, 181.0, 300.0]
+            .iter()
+            .enumerate()
+            .map(|(k, v)| (k as i64 * 60_000, *v))
+            .collect();
+        let s = stats(&db(&values), &query(0)).unwrap();
+        let d: Vec<(i64, i64, f64)> = s
+            .distribution
+            .iter()
+            .map(|g| (g.key, g.count, g.percentiles[2]))
+            .collect();
+        assert_eq!(d, [(0, 1, 60.0), (1, 3, 100.0), (2, 2, 240.5)]);
+        let all = s.overall.unwrap();
+        assert_eq!((all.count, all.percentiles[2]), (6, 140.0));
     }
 
     #[test]

@@ -38,7 +38,18 @@ describe('reports', () => {
       { eventType: 'Meal Bolus', carbs: 30, insulin: 3, created_at: iso(d1 + 12 * H), enteredBy: 'mum' },
       { eventType: 'Temp Basal', absolute: 1.5, duration: 60, created_at: iso(d1 + 12 * H) },
       { eventType: 'Profile Switch', profile: 'Sport', duration: 120, created_at: iso(d2 + 9 * H), enteredBy: 'dad' },
+      // Before the report: a permanent switch to Default at 50 %, still in force.
+      { eventType: 'Profile Switch', profile: 'Default', percentage: 50, duration: 0, created_at: iso(d1 - 2 * 24 * H) },
     ]);
+    // Saved long before the report, in this process's (and so the browser's) time zone.
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    await srv.post('/api/v1/profile', {
+      defaultProfile: 'Default', startDate: iso(d1 - 30 * 24 * H), units: 'mg/dl',
+      store: {
+        Default: { dia: 4, timezone: zone, units: 'mg/dl', basal: [{ time: '00:00', value: 0.5 }, { time: '06:00', value: 1 }] },
+        Sport: { dia: 4, timezone: zone, units: 'mg/dl', basal: [{ time: '00:00', value: 2 }] },
+      },
+    });
     // Loop statuses at 08:00 and 08:30 on day 1: IOB (1 + 2) / 2 = 1.5 U, COB 20 g, one enacted.
     await srv.post('/api/v1/devicestatus', [
       { device: 'loop://iPhone', created_at: iso(d1 + 8 * H), loop: { iob: { iob: 1 }, cob: { cob: 20 }, enacted: { received: true } } },
@@ -75,16 +86,34 @@ describe('reports', () => {
       assert.equal(hourly[0][10], '8.0');
       assert.equal(hourly[1][1], '1');
 
+      // Glucose distribution (target 80-180 mg/dl): low 72; in range 108, 180 (mean 144 = 8.0,
+      // SD 36 = 2.0); high 252. Overall mean 153 = 8.5, median (108 + 180) / 2 = 8.0,
+      // SD sqrt((81² + 45² + 27² + 99²) / 4) = 69.1 = 3.8; A1c (153 + 46.7) / 28.7 = 7.0 %,
+      // IFCC (6.958 - 2.15) × 10.929 = 53 mmol/mol; GMI 3.31 + 0.02392 × 153 = 7.0 %.
+      assert.deepEqual(await rows(page, '#r-distribution'), [
+        ['Low (below 4.4)', '25.0 %', '1', '4.0', '4.0', '0.0', ''],
+        ['In range (4.4–10.0)', '50.0 %', '2', '8.0', '8.0', '2.0', ''],
+        ['High (above 10.0)', '25.0 %', '1', '14.0', '14.0', '0.0', ''],
+        ['Overall', '100.0 %', '4', '8.5', '8.0', '3.8', '7.0 % (53 mmol/mol), GMI 7.0 %'],
+      ]);
+
       assert.deepEqual(await rows(page, '#r-loop'), [['8am', '2', '1.50', '20', '1']]);
 
       const weekly = await rows(page, '#r-weekly');
       assert.equal(weekly.reduce((n, r) => n + Number(r[1]), 0), 4);
       assert.equal(await page.getAttribute('#r-weekly canvas', 'data-weeks'), String(weekly.length));
+      // Hourly curves: day 1 08h (72, 108) and 20h (180), day 2 08h (252): three hours in all.
+      assert.equal(await page.getAttribute('#r-weekly canvas', 'data-hours'), '3');
 
       // Day to day, newest first, each with its data; day 1 has the meal.
       await page.waitForFunction(() => document.querySelectorAll('#r-daytoday figure[data-loaded]').length === 2);
       const totals = await page.$$eval('#r-daytoday .r-day-totals', (ps) => ps.map((p) => p.textContent));
       assert.deepEqual(totals, ['1 reading, carbs 0 g, bolus insulin 0.00 U', '3 readings, carbs 30 g, bolus insulin 3.00 U']);
+      // Basal lines: Default at the older permanent switch's 50 % (0.25, then 0.5 from 06:00);
+      // on day 2 Sport (2 U/h) from 09:00 for 120 minutes, then the 50 % Default again.
+      const basal = await page.$$eval('#r-daytoday figure', (fs) => fs.map((f) => f.dataset.basal));
+      assert.deepEqual(basal, ['00:00 0.25, 06:00 0.5, 09:00 2, 11:00 0.5', '00:00 0.25, 06:00 0.5']);
+      await page.locator('#r-daytoday').screenshot({ path: join(OUT, 'report-daytoday.png') });
 
       // Treatments log without the temp basal; the profile switch under profile changes.
       await page.waitForSelector('#r-profiles table');
@@ -147,6 +176,10 @@ describe('reports', () => {
       assert.ok(weeks >= 13 && weeks <= 15, `${weeks} weeks`);
       // Week to week: a line per week.
       assert.equal(await page.getAttribute('#r-weekly canvas', 'data-weeks'), String(weeks));
+      // 90 × 24 hours of readings touch 2,160 or 2,161 clock hours, each in one week's curve.
+      const hours = Number(await page.getAttribute('#r-weekly canvas', 'data-hours'));
+      assert.ok(hours === 2160 || hours === 2161, `${hours} hours`);
+      await page.locator('#r-weekly').screenshot({ path: join(OUT, 'report-week-to-week.png') });
       // Seven day charts at first, the rest on request.
       await page.waitForFunction(() => document.querySelectorAll('#r-daytoday figure[data-loaded]').length === 7);
       assert.equal(await text(page, '#r-daytoday .r-more'), `Show 7 more of ${held - 7} days`);

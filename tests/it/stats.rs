@@ -84,6 +84,31 @@ fn numbers_match_a_hand_computation() {
         assert_eq!(j["ranges"][k]["count"], count, "{k}");
         close(&j["ranges"][k]["percent"], pct);
     }
+    // Glucose distribution (below 80, 80..=180, above 180): low 50, 60; in range 100, 150;
+    // high 200, 300. Two values each: mean = median = their middle, SD half their gap.
+    let d = &j["distribution"];
+    for (k, mean, sd) in [
+        ("low", 55.0, 5.0),
+        ("inRange", 125.0, 25.0),
+        ("high", 250.0, 50.0),
+    ] {
+        assert_eq!(d[k]["count"], 2, "{k}: {d}");
+        close(&d[k]["percent"], 33.33);
+        close(&d[k]["mean"], mean);
+        close(&d[k]["median"], mean);
+        close(&d[k]["sd"], sd);
+    }
+    let all = &d["overall"];
+    assert_eq!(all["count"], 6);
+    close(&all["percent"], 100.0);
+    close(&all["mean"], 143.33);
+    // Sorted 50, 60, 100, 150, 200, 300: h = 5 × 0.5 = 2.5, between 100 and 150.
+    close(&all["median"], 125.0);
+    close(&all["sd"], 86.92);
+    // A1c (143.333 + 46.7) / 28.7 = 6.6214 %; IFCC (6.6214 - 2.15) × 10.929 = 48.87 mmol/mol.
+    close(&all["a1c"]["dcct"], 6.62);
+    close(&all["a1c"]["ifcc"], 48.87);
+    close(&all["gmi"], 6.74);
     assert_eq!(j["first"], b - 4 * BUCKET + MIN);
     assert_eq!(j["last"], b + 4 * MIN);
 
@@ -121,6 +146,7 @@ fn numbers_match_a_hand_computation() {
     assert_eq!(j["count"], 0);
     assert_eq!(j["mean"], Value::Null);
     assert_eq!(j["agp"], json!([]));
+    assert_eq!(j["distribution"], json!({}));
 }
 
 #[test]
@@ -361,6 +387,21 @@ fn days_weeks_and_hours_match_a_hand_computation() {
     close(&w[0]["p50"], 140.0);
     assert_eq!(w[1]["date"], "2026-11-09");
     assert_eq!(w[1]["count"], 1);
+    // Each week's curve, [hour of the week from Monday 00:00, mean]: Monday 08h (100, 140),
+    // Monday 23h (60), Sunday 00h (6 × 24 = 144: 200), Sunday 08h (152: 300); then 50.
+    assert_eq!(
+        w[0]["curve"],
+        json!([[8, 120.0], [23, 60.0], [144, 200.0], [152, 300.0]])
+    );
+    assert_eq!(w[1]["curve"], json!([[8, 50.0]]));
+    // In UTC the Sunday 00:30 reading is Saturday 23:30 (5 × 24 + 23 = 143), Monday's 07h.
+    let utc = groups(&s, "weeks", 0);
+    assert_eq!(
+        utc["groups"][0]["curve"],
+        json!([[7, 120.0], [22, 60.0], [143, 200.0], [151, 300.0]])
+    );
+    // Days carry no curve.
+    assert!(groups(&s, "days", 60)["groups"][0].get("curve").is_none());
 
     // Hours of the local day: 00 (200), 08 (100, 140, 300, 50), 23 (60).
     let h = groups(&s, "hours", 60);
