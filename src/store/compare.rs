@@ -125,6 +125,22 @@ impl Compare {
         Ok(())
     }
 
+    /// Sets the remote modification time of rows of `coll` already added (a second read of
+    /// the site, through API v3, where v1 showed none).
+    pub fn set_modified(&self, coll: Collection, times: &[(String, i64)]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE temp.remote_rows SET modified = ?3 WHERE coll = ?1 AND identity = ?2",
+            )?;
+            for (identity, ms) in times {
+                stmt.execute(params![coll.table(), identity, ms])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// How the local `coll` compares with the remote rows added for it.
     pub fn tally(&self, coll: Collection) -> Result<Tally> {
         let t = coll.table();
@@ -167,14 +183,17 @@ impl Compare {
     }
 }
 
-/// A remote document's row: identity `identifier` else `_id` (None when it has neither).
-pub fn row(doc: &Value) -> Option<Row> {
-    let identity = doc
-        .get("identifier")
+/// A document's identity: `identifier`, else `_id`.
+pub fn identity(doc: &Value) -> Option<&str> {
+    doc.get("identifier")
         .and_then(Value::as_str)
-        .or_else(|| doc.get("_id").and_then(Value::as_str))?;
+        .or_else(|| doc.get("_id").and_then(Value::as_str))
+}
+
+/// A remote document's row (None when it has no identity).
+pub fn row(doc: &Value) -> Option<Row> {
     Some(Row {
-        identity: identity.to_string(),
+        identity: identity(doc)?.to_string(),
         hash: content_hash(doc),
         modified: doc.get("srvModified").and_then(Value::as_i64),
     })

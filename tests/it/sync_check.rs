@@ -58,23 +58,22 @@ fn post(http: &Http, path: &str, doc: Value) {
 }
 
 /// Per collection: documents on both (the same), only on A, only on B; then one treatment
-/// and one profile edited on B.
+/// and one profile edited on B, and another treatment edited on A later.
 fn fill(a: &Http, b: &Http) {
     type Make = fn(u64) -> Value;
     // (path, document i, on both, only on A, only on B)
     let plan: [(&str, Make, u64, u64, u64); 4] = [
-        ("/api/v1/entries", entry, 3, 2, 1),
+        // More than a page (1000) of entries, so the site is read in pages.
+        ("/api/v1/entries", entry, 1203, 2, 1),
         ("/api/v1/treatments", treatment, 4, 1, 2),
         ("/api/v1/devicestatus", status, 2, 0, 1),
         ("/api/v1/food", food, 1, 0, 1),
     ];
     for (path, make, both, only_a, only_b) in plan {
-        for i in 0..both + only_a {
-            post(a, path, make(i));
-        }
-        for i in (0..both).chain(both + only_a..both + only_a + only_b) {
-            post(b, path, make(i));
-        }
+        let on_a: Vec<Value> = (0..both + only_a).map(make).collect();
+        let on_b = (0..both).chain(both + only_a..both + only_a + only_b);
+        post(a, path, Value::Array(on_a));
+        post(b, path, Value::Array(on_b.map(make).collect()));
     }
     for i in 0..2 {
         post(a, "/api/v1/profile", profile(i, 3));
@@ -86,6 +85,12 @@ fn fill(a: &Http, b: &Http) {
     let r = b.put_json("/api/v1/treatments", &t);
     assert_eq!(r.status, 200, "{}", r.text);
     let r = b.put_json("/api/v1/profile", &profile(0, 5));
+    assert_eq!(r.status, 200, "{}", r.text);
+    // And one on A, after those: a millisecond later at least, so its srvModified is later.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let mut t = treatment(2);
+    t["notes"] = json!("edited on A");
+    let r = a.put_json("/api/v1/treatments", &t);
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
@@ -142,12 +147,12 @@ fn the_check_counts_each_sides_differences_exactly_and_changes_nothing() {
     assert_clean(&out, &[&token]);
     for line in [
         "entries: 2 only here, 1 only there, 0 differ (0 newer here, 0 newer there, 0 \
-         undecided), 3 the same; direction: both",
-        "treatments: 1 only here, 2 only there, 1 differ (0 newer here, 0 newer there, 1 \
-         undecided), 3 the same; direction: both",
+         undecided), 1203 the same; direction: both",
+        "treatments: 1 only here, 2 only there, 2 differ (1 newer here, 1 newer there, 0 \
+         undecided), 2 the same; direction: both",
         "devicestatus: 0 only here, 1 only there, 0 differ (0 newer here, 0 newer there, 0 \
          undecided), 2 the same; direction: download",
-        "profile: 1 only here, 0 only there, 1 differ (0 newer here, 0 newer there, 1 \
+        "profile: 1 only here, 0 only there, 1 differ (0 newer here, 1 newer there, 0 \
          undecided), 0 the same; direction: both",
         "food: 0 only here, 1 only there, 0 differ (0 newer here, 0 newer there, 0 \
          undecided), 1 the same; direction: download",
