@@ -144,43 +144,56 @@ impl Compare {
     /// How the local `coll` compares with the remote rows added for it.
     pub fn tally(&self, coll: Collection) -> Result<Tally> {
         let t = coll.table();
-        // Local rows by identity; a FULL OUTER JOIN of the two sides, counted by kind.
-        let sql = format!(
-            "WITH l AS (
-                 SELECT coalesce(identifier, id) AS identity, content_hash(doc) AS hash,
-                        srv_modified AS modified
-                 FROM main.{t} WHERE is_valid = 1
-             ),
-             r AS (SELECT identity, hash, modified FROM temp.remote_rows WHERE coll = ?1),
-             j AS (
-                 SELECT l.identity AS li, r.identity AS ri, l.hash AS lh, r.hash AS rh,
-                        l.modified AS lm, r.modified AS rm
-                 FROM l FULL OUTER JOIN r ON r.identity = l.identity
-             )
-             SELECT
-                 coalesce(sum(ri IS NULL), 0),
-                 coalesce(sum(li IS NULL), 0),
-                 coalesce(sum(li IS NOT NULL AND ri IS NOT NULL AND lh <> rh
-                              AND rm IS NOT NULL AND lm > rm), 0),
-                 coalesce(sum(li IS NOT NULL AND ri IS NOT NULL AND lh <> rh
-                              AND rm IS NOT NULL AND rm > lm), 0),
-                 coalesce(sum(li IS NOT NULL AND ri IS NOT NULL AND lh <> rh
-                              AND (rm IS NULL OR rm = lm)), 0),
-                 coalesce(sum(li IS NOT NULL AND ri IS NOT NULL AND lh = rh), 0)
-             FROM j"
-        );
-        let tally = self.conn.query_row(&sql, [t], |r| {
-            Ok(Tally {
-                only_local: r.get::<_, i64>(0)? as u64,
-                only_remote: r.get::<_, i64>(1)? as u64,
-                newer_local: r.get::<_, i64>(2)? as u64,
-                newer_remote: r.get::<_, i64>(3)? as u64,
-                undecided: r.get::<_, i64>(4)? as u64,
-                same: r.get::<_, i64>(5)? as u64,
-            })
-        })?;
+        // Each local row looks its identity up in the remote rows' primary key (one search
+        // per row, never a scan of them per row) and gets one kind, its document hashed once
+        // (in the CASE); the kinds are counted. What was found tells how many remote rows are
+        // only there: identities are unique on each side (the primary key there, unique `id`
+        // and `identifier` here).
+        let sql = tally_sql(t);
+        let mut tally = Tally::default();
+        let mut local = 0;
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query([t])?;
+        while let Some(row) = rows.next()? {
+            let n = row.get::<_, i64>(1)? as u64;
+            local += n;
+            match row.get::<_, i64>(0)? {
+                0 => tally.only_local = n,
+                1 => tally.same = n,
+                2 => tally.undecided = n,
+                3 => tally.newer_local = n,
+                _ => tally.newer_remote = n,
+            }
+        }
+        let remote: i64 = self.conn.query_row(
+            "SELECT count(*) FROM temp.remote_rows WHERE coll = ?1",
+            [t],
+            |r| r.get(0),
+        )?;
+        let matched = local - tally.only_local;
+        tally.only_remote = (remote as u64).saturating_sub(matched);
         Ok(tally)
     }
+}
+
+/// The count of local rows of table `t` by kind: 0 only here, 1 the same, 2 differ
+/// undecided, 3 newer here, 4 newer there.
+fn tally_sql(t: &str) -> String {
+    format!(
+        "SELECT CASE
+                    WHEN r.identity IS NULL THEN 0
+                    WHEN r.hash = content_hash(l.doc) THEN 1
+                    WHEN r.modified IS NULL OR r.modified = l.srv_modified THEN 2
+                    WHEN l.srv_modified > r.modified THEN 3
+                    ELSE 4
+                END AS kind,
+                count(*)
+         FROM main.{t} AS l
+         LEFT JOIN temp.remote_rows AS r
+             ON r.coll = ?1 AND r.identity = coalesce(l.identifier, l.id)
+         WHERE l.is_valid = 1
+         GROUP BY kind"
+    )
 }
 
 /// A document's identity: `identifier`, else `_id`.
@@ -255,6 +268,33 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_comparison_searches_the_remote_rows_by_key_and_counts_each_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(crate::store::Store::open(dir.path()).unwrap());
+        let c = Compare::open(dir.path()).unwrap();
+        // One search of the remote rows per local row, never a scan of them (quadratic).
+        let plan: Vec<String> = c
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", tally_sql("treatments")))
+            .unwrap()
+            .query_map(["treatments"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|l| l.contains("SEARCH r USING PRIMARY KEY")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|l| l.starts_with("SCAN r")), "{plan:?}");
+        let rows = [row(&json!({"_id": "x", "a": 1})).unwrap()];
+        c.add(Collection::Treatments, &rows).unwrap();
+        let t = c.tally(Collection::Treatments).unwrap();
+        assert_eq!((t.only_remote, t.only_local, t.same), (1, 0, 0));
+        assert!(c.tally(Collection::Entries).unwrap().in_sync());
+    }
 
     #[test]
     fn the_hash_ignores_key_order_and_server_fields_but_not_content() {
