@@ -27,10 +27,12 @@ mod tests {
                 "care",
                 "server",
                 "import",
+                "sync",
             ],
         ),
         ("documents", &["api", "live", "web", "plugins", "import"]),
         ("import", &["api", "live", "web"]),
+        ("sync", &["api", "live", "web"]),
         (
             "spans",
             &[
@@ -53,7 +55,9 @@ mod tests {
         // The remote-site client: the bridges' HTTP, below the HTTP handlers.
         (
             "remote",
-            &["api", "live", "web", "server", "care", "admin", "import"],
+            &[
+                "api", "live", "web", "server", "care", "admin", "import", "sync",
+            ],
         ),
         ("plugins", &["api", "live", "web"]),
         ("profiles", &["api", "live", "web"]),

@@ -27,6 +27,7 @@ pub(crate) mod remote;
 mod server;
 pub(crate) mod spans;
 pub mod store;
+pub mod sync;
 pub mod tls;
 pub(crate) mod web;
 

@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `healthcheck`, `token`, `backup`, `restore`,
-//! `compact`, `rebuild-spans`, `import` and `settings`.
+//! `compact`, `rebuild-spans`, `import`, `sync` and `settings`.
 
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -88,6 +88,25 @@ enum Command {
         #[arg(long)]
         collection: Option<String>,
     },
+    /// Compare this database with another Nightscout-compatible site (docs/sync.md). Only
+    /// `--direction check` is built: per collection, what each side lacks or holds
+    /// differently, and which way a sync would go; nothing changes on either side. Safe
+    /// while the server runs. Exit status: 0 in sync, 3 the sides differ, 1 a failure.
+    Sync {
+        /// The other site, http(s)://; a ?token=... on it is taken as the token.
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// Only `check` is built so far.
+        #[arg(long, value_parser = ["check"])]
+        direction: String,
+        /// An access token of the site (a subject that may read). From the environment,
+        /// it stays out of `ps`.
+        #[arg(long, env = "IMPORT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// The site's API secret (when there is no token).
+        #[arg(long, env = "IMPORT_API_SECRET", hide_env_values = true)]
+        api_secret: Option<String>,
+    },
     /// List every setting with the value in force, where it comes from and its default
     /// (API_SECRET only as set or not); exits 2 when a value would stop the server.
     Settings {
@@ -173,6 +192,12 @@ fn main() -> ExitCode {
             files, collection, ..
         } => import(&config, &files, collection.as_deref()),
         // Answered above, before the settings are checked.
+        Command::Sync {
+            url,
+            direction: _,
+            token,
+            api_secret,
+        } => sync_check(&config, &url, token, api_secret),
         Command::Settings {
             markdown,
             toml,
@@ -295,6 +320,53 @@ fn import_site(
         return ExitCode::from(1);
     }
     ExitCode::SUCCESS
+}
+
+fn sync_check(
+    config: &Config,
+    url: &str,
+    token: Option<String>,
+    api_secret: Option<String>,
+) -> ExitCode {
+    use nightlite::sync::check;
+    let site = match nightlite::import::from_site::site(url, token, api_secret) {
+        Ok(s) => s,
+        Err(_) => {
+            eprintln!(
+                "nightlite: sync refused: --url must be an http(s):// URL of a Nightscout site"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let tallies = match check::run(&config.data_dir, &site) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("nightlite: sync check failed: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut differ = false;
+    for (coll, t) in &tallies {
+        differ |= !t.in_sync();
+        println!(
+            "{}: {} only here, {} only there, {} differ ({} newer here, {} newer there, {} \
+             undecided), {} the same; direction: {}",
+            coll.table(),
+            t.only_local,
+            t.only_remote,
+            t.differ(),
+            t.newer_local,
+            t.newer_remote,
+            t.undecided,
+            t.same,
+            check::Direction::of(t).name()
+        );
+    }
+    if differ {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn import(config: &Config, files: &[PathBuf], collection: Option<&str>) -> ExitCode {

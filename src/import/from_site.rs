@@ -30,7 +30,7 @@ use crate::store::{Collection, Store};
 
 /// What is read, in this order: every collection Nightscout serves through API v1 that
 /// nightlite holds.
-const COLLECTIONS: [Collection; 5] = [
+pub const COLLECTIONS: [Collection; 5] = [
     Collection::Entries,
     Collection::Treatments,
     Collection::DeviceStatus,
@@ -39,7 +39,7 @@ const COLLECTIONS: [Collection; 5] = [
 ];
 
 /// Request timeout, ms.
-const TIMEOUT_MS: i64 = 60_000;
+pub(crate) const TIMEOUT_MS: i64 = 60_000;
 /// Attempts at a page the site failed to answer (a timeout, a 5xx), with growing pauses.
 const ATTEMPTS: u32 = 5;
 
@@ -277,7 +277,7 @@ async fn copy(
 }
 
 /// `f` again after a transient failure (a timeout, a 5xx, a throttle), a few times.
-async fn retry<T, F, Fut>(f: F) -> Result<T>
+pub(crate) async fn retry<T, F, Fut>(f: F) -> Result<T>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<T, SourceError>>,

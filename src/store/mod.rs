@@ -6,6 +6,7 @@ pub mod backup;
 pub mod changes;
 pub mod collection;
 pub mod compact;
+pub mod compare;
 pub mod disk;
 pub mod lock;
 pub mod migrate;

@@ -149,7 +149,7 @@ fn from_with(data: &Path, site: &TestServer, args: &[&str], envs: &[(&str, &str)
         .unwrap()
 }
 
-fn assert_clean(out: &Output, secrets: &[&str]) {
+pub(crate) fn assert_clean(out: &Output, secrets: &[&str]) {
     let all = format!("{}{}", stderr(out), String::from_utf8_lossy(&out.stdout));
     for s in secrets {
         assert!(!all.contains(s), "a credential in the output:\n{all}");

@@ -24,6 +24,7 @@ mod properties;
 mod spans;
 mod stats;
 mod status;
+mod sync_check;
 mod treatment_math;
 mod treatments;
 mod v1_json;
