@@ -301,6 +301,8 @@ function describe(t) {
   }
   if (Number(t.duration) > 0) parts.push(`${Number(t.duration)} min`);
   if (t.reason) parts.push(String(t.reason));
+  if (typeof t.sensorCode === 'string' && t.sensorCode) parts.push(`${tr('Sensor code')}: ${t.sensorCode}`);
+  if (typeof t.transmitterId === 'string' && t.transmitterId) parts.push(`${tr('Transmitter ID')}: ${t.transmitterId}`);
   if (t.notes) parts.push(`\u201c${t.notes}\u201d`);
   if (t.enteredBy) parts.push(`by ${t.enteredBy}`);
   return parts.join(', ');

@@ -22,8 +22,8 @@ const EVENTS = {
   Question: { show: ['glucose'], need: ['notes'] },
   Exercise: { show: ['duration'], need: ['duration'] },
   'Site Change': { label: 'Pump Site Change', show: ['glucose', 'insulin'], need: [] },
-  'Sensor Start': { label: 'CGM Sensor Start', show: ['glucose'], need: [] },
-  'Sensor Change': { label: 'CGM Sensor Insert', show: ['glucose'], need: [] },
+  'Sensor Start': { label: 'CGM Sensor Start', show: ['glucose', 'sensor'], need: [] },
+  'Sensor Change': { label: 'CGM Sensor Insert', show: ['glucose', 'sensor'], need: [] },
   'Sensor Stop': { label: 'CGM Sensor Stop', show: ['glucose'], need: [] },
   'Pump Battery Change': { show: ['glucose'], need: [] },
   'Insulin Change': { label: 'Insulin Cartridge Change', show: ['glucose'], need: [] },
@@ -45,6 +45,8 @@ const GROUP_FIELDS = {
   basal: ['percent', 'absolute'],
   profile: ['profile'],
   target: ['targetBottom', 'targetTop', 'reason'],
+  // Nightscout's careportal: the sensor's code and the transmitter's id, as typed.
+  sensor: ['sensorCode', 'transmitterId'],
   // Only when adding: the server stores the carbs as their own treatment at that time.
   prebolus: [],
 };
@@ -211,6 +213,7 @@ export class Careportal {
     if (t.splitExt != null) f.splitExt.value = String(t.splitExt);
     if (t.glucoseType) f.glucoseType.value = t.glucoseType;
     if (t.reason) f.reason.value = t.reason;
+    for (const name of GROUP_FIELDS.sensor) if (typeof t[name] === 'string') f[name].value = t[name];
     if (t.profile) this.profileOptions(t.profile);
     f.notes.value = t.notes || '';
     f.enteredBy.value = t.enteredBy || '';
@@ -322,6 +325,12 @@ export class Careportal {
       Object.assign(t, { targetBottom: bottom, targetTop: top, units: 'mg/dl' });
       const reason = f.reason.value.trim();
       if (reason) t.reason = reason;
+    }
+    if (ev.show.includes('sensor')) {
+      for (const name of GROUP_FIELDS.sensor) {
+        const v = f[name].value.trim();
+        if (v) t[name] = v;
+      }
     }
     if (key === 'Temporary Target Cancel' || (key === 'Temp Basal End' && t.duration == null)) t.duration = 0;
     if (notes) t.notes = notes;

@@ -272,6 +272,21 @@ describe('careportal event types', () => {
       assert.equal(exercise.duration, 45);
       assert.equal(exercise.percent, undefined, 'nothing of the other type');
 
+      // Sensor Start takes the sensor code and transmitter ID, as Nightscout's careportal; other
+      // types do not show them.
+      await page.click('#btn-add');
+      await page.selectOption('#cp-event', 'Sensor Start');
+      await page.fill('#cp-sensor-code', '1234');
+      await page.fill('#cp-transmitter', '8G1ABC');
+      await page.click('#careportal button[type=submit]');
+      await page.waitForFunction(() => !document.querySelector('#careportal').open);
+      const [sensor] = await storedTreatments(srv, 'find[eventType]=Sensor%20Start');
+      assert.deepEqual([sensor.sensorCode, sensor.transmitterId], ['1234', '8G1ABC']);
+      await page.click('#btn-add');
+      await page.selectOption('#cp-event', 'Note');
+      assert.ok(await page.locator('#cp-sensor-code').isHidden());
+      await page.keyboard.press('Escape');
+
       // Profile Switch offers the profile store's names.
       await page.click('#btn-add');
       await page.selectOption('#cp-event', 'Profile Switch');
