@@ -10,7 +10,7 @@ import { LANGUAGES, locale, setLanguage, t as tr, translatePage } from './i18n.j
 import { ar2Cone, basalSteps, coneFactor } from './forecast.js';
 import { ago, arrow, clock, delta, fmt, fmtDelta, MIN_VALID, rangeOf, RANGE_WORDS, treatmentMgdl, unitLabel } from './glucose.js';
 import { Live } from './live.js';
-import { AGE_EVENTS, ageKey, pills, predictions } from './pills.js';
+import { AGE_EVENTS, ageKey, pillItem, pills, predictions } from './pills.js';
 import { Reports } from './reports.js';
 import { newestSwitch, spanPills, tapDetails } from './spanpills.js';
 import { TreatmentActions } from './treatments.js';
@@ -353,23 +353,7 @@ function renderNow() {
   const list = pills({ devicestatus: state.sorted.devicestatus, now, units, ages: state.ages, props: state.props })
     .concat(spanPills({ treatments: state.sorted.treatments, profiles: [...state.profiles.values()], lastSwitch: state.lastSwitch, now, units, timeFormat: settings.timeFormat() }));
   const ul = $('pills');
-  ul.replaceChildren(...list.map((p) => {
-    const li = document.createElement('li');
-    li.className = p.level;
-    li.dataset.pill = p.key;
-    li.title = p.detail;
-    const k = document.createElement('span');
-    k.className = 'k';
-    k.textContent = tr(p.label);
-    const v = document.createElement('span');
-    v.className = 'v';
-    v.textContent = p.value;
-    const sr = document.createElement('span');
-    sr.className = 'sr-only';
-    sr.textContent = ` (${p.detail}${p.level ? `, ${p.level}` : ''})`;
-    li.append(k, v, sr);
-    return li;
-  }));
+  ul.replaceChildren(...list.map((p) => pillItem({ ...p, label: tr(p.label) })));
   pillDetail();
 }
 

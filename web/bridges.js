@@ -6,6 +6,7 @@
 
 import { api } from './auth.js';
 import { age } from './glucose.js';
+import { pillItem } from './pills.js';
 
 const MIN = 60000;
 /** How often the summary is read again; sooner while a bridge is still starting. */
@@ -37,28 +38,6 @@ export function bridgePill(b, now) {
   pill.detail = since ? `${label} bridge, last fetch ${since}` : `${label} bridge starting`;
   if (since && now - b.lastSuccess > STALE) pill.level = 'warn';
   return pill;
-}
-
-/**
- * A pill's list item: label, value and, for screen readers, the detail and level. The same
- * markup as app.js draws for pills.js' pills (with its own copy of this code, for now).
- */
-export function pillItem(p) {
-  const li = document.createElement('li');
-  li.className = p.level;
-  li.dataset.pill = p.key;
-  li.title = p.detail;
-  const k = document.createElement('span');
-  k.className = 'k';
-  k.textContent = p.label;
-  const v = document.createElement('span');
-  v.className = 'v';
-  v.textContent = p.value;
-  const sr = document.createElement('span');
-  sr.className = 'sr-only';
-  sr.textContent = ` (${p.detail}${p.level ? `, ${p.level}` : ''})`;
-  li.append(k, v, sr);
-  return li;
 }
 
 function render(list, bridges) {

@@ -228,3 +228,25 @@ function series(values, start) {
   });
   return out;
 }
+
+/**
+ * A pill's list item: label, value and, for screen readers, the detail and level (the status
+ * pills app.js draws and the bridges' pills).
+ */
+export function pillItem(p) {
+  const li = document.createElement('li');
+  li.className = p.level;
+  li.dataset.pill = p.key;
+  li.title = p.detail;
+  const k = document.createElement('span');
+  k.className = 'k';
+  k.textContent = p.label;
+  const v = document.createElement('span');
+  v.className = 'v';
+  v.textContent = p.value;
+  const sr = document.createElement('span');
+  sr.className = 'sr-only';
+  sr.textContent = ` (${p.detail}${p.level ? `, ${p.level}` : ''})`;
+  li.append(k, v, sr);
+  return li;
+}
