@@ -327,13 +327,7 @@ fn refused_logins_are_fatal_and_api_faults_are_classified() {
     // A server error and the firewall: transient, the session kept.
     for status in [500, 403] {
         fake.fault(Fault::Api(status));
-        let row = b.step();
-        assert_eq!(row["lastError"]["class"], "transient", "{row}");
-        assert!(row["lastError"]["message"]
-            .as_str()
-            .unwrap()
-            .contains(&status.to_string()));
-        assert_eq!(b.step()["state"], "idle");
+        b.assert_transient_once(status);
     }
     assert_eq!(fake.logins(), 4);
 }
