@@ -111,8 +111,7 @@ impl Carelink {
 
     /// The tokens to use: those in memory while the file is as nightlite last saw it (or
     /// unreadable after a refresh it could not write), else the file's.
-    fn current(&self) -> Result<Held, SourceError> {
-        let text = tokens::read(&self.token_file);
+    fn current(&self, text: Result<String, SourceError>) -> Result<Held, SourceError> {
         match (self.held.take(), text) {
             (Some(h), Ok(t)) if t == h.seen => Ok(h),
             (Some(h), Err(_)) if h.unsaved => Ok(h),
@@ -127,11 +126,12 @@ impl Carelink {
 
     /// Writes refreshed tokens back; a failure is logged and tried again at the next login
     /// (the tokens in memory keep working meanwhile).
-    fn write_back(&self, held: &mut Held) {
+    async fn write_back(&self, held: &mut Held) {
         if !held.unsaved {
             return;
         }
-        match held.tokens.save(&self.token_file) {
+        let (tokens, path) = (held.tokens.clone(), self.token_file.clone());
+        match off_worker(move || tokens.save(&path)).await {
             Ok(text) => {
                 held.seen = text;
                 held.unsaved = false;
@@ -143,6 +143,16 @@ impl Carelink {
             ),
         }
     }
+}
+
+/// Runs the token file's reads and writes (an fsync on a Pi's SD card can take a while) on
+/// tokio's blocking pool, not on the worker that also serves requests.
+async fn off_worker<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SourceError> + Send + 'static,
+) -> Result<T, SourceError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|_| Err(SourceError::transient("the token file task failed")))
 }
 
 /// A token refresh's reply, by class.
@@ -441,7 +451,8 @@ impl Source for Carelink {
     }
 
     async fn authenticate(&self, http: &Http) -> Result<Session, SourceError> {
-        let mut held = self.current()?;
+        let path = self.token_file.clone();
+        let mut held = self.current(off_worker(move || tokens::read(&path)).await)?;
         if self.force_refresh.get() || held.tokens.stale(http.now_ms()) {
             if let Err(e) = self.refresh(http, &mut held.tokens).await {
                 // Kept: a failed refresh changes no token (and unsaved ones must survive it).
@@ -451,7 +462,7 @@ impl Source for Carelink {
             self.force_refresh.set(false);
             held.unsaved = true;
         }
-        self.write_back(&mut held);
+        self.write_back(&mut held).await;
         let session = Session {
             access_token: held.tokens.access_token().to_string(),
             mag_identifier: held.tokens.mag_identifier().map(str::to_string),

@@ -14,6 +14,7 @@ use super::errors::SourceError;
 pub const REFRESH_BEFORE_MS: i64 = 10 * 60_000;
 
 /// The token file as read: every field kept, so writing it back loses none.
+#[derive(Clone)]
 pub struct Tokens {
     fields: Map<String, Value>,
 }
