@@ -380,7 +380,7 @@ fn the_libre_credentials_and_token_are_never_logged() {
         .env("CONNECT_LINK_UP_PASSWORD", PASSWORD)
         .env("CONNECT_LINK_UP_SERVER", &fake.url())
         .spawn();
-    let status = super::status_once(&p, |row| counter(row, "stored") > 0);
+    let status = super::spawned_status(&p, |row| counter(row, "stored") > 0);
     // Two logins: the token the fake ended was used, then a second one.
     assert_eq!(fake.count("/llu/auth/login"), 2);
     let logs = p.logs();

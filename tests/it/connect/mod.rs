@@ -341,21 +341,6 @@ fn the_status_needs_admin_or_bridges_read_and_never_shows_the_password() {
     assert!(row["lastSuccess"].is_i64(), "{row}");
 }
 
-/// `GET /api/v4/bridges` of a spawned binary (as an admin) once its first row satisfies `done`.
-fn status_once(p: &crate::support::Process, done: impl Fn(&Value) -> bool) -> String {
-    let (_, token) = p.create_subject("watcher", &["admin"]);
-    let auth = format!("Bearer {}", p.jwt_for(&token));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = p.request("GET", "/api/v4/bridges", &[("Authorization", &auth)], None);
-        if done(&r.json()["bridges"][0]) {
-            return r.text;
-        }
-        assert!(Instant::now() < deadline, "{}", r.text);
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The real binary at trace level, with a password Dexcom refuses: neither the log nor the
 /// status API nor `nightlite settings` shows it (or the account's name in the status).
 #[test]
@@ -369,7 +354,7 @@ fn the_password_is_never_logged_or_shown() {
         .env("CONNECT_SHARE_PASSWORD", password)
         .env("CONNECT_SHARE_SERVER", &fake.url())
         .spawn();
-    let status = status_once(&p, |row| row["state"] == "stopped: fatal");
+    let status = spawned_status(&p, |row| row["state"] == "stopped: fatal");
     assert_eq!(fake.logins(), 1);
     let logs = p.logs();
     assert!(logs.contains("AccountPasswordInvalid"), "{logs}");
