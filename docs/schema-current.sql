@@ -1,4 +1,4 @@
--- nightlite schema version 5: the shape a database has after schema.sql and every
+-- nightlite schema version 6: the shape a database has after schema.sql and every
 -- step in migrations/ (src/store/migrate.rs). Generated, not applied: schema.sql and
 -- migrations/ are what runs. A test compares this file with the schema the steps make;
 -- after adding a step, regenerate it with
@@ -136,6 +136,61 @@ CREATE TABLE status_sources (
     PRIMARY KEY (seq, category)
 );
 
+CREATE TABLE sync_conflicts (
+    id INTEGER PRIMARY KEY,
+    remote TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    detected_at INTEGER NOT NULL,
+    strategy TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    kept TEXT,
+    local_doc TEXT,
+    remote_doc TEXT,
+    local_modified INTEGER,
+    remote_modified INTEGER,
+    resolved_at INTEGER,
+    applied INTEGER NOT NULL DEFAULT 1
+);
+
+CREATE TABLE sync_cursors (
+    remote TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    -- local srv_modified through which the site has every change
+    uploaded_through INTEGER NOT NULL DEFAULT 0,
+    -- the site's srvModified read through (API v3 history); NULL before the first read
+    remote_since INTEGER,
+    -- the site's document time read through by the API v1 pass (documents without srvModified)
+    remote_dated INTEGER,
+    PRIMARY KEY (remote, collection)
+) WITHOUT ROWID;
+
+CREATE TABLE sync_known (
+    remote TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    local_modified INTEGER,
+    remote_modified INTEGER,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (remote, collection, identity)
+) WITHOUT ROWID;
+
+CREATE TABLE sync_runs (
+    id INTEGER PRIMARY KEY,
+    remote TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    outcome TEXT,
+    uploaded INTEGER NOT NULL DEFAULT 0,
+    downloaded INTEGER NOT NULL DEFAULT 0,
+    conflicts INTEGER NOT NULL DEFAULT 0,
+    refused INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    detail TEXT
+);
+
 CREATE TABLE treatments (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -225,6 +280,11 @@ CREATE INDEX state_spans_device_start ON state_spans (category, device, start_mi
 CREATE INDEX state_spans_start ON state_spans (start_mills);
 
 CREATE INDEX status_sources_device_mills ON status_sources (category, device, mills, seq);
+
+CREATE INDEX sync_conflicts_open ON sync_conflicts (remote, collection, identity)
+    WHERE kept IS NULL OR applied = 0;
+
+CREATE INDEX sync_runs_started ON sync_runs (started_at);
 
 CREATE INDEX treatments_created_at_eventType ON treatments (created_at, eventType);
 

@@ -4,6 +4,7 @@
 //! Which settings there are, how each is read and its default: [`table`], the one list.
 
 pub mod bridges;
+pub mod sync;
 pub mod render;
 pub mod table;
 

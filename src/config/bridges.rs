@@ -190,7 +190,7 @@ pub struct Bridges {
 
 /// A site from a URL setting that may end in `?token=...`: the base URL, and the token (or
 /// else `token`) and the API secret as the credentials.
-fn remote_site(
+pub(crate) fn remote_site(
     name: &'static str,
     url: &str,
     token: Option<String>,

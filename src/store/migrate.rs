@@ -12,6 +12,7 @@ const STEPS: &[&str] = &[
     include_str!("../../migrations/003-entries-sgv.sql"),
     include_str!("../../migrations/004-state-spans.sql"),
     include_str!("../../migrations/005-status-spans.sql"),
+    include_str!("../../migrations/006-sync.sql"),
 ];
 
 pub fn latest_version() -> u32 {

@@ -20,6 +20,7 @@ pub mod retention;
 pub mod spans;
 pub(crate) mod sqlfn;
 pub mod stats;
+pub mod sync;
 pub mod treatment_math;
 pub mod upsert;
 pub mod v1json;

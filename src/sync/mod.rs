@@ -1,4 +1,9 @@
-//! Sync with another Nightscout-compatible site (issue 20, docs/sync.md). Built so far: only
-//! `nightlite sync --direction check`, which compares without changing either side.
+//! Sync with another Nightscout-compatible site (issue 20, docs/sync.md): `state.rs` (the
+//! protocol's states and transitions), `engine.rs` (one run: check, download, resolve,
+//! upload), `integrity.rs` (do both sides hold the same after a run), `check.rs` (`nightlite
+//! sync --direction check`: compare, change nothing).
 
 pub mod check;
+pub mod engine;
+pub mod integrity;
+pub mod state;
