@@ -4,8 +4,8 @@
 //! Which settings there are, how each is read and its default: [`table`], the one list.
 
 pub mod bridges;
-pub mod sync;
 pub mod render;
+pub mod sync;
 pub mod table;
 
 use std::collections::HashMap;

@@ -88,17 +88,22 @@ enum Command {
         #[arg(long)]
         collection: Option<String>,
     },
-    /// Compare this database with another Nightscout-compatible site (docs/sync.md). Only
-    /// `--direction check` is built: per collection, what each side lacks or holds
-    /// differently, and which way a sync would go; nothing changes on either side. Safe
-    /// while the server runs. Exit status: 0 in sync, 3 the sides differ, 1 a failure.
+    /// Sync this database with another Nightscout-compatible site once (docs/sync.md), the
+    /// server stopped: `both` downloads the site's changes, settles conflicts and uploads
+    /// this side's; `upload` and `download` go one way; `check` only compares (per collection,
+    /// what each side lacks or holds differently, and which way a sync would go), changes
+    /// nothing and is safe while the server runs. Exit status: 0 done (check: in sync), 3 the
+    /// sides differ (check only), 1 a failure, 2 a bad URL.
     Sync {
         /// The other site, http(s)://; a ?token=... on it is taken as the token.
         #[arg(long, value_name = "URL")]
         url: String,
-        /// Only `check` is built so far.
-        #[arg(long, value_parser = ["check"])]
+        #[arg(long, value_parser = ["both", "upload", "download", "check"])]
         direction: String,
+        /// How a document changed on both sides is settled (docs/sync.md "Conflicts").
+        #[arg(long, default_value = "safe",
+              value_parser = ["safe", "local-wins", "remote-wins", "newest", "manual"])]
+        conflict: String,
         /// An access token of the site (a subject that may read). From the environment,
         /// it stays out of `ps`.
         #[arg(long, env = "IMPORT_TOKEN", hide_env_values = true)]
@@ -194,10 +199,11 @@ fn main() -> ExitCode {
         // Answered above, before the settings are checked.
         Command::Sync {
             url,
-            direction: _,
+            direction,
+            conflict,
             token,
             api_secret,
-        } => sync_check(&config, &url, token, api_secret),
+        } => sync(&config, &url, &direction, &conflict, token, api_secret),
         Command::Settings {
             markdown,
             toml,
@@ -322,13 +328,15 @@ fn import_site(
     ExitCode::SUCCESS
 }
 
-fn sync_check(
+fn sync(
     config: &Config,
     url: &str,
+    direction: &str,
+    conflict: &str,
     token: Option<String>,
     api_secret: Option<String>,
 ) -> ExitCode {
-    use nightlite::sync::check;
+    use nightlite::config::sync::{Mode, Strategy, SyncSettings};
     let site = match nightlite::import::from_site::site(url, token, api_secret) {
         Ok(s) => s,
         Err(_) => {
@@ -338,7 +346,40 @@ fn sync_check(
             return ExitCode::from(2);
         }
     };
-    let tallies = match check::run(&config.data_dir, &site) {
+    let (Some(mode), Some(strategy)) = (Mode::parse(direction), Strategy::parse(conflict)) else {
+        return ExitCode::from(2);
+    };
+    if mode == Mode::Check {
+        return sync_check(config, &site);
+    }
+    let mut settings = SyncSettings::for_site(site, mode);
+    settings.conflict = strategy;
+    match nightlite::sync::oneshot::run(&config.data_dir, settings, mode) {
+        Ok(report) => {
+            for c in &report.collections {
+                println!(
+                    "{}: {} uploaded, {} downloaded, {} conflicts, {} refused, {} pending",
+                    c.collection, c.uploaded, c.downloaded, c.conflicts, c.refused, c.pending
+                );
+            }
+            for i in report.integrity.iter().filter(|i| !i.matches) {
+                println!(
+                    "{}: the sides differ after the sync ({} compared by {})",
+                    i.collection, i.compared, i.method
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("nightlite: sync failed: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn sync_check(config: &Config, site: &nightlite::config::bridges::RemoteSite) -> ExitCode {
+    use nightlite::sync::check;
+    let tallies = match check::run(&config.data_dir, site) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("nightlite: sync check failed: {e}");

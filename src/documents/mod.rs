@@ -20,8 +20,8 @@ mod tests;
 pub use caller::{Action, Caller};
 pub use read::{find, get, history, list, list_paged, newest_of_device, search, Search};
 pub use write::{
-    create, create_each, delete, delete_id, delete_matching, may_replace, merge_fields, patch,
-    replace, upsert, Collect, Source,
+    apply_incoming, create, create_each, delete, delete_id, delete_matching, may_replace,
+    merge_fields, patch, replace, upsert, Collect, Incoming, Source,
 };
 
 pub use crate::store::upsert::Outcome;

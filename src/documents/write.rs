@@ -325,3 +325,60 @@ pub async fn merge_fields(
         .write(move |conn| store::merge_fields(conn, coll, &id, &set, &unset))
         .await
 }
+
+/// One document of a page another site sent (src/sync/): stored as API v1 stores it
+/// (prepared already), soft-deleted by identifier, or nothing to write.
+pub enum Incoming {
+    Store(Vec<NewDoc>),
+    Delete(String),
+    Nothing,
+}
+
+/// Writes a page of another site's documents in one transaction: each [`Incoming`] in
+/// order, then `then(conn, index, srv_modified)` with the row's srvModified after it (None
+/// when nothing was written or there is no such row), so the caller's bookkeeping (the sync's
+/// known versions) commits with the documents or not at all. Returns each srvModified.
+pub async fn apply_incoming<F>(
+    store: &Store,
+    caller: &Caller,
+    coll: Collection,
+    merge: Merge,
+    items: Vec<Incoming>,
+    mut then: F,
+) -> Result<Vec<Option<i64>>>
+where
+    F: FnMut(&rusqlite::Connection, usize, Option<i64>) -> Result<()> + Send + 'static,
+{
+    caller.require(coll, Action::Create)?;
+    caller.require(coll, Action::Update)?;
+    caller.require(coll, Action::Delete)?;
+    let subject = caller.subject().map(str::to_string);
+    let now = dates::now_ms();
+    store
+        .write(move |conn| {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                let m = match item {
+                    Incoming::Store(docs) => {
+                        let mut last = None;
+                        for d in docs {
+                            last = Some(upsert::upsert(conn, coll, d, merge, now)?.srv_modified);
+                        }
+                        last
+                    }
+                    Incoming::Delete(identifier) => {
+                        let live = rules::find(conn, coll, &identifier)?;
+                        if live.as_ref().is_some_and(|d| d.is_valid) {
+                            rules::delete(conn, coll, &identifier, false, subject.as_deref())?;
+                        }
+                        rules::find(conn, coll, &identifier)?.map(|d| d.srv_modified)
+                    }
+                    Incoming::Nothing => None,
+                };
+                then(conn, i, m)?;
+                out.push(m);
+            }
+            Ok(out)
+        })
+        .await
+}

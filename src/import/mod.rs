@@ -117,7 +117,7 @@ pub fn run(data_dir: &Path, paths: &[PathBuf], collection: Option<&str>) -> Resu
 }
 
 /// The database in `data_dir`, locked against a server starting on it while importing.
-fn open(data_dir: &Path) -> Result<(DataDirLock, Store)> {
+pub(crate) fn open(data_dir: &Path) -> Result<(DataDirLock, Store)> {
     let lock = DataDirLock::try_acquire(data_dir)?.ok_or_else(|| {
         Error::Internal(format!(
             "a nightlite server is running on {}; stop it first",

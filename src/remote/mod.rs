@@ -78,6 +78,25 @@ impl Remote {
     /// A request with the credentials. A 401 with a JWT gets a new JWT and the request once
     /// more; a 401 then, or for the API secret, and a 403 are classified (auth.rs).
     async fn send(&self, path: &str, body: Option<&Value>) -> Result<Reply, SourceError> {
+        let method = if body.is_some() {
+            reqwest::Method::POST
+        } else {
+            reqwest::Method::GET
+        };
+        self.send_as(method, path, body).await
+    }
+
+    /// DELETE `path`, authorized.
+    pub(crate) async fn send_delete(&self, path: &str) -> Result<Reply, SourceError> {
+        self.send_as(reqwest::Method::DELETE, path, None).await
+    }
+
+    async fn send_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, SourceError> {
         let url = format!("{}{path}", self.base);
         let mut renewed = false;
         loop {
@@ -89,9 +108,22 @@ impl Remote {
             if let Some((k, v)) = &header {
                 headers.push((k, v.as_str()));
             }
-            let reply = match body {
-                Some(b) => self.http.post_with(&self.label, &url, &headers, b).await?,
-                None => self.http.get_with(&self.label, &url, &headers).await?,
+            let reply = match (&method, body) {
+                (&reqwest::Method::POST, Some(b)) => {
+                    self.http.post_with(&self.label, &url, &headers, b).await?
+                }
+                (&reqwest::Method::GET, _) => {
+                    self.http.get_with(&self.label, &url, &headers).await?
+                }
+                (m, b) => {
+                    let body = b.map_or(crate::connect::http::Body::None, |b| {
+                        crate::connect::http::Body::Json(b)
+                    });
+                    self.http
+                        .exchange(&self.label, m.clone(), &url, &headers, body)
+                        .await?
+                        .reply
+                }
             };
             match reply.status {
                 401 if !renewed && self.auth.renewable() => {

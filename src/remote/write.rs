@@ -48,6 +48,17 @@ impl Remote {
         collection: &str,
         doc: Map<String, Value>,
     ) -> Result<Uploaded, SourceError> {
+        Ok(self.upload_stamped(api, collection, doc).await?.0)
+    }
+
+    /// As [`Remote::upload`], with the srvModified the site gave the document (API v3's
+    /// `lastModified` in the reply; None through API v1, or from a site that does not say).
+    pub async fn upload_stamped(
+        &self,
+        api: Api,
+        collection: &str,
+        doc: Map<String, Value>,
+    ) -> Result<(Uploaded, Option<i64>), SourceError> {
         let (path, body) = match api {
             Api::V3 => {
                 let mut doc = for_upload(doc, false);
@@ -68,14 +79,46 @@ impl Remote {
             ),
         };
         let reply = self.post(&path, &body).await?;
+        let stamp = || {
+            reply
+                .json()
+                .and_then(|v| v.get("lastModified").and_then(Value::as_i64))
+        };
         match (api, reply.status) {
-            (Api::V3, 201) => Ok(Uploaded::Created),
-            (_, 200 | 201) => Ok(Uploaded::Updated),
-            (_, s @ (400 | 422)) => Ok(Uploaded::Refused(s)),
+            (Api::V3, 201) => Ok((Uploaded::Created, stamp())),
+            (Api::V3, 200) => Ok((Uploaded::Updated, stamp())),
+            (_, 200 | 201) => Ok((Uploaded::Updated, None)),
+            (_, s @ (400 | 422)) => Ok((Uploaded::Refused(s), None)),
             (_, s) => Err(status_error(
                 &self.label,
                 s,
                 &format!("an upload to {collection}"),
+            )),
+        }
+    }
+
+    /// Deletes the document `identifier` of `collection` on the site: API v3's soft delete,
+    /// or API v1's delete by `_id` (`id`). A document the site does not have (404, 410) is
+    /// deleted there already.
+    pub async fn delete(
+        &self,
+        api: Api,
+        collection: &str,
+        identifier: &str,
+        id: &str,
+    ) -> Result<Uploaded, SourceError> {
+        let path = match api {
+            Api::V3 => format!("/api/v3/{collection}/{}", super::encode(identifier)),
+            Api::V1 => format!("/api/v1/{collection}/{}", super::encode(id)),
+        };
+        let reply = self.send_delete(&path).await?;
+        match reply.status {
+            200 | 204 | 404 | 410 => Ok(Uploaded::Updated),
+            s @ (400 | 422) => Ok(Uploaded::Refused(s)),
+            s => Err(status_error(
+                &self.label,
+                s,
+                &format!("a delete in {collection}"),
             )),
         }
     }

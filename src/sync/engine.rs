@@ -13,7 +13,9 @@ use crate::config::sync::{Mode, SyncSettings};
 use crate::connect::clock::Clock;
 use crate::connect::errors::SourceError;
 use crate::connect::http::Http;
+use crate::documents::Caller;
 use crate::remote::Remote;
+use crate::store::sync::Cursors;
 use crate::store::{Collection, Store};
 
 /// Hears a run's progress (the service's status board, the command's progress line).
@@ -77,17 +79,19 @@ pub struct Engine {
     pub(crate) store: Store,
     pub(crate) remote: Remote,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) caller: Caller,
 }
 
 impl Engine {
     pub fn new(settings: SyncSettings, store: Store, http: Http, clock: Arc<dyn Clock>) -> Engine {
-        let remote = Remote::new(&settings.site, http, clock.clone())
-            .with_subject(SUBJECT, &["admin"]);
+        let remote =
+            Remote::new(&settings.site, http, clock.clone()).with_subject(SUBJECT, &["admin"]);
         Engine {
             settings,
             store,
             remote,
             clock,
+            caller: Caller::server("sync"),
         }
     }
 
@@ -100,21 +104,164 @@ impl Engine {
         self.remote.label()
     }
 
+    /// What this site's cursors, known versions, conflicts and runs are kept under.
+    pub fn key(&self) -> &str {
+        self.settings.remote_key()
+    }
+
     /// One run in `mode` (not Check: see super::check). The state goes IDLE → CHECKING → ...
     /// → COMPLETE or ERROR; `watch` hears each step. Only one run at a time may use a
     /// database (the service runs them one after another).
     pub async fn run(&self, mode: Mode, watch: &dyn Watch) -> Result<Report, SyncError> {
         let mut machine = Machine::default();
-        let go = |m: &mut Machine, s: State| -> Result<(), SyncError> {
-            m.go(s).map_err(|e| SourceError::fatal(e.to_string()))?;
-            watch.state(s);
-            Ok(())
-        };
-        go(&mut machine, State::Checking)?;
-        let _ = (mode, &self.store, &self.clock);
-        go(&mut machine, State::Complete)?;
-        Ok(Report::default())
+        self.go(&mut machine, State::Checking, watch)?;
+        match self.steps(mode, &mut machine, watch).await {
+            Ok(report) => {
+                self.go(&mut machine, State::Complete, watch)?;
+                Ok(report)
+            }
+            Err(e) => {
+                // From any working state ERROR is allowed; a refusal here would only hide e.
+                let _ = self.go(&mut machine, State::Error, watch);
+                Err(e)
+            }
+        }
     }
+
+    fn go(&self, m: &mut Machine, s: State, watch: &dyn Watch) -> Result<(), SyncError> {
+        m.go(s).map_err(|e| SourceError::fatal(e.to_string()))?;
+        watch.state(s);
+        Ok(())
+    }
+
+    async fn steps(
+        &self,
+        mode: Mode,
+        m: &mut Machine,
+        watch: &dyn Watch,
+    ) -> Result<Report, SyncError> {
+        if mode == Mode::Check {
+            return Err(SourceError::fatal(
+                "a check is `nightlite sync --direction check`, not a run",
+            ));
+        }
+        self.remote.login().await?;
+        let api = self.remote.api().await?;
+        let colls = self.settings.collections.clone();
+        let mut cursors = Vec::with_capacity(colls.len());
+        for coll in &colls {
+            cursors.push(self.cursors(*coll).await?);
+        }
+        let mut counts: Vec<Counts> = colls
+            .iter()
+            .map(|c| Counts {
+                collection: c.table(),
+                ..Counts::default()
+            })
+            .collect();
+        if mode.downloads() {
+            self.go(m, State::Downloading, watch)?;
+            for (i, coll) in colls.iter().enumerate() {
+                self.download(api, *coll, &mut cursors[i], &mut counts[i], watch)
+                    .await?;
+            }
+            self.go(m, State::Resolving, watch)?;
+            self.resolve(api, mode).await?;
+            if mode.uploads() {
+                self.go(m, State::Uploading, watch)?;
+                self.upload_all(api, &colls, &mut cursors, &mut counts, watch)
+                    .await?;
+            }
+        } else {
+            self.go(m, State::Uploading, watch)?;
+            self.upload_all(api, &colls, &mut cursors, &mut counts, watch)
+                .await?;
+            if self.has_decisions().await? {
+                self.go(m, State::Resolving, watch)?;
+                self.resolve(api, mode).await?;
+            }
+        }
+        let mut report = Report::default();
+        for (i, coll) in colls.iter().enumerate() {
+            let key = self.key().to_string();
+            let coll = *coll;
+            counts[i].pending = self
+                .store
+                .read(move |conn| crate::store::sync::pending(conn, &key, coll))
+                .await
+                .map_err(|e| local(&e))?;
+            let since = self.floor(coll);
+            report.integrity.push(
+                super::integrity::check(&self.remote, &self.store, self.key(), coll, since).await?,
+            );
+        }
+        report.collections = counts;
+        Ok(report)
+    }
+
+    async fn upload_all(
+        &self,
+        api: crate::remote::Api,
+        colls: &[Collection],
+        cursors: &mut [Cursors],
+        counts: &mut [Counts],
+        watch: &dyn Watch,
+    ) -> Result<(), SyncError> {
+        for (i, coll) in colls.iter().enumerate() {
+            self.upload(api, *coll, &mut cursors[i], &mut counts[i], watch)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The cursors of `coll`, made at the first run: everything here is in the outbox and
+    /// the site is read from its beginning, but for device statuses, which start
+    /// SYNC_DEVICESTATUS_HOURS back on both sides.
+    async fn cursors(&self, coll: Collection) -> Result<Cursors, SyncError> {
+        let key = self.key().to_string();
+        let found = self
+            .store
+            .read(move |conn| crate::store::sync::cursors(conn, &key, coll))
+            .await
+            .map_err(|e| local(&e))?;
+        if let Some(c) = found {
+            return Ok(c);
+        }
+        let c = Cursors {
+            uploaded_through: if coll == Collection::DeviceStatus {
+                self.floor(coll)
+            } else {
+                0
+            },
+            remote_since: None,
+            remote_dated: None,
+        };
+        self.save(coll, c).await?;
+        Ok(c)
+    }
+
+    /// Where a first run starts reading the site (and, for device statuses, sending).
+    pub(super) fn floor(&self, coll: Collection) -> i64 {
+        if coll == Collection::DeviceStatus {
+            self.clock.now_ms() - i64::from(self.settings.devicestatus_hours) * 3_600_000
+        } else {
+            crate::store::v3::MIN_TIMESTAMP
+        }
+    }
+
+    pub(super) async fn save(&self, coll: Collection, c: Cursors) -> Result<(), SyncError> {
+        let key = self.key().to_string();
+        self.store
+            .write(move |conn| crate::store::sync::set_cursors(conn, &key, coll, &c))
+            .await
+            .map_err(|e| local(&e))
+    }
+}
+
+/// A local failure (the database) during a run: transient, so the next run tries again; the
+/// message holds no document.
+pub(crate) fn local(e: &crate::error::Error) -> SyncError {
+    SourceError::transient(format!("the local database failed: {}", e.client_message()))
 }
 
 /// With the API secret, the subject on the site whose token the sync reads and writes with.

@@ -1,0 +1,143 @@
+//! UPLOADING: the outbox — the local changes the site has not acknowledged (store/sync.rs
+//! `outbox`: rows after the cursor, less those that came from the site and those held in a
+//! manual conflict) — sent through the site's API v3 with identifiers (a create of a document
+//! the site holds is its update there; a delete is a delete), API v1 on a site without v3.
+//! The cursor and what the site acknowledged are saved after each page, and after the last
+//! document acknowledged when a page fails part way, so a restart or kill -9 resends at most
+//! the documents in flight, which the identifiers make updates there, never copies.
+
+use super::content;
+use super::engine::{Counts, Engine, SyncError, Watch};
+use crate::remote::write::Uploaded;
+use crate::remote::Api;
+use crate::store::sync::{self as book, Cursors, Known};
+use crate::store::{Collection, StoredDoc};
+
+/// Local changes read (and acknowledged) at a time.
+const PAGE: usize = 100;
+
+/// What the site did with one upload.
+pub(super) enum Sent {
+    /// It holds this version now; its srvModified when it said.
+    Done(Option<i64>),
+    /// It refused it (400/422): reported, not sent again.
+    Refused(u16),
+}
+
+impl Engine {
+    /// Sends `coll`'s outbox; `cur.uploaded_through` moves on as the site acknowledges.
+    pub(super) async fn upload(
+        &self,
+        api: Api,
+        coll: Collection,
+        cur: &mut Cursors,
+        counts: &mut Counts,
+        watch: &dyn Watch,
+    ) -> Result<(), SyncError> {
+        loop {
+            let key = self.key().to_string();
+            let after = cur.uploaded_through;
+            let page = self
+                .store
+                .read(move |conn| book::outbox(conn, &key, coll, after, PAGE))
+                .await
+                .map_err(|e| super::engine::local(&e))?;
+            let n = page.len();
+            let mut acks = Vec::new();
+            let mut failure = None;
+            for o in page {
+                if !o.echo && !o.held {
+                    match self.send(api, coll, &o.doc).await {
+                        Ok(Sent::Done(remote_modified)) => {
+                            acks.push(ack(coll, &o.doc, remote_modified));
+                            counts.uploaded += 1;
+                        }
+                        Ok(Sent::Refused(status)) => {
+                            counts.refused += 1;
+                            tracing::warn!(
+                                sync = self.label(),
+                                "sync: the site refused a document of {} (HTTP {status}); \
+                                 it is not sent again",
+                                coll.table()
+                            );
+                        }
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                cur.uploaded_through = o.doc.srv_modified;
+            }
+            self.acknowledge(coll, *cur, acks).await?;
+            watch.progress(coll, counts.uploaded);
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            if n < PAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Saves what the site acknowledged and the cursor, in one transaction.
+    pub(super) async fn acknowledge(
+        &self,
+        coll: Collection,
+        cur: Cursors,
+        acks: Vec<(String, Known)>,
+    ) -> Result<(), SyncError> {
+        let key = self.key().to_string();
+        self.store
+            .write(move |conn| {
+                for (identity, k) in &acks {
+                    book::set_known(conn, &key, coll, identity, k)?;
+                }
+                book::set_cursors(conn, &key, coll, &cur)
+            })
+            .await
+            .map_err(|e| super::engine::local(&e))
+    }
+
+    /// Sends one local document (or its deletion) to the site.
+    pub(super) async fn send(
+        &self,
+        api: Api,
+        coll: Collection,
+        d: &StoredDoc,
+    ) -> Result<Sent, SyncError> {
+        let view = content::local_view(coll, d);
+        let identity = content::identity(&view).unwrap_or_else(|| d.id.clone());
+        let (outcome, stamp) = if d.is_valid {
+            self.remote.upload_stamped(api, coll.table(), view).await?
+        } else {
+            let o = self
+                .remote
+                .delete(api, coll.table(), &identity, &d.id)
+                .await?;
+            (o, None)
+        };
+        Ok(match outcome {
+            Uploaded::Refused(s) => Sent::Refused(s),
+            Uploaded::Created | Uploaded::Updated => Sent::Done(stamp),
+        })
+    }
+}
+
+/// What both sides hold once the site acknowledged `d`.
+pub(super) fn ack(
+    coll: Collection,
+    d: &StoredDoc,
+    remote_modified: Option<i64>,
+) -> (String, Known) {
+    let view = content::local_view(coll, d);
+    let identity = content::identity(&view).unwrap_or_else(|| d.id.clone());
+    (
+        identity,
+        Known {
+            local_modified: Some(d.srv_modified),
+            remote_modified,
+            hash: content::hash(&view, d.is_valid),
+        },
+    )
+}

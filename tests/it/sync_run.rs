@@ -1,0 +1,299 @@
+//! `nightlite sync --direction both|upload|download` (docs/sync.md): two nightlites on
+//! loopback. A is the appliance (stopped while the command runs on its data directory, as
+//! `import` requires), B the cloud site (served, reached with an access token).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::{json, Value};
+
+use crate::support::{command, now_ms, Http, TestServer};
+
+const MIN: i64 = 60_000;
+const COLLECTIONS: [&str; 5] = ["entries", "treatments", "devicestatus", "profile", "food"];
+
+fn iso(ms: i64) -> String {
+    nightlite::dates::to_iso(ms)
+}
+
+fn entry(i: i64, t0: i64) -> Value {
+    let date = t0 - i * 5 * MIN;
+    json!({"type": "sgv", "sgv": 100 + i % 50, "date": date, "dateString": iso(date),
+           "device": "xDrip-A"})
+}
+
+fn treatment(i: i64, t0: i64, what: &str) -> Value {
+    json!({"eventType": "Note", "notes": format!("{what} {i}"), "enteredBy": "test",
+           "created_at": iso(t0 - i * 7 * MIN)})
+}
+
+/// Every document of `coll` through API v3 history (deleted ones included), by identifier:
+/// (isValid, the content without the fields each server sets itself).
+fn snapshot(http: &Http, bearer: &str, coll: &str) -> BTreeMap<String, (bool, Value)> {
+    let mut out = BTreeMap::new();
+    // API v3 refuses a bound before 2000-01-01.
+    let mut since = 946_684_800_000;
+    loop {
+        let r = http.request(
+            "GET",
+            &format!("/api/v3/{coll}/history/{since}?limit=1000"),
+            &[("Authorization", bearer)],
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        let docs = r.json()["result"].as_array().cloned().unwrap_or_default();
+        for d in &docs {
+            since = since.max(d["srvModified"].as_i64().unwrap());
+            let mut c = d.clone();
+            let o = c.as_object_mut().unwrap();
+            for k in [
+                "_id",
+                "srvModified",
+                "srvCreated",
+                "isValid",
+                "modifiedBy",
+                "subject",
+            ] {
+                o.remove(k);
+            }
+            // API v3 needs an `app`: an upload of a document without one says "nightlite".
+            if o.get("app") == Some(&json!("nightlite")) {
+                o.remove("app");
+            }
+            let valid = d["isValid"] != json!(false);
+            out.insert(d["identifier"].as_str().unwrap().to_string(), (valid, c));
+        }
+        if docs.len() < 1000 {
+            return out;
+        }
+    }
+}
+
+/// Both sides hold the same documents: the same identifiers, deletions and content, but for
+/// what API v3 adds to a document it creates (Nightscout's `created_at` and `utcOffset` of
+/// an entry, an `app`).
+fn assert_same(
+    coll: &str,
+    a: &BTreeMap<String, (bool, Value)>,
+    b: &BTreeMap<String, (bool, Value)>,
+) {
+    let ka: Vec<&String> = a.keys().collect();
+    let kb: Vec<&String> = b.keys().collect();
+    if ka != kb {
+        let only_a: Vec<_> = ka.iter().filter(|k| !b.contains_key(**k)).take(5).collect();
+        let only_b: Vec<_> = kb.iter().filter(|k| !a.contains_key(**k)).take(5).collect();
+        panic!(
+            "{coll}: {} here, {} there; only here {only_a:?}, only there {only_b:?}",
+            ka.len(),
+            kb.len()
+        );
+    }
+    for (k, (va, da)) in a {
+        let (vb, db) = &b[k];
+        let strip = |d: &Value, other: &Value| {
+            let mut d = d.clone();
+            for f in ["created_at", "utcOffset"] {
+                if other.get(f).is_none() {
+                    d.as_object_mut().unwrap().remove(f);
+                }
+            }
+            d
+        };
+        assert_eq!((va, strip(da, db)), (vb, strip(db, da)), "{coll} {k}");
+    }
+}
+
+struct Site {
+    bearer: String,
+    http: Http,
+}
+
+impl Site {
+    fn of(server: &TestServer) -> Site {
+        let http = server.http();
+        let (_, token) = http.create_subject("snapshot reader", &["readable"]);
+        Site {
+            bearer: format!("Bearer {}", http.jwt_for(&token)),
+            http,
+        }
+    }
+
+    fn all(&self) -> Vec<BTreeMap<String, (bool, Value)>> {
+        COLLECTIONS
+            .iter()
+            .map(|c| snapshot(&self.http, &self.bearer, c))
+            .collect()
+    }
+
+    fn post(&self, path: &str, doc: Value) {
+        let r = self.http.post_json(path, &doc);
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+    }
+}
+
+fn sync(data: &Path, url: &str, token: &str, direction: &str, conflict: &str) -> Output {
+    command()
+        .args([
+            "sync",
+            "--url",
+            url,
+            "--direction",
+            direction,
+            "--conflict",
+            conflict,
+        ])
+        .env("NIGHTLITE_DATA_DIR", data)
+        .env("NIGHTLITE_LOG", "debug")
+        .env("IMPORT_TOKEN", token)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// B: a served site with an admin subject's token for the sync.
+fn cloud() -> (TestServer, String, String) {
+    let b = TestServer::start();
+    let (_, token) = b.http().create_subject("mirror", &["admin"]);
+    let url = b.http().url("").trim_end_matches('/').to_string();
+    (b, url, token)
+}
+
+#[test]
+fn offline_writes_reach_the_site_when_it_is_back_and_a_second_run_moves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a");
+    let t0 = now_ms() - 10 * MIN;
+    {
+        let a = TestServer::in_dir(&data, &[]);
+        let entries: Vec<Value> = (0..1203).map(|i| entry(i, t0)).collect();
+        a.post_json("/api/v1/entries", &Value::Array(entries));
+        let ts: Vec<Value> = (0..30).map(|i| treatment(i, t0, "A")).collect();
+        a.post_json("/api/v1/treatments", &Value::Array(ts));
+        for i in 0..3 {
+            let s = json!({"device": "loop://A", "created_at": iso(t0 - i * 5 * MIN),
+                           "loop": {"iob": {"iob": 1.5}}});
+            a.post_json("/api/v1/devicestatus", &s);
+        }
+        a.post_json(
+            "/api/v1/profile",
+            &json!({"defaultProfile": "Default", "startDate": iso(t0), "units": "mg/dl",
+                    "store": {"Default": {"dia": 4, "basal": [{"time": "00:00", "value": 0.8}]}}}),
+        );
+        a.post_json(
+            "/api/v1/food",
+            &json!({"type": "food", "name": "apple", "carbs": 12}),
+        );
+    }
+    // The site is down: the run fails, says why, and nothing is lost.
+    let closed = format!("http://127.0.0.1:{}", crate::support::free_port());
+    let out = sync(&data, &closed, "mirror-0000000000000000", "both", "safe");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sync failed"), "{err}");
+    assert!(!err.contains("mirror-0000000000000000"), "{err}");
+
+    let (b, url, token) = cloud();
+    let out = ok(&sync(&data, &url, &token, "both", "safe"));
+    assert!(
+        out.contains("entries: 1203 uploaded, 0 downloaded"),
+        "{out}"
+    );
+    assert!(out.contains("treatments: 30 uploaded"), "{out}");
+    let on_b = Site::of(&b).all();
+    let a = TestServer::in_dir(&data, &[]);
+    let on_a = Site::of(&a).all();
+    for (i, c) in COLLECTIONS.iter().enumerate() {
+        assert_same(c, &on_a[i], &on_b[i]);
+    }
+    assert_eq!(on_b[0].len(), 1203);
+    drop(a);
+    // Again: nothing moves either way.
+    let out = ok(&sync(&data, &url, &token, "both", "safe"));
+    for c in COLLECTIONS {
+        assert!(
+            out.contains(&format!(
+                "{c}: 0 uploaded, 0 downloaded, 0 conflicts, 0 refused, 0 pending"
+            )),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn writes_and_deletes_on_both_sides_reach_the_other_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a");
+    let t0 = now_ms() - 10 * MIN;
+    let (b, url, token) = cloud();
+    {
+        let a = TestServer::in_dir(&data, &[]);
+        let ts: Vec<Value> = (0..6).map(|i| treatment(i, t0, "A")).collect();
+        a.post_json("/api/v1/treatments", &Value::Array(ts));
+    }
+    let ts: Vec<Value> = (10..14).map(|i| treatment(i, t0, "B")).collect();
+    b.post_json("/api/v1/treatments", &Value::Array(ts));
+    ok(&sync(&data, &url, &token, "both", "safe"));
+    let site_b = Site::of(&b);
+    assert_eq!(site_b.all()[1].len(), 10);
+
+    // A (offline) adds one, edits one, deletes one; B adds one, deletes another.
+    {
+        let a = TestServer::in_dir(&data, &[]);
+        let a_site = Site::of(&a);
+        a_site.post("/api/v1/treatments", treatment(20, t0, "A later"));
+        let list = Value::Array(a.list("/api/v1/treatments.json?find[notes]=A%201"));
+        let mut one = list[0].clone();
+        one["notes"] = json!("A 1 edited");
+        assert_eq!(a.put_json("/api/v1/treatments", &one).status, 200);
+        let gone = Value::Array(a.list("/api/v1/treatments.json?find[notes]=A%202"));
+        let id = gone[0]["_id"].as_str().unwrap();
+        assert_eq!(a.delete(&format!("/api/v1/treatments/{id}")).status, 200);
+    }
+    site_b.post("/api/v1/treatments", treatment(30, t0, "B later"));
+    let gone = Value::Array(b.list("/api/v1/treatments.json?find[notes]=B%2011"));
+    let id = gone[0]["_id"].as_str().unwrap();
+    assert_eq!(b.delete(&format!("/api/v1/treatments/{id}")).status, 200);
+
+    let out = ok(&sync(&data, &url, &token, "both", "safe"));
+    assert!(
+        out.contains("treatments: 3 uploaded, 2 downloaded, 0 conflicts"),
+        "{out}"
+    );
+    let on_b = site_b.all();
+    let a = TestServer::in_dir(&data, &[]);
+    let on_a = Site::of(&a).all();
+    assert_same("treatments", &on_a[1], &on_b[1]);
+    let live = |m: &BTreeMap<String, (bool, Value)>| {
+        let mut n: Vec<String> = m
+            .values()
+            .filter(|(v, _)| *v)
+            .map(|(_, d)| d["notes"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    let expected = [
+        "A 0",
+        "A 1 edited",
+        "A 3",
+        "A 4",
+        "A 5",
+        "A later 20",
+        "B 10",
+        "B 12",
+        "B 13",
+        "B later 30",
+    ];
+    assert_eq!(live(&on_a[1]), expected);
+}
