@@ -128,8 +128,15 @@ impl Engine {
         pass: Pass,
         counts: &mut Counts,
     ) -> Result<(), SyncError> {
+        // Device statuses only from the recent window, by their own time (a first run
+        // reads the site's history from the window's start, by its write time).
+        let floor = (coll == Collection::DeviceStatus).then(|| self.floor(coll));
         let items: Vec<Item> = docs
             .into_iter()
+            .filter(|d| match floor {
+                Some(f) => doc_time(coll.table(), d).is_none_or(|t| t >= f),
+                None => true,
+            })
             .filter_map(|d| {
                 let Value::Object(doc) = d else { return None };
                 let identity = content::identity(&doc)?;

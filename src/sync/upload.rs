@@ -45,8 +45,11 @@ impl Engine {
             let n = page.len();
             let mut acks = Vec::new();
             let mut failure = None;
+            // Device statuses only from the recent window, by their own time.
+            let floor = (coll == Collection::DeviceStatus).then(|| self.floor(coll));
             for o in page {
-                if !o.echo && !o.held {
+                let old = floor.is_some_and(|f| o.doc.mills < f);
+                if !o.echo && !o.held && !old {
                     match self.send(api, coll, &o.doc).await {
                         Ok(Sent::Done(remote_modified)) => {
                             acks.push(ack(coll, &o.doc, remote_modified));

@@ -297,3 +297,268 @@ fn writes_and_deletes_on_both_sides_reach_the_other_side() {
     ];
     assert_eq!(live(&on_a[1]), expected);
 }
+
+/// The conflict log of A: (identity, strategy, reason, kept, the local and the site's notes).
+fn conflicts(data: &Path) -> Vec<(String, String, String, Option<String>, Value, Value)> {
+    let db = rusqlite::Connection::open(data.join("nightlite.sqlite3")).unwrap();
+    let mut stmt = db
+        .prepare(
+            "SELECT identity, strategy, reason, kept, local_doc, remote_doc FROM sync_conflicts
+             ORDER BY id",
+        )
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| {
+            let doc = |i| -> rusqlite::Result<Value> {
+                let t: String = r.get(i)?;
+                Ok(serde_json::from_str(&t).unwrap())
+            };
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, doc(4)?, doc(5)?))
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+/// One treatment of A's on both sides, then edited on both: A first, the site a little later.
+fn edited_on_both(
+    data: &Path,
+    b: &TestServer,
+    url: &str,
+    token: &str,
+    doc: Value,
+    on_a: Value,
+    on_b: Value,
+) -> String {
+    {
+        let a = TestServer::in_dir(data, &[]);
+        a.post_json("/api/v1/treatments", &doc);
+    }
+    ok(&sync(data, url, token, "both", "safe"));
+    let edit = |server: &TestServer, fields: &Value| {
+        let mut d = server.list("/api/v1/treatments.json")[0].clone();
+        for (k, v) in fields.as_object().unwrap() {
+            d[k] = v.clone();
+        }
+        assert_eq!(server.put_json("/api/v1/treatments", &d).status, 200);
+        d["identifier"].as_str().unwrap().to_string()
+    };
+    let identity = {
+        let a = TestServer::in_dir(data, &[]);
+        edit(&a, &on_a)
+    };
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(edit(b, &on_b), identity);
+    identity
+}
+
+fn notes(server: &TestServer) -> (Value, Value) {
+    let d = &server.list("/api/v1/treatments.json")[0];
+    (d["notes"].clone(), d["duration"].clone())
+}
+
+#[test]
+fn a_conflicting_edit_is_settled_by_each_strategy_and_the_loser_is_logged() {
+    let t0 = now_ms() - 10 * MIN;
+    let note = json!({"eventType": "Note", "notes": "first", "created_at": iso(t0)});
+    // (strategy, whose notes both sides end with)
+    for (strategy, winner) in [
+        ("local-wins", "on A"),
+        ("remote-wins", "on B"),
+        ("newest", "on B"),
+        ("safe", "on B"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("a");
+        let (b, url, token) = cloud();
+        let identity = edited_on_both(
+            &data,
+            &b,
+            &url,
+            &token,
+            note.clone(),
+            json!({"notes": "on A"}),
+            json!({"notes": "on B"}),
+        );
+        let out = ok(&sync(&data, &url, &token, "both", strategy));
+        assert!(
+            out.contains("treatments: ") && out.contains(" 1 conflicts"),
+            "{strategy}: {out}"
+        );
+        assert_eq!(notes(&b).0, winner, "{strategy}");
+        let log = conflicts(&data);
+        assert_eq!(log.len(), 1, "{strategy}: {log:?}");
+        let (id, s, _, kept, local, remote) = &log[0];
+        assert_eq!((id, s.as_str()), (&identity, strategy));
+        let kept = kept.as_deref().unwrap();
+        assert_eq!(kept, if winner == "on A" { "local" } else { "remote" });
+        // Both versions are in the log.
+        assert_eq!(
+            (local["notes"].clone(), remote["notes"].clone()),
+            (json!("on A"), json!("on B"))
+        );
+        let a = TestServer::in_dir(&data, &[]);
+        assert_eq!(notes(&a).0, winner, "{strategy}");
+        drop(a);
+        // Settled: the next run finds nothing.
+        let out = ok(&sync(&data, &url, &token, "both", strategy));
+        assert!(
+            out.contains("treatments: 0 uploaded, 0 downloaded, 0 conflicts"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn a_started_override_only_gets_shorter_and_a_manual_conflict_is_held() {
+    let t0 = now_ms() - 10 * MIN;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a");
+    let (b, url, token) = cloud();
+    // Shortened here (cancelled after 20 minutes), edited there later with its old length.
+    let over = json!({"eventType": "Temporary Override", "reason": "Running", "duration": 60,
+                      "created_at": iso(t0)});
+    edited_on_both(
+        &data,
+        &b,
+        &url,
+        &token,
+        over,
+        json!({"duration": 20}),
+        json!({"notes": "later edit", "duration": 60}),
+    );
+    ok(&sync(&data, &url, &token, "both", "safe"));
+    assert_eq!(notes(&b).1, json!(20));
+    let log = conflicts(&data);
+    assert_eq!(
+        log[0].2,
+        "a started override or temporary target only gets shorter"
+    );
+    assert_eq!(log[0].5["notes"], "later edit");
+
+    // Manual: both versions held, neither side changes, until decided.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a");
+    let (b, url, token) = cloud();
+    let note = json!({"eventType": "Note", "notes": "first", "created_at": iso(t0)});
+    edited_on_both(
+        &data,
+        &b,
+        &url,
+        &token,
+        note,
+        json!({"notes": "on A"}),
+        json!({"notes": "on B"}),
+    );
+    for _ in 0..2 {
+        let out = ok(&sync(&data, &url, &token, "both", "manual"));
+        assert!(
+            out.contains("treatments: 0 uploaded, 0 downloaded"),
+            "{out}"
+        );
+        assert_eq!(notes(&b).0, "on B");
+        let log = conflicts(&data);
+        assert_eq!((log.len(), log[0].3.clone()), (1, None), "{log:?}");
+    }
+    let a = TestServer::in_dir(&data, &[]);
+    assert_eq!(notes(&a).0, "on A");
+    drop(a);
+    // Decided for the version here (what POST /api/v4/sync/conflicts/{id} records).
+    let db = rusqlite::Connection::open(data.join("nightlite.sqlite3")).unwrap();
+    db.execute(
+        "UPDATE sync_conflicts SET kept = 'local', reason = 'decided', applied = 0",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    ok(&sync(&data, &url, &token, "both", "manual"));
+    assert_eq!(notes(&b).0, "on A");
+    let log = conflicts(&data);
+    assert_eq!(log[0].3.as_deref(), Some("local"));
+}
+
+#[test]
+fn a_sync_killed_mid_upload_loses_nothing_and_copies_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a");
+    let t0 = now_ms() - 10 * MIN;
+    {
+        let a = TestServer::in_dir(&data, &[]);
+        let entries: Vec<Value> = (0..4000).map(|i| entry(i, t0)).collect();
+        a.post_json("/api/v1/entries", &Value::Array(entries));
+    }
+    let (b, url, token) = cloud();
+    let count = || {
+        let r = b.get_auth("/api/v1/count/entries/where?find[date][$gte]=0");
+        r.json()[0]["count"].as_u64().unwrap_or(0)
+    };
+    let mut child = command()
+        .args(["sync", "--url", &url, "--direction", "upload"])
+        .env("NIGHTLITE_DATA_DIR", &data)
+        .env("IMPORT_TOKEN", &token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while count() < 150 {
+        assert!(std::time::Instant::now() < deadline, "no upload began");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = count();
+    assert!(
+        partial < 4000,
+        "the upload ended before the kill: {partial}"
+    );
+    let out = ok(&sync(&data, &url, &token, "both", "safe"));
+    assert!(out.contains("entries: "), "{out}");
+    assert_eq!(count(), 4000);
+    let a = TestServer::in_dir(&data, &[]);
+    assert_same("entries", &Site::of(&a).all()[0], &Site::of(&b).all()[0]);
+}
+
+#[test]
+fn device_statuses_are_copied_from_a_recent_window_only_and_no_credential_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a");
+    let now = now_ms();
+    let status = |who: &str, ago_h: i64| {
+        json!({"device": format!("loop://{who}"), "created_at": iso(now - ago_h * 3_600_000),
+               "pump": {"reservoir": ago_h}})
+    };
+    {
+        let a = TestServer::in_dir(&data, &[]);
+        for h in [1, 30] {
+            a.post_json("/api/v1/devicestatus", &status("A", h));
+        }
+    }
+    let (b, url, token) = cloud();
+    for h in [2, 40] {
+        b.post_json("/api/v1/devicestatus", &status("B", h));
+    }
+    let out = sync(&data, &url, &token, "both", "safe");
+    let stdout = ok(&out);
+    assert!(
+        stdout.contains("devicestatus: 1 uploaded, 1 downloaded"),
+        "{stdout}"
+    );
+    let logs = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        logs.contains("DEBUG") || logs.contains("debug"),
+        "no debug log: {logs}"
+    );
+    assert!(!logs.contains(&token), "{logs}");
+    let a = TestServer::in_dir(&data, &[]);
+    let reservoirs = |s: &TestServer| {
+        let mut r: Vec<i64> = s
+            .list("/api/v1/devicestatus.json?count=10&find[created_at][$gte]=2000")
+            .iter()
+            .map(|d| d["pump"]["reservoir"].as_i64().unwrap())
+            .collect();
+        r.sort();
+        r
+    };
+    assert_eq!(reservoirs(&a), [1, 2, 30]);
+    assert_eq!(reservoirs(&b), [1, 2, 40]);
+}
