@@ -21,7 +21,7 @@ pub use caller::{Action, Caller};
 pub use read::{find, get, history, list, list_paged, newest_of_device, search, Search};
 pub use write::{
     apply_incoming, create, create_each, delete, delete_id, delete_matching, may_replace,
-    merge_fields, patch, replace, upsert, Collect, Incoming, Source,
+    merge_fields, patch, replace, upsert, Applied, Collect, Incoming, Source,
 };
 
 pub use crate::store::upsert::Outcome;

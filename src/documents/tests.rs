@@ -250,3 +250,40 @@ async fn a_deleted_document_leaves_the_lists_and_stays_in_history() {
         matches!(settings, Err(Error::Forbidden(m)) if m == "Missing permission api:settings:admin")
     );
 }
+
+/// Another site's version is written only over the version the caller saw: a document
+/// edited here meanwhile is left alone (the sync sees a conflict next time, not a lost edit).
+#[tokio::test]
+async fn an_incoming_document_never_overwrites_an_edit_made_meanwhile() {
+    let (_dir, store) = open();
+    let server = Caller::server("test");
+    let first = post(&store, &server, note("2024-01-01T00:00:00Z")).await;
+    let ident = first[0].doc["identifier"].as_str().unwrap().to_string();
+    let seen = first[0].srv_modified;
+    // Edited here after the sync looked at it.
+    let mut edited = first[0].doc.clone();
+    edited.insert("notes".into(), "edited here".into());
+    let edit = prepare(T, Value::Object(edited), "t", 0).unwrap();
+    post(&store, &server, edit).await;
+    let mut theirs = first[0].doc.clone();
+    theirs.insert("notes".into(), "from the site".into());
+    let incoming = Incoming::Store(prepare(T, Value::Object(theirs), "t", 0).unwrap());
+    let outcomes = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+    let o = outcomes.clone();
+    apply_incoming(
+        &store,
+        &server,
+        T,
+        Merge::Replace,
+        vec![(incoming, ident.clone(), Some(seen))],
+        move |_, _, a| {
+            o.lock().unwrap().push(a);
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(*outcomes.lock().unwrap(), [Applied::Changed]);
+    let now = find(&store, &server, T, ident).await.unwrap().unwrap();
+    assert_eq!(now.doc["notes"], "edited here");
+}

@@ -334,20 +334,31 @@ pub enum Incoming {
     Nothing,
 }
 
+/// What [`apply_incoming`] did with one [`Incoming`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Written (or nothing to write): the row's srvModified after it, None when there is no
+    /// such row.
+    Done(Option<i64>),
+    /// Not written: the document here changed since the caller looked (its srvModified is
+    /// not the one expected), so the caller's decision no longer holds.
+    Changed,
+}
+
 /// Writes a page of another site's documents in one transaction: each [`Incoming`] in
-/// order, then `then(conn, index, srv_modified)` with the row's srvModified after it (None
-/// when nothing was written or there is no such row), so the caller's bookkeeping (the sync's
-/// known versions) commits with the documents or not at all. Returns each srvModified.
+/// order, unless the document `identity` here no longer has the srvModified the caller saw
+/// (`expected`, None for no document), then `then(conn, index, applied)`, so the caller's
+/// bookkeeping (the sync's known versions) commits with the documents or not at all.
 pub async fn apply_incoming<F>(
     store: &Store,
     caller: &Caller,
     coll: Collection,
     merge: Merge,
-    items: Vec<Incoming>,
+    items: Vec<(Incoming, String, Option<i64>)>,
     mut then: F,
-) -> Result<Vec<Option<i64>>>
+) -> Result<()>
 where
-    F: FnMut(&rusqlite::Connection, usize, Option<i64>) -> Result<()> + Send + 'static,
+    F: FnMut(&rusqlite::Connection, usize, Applied) -> Result<()> + Send + 'static,
 {
     caller.require(coll, Action::Create)?;
     caller.require(coll, Action::Update)?;
@@ -356,8 +367,12 @@ where
     let now = dates::now_ms();
     store
         .write(move |conn| {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
+            for (i, (item, identity, expected)) in items.into_iter().enumerate() {
+                let current = rules::find(conn, coll, &identity)?;
+                if current.as_ref().map(|d| d.srv_modified) != expected {
+                    then(conn, i, Applied::Changed)?;
+                    continue;
+                }
                 let m = match item {
                     Incoming::Store(docs) => {
                         let mut last = None;
@@ -367,18 +382,16 @@ where
                         last
                     }
                     Incoming::Delete(identifier) => {
-                        let live = rules::find(conn, coll, &identifier)?;
-                        if live.as_ref().is_some_and(|d| d.is_valid) {
+                        if current.as_ref().is_some_and(|d| d.is_valid) {
                             rules::delete(conn, coll, &identifier, false, subject.as_deref())?;
                         }
                         rules::find(conn, coll, &identifier)?.map(|d| d.srv_modified)
                     }
-                    Incoming::Nothing => None,
+                    Incoming::Nothing => current.map(|d| d.srv_modified),
                 };
-                then(conn, i, m)?;
-                out.push(m);
+                then(conn, i, Applied::Done(m))?;
             }
-            Ok(out)
+            Ok(())
         })
         .await
 }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::content;
 use super::engine::{Counts, Engine, SyncError, Watch};
-use crate::documents::{self, Incoming};
+use crate::documents::{self, Applied, Incoming};
 use crate::remote::read::{doc_time, page_size};
 use crate::remote::windows::by_time;
 use crate::remote::Api;
@@ -37,7 +37,7 @@ enum Plan {
     /// Unchanged there since the last sync.
     Skip,
     /// The same on both sides: only remember it.
-    Same { local_modified: Option<i64> },
+    Same,
     /// Changed on both sides: logged, settled in RESOLVING.
     Conflict(Box<Conflict>),
     /// A conflict about it waits for a decision: its site version is updated.
@@ -175,9 +175,10 @@ impl Engine {
         let mut plans = Vec::with_capacity(items.len());
         let mut incoming = Vec::with_capacity(items.len());
         for (item, (known, local, held)) in items.iter().zip(seen) {
+            let seen_here = local.as_ref().map(|l| l.srv_modified);
             let (plan, write) = self.plan(coll, cur, item, pass, known, local, held, now);
             plans.push(plan);
-            incoming.push(write);
+            incoming.push((write, seen_here));
         }
         self.write_page(coll, items, plans, incoming, counts).await
     }
@@ -219,12 +220,7 @@ impl Engine {
             .as_ref()
             .is_some_and(|l| content::local_hash(coll, l) == item.hash);
         if both_deleted || same {
-            return (
-                Plan::Same {
-                    local_modified: local.map(|l| l.srv_modified),
-                },
-                Incoming::Nothing,
-            );
+            return (Plan::Same, Incoming::Nothing);
         }
         let changed_here = match (&local, &known) {
             (None, _) => false,
@@ -289,17 +285,18 @@ impl Engine {
     }
 
     /// Writes a page's plans: the documents taken and the bookkeeping, in one transaction.
+    /// A document changed here since it was looked at is left alone: the next run sees the
+    /// change (a conflict then, not a lost edit).
     async fn write_page(
         &self,
         coll: Collection,
         items: Vec<Item>,
         plans: Vec<Plan>,
-        incoming: Vec<Incoming>,
+        incoming: Vec<(Incoming, Option<i64>)>,
         counts: &mut Counts,
     ) -> Result<(), SyncError> {
         for p in &plans {
             match p {
-                Plan::Take => counts.downloaded += 1,
                 Plan::Conflict(_) => counts.conflicts += 1,
                 Plan::Refused => counts.refused += 1,
                 _ => {}
@@ -312,17 +309,24 @@ impl Engine {
             return Ok(());
         }
         let key = self.key().to_string();
+        let writes = incoming
+            .into_iter()
+            .zip(&items)
+            .map(|((w, seen), i)| (w, i.identity.clone(), seen))
+            .collect();
         let rows: Vec<(String, Option<i64>, String)> = items
             .into_iter()
             .map(|i| (i.identity, i.modified, i.hash))
             .collect();
+        let taken = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = taken.clone();
         documents::apply_incoming(
             &self.store,
             &self.caller,
             coll,
             merge_for(coll),
-            incoming,
-            move |conn, i, written| {
+            writes,
+            move |conn, i, applied| {
                 let (identity, modified, hash) = &rows[i];
                 let remember = |local_modified| {
                     book::set_known(
@@ -337,17 +341,23 @@ impl Engine {
                         },
                     )
                 };
-                match &plans[i] {
-                    Plan::Skip | Plan::Refused => Ok(()),
-                    Plan::Same { local_modified } => remember(*local_modified),
-                    Plan::Take => remember(written),
-                    Plan::Conflict(c) => book::add_conflict(conn, &key, c).map(|_| ()),
-                    Plan::Held { id, doc } => book::update_held_remote(conn, *id, doc, *modified),
+                match (&plans[i], applied) {
+                    (Plan::Conflict(c), _) => book::add_conflict(conn, &key, c).map(|_| ()),
+                    (Plan::Held { id, doc }, _) => {
+                        book::update_held_remote(conn, *id, doc, *modified)
+                    }
+                    (_, Applied::Changed) | (Plan::Skip | Plan::Refused, _) => Ok(()),
+                    (Plan::Same, Applied::Done(m)) => remember(m),
+                    (Plan::Take, Applied::Done(m)) => {
+                        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        remember(m)
+                    }
                 }
             },
         )
         .await
         .map_err(|e| super::engine::local(&e))?;
+        counts.downloaded += taken.load(std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }

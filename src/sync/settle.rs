@@ -79,6 +79,18 @@ impl super::engine::Engine {
             .map_err(|e| super::engine::local(&e))
     }
 
+    /// The srvModified here of the document `identity` (deleted ones too); None without one.
+    async fn local_modified(
+        &self,
+        coll: crate::store::Collection,
+        identity: &str,
+    ) -> Result<Option<i64>, super::engine::SyncError> {
+        let found = crate::documents::find(&self.store, &self.caller, coll, identity.to_string())
+            .await
+            .map_err(|e| super::engine::local(&e))?;
+        Ok(found.map(|d| d.srv_modified))
+    }
+
     /// Whether decisions made through the API wait to be carried out.
     pub(super) async fn has_decisions(&self) -> Result<bool, super::engine::SyncError> {
         let key = self.key().to_string();
@@ -115,13 +127,30 @@ impl super::engine::Engine {
                     .incoming(coll, &identity, &remote.doc, remote.valid)
                     .unwrap_or(crate::documents::Incoming::Nothing);
                 let remote_modified = c.remote_modified;
+                // The version here as the conflict saw it: changed again since, it waits.
+                let seen = match c.kept {
+                    None => c.local_modified,
+                    Some(_) => self.local_modified(coll, &identity).await?,
+                };
                 crate::documents::apply_incoming(
                     &self.store,
                     &self.caller,
                     coll,
                     super::download::merge_for(coll),
-                    vec![write],
-                    move |conn, _, written| {
+                    vec![(write, identity.clone(), seen)],
+                    move |conn, _, applied| {
+                        let crate::documents::Applied::Done(written) = applied else {
+                            // Edited here again meanwhile: that newer edit stays, and goes
+                            // up; the site's version stays in the log.
+                            return crate::store::sync::settle(
+                                conn,
+                                id,
+                                "local",
+                                "changed here again while settling: the newer version here is kept",
+                                now,
+                                true,
+                            );
+                        };
                         crate::store::sync::set_known(
                             conn,
                             &key,
