@@ -562,3 +562,31 @@ fn device_statuses_are_copied_from_a_recent_window_only_and_no_credential_is_log
     assert_eq!(reservoirs(&a), [1, 2, 30]);
     assert_eq!(reservoirs(&b), [1, 2, 40]);
 }
+
+#[test]
+fn with_the_api_secret_the_sync_uses_a_subject_of_its_own_on_the_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a");
+    {
+        let a = TestServer::in_dir(&data, &[]);
+        a.post_json("/api/v1/treatments", &treatment(1, now_ms(), "A"));
+    }
+    let b = TestServer::start();
+    let url = b.http().url("").trim_end_matches('/').to_string();
+    let out = command()
+        .args(["sync", "--url", &url, "--direction", "both"])
+        .env("NIGHTLITE_DATA_DIR", &data)
+        .env("IMPORT_API_SECRET", crate::support::SECRET)
+        .env("NIGHTLITE_LOG", "debug")
+        .output()
+        .unwrap();
+    let stdout = ok(&out);
+    assert!(stdout.contains("treatments: 1 uploaded"), "{stdout}");
+    let subjects = b.list("/api/v2/authorization/subjects");
+    let sync = subjects.iter().find(|s| s["name"] == "nightlite-sync");
+    assert_eq!(sync.map(|s| s["roles"].clone()), Some(json!(["admin"])));
+    let logs = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!logs.contains(crate::support::SECRET), "{logs}");
+    let token = sync.unwrap()["accessToken"].as_str().unwrap();
+    assert!(!logs.contains(token), "{logs}");
+}
