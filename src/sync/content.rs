@@ -79,6 +79,48 @@ pub fn named(mut doc: Map<String, Value>, identity: &str) -> Map<String, Value> 
     doc
 }
 
+/// Fields a site sets itself (left out of every comparison).
+const SERVER_FIELDS: [&str; 6] = [
+    "_id",
+    "srvCreated",
+    "srvModified",
+    "isValid",
+    "subject",
+    "modifiedBy",
+];
+
+/// Fields a site's API adds to a document it stores without them (Nightscout's API v3 adds
+/// `created_at` and `utcOffset`, requires an `app`; nightlite's v3 view adds `date`): a copy
+/// that has one where the original has none is still the same document.
+const ADDED_BY_SITES: [&str; 5] = ["created_at", "utcOffset", "app", "date", "sysTime"];
+
+/// Whether a site's copy and the document here are the same document, as far as anything
+/// but what their servers add tells.
+pub fn equivalent(here: &Map<String, Value>, there: &Map<String, Value>) -> bool {
+    let strip = |d: &Map<String, Value>, other: &Map<String, Value>| {
+        let mut d = d.clone();
+        for k in SERVER_FIELDS {
+            d.remove(k);
+        }
+        for k in ADDED_BY_SITES {
+            if !other.contains_key(k) {
+                d.remove(k);
+            }
+        }
+        d
+    };
+    strip(here, there) == strip(there, here)
+}
+
+/// The fields the site's API added to its copy `there` that `doc` lacks, put into `doc`.
+pub fn keep_added(doc: &mut Map<String, Value>, there: &Map<String, Value>) {
+    for k in ADDED_BY_SITES {
+        if let (false, Some(v)) = (doc.contains_key(k), there.get(k)) {
+            doc.insert(k.into(), v.clone());
+        }
+    }
+}
+
 /// A started override or temporary target (the conflict rule that they only get shorter).
 pub fn is_timed_adjustment(doc: &Map<String, Value>) -> bool {
     matches!(

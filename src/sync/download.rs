@@ -216,9 +216,10 @@ impl Engine {
             );
         }
         let both_deleted = !item.valid && local.as_ref().is_none_or(|l| !l.is_valid);
-        let same = local
-            .as_ref()
-            .is_some_and(|l| content::local_hash(coll, l) == item.hash);
+        let same = local.as_ref().is_some_and(|l| {
+            l.is_valid == item.valid
+                && content::equivalent(&content::local_view(coll, l), &item.doc)
+        });
         if both_deleted || same {
             return (Plan::Same, Incoming::Nothing);
         }

@@ -109,7 +109,23 @@ impl Engine {
         coll: Collection,
         d: &StoredDoc,
     ) -> Result<Sent, SyncError> {
-        let view = content::local_view(coll, d);
+        self.send_over(api, coll, d, None).await
+    }
+
+    /// As [`Engine::send`], over the site's copy `there` when it is known: the fields its API
+    /// added to that copy (an `app`, `created_at`, `utcOffset`) go with the document, since
+    /// API v3 refuses a change of them.
+    pub(super) async fn send_over(
+        &self,
+        api: Api,
+        coll: Collection,
+        d: &StoredDoc,
+        there: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<Sent, SyncError> {
+        let mut view = content::local_view(coll, d);
+        if let Some(there) = there {
+            content::keep_added(&mut view, there);
+        }
         let identity = content::identity(&view).unwrap_or_else(|| d.id.clone());
         let (outcome, stamp) = if d.is_valid {
             self.remote.upload_stamped(api, coll.table(), view).await?

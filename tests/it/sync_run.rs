@@ -590,3 +590,64 @@ fn with_the_api_secret_the_sync_uses_a_subject_of_its_own_on_the_site() {
     let token = sync.unwrap()["accessToken"].as_str().unwrap();
     assert!(!logs.contains(token), "{logs}");
 }
+
+#[test]
+fn sites_that_received_the_same_uploads_separately_agree_without_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a");
+    let t0 = now_ms() - 10 * MIN;
+    let (b, url, token) = cloud();
+    let bearer = format!("Bearer {}", b.http().jwt_for(&token));
+    {
+        let a = TestServer::in_dir(&data, &[]);
+        for i in 0..5 {
+            // Through API v1 here, through API v3 there (which adds created_at and
+            // utcOffset, and needs an app): the same readings.
+            let e = entry(i, t0);
+            a.post_json("/api/v1/entries", &e);
+            let mut v3 = e.clone();
+            v3["app"] = json!("xDrip+");
+            let r = b.request_json(
+                "POST",
+                "/api/v3/entries",
+                &[("Authorization", &bearer)],
+                Some(&v3),
+            );
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+    }
+    let out = ok(&sync(&data, &url, &token, "both", "safe"));
+    assert!(
+        out.contains("entries: 0 uploaded, 0 downloaded, 0 conflicts, 0 refused, 0 pending"),
+        "{out}"
+    );
+    // One reading stored differently on each side, later here: the version here is kept,
+    // and goes up with the site's `app` (API v3 refuses a change of it).
+    let mut there = entry(9, t0);
+    there["app"] = json!("xDrip+");
+    there["sgv"] = json!(77);
+    let r = b.request_json(
+        "POST",
+        "/api/v3/entries",
+        &[("Authorization", &bearer)],
+        Some(&there),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    {
+        let a = TestServer::in_dir(&data, &[]);
+        let mut here = entry(9, t0);
+        here["sgv"] = json!(88);
+        a.post_json("/api/v1/entries", &here);
+    }
+    let out = ok(&sync(&data, &url, &token, "both", "safe"));
+    assert!(
+        out.contains("entries: 0 uploaded, 0 downloaded, 1 conflicts, 0 refused"),
+        "{out}"
+    );
+    let on_b = b.list("/api/v1/entries.json?count=1&find[sgv][$gte]=70&find[sgv][$lte]=90");
+    assert_eq!(
+        (on_b[0]["sgv"].clone(), on_b[0]["app"].clone()),
+        (json!(88), json!("xDrip+"))
+    );
+}
