@@ -369,4 +369,79 @@ mod tests {
         );
         assert_eq!(known_count(&conn, SITE, Collection::Entries).unwrap(), 31);
     }
+
+    /// A line of /proc/self/status, in kB (Linux).
+    fn status_kb(key: &str) -> u64 {
+        let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The digests' time and memory on 100,000 and 500,000 entries (docs/PERFORMANCE.md,
+    /// "Sync digest"): `cargo test --release --lib sync_digest::tests::measure -- --ignored
+    /// --nocapture`. Peak RSS is reset before each digest (/proc/self/clear_refs), so the peak
+    /// printed is the digest's own on top of what the process held.
+    #[test]
+    #[ignore]
+    fn measure() {
+        for n in [100_000i64, 500_000] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("digest.sqlite3");
+            {
+                let mut conn = Connection::open(&path).unwrap();
+                crate::store::migrate::migrate(&mut conn).unwrap();
+                let tx = conn.transaction().unwrap();
+                {
+                    let mut doc = tx
+                        .prepare(
+                            "INSERT INTO entries (id, doc, mills, srv_created, srv_modified)
+                             VALUES (?1, json_object('identifier', ?2, 'type', 'sgv',
+                                     'sgv', 100, 'date', ?3), ?3, ?4, ?4)",
+                        )
+                        .unwrap();
+                    let mut k = tx
+                        .prepare("INSERT INTO sync_known VALUES ('s', 'entries', ?1, ?2, ?2, 'h')")
+                        .unwrap();
+                    for i in 0..n {
+                        // Identifiers in another order than the rows, as UUIDs are.
+                        let mixed = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                        let ident = format!("{mixed:016x}-{i:08}");
+                        let ms = 1_700_000_000_000 + i;
+                        doc.execute(params![format!("{i:024x}"), ident, ms - 5, ms])
+                            .unwrap();
+                        k.execute(params![ident, ms]).unwrap();
+                    }
+                }
+                tx.commit().unwrap();
+            }
+            // As a reader thread's connection (store/readers.rs): read-only, its page cache.
+            let conn =
+                Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .unwrap();
+            conn.pragma_update(None, "cache_size", crate::store::READER_CACHE_KIB)
+                .unwrap();
+            let runs: [(&str, i64); 2] = [("all", 0), ("last 1000", 1_700_000_000_000 + n - 1001)];
+            for (what, since) in runs {
+                let _ = std::fs::write("/proc/self/clear_refs", "5");
+                let before = status_kb("VmRSS:");
+                let t = std::time::Instant::now();
+                let s = site(&conn, Collection::Entries, since).unwrap();
+                let site_ms = t.elapsed().as_millis();
+                let t = std::time::Instant::now();
+                let k = known(&conn, "s", Collection::Entries, since).unwrap();
+                let known_ms = t.elapsed().as_millis();
+                let peak = status_kb("VmHWM:");
+                assert_eq!(s, k);
+                println!(
+                    "{n} entries, {what} ({} rows): site {site_ms} ms, sync_known {known_ms} ms, \
+                     RSS {before} kB before, peak {peak} kB (+{} kB)",
+                    s.count,
+                    peak.saturating_sub(before)
+                );
+            }
+        }
+    }
 }
