@@ -362,11 +362,19 @@ fn sync(
                     c.collection, c.uploaded, c.downloaded, c.conflicts, c.refused, c.pending
                 );
             }
-            for i in report.integrity.iter().filter(|i| !i.matches) {
-                println!(
-                    "{}: the sides differ after the sync ({} compared by {})",
-                    i.collection, i.compared, i.method
-                );
+            for i in &report.integrity {
+                let there = i.remote_count.map_or("?".to_string(), |n| n.to_string());
+                if i.matches {
+                    println!(
+                        "{}: the same on both sides ({}: {} here, {there} there)",
+                        i.collection, i.method, i.local_count
+                    );
+                } else {
+                    println!(
+                        "{}: the sides differ after the sync ({}: {} here, {there} there)",
+                        i.collection, i.method, i.local_count
+                    );
+                }
             }
             ExitCode::SUCCESS
         }

@@ -325,11 +325,23 @@ pub const RULES: &[Rule] = &[
     ),
     // The bridges' status (docs/bridges.md): admins, or a subject given api:bridges:read.
     v3("GET", "/api/v4/bridges", &["api:bridges:read"]),
+    // The sync's integrity digest of a collection (docs/sync.md, "Integrity").
+    v3(
+        "GET",
+        "/api/v4/sync/digest/{collection}",
+        &["api:{collection}:read"],
+    ),
 ];
 
-/// A rule's permissions for a concrete path (`{collection}` filled in from `/api/v3/<col>`).
+/// A rule's permissions for a concrete path (`{collection}` filled in from the path's segment
+/// where the rule's pattern has it: `/api/v3/<col>`, `/api/v4/sync/digest/<col>`).
 pub(crate) fn perms_for(rule: &Rule, path: &str) -> Vec<String> {
-    let collection = path.split('/').nth(3).unwrap_or("");
+    let at = rule
+        .path
+        .split('/')
+        .position(|s| s == "{collection}")
+        .unwrap_or(3);
+    let collection = path.split('/').nth(at).unwrap_or("");
     rule.perms
         .iter()
         .map(|p| p.replace("{collection}", collection))
@@ -392,6 +404,17 @@ mod tests {
                 r.path
             );
         }
+    }
+
+    #[test]
+    fn the_collection_of_a_permission_is_the_paths_own_segment() {
+        let v3 = rule_for("GET", "/api/v3/{collection}").unwrap();
+        assert_eq!(perms_for(v3, "/api/v3/food"), ["api:food:read"]);
+        let digest = rule_for("GET", "/api/v4/sync/digest/{collection}").unwrap();
+        assert_eq!(
+            perms_for(digest, "/api/v4/sync/digest/treatments"),
+            ["api:treatments:read"]
+        );
     }
 
     #[test]

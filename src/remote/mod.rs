@@ -11,6 +11,7 @@
 //! holds the token, the secret, a JWT or a reply body.
 
 mod auth;
+pub mod lookup;
 pub mod read;
 pub mod windows;
 pub mod write;

@@ -24,7 +24,7 @@ fn field(collection: &str) -> &'static str {
 }
 
 /// Where v1 lists a collection with a find: `/api/v1/profile` takes none, `/profiles` does.
-fn list(collection: &str) -> &str {
+pub(super) fn list(collection: &str) -> &str {
     if collection == "profile" {
         "profiles"
     } else {

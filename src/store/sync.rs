@@ -124,6 +124,22 @@ pub fn set_known(
     Ok(())
 }
 
+/// The site's srvModified of a version both sides hold (known before only by content).
+pub fn set_remote_modified(
+    conn: &Connection,
+    remote: &str,
+    coll: Collection,
+    identity: &str,
+    remote_modified: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE sync_known SET remote_modified = ?4
+         WHERE remote = ?1 AND collection = ?2 AND identity = ?3",
+    )?
+    .execute(params![remote, coll.table(), identity, remote_modified])?;
+    Ok(())
+}
+
 /// One local change in the outbox.
 #[derive(Debug, Clone)]
 pub struct Outgoing {

@@ -200,9 +200,20 @@ impl Engine {
             let from_history = k.remote_modified.is_some();
             if (pass == (Pass::V1 { only: false }) && from_history)
                 || (item.modified.is_some() && item.modified == k.remote_modified)
-                || k.hash == item.hash
             {
                 return (Plan::Skip, Incoming::Nothing);
+            }
+            if k.hash == item.hash {
+                // The same content under a new srvModified there (a delete sent from here
+                // comes back so): remembered with it while unchanged here, so the digests
+                // of both sides agree (integrity.rs).
+                let unchanged_here = local.as_ref().map(|l| l.srv_modified) == k.local_modified;
+                let plan = if unchanged_here && item.modified.is_some() {
+                    Plan::Same
+                } else {
+                    Plan::Skip
+                };
+                return (plan, Incoming::Nothing);
             }
         }
         let doc_text = || Value::Object(item.doc.clone()).to_string();

@@ -34,6 +34,27 @@ impl Engine {
         counts: &mut Counts,
         watch: &dyn Watch,
     ) -> Result<(), SyncError> {
+        // Deletions the site took: its answer has no srvModified, so it is read back after.
+        let mut deleted = std::collections::HashSet::new();
+        let result = self
+            .upload_pages(api, coll, cur, counts, watch, &mut deleted)
+            .await;
+        if api == Api::V3 && !deleted.is_empty() {
+            self.confirm_deletes(coll, cur.remote_since, deleted)
+                .await?;
+        }
+        result
+    }
+
+    async fn upload_pages(
+        &self,
+        api: Api,
+        coll: Collection,
+        cur: &mut Cursors,
+        counts: &mut Counts,
+        watch: &dyn Watch,
+        deleted: &mut std::collections::HashSet<String>,
+    ) -> Result<(), SyncError> {
         loop {
             let key = self.key().to_string();
             let after = cur.uploaded_through;
@@ -52,7 +73,11 @@ impl Engine {
                 if !o.echo && !o.held && !old {
                     match self.send(api, coll, &o.doc).await {
                         Ok(Sent::Done(remote_modified)) => {
-                            acks.push(ack(coll, &o.doc, remote_modified));
+                            let a = ack(coll, &o.doc, remote_modified);
+                            if !o.doc.is_valid {
+                                deleted.insert(a.0.clone());
+                            }
+                            acks.push(a);
                             counts.uploaded += 1;
                         }
                         Ok(Sent::Refused(status)) => {
@@ -81,6 +106,50 @@ impl Engine {
                 return Ok(());
             }
         }
+    }
+
+    /// The srvModified the site gave the deletions sent (`identities`), read from its history
+    /// after `since` and remembered, so the digests of both sides agree after the run; the
+    /// cursor stays (what else changed there is the next run's download).
+    async fn confirm_deletes(
+        &self,
+        coll: Collection,
+        since: Option<i64>,
+        mut identities: std::collections::HashSet<String>,
+    ) -> Result<(), SyncError> {
+        let name = coll.table();
+        let mut since = since.unwrap_or(self.floor(coll));
+        while !identities.is_empty() {
+            let page = self
+                .remote
+                .changes(name, since, crate::remote::read::page_size(name))
+                .await?;
+            let found: Vec<(String, i64)> = page
+                .docs
+                .iter()
+                .filter_map(|d| {
+                    let o = d.as_object()?;
+                    let id = content::identity(o)?;
+                    let m = o.get("srvModified")?.as_i64()?;
+                    (!content::is_valid(o) && identities.remove(&id)).then_some((id, m))
+                })
+                .collect();
+            let key = self.key().to_string();
+            self.store
+                .write(move |conn| {
+                    for (id, m) in &found {
+                        book::set_remote_modified(conn, &key, coll, id, *m)?;
+                    }
+                    Ok(())
+                })
+                .await
+                .map_err(|e| super::engine::local(&e))?;
+            if page.complete || page.cursor <= since {
+                return Ok(());
+            }
+            since = page.cursor;
+        }
+        Ok(())
     }
 
     /// Saves what the site acknowledged and the cursor, in one transaction.

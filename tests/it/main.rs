@@ -25,6 +25,7 @@ mod spans;
 mod stats;
 mod status;
 mod sync_check;
+mod sync_digest;
 mod sync_run;
 mod treatment_math;
 mod treatments;

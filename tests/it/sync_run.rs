@@ -161,6 +161,11 @@ fn ok(out: &Output) -> String {
     stdout
 }
 
+/// After the run, each collection's digest here equals the site's (integrity.rs).
+fn in_step(out: &str) {
+    assert!(!out.contains("differ after the sync"), "{out}");
+}
+
 /// B: a served site with an admin subject's token for the sync.
 fn cloud() -> (TestServer, String, String) {
     let b = TestServer::start();
@@ -209,6 +214,7 @@ fn offline_writes_reach_the_site_when_it_is_back_and_a_second_run_moves_nothing(
         out.contains("entries: 1203 uploaded, 0 downloaded"),
         "{out}"
     );
+    in_step(&out);
     assert!(out.contains("treatments: 30 uploaded"), "{out}");
     let on_b = Site::of(&b).all();
     let a = TestServer::in_dir(&data, &[]);
@@ -270,6 +276,7 @@ fn writes_and_deletes_on_both_sides_reach_the_other_side() {
         out.contains("treatments: 3 uploaded, 2 downloaded, 0 conflicts"),
         "{out}"
     );
+    in_step(&out);
     let on_b = site_b.all();
     let a = TestServer::in_dir(&data, &[]);
     let on_a = Site::of(&a).all();
@@ -296,6 +303,15 @@ fn writes_and_deletes_on_both_sides_reach_the_other_side() {
         "B later 30",
     ];
     assert_eq!(live(&on_a[1]), expected);
+    drop(a);
+    // An upload-only run after an edit there leaves the sides apart, and says so.
+    site_b.post("/api/v1/treatments", treatment(40, t0, "B unseen"));
+    let out = ok(&sync(&data, &url, &token, "upload", "safe"));
+    assert!(
+        out.contains("treatments: the sides differ after the sync"),
+        "{out}"
+    );
+    assert!(!out.contains("entries: the sides differ"), "{out}");
 }
 
 /// The conflict log of A: (identity, strategy, reason, kept, the local and the site's notes).
@@ -645,6 +661,7 @@ fn sites_that_received_the_same_uploads_separately_agree_without_conflicts() {
         out.contains("entries: 0 uploaded, 0 downloaded, 1 conflicts, 0 refused"),
         "{out}"
     );
+    in_step(&out);
     let on_b = b.list("/api/v1/entries.json?count=1&find[sgv][$gte]=70&find[sgv][$lte]=90");
     assert_eq!(
         (on_b[0]["sgv"].clone(), on_b[0]["app"].clone()),

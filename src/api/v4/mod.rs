@@ -6,6 +6,8 @@ mod adjustments;
 pub mod bridges;
 pub mod profile;
 pub mod spans;
+// The sync's integrity digest (docs/sync.md).
+mod sync_digest;
 
 use actix_web::web;
 
@@ -16,6 +18,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     profile::routes(cfg);
     spans::routes(cfg);
     adjustments::routes(cfg);
+    sync_digest::routes(cfg);
 }
 
 /// Latest instant a JavaScript Date can hold, ms.
