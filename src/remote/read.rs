@@ -358,7 +358,10 @@ mod tests {
     fn a_v1_document_is_told_by_its_filled_in_srv_modified() {
         let t = 1_709_251_200_000i64;
         let iso = crate::dates::to_iso(t);
-        assert!(written_through_v1("treatments", &json!({"created_at": iso})));
+        assert!(written_through_v1(
+            "treatments",
+            &json!({"created_at": iso})
+        ));
         // What 15.0.7's search shows for it.
         let filled = json!({"created_at": iso, "srvModified": t, "srvCreated": t});
         assert!(written_through_v1("treatments", &filled));
@@ -366,7 +369,10 @@ mod tests {
         assert!(!written_through_v1("treatments", &v3));
         let entry = json!({"date": t, "srvModified": t, "srvCreated": t});
         assert!(written_through_v1("entries", &entry));
-        assert!(!written_through_v1("entries", &json!({"date": t, "srvModified": t + 1})));
+        assert!(!written_through_v1(
+            "entries",
+            &json!({"date": t, "srvModified": t + 1})
+        ));
     }
 
     #[test]
