@@ -441,9 +441,14 @@ fn import(config: &Config, files: &[PathBuf], collection: Option<&str>) -> ExitC
 
 fn print_counts(report: &nightlite::import::Report) {
     for (coll, c) in &report.collections {
+        let here = if c.deleted_here > 0 {
+            format!("; {} of them deleted here", c.deleted_here)
+        } else {
+            String::new()
+        };
         eprintln!(
             "{}: {} read: {} inserted, {} updated, {} unchanged, {} refused, {} deleted in the \
-             source (not imported)",
+             source (not imported{here})",
             coll.table(),
             c.read,
             c.inserted,

@@ -3,8 +3,9 @@
 //! - API v3 history after this source's srvModified cursor (the remote's clock, never
 //!   compared with ours), when the site has v3;
 //! - by document time after its date cursor less an overlap: API v3 searches on a v3 site,
-//!   where only documents without srvModified are kept (on Nightscout 15.0.7, what its v1
-//!   wrote, which history never lists; the others came through history, in the same shape);
+//!   where only documents API v1 wrote are kept (on Nightscout 15.0.7 history never lists
+//!   them; its search shows them with a srvModified filled in from their own time,
+//!   `written_through_v1`; the others came through history, in the same shape);
 //!   API v1 lists on a site without v3, or with the API secret (v3 takes only tokens).
 //!
 //! Documents keep the remote's identifier (API v3's `identifier`; a v1 document without one
@@ -25,7 +26,7 @@ use super::engine::{Batch, Gap, Source};
 use super::errors::SourceError;
 use super::http::Http;
 use crate::config::bridges::NightscoutSource;
-use crate::remote::read::{doc_time, srv_modified};
+use crate::remote::read::{doc_time, written_through_v1};
 use crate::remote::{Api, Remote};
 
 /// The status row's `device`; documents keep the remote's own `device`.
@@ -108,7 +109,7 @@ impl Nightscout {
             dated
                 .docs
                 .into_iter()
-                .filter(|d| api == Api::V1 || srv_modified(d).is_none()),
+                .filter(|d| api == Api::V1 || written_through_v1(collection, d)),
         );
         Ok((docs, next))
     }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use super::{write, Item, ProgressLine, Report};
+use super::{delete_here, id_text, write, Item, ProgressLine, Report};
 use crate::config::bridges::{Password, RemoteSite};
 use crate::connect::errors::{ErrorClass, SourceError};
 use crate::documents::Caller;
@@ -234,12 +234,14 @@ async fn copy(
             None => "newest page".to_string(),
         };
         let mut batch = Vec::with_capacity(docs.len());
+        let mut gone = vec![];
         let counts = report.counts(coll);
         for d in docs {
             counts.read += 1;
             match d {
                 Value::Object(doc) if doc.get("isValid") == Some(&Value::Bool(false)) => {
-                    counts.deleted += 1
+                    counts.deleted += 1;
+                    gone.extend(id_text(&doc));
                 }
                 Value::Object(doc) => batch.push(Item {
                     doc,
@@ -262,6 +264,7 @@ async fn copy(
             report,
         )
         .await?;
+        delete_here(store, &caller, coll, gone, report).await?;
         place.read += n;
         place.below = next;
         place.done = next.is_none();

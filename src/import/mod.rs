@@ -45,6 +45,9 @@ pub struct Counts {
     pub refused: u64,
     /// Deleted in the source (`isValid: false`, API v3's soft delete): not imported.
     pub deleted: u64,
+    /// Of those, held here live (an earlier import stored them before the source deleted
+    /// them) and so deleted here too.
+    pub deleted_here: u64,
 }
 
 /// Counts per collection, in the order first met.
@@ -242,6 +245,7 @@ async fn import_file(
     let merge = merge_for(coll);
     let mut progress = ProgressLine::new(file, size);
     let mut batch: Vec<Item> = Vec::with_capacity(BATCH);
+    let mut gone: Vec<String> = vec![];
     let mut bytes = 0;
     loop {
         // A broken file: what was read before the broken part is stored (as a rerun would).
@@ -260,7 +264,10 @@ async fn import_file(
                     let at = place(file, &one.position, one.id.as_deref());
                     eprintln!("{at}: refused: {why}");
                 }
-                Ok(doc) if doc.get("isValid") == Some(&Value::Bool(false)) => counts.deleted += 1,
+                Ok(doc) if doc.get("isValid") == Some(&Value::Bool(false)) => {
+                    counts.deleted += 1;
+                    gone.extend(id_text(&doc));
+                }
                 Ok(doc) => {
                     bytes += one.bytes;
                     batch.push(Item {
@@ -273,6 +280,7 @@ async fn import_file(
         if end || batch.len() >= BATCH || bytes >= BATCH_BYTES {
             let full = std::mem::take(&mut batch);
             write(store, &caller, coll, merge, file, full, report).await?;
+            delete_here(store, &caller, coll, std::mem::take(&mut gone), report).await?;
             bytes = 0;
             progress.show(report.counts(coll).read, read.bytes());
         }
@@ -295,6 +303,27 @@ async fn import_file(
         c.read,
         coll.table()
     );
+    Ok(())
+}
+
+/// Documents the source deleted (`isValid: false`, by their `_id`s or identifiers) are not
+/// imported; one this database holds live (an earlier import stored it before the source
+/// deleted it) is deleted here too, so an import never keeps alive what its source deleted.
+async fn delete_here(
+    store: &Store,
+    caller: &Caller,
+    coll: Collection,
+    ids: Vec<String>,
+    report: &mut Report,
+) -> Result<()> {
+    for id in ids {
+        match documents::delete_id(store, caller, coll, &id).await {
+            Ok(n) => report.counts(coll).deleted_here += n as u64,
+            // An id nightlite could not hold (a device status's that is no ObjectId).
+            Err(e) if refusal(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
     Ok(())
 }
 

@@ -39,6 +39,8 @@ pub struct Remote {
     auth: auth::Auth,
     /// The largest API v3 `limit` the site takes (read.rs lowers it after a 400).
     v3_cap: std::sync::atomic::AtomicUsize,
+    /// Whether its count endpoint counts every collection by its own time (windows.rs).
+    counts_all: tokio::sync::OnceCell<bool>,
 }
 
 impl Remote {
@@ -51,6 +53,7 @@ impl Remote {
             clock,
             auth: auth::Auth::new(site),
             v3_cap: std::sync::atomic::AtomicUsize::new(usize::MAX),
+            counts_all: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -60,6 +60,20 @@ pub fn srv_modified(doc: &Value) -> Option<i64> {
     doc.get("srvModified").and_then(Value::as_i64)
 }
 
+/// Whether a document read through API v3 was written through API v1 (so history never
+/// lists it): it has no srvModified, or (Nightscout 15.0.7's search and read fill one in
+/// for such documents, `resolveDates` in lib/api3/generic/collection.js) srvModified is its
+/// own time (an entry's `date`, another's `created_at`) and srvCreated the same.
+pub fn written_through_v1(collection: &str, doc: &Value) -> bool {
+    match srv_modified(doc) {
+        None => true,
+        Some(m) => {
+            doc_time(collection, doc) == Some(m)
+                && doc.get("srvCreated").and_then(Value::as_i64) == Some(m)
+        }
+    }
+}
+
 /// A document's time: an entry's `date`, else `created_at` (a profile's `startDate` when it
 /// has none), in epoch ms.
 pub fn doc_time(collection: &str, doc: &Value) -> Option<i64> {
@@ -339,6 +353,27 @@ impl Remote {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_v1_document_is_told_by_its_filled_in_srv_modified() {
+        let t = 1_709_251_200_000i64;
+        let iso = crate::dates::to_iso(t);
+        assert!(written_through_v1(
+            "treatments",
+            &json!({"created_at": iso})
+        ));
+        // What 15.0.7's search shows for it.
+        let filled = json!({"created_at": iso, "srvModified": t, "srvCreated": t});
+        assert!(written_through_v1("treatments", &filled));
+        let v3 = json!({"created_at": iso, "srvModified": t + 5, "srvCreated": t + 5});
+        assert!(!written_through_v1("treatments", &v3));
+        let entry = json!({"date": t, "srvModified": t, "srvCreated": t});
+        assert!(written_through_v1("entries", &entry));
+        assert!(!written_through_v1(
+            "entries",
+            &json!({"date": t, "srvModified": t + 1})
+        ));
+    }
 
     #[test]
     fn document_times() {

@@ -148,16 +148,35 @@ impl Remote {
         documents(&self.label, &reply, &format!("the v1 {collection} list"))
     }
 
+    /// Whether the site's count endpoint counts treatments and device statuses by their own
+    /// time: nightlite's does; Nightscout's (lib/server/aggregate.js, through 15.0.7) builds
+    /// every collection's query with the entries' defaults, a 4-day window on `date` that
+    /// treatments and device statuses do not have, so it counts none of them. Told by the
+    /// name `/api/v1/status.json` gives, asked once.
+    async fn counts_all(&self) -> Result<bool, SourceError> {
+        let ask = || async {
+            let reply = self.get("/api/v1/status.json").await?;
+            let status: Option<Value> = serde_json::from_str(&reply.body).ok();
+            let name = status.as_ref().and_then(|s| s.get("name"));
+            Ok(reply.status == 200 && name.and_then(Value::as_str) == Some("nightlite"))
+        };
+        self.counts_all.get_or_try_init(ask).await.copied()
+    }
+
     /// How many documents of `collection` the site holds (at or before `upto` when given),
     /// from `/api/v1/count/<c>/where` (Nightscout's and nightlite's; for entries, treatments
-    /// and device statuses only: both count entries for any other name). None when the site
-    /// has no such endpoint.
+    /// and device statuses only: both count entries for any other name; on Nightscout for
+    /// entries only, see [`Self::counts_all`]). None when the site has no such endpoint or
+    /// cannot count the collection.
     pub async fn count(
         &self,
         collection: &str,
         upto: Option<i64>,
     ) -> Result<Option<u64>, SourceError> {
         if !matches!(collection, "entries" | "treatments" | "devicestatus") {
+            return Ok(None);
+        }
+        if collection != "entries" && !self.counts_all().await? {
             return Ok(None);
         }
         let f = field(collection);

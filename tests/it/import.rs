@@ -339,3 +339,54 @@ fn profile_documents_sharing_created_at_are_both_kept() {
         "B"
     );
 }
+
+/// A later export in which a document an earlier import stored is deleted (`isValid: false`,
+/// API v3's soft delete), in Extended JSON and in BSON: not imported, and deleted here too;
+/// importing it again finds nothing more to delete.
+#[test]
+fn a_document_deleted_in_a_later_export_is_deleted_here() {
+    use bson::{doc, oid::ObjectId, DateTime};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let treatments = dir.path().join("treatments.json");
+    let statuses = dir.path().join("devicestatus.bson");
+    let export = |deleted: bool| {
+        // Canonical Extended JSON: the date as {"$date":{"$numberLong":..}}.
+        let mut t = json!({"_id": {"$oid": T1}, "eventType": "Note", "notes": "n",
+            "created_at": "2024-01-01T00:30:00.000Z",
+            "mills": {"$numberLong": "1704069000000"},
+            "seen": {"$date": {"$numberLong": "1704069001000"}}});
+        let mut d = doc! {"_id": ObjectId::parse_str(D1).unwrap(), "device": "openaps://rig",
+        "created_at": "2024-01-01T00:05:00.000Z", "when": DateTime::from_millis(T0)};
+        if deleted {
+            t["isValid"] = json!(false);
+            d.insert("isValid", false);
+        }
+        std::fs::write(&treatments, format!("{t}\n")).unwrap();
+        std::fs::write(&statuses, d.to_vec().unwrap()).unwrap();
+    };
+    let files = [treatments.to_str().unwrap(), statuses.to_str().unwrap()];
+    export(false);
+    let out = import(&data, &files);
+    assert!(out.status.success(), "{}", stderr(&out));
+    export(true);
+    let out = import(&data, &files);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    for coll in ["treatments", "devicestatus"] {
+        let line = format!(
+            "{coll}: 1 read: 0 inserted, 0 updated, 0 unchanged, 0 refused, 1 deleted in the \
+             source (not imported; 1 of them deleted here)"
+        );
+        assert!(err.contains(&line), "{line:?} not in:\n{err}");
+    }
+    let out = import(&data, &files);
+    let err = stderr(&out);
+    assert!(
+        err.contains("1 deleted in the source (not imported)") && !err.contains("deleted here"),
+        "{err}"
+    );
+    let s = TestServer::in_dir(&data, &[]);
+    assert!(s.list(TREATMENTS).is_empty(), "{:?}", s.list(TREATMENTS));
+    assert!(s.list(STATUSES).is_empty(), "{:?}", s.list(STATUSES));
+}
