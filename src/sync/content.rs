@@ -30,9 +30,13 @@ pub fn is_valid(doc: &Map<String, Value>) -> bool {
     doc.get("isValid") != Some(&Value::Bool(false))
 }
 
-/// The hash of `doc`'s content, marked when it is deleted.
+/// The hash of `doc`'s content, marked when it is deleted. A field that is null counts as
+/// absent: Nightscout's API v1 lists a treatment with `carbs` and `insulin` null where it
+/// stored none, and its API v3 without them.
 pub fn hash(doc: &Map<String, Value>, valid: bool) -> String {
-    let h = content_hash(&Value::Object(doc.clone()));
+    let mut doc = doc.clone();
+    doc.retain(|_, v| !v.is_null());
+    let h = content_hash(&Value::Object(doc));
     if valid {
         h
     } else {

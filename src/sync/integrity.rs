@@ -13,7 +13,6 @@ use serde::Serialize;
 use crate::connect::errors::SourceError;
 use crate::remote::lookup::Found;
 use crate::remote::{Api, Remote};
-use crate::store::compare::content_hash;
 use crate::store::sync_digest::{self, Sampled};
 use crate::store::{Collection, Store};
 
@@ -126,7 +125,10 @@ fn same(row: &Sampled, found: &Found) -> bool {
             live_here
                 && match (row.remote_modified, crate::remote::read::srv_modified(doc)) {
                     (Some(known), Some(there)) => known == there,
-                    _ => content_hash(doc) == row.hash,
+                    _ => doc.as_object().is_some_and(|d| {
+                        let d = super::content::named(d.clone(), &row.identity);
+                        super::content::hash(&d, true) == row.hash
+                    }),
                 }
         }
         Found::Deleted | Found::Missing => !live_here,
@@ -169,7 +171,7 @@ mod tests {
         assert!(same(&row(Some(false), Some(7), ""), &Found::Deleted));
         assert!(same(&row(None, Some(7), ""), &Found::Missing));
         // No srvModified recorded, or none shown (API v1): the content decides.
-        let h = content_hash(&doc);
+        let h = crate::sync::content::hash(doc.as_object().unwrap(), true);
         assert!(same(&row(Some(true), None, &h), &live));
         assert!(!same(&row(Some(true), None, "other"), &live));
         let v1 = Found::Live(json!({"identifier": "i", "sgv": 1}));

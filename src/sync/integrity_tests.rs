@@ -109,7 +109,7 @@ async fn synced(store: &Store, remote: &Remote, entries: &[Value]) {
                 identity,
                 local_modified: None,
                 remote_modified: crate::remote::read::srv_modified(d),
-                hash: content_hash(shown),
+                hash: crate::sync::content::hash(shown.as_object().unwrap(), true),
             }
         })
         .collect();

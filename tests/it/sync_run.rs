@@ -668,3 +668,127 @@ fn sites_that_received_the_same_uploads_separately_agree_without_conflicts() {
         (json!(88), json!("xDrip+"))
     );
 }
+
+/// A Nightscout 15.0.7 as the other side (tests/it/connect/fake_nightscout): documents its
+/// API v1 wrote have no srvModified (only the v1 pass finds them), a batch shares one
+/// srvModified over more than a page, deletes through v3 are soft; no digest there, so the
+/// integrity check samples.
+#[test]
+fn a_nightscout_15_site_syncs_both_ways_with_its_v1_writes_and_a_shared_millisecond() {
+    use crate::connect::fake_http::Fake;
+    use crate::connect::fake_nightscout::{FakeNightscout, TOKEN};
+    let ns = FakeNightscout::start(true);
+    let t0 = now_ms() - 60 * MIN;
+    // 2,100 readings uploaded through v3 in one batch: one srvModified for all.
+    let batch = t0 + 30 * MIN;
+    for i in 0..2100 {
+        let date = t0 - i * MIN;
+        ns.add(
+            "entries",
+            json!({"identifier": format!("batch-{i}"), "type": "sgv", "sgv": 120, "date": date,
+                   "dateString": iso(date), "device": "ns-batch", "app": "uploader",
+                   "srvModified": batch, "srvCreated": batch, "utcOffset": 0}),
+        );
+    }
+    // Careportal notes through API v1: no srvModified there.
+    let (status, _) = ns.call(
+        "POST",
+        "/api/v1/treatments",
+        json!([{"eventType": "Note", "notes": "careportal 1", "created_at": iso(t0)},
+               {"eventType": "Note", "notes": "careportal 2", "created_at": iso(t0 + MIN)}]),
+    );
+    assert_eq!(status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a");
+    {
+        let a = TestServer::in_dir(&data, &[]);
+        a.post_json("/api/v1/treatments", &treatment(3, t0, "A"));
+    }
+    let run = |dir: &str| {
+        command()
+            .args(["sync", "--url", &ns.url(), "--direction", dir])
+            .env("NIGHTLITE_DATA_DIR", &data)
+            .env("IMPORT_TOKEN", TOKEN)
+            .output()
+            .unwrap()
+    };
+    let out = ok(&run("both"));
+    assert!(
+        out.contains("entries: 0 uploaded, 2100 downloaded"),
+        "{out}"
+    );
+    assert!(
+        out.contains("treatments: 1 uploaded, 2 downloaded, 0 conflicts"),
+        "{out}"
+    );
+    assert!(
+        out.contains("treatments: the same on both sides (sample"),
+        "{out}"
+    );
+    in_step(&out);
+    // On the site: A's note, through v3, with its identifier.
+    let notes: Vec<String> = ns
+        .docs("treatments")
+        .iter()
+        .map(|d| d["notes"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    assert!(notes.contains(&"A 3".to_string()));
+    // A deletes one of the site's notes is deleted there with a v3 DELETE; the site deletes
+    // A's through v3 (soft, seen in its history).
+    {
+        let a = TestServer::in_dir(&data, &[]);
+        let list = a.list("/api/v1/treatments.json?find[notes]=careportal%201");
+        let id = list[0]["_id"].as_str().unwrap();
+        assert_eq!(a.delete(&format!("/api/v1/treatments/{id}")).status, 200);
+    }
+    let ours = ns
+        .docs("treatments")
+        .into_iter()
+        .find(|d| d["notes"] == "A 3")
+        .unwrap();
+    let (status, _) = ns.call(
+        "DELETE",
+        &format!(
+            "/api/v3/treatments/{}",
+            ours["identifier"].as_str().unwrap()
+        ),
+        Value::Null,
+    );
+    assert_eq!(status, 200);
+    let out = ok(&run("both"));
+    assert!(
+        out.contains("treatments: 1 uploaded, 1 downloaded, 0 conflicts"),
+        "{out}"
+    );
+    in_step(&out);
+    let valid = |d: &Value| d["isValid"] != json!(false);
+    let there: Vec<(String, bool)> = ns
+        .docs("treatments")
+        .iter()
+        .map(|d| (d["notes"].as_str().unwrap().to_string(), valid(d)))
+        .collect();
+    assert!(there.contains(&("careportal 1".into(), false)), "{there:?}");
+    assert!(there.contains(&("careportal 2".into(), true)), "{there:?}");
+    let a = TestServer::in_dir(&data, &[]);
+    let mut here: Vec<String> = a
+        .list("/api/v1/treatments.json")
+        .iter()
+        .map(|d| d["notes"].as_str().unwrap().to_string())
+        .collect();
+    here.sort();
+    assert_eq!(here, ["careportal 2"]);
+    assert_eq!(
+        a.get_auth("/api/v1/count/entries/where?find[date][$gte]=0")
+            .json()[0]["count"],
+        2100
+    );
+    drop(a);
+    // And then nothing moves.
+    let out = ok(&run("both"));
+    assert!(
+        out.contains("treatments: 0 uploaded, 0 downloaded"),
+        "{out}"
+    );
+    assert!(out.contains("entries: 0 uploaded, 0 downloaded"), "{out}");
+}
