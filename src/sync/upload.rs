@@ -6,6 +6,8 @@
 //! document acknowledged when a page fails part way, so a restart or kill -9 resends at most
 //! the documents in flight, which the identifiers make updates there, never copies.
 
+use futures_util::StreamExt;
+
 use super::content;
 use super::engine::{Counts, Engine, SyncError, Watch};
 use crate::remote::write::Uploaded;
@@ -15,6 +17,8 @@ use crate::store::{Collection, StoredDoc};
 
 /// Local changes read (and acknowledged) at a time.
 const PAGE: usize = 100;
+/// Uploads in flight at once.
+const IN_FLIGHT: usize = 4;
 
 /// What the site did with one upload.
 pub(super) enum Sent {
@@ -68,31 +72,46 @@ impl Engine {
             let mut failure = None;
             // Device statuses only from the recent window, by their own time.
             let floor = (coll == Collection::DeviceStatus).then(|| self.floor(coll));
-            for o in page {
-                let old = floor.is_some_and(|f| o.doc.mills < f);
-                if !o.echo && !o.held && !old {
-                    match self.send(api, coll, &o.doc).await {
-                        Ok(Sent::Done(remote_modified)) => {
-                            let a = ack(coll, &o.doc, remote_modified);
-                            if !o.doc.is_valid {
-                                deleted.insert(a.0.clone());
-                            }
-                            acks.push(a);
-                            counts.uploaded += 1;
+            // A few requests in flight (answered in order), so the site's group commit
+            // takes several documents per flush.
+            let sends = futures_util::stream::iter(page.into_iter().map(|o| {
+                let skip = o.echo || o.held || floor.is_some_and(|f| o.doc.mills < f);
+                async move {
+                    let sent = if skip {
+                        None
+                    } else {
+                        Some(self.send(api, coll, &o.doc).await)
+                    };
+                    (o, sent)
+                }
+            }))
+            .buffered(IN_FLIGHT);
+            let mut sends = std::pin::pin!(sends);
+            while let Some((o, sent)) = sends.next().await {
+                match sent {
+                    None => {}
+                    Some(Ok(Sent::Done(remote_modified))) => {
+                        let a = ack(coll, &o.doc, remote_modified);
+                        if !o.doc.is_valid {
+                            deleted.insert(a.0.clone());
                         }
-                        Ok(Sent::Refused(status)) => {
-                            counts.refused += 1;
-                            tracing::warn!(
-                                sync = self.label(),
-                                "sync: the site refused a document of {} (HTTP {status}); \
-                                 it is not sent again",
-                                coll.table()
-                            );
-                        }
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
+                        acks.push(a);
+                        counts.uploaded += 1;
+                    }
+                    Some(Ok(Sent::Refused(status))) => {
+                        counts.refused += 1;
+                        tracing::warn!(
+                            sync = self.label(),
+                            "sync: the site refused a document of {} (HTTP {status}); \
+                             it is not sent again",
+                            coll.table()
+                        );
+                    }
+                    Some(Err(e)) => {
+                        // Later documents in flight may have reached the site too: sent
+                        // again next time, they are updates there.
+                        failure = Some(e);
+                        break;
                     }
                 }
                 cur.uploaded_through = o.doc.srv_modified;
