@@ -140,6 +140,30 @@ pub fn set_remote_modified(
     Ok(())
 }
 
+/// The live documents of `coll` with time in [from, to] that came from `remote` through its
+/// API v1 (known without the site's srvModified) and are unchanged here since: (identity,
+/// srv_modified here, the known hash). Through the time index, so a window of a day reads a
+/// day's rows. Each with its `_id` here.
+pub fn known_without_stamp(
+    conn: &Connection,
+    remote: &str,
+    coll: Collection,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(String, i64, String, String)>> {
+    let t = coll.table();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT k.identity, r.srv_modified, k.hash, r.id FROM {t} r
+         JOIN sync_known k ON k.remote = ?1 AND k.collection = ?2 AND k.identity = r.identifier
+         WHERE r.mills BETWEEN ?3 AND ?4 AND r.is_valid = 1
+           AND k.remote_modified IS NULL AND k.local_modified = r.srv_modified"
+    ))?;
+    let rows = stmt.query_map(params![remote, t, from, to], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// One local change in the outbox.
 #[derive(Debug, Clone)]
 pub struct Outgoing {

@@ -99,6 +99,9 @@ impl Engine {
         let now = self.clock.now_ms();
         let mut newest = cur.remote_dated;
         let mut below = None;
+        // What the site lists in the window (a later run's window is a day or so).
+        let incremental = cur.remote_dated.is_some();
+        let mut listed = std::collections::HashSet::new();
         loop {
             let page = self.remote.history_page(name, below).await?;
             // A document dated ahead of the clock must not move the pass past what comes.
@@ -108,6 +111,12 @@ impl Engine {
                 .into_iter()
                 .filter(|d| doc_time(name, d).is_none_or(|t| t >= from))
                 .collect();
+            if incremental {
+                listed.extend(
+                    docs.iter()
+                        .filter_map(|d| d.as_object().and_then(content::identity)),
+                );
+            }
             self.apply_page(coll, cur, docs, pass, counts).await?;
             watch.progress(coll, counts.downloaded);
             match page.next {
@@ -115,8 +124,89 @@ impl Engine {
                 _ => break,
             }
         }
+        if incremental {
+            self.deleted_through_v1(coll, from, &listed, counts).await?;
+        }
         cur.remote_dated = newest;
         self.save(coll, *cur).await
+    }
+
+    /// Documents the site's API v1 deleted: it leaves no trace (Nightscout 15.0.7 removes
+    /// the document), so a document that came through the v1 pass, lies in the window just
+    /// read and is no longer listed there is deleted here too — unless it changed here since
+    /// (that edit is kept, and goes up again).
+    async fn deleted_through_v1(
+        &self,
+        coll: Collection,
+        from: i64,
+        listed: &std::collections::HashSet<String>,
+        counts: &mut Counts,
+    ) -> Result<(), SyncError> {
+        let key = self.key().to_string();
+        let to = self.clock.now_ms();
+        let candidates = self
+            .store
+            .read(move |conn| book::known_without_stamp(conn, &key, coll, from, to))
+            .await
+            .map_err(|e| super::engine::local(&e))?;
+        // Each one not listed is asked for alone before it goes: a list window can miss a
+        // document whose time its site compares as text (an offset in created_at).
+        let mut gone: Vec<(String, i64, String)> = Vec::new();
+        for (identity, m, hash, id) in candidates {
+            if listed.contains(&identity) {
+                continue;
+            }
+            if self.remote.document_v1(coll.table(), &id).await?
+                == crate::remote::lookup::Found::Missing
+            {
+                gone.push((identity, m, hash));
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let key = self.key().to_string();
+        let writes = gone
+            .iter()
+            .map(|(identity, m, _)| {
+                (
+                    Incoming::Delete(identity.clone()),
+                    identity.clone(),
+                    Some(*m),
+                )
+            })
+            .collect();
+        let taken = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = taken.clone();
+        documents::apply_incoming(
+            &self.store,
+            &self.caller,
+            coll,
+            merge_for(coll),
+            writes,
+            move |conn, i, applied| {
+                let Applied::Done(m) = applied else {
+                    return Ok(());
+                };
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (identity, _, hash) = &gone[i];
+                book::set_known(
+                    conn,
+                    &key,
+                    coll,
+                    identity,
+                    &Known {
+                        local_modified: m,
+                        remote_modified: None,
+                        hash: format!("{hash}:gone"),
+                    },
+                )
+            },
+        )
+        .await
+        .map_err(|e| super::engine::local(&e))?;
+        counts.downloaded += taken.load(std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Decides each document of a page and writes the page in one transaction.

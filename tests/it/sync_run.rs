@@ -784,6 +784,27 @@ fn a_nightscout_15_site_syncs_both_ways_with_its_v1_writes_and_a_shared_millisec
         2100
     );
     drop(a);
+    // A delete through the site's API v1 leaves no trace there; the v1 pass finds the
+    // document gone from its window, asks for it alone, and deletes it here.
+    let kept = ns
+        .docs("treatments")
+        .into_iter()
+        .find(|d| d["notes"] == "careportal 2")
+        .unwrap();
+    let (status, _) = ns.call(
+        "DELETE",
+        &format!("/api/v1/treatments/{}", kept["_id"].as_str().unwrap()),
+        Value::Null,
+    );
+    assert_eq!(status, 200);
+    let out = ok(&run("both"));
+    assert!(
+        out.contains("treatments: 0 uploaded, 1 downloaded"),
+        "{out}"
+    );
+    let a = TestServer::in_dir(&data, &[]);
+    assert_eq!(a.list("/api/v1/treatments.json"), Vec::<Value>::new());
+    drop(a);
     // And then nothing moves.
     let out = ok(&run("both"));
     assert!(
