@@ -81,8 +81,8 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(settings: SyncSettings, store: Store, http: Http, clock: Arc<dyn Clock>) -> Engine {
-        let remote = Remote::new(&settings.site, http, clock.clone())
-            .with_subject(SUBJECT, &["admin"]);
+        let remote =
+            Remote::new(&settings.site, http, clock.clone()).with_subject(SUBJECT, &["admin"]);
         Engine {
             settings,
             store,
