@@ -325,6 +325,13 @@ pub const RULES: &[Rule] = &[
     ),
     // The bridges' status (docs/bridges.md): admins, or a subject given api:bridges:read.
     v3("GET", "/api/v4/bridges", &["api:bridges:read"]),
+    // The sync service (docs/sync.md, "Status and conflicts API"): as API v1 authorizes, so
+    // the viewer and /admin (signed in with the secret or a token) can use it.
+    ns("GET", "/api/v4/sync/status", &["api:sync:read"]),
+    ns("GET", "/api/v4/sync/runs", &["api:sync:read"]),
+    ns("GET", "/api/v4/sync/conflicts", &["api:sync:read"]),
+    ns("POST", "/api/v4/sync/conflicts/{id}", &["api:sync:admin"]),
+    ns("POST", "/api/v4/sync/run", &["api:sync:admin"]),
 ];
 
 /// A rule's permissions for a concrete path (`{collection}` filled in from `/api/v3/<col>`).

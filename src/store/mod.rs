@@ -21,6 +21,7 @@ pub mod spans;
 pub(crate) mod sqlfn;
 pub mod stats;
 pub mod sync;
+pub mod sync_runs;
 pub mod treatment_math;
 pub mod upsert;
 pub mod v1json;

@@ -6,6 +6,8 @@ mod adjustments;
 pub mod bridges;
 pub mod profile;
 pub mod spans;
+// The sync with SYNC_URL (docs/sync.md).
+mod sync;
 
 use actix_web::web;
 
@@ -16,6 +18,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     profile::routes(cfg);
     spans::routes(cfg);
     adjustments::routes(cfg);
+    // The sync service's status, runs and conflicts.
+    sync::routes(cfg);
 }
 
 /// Latest instant a JavaScript Date can hold, ms.
