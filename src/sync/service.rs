@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::engine::{Engine, Report, SyncError, Watch};
 use super::state::{Machine, State};
-use crate::config::sync::SyncSettings;
+use crate::config::sync::{Mode, SyncSettings};
 use crate::connect::clock::Clock;
 use crate::connect::errors::ErrorClass;
 use crate::connect::http::Http;
@@ -145,9 +145,9 @@ impl SyncService {
         let _ = self.shared.triggers.send(why);
     }
 
-    async fn run_loop(
+    async fn run_loop<R: Runner>(
         self,
-        engine: Engine,
+        engine: R,
         clock: Arc<dyn Clock>,
         mut triggers: mpsc::UnboundedReceiver<Trigger>,
     ) {
@@ -225,9 +225,9 @@ impl SyncService {
     }
 
     /// One run, recorded in sync_runs, the board following its states.
-    async fn run_once(
+    async fn run_once<R: Runner>(
         &self,
-        engine: &Engine,
+        engine: &R,
         clock: &dyn Clock,
         trigger: Trigger,
     ) -> std::result::Result<Report, SyncError> {
@@ -448,6 +448,22 @@ impl SyncService {
     }
 }
 
+/// What the loop runs: the [`Engine`]; a scripted one in the tests.
+trait Runner {
+    async fn run(&self, mode: Mode, watch: &dyn Watch) -> std::result::Result<Report, SyncError>;
+    fn label(&self) -> &str;
+}
+
+impl Runner for Engine {
+    async fn run(&self, mode: Mode, watch: &dyn Watch) -> std::result::Result<Report, SyncError> {
+        Engine::run(self, mode, watch).await
+    }
+
+    fn label(&self) -> &str {
+        Engine::label(self)
+    }
+}
+
 /// Errors worth retrying soon: the site was unreachable or asked us to slow down.
 fn retried(e: &SyncError) -> bool {
     matches!(e.class, ErrorClass::Transient | ErrorClass::Throttle)
@@ -500,8 +516,13 @@ impl Watch for BoardWatch<'_> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::VecDeque;
+
     use super::*;
+    use crate::config::bridges::{Password, RemoteSite};
     use crate::connect::errors::SourceError;
+    use crate::connect::ManualClock;
 
     #[test]
     fn the_sooner_run_wins_and_keeps_its_trigger() {
@@ -533,5 +554,151 @@ mod tests {
         ] {
             assert_eq!(retry_wait(&e, 1, 0), None, "{e}");
         }
+    }
+
+    /// An engine that answers each run with the next scripted result (then success).
+    struct Scripted {
+        results: Mutex<VecDeque<std::result::Result<Report, SyncError>>>,
+    }
+
+    impl Runner for Scripted {
+        async fn run(
+            &self,
+            _mode: Mode,
+            watch: &dyn Watch,
+        ) -> std::result::Result<Report, SyncError> {
+            watch.state(State::Checking);
+            let r = self.results.lock().unwrap().pop_front();
+            let r = r.unwrap_or_else(|| Ok(Report::default()));
+            watch.state(if r.is_ok() {
+                State::Complete
+            } else {
+                State::Error
+            });
+            r
+        }
+
+        fn label(&self) -> &str {
+            "the test site"
+        }
+    }
+
+    const T0: i64 = 1_800_000_000_000;
+
+    struct Loop {
+        service: SyncService,
+        clock: Arc<ManualClock>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Loop {
+        fn start(results: Vec<std::result::Result<Report, SyncError>>) -> Loop {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let site = RemoteSite {
+                base: "http://127.0.0.1:9".into(),
+                token: Some(Password::new("sync-secret-token".into())),
+                api_secret: None,
+            };
+            let service = SyncService::new(SyncSettings::for_site(site, Mode::Both), store);
+            let clock = ManualClock::new(T0);
+            let engine = Scripted {
+                results: Mutex::new(results.into()),
+            };
+            let receiver = service.shared.receiver.lock().unwrap().take().unwrap();
+            let c: Arc<dyn Clock> = clock.clone();
+            actix_web::rt::spawn(service.clone().run_loop(engine, c, receiver));
+            Loop {
+                service,
+                clock,
+                _dir: dir,
+            }
+        }
+
+        /// Waits (in real time, for the loop's task and the store's threads) for `runs`
+        /// recorded runs and the loop asleep again; returns (outcomes newest first, state,
+        /// next run).
+        async fn after(&self, runs: usize) -> (Vec<String>, State, i64) {
+            for _ in 0..2000 {
+                let list = self.service.runs(100).await.unwrap();
+                let (state, next, running) = {
+                    let b = self.service.board();
+                    (b.machine.state(), b.next_run, b.running)
+                };
+                let done = list.iter().all(|r| r.outcome.is_some());
+                if list.len() == runs && done && running.is_none() {
+                    if let Some(next) = next {
+                        let outcomes = list.iter().filter_map(|r| r.outcome.clone()).collect();
+                        return (outcomes, state, next);
+                    }
+                }
+                actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            panic!("the loop never recorded {runs} runs");
+        }
+    }
+
+    #[actix_web::test]
+    async fn an_unreachable_site_is_queued_and_retried_with_back_off_on_the_clock() {
+        let refused = || Err(SourceError::transient("connection refused"));
+        let l = Loop::start(vec![refused(), refused()]);
+        let (outcomes, state, next) = l.after(1).await;
+        assert_eq!(
+            (outcomes, state),
+            (vec!["queued".to_string()], State::Queued)
+        );
+        let first = next - T0;
+        assert!((30_000..=33_000).contains(&first), "{first}");
+        // Not before the back-off...
+        l.clock.set(next - 1);
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(l.service.runs(10).await.unwrap().len(), 1);
+        // ...then again, twice as late.
+        l.clock.set(next);
+        let (outcomes, state, next2) = l.after(2).await;
+        assert_eq!((outcomes.len(), state), (2, State::Queued));
+        assert!(
+            (60_000..=66_000).contains(&(next2 - next)),
+            "{}",
+            next2 - next
+        );
+        assert_eq!(l.service.board().failures, 2);
+        // The site is back: COMPLETE, then IDLE until the next interval.
+        l.clock.set(next2);
+        let (outcomes, state, next3) = l.after(3).await;
+        assert_eq!(outcomes, ["complete", "queued", "queued"]);
+        assert_eq!(state, State::Idle);
+        assert_eq!(next3, next2 + 5 * 60_000);
+        let runs = l.service.runs(10).await.unwrap();
+        let triggers: Vec<&str> = runs.iter().map(|r| r.trigger.as_str()).collect();
+        assert_eq!(triggers, ["retry", "retry", "start"]);
+        assert_eq!(
+            runs[1].error.as_deref(),
+            Some("transient error: connection refused")
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_refused_credential_waits_for_the_interval_and_a_trigger_runs_at_once() {
+        let l = Loop::start(vec![Err(SourceError::auth("the site refused the token"))]);
+        let (outcomes, state, next) = l.after(1).await;
+        assert_eq!((outcomes, state), (vec!["error".to_string()], State::Error));
+        assert_eq!(next, T0 + 5 * 60_000);
+        let status = l.service.status().await.unwrap();
+        assert_eq!(status["state"], "ERROR");
+        assert_eq!(status["lastError"]["outcome"], "error");
+        assert_eq!(status["lastSuccess"], Value::Null);
+        assert!(
+            !status.to_string().contains("sync-secret-token"),
+            "{status}"
+        );
+        // A manual trigger does not wait for the interval.
+        l.service.trigger(Trigger::Manual);
+        let (outcomes, state, _) = l.after(2).await;
+        assert_eq!((outcomes[0].as_str(), state), ("complete", State::Idle));
+        assert_eq!(l.service.runs(1).await.unwrap()[0].trigger, "manual");
+        let status = l.service.status().await.unwrap();
+        assert_eq!(status["lastSuccess"], T0);
+        assert_eq!(status["lastError"], Value::Null);
     }
 }
