@@ -25,6 +25,7 @@ mod spans;
 mod stats;
 mod status;
 mod sync_check;
+mod sync_service;
 mod treatment_math;
 mod treatments;
 mod v1_json;
