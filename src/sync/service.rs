@@ -402,6 +402,23 @@ impl SyncService {
         }))
     }
 
+    /// The short form `/api/v1/status.json` carries: what the viewer's pill needs.
+    pub async fn summary(&self) -> Result<Value> {
+        let full = self.status().await?;
+        let mut out = serde_json::Map::new();
+        for k in [
+            "state",
+            "running",
+            "remote",
+            "lastSuccess",
+            "lastError",
+            "pending",
+        ] {
+            out.insert(k.to_string(), full[k].clone());
+        }
+        Ok(Value::Object(out))
+    }
+
     /// `GET /api/v4/sync/runs`: newest first.
     pub async fn runs(&self, limit: usize) -> Result<Vec<sync_runs::Run>> {
         let remote = self.settings().remote_key().to_string();

@@ -193,6 +193,19 @@ fn a_manual_run_is_for_admins_and_status_for_readers() {
         assert_eq!(as_token("GET", path, &nobody).status, 401, "{path}");
         assert_eq!(t.s.get(path).status, 401, "{path} without credentials");
     }
+    // The viewer's pill reads the summary in status.json, which only such callers get.
+    let (_, status_only) = t.s.create_subject("status only", &["status-only"]);
+    let summary = as_token("GET", "/api/v1/status.json", &reader).json()["sync"].clone();
+    assert_eq!(summary["state"], "IDLE", "{summary}");
+    assert_eq!(summary["lastSuccess"], T0, "{summary}");
+    assert_eq!(summary["pending"], 0, "{summary}");
+    let r = as_token("GET", "/api/v1/status.json", &status_only);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.json().get("sync").is_none(), "{}", r.text);
+    assert_eq!(
+        as_token("GET", "/api/v4/sync/status", &status_only).status,
+        401
+    );
     // A JWT works too.
     let jwt = t.s.jwt_for(&reader);
     let r = t.s.request(
