@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::engine::{Engine, Report, SyncError, Watch};
 use super::state::{Machine, State};
+use super::storage_events;
 use crate::config::sync::{Mode, SyncSettings};
 use crate::connect::clock::Clock;
 use crate::connect::errors::ErrorClass;
@@ -29,6 +30,9 @@ use crate::store::{self, Collection, Store};
 pub const DEBOUNCE_MS: i64 = 10_000;
 /// A request to the site that takes longer counts as a transient error.
 const REQUEST_TIMEOUT_MS: i64 = 30_000;
+/// The event socket's long polls: the site answers each within its ping interval (25 s in
+/// Nightscout and nightlite), so one without an answer in this long has lost the site.
+const EVENTS_TIMEOUT_MS: i64 = 60_000;
 /// The first retry after a transient error comes half this after it, each next one twice as
 /// late, at most six times this (connect::schedule::backoff).
 const RETRY_BASE_MS: i64 = 60_000;
@@ -76,6 +80,9 @@ struct Board {
     failures: u32,
     /// Per collection, documents handled so far in the current state of the run.
     progress: Vec<(Collection, u64)>,
+    /// The site's change events (storage_events.rs): `off` (no token to subscribe with),
+    /// `connecting`, `listening`, `retrying`.
+    realtime: &'static str,
 }
 
 struct Shared {
@@ -100,7 +107,10 @@ impl SyncService {
             shared: Arc::new(Shared {
                 settings,
                 store,
-                board: Mutex::new(Board::default()),
+                board: Mutex::new(Board {
+                    realtime: "off",
+                    ..Board::default()
+                }),
                 triggers,
                 receiver: Mutex::new(Some(receiver)),
             }),
@@ -115,28 +125,69 @@ impl SyncService {
         &self.shared.settings
     }
 
-    /// Starts the loop (once; None after the first call) on the current (actix) runtime,
-    /// waiting on `clock`. The caller aborts it at shutdown.
-    pub fn spawn(&self, clock: Arc<dyn Clock>) -> Option<tokio::task::JoinHandle<()>> {
+    /// Starts the loop and the listener of the site's change events (once; nothing after the
+    /// first call) on the current (actix) runtime, waiting on `clock`. The caller aborts them
+    /// at shutdown.
+    pub fn spawn(&self, clock: Arc<dyn Clock>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
         let receiver = self
             .shared
             .receiver
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take()?;
-        let http = match Http::new(clock.clone(), REQUEST_TIMEOUT_MS) {
-            Ok(h) => h,
-            Err(e) => {
+            .take();
+        let Some(receiver) = receiver else {
+            return tasks;
+        };
+        let (engine_http, events_http) = match (
+            Http::new(clock.clone(), REQUEST_TIMEOUT_MS),
+            Http::new(clock.clone(), EVENTS_TIMEOUT_MS),
+        ) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
                 tracing::error!("sync: {e}");
-                return None;
+                return tasks;
             }
         };
         let s = &self.shared;
-        let engine = Engine::new(s.settings.clone(), s.store.clone(), http, clock.clone());
+        let engine = Engine::new(
+            s.settings.clone(),
+            s.store.clone(),
+            engine_http,
+            clock.clone(),
+        );
+        let site = s
+            .settings
+            .site
+            .token
+            .as_ref()
+            .map(|t| storage_events::Site {
+                base: s.settings.site.base.clone(),
+                label: engine.label().to_string(),
+                token: t.reveal().to_string(),
+                collections: s.settings.collections.clone(),
+            });
         let service = self.clone();
-        Some(actix_web::rt::spawn(async move {
-            service.run_loop(engine, clock, receiver).await;
-        }))
+        let loop_clock = clock.clone();
+        tasks.push(actix_web::rt::spawn(async move {
+            service.run_loop(engine, loop_clock, receiver).await;
+        }));
+        match site {
+            Some(site) => {
+                let listener = self.clone();
+                tasks.push(actix_web::rt::spawn(storage_events::listen(
+                    site,
+                    events_http,
+                    clock,
+                    listener,
+                )));
+            }
+            None => tracing::info!(
+                "sync: with SYNC_API_SECRET and no token, the site's change events are not \
+                 heard; the periodic sync and local changes trigger runs"
+            ),
+        }
+        tasks
     }
 
     /// Asks for a run now (after the one in progress, if any).
@@ -161,6 +212,11 @@ impl SyncService {
             tokio::select! {
                 biased;
                 t = triggers.recv() => match t {
+                    // The site's events come in bursts, as local changes do.
+                    Some(Trigger::Remote) => {
+                        due = earlier(due, (clock.now_ms() + DEBOUNCE_MS, Trigger::Remote));
+                        continue;
+                    }
                     Some(t) => {
                         due = (clock.now_ms(), t);
                         continue;
@@ -383,6 +439,7 @@ impl SyncService {
             "direction": s.settings.mode.name(),
             "conflictStrategy": s.settings.conflict.name(),
             "intervalMinutes": s.settings.interval_minutes,
+            "realtime": b.realtime,
             "lastSuccess": success.as_ref().and_then(|r| r.finished),
             "lastRun": last.as_ref().map(|r| json!({
                 "id": r.id,
@@ -505,6 +562,20 @@ fn earlier(a: (i64, Trigger), b: (i64, Trigger)) -> (i64, Trigger) {
         b
     } else {
         a
+    }
+}
+
+/// The site's change events: a trigger, unless a run is in progress (the site announces what
+/// the run itself uploads).
+impl storage_events::Listener for SyncService {
+    fn heard(&self) {
+        if self.board().running.is_none() {
+            self.trigger(Trigger::Remote);
+        }
+    }
+
+    fn connected(&self, state: &'static str) {
+        self.board().realtime = state;
     }
 }
 

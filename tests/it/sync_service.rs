@@ -409,3 +409,32 @@ fn an_unreachable_site_is_queued_and_tried_again_after_the_back_off() {
         "{status}"
     );
 }
+
+/// The site's `/storage` events (src/sync/storage_events.rs): a change there triggers a run
+/// here after the debounce, without waiting for the interval.
+#[test]
+fn a_change_on_the_site_triggers_a_run_after_the_debounce() {
+    let (site, token) = site_with_token();
+    let url = format!("http://127.0.0.1:{}?token={token}", site.port);
+    let t = Synced::with_url(&url, token, None, &[]);
+    t.after_runs(1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while t.status()["realtime"] != "listening" {
+        assert!(Instant::now() < deadline, "{}", t.status());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let r = site.post_json(
+        "/api/v1/treatments",
+        &json!({"eventType": "Note", "notes": "there", "created_at": "2026-01-01T00:00:00Z"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    while t.status()["nextRun"] != T0 + DEBOUNCE {
+        assert!(Instant::now() < deadline, "{}", t.status());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(t.runs().len(), 1);
+    t.clock.set(T0 + DEBOUNCE);
+    let (runs, _) = t.after_runs(2);
+    assert_eq!(runs[0]["trigger"], "remote");
+    assert_eq!(runs[0]["started"], T0 + DEBOUNCE);
+}
