@@ -212,9 +212,12 @@ impl SyncService {
             tokio::select! {
                 biased;
                 t = triggers.recv() => match t {
-                    // The site's events come in bursts, as local changes do.
+                    // The site's events come in bursts, as local changes do; during a
+                    // back-off (a throttle's Retry-After included) they wait for its end.
                     Some(Trigger::Remote) => {
-                        due = earlier(due, (clock.now_ms() + DEBOUNCE_MS, Trigger::Remote));
+                        if self.board().failures == 0 {
+                            due = earlier(due, (clock.now_ms() + DEBOUNCE_MS, Trigger::Remote));
+                        }
                         continue;
                     }
                     Some(t) => {
