@@ -650,6 +650,8 @@ mod tests {
     /// An engine that answers each run with the next scripted result (then success).
     struct Scripted {
         results: Mutex<VecDeque<std::result::Result<Report, SyncError>>>,
+        /// Asked for a manual run during the first run (as a POST then would).
+        during_first: Mutex<Option<SyncService>>,
     }
 
     impl Runner for Scripted {
@@ -659,6 +661,10 @@ mod tests {
             watch: &dyn Watch,
         ) -> std::result::Result<Report, SyncError> {
             watch.state(State::Checking);
+            let during = self.during_first.lock().unwrap().take();
+            if let Some(service) = during {
+                service.trigger(Trigger::Manual);
+            }
             let r = self.results.lock().unwrap().pop_front();
             let r = r.unwrap_or_else(|| Ok(Report::default()));
             watch.state(if r.is_ok() {
@@ -684,6 +690,13 @@ mod tests {
 
     impl Loop {
         fn start(results: Vec<std::result::Result<Report, SyncError>>) -> Loop {
+            Loop::with(results, false)
+        }
+
+        fn with(
+            results: Vec<std::result::Result<Report, SyncError>>,
+            trigger_during: bool,
+        ) -> Loop {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(dir.path()).unwrap();
             let site = RemoteSite {
@@ -695,6 +708,7 @@ mod tests {
             let clock = ManualClock::new(T0);
             let engine = Scripted {
                 results: Mutex::new(results.into()),
+                during_first: Mutex::new(trigger_during.then(|| service.clone())),
             };
             let receiver = service.shared.receiver.lock().unwrap().take().unwrap();
             let c: Arc<dyn Clock> = clock.clone();
@@ -791,5 +805,19 @@ mod tests {
         let status = l.service.status().await.unwrap();
         assert_eq!(status["lastSuccess"], T0);
         assert_eq!(status["lastError"], Value::Null);
+    }
+
+    #[actix_web::test]
+    async fn a_trigger_during_a_run_runs_again_right_after_it() {
+        let l = Loop::with(vec![], true);
+        let (outcomes, state, next) = l.after(2).await;
+        assert_eq!((outcomes.len(), state), (2, State::Idle));
+        let runs = l.service.runs(10).await.unwrap();
+        let triggers: Vec<(&str, i64)> = runs
+            .iter()
+            .map(|r| (r.trigger.as_str(), r.started))
+            .collect();
+        assert_eq!(triggers, [("manual", T0), ("start", T0)]);
+        assert_eq!(next, T0 + 5 * 60_000);
     }
 }
