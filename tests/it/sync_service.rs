@@ -438,3 +438,20 @@ fn a_change_on_the_site_triggers_a_run_after_the_debounce() {
     assert_eq!(runs[0]["trigger"], "remote");
     assert_eq!(runs[0]["started"], T0 + DEBOUNCE);
 }
+
+/// With only the site's API secret there is no token to subscribe to its events with: the
+/// status says so, and the secret is nowhere in it.
+#[test]
+fn with_the_api_secret_the_sites_events_are_off() {
+    let site = TestServer::start();
+    let url = format!("http://127.0.0.1:{}", site.port);
+    let t = Synced::with_url(
+        &url,
+        crate::support::SECRET.to_string(),
+        Some(site),
+        &[("SYNC_API_SECRET", crate::support::SECRET)],
+    );
+    let (runs, status) = t.after_runs(1);
+    assert_eq!(runs[0]["trigger"], "start");
+    assert_eq!(status["realtime"], "off", "{status}");
+}
