@@ -191,6 +191,8 @@ pub struct Config {
     pub plugins: crate::plugins::Settings,
     /// CONNECT_SOURCE and its sources' settings (src/connect/, docs/bridges.md).
     pub bridges: bridges::Bridges,
+    /// SYNC_URL and the sync's settings (src/sync/, docs/sync.md); None when SYNC_URL is unset.
+    pub sync: Option<sync::SyncSettings>,
 }
 
 /// Caps and timeouts on connections (docs/security.md#connections-and-timeouts).
@@ -347,6 +349,7 @@ impl Config {
 
         let enable = r.list("ENABLE")?;
         let bridges = bridges::read(r, &enable)?;
+        let sync = sync::read(r)?;
 
         Ok(Config {
             secret_source: if api_secret.is_some() {
@@ -385,6 +388,7 @@ impl Config {
             connections,
             plugins: crate::plugins::Settings::from_map(&r.plugin_values()),
             bridges,
+            sync,
         })
     }
 

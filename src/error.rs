@@ -20,6 +20,9 @@ pub enum Error {
     MethodNotAllowed(String),
     #[error("{0}")]
     Gone(String),
+    /// The request contradicts the resource's state (a sync conflict decided already).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     PreconditionFailed(String),
     #[error("{0}")]
@@ -59,6 +62,7 @@ impl Error {
             | Error::NotFound(m)
             | Error::MethodNotAllowed(m)
             | Error::Gone(m)
+            | Error::Conflict(m)
             | Error::PreconditionFailed(m)
             | Error::Unprocessable(m)
             | Error::PayloadTooLarge(m)
@@ -87,6 +91,7 @@ impl ResponseError for Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Gone(_) => StatusCode::GONE,
+            Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -50,6 +50,8 @@ pub struct AppState {
     pub socketio: live::socketio::Engine,
     /// What each bridge is doing (src/connect/, `GET /api/v4/bridges`).
     pub bridges: connect::Board,
+    /// The sync with SYNC_URL (src/sync/service.rs, `/api/v4/sync/*`); None without it.
+    pub sync: Option<sync::service::SyncService>,
 }
 
 impl AppState {
@@ -61,7 +63,12 @@ impl AppState {
         let auth = auth::Authority::load(&config, store.clone()).await?;
         let live = std::sync::Arc::new(live::Live::new(&config));
         let bridges = connect::board(&config.bridges);
+        let sync = config
+            .sync
+            .clone()
+            .map(|s| sync::service::SyncService::new(s, store.clone()));
         Ok(AppState {
+            sync,
             bridges,
             config,
             store,

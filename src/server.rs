@@ -237,9 +237,13 @@ async fn serve_inner(
     tasks.extend(crate::connect::spawn(
         &state.config.bridges,
         &state.store,
-        clock,
+        clock.clone(),
         &state.bridges,
     ));
+    // The sync with SYNC_URL (docs/sync.md), on the same clock.
+    if let Some(sync) = &state.sync {
+        tasks.extend(sync.spawn(clock));
+    }
     if crate::heap_trim::AVAILABLE {
         tasks.push(actix_web::rt::spawn(crate::heap_trim::run()));
     }

@@ -1,9 +1,10 @@
 // The admin page at /admin (Nightscout's address), for the API secret or an admin token:
 // subjects with their access tokens and sign-in addresses (copyable), roles, and what the
 // server reports about itself (bridges, database size, free disk, settings, backups),
-// read-only. Everything goes through /api/v2/authorization (docs/auth.md),
-// /api/v1/status.json and /api/v1/backups (docs/data-care.md).
+// read-only, and the sync (adminsync.js). Everything goes through /api/v2/authorization
+// (docs/auth.md), /api/v1/status.json, /api/v1/backups (docs/data-care.md) and /api/v4/sync.
 
+import { loadSync } from './adminsync.js';
 import { $, api, el, refusal, say, start } from './page.js';
 
 const AUTHZ = '/api/v2/authorization';
@@ -126,6 +127,7 @@ async function load() {
   renderSubjects(Array.isArray(subjects) ? subjects : []);
   renderRoles(Array.isArray(roles) ? roles : []);
   renderServer(status || {});
+  await loadSync();
 }
 
 $('ad-subject-form').addEventListener('submit', async (e) => {

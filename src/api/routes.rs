@@ -331,6 +331,13 @@ pub const RULES: &[Rule] = &[
         "/api/v4/sync/digest/{collection}",
         &["api:{collection}:read"],
     ),
+    // The sync service (docs/sync.md, "Status and conflicts API"): as API v1 authorizes, so
+    // the viewer and /admin (signed in with the secret or a token) can use it.
+    ns("GET", "/api/v4/sync/status", &["api:sync:read"]),
+    ns("GET", "/api/v4/sync/runs", &["api:sync:read"]),
+    ns("GET", "/api/v4/sync/conflicts", &["api:sync:read"]),
+    ns("POST", "/api/v4/sync/conflicts/{id}", &["api:sync:admin"]),
+    ns("POST", "/api/v4/sync/run", &["api:sync:admin"]),
 ];
 
 /// A rule's permissions for a concrete path (`{collection}` filled in from the path's segment

@@ -206,6 +206,13 @@ async fn status(state: State, access: Access, req: HttpRequest) -> Result<HttpRe
         let rows: Vec<Value> = bridges.iter().map(|b| b.summary_json()).collect();
         info["bridges"] = Value::Array(rows);
     }
+    // The sync in short (docs/sync.md), for the viewer's pill: for callers who may read GET
+    // /api/v4/sync/status; absent without SYNC_URL.
+    if let Some(sync) = &state.sync {
+        if access.can("api:sync:read") {
+            info["sync"] = sync.summary().await?;
+        }
+    }
     let ext = super::format::ext_of(&req);
     // Express' res.format order for a suffix-less request: html, js, text, json.
     let offered = [

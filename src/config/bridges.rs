@@ -573,14 +573,15 @@ fn read_nightscout(r: &Reader, on: bool, out: &mut Bridges) -> Result<(), Config
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #![allow(clippy::unwrap_used)]
     use std::collections::HashMap;
 
     use super::*;
     use crate::Config;
 
-    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    /// The configuration of these settings alone (sync.rs's tests use it too).
+    pub(in crate::config) fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

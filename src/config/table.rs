@@ -1020,6 +1020,111 @@ pub const SETTINGS: &[Setting] = &[
         ..ROW
     },
     Setting {
+        name: "SYNC_URL",
+        kind: Kind::Custom {
+            values: "an http(s):// URL, optionally ending in `?token=<access token>`",
+        },
+        doc: "two-way sync with this Nightscout-compatible site \
+              ([docs/sync.md](docs/sync.md)); a `?token=` on it is the access token (role \
+              `admin`), never shown or logged",
+        packaged: Packaged::Example("\"https://cloud.example.org?token=sync-0123456789abcdef\""),
+        note: Note::New(
+            "Two-way sync with another Nightscout (docs/sync.md): this server keeps its own \
+             data and\ncopies changes both ways every few minutes and soon after each local \
+             change.",
+        ),
+        ..ROW
+    },
+    Setting {
+        name: "SYNC_TOKEN",
+        kind: Kind::Password,
+        doc: "the sync's access token on the site, when `SYNC_URL` has no `?token=` (never \
+              shown or logged)",
+        ..ROW
+    },
+    Setting {
+        name: "SYNC_API_SECRET",
+        kind: Kind::Password,
+        doc: "the site's API secret, when there is no token: the sync makes a \
+              `nightlite-sync` subject there and uses its token (never shown or logged)",
+        ..ROW
+    },
+    Setting {
+        name: "SYNC_DIRECTION",
+        kind: Kind::Choice {
+            words: &[
+                ("both", "both"),
+                ("upload", "upload"),
+                ("download", "download"),
+            ],
+            fold_case: true,
+            refusal: "not both, upload or download (`check` is only for `nightlite sync`)",
+        },
+        default: "both",
+        doc: "`both` (copy each side's changes to the other), `upload` (only here to there) \
+              or `download` (only there to here)",
+        ..ROW
+    },
+    Setting {
+        name: "SYNC_INTERVAL_MINUTES",
+        kind: Kind::Range {
+            min: 1,
+            max: 1440,
+            unit: " minutes",
+        },
+        default: "5",
+        doc: "minutes between periodic syncs (a local change syncs about 10 s later anyway)",
+        ..ROW
+    },
+    Setting {
+        name: "SYNC_COLLECTIONS",
+        kind: Kind::List,
+        default: "entries treatments devicestatus profile food",
+        doc: "what to sync, of `entries`, `treatments`, `devicestatus`, `profile`, `food`",
+        ..ROW
+    },
+    Setting {
+        name: "SYNC_CONFLICT",
+        kind: Kind::Choice {
+            words: &[
+                ("safe", "safe"),
+                ("local-wins", "local-wins"),
+                ("remote-wins", "remote-wins"),
+                ("newest", "newest"),
+                ("manual", "manual"),
+            ],
+            fold_case: true,
+            refusal: "not safe, local-wins, remote-wins, newest or manual",
+        },
+        default: "safe",
+        doc: "how a document changed on both sides is settled: `safe` (the newer change, \
+              a delete over an older edit, the loser kept in the conflict log), `local-wins`, \
+              `remote-wins`, `newest`, `manual` (held until decided in /admin)",
+        ..ROW
+    },
+    Setting {
+        name: "SYNC_DEVICESTATUS_HOURS",
+        kind: Kind::Range {
+            min: 1,
+            max: 8760,
+            unit: " hours",
+        },
+        default: "24",
+        doc: "how far back device statuses are copied at the first sync",
+        ..ROW
+    },
+    Setting {
+        name: "SYNC_HISTORY_DAYS",
+        kind: Kind::Range {
+            min: 1,
+            max: 3650,
+            unit: " days",
+        },
+        default: "30",
+        doc: "how long the sync's run history is kept",
+        ..ROW
+    },
+    Setting {
         name: "BRIDGE_USER_NAME",
         kind: Kind::Account,
         doc: "legacy (cgm-remote-monitor's `bridge` in `ENABLE` turns Dexcom Share on): the \

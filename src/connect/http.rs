@@ -88,6 +88,8 @@ pub enum Body<'a> {
     Json(&'a Value),
     /// `application/x-www-form-urlencoded`.
     Form(&'a [(&'a str, &'a str)]),
+    /// `text/plain` (Engine.IO's polling payloads: src/sync/storage_events.rs).
+    Text(&'a str),
 }
 
 /// A base URL from a `CONNECT_*_SERVER` value: a host name (https assumed) or a URL with its
@@ -206,6 +208,9 @@ impl Http {
             Body::None => request,
             Body::Json(v) => request.json(v),
             Body::Form(f) => request.form(f),
+            Body::Text(t) => request
+                .header("Content-Type", "text/plain;charset=UTF-8")
+                .body(t.to_string()),
         };
         for (k, v) in headers {
             request = request.header(*k, *v);

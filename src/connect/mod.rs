@@ -25,7 +25,7 @@ pub(crate) mod http;
 mod libre;
 mod nightscout;
 mod output;
-mod schedule;
+pub(crate) mod schedule;
 mod session;
 pub mod status;
 mod tandem;

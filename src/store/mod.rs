@@ -22,6 +22,7 @@ pub(crate) mod sqlfn;
 pub mod stats;
 pub mod sync;
 pub mod sync_digest;
+pub mod sync_runs;
 pub mod treatment_math;
 pub mod upsert;
 pub mod v1json;

@@ -27,6 +27,7 @@ mod status;
 mod sync_check;
 mod sync_digest;
 mod sync_run;
+mod sync_service;
 mod treatment_math;
 mod treatments;
 mod v1_json;

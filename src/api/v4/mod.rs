@@ -8,6 +8,8 @@ pub mod profile;
 pub mod spans;
 // The sync's integrity digest (docs/sync.md).
 mod sync_digest;
+// The sync with SYNC_URL (docs/sync.md).
+mod sync;
 
 use actix_web::web;
 
@@ -19,6 +21,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     spans::routes(cfg);
     adjustments::routes(cfg);
     sync_digest::routes(cfg);
+    // The sync service's status, runs and conflicts.
+    sync::routes(cfg);
 }
 
 /// Latest instant a JavaScript Date can hold, ms.

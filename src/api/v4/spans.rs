@@ -53,7 +53,7 @@ fn categories(query: &str) -> Result<Vec<Category>> {
         .collect()
 }
 
-fn count_param(query: &str, name: &str, default: usize, max: usize) -> Result<usize> {
+pub(super) fn count_param(query: &str, name: &str, default: usize, max: usize) -> Result<usize> {
     match qs::first_value(query, name) {
         None => Ok(default),
         Some(raw) => raw
