@@ -454,3 +454,67 @@ fn with_the_api_secret_the_sites_events_are_off() {
     assert_eq!(runs[0]["trigger"], "start");
     assert_eq!(status["realtime"], "off", "{status}");
 }
+
+/// The whole service with the real engine: writes made here while the site is down wait in
+/// the outbox and reach it when it returns (B ends with exactly A's documents); the site's
+/// writes come back at the next run.
+#[test]
+fn offline_writes_reach_the_site_when_it_returns_and_its_writes_come_back() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let t = Synced::with_url(
+        &url,
+        "not-a-token".into(),
+        None,
+        &[("SYNC_API_SECRET", crate::support::SECRET)],
+    );
+    let (runs, _) = t.after_runs(1);
+    assert_eq!(runs[0]["outcome"], "queued", "{runs:?}");
+    for i in 0..3 {
+        let r = t.s.post_json(
+            "/api/v1/treatments",
+            &json!({"eventType": "Note", "notes": format!("offline {i}"),
+                    "created_at": format!("2025-12-31T23:0{i}:00Z")}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let pending = t.status()["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["collection"] == "treatments")
+        .unwrap()["pending"]
+        .clone();
+    assert_eq!(pending, 3);
+    // The site comes back (its own process, on the port SYNC_URL names).
+    let site = Setup::new().env("PORT", &port.to_string()).spawn();
+    let notes = |s: &crate::support::Http| {
+        let mut n: Vec<String> = s
+            .list("/api/v1/treatments.json?find[created_at][$gte]=2000")
+            .iter()
+            .map(|d| d["notes"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    // The back-off ends on the clock.
+    let next = t.status()["nextRun"].as_i64().unwrap();
+    t.clock.set(next.max(T0 + 10 * MIN));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while notes(&site) != ["offline 0", "offline 1", "offline 2"] {
+        assert!(Instant::now() < deadline, "{:?} {}", t.runs(), site.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = site.post_json(
+        "/api/v1/treatments",
+        &json!({"eventType": "Note", "notes": "from the site", "created_at": "2025-12-31T23:30:00Z"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = t.s.request_auth("POST", "/api/v4/sync/run", &[], None);
+    assert!(r.status < 300, "{}", r.text);
+    while notes(&t.s.http()).len() < 4 {
+        assert!(Instant::now() < deadline, "{:?}", t.runs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(notes(&t.s.http()), notes(&site));
+}
