@@ -104,6 +104,10 @@ enum Command {
         #[arg(long, default_value = "safe",
               value_parser = ["safe", "local-wins", "remote-wins", "newest", "manual"])]
         conflict: String,
+        /// Forget where the sync with this site stood first (a site restored from an old
+        /// backup, or replaced): everything is read and sent again, as updates, never copies.
+        #[arg(long)]
+        forget: bool,
         /// An access token of the site (a subject that may read). From the environment,
         /// it stays out of `ps`.
         #[arg(long, env = "IMPORT_TOKEN", hide_env_values = true)]
@@ -201,9 +205,12 @@ fn main() -> ExitCode {
             url,
             direction,
             conflict,
+            forget,
             token,
             api_secret,
-        } => sync(&config, &url, &direction, &conflict, token, api_secret),
+        } => sync(
+            &config, &url, &direction, &conflict, forget, token, api_secret,
+        ),
         Command::Settings {
             markdown,
             toml,
@@ -333,6 +340,7 @@ fn sync(
     url: &str,
     direction: &str,
     conflict: &str,
+    forget: bool,
     token: Option<String>,
     api_secret: Option<String>,
 ) -> ExitCode {
@@ -354,7 +362,7 @@ fn sync(
     }
     let mut settings = SyncSettings::for_site(site, mode);
     settings.conflict = strategy;
-    match nightlite::sync::oneshot::run(&config.data_dir, settings, mode) {
+    match nightlite::sync::oneshot::run(&config.data_dir, settings, mode, forget) {
         Ok(report) => {
             for c in &report.collections {
                 println!(

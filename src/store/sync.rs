@@ -35,6 +35,15 @@ pub fn cursors(conn: &Connection, remote: &str, coll: Collection) -> Result<Opti
         .optional()?)
 }
 
+/// Forgets where the sync with `remote` stands (cursors and known versions; the conflict log
+/// and the run history stay): the next run reads the site from its beginning and sends
+/// everything here again (updates there, never copies). Returns the rows removed.
+pub fn forget(conn: &Connection, remote: &str) -> Result<usize> {
+    let a = conn.execute("DELETE FROM sync_cursors WHERE remote = ?1", [remote])?;
+    let b = conn.execute("DELETE FROM sync_known WHERE remote = ?1", [remote])?;
+    Ok(a + b)
+}
+
 /// How many local changes of `coll` wait for `remote` (the outbox: see the migration).
 pub fn pending(conn: &Connection, remote: &str, coll: Collection) -> Result<u64> {
     let t = coll.table();

@@ -15,9 +15,15 @@ use crate::connect::errors::ErrorClass;
 use crate::error::{Error, Result};
 use crate::store::Collection;
 
-/// Runs the sync once; the report, or the failure's message (never a credential).
-pub fn run(data_dir: &Path, settings: SyncSettings, mode: Mode) -> Result<Report> {
+/// Runs the sync once (after forgetting where it stood with the site, with `forget`); the
+/// report, or the failure's message (never a credential).
+pub fn run(data_dir: &Path, settings: SyncSettings, mode: Mode, forget: bool) -> Result<Report> {
     let (_lock, store) = crate::import::open(data_dir)?;
+    if forget {
+        let key = settings.remote_key().to_string();
+        actix_web::rt::System::new()
+            .block_on(store.write(move |conn| crate::store::sync::forget(conn, &key)))?;
+    }
     let clock: Arc<dyn crate::connect::Clock> = Arc::new(crate::connect::SystemClock);
     let http = crate::connect::http::Http::new(clock.clone(), crate::import::from_site::TIMEOUT_MS)
         .map_err(Error::Internal)?;

@@ -234,6 +234,41 @@ fn offline_writes_reach_the_site_when_it_is_back_and_a_second_run_moves_nothing(
             "{out}"
         );
     }
+    // The site loses documents behind the sync's back (a restore from an older backup): the
+    // digest tells, and a run that forgets where it stood sends them again, nothing else.
+    let bearer = format!("Bearer {}", b.http().jwt_for(&token));
+    let gone: Vec<String> = on_b[1].keys().take(2).cloned().collect();
+    for id in &gone {
+        let r = b.request(
+            "DELETE",
+            &format!("/api/v3/treatments/{id}?permanent=true"),
+            &[("Authorization", bearer.as_str())],
+            None,
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let out = ok(&sync(&data, &url, &token, "both", "safe"));
+    assert!(
+        out.contains("treatments: the sides differ after the sync"),
+        "{out}"
+    );
+    let forgot = command()
+        .args(["sync", "--url", &url, "--direction", "both", "--forget"])
+        .env("NIGHTLITE_DATA_DIR", &data)
+        .env("IMPORT_TOKEN", &token)
+        .output()
+        .unwrap();
+    let out = ok(&forgot);
+    assert!(
+        out.contains("treatments: 2 uploaded, 0 downloaded, 0 conflicts"),
+        "{out}"
+    );
+    assert!(
+        out.contains("entries: 0 uploaded, 0 downloaded, 0 conflicts"),
+        "{out}"
+    );
+    in_step(&out);
+    assert_eq!(Site::of(&b).all()[1].len(), 30);
 }
 
 #[test]
