@@ -37,6 +37,9 @@ const EVENTS_TIMEOUT_MS: i64 = 60_000;
 /// late, at most six times this (connect::schedule::backoff).
 const RETRY_BASE_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;
+/// Triggers waiting for the loop at most (a flood of the site's events or of POSTs during a
+/// long run is dropped past it: the run after the current one covers them all).
+const TRIGGERS: usize = 16;
 
 /// Why a run started (sync_runs.trigger).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +92,11 @@ struct Shared {
     settings: SyncSettings,
     store: Store,
     board: Mutex<Board>,
-    triggers: mpsc::UnboundedSender<Trigger>,
+    /// Bounded: triggers beyond it while a run is in progress add nothing (one queued is
+    /// enough for the run after it).
+    triggers: mpsc::Sender<Trigger>,
     /// Taken by [`SyncService::spawn`].
-    receiver: Mutex<Option<mpsc::UnboundedReceiver<Trigger>>>,
+    receiver: Mutex<Option<mpsc::Receiver<Trigger>>>,
 }
 
 /// The sync with SYNC_URL: its status and triggers, shared by the loop and the API.
@@ -102,7 +107,7 @@ pub struct SyncService {
 
 impl SyncService {
     pub fn new(settings: SyncSettings, store: Store) -> SyncService {
-        let (triggers, receiver) = mpsc::unbounded_channel();
+        let (triggers, receiver) = mpsc::channel(TRIGGERS);
         SyncService {
             shared: Arc::new(Shared {
                 settings,
@@ -192,15 +197,16 @@ impl SyncService {
 
     /// Asks for a run now (after the one in progress, if any).
     pub fn trigger(&self, why: Trigger) {
-        // Only fails once the loop has ended (shutdown), when there is nothing to trigger.
-        let _ = self.shared.triggers.send(why);
+        // Fails once the loop has ended (shutdown: nothing to trigger), or when triggers
+        // already wait (the next run covers this one too).
+        let _ = self.shared.triggers.try_send(why);
     }
 
     async fn run_loop<R: Runner>(
         self,
         engine: R,
         clock: Arc<dyn Clock>,
-        mut triggers: mpsc::UnboundedReceiver<Trigger>,
+        mut triggers: mpsc::Receiver<Trigger>,
     ) {
         let interval = i64::from(self.settings().interval_minutes) * 60_000;
         let mut changes = self.shared.store.subscribe();
