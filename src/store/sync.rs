@@ -325,25 +325,41 @@ pub fn update_held_remote(
     Ok(())
 }
 
+/// The conflicts with `remote`, newest first, at most `limit` (the log the API shows).
+pub fn newest_conflicts(conn: &Connection, remote: &str, limit: usize) -> Result<Vec<Conflict>> {
+    conflicts_where(conn, remote, "1 ORDER BY detected_at DESC, id DESC", limit)
+}
+
 /// Conflicts decided (through the API) and not yet carried out, oldest first, at most `limit`.
 pub fn decided(conn: &Connection, remote: &str, limit: usize) -> Result<Vec<Conflict>> {
-    conflicts_where(conn, remote, "applied = 0 AND kept IS NOT NULL", limit)
+    conflicts_where(
+        conn,
+        remote,
+        "applied = 0 AND kept IS NOT NULL ORDER BY id",
+        limit,
+    )
 }
 
 /// Conflicts found by a run and not yet settled by its strategy (not `manual`), oldest first.
 pub fn unsettled(conn: &Connection, remote: &str, limit: usize) -> Result<Vec<Conflict>> {
-    conflicts_where(conn, remote, "kept IS NULL AND strategy <> 'manual'", limit)
+    conflicts_where(
+        conn,
+        remote,
+        "kept IS NULL AND strategy <> 'manual' ORDER BY id",
+        limit,
+    )
 }
 
+/// The conflicts with `remote` matching `cond_order` (a condition and its ORDER BY).
 fn conflicts_where(
     conn: &Connection,
     remote: &str,
-    cond: &str,
+    cond_order: &str,
     limit: usize,
 ) -> Result<Vec<Conflict>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {CONFLICT_COLUMNS} FROM sync_conflicts WHERE remote = ?1 AND {cond}
-         ORDER BY id LIMIT ?2"
+        "SELECT {CONFLICT_COLUMNS} FROM sync_conflicts WHERE remote = ?1 AND {cond_order}
+         LIMIT ?2"
     ))?;
     let rows = stmt.query_map(
         params![remote, i64::try_from(limit).unwrap_or(i64::MAX)],

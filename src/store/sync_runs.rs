@@ -159,29 +159,23 @@ pub struct Conflict {
 
 /// The conflicts with `remote`, newest first, at most `limit`.
 pub fn conflicts(conn: &Connection, remote: &str, limit: usize) -> Result<Vec<Conflict>> {
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let doc = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, collection, identity, detected_at, strategy, reason, kept, local_doc,
-                remote_doc, resolved_at, applied
-         FROM sync_conflicts WHERE remote = ?1 ORDER BY detected_at DESC, id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![remote, limit], |r| {
-        Ok(Conflict {
-            id: r.get(0)?,
-            collection: r.get(1)?,
-            identity: r.get(2)?,
-            detected_at: r.get(3)?,
-            strategy: r.get(4)?,
-            reason: r.get(5)?,
-            kept: r.get(6)?,
-            local_doc: doc(r.get(7)?),
-            remote_doc: doc(r.get(8)?),
-            resolved_at: r.get(9)?,
-            applied: r.get::<_, i64>(10)? != 0,
+    Ok(super::sync::newest_conflicts(conn, remote, limit)?
+        .into_iter()
+        .map(|c| Conflict {
+            id: c.id,
+            collection: c.collection,
+            identity: c.identity,
+            detected_at: c.detected_at,
+            strategy: c.strategy,
+            reason: c.reason,
+            kept: c.kept,
+            local_doc: doc(c.local_doc),
+            remote_doc: doc(c.remote_doc),
+            resolved_at: c.resolved_at,
+            applied: c.applied,
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        .collect())
 }
 
 /// (open: waiting for a decision, total) conflicts with `remote`.

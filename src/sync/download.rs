@@ -176,19 +176,11 @@ impl Engine {
                 )
             })
             .collect();
-        let taken = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let count = taken.clone();
-        documents::apply_incoming(
-            &self.store,
-            &self.caller,
-            coll,
-            merge_for(coll),
-            writes,
-            move |conn, i, applied| {
+        counts.downloaded += self
+            .apply_counted(coll, writes, move |conn, i, applied| {
                 let Applied::Done(m) = applied else {
-                    return Ok(());
+                    return Ok(false);
                 };
-                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let (identity, _, hash) = &gone[i];
                 book::set_known(
                     conn,
@@ -200,13 +192,44 @@ impl Engine {
                         remote_modified: None,
                         hash: format!("{hash}:gone"),
                     },
-                )
+                )?;
+                Ok(true)
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Writes a page (documents::apply_incoming) with `then`'s bookkeeping in the same
+    /// transaction; returns how many `then` counted as taken.
+    async fn apply_counted<F>(
+        &self,
+        coll: Collection,
+        writes: Vec<(Incoming, String, Option<i64>)>,
+        mut then: F,
+    ) -> Result<u64, SyncError>
+    where
+        F: FnMut(&rusqlite::Connection, usize, Applied) -> crate::error::Result<bool>
+            + Send
+            + 'static,
+    {
+        let taken = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = taken.clone();
+        documents::apply_incoming(
+            &self.store,
+            &self.caller,
+            coll,
+            merge_for(coll),
+            writes,
+            move |conn, i, applied| {
+                if then(conn, i, applied)? {
+                    count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(())
             },
         )
         .await
         .map_err(|e| super::engine::local(&e))?;
-        counts.downloaded += taken.load(std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+        Ok(taken.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Decides each document of a page and writes the page in one transaction.
@@ -420,15 +443,8 @@ impl Engine {
             .into_iter()
             .map(|i| (i.identity, i.modified, i.hash))
             .collect();
-        let taken = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let count = taken.clone();
-        documents::apply_incoming(
-            &self.store,
-            &self.caller,
-            coll,
-            merge_for(coll),
-            writes,
-            move |conn, i, applied| {
+        counts.downloaded += self
+            .apply_counted(coll, writes, move |conn, i, applied| {
                 let (identity, modified, hash) = &rows[i];
                 let remember = |local_modified| {
                     book::set_known(
@@ -444,22 +460,16 @@ impl Engine {
                     )
                 };
                 match (&plans[i], applied) {
-                    (Plan::Conflict(c), _) => book::add_conflict(conn, &key, c).map(|_| ()),
+                    (Plan::Conflict(c), _) => book::add_conflict(conn, &key, c).map(|_| false),
                     (Plan::Held { id, doc }, _) => {
-                        book::update_held_remote(conn, *id, doc, *modified)
+                        book::update_held_remote(conn, *id, doc, *modified).map(|()| false)
                     }
-                    (_, Applied::Changed) | (Plan::Skip | Plan::Refused, _) => Ok(()),
-                    (Plan::Same, Applied::Done(m)) => remember(m),
-                    (Plan::Take, Applied::Done(m)) => {
-                        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        remember(m)
-                    }
+                    (_, Applied::Changed) | (Plan::Skip | Plan::Refused, _) => Ok(false),
+                    (Plan::Same, Applied::Done(m)) => remember(m).map(|()| false),
+                    (Plan::Take, Applied::Done(m)) => remember(m).map(|()| true),
                 }
-            },
-        )
-        .await
-        .map_err(|e| super::engine::local(&e))?;
-        counts.downloaded += taken.load(std::sync::atomic::Ordering::Relaxed);
+            })
+            .await?;
         Ok(())
     }
 }
