@@ -221,43 +221,6 @@ pub fn decide(conn: &Connection, remote: &str, id: i64, kept: &str, at: i64) -> 
     })
 }
 
-/// A conflict as the engine logs it (the fields it sets at detection).
-#[derive(Debug, Clone)]
-pub struct NewConflict<'a> {
-    pub remote: &'a str,
-    pub collection: &'a str,
-    pub identity: &'a str,
-    pub detected_at: i64,
-    pub strategy: &'a str,
-    pub reason: &'a str,
-    /// None: held for a decision.
-    pub kept: Option<&'a str>,
-    pub local_doc: Option<&'a str>,
-    pub remote_doc: Option<&'a str>,
-}
-
-/// Logs a conflict; returns its id. The engine logs its own (store/sync.rs); this is for the
-/// tests of the log's readers and of deciding.
-pub fn insert_conflict(conn: &Connection, c: &NewConflict) -> Result<i64> {
-    conn.prepare_cached(
-        "INSERT INTO sync_conflicts (remote, collection, identity, detected_at, strategy,
-                                     reason, kept, local_doc, remote_doc, resolved_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, CASE WHEN ?7 IS NULL THEN NULL ELSE ?4 END)",
-    )?
-    .execute(params![
-        c.remote,
-        c.collection,
-        c.identity,
-        c.detected_at,
-        c.strategy,
-        c.reason,
-        c.kept,
-        c.local_doc,
-        c.remote_doc,
-    ])?;
-    Ok(conn.last_insert_rowid())
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -265,22 +228,27 @@ mod tests {
 
     const SITE: &str = "https://cloud.example.org";
 
+    /// A conflict held for a decision, as the engine logs one.
+    fn held_conflict(identity: &str, at: i64) -> crate::store::sync::Conflict {
+        crate::store::sync::Conflict {
+            id: 0,
+            collection: "treatments".into(),
+            identity: identity.into(),
+            detected_at: at,
+            strategy: "manual".into(),
+            reason: "changed on both sides".into(),
+            kept: None,
+            local_doc: Some(r#"{"notes":"here"}"#.into()),
+            remote_doc: Some(r#"{"notes":"there"}"#.into()),
+            local_modified: None,
+            remote_modified: None,
+            resolved_at: None,
+            applied: false,
+        }
+    }
+
     fn held(conn: &Connection, remote: &str, at: i64) -> i64 {
-        insert_conflict(
-            conn,
-            &NewConflict {
-                remote,
-                collection: "treatments",
-                identity: "t-1",
-                detected_at: at,
-                strategy: "manual",
-                reason: "changed on both sides",
-                kept: None,
-                local_doc: Some(r#"{"notes":"here"}"#),
-                remote_doc: Some(r#"{"notes":"there"}"#),
-            },
-        )
-        .unwrap()
+        crate::store::sync::add_conflict(conn, remote, &held_conflict("t-1", at)).unwrap()
     }
 
     #[test]

@@ -249,21 +249,22 @@ fn a_held_conflict_is_decided_once_and_triggers_a_run() {
     let db = rusqlite::Connection::open(data.path().join("nightlite.sqlite3")).unwrap();
     db.busy_timeout(Duration::from_secs(10)).unwrap();
     let held = |identity: &str, at: i64| {
-        nightlite::store::sync_runs::insert_conflict(
-            &db,
-            &nightlite::store::sync_runs::NewConflict {
-                remote: &remote,
-                collection: "treatments",
-                identity,
-                detected_at: at,
-                strategy: "manual",
-                reason: "changed on both sides",
-                kept: None,
-                local_doc: Some(r#"{"notes":"here"}"#),
-                remote_doc: Some(r#"{"notes":"there"}"#),
-            },
-        )
-        .unwrap()
+        let c = nightlite::store::sync::Conflict {
+            id: 0,
+            collection: "treatments".into(),
+            identity: identity.into(),
+            detected_at: at,
+            strategy: "manual".into(),
+            reason: "changed on both sides".into(),
+            kept: None,
+            local_doc: Some(r#"{"notes":"here"}"#.into()),
+            remote_doc: Some(r#"{"notes":"there"}"#.into()),
+            local_modified: None,
+            remote_modified: None,
+            resolved_at: None,
+            applied: false,
+        };
+        nightlite::store::sync::add_conflict(&db, &remote, &c).unwrap()
     };
     let first = held("t-1", T0 - 2 * MIN);
     let second = held("t-2", T0 - MIN);
@@ -517,4 +518,82 @@ fn offline_writes_reach_the_site_when_it_returns_and_its_writes_come_back() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(notes(&t.s.http()), notes(&site));
+}
+
+/// A real conflict under SYNC_CONFLICT=manual: both versions held, neither side changed,
+/// until decided through the API; the decision's run makes the version kept the one on both.
+#[test]
+fn a_manual_conflict_is_held_and_the_decision_is_carried_out_on_both_sides() {
+    let (site, token) = site_with_token();
+    let url = format!("http://127.0.0.1:{}?token={token}", site.port);
+    let site_http = site.http();
+    let t = Synced::with_url(&url, token, Some(site), &[("SYNC_CONFLICT", "manual")]);
+    t.after_runs(1);
+    let wait = |what: &str, ok: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ok() {
+            assert!(Instant::now() < deadline, "{what}: {:?}", t.runs());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let run_now = || {
+        let r = t.s.request_auth("POST", "/api/v4/sync/run", &[], None);
+        assert!(r.status < 300, "{}", r.text);
+    };
+    let note = |s: &crate::support::Http| -> Value {
+        s.list("/api/v1/treatments.json?find[created_at][$gte]=2000")
+            .first()
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let r = t.s.post_json(
+        "/api/v1/treatments",
+        &json!({"eventType": "Note", "notes": "first", "created_at": "2025-12-31T22:00:00Z"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    run_now();
+    wait("uploaded", &|| note(&site_http)["notes"] == "first");
+    let edit = |s: &crate::support::Http, text: &str| {
+        let mut d = note(s);
+        d["notes"] = json!(text);
+        assert_eq!(s.put_json("/api/v1/treatments", &d).status, 200);
+    };
+    edit(&t.s.http(), "here");
+    edit(&site_http, "there");
+    run_now();
+    let conflicts = || t.s.get_auth("/api/v4/sync/conflicts").json()["conflicts"].clone();
+    wait("held", &|| {
+        conflicts().as_array().is_some_and(|c| c.len() == 1)
+    });
+    let c = conflicts()[0].clone();
+    assert_eq!(
+        (
+            c["kept"].clone(),
+            c["localDoc"]["notes"].clone(),
+            c["remoteDoc"]["notes"].clone()
+        ),
+        (Value::Null, json!("here"), json!("there"))
+    );
+    // Held: another run changes neither side.
+    let before = t.runs().len();
+    run_now();
+    wait("another run", &|| {
+        t.runs().len() > before && t.runs()[0]["outcome"].is_string()
+    });
+    assert_eq!(note(&t.s.http())["notes"], "here");
+    assert_eq!(note(&site_http)["notes"], "there");
+    let r = t.s.request_auth(
+        "POST",
+        &format!("/api/v4/sync/conflicts/{}", c["id"]),
+        &[("Content-Type", "application/json")],
+        Some(br#"{"keep":"remote"}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    wait("carried out", &|| note(&t.s.http())["notes"] == "there");
+    assert_eq!(note(&site_http)["notes"], "there");
+    let c = conflicts()[0].clone();
+    assert_eq!(
+        (c["kept"].clone(), c["applied"].clone()),
+        (json!("remote"), json!(true))
+    );
 }
