@@ -769,6 +769,17 @@ fn a_nightscout_15_site_syncs_both_ways_with_its_v1_writes_and_a_shared_millisec
         .collect();
     assert_eq!(notes.len(), 3, "{notes:?}");
     assert!(notes.contains(&"A 3".to_string()));
+    // The site's documents keep their `_id` here (REQ-MIGRATION-001).
+    {
+        let a = TestServer::in_dir(&data, &[]);
+        for d in ns.docs("treatments").iter().filter(|d| d["notes"] != "A 3") {
+            let here = a.list(&format!(
+                "/api/v1/treatments.json?find[notes]={}",
+                crate::support::enc(d["notes"].as_str().unwrap())
+            ));
+            assert_eq!(here[0]["_id"], d["_id"], "{d}");
+        }
+    }
     // A deletes one of the site's notes is deleted there with a v3 DELETE; the site deletes
     // A's through v3 (soft, seen in its history).
     {
