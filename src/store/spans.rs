@@ -809,12 +809,18 @@ mod tests {
         doc
     }
 
+    /// A store in a new temporary directory (kept while the TempDir lives).
+    fn opened() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
     /// Random writes, out of time order, some grouped in one transaction, with moves and
     /// deletes: the spans kept up to date commit by commit equal the spans derived afresh.
     #[tokio::test]
     async fn upkeep_on_every_commit_equals_a_rebuild() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = opened();
         let mut r = Lcg(7);
         let mut ids: Vec<String> = Vec::new();
         for round in 0..120 {
@@ -927,8 +933,7 @@ mod tests {
     /// which run, kept commit by commit, equal a rebuild.
     #[tokio::test]
     async fn status_upkeep_on_every_commit_equals_a_rebuild() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = opened();
         let mut r = Lcg(3);
         let mut ids: Vec<(Collection, String)> = Vec::new();
         for round in 0..150 {
@@ -1001,8 +1006,7 @@ mod tests {
     /// spans left equal a rebuild of what is left.
     #[tokio::test]
     async fn retention_removes_the_spans_of_what_it_deletes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = opened();
         let mut r = Lcg(5);
         let docs: Vec<(Value, Value)> = (0..200)
             .map(|_| (treatment(&mut r), status(&mut r)))
@@ -1101,8 +1105,7 @@ mod tests {
     #[ignore]
     async fn status_upkeep_cost() {
         for history in [1_000_i64, 100_000] {
-            let dir = tempfile::tempdir().unwrap();
-            let store = Store::open(dir.path()).unwrap();
+            let (_dir, store) = opened();
             let loop_status = |i: i64| {
                 let at = crate::dates::to_iso(T0 + i * 5 * MIN);
                 json!({ "device": "loop://iPhone", "created_at": at,
@@ -1149,8 +1152,7 @@ mod tests {
     /// for `?status=`: both give the same spans, at any moment.
     #[tokio::test]
     async fn status_selected_in_sql_is_the_status_each_span_is_given() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (_dir, store) = opened();
         let mut r = Lcg(13);
         let docs: Vec<Value> = (0..40).map(|_| treatment(&mut r)).collect();
         store
