@@ -228,8 +228,10 @@ pub fn outbox(
     Ok(out)
 }
 
-/// A conflict: a document changed on both sides since the last sync.
-#[derive(Debug, Clone, PartialEq)]
+/// A conflict: a document changed on both sides since the last sync. Serialized as the API
+/// lists it (camelCase; both versions as JSON; the modification times left out).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Conflict {
     pub id: i64,
     pub collection: String,
@@ -239,12 +241,55 @@ pub struct Conflict {
     pub reason: String,
     /// "local" | "remote"; None while held for a decision.
     pub kept: Option<String>,
+    /// The two versions, as JSON text.
+    #[serde(serialize_with = "as_json")]
     pub local_doc: Option<String>,
+    #[serde(serialize_with = "as_json")]
     pub remote_doc: Option<String>,
+    #[serde(skip)]
     pub local_modified: Option<i64>,
+    #[serde(skip)]
     pub remote_modified: Option<i64>,
     pub resolved_at: Option<i64>,
+    /// Whether the decision has been carried out (false until the next run does).
     pub applied: bool,
+}
+
+impl Conflict {
+    /// A conflict just found, to settle by `strategy` (held when it is `manual`).
+    pub fn found(
+        collection: &str,
+        identity: &str,
+        detected_at: i64,
+        strategy: &str,
+        (local_doc, local_modified): (String, Option<i64>),
+        (remote_doc, remote_modified): (String, Option<i64>),
+    ) -> Conflict {
+        Conflict {
+            id: 0,
+            collection: collection.to_string(),
+            identity: identity.to_string(),
+            detected_at,
+            strategy: strategy.to_string(),
+            reason: "changed on both sides since the last sync".into(),
+            kept: None,
+            local_doc: Some(local_doc),
+            remote_doc: Some(remote_doc),
+            local_modified,
+            remote_modified,
+            resolved_at: None,
+            applied: false,
+        }
+    }
+}
+
+/// A logged version (JSON text) as the JSON it holds; null when there is none.
+fn as_json<S: serde::Serializer>(
+    doc: &Option<String>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    let v: Option<serde_json::Value> = doc.as_deref().and_then(|t| serde_json::from_str(t).ok());
+    serde::Serialize::serialize(&v, s)
 }
 
 const CONFLICT_COLUMNS: &str = "id, collection, identity, detected_at, strategy, reason, kept, \

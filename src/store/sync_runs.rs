@@ -138,46 +138,6 @@ pub fn last_run(conn: &Connection, remote: &str, outcome: Option<&str>) -> Resul
         .optional()?)
 }
 
-/// One entry of the conflict log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Conflict {
-    pub id: i64,
-    pub collection: String,
-    pub identity: String,
-    pub detected_at: i64,
-    pub strategy: String,
-    pub reason: String,
-    /// `local` or `remote`; None while a manual conflict waits for a decision.
-    pub kept: Option<String>,
-    pub local_doc: Option<serde_json::Value>,
-    pub remote_doc: Option<serde_json::Value>,
-    pub resolved_at: Option<i64>,
-    /// Whether the decision has been carried out (false until the next run does).
-    pub applied: bool,
-}
-
-/// The conflicts with `remote`, newest first, at most `limit`.
-pub fn conflicts(conn: &Connection, remote: &str, limit: usize) -> Result<Vec<Conflict>> {
-    let doc = |t: Option<String>| t.and_then(|t| serde_json::from_str(&t).ok());
-    Ok(super::sync::newest_conflicts(conn, remote, limit)?
-        .into_iter()
-        .map(|c| Conflict {
-            id: c.id,
-            collection: c.collection,
-            identity: c.identity,
-            detected_at: c.detected_at,
-            strategy: c.strategy,
-            reason: c.reason,
-            kept: c.kept,
-            local_doc: doc(c.local_doc),
-            remote_doc: doc(c.remote_doc),
-            resolved_at: c.resolved_at,
-            applied: c.applied,
-        })
-        .collect())
-}
-
 /// (open: waiting for a decision, total) conflicts with `remote`.
 pub fn conflict_counts(conn: &Connection, remote: &str) -> Result<(u64, u64)> {
     let (open, total): (i64, i64) = conn
@@ -226,29 +186,15 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    use crate::store::sync::{newest_conflicts, Conflict};
+
     const SITE: &str = "https://cloud.example.org";
 
-    /// A conflict held for a decision, as the engine logs one.
-    fn held_conflict(identity: &str, at: i64) -> crate::store::sync::Conflict {
-        crate::store::sync::Conflict {
-            id: 0,
-            collection: "treatments".into(),
-            identity: identity.into(),
-            detected_at: at,
-            strategy: "manual".into(),
-            reason: "changed on both sides".into(),
-            kept: None,
-            local_doc: Some(r#"{"notes":"here"}"#.into()),
-            remote_doc: Some(r#"{"notes":"there"}"#.into()),
-            local_modified: None,
-            remote_modified: None,
-            resolved_at: None,
-            applied: false,
-        }
-    }
-
     fn held(conn: &Connection, remote: &str, at: i64) -> i64 {
-        crate::store::sync::add_conflict(conn, remote, &held_conflict("t-1", at)).unwrap()
+        let here = (r#"{"notes":"here"}"#.to_string(), None);
+        let there = (r#"{"notes":"there"}"#.to_string(), None);
+        let c = Conflict::found("treatments", "t-1", at, "manual", here, there);
+        crate::store::sync::add_conflict(conn, remote, &c).unwrap()
     }
 
     #[test]
@@ -311,11 +257,12 @@ mod tests {
             decide(&conn, SITE, id, "local", 40).unwrap(),
             Decided::AlreadyDecided
         );
-        let c = &conflicts(&conn, SITE, 10).unwrap()[0];
+        let c = &newest_conflicts(&conn, SITE, 10).unwrap()[0];
         assert_eq!(c.kept.as_deref(), Some("remote"));
         assert_eq!(c.resolved_at, Some(30));
         assert!(!c.applied, "the next run carries it out");
-        assert_eq!(c.local_doc, Some(serde_json::json!({"notes": "here"})));
+        let listed = serde_json::to_value(c).unwrap();
+        assert_eq!(listed["localDoc"], serde_json::json!({"notes": "here"}));
         assert_eq!(conflict_counts(&conn, SITE).unwrap(), (0, 1));
     }
 }

@@ -353,21 +353,17 @@ impl Engine {
             (Some(l), None) => l.srv_modified > cur.uploaded_through,
         };
         if let (true, Some(l)) = (changed_here, &local) {
-            let conflict = Conflict {
-                id: 0,
-                collection: coll.table().to_string(),
-                identity: item.identity.clone(),
-                detected_at: now,
-                strategy: self.settings.conflict.name().to_string(),
-                reason: "changed on both sides since the last sync".into(),
-                kept: None,
-                local_doc: Some(Value::Object(content::local_view(coll, l)).to_string()),
-                remote_doc: Some(doc_text()),
-                local_modified: Some(l.srv_modified),
-                remote_modified: item.modified,
-                resolved_at: None,
-                applied: false,
-            };
+            let conflict = Conflict::found(
+                coll.table(),
+                &item.identity,
+                now,
+                self.settings.conflict.name(),
+                (
+                    Value::Object(content::local_view(coll, l)).to_string(),
+                    Some(l.srv_modified),
+                ),
+                (doc_text(), item.modified),
+            );
             return (Plan::Conflict(Box::new(conflict)), Incoming::Nothing);
         }
         match self.incoming(coll, &item.identity, &item.doc, item.valid) {

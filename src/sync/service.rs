@@ -495,11 +495,11 @@ impl SyncService {
     }
 
     /// `GET /api/v4/sync/conflicts`: newest first.
-    pub async fn conflicts(&self, limit: usize) -> Result<Vec<sync_runs::Conflict>> {
+    pub async fn conflicts(&self, limit: usize) -> Result<Vec<crate::store::sync::Conflict>> {
         let remote = self.settings().remote_key().to_string();
         self.shared
             .store
-            .read(move |conn| sync_runs::conflicts(conn, &remote, limit))
+            .read(move |conn| crate::store::sync::newest_conflicts(conn, &remote, limit))
             .await
     }
 

@@ -249,21 +249,14 @@ fn a_held_conflict_is_decided_once_and_triggers_a_run() {
     let db = rusqlite::Connection::open(data.path().join("nightlite.sqlite3")).unwrap();
     db.busy_timeout(Duration::from_secs(10)).unwrap();
     let held = |identity: &str, at: i64| {
-        let c = nightlite::store::sync::Conflict {
-            id: 0,
-            collection: "treatments".into(),
-            identity: identity.into(),
-            detected_at: at,
-            strategy: "manual".into(),
-            reason: "changed on both sides".into(),
-            kept: None,
-            local_doc: Some(r#"{"notes":"here"}"#.into()),
-            remote_doc: Some(r#"{"notes":"there"}"#.into()),
-            local_modified: None,
-            remote_modified: None,
-            resolved_at: None,
-            applied: false,
-        };
+        let c = nightlite::store::sync::Conflict::found(
+            "treatments",
+            identity,
+            at,
+            "manual",
+            (r#"{"notes":"here"}"#.into(), None),
+            (r#"{"notes":"there"}"#.into(), None),
+        );
         nightlite::store::sync::add_conflict(&db, &remote, &c).unwrap()
     };
     let first = held("t-1", T0 - 2 * MIN);
