@@ -183,9 +183,8 @@ impl super::engine::Engine {
                 let local = crate::documents::find(&self.store, &self.caller, coll, identity)
                     .await
                     .map_err(|e| super::engine::local(&e))?;
-                let there = side(&c.remote_doc, c.remote_modified).map(|s| s.doc);
                 let ack = match &local {
-                    Some(d) => match self.send_over(api, coll, d, there.as_ref()).await? {
+                    Some(d) => match self.send(api, coll, d).await? {
                         super::upload::Sent::Done(m) => Some(super::upload::ack(coll, d, m)),
                         super::upload::Sent::Refused(_) => None,
                     },

@@ -8,8 +8,11 @@
 
 use futures_util::StreamExt;
 
+use serde_json::Value;
+
 use super::content;
 use super::engine::{Counts, Engine, SyncError, Watch};
+use crate::remote::lookup::Found;
 use crate::remote::write::Uploaded;
 use crate::remote::Api;
 use crate::store::sync::{self as book, Cursors, Known};
@@ -190,43 +193,42 @@ impl Engine {
             .map_err(|e| super::engine::local(&e))
     }
 
-    /// Sends one local document (or its deletion) to the site.
+    /// Sends one local document (or its deletion) to the site. A copy there may hold fields
+    /// its API added when it stored it (an `app`, `created_at`, `utcOffset`), which API v3
+    /// refuses to see changed: after such a refusal (400) the site's copy is read and the
+    /// document sent once more with those fields.
     pub(super) async fn send(
         &self,
         api: Api,
         coll: Collection,
         d: &StoredDoc,
     ) -> Result<Sent, SyncError> {
-        self.send_over(api, coll, d, None).await
-    }
-
-    /// As [`Engine::send`], over the site's copy `there` when it is known: the fields its API
-    /// added to that copy (an `app`, `created_at`, `utcOffset`) go with the document, since
-    /// API v3 refuses a change of them.
-    pub(super) async fn send_over(
-        &self,
-        api: Api,
-        coll: Collection,
-        d: &StoredDoc,
-        there: Option<&serde_json::Map<String, serde_json::Value>>,
-    ) -> Result<Sent, SyncError> {
-        let mut view = content::local_view(coll, d);
-        if let Some(there) = there {
-            content::keep_added(&mut view, there);
-        }
+        let name = coll.table();
+        let view = content::local_view(coll, d);
         let identity = content::identity(&view).unwrap_or_else(|| d.id.clone());
-        let (outcome, stamp) = if d.is_valid {
-            self.remote.upload_stamped(api, coll.table(), view).await?
-        } else {
-            let o = self
-                .remote
-                .delete(api, coll.table(), &identity, &d.id)
-                .await?;
-            (o, None)
-        };
-        Ok(match outcome {
-            Uploaded::Refused(s) => Sent::Refused(s),
-            Uploaded::Created | Uploaded::Updated => Sent::Done(stamp),
+        if !d.is_valid {
+            return Ok(
+                match self.remote.delete(api, name, &identity, &d.id).await? {
+                    Uploaded::Refused(s) => Sent::Refused(s),
+                    Uploaded::Created | Uploaded::Updated => Sent::Done(None),
+                },
+            );
+        }
+        let mut sent = self.remote.upload_stamped(api, name, view.clone()).await?;
+        if let (Api::V3, (Uploaded::Refused(400), _)) = (api, &sent) {
+            if let Found::Live(Value::Object(there)) =
+                self.remote.document_v3(name, &identity).await?
+            {
+                let mut again = view.clone();
+                content::keep_added(&mut again, &there);
+                if again != view {
+                    sent = self.remote.upload_stamped(api, name, again).await?;
+                }
+            }
+        }
+        Ok(match sent {
+            (Uploaded::Refused(s), _) => Sent::Refused(s),
+            (Uploaded::Created | Uploaded::Updated, stamp) => Sent::Done(stamp),
         })
     }
 }

@@ -702,6 +702,24 @@ fn sites_that_received_the_same_uploads_separately_agree_without_conflicts() {
         (on_b[0]["sgv"].clone(), on_b[0]["app"].clone()),
         (json!(88), json!("xDrip+"))
     );
+    // A reading both sides hold the same (here without an app), edited here: it goes up
+    // through the outbox, with the site's app.
+    {
+        let a = TestServer::in_dir(&data, &[]);
+        let mut e = entry(0, t0);
+        e["sgv"] = json!(66);
+        a.post_json("/api/v1/entries", &e);
+    }
+    let out = ok(&sync(&data, &url, &token, "both", "safe"));
+    assert!(
+        out.contains("entries: 1 uploaded, 0 downloaded, 0 conflicts, 0 refused"),
+        "{out}"
+    );
+    let on_b = b.list("/api/v1/entries.json?count=1&find[sgv][$gte]=60&find[sgv][$lte]=69");
+    assert_eq!(
+        (on_b[0]["sgv"].clone(), on_b[0]["app"].clone()),
+        (json!(66), json!("xDrip+"))
+    );
 }
 
 /// A Nightscout 15.0.7 as the other side (tests/it/connect/fake_nightscout): documents its
