@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value};
 
 use super::{delete_here, id_text, write, Item, ProgressLine, Report};
 use crate::config::bridges::{Password, RemoteSite};
-use crate::connect::errors::{ErrorClass, SourceError};
+use crate::connect::errors::SourceError;
 use crate::documents::Caller;
 use crate::error::{Error, Result};
 use crate::remote::windows::by_time;
@@ -279,27 +279,16 @@ async fn copy(
     Ok(false)
 }
 
-/// `f` again after a transient failure (a timeout, a 5xx, a throttle), a few times.
+/// `f` again after a transient failure, 5 tries in all, 2 s doubling apart
+/// (crate::remote::retrying).
 pub(crate) async fn retry<T, F, Fut>(f: F) -> Result<T>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<T, SourceError>>,
 {
-    let mut attempt = 0;
-    loop {
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e)
-                if attempt + 1 < ATTEMPTS
-                    && matches!(e.class, ErrorClass::Transient | ErrorClass::Throttle) =>
-            {
-                attempt += 1;
-                eprintln!("{}; trying again", e.message);
-                actix_web::rt::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
-            }
-            Err(e) => return Err(failed(e)),
-        }
-    }
+    crate::remote::retrying(ATTEMPTS, 2000, f)
+        .await
+        .map_err(failed)
 }
 
 fn failed(e: SourceError) -> Error {

@@ -195,6 +195,43 @@ impl Remote {
     }
 }
 
+/// `f` again after a transient failure (a timeout, a 5xx, a 429), `attempts` tries in all:
+/// waiting `first_ms`, doubling, or the Retry-After a throttle names (at most a minute), each
+/// plus up to half a second at random; each failure's message goes to stderr. For the offline
+/// commands (`import --from`, `sync`), whose work goes on from where it stopped.
+pub async fn retrying<T, F, Fut>(attempts: u32, first_ms: i64, f: F) -> Result<T, SourceError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SourceError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match f().await {
+            Err(e)
+                if attempt + 1 < attempts
+                    && matches!(
+                        e.class,
+                        crate::connect::errors::ErrorClass::Transient
+                            | crate::connect::errors::ErrorClass::Throttle
+                    ) =>
+            {
+                let wait = e
+                    .retry_after_ms
+                    .unwrap_or(first_ms.saturating_mul(1 << attempt.min(20)))
+                    .clamp(0, 60_000);
+                attempt += 1;
+                eprintln!("{}; trying again in {} s", e.message, wait / 1000);
+                let wait = wait + crate::connect::schedule::jitter(500);
+                actix_web::rt::time::sleep(std::time::Duration::from_millis(
+                    u64::try_from(wait).unwrap_or(0),
+                ))
+                .await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// `s` percent-encoded for a path segment or a query value: all but RFC 3986's unreserved
 /// characters.
 pub fn encode(s: &str) -> String {

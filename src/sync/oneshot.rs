@@ -11,63 +11,36 @@ use std::time::{Duration, Instant};
 use super::engine::{Engine, Report, Watch};
 use super::state::State;
 use crate::config::sync::{Mode, SyncSettings};
-use crate::connect::errors::ErrorClass;
 use crate::error::{Error, Result};
 use crate::store::Collection;
 
 /// Runs the sync once (after forgetting where it stood with the site, with `forget`); the
-/// report, or the failure's message (never a credential).
+/// report, or the failure's message (never a credential). A run that fails on a network
+/// error, a 5xx or a 429 is run again (it goes on from where the last stopped): 4 runs at
+/// most, 0.5 s doubling apart or as the site's Retry-After asks (crate::remote::retrying).
 pub fn run(data_dir: &Path, settings: SyncSettings, mode: Mode, forget: bool) -> Result<Report> {
     let (_lock, store) = crate::import::open(data_dir)?;
-    if forget {
-        let key = settings.remote_key().to_string();
-        actix_web::rt::System::new()
-            .block_on(store.write(move |conn| crate::store::sync::forget(conn, &key)))?;
-    }
+    let key = settings.remote_key().to_string();
     let clock: Arc<dyn crate::connect::Clock> = Arc::new(crate::connect::SystemClock);
     let http = crate::connect::http::Http::new(clock.clone(), crate::import::from_site::TIMEOUT_MS)
         .map_err(Error::Internal)?;
-    let engine = Engine::new(settings, store, http, clock);
+    let engine = Engine::new(settings, store.clone(), http, clock);
     let line = Line::new();
     let outcome = actix_web::rt::System::new().block_on(async {
-        let mut attempt = 0;
-        loop {
-            match engine.run(mode, &line).await {
-                // A run goes on from where the last stopped: after a network error, a 5xx or
-                // a 429, the whole run again, a few times, waiting longer each time (a
-                // Retry-After as the site asks, at most a minute).
-                Err(e)
-                    if attempt + 1 < ATTEMPTS
-                        && matches!(e.class, ErrorClass::Transient | ErrorClass::Throttle) =>
-                {
-                    attempt += 1;
-                    let wait = e
-                        .retry_after_ms
-                        .unwrap_or(500 << (attempt - 1))
-                        .clamp(0, 60_000);
-                    line.end();
-                    eprintln!("{}; trying again in {} s", e.message, wait / 1000);
-                    actix_web::rt::time::sleep(Duration::from_millis(
-                        u64::try_from(wait).unwrap_or(0) + jitter_ms(),
-                    ))
-                    .await;
-                }
-                other => return other,
-            }
+        if forget {
+            store
+                .write(move |conn| crate::store::sync::forget(conn, &key))
+                .await?;
         }
+        crate::remote::retrying(4, 500, || async {
+            let run = engine.run(mode, &line).await;
+            line.end();
+            run
+        })
+        .await
+        .map_err(|e| Error::Internal(e.message))
     });
-    line.end();
-    outcome.map_err(|e| Error::Internal(e.message))
-}
-
-/// Runs tried at most (the first and its retries).
-const ATTEMPTS: u32 = 4;
-
-/// Up to half a second more, so many appliances failing together do not retry together.
-fn jitter_ms() -> u64 {
-    let mut b = [0u8; 2];
-    let _ = getrandom::getrandom(&mut b);
-    u64::from(u16::from_le_bytes(b)) % 500
+    outcome
 }
 
 /// The progress line.
