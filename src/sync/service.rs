@@ -169,7 +169,7 @@ impl SyncService {
             .map(|t| storage_events::Site {
                 base: s.settings.site.base.clone(),
                 label: engine.label().to_string(),
-                token: t.reveal().to_string(),
+                token: t.clone(),
                 collections: s.settings.collections.clone(),
             });
         let service = self.clone();
