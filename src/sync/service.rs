@@ -506,17 +506,17 @@ impl SyncService {
     /// Keeps `keep` (`local` or `remote`) for the held conflict `id` at `at`, and triggers a
     /// run to carry it out.
     pub async fn decide(&self, id: i64, keep: &str, at: i64) -> Result<()> {
-        if keep != "local" && keep != "remote" {
+        let Some(keep) = super::resolve::Keep::parse(keep) else {
             return Err(Error::bad_request(
                 "keep must be \"local\" or \"remote\"".to_string(),
             ));
-        }
+        };
         let remote = self.settings().remote_key().to_string();
-        let kept = keep.to_string();
+        let kept = keep.name();
         let decided = self
             .shared
             .store
-            .write(move |conn| sync_runs::decide(conn, &remote, id, &kept, at))
+            .write(move |conn| sync_runs::decide(conn, &remote, id, kept, at))
             .await?;
         match decided {
             Decided::Done => {

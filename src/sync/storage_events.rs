@@ -95,7 +95,8 @@ async fn session(
     let url = format!("{url}&sid={sid}");
     post(http, host, &url, &format!("40{NSP},")).await?;
     let names: Vec<&str> = site.collections.iter().map(|c| c.table()).collect();
-    let subscribe = json!(["subscribe", {"accessToken": site.token.reveal(), "collections": names}]);
+    let subscribe =
+        json!(["subscribe", {"accessToken": site.token.reveal(), "collections": names}]);
     loop {
         for packet in get(http, host, &url).await? {
             match Packet::read(&packet) {

@@ -303,17 +303,7 @@ fn the_token_and_the_secret_are_never_logged() {
         .env("CONNECT_SOURCE", "nightscout")
         .env("CONNECT_SOURCE_ENDPOINT", &token_url(fake.port(), token))
         .spawn();
-    let (_, admin) = p.create_subject("watcher", &["admin"]);
-    let auth = format!("Bearer {}", p.jwt_for(&admin));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let status = loop {
-        let r = p.request("GET", "/api/v4/bridges", &[("Authorization", &auth)], None);
-        if r.json()["bridges"][0]["state"] == "stopped: fatal" {
-            break r.text;
-        }
-        assert!(std::time::Instant::now() < deadline, "{}", r.text);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = super::spawned_status(&p, |b| b["state"] == "stopped: fatal");
     let logs = p.logs();
     assert!(logs.contains("refused the access token"), "{logs}");
     assert!(!logs.contains(token), "the token is in the log");
@@ -338,16 +328,7 @@ fn the_token_and_the_secret_are_never_logged() {
         .env("CONNECT_SOURCE_ENDPOINT", &fake.url())
         .env("CONNECT_SOURCE_API_SECRET", secret)
         .spawn();
-    let (_, admin) = p.create_subject("watcher", &["admin"]);
-    let auth = format!("Bearer {}", p.jwt_for(&admin));
-    let status = loop {
-        let r = p.request("GET", "/api/v4/bridges", &[("Authorization", &auth)], None);
-        if r.json()["bridges"][0]["state"] == "stopped: fatal" {
-            break r.text;
-        }
-        assert!(std::time::Instant::now() < deadline, "{}", r.text);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = super::spawned_status(&p, |b| b["state"] == "stopped: fatal");
     let logs = p.logs();
     assert!(logs.contains("refused the API secret"), "{logs}");
     let hash = crate::support::sha1hex(secret);
