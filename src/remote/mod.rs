@@ -232,19 +232,8 @@ where
     }
 }
 
-/// `s` percent-encoded for a path segment or a query value: all but RFC 3986's unreserved
-/// characters.
-pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// `s` percent-encoded for a path segment or a query value: the bridges' encoding.
+pub use crate::connect::http::percent_encode as encode;
 
 /// A reply's documents: a JSON array, or API v3's `{"status":200,"result":[...]}`.
 fn documents(label: &str, reply: &Reply, what: &str) -> Result<Vec<Value>, SourceError> {
